@@ -1,0 +1,1 @@
+//! The procedural macros of `effect`. Use them through the `effect` crate.

@@ -1,0 +1,279 @@
+//! Why an effect did not succeed: [`Cause`], [`Defect`] and the [`Exit`] of a run.
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+
+/// The error type of an effect that cannot fail with a typed error.
+///
+/// Finalizers (`ensuring`, `on_exit`, ...) are `Effect<(), Never>`: they may still *die*
+/// (panic), and that defect is kept in the [`Cause`] of the effect they guard.
+pub type Never = Infallible;
+
+/// The outcome of running an effect: its value, or the [`Cause`] of its failure.
+pub type Exit<A, E> = Result<A, Cause<E>>;
+
+/// Why an effect did not produce a value.
+///
+/// A cause keeps *every* reason a run went wrong: the typed failure, panics ("defects"),
+/// interruption, and how several of those combined. Nothing is swallowed: when a finalizer dies
+/// while an effect is already failing, the result is `Then(original, finalizer's defect)`;
+/// when two parallel branches fail, it is `Both(left, right)`.
+///
+/// ```
+/// use effect_runtime::{Cause, Defect};
+///
+/// let cause: Cause<String> = Cause::fail("timeout".to_string()).then(Cause::die("cleanup panicked"));
+/// assert_eq!(cause.failure(), Some(&"timeout".to_string()));
+/// assert!(cause.is_die());
+/// assert_eq!(
+///     cause.to_string(),
+///     "sequential causes:\n├─ timeout\n└─ defect: cleanup panicked"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause<E> {
+    /// An expected failure, with the effect's typed error.
+    Fail(E),
+    /// A defect: a panic in user code or an explicit [`die`](crate::die).
+    Die(Defect),
+    /// The fiber running the effect was interrupted.
+    Interrupt,
+    /// The first cause happened, then the second (e.g. a finalizer failing after a failure).
+    Then(Box<Cause<E>>, Box<Cause<E>>),
+    /// Both causes happened in parallel branches.
+    Both(Box<Cause<E>>, Box<Cause<E>>),
+}
+
+/// An unexpected error: a panic caught by the runtime, or an explicit [`die`](crate::die).
+///
+/// Defects are never recovered by typed handlers such as `catch_all`; they travel in the
+/// [`Cause`] to whoever runs the effect.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Defect {
+    message: Arc<str>,
+}
+
+impl Defect {
+    /// A defect with the given message.
+    pub fn new(message: impl Into<String>) -> Self {
+        let message: String = message.into();
+        Defect {
+            message: message.into(),
+        }
+    }
+
+    /// Turns a panic payload (from `catch_unwind`) into a defect carrying the panic message.
+    pub fn from_panic(payload: Box<dyn Any + Send>) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "panic with a non-string payload".to_string()
+        };
+        Defect::new(message)
+    }
+
+    /// The defect's message (for a panic: the panic message).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Debug for Defect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Defect({:?})", &*self.message)
+    }
+}
+
+impl fmt::Display for Defect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl<E> From<E> for Cause<E> {
+    /// A typed failure, so `Err(e)?` works inside `Effect::new` bodies.
+    fn from(error: E) -> Self {
+        Cause::Fail(error)
+    }
+}
+
+impl<E> Cause<E> {
+    /// An expected failure.
+    pub fn fail(error: E) -> Self {
+        Cause::Fail(error)
+    }
+
+    /// A defect with the given message.
+    pub fn die(message: impl Into<String>) -> Self {
+        Cause::Die(Defect::new(message))
+    }
+
+    /// An interruption.
+    pub fn interrupt() -> Self {
+        Cause::Interrupt
+    }
+
+    /// `self` happened, then `next` (sequential composition).
+    pub fn then(self, next: Cause<E>) -> Self {
+        Cause::Then(Box::new(self), Box::new(next))
+    }
+
+    /// `self` and `other` happened in parallel (parallel composition).
+    pub fn both(self, other: Cause<E>) -> Self {
+        Cause::Both(Box::new(self), Box::new(other))
+    }
+
+    /// The first typed failure in the cause, reading left to right.
+    pub fn failure(&self) -> Option<&E> {
+        match self {
+            Cause::Fail(e) => Some(e),
+            Cause::Die(_) | Cause::Interrupt => None,
+            Cause::Then(a, b) | Cause::Both(a, b) => a.failure().or_else(|| b.failure()),
+        }
+    }
+
+    /// Every typed failure in the cause, left to right.
+    pub fn failures(&self) -> Vec<&E> {
+        let mut out = Vec::new();
+        self.visit(&mut |leaf| {
+            if let Cause::Fail(e) = leaf {
+                out.push(e);
+            }
+        });
+        out
+    }
+
+    /// Every defect in the cause, left to right.
+    pub fn defects(&self) -> Vec<&Defect> {
+        let mut out = Vec::new();
+        self.visit(&mut |leaf| {
+            if let Cause::Die(d) = leaf {
+                out.push(d);
+            }
+        });
+        out
+    }
+
+    /// Whether the cause contains a typed failure.
+    pub fn is_failure(&self) -> bool {
+        self.failure().is_some()
+    }
+
+    /// Whether the cause contains a defect (a panic or `die`).
+    pub fn is_die(&self) -> bool {
+        self.any_leaf(&|leaf| matches!(leaf, Cause::Die(_)))
+    }
+
+    /// Whether the cause contains an interruption.
+    pub fn is_interrupted(&self) -> bool {
+        self.any_leaf(&|leaf| matches!(leaf, Cause::Interrupt))
+    }
+
+    /// Whether the cause is made of interruptions only (no failure, no defect).
+    pub fn is_interrupted_only(&self) -> bool {
+        !self.any_leaf(&|leaf| !matches!(leaf, Cause::Interrupt))
+    }
+
+    /// Maps the typed failures, keeping the shape of the cause.
+    pub fn map<E2>(self, mut f: impl FnMut(E) -> E2) -> Cause<E2> {
+        self.map_with(&mut f)
+    }
+
+    fn map_with<E2>(self, f: &mut impl FnMut(E) -> E2) -> Cause<E2> {
+        match self {
+            Cause::Fail(e) => Cause::Fail(f(e)),
+            Cause::Die(d) => Cause::Die(d),
+            Cause::Interrupt => Cause::Interrupt,
+            Cause::Then(a, b) => {
+                let a = a.map_with(f);
+                Cause::Then(Box::new(a), Box::new(b.map_with(f)))
+            }
+            Cause::Both(a, b) => {
+                let a = a.map_with(f);
+                Cause::Both(Box::new(a), Box::new(b.map_with(f)))
+            }
+        }
+    }
+
+    /// Splits the cause for typed recovery: `Ok(first failure)` when it contains a typed
+    /// failure (the rest of the cause is dropped, as a handler now owns the outcome), or
+    /// `Err(cause)` when it holds only defects and interruptions, which no typed handler may
+    /// recover.
+    pub fn failure_or_cause(self) -> Result<E, Cause<Never>> {
+        match self {
+            Cause::Fail(e) => Ok(e),
+            Cause::Die(d) => Err(Cause::Die(d)),
+            Cause::Interrupt => Err(Cause::Interrupt),
+            Cause::Then(a, b) => match (a.failure_or_cause(), b.failure_or_cause()) {
+                (Ok(e), _) | (_, Ok(e)) => Ok(e),
+                (Err(a), Err(b)) => Err(a.then(b)),
+            },
+            Cause::Both(a, b) => match (a.failure_or_cause(), b.failure_or_cause()) {
+                (Ok(e), _) | (_, Ok(e)) => Ok(e),
+                (Err(a), Err(b)) => Err(a.both(b)),
+            },
+        }
+    }
+
+    fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Cause<E>)) {
+        match self {
+            Cause::Then(a, b) | Cause::Both(a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            leaf => f(leaf),
+        }
+    }
+
+    fn any_leaf(&self, pred: &impl Fn(&Cause<E>) -> bool) -> bool {
+        match self {
+            Cause::Then(a, b) | Cause::Both(a, b) => a.any_leaf(pred) || b.any_leaf(pred),
+            leaf => pred(leaf),
+        }
+    }
+}
+
+impl Cause<Never> {
+    /// Widens a cause that holds no typed failure to any error type.
+    pub fn widen<E>(self) -> Cause<E> {
+        self.map(|never| match never {})
+    }
+}
+
+impl<E: fmt::Display> Cause<E> {
+    fn render(&self, f: &mut fmt::Formatter<'_>, prefix: &str) -> fmt::Result {
+        let (label, a, b) = match self {
+            Cause::Fail(e) => return write!(f, "{e}"),
+            Cause::Die(d) => return write!(f, "defect: {d}"),
+            Cause::Interrupt => return f.write_str("interrupted"),
+            Cause::Then(a, b) => ("sequential causes:", a, b),
+            Cause::Both(a, b) => ("parallel causes:", a, b),
+        };
+        f.write_str(label)?;
+        write!(f, "\n{prefix}├─ ")?;
+        a.render(f, &format!("{prefix}│  "))?;
+        write!(f, "\n{prefix}└─ ")?;
+        b.render(f, &format!("{prefix}   "))
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Cause<E> {
+    /// A leaf renders on one line (`timeout`, `defect: boom`, `interrupted`); a composed
+    /// cause renders as a tree, one leaf per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, "")
+    }
+}
+
+impl<E> std::error::Error for Cause<E>
+where
+    E: std::error::Error + 'static,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.failure().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}

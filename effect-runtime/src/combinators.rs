@@ -1,0 +1,68 @@
+//! Sequencing and transforming effects: `map`, `flat_map`, `zip`, `tap`.
+
+use crate::effect::Effect;
+
+impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
+    /// Transforms the success value with `f`. Failures pass through unchanged.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, succeed, Effect};
+    ///
+    /// let doubled: Effect<u32, ()> = succeed(21).map(|n| n * 2);
+    /// assert_eq!(run_blocking(doubled), Ok(42));
+    /// ```
+    pub fn map<B, F>(self, f: F) -> Effect<B, E>
+    where
+        B: Send + 'static,
+        F: FnOnce(A) -> B + Send + 'static,
+    {
+        Effect::from_future(async move { Ok(f(self.await?)) })
+    }
+
+    /// Runs `self`, then the effect `f` builds from its value (the monadic bind). A failure of
+    /// `self` skips `f`.
+    ///
+    /// ```
+    /// use effect_runtime::{fail, run_blocking, succeed, Effect};
+    ///
+    /// let checked: Effect<u32, String> =
+    ///     succeed(7).flat_map(|n| if n > 5 { fail(format!("{n} is too big")) } else { succeed(n) });
+    /// assert_eq!(run_blocking(checked).unwrap_err().failure(), Some(&"7 is too big".to_string()));
+    /// ```
+    pub fn flat_map<B, F>(self, f: F) -> Effect<B, E>
+    where
+        B: Send + 'static,
+        F: FnOnce(A) -> Effect<B, E> + Send + 'static,
+    {
+        Effect::from_future(async move { f(self.await?).await })
+    }
+
+    /// Runs `self` then `other`, sequentially, and succeeds with both values. The first
+    /// failure ends the pair (`other` does not run if `self` fails).
+    pub fn zip<B: Send + 'static>(self, other: Effect<B, E>) -> Effect<(A, B), E> {
+        Effect::from_future(async move {
+            let a = self.await?;
+            let b = other.await?;
+            Ok((a, b))
+        })
+    }
+
+    /// Runs the effect `f` builds from a reference to the value, for its side effect, and
+    /// keeps the original value. A failure of the tap fails the whole.
+    pub fn tap<X, F>(self, f: F) -> Effect<A, E>
+    where
+        X: Send + 'static,
+        F: FnOnce(&A) -> Effect<X, E> + Send + 'static,
+    {
+        Effect::from_future(async move {
+            let a = self.await?;
+            f(&a).await?;
+            Ok(a)
+        })
+    }
+
+    /// Replaces the success value with `value`.
+    pub fn as_value<B: Send + 'static>(self, value: B) -> Effect<B, E> {
+        self.map(move |_| value)
+    }
+}

@@ -1,0 +1,114 @@
+//! [`Context`]: the typed map of services an effect runs with.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+type ServiceMap = HashMap<TypeId, (&'static str, Arc<dyn Any + Send + Sync>)>;
+
+/// A typed map of services, keyed by type, that every effect of a run can read.
+///
+/// A context is a persistent value: cloning it is one reference-count increment, and adding a
+/// service makes a new map without changing contexts already handed out (copy on write), so a
+/// fiber can never see a service change under it. Services are usually cheap handles
+/// (`Clock`, a connection pool behind an `Arc`, ...).
+///
+/// ```
+/// use effect_runtime::Context;
+///
+/// #[derive(Clone, Debug, PartialEq)]
+/// struct Config { retries: u32 }
+///
+/// let ctx = Context::new().with(Config { retries: 3 });
+/// assert_eq!(ctx.get::<Config>(), Config { retries: 3 });
+/// assert!(ctx.try_get::<String>().is_none());
+/// ```
+#[derive(Clone, Default)]
+pub struct Context {
+    // `None` for the empty context, so `Context::new()` does not allocate.
+    services: Option<Arc<ServiceMap>>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Self {
+        Context { services: None }
+    }
+
+    /// This context plus `service` (replacing a service of the same type).
+    pub fn with<T: Send + Sync + 'static>(mut self, service: T) -> Self {
+        self.insert(service);
+        self
+    }
+
+    /// Adds `service`, replacing a service of the same type. Clones of this context taken
+    /// before the call keep seeing the old map.
+    pub fn insert<T: Send + Sync + 'static>(&mut self, service: T) {
+        let map = Arc::make_mut(self.services.get_or_insert_with(Default::default));
+        map.insert(
+            TypeId::of::<T>(),
+            (std::any::type_name::<T>(), Arc::new(service)),
+        );
+    }
+
+    /// Every service of `other` added to this context (`other` wins on a clash).
+    pub fn merge(mut self, other: &Context) -> Self {
+        let Some(theirs) = &other.services else {
+            return self;
+        };
+        let map = Arc::make_mut(self.services.get_or_insert_with(Default::default));
+        for (id, entry) in theirs.iter() {
+            map.insert(*id, entry.clone());
+        }
+        self
+    }
+
+    /// A reference to the service of type `T`, if present.
+    pub fn try_get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        let (_, service) = self.services.as_ref()?.get(&TypeId::of::<T>())?;
+        service.downcast_ref::<T>()
+    }
+
+    /// A clone of the service of type `T`.
+    ///
+    /// # Panics
+    /// When the context has no `T`. Inside an effect that panic becomes a defect
+    /// (`Cause::Die`) whose message names the missing service.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> T {
+        match self.try_get::<T>() {
+            Some(service) => service.clone(),
+            None => panic!(
+                "service `{}` is not in the context; add it with `Context::with` or provide a layer that builds it",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+
+    /// Whether the context holds a service of type `T`.
+    pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
+        self.try_get::<T>().is_some()
+    }
+
+    /// The number of services.
+    pub fn len(&self) -> usize {
+        self.services.as_ref().map_or(0, |m| m.len())
+    }
+
+    /// Whether the context holds no service.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self
+            .services
+            .iter()
+            .flat_map(|m| m.values().map(|(name, _)| *name))
+            .collect();
+        names.sort_unstable();
+        f.debug_struct("Context").field("services", &names).finish()
+    }
+}

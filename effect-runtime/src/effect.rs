@@ -1,0 +1,235 @@
+//! [`Effect`]: the lazy description of async work, and its constructors.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+
+use crate::cause::{Cause, Exit};
+use crate::context::Context;
+use crate::fiber::frame::{BodyFrame, DeferDrop, Prim};
+use crate::fiber::run::Run;
+
+/// A lazy, single-shot description of async work that succeeds with an `A` or fails with a
+/// [`Cause<E>`](Cause).
+///
+/// Nothing happens when an effect is built: it runs when [`run`](Effect::run) is awaited
+/// (or when it is bound inside another effect that runs). Effects are `Send + 'static` values;
+/// combining them builds bigger values. Running consumes the effect: to run "the same" effect
+/// again, build it again (a function returning an effect is the reusable thing).
+///
+/// Effects are interpreted with an explicit stack, so a chain of a million binds, or an
+/// effect recursing a million levels deep, runs and drops without growing the native stack.
+///
+/// ```
+/// use effect_runtime::{fail, succeed, Cause, Context, Effect};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let ctx = Context::new();
+/// let answer: Effect<u32, String> = succeed(6).zip(succeed(7)).map(|(a, b)| a * b);
+/// assert_eq!(answer.run(&ctx).await, Ok(42));
+///
+/// let failed: Effect<u32, String> = fail("no".to_string());
+/// let recovered = failed.catch_all(|e| succeed(e.len() as u32));
+/// assert_eq!(recovered.run(&ctx).await, Ok::<u32, Cause<String>>(2));
+/// # }
+/// ```
+#[must_use = "an effect does nothing until it is run or bound"]
+pub struct Effect<A, E> {
+    pub(crate) repr: Repr<A, E>,
+}
+
+pub(crate) enum Repr<A, E> {
+    /// A plain value: binding it does not allocate or touch the interpreter.
+    Succeed(A),
+    /// A plain failure.
+    Fail(Cause<E>),
+    /// Anything else, for the interpreter.
+    Prim(DeferDrop, PhantomData<fn() -> (A, E)>),
+}
+
+// Effects are moved, never pinned: an unstarted body is boxed and pinned on its own.
+impl<A, E> Unpin for Effect<A, E> {}
+
+impl<A, E> fmt::Debug for Effect<A, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.repr {
+            Repr::Succeed(_) => "succeed",
+            Repr::Fail(_) => "fail",
+            Repr::Prim(..) => "suspended",
+        };
+        write!(f, "Effect({kind})")
+    }
+}
+
+impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
+    /// An effect whose body is an async block built from the [`Context`] of the run, the
+    /// counterpart of the guide's `Effect(impl)`.
+    ///
+    /// The closure runs when the effect starts (not when it is built). Inside the body,
+    /// `other_effect.await` runs another effect on the same fiber and gives its [`Exit`];
+    /// `?` propagates its cause, and `Err(e)?` fails with a typed error.
+    ///
+    /// ```
+    /// use effect_runtime::{succeed, Context, Effect};
+    ///
+    /// #[derive(Clone)]
+    /// struct Greeting(&'static str);
+    ///
+    /// let greet: Effect<String, ()> = Effect::new(|ctx| async move {
+    ///     let name = succeed("effect").await?;
+    ///     Ok(format!("{}, {name}", ctx.get::<Greeting>().0))
+    /// });
+    /// let ctx = Context::new().with(Greeting("hello"));
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// assert_eq!(greet.run(&ctx).await.unwrap(), "hello, effect");
+    /// # });
+    /// ```
+    pub fn new<F, Fut>(body: F) -> Self
+    where
+        F: FnOnce(Context) -> Fut + Send + 'static,
+        Fut: Future<Output = Exit<A, E>> + Send + 'static,
+    {
+        Effect::from_prim(Prim::Frame(BodyFrame::boxed(move |ctx: &Context| {
+            body(ctx.clone())
+        })))
+    }
+
+    /// An effect whose body is the given future (which, being a future, does nothing until the
+    /// effect runs). The DSL and the combinators build on this.
+    pub fn from_future<Fut>(body: Fut) -> Self
+    where
+        Fut: Future<Output = Exit<A, E>> + Send + 'static,
+    {
+        Effect::from_prim(Prim::Frame(BodyFrame::boxed(move |_: &Context| body)))
+    }
+
+    /// Runs the effect with the services of `ctx`; the returned future resolves to its
+    /// [`Exit`]. See [`Run`] for what dropping it early means.
+    pub fn run(self, ctx: &Context) -> Run<A, E> {
+        Run::new(self, ctx)
+    }
+
+    pub(crate) fn from_prim(prim: Prim) -> Self {
+        Effect {
+            repr: Repr::Prim(DeferDrop::new(prim), PhantomData),
+        }
+    }
+
+    pub(crate) fn into_prim(self) -> Prim {
+        match self.repr {
+            Repr::Prim(prim, PhantomData) => prim.into_inner(),
+            Repr::Succeed(a) => {
+                Prim::Frame(BodyFrame::boxed(move |_: &Context| std::future::ready(Ok::<A, Cause<E>>(a))))
+            }
+            Repr::Fail(cause) => {
+                Prim::Frame(BodyFrame::boxed(move |_: &Context| std::future::ready(Err::<A, Cause<E>>(cause))))
+            }
+        }
+    }
+}
+
+/// An effect that succeeds with `value`. Binding it costs no allocation.
+pub fn succeed<A, E>(value: A) -> Effect<A, E> {
+    Effect {
+        repr: Repr::Succeed(value),
+    }
+}
+
+/// An effect that fails with the typed error `error`.
+///
+/// In an effect body, failing early is one statement: `fail(e)?;`.
+pub fn fail<A, E>(error: E) -> Effect<A, E> {
+    fail_cause(Cause::Fail(error))
+}
+
+/// An effect that fails with `cause`.
+pub fn fail_cause<A, E>(cause: Cause<E>) -> Effect<A, E> {
+    Effect {
+        repr: Repr::Fail(cause),
+    }
+}
+
+/// An effect that dies with a defect carrying `message`: an unexpected error that typed
+/// handlers (`catch_all`, ...) do not recover.
+pub fn die<A, E>(message: impl Into<String>) -> Effect<A, E> {
+    fail_cause(Cause::die(message))
+}
+
+/// An effect that calls `f` when it runs and succeeds with its result. A panic in `f` is a
+/// defect.
+pub fn sync<A, E, F>(f: F) -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce() -> A + Send + 'static,
+{
+    Effect::from_future(async move { Ok(f()) })
+}
+
+/// An effect that calls the fallible `f` when it runs: `Ok(a)` succeeds, `Err(e)` fails with
+/// `e`.
+pub fn attempt<A, E, F>(f: F) -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce() -> Result<A, E> + Send + 'static,
+{
+    Effect::from_future(async move { f().map_err(Cause::Fail) })
+}
+
+/// An effect that builds the effect to run when it starts: for recursion and for effects
+/// whose construction must not happen before they run.
+pub fn suspend<A, E, F>(f: F) -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce() -> Effect<A, E> + Send + 'static,
+{
+    Effect::from_future(async move { f().await })
+}
+
+/// An effect that starts the future made by `f` when it runs and succeeds with its output.
+///
+/// ```
+/// use effect_runtime::{from_async, run_blocking, Effect};
+///
+/// let effect: Effect<u32, ()> = from_async(|| async { 40 + 2 });
+/// assert_eq!(run_blocking(effect), Ok(42));
+/// ```
+pub fn from_async<A, E, F, Fut>(f: F) -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = A> + Send + 'static,
+{
+    Effect::from_future(async move { Ok(f().await) })
+}
+
+/// [`from_async`] for a fallible future: `Ok(a)` succeeds, `Err(e)` fails with `e`.
+pub fn attempt_async<A, E, F, Fut>(f: F) -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<A, E>> + Send + 'static,
+{
+    Effect::from_future(async move { f().await.map_err(Cause::Fail) })
+}
+
+/// An effect that never finishes on its own; it ends only when interrupted.
+pub fn never<A, E>() -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    Effect::from_future(std::future::pending())
+}
+
+/// An effect that yields to the scheduler once, letting other tasks run, then succeeds.
+pub fn yield_now<E: Send + 'static>() -> Effect<(), E> {
+    Effect::from_future(async {
+        tokio::task::yield_now().await;
+        Ok(())
+    })
+}

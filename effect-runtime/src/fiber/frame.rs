@@ -1,0 +1,218 @@
+//! Frames: the type-erased units of work a fiber's interpreter keeps on its stack.
+//!
+//! Every effect that is not a plain value is, once run, either a *body frame* (an async body,
+//! started lazily with the fiber's context and polled by the interpreter) or a structural
+//! [`Prim`] (ensuring, masking, providing) that the interpreter unfolds onto its stack.
+//!
+//! A finished frame keeps its typed outcome inside itself, so the interpreter can carry
+//! "the result" from a child to its parent without knowing its type and without boxing it a
+//! second time: the parent's bind future downcasts [`ErasedFrame::output`] to the type it
+//! knows.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::interpreter::FiberCx;
+use crate::cause::{Cause, Defect, Exit, Never};
+use crate::context::Context;
+
+/// A started or not-yet-started body, with room for its outcome.
+pub(crate) trait ErasedFrame: Send {
+    /// Starts the body on first call (with `ctx`), then polls it. `Ready` means the outcome
+    /// is stored in [`output`](Self::output). A panic in the body is caught and stored as a
+    /// defect.
+    fn poll_frame(self: Pin<&mut Self>, ctx: &Context, cx: &mut TaskContext<'_>) -> Poll<()>;
+
+    /// The outcome, as `&mut Option<Exit<A, E>>` behind `dyn Any`.
+    fn output(self: Pin<&mut Self>) -> &mut dyn Any;
+
+    /// Adds the cause of a failed finalizer to the outcome: a success becomes that failure,
+    /// a failure becomes `Then(failure, finalizer's cause)`.
+    fn add_cause(self: Pin<&mut Self>, extra: Cause<Never>);
+}
+
+pub(crate) type FrameBox = Pin<Box<dyn ErasedFrame>>;
+
+/// What a finalizer is told about the region it guards.
+pub(crate) enum FinalizerExit<'a> {
+    /// The region finished; its frame's output is `&mut Option<Exit<A, E>>`.
+    Completed(&'a mut dyn Any),
+    /// The region was interrupted (with this cause so far).
+    Interrupted(&'a Cause<Never>),
+}
+
+/// Builds the finalizer effect from the exit of the region it guards.
+pub(crate) type Finalizer = Box<dyn FnOnce(FinalizerExit<'_>) -> Prim + Send>;
+
+/// The erased instruction set of the interpreter.
+pub(crate) enum Prim {
+    /// An async body.
+    Frame(FrameBox),
+    /// Run the inner effect, then the finalizer, whatever happens (success, failure, defect
+    /// or interruption). The finalizer runs uninterruptibly.
+    Ensuring(Box<Prim>, Finalizer),
+    /// Run the inner effect with interruption enabled or disabled.
+    SetInterruptible(bool, Box<Prim>),
+    /// Run the inner effect with another context.
+    Provide(Context, Box<Prim>),
+    /// Ask the interpreter running this fiber for the effect to run next.
+    WithFiber(Box<dyn FnOnce(&mut FiberCx<'_>) -> Prim + Send>),
+}
+
+pin_project! {
+    /// The one [`ErasedFrame`] implementation: a closure that builds the body's future from
+    /// the context, the future once started, and the outcome once finished.
+    pub(crate) struct BodyFrame<S, F: Future> {
+        start: Option<S>,
+        #[pin]
+        body: Option<F>,
+        out: Option<F::Output>,
+    }
+}
+
+impl<S, F, A, E> BodyFrame<S, F>
+where
+    S: FnOnce(&Context) -> F + Send + 'static,
+    F: Future<Output = Exit<A, E>> + Send + 'static,
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    pub(crate) fn boxed(start: S) -> FrameBox {
+        Box::pin(BodyFrame {
+            start: Some(start),
+            body: None,
+            out: None,
+        })
+    }
+}
+
+impl<S, F, A, E> ErasedFrame for BodyFrame<S, F>
+where
+    S: FnOnce(&Context) -> F + Send + 'static,
+    F: Future<Output = Exit<A, E>> + Send + 'static,
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    fn poll_frame(self: Pin<&mut Self>, ctx: &Context, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(start) = this.start.take() {
+                this.body.set(Some(start(ctx)));
+            }
+            match this.body.as_mut().as_pin_mut() {
+                Some(body) => body.poll(cx),
+                // Polled again after finishing: the interpreter never does this.
+                None => Poll::Pending,
+            }
+        }));
+        let exit = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(exit)) => exit,
+            Err(panic) => Err(Cause::Die(Defect::from_panic(panic))),
+        };
+        // The body is finished (or poisoned by a panic): drop it now, not with the frame, so
+        // its captured resources go as soon as it is done. A panicking destructor is a defect too.
+        let dropped = catch_unwind(AssertUnwindSafe(|| this.body.set(None)));
+        *this.out = Some(match dropped {
+            Ok(()) => exit,
+            Err(panic) => Err(Cause::Die(Defect::from_panic(panic))),
+        });
+        Poll::Ready(())
+    }
+
+    fn output(self: Pin<&mut Self>) -> &mut dyn Any {
+        self.project().out
+    }
+
+    fn add_cause(self: Pin<&mut Self>, extra: Cause<Never>) {
+        let out = self.project().out;
+        *out = Some(match out.take() {
+            Some(Err(cause)) => Err(cause.then(extra.widen())),
+            Some(Ok(_)) | None => Err(extra.widen()),
+        });
+    }
+}
+
+/// Takes the typed outcome out of a finished frame.
+///
+/// # Panics
+/// If the frame's outcome is not an `Exit<A, E>` or was already taken. Both are runtime bugs:
+/// a bind future only ever receives the frame of the effect it handed to the interpreter.
+pub(crate) fn take_exit<A: 'static, E: 'static>(frame: &mut FrameBox) -> Exit<A, E> {
+    frame
+        .as_mut()
+        .output()
+        .downcast_mut::<Option<Exit<A, E>>>()
+        .and_then(Option::take)
+        .expect("effect runtime: a frame's outcome has the wrong type or was taken twice")
+}
+
+// Deferred dropping keeps drops stack-safe. An effect value can own a body that owns another
+// effect value that owns another body ... (a million-step `flat_map` chain built in a loop is
+// exactly that). Dropping such a chain naively recurses once per link. Instead, a `Prim`
+// dropped while another `Prim` drop is in progress on this thread is queued, and the
+// outermost drop empties the queue in a loop: the native stack stays flat at any depth.
+thread_local! {
+    static DROP_QUEUE: RefCell<Option<Vec<Prim>>> = const { RefCell::new(None) };
+}
+
+/// Owns a [`Prim`] inside an effect value and drops it with constant native stack depth.
+pub(crate) struct DeferDrop(Option<Prim>);
+
+impl DeferDrop {
+    pub(crate) fn new(prim: Prim) -> Self {
+        DeferDrop(Some(prim))
+    }
+
+    pub(crate) fn into_inner(mut self) -> Prim {
+        self.0
+            .take()
+            .expect("effect runtime: a primitive was taken twice")
+    }
+}
+
+impl Drop for DeferDrop {
+    fn drop(&mut self) {
+        let Some(prim) = self.0.take() else { return };
+        // `Err(prim)` when an outer drop is in progress and has queued it.
+        let outermost = DROP_QUEUE
+            .try_with(|queue| {
+                let mut queue = queue.borrow_mut();
+                match queue.as_mut() {
+                    Some(pending) => {
+                        pending.push(prim);
+                        None
+                    }
+                    None => {
+                        *queue = Some(Vec::new());
+                        Some(prim)
+                    }
+                }
+            })
+            // Thread-local already destroyed (thread exit): plain drop.
+            .unwrap_or(None);
+        let Some(prim) = outermost else { return };
+        drop(prim);
+        loop {
+            let next = DROP_QUEUE.with(|queue| {
+                let mut queue = queue.borrow_mut();
+                let pending = queue.as_mut().expect("drop queue is set while draining");
+                let next = pending.pop();
+                if next.is_none() {
+                    *queue = None;
+                }
+                next
+            });
+            match next {
+                Some(prim) => drop(prim),
+                None => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The interpreter: runs one fiber's effect with an explicit stack.
+//!
+//! Invariants kept here:
+//! - Only the top entry of the stack is ever polled; everything below waits for a result.
+//!   Nesting lives in `stack` (heap), so depth never grows the native stack.
+//! - A finalizer entry is popped before its finalizer starts, so it can run at most once;
+//!   and every finalizer entry on the stack runs exactly once, because every way out of the
+//!   loop (success, failure, unwinding after interruption) passes each entry.
+//! - Finalizers run with interruption disabled; the interruptibility in force before them is
+//!   saved on the stack and restored after.
+//! - Interruption is observed only where the fiber is interruptible, at suspension points:
+//!   before polling a body and when a body returns `Pending`.
+
+use std::mem;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use futures::task::AtomicWaker;
+
+use super::bind::{Slot, SLOT};
+use super::frame::{take_exit, FinalizerExit, Finalizer, FrameBox, Prim};
+use crate::cause::{Cause, Defect, Exit, Never};
+use crate::context::Context;
+
+/// Steps the interpreter takes before yielding to the scheduler, so a fiber that never
+/// suspends (a long chain of ready binds) cannot starve its neighbours or miss an interrupt.
+const BUDGET: u32 = 2048;
+
+/// The interruption signal of a fiber, shared with whoever may interrupt it.
+#[derive(Default)]
+pub(crate) struct Signal {
+    interrupted: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    pub(crate) fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Acquire)
+    }
+}
+
+/// What a [`Prim::WithFiber`] request sees of the fiber running it.
+pub(crate) struct FiberCx<'a> {
+    pub(crate) ctx: &'a Context,
+    pub(crate) signal: &'a Arc<Signal>,
+}
+
+enum Entry {
+    /// A body: the top one is running, the others wait for the result of the entry above.
+    Frame(FrameBox),
+    /// A finalizer not yet run, guarding everything above it.
+    Finalizer(Finalizer),
+    /// A finalizer is running above; what to resume with once it is done.
+    RunningFinalizer { saved: Saved, interruptible: bool },
+    RestoreInterruptible(bool),
+    RestoreContext(Context),
+}
+
+enum Saved {
+    Completed(FrameBox),
+    Unwinding(Cause<Never>),
+}
+
+enum Next {
+    Start(Prim),
+    PollTop,
+    Deliver(FrameBox),
+    Unwind(Cause<Never>),
+    Finished,
+}
+
+/// How a run ended.
+pub(crate) enum Outcome {
+    /// The root effect finished; its typed exit is in the frame.
+    Completed(FrameBox),
+    /// The fiber was interrupted (plus any finalizer defects).
+    Interrupted(Cause<Never>),
+}
+
+pub(crate) struct Interpreter {
+    stack: Vec<Entry>,
+    next: Next,
+    ctx: Context,
+    interruptible: bool,
+    /// The finished child frame to hand to the top body on its next poll.
+    delivered: Option<FrameBox>,
+    signal: Arc<Signal>,
+}
+
+impl Interpreter {
+    pub(crate) fn new(prim: Prim, ctx: Context, signal: Arc<Signal>) -> Self {
+        Interpreter {
+            stack: Vec::new(),
+            next: Next::Start(prim),
+            ctx,
+            interruptible: true,
+            delivered: None,
+            signal,
+        }
+    }
+
+    pub(crate) fn signal(&self) -> &Arc<Signal> {
+        &self.signal
+    }
+
+    /// Whether any finalizer is still owed to this run (used when a run is dropped unfinished).
+    pub(crate) fn owes_finalizers(&self) -> bool {
+        self.stack.iter().any(|entry| {
+            matches!(
+                entry,
+                Entry::Finalizer(_) | Entry::RunningFinalizer { .. }
+            )
+        }) || matches!(self.next, Next::Start(_))
+    }
+
+    /// Turns an unfinished run into one that only unwinds: bodies are dropped, finalizers run.
+    pub(crate) fn abandon(&mut self) {
+        self.delivered = None;
+        if let Next::Start(_) | Next::PollTop | Next::Deliver(_) = self.next {
+            self.next = Next::Unwind(Cause::Interrupt);
+        }
+    }
+
+    pub(crate) fn poll_run(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
+        let mut budget = BUDGET;
+        loop {
+            match mem::replace(&mut self.next, Next::Finished) {
+                Next::Start(prim) => self.start(prim),
+                Next::PollTop => {
+                    if self.interruptible && self.signal.is_interrupted() {
+                        self.delivered = None;
+                        self.next = Next::Unwind(Cause::Interrupt);
+                        continue;
+                    }
+                    budget -= 1;
+                    if budget == 0 {
+                        self.next = Next::PollTop;
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    if let Some(poll) = self.poll_top(cx) {
+                        return poll;
+                    }
+                }
+                Next::Deliver(done) => {
+                    if let Some(outcome) = self.deliver(done) {
+                        return Poll::Ready(outcome);
+                    }
+                }
+                Next::Unwind(cause) => {
+                    if let Some(outcome) = self.unwind(cause) {
+                        return Poll::Ready(outcome);
+                    }
+                }
+                Next::Finished => panic!("effect runtime: a finished run was polled again"),
+            }
+        }
+    }
+
+    fn start(&mut self, prim: Prim) {
+        self.next = match prim {
+            Prim::Frame(frame) => {
+                self.stack.push(Entry::Frame(frame));
+                Next::PollTop
+            }
+            Prim::Ensuring(inner, finalizer) => {
+                self.stack.push(Entry::Finalizer(finalizer));
+                Next::Start(*inner)
+            }
+            Prim::SetInterruptible(flag, inner) => {
+                self.stack
+                    .push(Entry::RestoreInterruptible(self.interruptible));
+                self.interruptible = flag;
+                Next::Start(*inner)
+            }
+            Prim::Provide(ctx, inner) => {
+                let outer = mem::replace(&mut self.ctx, ctx);
+                self.stack.push(Entry::RestoreContext(outer));
+                Next::Start(*inner)
+            }
+            Prim::WithFiber(request) => Next::Start(request(&mut FiberCx {
+                ctx: &self.ctx,
+                signal: &self.signal,
+            })),
+        };
+    }
+
+    /// Polls the top body. `Some` when the run must return to the scheduler.
+    fn poll_top(&mut self, cx: &mut TaskContext<'_>) -> Option<Poll<Outcome>> {
+        let Some(Entry::Frame(frame)) = self.stack.last_mut() else {
+            panic!("effect runtime: polling a stack whose top is not a body");
+        };
+        let ours = Slot {
+            accepting: true,
+            request: None,
+            delivered: self.delivered.take(),
+            ctx: Some(self.ctx.clone()),
+        };
+        let outer = SLOT.with(|slot| slot.replace(ours));
+        let polled = frame.as_mut().poll_frame(&self.ctx, cx);
+        let ours = SLOT.with(|slot| slot.replace(outer));
+        match (polled, ours.request) {
+            (Poll::Ready(()), _) => {
+                let Some(Entry::Frame(done)) = self.stack.pop() else {
+                    unreachable!("the top entry was a body a moment ago")
+                };
+                self.next = Next::Deliver(done);
+                None
+            }
+            (Poll::Pending, Some(request)) => {
+                self.next = Next::Start(request);
+                None
+            }
+            (Poll::Pending, None) => {
+                self.next = Next::PollTop;
+                self.signal.waker.register(cx.waker());
+                if self.interruptible && self.signal.is_interrupted() {
+                    // Interrupted between the poll and the registration: act on it now.
+                    return None;
+                }
+                Some(Poll::Pending)
+            }
+        }
+    }
+
+    /// Hands a finished frame to the entry below it. `Some` when the root finished.
+    fn deliver(&mut self, mut done: FrameBox) -> Option<Outcome> {
+        if let Some(Entry::Frame(_)) = self.stack.last() {
+            self.delivered = Some(done);
+            self.next = Next::PollTop;
+            return None;
+        }
+        let Some(entry) = self.stack.pop() else {
+            return Some(Outcome::Completed(done));
+        };
+        self.next = match entry {
+            Entry::Frame(_) => unreachable!("a waiting body was handled above"),
+            Entry::Finalizer(finalizer) => {
+                let prim = finalizer(FinalizerExit::Completed(done.as_mut().output()));
+                self.run_finalizer(prim, Saved::Completed(done))
+            }
+            Entry::RunningFinalizer {
+                saved,
+                interruptible,
+            } => {
+                // `done` is the finalizer's own frame.
+                let exit: Exit<(), Never> = take_exit(&mut done);
+                self.interruptible = interruptible;
+                match (saved, exit) {
+                    (Saved::Completed(frame), Ok(())) => Next::Deliver(frame),
+                    (Saved::Completed(mut frame), Err(cause)) => {
+                        frame.as_mut().add_cause(cause);
+                        Next::Deliver(frame)
+                    }
+                    (Saved::Unwinding(cause), Ok(())) => Next::Unwind(cause),
+                    (Saved::Unwinding(cause), Err(more)) => Next::Unwind(cause.then(more)),
+                }
+            }
+            Entry::RestoreInterruptible(flag) => {
+                self.interruptible = flag;
+                if flag && self.signal.is_interrupted() {
+                    // Leaving an uninterruptible region with an interrupt pending: the
+                    // region's result is discarded and the fiber unwinds.
+                    Next::Unwind(Cause::Interrupt)
+                } else {
+                    Next::Deliver(done)
+                }
+            }
+            Entry::RestoreContext(ctx) => {
+                self.ctx = ctx;
+                Next::Deliver(done)
+            }
+        };
+        None
+    }
+
+    /// Pops one entry while unwinding after interruption. `Some` when the stack is empty.
+    fn unwind(&mut self, mut cause: Cause<Never>) -> Option<Outcome> {
+        let Some(entry) = self.stack.pop() else {
+            return Some(Outcome::Interrupted(cause));
+        };
+        self.next = match entry {
+            Entry::Frame(frame) => {
+                // The in-flight body is dropped; a panicking destructor is kept as a defect.
+                let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(frame)));
+                if let Err(panic) = dropped {
+                    cause = cause.then(Cause::Die(Defect::from_panic(panic)));
+                }
+                Next::Unwind(cause)
+            }
+            Entry::Finalizer(finalizer) => {
+                let prim = finalizer(FinalizerExit::Interrupted(&cause));
+                self.run_finalizer(prim, Saved::Unwinding(cause))
+            }
+            Entry::RunningFinalizer {
+                saved,
+                interruptible,
+            } => {
+                self.interruptible = interruptible;
+                match saved {
+                    Saved::Completed(_) => Next::Unwind(cause),
+                    Saved::Unwinding(earlier) => Next::Unwind(earlier.then(cause)),
+                }
+            }
+            Entry::RestoreInterruptible(flag) => {
+                self.interruptible = flag;
+                Next::Unwind(cause)
+            }
+            Entry::RestoreContext(ctx) => {
+                self.ctx = ctx;
+                Next::Unwind(cause)
+            }
+        };
+        None
+    }
+
+    fn run_finalizer(&mut self, prim: Prim, saved: Saved) -> Next {
+        self.stack.push(Entry::RunningFinalizer {
+            saved,
+            interruptible: self.interruptible,
+        });
+        self.interruptible = false;
+        Next::Start(prim)
+    }
+}

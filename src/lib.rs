@@ -1,0 +1,31 @@
+//! # effect
+//!
+//! Effect programs for Rust: lazy, composable async work with typed errors, structured
+//! concurrency, resource safety, injectable services and deterministic time, running on tokio.
+//!
+//! An [`Effect<A, E>`](Effect) is a *value* describing work that succeeds with an `A` or
+//! fails with a [`Cause<E>`](Cause). Nothing runs until you run it:
+//!
+//! ```
+//! use effect::prelude::*;
+//!
+//! let greeting: Effect<String, String> = succeed("effect")
+//!     .map(|name| format!("hello, {name}"))
+//!     .ensuring(sync(|| println!("cleanup runs however it ends")));
+//! assert_eq!(effect::run_blocking(greeting), Ok("hello, effect".to_string()));
+//! ```
+//!
+//! A failure keeps everything that went wrong, as a [`Cause`]: the typed failure (`Fail`),
+//! defects such as panics (`Die`), interruption, and how they combined.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub use effect_runtime::*;
+
+/// The names most effect programs use, for `use effect::prelude::*;`.
+pub mod prelude {
+    pub use effect_runtime::{
+        attempt, attempt_async, die, fail, fail_cause, from_async, ms, never, secs, succeed,
+        suspend, sync, yield_now, Cause, Context, Effect, Exit, Never,
+    };
+}
