@@ -29,3 +29,8 @@ pub mod prelude {
         suspend, sync, yield_now, Cause, Context, Effect, Exit, Never,
     };
 }
+
+// The README's example runs as a doctest, so it cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

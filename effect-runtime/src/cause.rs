@@ -274,6 +274,7 @@ where
     E: std::error::Error + 'static,
 {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.failure().map(|e| e as &(dyn std::error::Error + 'static))
+        self.failure()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

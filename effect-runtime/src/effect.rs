@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use crate::cause::{Cause, Exit};
 use crate::context::Context;
-use crate::fiber::frame::{BodyFrame, DeferDrop, Prim};
+use crate::fiber::frame::{ContextFrame, DeferDrop, FutureFrame, Prim};
 use crate::fiber::run::Run;
 
 /// A lazy, single-shot description of async work that succeeds with an `A` or fails with a
@@ -89,7 +89,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         F: FnOnce(Context) -> Fut + Send + 'static,
         Fut: Future<Output = Exit<A, E>> + Send + 'static,
     {
-        Effect::from_prim(Prim::Frame(BodyFrame::boxed(move |ctx: &Context| {
+        Effect::from_prim(Prim::Frame(ContextFrame::boxed(move |ctx: &Context| {
             body(ctx.clone())
         })))
     }
@@ -100,7 +100,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     where
         Fut: Future<Output = Exit<A, E>> + Send + 'static,
     {
-        Effect::from_prim(Prim::Frame(BodyFrame::boxed(move |_: &Context| body)))
+        Effect::from_prim(Prim::Frame(FutureFrame::boxed(body)))
     }
 
     /// Runs the effect with the services of `ctx`; the returned future resolves to its
@@ -119,10 +119,12 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         match self.repr {
             Repr::Prim(prim, PhantomData) => prim.into_inner(),
             Repr::Succeed(a) => {
-                Prim::Frame(BodyFrame::boxed(move |_: &Context| std::future::ready(Ok::<A, Cause<E>>(a))))
+                Prim::Frame(FutureFrame::boxed(std::future::ready(Ok::<A, Cause<E>>(a))))
             }
             Repr::Fail(cause) => {
-                Prim::Frame(BodyFrame::boxed(move |_: &Context| std::future::ready(Err::<A, Cause<E>>(cause))))
+                Prim::Frame(FutureFrame::boxed(std::future::ready(Err::<A, Cause<E>>(
+                    cause,
+                ))))
             }
         }
     }

@@ -43,9 +43,11 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         let finalizer: Finalizer = Box::new(move |exit: FinalizerExit<'_>| {
             let interrupted: Exit<A, E>;
             let exit: &Exit<A, E> = match exit {
-                FinalizerExit::Completed(output) => <dyn Any>::downcast_ref::<Option<Exit<A, E>>>(output)
-                    .and_then(Option::as_ref)
-                    .expect("effect runtime: a guarded region finished without its outcome"),
+                FinalizerExit::Completed(output) => {
+                    <dyn Any>::downcast_ref::<Option<Exit<A, E>>>(output)
+                        .and_then(Option::as_ref)
+                        .expect("effect runtime: a guarded region finished without its outcome")
+                }
                 FinalizerExit::Interrupted(cause) => {
                     interrupted = Err(cause.clone().widen());
                     &interrupted
@@ -54,7 +56,9 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             // Building the finalizer is user code: a panic there is the finalizer's defect.
             match catch_unwind(AssertUnwindSafe(|| f(exit))) {
                 Ok(finalizer) => finalizer.into_prim(),
-                Err(panic) => fail_cause::<(), Never>(Cause::Die(Defect::from_panic(panic))).into_prim(),
+                Err(panic) => {
+                    fail_cause::<(), Never>(Cause::Die(Defect::from_panic(panic))).into_prim()
+                }
             }
         });
         Effect::from_prim(Prim::Ensuring(Box::new(self.into_prim()), finalizer))

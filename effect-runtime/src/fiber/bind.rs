@@ -64,7 +64,7 @@ enum BindState<A, E> {
     /// Handed to the interpreter; waiting for the finished frame.
     Waiting,
     /// No interpreter could take it: running it here.
-    Nested(Run<A, E>),
+    Nested(Box<Run<A, E>>),
     Done,
 }
 
@@ -94,7 +94,9 @@ impl<A: Send + 'static, E: Send + 'static> Future for Bind<A, E> {
                             this.state = BindState::Waiting;
                             return Poll::Pending;
                         }
-                        Err((prim, ctx)) => this.state = BindState::Nested(Run::start(prim, ctx)),
+                        Err((prim, ctx)) => {
+                            this.state = BindState::Nested(Box::new(Run::start(prim, ctx)))
+                        }
                     },
                 },
                 BindState::Waiting => {
@@ -146,5 +148,20 @@ impl<A: Send + 'static, E: Send + 'static> IntoFuture for Effect<A, E> {
     /// `timeout`) or [`Effect::run`].
     fn into_future(self) -> Bind<A, E> {
         Bind::new(self)
+    }
+}
+
+impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
+    /// The exit of a plain value or failure without going through a future, or the bind
+    /// future of anything else. The DSL's `?` uses it so that binding a pure value in a loop
+    /// costs a branch, not a suspension point.
+    #[doc(hidden)]
+    #[inline]
+    pub fn __into_ready(self) -> Result<Exit<A, E>, Bind<A, E>> {
+        match self.repr {
+            Repr::Succeed(a) => Ok(Ok(a)),
+            Repr::Fail(cause) => Ok(Err(cause)),
+            repr @ Repr::Prim(..) => Err(Bind::new(Effect { repr })),
+        }
     }
 }

@@ -66,9 +66,17 @@ pub(crate) enum Prim {
 }
 
 pin_project! {
-    /// The one [`ErasedFrame`] implementation: a closure that builds the body's future from
-    /// the context, the future once started, and the outcome once finished.
-    pub(crate) struct BodyFrame<S, F: Future> {
+    /// A body given as a future (the DSL, the combinators, `Effect::from_future`).
+    pub(crate) struct FutureFrame<F: Future> {
+        #[pin]
+        body: Option<F>,
+        out: Option<F::Output>,
+    }
+}
+
+pin_project! {
+    /// A body built from the run's context when it starts (`Effect::new`).
+    pub(crate) struct ContextFrame<S, F: Future> {
         start: Option<S>,
         #[pin]
         body: Option<F>,
@@ -76,7 +84,21 @@ pin_project! {
     }
 }
 
-impl<S, F, A, E> BodyFrame<S, F>
+impl<F, A, E> FutureFrame<F>
+where
+    F: Future<Output = Exit<A, E>> + Send + 'static,
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    pub(crate) fn boxed(body: F) -> FrameBox {
+        Box::pin(FutureFrame {
+            body: Some(body),
+            out: None,
+        })
+    }
+}
+
+impl<S, F, A, E> ContextFrame<S, F>
 where
     S: FnOnce(&Context) -> F + Send + 'static,
     F: Future<Output = Exit<A, E>> + Send + 'static,
@@ -84,7 +106,7 @@ where
     E: Send + 'static,
 {
     pub(crate) fn boxed(start: S) -> FrameBox {
-        Box::pin(BodyFrame {
+        Box::pin(ContextFrame {
             start: Some(start),
             body: None,
             out: None,
@@ -92,38 +114,55 @@ where
     }
 }
 
-impl<S, F, A, E> ErasedFrame for BodyFrame<S, F>
+/// Polls a body, catching panics as defects; once it finishes, drops it and stores the outcome.
+fn poll_body<F, A, E>(
+    mut body: Pin<&mut Option<F>>,
+    out: &mut Option<Exit<A, E>>,
+    start: impl FnOnce(Pin<&mut Option<F>>),
+    cx: &mut TaskContext<'_>,
+) -> Poll<()>
 where
-    S: FnOnce(&Context) -> F + Send + 'static,
+    F: Future<Output = Exit<A, E>>,
+{
+    let polled = catch_unwind(AssertUnwindSafe(|| {
+        start(body.as_mut());
+        match body.as_mut().as_pin_mut() {
+            Some(body) => body.poll(cx),
+            // Polled again after finishing: the interpreter never does this.
+            None => Poll::Pending,
+        }
+    }));
+    let exit = match polled {
+        Ok(Poll::Pending) => return Poll::Pending,
+        Ok(Poll::Ready(exit)) => exit,
+        Err(panic) => Err(Cause::Die(Defect::from_panic(panic))),
+    };
+    // The body is finished (or poisoned by a panic): drop it now, not with the frame, so its
+    // captured resources go as soon as it is done. A panicking destructor is a defect too.
+    let dropped = catch_unwind(AssertUnwindSafe(|| body.set(None)));
+    *out = Some(match dropped {
+        Ok(()) => exit,
+        Err(panic) => Err(Cause::Die(Defect::from_panic(panic))),
+    });
+    Poll::Ready(())
+}
+
+fn add_cause_to<A, E>(out: &mut Option<Exit<A, E>>, extra: Cause<Never>) {
+    *out = Some(match out.take() {
+        Some(Err(cause)) => Err(cause.then(extra.widen())),
+        Some(Ok(_)) | None => Err(extra.widen()),
+    });
+}
+
+impl<F, A, E> ErasedFrame for FutureFrame<F>
+where
     F: Future<Output = Exit<A, E>> + Send + 'static,
     A: Send + 'static,
     E: Send + 'static,
 {
-    fn poll_frame(self: Pin<&mut Self>, ctx: &Context, cx: &mut TaskContext<'_>) -> Poll<()> {
-        let mut this = self.project();
-        let polled = catch_unwind(AssertUnwindSafe(|| {
-            if let Some(start) = this.start.take() {
-                this.body.set(Some(start(ctx)));
-            }
-            match this.body.as_mut().as_pin_mut() {
-                Some(body) => body.poll(cx),
-                // Polled again after finishing: the interpreter never does this.
-                None => Poll::Pending,
-            }
-        }));
-        let exit = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(exit)) => exit,
-            Err(panic) => Err(Cause::Die(Defect::from_panic(panic))),
-        };
-        // The body is finished (or poisoned by a panic): drop it now, not with the frame, so
-        // its captured resources go as soon as it is done. A panicking destructor is a defect too.
-        let dropped = catch_unwind(AssertUnwindSafe(|| this.body.set(None)));
-        *this.out = Some(match dropped {
-            Ok(()) => exit,
-            Err(panic) => Err(Cause::Die(Defect::from_panic(panic))),
-        });
-        Poll::Ready(())
+    fn poll_frame(self: Pin<&mut Self>, _: &Context, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.project();
+        poll_body(this.body, this.out, |_| {}, cx)
     }
 
     fn output(self: Pin<&mut Self>) -> &mut dyn Any {
@@ -131,11 +170,35 @@ where
     }
 
     fn add_cause(self: Pin<&mut Self>, extra: Cause<Never>) {
-        let out = self.project().out;
-        *out = Some(match out.take() {
-            Some(Err(cause)) => Err(cause.then(extra.widen())),
-            Some(Ok(_)) | None => Err(extra.widen()),
-        });
+        add_cause_to(self.project().out, extra);
+    }
+}
+
+impl<S, F, A, E> ErasedFrame for ContextFrame<S, F>
+where
+    S: FnOnce(&Context) -> F + Send + 'static,
+    F: Future<Output = Exit<A, E>> + Send + 'static,
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    fn poll_frame(self: Pin<&mut Self>, ctx: &Context, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.project();
+        let start = this.start;
+        // Starting is user code too, so it happens inside `poll_body`'s panic guard.
+        let begin = |mut body: Pin<&mut Option<F>>| {
+            if let Some(start) = start.take() {
+                body.set(Some(start(ctx)));
+            }
+        };
+        poll_body(this.body, this.out, begin, cx)
+    }
+
+    fn output(self: Pin<&mut Self>) -> &mut dyn Any {
+        self.project().out
+    }
+
+    fn add_cause(self: Pin<&mut Self>, extra: Cause<Never>) {
+        add_cause_to(self.project().out, extra);
     }
 }
 

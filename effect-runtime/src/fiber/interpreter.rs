@@ -19,7 +19,7 @@ use std::task::{Context as TaskContext, Poll};
 use futures::task::AtomicWaker;
 
 use super::bind::{Slot, SLOT};
-use super::frame::{take_exit, FinalizerExit, Finalizer, FrameBox, Prim};
+use super::frame::{take_exit, Finalizer, FinalizerExit, FrameBox, Prim};
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::context::Context;
 
@@ -35,11 +35,6 @@ pub(crate) struct Signal {
 }
 
 impl Signal {
-    pub(crate) fn interrupt(&self) {
-        self.interrupted.store(true, Ordering::Release);
-        self.waker.wake();
-    }
-
     pub(crate) fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::Acquire)
     }
@@ -48,7 +43,6 @@ impl Signal {
 /// What a [`Prim::WithFiber`] request sees of the fiber running it.
 pub(crate) struct FiberCx<'a> {
     pub(crate) ctx: &'a Context,
-    pub(crate) signal: &'a Arc<Signal>,
 }
 
 enum Entry {
@@ -57,7 +51,10 @@ enum Entry {
     /// A finalizer not yet run, guarding everything above it.
     Finalizer(Finalizer),
     /// A finalizer is running above; what to resume with once it is done.
-    RunningFinalizer { saved: Saved, interruptible: bool },
+    RunningFinalizer {
+        saved: Saved,
+        interruptible: bool,
+    },
     RestoreInterruptible(bool),
     RestoreContext(Context),
 }
@@ -105,18 +102,12 @@ impl Interpreter {
         }
     }
 
-    pub(crate) fn signal(&self) -> &Arc<Signal> {
-        &self.signal
-    }
-
     /// Whether any finalizer is still owed to this run (used when a run is dropped unfinished).
     pub(crate) fn owes_finalizers(&self) -> bool {
-        self.stack.iter().any(|entry| {
-            matches!(
-                entry,
-                Entry::Finalizer(_) | Entry::RunningFinalizer { .. }
-            )
-        }) || matches!(self.next, Next::Start(_))
+        self.stack
+            .iter()
+            .any(|entry| matches!(entry, Entry::Finalizer(_) | Entry::RunningFinalizer { .. }))
+            || matches!(self.next, Next::Start(_))
     }
 
     /// Turns an unfinished run into one that only unwinds: bodies are dropped, finalizers run.
@@ -184,10 +175,7 @@ impl Interpreter {
                 self.stack.push(Entry::RestoreContext(outer));
                 Next::Start(*inner)
             }
-            Prim::WithFiber(request) => Next::Start(request(&mut FiberCx {
-                ctx: &self.ctx,
-                signal: &self.signal,
-            })),
+            Prim::WithFiber(request) => Next::Start(request(&mut FiberCx { ctx: &self.ctx })),
         };
     }
 
@@ -288,7 +276,8 @@ impl Interpreter {
         self.next = match entry {
             Entry::Frame(frame) => {
                 // The in-flight body is dropped; a panicking destructor is kept as a defect.
-                let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(frame)));
+                let dropped =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(frame)));
                 if let Err(panic) = dropped {
                     cause = cause.then(Cause::Die(Defect::from_panic(panic)));
                 }

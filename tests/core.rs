@@ -1,0 +1,575 @@
+//! The Effect core: constructors, combinators, finalizers, causes and running.
+//! Every combinator is checked on its success, failure and defect paths.
+
+use std::future::IntoFuture;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use effect::prelude::*;
+
+async fn run<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) -> Exit<A, E> {
+    effect.run(&Context::new()).await
+}
+
+fn boom<A: Send + 'static>() -> Effect<A, String> {
+    fail("boom".to_string())
+}
+
+fn defect<A: Send + 'static>() -> Effect<A, String> {
+    die("kaput")
+}
+
+fn panicking<A: Send + 'static>() -> Effect<A, String> {
+    sync(|| panic!("panicked in sync"))
+}
+
+fn failure_of<A: std::fmt::Debug>(exit: Exit<A, String>) -> String {
+    exit.unwrap_err()
+        .failure()
+        .cloned()
+        .expect("a typed failure")
+}
+
+fn defect_message<A: std::fmt::Debug, E: std::fmt::Debug>(exit: Exit<A, E>) -> String {
+    let cause = exit.unwrap_err();
+    assert!(cause.is_die(), "expected a defect, got {cause:?}");
+    cause.defects()[0].message().to_string()
+}
+
+/// Counts how many times a finalizer ran.
+#[derive(Clone, Default)]
+struct Counter(Arc<AtomicUsize>);
+
+impl Counter {
+    fn finalizer(&self) -> Effect<(), Never> {
+        let count = self.0.clone();
+        sync(move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+// ---- laziness and constructors ----
+
+#[tokio::test]
+async fn effects_are_lazy_until_run() {
+    let counter = Counter::default();
+    let effect = counter.finalizer();
+    let mapped = sync(|| 1).map(|n: i32| n + 1).ensuring(counter.finalizer());
+    assert_eq!(counter.get(), 0, "building effects runs nothing");
+    run(effect).await.unwrap();
+    assert_eq!(counter.get(), 1);
+    assert_eq!(run::<i32, Never>(mapped).await, Ok(2));
+    assert_eq!(counter.get(), 2);
+}
+
+#[tokio::test]
+async fn constructors_produce_their_outcomes() {
+    assert_eq!(run(succeed::<_, String>(1)).await, Ok(1));
+    assert_eq!(failure_of(run(boom::<()>()).await), "boom");
+    assert_eq!(defect_message(run(defect::<()>()).await), "kaput");
+    assert_eq!(run(sync::<_, String, _>(|| 2)).await, Ok(2));
+    assert_eq!(run(attempt::<i32, String, _>(|| Ok(3))).await, Ok(3));
+    assert_eq!(
+        failure_of(run(attempt::<i32, String, _>(|| Err("no".to_string()))).await),
+        "no"
+    );
+    assert_eq!(
+        run(from_async::<_, String, _, _>(|| async { 4 })).await,
+        Ok(4)
+    );
+    assert_eq!(
+        failure_of(
+            run(attempt_async::<i32, String, _, _>(|| async {
+                Err("late".to_string())
+            }))
+            .await
+        ),
+        "late"
+    );
+    assert_eq!(run(suspend::<_, String, _>(|| succeed(5))).await, Ok(5));
+    assert_eq!(run(yield_now::<String>().as_value(6)).await, Ok(6));
+    assert_eq!(
+        failure_of(run(fail_cause::<(), String>(Cause::fail("cause".to_string()))).await),
+        "cause"
+    );
+}
+
+#[tokio::test]
+async fn effect_new_sees_the_context_and_binds_other_effects() {
+    #[derive(Clone)]
+    struct Prefix(&'static str);
+    let effect: Effect<String, String> = Effect::new(|ctx| async move {
+        let n = succeed::<u32, String>(40).map(|n| n + 2).await?;
+        Ok(format!("{}{n}", ctx.get::<Prefix>().0))
+    });
+    let exit = effect.run(&Context::new().with(Prefix("answer: "))).await;
+    assert_eq!(exit, Ok("answer: 42".to_string()));
+}
+
+#[tokio::test]
+async fn effect_new_fails_early_with_question_mark_on_typed_errors() {
+    let effect: Effect<u32, String> = Effect::new(|_| async move {
+        Err("early".to_string())?;
+        Ok(1)
+    });
+    assert_eq!(failure_of(run(effect).await), "early");
+}
+
+#[tokio::test]
+async fn a_missing_service_is_a_defect_naming_the_service() {
+    #[derive(Clone, Debug)]
+    struct Database;
+    let effect: Effect<(), String> = Effect::new(|ctx| async move {
+        let _db = ctx.get::<Database>();
+        Ok(())
+    });
+    let message = defect_message(run(effect).await);
+    assert!(message.contains("Database"), "{message}");
+    assert!(message.contains("not in the context"), "{message}");
+}
+
+#[tokio::test]
+async fn never_does_not_finish_until_dropped() {
+    let run_never = run(never::<(), String>());
+    let outcome = tokio::time::timeout(std::time::Duration::ZERO, run_never).await;
+    assert!(outcome.is_err(), "never() must still be pending");
+}
+
+// ---- combinators: success, failure, defect ----
+
+#[tokio::test]
+async fn map_transforms_values_and_passes_failures_and_defects() {
+    assert_eq!(run(succeed::<i32, String>(1).map(|n| n + 1)).await, Ok(2));
+    assert_eq!(failure_of(run(boom::<i32>().map(|n| n + 1)).await), "boom");
+    assert_eq!(
+        defect_message(run(defect::<i32>().map(|n| n + 1)).await),
+        "kaput"
+    );
+}
+
+#[tokio::test]
+async fn flat_map_sequences_and_short_circuits() {
+    let ran_second = Counter::default();
+    let second = ran_second.clone();
+    let ok = succeed::<i32, String>(2).flat_map(|n| succeed(n * 10));
+    assert_eq!(run(ok).await, Ok(20));
+    let failed =
+        boom::<i32>().flat_map(move |n| second.finalizer().as_value(n).map_err(|n| match n {}));
+    assert_eq!(failure_of(run(failed).await), "boom");
+    assert_eq!(
+        ran_second.get(),
+        0,
+        "the continuation must not run after a failure"
+    );
+    assert_eq!(
+        failure_of(run(succeed(1).flat_map(|_: i32| boom::<i32>())).await),
+        "boom"
+    );
+    assert_eq!(
+        defect_message(run(defect::<i32>().flat_map(succeed)).await),
+        "kaput"
+    );
+}
+
+#[tokio::test]
+async fn map_err_and_err_into_convert_typed_failures_only() {
+    #[derive(Debug, PartialEq)]
+    struct AppError(String);
+    impl From<String> for AppError {
+        fn from(s: String) -> Self {
+            AppError(s)
+        }
+    }
+    let mapped = run(boom::<()>().map_err(|e| e.len())).await;
+    assert_eq!(mapped.unwrap_err().failure(), Some(&4));
+    let converted: Exit<(), AppError> = run(boom::<()>().err_into()).await;
+    assert_eq!(
+        converted.unwrap_err().failure(),
+        Some(&AppError("boom".into()))
+    );
+    assert_eq!(
+        run(succeed::<i32, String>(1).map_err(|e| e.len())).await,
+        Ok(1)
+    );
+    assert!(run(defect::<()>().map_err(|e| e.len()))
+        .await
+        .unwrap_err()
+        .is_die());
+}
+
+#[tokio::test]
+async fn catch_all_recovers_failures_but_not_defects() {
+    let recovered = boom::<usize>().catch_all(|e| succeed::<usize, ()>(e.len()));
+    assert_eq!(run(recovered).await, Ok(4));
+    let untouched = succeed::<usize, String>(1).catch_all(|_| succeed::<usize, ()>(0));
+    assert_eq!(run(untouched).await, Ok(1));
+    let defect_passes = defect::<usize>().catch_all(|_| succeed::<usize, ()>(0));
+    assert_eq!(defect_message(run(defect_passes).await), "kaput");
+    let handler_fails = boom::<usize>().catch_all(|e| fail::<usize, String>(format!("{e}!")));
+    assert_eq!(failure_of(run(handler_fails).await), "boom!");
+}
+
+#[tokio::test]
+async fn catch_some_recovers_chosen_failures_and_leaves_others_unchanged() {
+    let pick = |e: &String| (e == "boom").then(|| succeed(1));
+    assert_eq!(run(boom::<i32>().catch_some(pick)).await, Ok(1));
+    let other = fail::<i32, String>("other".into()).catch_some(pick);
+    assert_eq!(failure_of(run(other).await), "other");
+    assert_eq!(
+        defect_message(run(defect::<i32>().catch_some(pick)).await),
+        "kaput"
+    );
+    assert_eq!(run(succeed(7).catch_some(pick)).await, Ok(7));
+}
+
+#[tokio::test]
+async fn catch_all_cause_sees_defects_too() {
+    let seen = defect::<String>().catch_all_cause(|cause| succeed::<String, ()>(cause.to_string()));
+    assert_eq!(run(seen).await, Ok("defect: kaput".to_string()));
+}
+
+#[tokio::test]
+async fn or_else_runs_the_alternative_on_failure_only() {
+    assert_eq!(
+        run(boom::<i32>().or_else(succeed::<i32, ()>(2))).await,
+        Ok(2)
+    );
+    assert_eq!(
+        run(succeed::<i32, String>(1).or_else(succeed::<i32, ()>(2))).await,
+        Ok(1)
+    );
+    assert!(run(defect::<i32>().or_else(succeed::<i32, ()>(2)))
+        .await
+        .unwrap_err()
+        .is_die());
+}
+
+#[tokio::test]
+async fn zip_runs_both_in_order_and_stops_at_the_first_failure() {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let log = |name: &'static str| {
+        let order = order.clone();
+        sync::<_, String, _>(move || order.lock().unwrap().push(name)).as_value(name)
+    };
+    assert_eq!(run(log("a").zip(log("b"))).await, Ok(("a", "b")));
+    assert_eq!(*order.lock().unwrap(), ["a", "b"]);
+    assert_eq!(failure_of(run(boom::<&str>().zip(log("c"))).await), "boom");
+    assert_eq!(failure_of(run(log("d").zip(boom::<&str>())).await), "boom");
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["a", "b", "d"],
+        "c must not run after a failure"
+    );
+    assert!(run(defect::<i32>().zip(succeed(1)))
+        .await
+        .unwrap_err()
+        .is_die());
+}
+
+#[tokio::test]
+async fn fold_option_and_result_turn_failures_into_values() {
+    assert_eq!(
+        run(boom::<i32>().fold::<_, (), _, _>(|e| e.len(), |_| 0)).await,
+        Ok(4)
+    );
+    assert_eq!(
+        run(succeed::<i32, String>(3).fold::<_, (), _, _>(|_| 0, |n| n as usize)).await,
+        Ok(3)
+    );
+    assert_eq!(run(boom::<i32>().option::<()>()).await, Ok(None));
+    assert_eq!(
+        run(succeed::<i32, String>(5).option::<()>()).await,
+        Ok(Some(5))
+    );
+    assert_eq!(
+        run(boom::<i32>().result::<()>()).await,
+        Ok(Err("boom".to_string()))
+    );
+    assert_eq!(
+        run(succeed::<i32, String>(5).result::<()>()).await,
+        Ok(Ok(5))
+    );
+    assert!(run(defect::<i32>().option::<()>())
+        .await
+        .unwrap_err()
+        .is_die());
+    assert!(run(defect::<i32>().result::<()>())
+        .await
+        .unwrap_err()
+        .is_die());
+    assert!(run(defect::<i32>().fold::<i32, (), _, _>(|_| 0, |n| n))
+        .await
+        .unwrap_err()
+        .is_die());
+}
+
+#[tokio::test]
+async fn tap_sees_the_value_and_keeps_it() {
+    let seen = Arc::new(Mutex::new(None));
+    let record = seen.clone();
+    let tapped = succeed::<i32, String>(9).tap(move |n| {
+        let n = *n;
+        sync(move || *record.lock().unwrap() = Some(n))
+    });
+    assert_eq!(run(tapped).await, Ok(9));
+    assert_eq!(*seen.lock().unwrap(), Some(9));
+    let failing_tap = succeed::<i32, String>(9).tap(|_| boom::<()>());
+    assert_eq!(failure_of(run(failing_tap).await), "boom");
+    assert_eq!(
+        failure_of(run(boom::<i32>().tap(|_| succeed(()))).await),
+        "boom"
+    );
+}
+
+#[tokio::test]
+async fn or_die_and_ignore() {
+    assert_eq!(
+        defect_message(run(boom::<i32>().or_die::<()>()).await),
+        "boom"
+    );
+    assert_eq!(run(boom::<i32>().ignore::<()>()).await, Ok(()));
+    assert!(run(defect::<i32>().ignore::<()>())
+        .await
+        .unwrap_err()
+        .is_die());
+}
+
+// ---- finalizers ----
+
+#[tokio::test]
+async fn ensuring_runs_exactly_once_on_every_path() {
+    let paths: Vec<(&str, Effect<i32, String>)> = vec![
+        ("success", succeed(1)),
+        ("failure", boom()),
+        ("die", defect()),
+        ("panic", panicking()),
+    ];
+    for (path, effect) in paths {
+        let counter = Counter::default();
+        let exit = run(effect.ensuring(counter.finalizer())).await;
+        assert_eq!(counter.get(), 1, "ensuring on the {path} path");
+        assert_eq!(exit.is_ok(), path == "success");
+    }
+}
+
+#[tokio::test]
+async fn finalizers_run_in_reverse_order_of_registration() {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let note = |name: &'static str| {
+        let order = order.clone();
+        sync(move || order.lock().unwrap().push(name))
+    };
+    let effect = succeed::<i32, String>(1)
+        .ensuring(note("inner"))
+        .ensuring(note("middle"))
+        .ensuring(note("outer"));
+    assert_eq!(run(effect).await, Ok(1));
+    assert_eq!(*order.lock().unwrap(), ["inner", "middle", "outer"]);
+}
+
+#[tokio::test]
+async fn a_dying_finalizer_is_kept_after_the_original_failure() {
+    let effect = boom::<i32>().ensuring(die("finalizer broke"));
+    let cause = run(effect).await.unwrap_err();
+    assert_eq!(cause.failure(), Some(&"boom".to_string()));
+    assert_eq!(cause.defects()[0].message(), "finalizer broke");
+    assert!(matches!(cause, Cause::Then(..)));
+    let after_success =
+        run(succeed::<i32, String>(1).ensuring(sync(|| panic!("cleanup panicked")))).await;
+    assert_eq!(defect_message(after_success), "cleanup panicked");
+}
+
+#[tokio::test]
+async fn on_exit_sees_the_exit() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = |seen: &Arc<Mutex<Vec<String>>>| {
+        let seen = seen.clone();
+        move |exit: &Exit<i32, String>| {
+            let text = match exit {
+                Ok(n) => format!("ok {n}"),
+                Err(cause) => format!("err {cause}"),
+            };
+            sync(move || seen.lock().unwrap().push(text))
+        }
+    };
+    run(succeed(1).on_exit(record(&seen))).await.unwrap();
+    run(boom::<i32>().on_exit(record(&seen))).await.unwrap_err();
+    run(defect::<i32>().on_exit(record(&seen)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["ok 1", "err boom", "err defect: kaput"]
+    );
+}
+
+#[tokio::test]
+async fn on_error_runs_on_failure_and_defect_only() {
+    let counter = Counter::default();
+    let fin = |c: &Counter| {
+        let c = c.clone();
+        move |_: &Cause<String>| c.finalizer()
+    };
+    run(succeed(1).on_error(fin(&counter))).await.unwrap();
+    assert_eq!(counter.get(), 0);
+    run(boom::<i32>().on_error(fin(&counter)))
+        .await
+        .unwrap_err();
+    run(defect::<i32>().on_error(fin(&counter)))
+        .await
+        .unwrap_err();
+    assert_eq!(counter.get(), 2);
+}
+
+#[tokio::test]
+async fn on_interrupt_does_not_run_when_not_interrupted() {
+    let counter = Counter::default();
+    run(succeed::<i32, String>(1).on_interrupt(counter.finalizer()))
+        .await
+        .unwrap();
+    run(boom::<i32>().on_interrupt(counter.finalizer()))
+        .await
+        .unwrap_err();
+    assert_eq!(counter.get(), 0);
+}
+
+#[tokio::test]
+async fn a_panic_while_building_a_finalizer_is_a_defect() {
+    let effect = succeed::<i32, String>(1).on_exit(|_| panic!("no finalizer for you"));
+    assert_eq!(defect_message(run(effect).await), "no finalizer for you");
+}
+
+// ---- panics are defects ----
+
+#[tokio::test]
+async fn panics_in_user_code_become_defects_with_their_message() {
+    let in_map = succeed::<i32, String>(1).map(|_| -> i32 { panic!("in map") });
+    assert_eq!(defect_message(run(in_map).await), "in map");
+    let in_flat_map =
+        succeed::<i32, String>(1).flat_map(|_| -> Effect<i32, String> { panic!("in flat_map") });
+    assert_eq!(defect_message(run(in_flat_map).await), "in flat_map");
+    let in_new: Effect<i32, String> = Effect::new(|_| async { panic!("in an Effect::new future") });
+    assert_eq!(
+        defect_message(run(in_new).await),
+        "in an Effect::new future"
+    );
+    let in_new_closure: Effect<i32, String> =
+        Effect::new(|_| -> std::future::Ready<Exit<i32, String>> {
+            panic!("in the Effect::new closure")
+        });
+    assert_eq!(
+        defect_message(run(in_new_closure).await),
+        "in the Effect::new closure"
+    );
+    let formatted = sync::<i32, String, _>(|| panic!("code {}", 7));
+    assert_eq!(defect_message(run(formatted).await), "code 7");
+    let in_catch = boom::<i32>().catch_all(|_| -> Effect<i32, String> { panic!("in a handler") });
+    assert_eq!(defect_message(run(in_catch).await), "in a handler");
+}
+
+#[tokio::test]
+async fn a_panic_is_recoverable_only_as_a_cause() {
+    let survived = panicking::<i32>().catch_all(|_| succeed::<i32, String>(0));
+    assert!(run(survived).await.unwrap_err().is_die());
+    let inspected =
+        panicking::<bool>().catch_all_cause(|cause| succeed::<bool, String>(cause.is_die()));
+    assert_eq!(run(inspected).await, Ok(true));
+}
+
+// ---- running ----
+
+#[test]
+fn run_blocking_runs_from_plain_main() {
+    let effect = succeed::<i32, String>(20)
+        .flat_map(|n| sync(move || n + 1))
+        .map(|n| n * 2);
+    assert_eq!(effect::run_blocking(effect), Ok(42));
+    assert_eq!(failure_of(effect::run_blocking(boom::<i32>())), "boom");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_on_a_multi_thread_runtime() {
+    let effect = succeed::<i32, String>(1)
+        .flat_map(|n| yield_now().as_value(n + 1))
+        .ensuring(yield_now());
+    assert_eq!(run(effect).await, Ok(2));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn runs_on_a_current_thread_runtime() {
+    let effect = succeed::<i32, String>(1).flat_map(|n| yield_now().as_value(n + 1));
+    assert_eq!(run(effect).await, Ok(2));
+}
+
+#[tokio::test]
+async fn an_effect_awaited_outside_any_run_still_runs() {
+    // Outside an effect body there is no interpreter to hand the effect to: it runs in place.
+    let exit = succeed::<i32, String>(1).map(|n| n + 1).await;
+    assert_eq!(exit, Ok(2));
+}
+
+#[tokio::test]
+async fn effects_bound_side_by_side_in_one_body_both_run() {
+    // `join!` polls two binds in the same step; the second runs in place.
+    let effect: Effect<(i32, i32), String> = Effect::from_future(async {
+        let (a, b) = futures::join!(
+            succeed::<i32, String>(1).map(|n| n + 1).into_future(),
+            sync::<i32, String, _>(|| 3).into_future()
+        );
+        Ok((a?, b?))
+    });
+    assert_eq!(run(effect).await, Ok((2, 3)));
+}
+
+// ---- causes ----
+
+#[test]
+fn a_composed_cause_renders_as_a_tree() {
+    let cause: Cause<String> = Cause::fail("timeout".to_string())
+        .both(Cause::die("worker panicked"))
+        .then(Cause::interrupt());
+    assert_eq!(
+        cause.to_string(),
+        "sequential causes:\n\
+         ├─ parallel causes:\n\
+         │  ├─ timeout\n\
+         │  └─ defect: worker panicked\n\
+         └─ interrupted"
+    );
+    assert_eq!(Cause::<String>::interrupt().to_string(), "interrupted");
+}
+
+#[test]
+fn cause_queries_find_every_leaf() {
+    let cause: Cause<&str> = Cause::fail("a").then(Cause::fail("b").both(Cause::die("c")));
+    assert_eq!(cause.failure(), Some(&"a"));
+    assert_eq!(cause.failures(), [&"a", &"b"]);
+    assert_eq!(cause.defects()[0].message(), "c");
+    assert!(cause.is_failure() && cause.is_die() && !cause.is_interrupted());
+    assert!(Cause::<&str>::interrupt()
+        .then(Cause::interrupt())
+        .is_interrupted_only());
+    assert!(!Cause::<&str>::interrupt()
+        .then(Cause::die("x"))
+        .is_interrupted_only());
+    assert_eq!(cause.clone().map(str::len).failures(), [&1, &1]);
+    assert_eq!(cause.failure_or_cause(), Ok("a"));
+    let no_failure: Cause<&str> = Cause::die("x").both(Cause::interrupt());
+    assert_eq!(
+        no_failure.failure_or_cause(),
+        Err(Cause::die("x").both(Cause::interrupt()))
+    );
+}
+
+#[test]
+fn cause_is_an_error_whose_source_is_the_failure() {
+    use std::error::Error;
+    let cause: Cause<std::io::Error> = Cause::fail(std::io::Error::other("disk full"));
+    let as_error: &dyn Error = &cause;
+    assert_eq!(as_error.source().unwrap().to_string(), "disk full");
+    assert_eq!(as_error.to_string(), "disk full");
+}
