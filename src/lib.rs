@@ -25,8 +25,9 @@ pub use effect_runtime::*;
 /// The names most effect programs use, for `use effect::prelude::*;`.
 pub mod prelude {
     pub use effect_runtime::{
-        attempt, attempt_async, die, fail, fail_cause, from_async, ms, never, secs, succeed,
-        suspend, sync, yield_now, Cause, Context, Effect, Exit, Never,
+        attempt, attempt_async, die, fail, fail_cause, for_each_par, from_async, ms, never, race,
+        race_first, secs, sleep, succeed, suspend, sync, yield_now, zip_par, Cause, Clock, Context,
+        Effect, Exit, Fiber, Never, Runtime, TestClock,
     };
 }
 

@@ -106,7 +106,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Runs the effect with the services of `ctx`; the returned future resolves to its
     /// [`Exit`]. See [`Run`] for what dropping it early means.
     pub fn run(self, ctx: &Context) -> Run<A, E> {
-        Run::new(self, ctx)
+        Run::new(self, ctx, Default::default())
     }
 
     pub(crate) fn from_prim(prim: Prim) -> Self {

@@ -7,15 +7,22 @@
 #![forbid(unsafe_code)]
 
 mod cause;
+mod clock;
 mod combinators;
 mod context;
 mod duration;
 mod effect;
 mod fiber;
 mod finalize;
+mod for_each_par;
+mod par;
+mod race;
 mod recover;
+mod runtime;
+mod time;
 
 pub use cause::{Cause, Defect, Exit, Never};
+pub use clock::{Clock, TestClock};
 pub use context::Context;
 pub use duration::{ms, secs};
 pub use effect::{
@@ -23,4 +30,11 @@ pub use effect::{
     yield_now, Effect,
 };
 pub use fiber::bind::Bind;
+pub use fiber::core::{live_fibers, FiberId};
+pub use fiber::handle::Fiber;
 pub use fiber::run::{run_blocking, run_blocking_with, Run};
+pub use for_each_par::for_each_par;
+pub use par::{zip_par, ZipPar};
+pub use race::{race, race_first};
+pub use runtime::Runtime;
+pub use time::sleep;

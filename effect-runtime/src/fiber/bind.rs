@@ -95,7 +95,11 @@ impl<A: Send + 'static, E: Send + 'static> Future for Bind<A, E> {
                             return Poll::Pending;
                         }
                         Err((prim, ctx)) => {
-                            this.state = BindState::Nested(Box::new(Run::start(prim, ctx)))
+                            this.state = BindState::Nested(Box::new(Run::start(
+                                prim,
+                                ctx,
+                                Default::default(),
+                            )))
                         }
                     },
                 },

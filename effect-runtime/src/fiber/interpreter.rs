@@ -12,37 +12,24 @@
 //!   before polling a body and when a body returns `Pending`.
 
 use std::mem;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use futures::task::AtomicWaker;
-
 use super::bind::{Slot, SLOT};
+use super::core::FiberCore;
 use super::frame::{take_exit, Finalizer, FinalizerExit, FrameBox, Prim};
 use crate::cause::{Cause, Defect, Exit, Never};
+use crate::clock::{Clock, Tracker};
 use crate::context::Context;
 
 /// Steps the interpreter takes before yielding to the scheduler, so a fiber that never
 /// suspends (a long chain of ready binds) cannot starve its neighbours or miss an interrupt.
 const BUDGET: u32 = 2048;
 
-/// The interruption signal of a fiber, shared with whoever may interrupt it.
-#[derive(Default)]
-pub(crate) struct Signal {
-    interrupted: AtomicBool,
-    waker: AtomicWaker,
-}
-
-impl Signal {
-    pub(crate) fn is_interrupted(&self) -> bool {
-        self.interrupted.load(Ordering::Acquire)
-    }
-}
-
 /// What a [`Prim::WithFiber`] request sees of the fiber running it.
 pub(crate) struct FiberCx<'a> {
     pub(crate) ctx: &'a Context,
+    pub(crate) core: &'a Arc<FiberCore>,
 }
 
 enum Entry {
@@ -87,19 +74,33 @@ pub(crate) struct Interpreter {
     interruptible: bool,
     /// The finished child frame to hand to the top body on its next poll.
     delivered: Option<FrameBox>,
-    signal: Arc<Signal>,
+    core: Arc<FiberCore>,
+    /// Reports this fiber's activity to the test clock in its context, if there is one.
+    tracker: Option<Tracker>,
 }
 
 impl Interpreter {
-    pub(crate) fn new(prim: Prim, ctx: Context, signal: Arc<Signal>) -> Self {
+    pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>) -> Self {
+        let tracker = if ctx.is_empty() {
+            None
+        } else {
+            Clock::of(&ctx)
+                .as_test()
+                .map(|clock| Tracker::new(clock.activity().clone()))
+        };
         Interpreter {
+            tracker,
             stack: Vec::new(),
             next: Next::Start(prim),
             ctx,
             interruptible: true,
             delivered: None,
-            signal,
+            core,
         }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<FiberCore> {
+        &self.core
     }
 
     /// Whether any finalizer is still owed to this run (used when a run is dropped unfinished).
@@ -119,12 +120,33 @@ impl Interpreter {
     }
 
     pub(crate) fn poll_run(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
+        let Some(tracker) = &self.tracker else {
+            return self.poll_steps(cx);
+        };
+        let previous = Tracker::polling();
+        let waker = tracker.enter(cx.waker()).clone();
+        let polled = self.poll_steps(&mut TaskContext::from_waker(&waker));
+        if let Some(tracker) = &self.tracker {
+            tracker.exit(previous);
+        }
+        polled
+    }
+
+    fn poll_steps(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
         let mut budget = BUDGET;
         loop {
             match mem::replace(&mut self.next, Next::Finished) {
-                Next::Start(prim) => self.start(prim),
+                Next::Start(prim) => {
+                    if self.interruptible && self.core.is_interrupted() {
+                        // Interrupted before this step began: it never starts.
+                        drop(prim);
+                        self.next = Next::Unwind(Cause::Interrupt);
+                        continue;
+                    }
+                    self.start(prim)
+                }
                 Next::PollTop => {
-                    if self.interruptible && self.signal.is_interrupted() {
+                    if self.interruptible && self.core.is_interrupted() {
                         self.delivered = None;
                         self.next = Next::Unwind(Cause::Interrupt);
                         continue;
@@ -175,7 +197,10 @@ impl Interpreter {
                 self.stack.push(Entry::RestoreContext(outer));
                 Next::Start(*inner)
             }
-            Prim::WithFiber(request) => Next::Start(request(&mut FiberCx { ctx: &self.ctx })),
+            Prim::WithFiber(request) => Next::Start(request(&mut FiberCx {
+                ctx: &self.ctx,
+                core: &self.core,
+            })),
         };
     }
 
@@ -207,8 +232,8 @@ impl Interpreter {
             }
             (Poll::Pending, None) => {
                 self.next = Next::PollTop;
-                self.signal.waker.register(cx.waker());
-                if self.interruptible && self.signal.is_interrupted() {
+                self.core.register_task(cx.waker());
+                if self.interruptible && self.core.is_interrupted() {
                     // Interrupted between the poll and the registration: act on it now.
                     return None;
                 }
@@ -252,7 +277,7 @@ impl Interpreter {
             }
             Entry::RestoreInterruptible(flag) => {
                 self.interruptible = flag;
-                if flag && self.signal.is_interrupted() {
+                if flag && self.core.is_interrupted() {
                     // Leaving an uninterruptible region with an interrupt pending: the
                     // region's result is discarded and the fiber unwinds.
                     Next::Unwind(Cause::Interrupt)

@@ -1,6 +1,9 @@
 //! Fibers and the interpreter that runs them.
 
 pub(crate) mod bind;
+pub(crate) mod core;
 pub(crate) mod frame;
+pub(crate) mod group;
+pub(crate) mod handle;
 pub(crate) mod interpreter;
 pub(crate) mod run;

@@ -1,4 +1,5 @@
-//! Running an effect to its [`Exit`]: the [`Run`] future and [`run_blocking`].
+//! Driving a fiber to its end, and running an effect to its [`Exit`]: the [`Run`] future and
+//! [`run_blocking`].
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -6,23 +7,162 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use super::core::{Family, FiberCore};
 use super::frame::{take_exit, Prim};
-use super::interpreter::{Interpreter, Outcome, Signal};
+use super::interpreter::{Interpreter, Outcome};
 use crate::cause::Exit;
 use crate::context::Context;
 use crate::effect::{Effect, Repr};
+
+/// Drives one fiber: its interpreter, then the reaping of its children.
+///
+/// Supervision is enforced here: when the interpreter has finished (success, failure or
+/// interruption), every child fiber still registered with the core is interrupted, and the
+/// driver waits until each is done (its finalizers have run) before it reports the outcome.
+/// Only then may the owner store the exit and complete the core.
+pub(crate) struct Driver {
+    state: DriverState,
+}
+
+enum DriverState {
+    Running(Interpreter),
+    Reaping {
+        core: Arc<FiberCore>,
+        outcome: Option<Outcome>,
+        children: Vec<Arc<FiberCore>>,
+    },
+    Finished,
+}
+
+impl Driver {
+    pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>) -> Self {
+        Driver {
+            state: DriverState::Running(Interpreter::new(prim, ctx, core)),
+        }
+    }
+
+    pub(crate) fn poll_drive(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
+        loop {
+            match &mut self.state {
+                DriverState::Running(interpreter) => {
+                    let outcome = match interpreter.poll_run(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(outcome) => outcome,
+                    };
+                    let core = interpreter.core().clone();
+                    let children = core.take_children();
+                    for child in &children {
+                        child.interrupt();
+                    }
+                    self.state = DriverState::Reaping {
+                        core,
+                        outcome: Some(outcome),
+                        children,
+                    };
+                }
+                DriverState::Reaping {
+                    core,
+                    outcome,
+                    children,
+                } => {
+                    while let Some(child) = children.last() {
+                        match child.done().poll_unpin(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(()) => {
+                                children.pop();
+                            }
+                        }
+                    }
+                    // Children forked by finalizers while reaping are reaped too.
+                    let late = core.take_children();
+                    if !late.is_empty() {
+                        for child in &late {
+                            child.interrupt();
+                        }
+                        *children = late;
+                        continue;
+                    }
+                    let outcome = outcome.take().expect("reaping holds the outcome");
+                    self.state = DriverState::Finished;
+                    return Poll::Ready(outcome);
+                }
+                DriverState::Finished => panic!("effect runtime: a finished fiber was polled"),
+            }
+        }
+    }
+}
+
+trait PollUnpin: Future + Unpin {
+    fn poll_unpin(&mut self, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        Pin::new(self).poll(cx)
+    }
+}
+impl<F: Future + Unpin> PollUnpin for F {}
+
+impl Drop for Driver {
+    /// An unfinished fiber dropped from outside (its `Run` future dropped, or its runtime
+    /// shutting down): bodies are dropped now; finalizers still owed and children still
+    /// running are finished on a task spawned onto the current tokio runtime, since a
+    /// destructor cannot wait. Without a runtime they are signalled and abandoned.
+    fn drop(&mut self) {
+        let core = match &self.state {
+            DriverState::Running(interpreter) => interpreter.core().clone(),
+            DriverState::Reaping { core, .. } => core.clone(),
+            DriverState::Finished => return,
+        };
+        let mut state = std::mem::replace(&mut self.state, DriverState::Finished);
+        if let DriverState::Running(interpreter) = &mut state {
+            if !interpreter.owes_finalizers() {
+                // Nothing async is owed by this fiber itself: drop its bodies now and only
+                // the children (if any) need a task to be reaped.
+                let children = core.take_children();
+                drop(state);
+                if children.is_empty() {
+                    core.complete();
+                    return;
+                }
+                for child in &children {
+                    child.interrupt();
+                }
+                state = DriverState::Reaping {
+                    core: core.clone(),
+                    outcome: Some(Outcome::Interrupted(crate::cause::Cause::Interrupt)),
+                    children,
+                };
+            } else {
+                interpreter.abandon();
+            }
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let mut rest = Driver { state };
+                handle.spawn(std::future::poll_fn(move |cx| {
+                    rest.poll_drive(cx).map(|_| core.complete())
+                }));
+            }
+            Err(_) => {
+                for child in core.take_children() {
+                    child.interrupt();
+                }
+                drop(state);
+                core.complete();
+            }
+        }
+    }
+}
 
 /// The future of running an effect: resolves to its [`Exit`].
 ///
 /// Created by [`Effect::run`]. The effect runs as a root fiber, interpreted inside this
 /// future, so it runs on whatever task polls it (current-thread or multi-thread runtime).
+/// It resolves only once every fiber the effect forked is done.
 ///
 /// # Cancel safety
 /// Dropping an unfinished `Run` interrupts the effect: its bodies are dropped at once, and
-/// if finalizers are still owed (`ensuring`, `on_exit`, ...) they are run to completion on a
-/// task spawned onto the current tokio runtime, since a destructor cannot wait for async
-/// work. Effects that must *finish* their cleanup before the caller moves on should be
-/// stopped through the runtime (`timeout`, `race`, fiber interruption), never by dropping.
+/// finalizers still owed (`ensuring`, `on_exit`, ...) run to completion on a task spawned onto
+/// the current tokio runtime, since a destructor cannot wait for async work. Effects that
+/// must *finish* their cleanup before the caller moves on should be stopped through the
+/// runtime (`timeout`, `race`, fiber interruption), never by dropping.
 #[must_use = "an effect does nothing until its run is awaited"]
 pub struct Run<A, E> {
     state: RunState<A, E>,
@@ -30,7 +170,7 @@ pub struct Run<A, E> {
 
 enum RunState<A, E> {
     Ready(Exit<A, E>),
-    Running(Interpreter),
+    Running(Driver, Arc<FiberCore>),
     Done,
 }
 
@@ -38,14 +178,14 @@ enum RunState<A, E> {
 impl<A, E> Unpin for Run<A, E> {}
 
 impl<A, E> Run<A, E> {
-    pub(crate) fn start(prim: Prim, ctx: Context) -> Self {
-        let interpreter = Interpreter::new(prim, ctx, Arc::new(Signal::default()));
+    pub(crate) fn start(prim: Prim, ctx: Context, family: Arc<Family>) -> Self {
+        let core = FiberCore::new(family);
         Run {
-            state: RunState::Running(interpreter),
+            state: RunState::Running(Driver::new(prim, ctx, core.clone()), core),
         }
     }
 
-    pub(crate) fn new(effect: Effect<A, E>, ctx: &Context) -> Self {
+    pub(crate) fn new(effect: Effect<A, E>, ctx: &Context, family: Arc<Family>) -> Self {
         match effect.repr {
             Repr::Succeed(a) => Run {
                 state: RunState::Ready(Ok(a)),
@@ -53,8 +193,33 @@ impl<A, E> Run<A, E> {
             Repr::Fail(cause) => Run {
                 state: RunState::Ready(Err(cause)),
             },
-            Repr::Prim(prim, PhantomData) => Run::start(prim.into_inner(), ctx.clone()),
+            Repr::Prim(prim, PhantomData) => Run::start(prim.into_inner(), ctx.clone(), family),
         }
+    }
+}
+
+impl<A, E> Run<A, E> {
+    /// The core of the fiber this run drives (`None` for a plain value).
+    pub(crate) fn core(&self) -> Option<&Arc<FiberCore>> {
+        match &self.state {
+            RunState::Running(_, core) => Some(core),
+            _ => None,
+        }
+    }
+
+    /// Asks the run's fiber to stop; keep polling the run to let it unwind.
+    pub(crate) fn interrupt(&self) {
+        if let Some(core) = self.core() {
+            core.interrupt();
+        }
+    }
+}
+
+/// The typed exit of a finished fiber.
+pub(crate) fn outcome_exit<A: 'static, E: 'static>(outcome: Outcome) -> Exit<A, E> {
+    match outcome {
+        Outcome::Completed(mut frame) => take_exit(&mut frame),
+        Outcome::Interrupted(cause) => Err(cause.widen()),
     }
 }
 
@@ -66,40 +231,19 @@ impl<A: Send + 'static, E: Send + 'static> Future for Run<A, E> {
         let exit = match &mut this.state {
             RunState::Ready(_) => match std::mem::replace(&mut this.state, RunState::Done) {
                 RunState::Ready(exit) => exit,
-                _ => unreachable!(),
+                _ => unreachable!("matched Ready above"),
             },
-            RunState::Running(interpreter) => match interpreter.poll_run(cx) {
+            RunState::Running(driver, core) => match driver.poll_drive(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Outcome::Completed(mut frame)) => take_exit(&mut frame),
-                Poll::Ready(Outcome::Interrupted(cause)) => Err(cause.widen()),
+                Poll::Ready(outcome) => {
+                    core.complete();
+                    outcome_exit(outcome)
+                }
             },
             RunState::Done => panic!("`Run` polled after completion"),
         };
         this.state = RunState::Done;
         Poll::Ready(exit)
-    }
-}
-
-impl<A, E> Drop for Run<A, E> {
-    fn drop(&mut self) {
-        let RunState::Running(interpreter) = &mut self.state else {
-            return;
-        };
-        if !interpreter.owes_finalizers() {
-            return;
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            // No runtime to run async cleanup on: the bodies are dropped, finalizers are lost.
-            return;
-        };
-        let RunState::Running(mut interpreter) = std::mem::replace(&mut self.state, RunState::Done)
-        else {
-            unreachable!()
-        };
-        interpreter.abandon();
-        handle.spawn(std::future::poll_fn(move |cx| {
-            interpreter.poll_run(cx).map(drop)
-        }));
     }
 }
 

@@ -1,0 +1,89 @@
+//! Time as a service: [`Clock`] (live by default), [`TestClock`] (virtual time), and the
+//! effects that read it: [`sleep`](crate::sleep), `timeout`.
+
+mod test_clock;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use test_clock::TestClock;
+pub(crate) use test_clock::Tracker;
+
+use crate::context::Context;
+
+/// The clock effects read time from. Put one in the [`Context`] to choose it; without one,
+/// effects use the live clock.
+///
+/// ```
+/// use effect_runtime::{Clock, Context, TestClock};
+///
+/// let test_clock = TestClock::new();
+/// let ctx = Context::new().with(Clock::from(test_clock.clone()));
+/// assert_eq!(ctx.get::<Clock>().current_time(), std::time::Duration::ZERO);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Clock {
+    kind: ClockKind,
+}
+
+#[derive(Clone, Debug)]
+enum ClockKind {
+    Live,
+    Test(TestClock),
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::live()
+    }
+}
+
+impl From<TestClock> for Clock {
+    fn from(clock: TestClock) -> Self {
+        Clock {
+            kind: ClockKind::Test(clock),
+        }
+    }
+}
+
+impl Clock {
+    /// The real clock: wall time, and tokio timers for sleeping.
+    pub fn live() -> Clock {
+        Clock {
+            kind: ClockKind::Live,
+        }
+    }
+
+    /// The clock of `ctx`: its `Clock` service, or the live clock.
+    pub fn of(ctx: &Context) -> Clock {
+        ctx.try_get::<Clock>().cloned().unwrap_or_default()
+    }
+
+    /// The current time, as a duration since the clock's epoch: the Unix epoch for the live
+    /// clock, the virtual start (zero, unless set) for a test clock.
+    pub fn current_time(&self) -> Duration {
+        match &self.kind {
+            ClockKind::Live => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+            ClockKind::Test(clock) => clock.current_time(),
+        }
+    }
+
+    /// A future that resolves after `duration` has passed on this clock.
+    pub fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        match &self.kind {
+            ClockKind::Live => Box::pin(tokio::time::sleep(duration)),
+            ClockKind::Test(clock) => Box::pin(clock.sleep(duration)),
+        }
+    }
+
+    /// The test clock behind this clock, if it is one.
+    pub(crate) fn as_test(&self) -> Option<&TestClock> {
+        match &self.kind {
+            ClockKind::Test(clock) => Some(clock),
+            ClockKind::Live => None,
+        }
+    }
+}

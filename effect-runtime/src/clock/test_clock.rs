@@ -1,0 +1,420 @@
+//! [`TestClock`]: virtual time that moves only when a test advances it.
+//!
+//! How `advance` knows the fibers it woke "have run until they block again": every fiber
+//! whose context holds this test clock reports its activity here. Its interpreter polls its
+//! bodies with a waker that marks the fiber *queued* when woken, and marks it *running* for
+//! the duration of each poll. The clock is idle when no such fiber is queued or running
+//! (other than the one calling `advance`, if it is one). `advance` waits for idleness before
+//! it moves time, and after each sleeper it wakes.
+
+use std::cell::Cell;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::time::Duration;
+
+use futures::task::AtomicWaker;
+
+/// How long, in real time, sleepers may wait on a clock nobody advances before the clock
+/// prints a diagnostic.
+const STALL_WARNING_AFTER: Duration = Duration::from_secs(2);
+
+/// Virtual time for tests: sleeps on it finish only when the test moves time forward with
+/// [`advance`](TestClock::advance), instantly and in deadline order.
+///
+/// Put it in the context as the [`Clock`](crate::Clock) (`Context::new().with(Clock::from(tc))`);
+/// every effect run with that context, and every fiber they fork, then sleeps on virtual time.
+/// Clones share the same time.
+///
+/// ```
+/// use effect_runtime::{ms, sleep, Clock, Context, Runtime, TestClock};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let clock = TestClock::new();
+/// let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+/// let fiber = runtime.fork(sleep::<()>(ms(1500)));
+/// clock.advance(ms(1000)).await;
+/// assert!(!fiber.is_done());
+/// clock.advance(ms(500)).await; // runs the sleeper, and the fiber until it finishes
+/// assert!(fiber.is_done());
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct TestClock {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    state: Mutex<State>,
+    activity: Arc<Activity>,
+}
+
+#[derive(Default)]
+struct State {
+    now: Duration,
+    next_seq: u64,
+    sleepers: BinaryHeap<Reverse<(Duration, u64, SleeperRef)>>,
+    advances: u64,
+    watchdog: bool,
+}
+
+struct SleeperRef(Arc<Sleeper>);
+
+impl PartialEq for SleeperRef {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for SleeperRef {}
+impl PartialOrd for SleeperRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for SleeperRef {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+#[derive(Default)]
+struct Sleeper {
+    fired: AtomicBool,
+    cancelled: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl fmt::Debug for TestClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("TestClock")
+            .field("now", &state.now)
+            .field("sleepers", &state.sleepers.len())
+            .finish()
+    }
+}
+
+impl TestClock {
+    /// A test clock at virtual time zero.
+    pub fn new() -> Self {
+        TestClock::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn activity(&self) -> &Arc<Activity> {
+        &self.inner.activity
+    }
+
+    /// The current virtual time.
+    pub fn current_time(&self) -> Duration {
+        self.state().now
+    }
+
+    /// How many sleeps are waiting for virtual time to reach their deadline.
+    pub fn pending_sleepers(&self) -> usize {
+        self.state()
+            .sleepers
+            .iter()
+            .filter(|Reverse((_, _, s))| !s.0.cancelled.load(Ordering::Acquire))
+            .count()
+    }
+
+    /// A future that resolves once virtual time has moved `duration` past now.
+    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        TestSleep {
+            clock: self.clone(),
+            duration,
+            sleeper: None,
+        }
+    }
+
+    /// Moves virtual time forward by `duration`.
+    ///
+    /// First waits until every fiber on this clock has blocked (so a fiber forked just before
+    /// has reached its `sleep`); then wakes each sleeper due on or before the new time, in
+    /// deadline order, letting the fibers it wakes run until they block again before waking
+    /// the next; returns once time is at the target and all of them have blocked.
+    pub async fn advance(&self, duration: Duration) {
+        let target = {
+            let mut state = self.state();
+            state.advances += 1;
+            state.now + duration
+        };
+        self.run_until(target).await;
+    }
+
+    /// Moves virtual time to `time` (never backwards), waking sleepers as
+    /// [`advance`](TestClock::advance) does.
+    pub async fn set_time(&self, time: Duration) {
+        let target = {
+            let mut state = self.state();
+            state.advances += 1;
+            time.max(state.now)
+        };
+        self.run_until(target).await;
+    }
+
+    async fn run_until(&self, target: Duration) {
+        loop {
+            self.inner.activity.until_idle().await;
+            let due = {
+                let mut state = self.state();
+                loop {
+                    match state.sleepers.peek() {
+                        Some(Reverse((deadline, _, _))) if *deadline <= target => {}
+                        _ => break None,
+                    }
+                    let Some(Reverse((deadline, _, sleeper))) = state.sleepers.pop() else {
+                        break None;
+                    };
+                    if sleeper.0.cancelled.load(Ordering::Acquire) {
+                        continue;
+                    }
+                    state.now = state.now.max(deadline);
+                    break Some(sleeper);
+                }
+            };
+            match due {
+                Some(sleeper) => {
+                    sleeper.0.fired.store(true, Ordering::Release);
+                    sleeper.0.waker.wake();
+                }
+                None => break,
+            }
+        }
+        self.state().now = target.max(self.current_time());
+        self.inner.activity.until_idle().await;
+    }
+
+    fn register(&self, duration: Duration) -> Arc<Sleeper> {
+        let sleeper = Arc::new(Sleeper::default());
+        let start_watchdog = {
+            let mut state = self.state();
+            let deadline = state.now + duration;
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            state
+                .sleepers
+                .push(Reverse((deadline, seq, SleeperRef(sleeper.clone()))));
+            !std::mem::replace(&mut state.watchdog, true)
+        };
+        if start_watchdog {
+            self.start_watchdog();
+        }
+        sleeper
+    }
+
+    /// Prints a diagnostic when sleepers wait on this clock, every fiber is blocked, and
+    /// nothing advanced it for a while of real time: the classic hang of a test that forgot
+    /// to call `advance`.
+    fn start_watchdog(&self) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let clock = Arc::downgrade(&self.inner);
+        handle.spawn(async move {
+            let mut seen_advances = u64::MAX;
+            loop {
+                tokio::time::sleep(STALL_WARNING_AFTER).await;
+                let Some(inner) = clock.upgrade() else { return };
+                let clock = TestClock { inner };
+                let waiting = clock.pending_sleepers();
+                let mut state = clock.state();
+                if waiting == 0 {
+                    state.watchdog = false;
+                    return;
+                }
+                let idle = clock.inner.activity.is_idle(0);
+                if idle && state.advances == seen_advances {
+                    let next = state.sleepers.peek().map(|Reverse((d, _, _))| *d);
+                    eprintln!(
+                        "effect: {waiting} sleep(s) have waited on a TestClock at virtual time {:?} for {:?} of real time \
+                         (next deadline {next:?}) and nothing advanced it; call `test_clock.advance(..)` to move virtual time",
+                        state.now, STALL_WARNING_AFTER
+                    );
+                }
+                seen_advances = state.advances;
+            }
+        });
+    }
+}
+
+struct TestSleep {
+    clock: TestClock,
+    duration: Duration,
+    sleeper: Option<Arc<Sleeper>>,
+}
+
+impl Future for TestSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.duration.is_zero() {
+            return Poll::Ready(());
+        }
+        let duration = self.duration;
+        let sleeper = match &self.sleeper {
+            Some(sleeper) => sleeper.clone(),
+            None => {
+                let sleeper = self.clock.register(duration);
+                self.sleeper = Some(sleeper.clone());
+                sleeper
+            }
+        };
+        sleeper.waker.register(cx.waker());
+        if sleeper.fired.load(Ordering::Acquire) {
+            self.sleeper = None;
+            self.duration = Duration::ZERO;
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for TestSleep {
+    fn drop(&mut self) {
+        // An interrupted sleep leaves the queue: `advance` skips it.
+        if let Some(sleeper) = &self.sleeper {
+            sleeper.cancelled.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// The activity of the fibers on one test clock: how many are queued to run and how many
+/// are running right now.
+#[derive(Default)]
+pub(crate) struct Activity {
+    queued: AtomicUsize,
+    running: AtomicUsize,
+}
+
+thread_local! {
+    /// The activity of the tracked fiber being polled on this thread (address, nesting).
+    static POLLING: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+impl Activity {
+    fn address(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
+    /// Whether nothing but `own` polls (the caller's own fiber) is queued or running.
+    fn is_idle(&self, own: usize) -> bool {
+        self.queued.load(Ordering::SeqCst) == 0 && self.running.load(Ordering::SeqCst) <= own
+    }
+
+    async fn until_idle(self: &Arc<Self>) {
+        loop {
+            let (address, depth) = POLLING.with(Cell::get);
+            let own = if address == self.address() { depth } else { 0 };
+            if self.is_idle(own) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// The waker a tracked fiber polls its bodies with, and the bookkeeping around each poll.
+pub(crate) struct Tracker {
+    wake: Arc<TrackedWake>,
+    waker: Waker,
+}
+
+struct TrackedWake {
+    activity: Arc<Activity>,
+    /// `IDLE`, `QUEUED` (counted in `activity.queued`) or `DEAD` (the fiber ended: late
+    /// wakes are not counted). Transitions are single atomic steps, so each `QUEUED` is
+    /// counted exactly once and uncounted exactly once.
+    state: AtomicU8,
+    task: AtomicWaker,
+}
+
+const IDLE: u8 = 0;
+const QUEUED: u8 = 1;
+const DEAD: u8 = 2;
+
+impl Wake for TrackedWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self
+            .state
+            .compare_exchange(IDLE, QUEUED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            self.activity.queued.fetch_add(1, Ordering::SeqCst);
+        }
+        self.task.wake();
+    }
+}
+
+impl Tracker {
+    /// A tracker for a new fiber, counted as queued until its first poll.
+    pub(crate) fn new(activity: Arc<Activity>) -> Tracker {
+        activity.queued.fetch_add(1, Ordering::SeqCst);
+        let wake = Arc::new(TrackedWake {
+            activity,
+            state: AtomicU8::new(QUEUED),
+            task: AtomicWaker::new(),
+        });
+        let waker = Waker::from(wake.clone());
+        Tracker { wake, waker }
+    }
+
+    /// Starts a poll of the fiber; returns the waker to poll its bodies with.
+    pub(crate) fn enter(&self, task: &Waker) -> &Waker {
+        self.wake.task.register(task);
+        let activity = &self.wake.activity;
+        activity.running.fetch_add(1, Ordering::SeqCst);
+        if self
+            .wake
+            .state
+            .compare_exchange(QUEUED, IDLE, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            activity.queued.fetch_sub(1, Ordering::SeqCst);
+        }
+        let address = activity.address();
+        POLLING.with(|p| {
+            let (current, depth) = p.get();
+            p.set(if current == address {
+                (address, depth + 1)
+            } else {
+                (address, 1)
+            });
+        });
+        &self.waker
+    }
+
+    /// Ends a poll started by [`enter`](Tracker::enter) (`previous` is what
+    /// [`polling`](Tracker::polling) returned before it).
+    pub(crate) fn exit(&self, previous: (usize, usize)) {
+        POLLING.with(|p| p.set(previous));
+        self.wake.activity.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn polling() -> (usize, usize) {
+        POLLING.with(Cell::get)
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        // A fiber that ends while counted as queued must not keep the clock busy forever.
+        if self.wake.state.swap(DEAD, Ordering::SeqCst) == QUEUED {
+            self.wake.activity.queued.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}

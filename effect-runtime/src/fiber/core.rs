@@ -1,0 +1,205 @@
+//! The shared, untyped state of a fiber: identity, interruption, completion, children.
+//!
+//! Ownership: a fiber's task (or the root [`Run`](super::run::Run) future) owns the fiber's
+//! interpreter; everyone else (its parent, `Fiber` handles, groups) holds an
+//! `Arc<FiberCore>` and can only *signal* it (interrupt) or *observe* it (wait for done).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use futures::task::AtomicWaker;
+
+/// Fibers alive in this process (started and not yet completed, children reaped).
+static LIVE_FIBERS: AtomicUsize = AtomicUsize::new(0);
+static NEXT_FIBER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The number of fibers alive in this process: started, and not yet finished with their
+/// finalizers run and their children reaped. Root runs count as fibers while they run.
+///
+/// Tests that run in parallel share this number; to check one program for leaks use
+/// [`Runtime::live_fibers`](crate::Runtime::live_fibers), which counts only its fibers.
+pub fn live_fibers() -> usize {
+    LIVE_FIBERS.load(Ordering::SeqCst)
+}
+
+/// A fiber's identity, unique in the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FiberId(u64);
+
+impl fmt::Display for FiberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Counts the live fibers of one family (a [`Runtime`](crate::Runtime), or one root run).
+#[derive(Default)]
+pub(crate) struct Family {
+    live: AtomicUsize,
+}
+
+impl Family {
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) struct FiberCore {
+    id: FiberId,
+    family: Arc<Family>,
+    interrupted: AtomicBool,
+    /// Wakes the fiber's task when it is interrupted.
+    task: AtomicWaker,
+    state: Mutex<CoreState>,
+}
+
+#[derive(Default)]
+struct CoreState {
+    done: bool,
+    waiters: Vec<Waker>,
+    on_done: Vec<Box<dyn FnOnce() + Send>>,
+    children: Vec<Arc<FiberCore>>,
+}
+
+impl FiberCore {
+    /// A new live fiber of `family`.
+    pub(crate) fn new(family: Arc<Family>) -> Arc<FiberCore> {
+        LIVE_FIBERS.fetch_add(1, Ordering::SeqCst);
+        family.live.fetch_add(1, Ordering::SeqCst);
+        Arc::new(FiberCore {
+            id: FiberId(NEXT_FIBER_ID.fetch_add(1, Ordering::Relaxed)),
+            family,
+            interrupted: AtomicBool::new(false),
+            task: AtomicWaker::new(),
+            state: Mutex::new(CoreState::default()),
+        })
+    }
+
+    pub(crate) fn id(&self) -> FiberId {
+        self.id
+    }
+
+    pub(crate) fn family(&self) -> &Arc<Family> {
+        &self.family
+    }
+
+    fn state(&self) -> MutexGuard<'_, CoreState> {
+        // A panic never happens while the lock is held (only pushes and takes), but a
+        // poisoned lock must not turn into a second panic.
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Asks the fiber to stop at its next interruptible suspension point.
+    pub(crate) fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::Release);
+        self.task.wake();
+    }
+
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn register_task(&self, waker: &Waker) {
+        self.task.register(waker);
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.state().done
+    }
+
+    /// Supervision: `child` is interrupted and awaited when this fiber ends.
+    pub(crate) fn adopt(&self, child: Arc<FiberCore>) {
+        let mut state = self.state();
+        // Forget finished children now and then, so long-lived parents do not accumulate them.
+        if state.children.len() >= 32 && state.children.len() == state.children.capacity() {
+            state.children.retain(|c| !c.is_done());
+        }
+        state.children.push(child);
+    }
+
+    /// Takes the children still registered (the supervisor reaps them).
+    pub(crate) fn take_children(&self) -> Vec<Arc<FiberCore>> {
+        std::mem::take(&mut self.state().children)
+    }
+
+    /// Runs `hook` once the fiber is done (at once if it already is).
+    pub(crate) fn on_done(&self, hook: Box<dyn FnOnce() + Send>) {
+        let mut state = self.state();
+        if state.done {
+            drop(state);
+            hook();
+        } else {
+            state.on_done.push(hook);
+        }
+    }
+
+    /// Marks the fiber done: its exit is stored, finalizers ran, children are reaped.
+    /// Happens exactly once; wakes everyone waiting.
+    pub(crate) fn complete(&self) {
+        let (waiters, hooks) = {
+            let mut state = self.state();
+            if state.done {
+                return;
+            }
+            state.done = true;
+            (
+                std::mem::take(&mut state.waiters),
+                std::mem::take(&mut state.on_done),
+            )
+        };
+        self.family.live.fetch_sub(1, Ordering::SeqCst);
+        LIVE_FIBERS.fetch_sub(1, Ordering::SeqCst);
+        for hook in hooks {
+            hook();
+        }
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    /// Resolves when the fiber is done.
+    pub(crate) fn done(self: &Arc<Self>) -> Done {
+        Done { core: self.clone() }
+    }
+
+    fn poll_done(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let mut state = self.state();
+        if state.done {
+            return Poll::Ready(());
+        }
+        if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// The future of a fiber finishing.
+pub(crate) struct Done {
+    core: Arc<FiberCore>,
+}
+
+impl Future for Done {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.core.poll_done(cx)
+    }
+}
+
+/// Interrupts every fiber of `cores` that is still running, then waits until all are done
+/// (their finalizers have run).
+pub(crate) async fn interrupt_all(cores: &[Arc<FiberCore>]) {
+    for core in cores {
+        core.interrupt();
+    }
+    for core in cores {
+        core.done().await;
+    }
+}

@@ -1,0 +1,151 @@
+//! [`Fiber`]: a handle to an effect running concurrently, and `fork`.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use super::core::{Family, FiberCore, FiberId};
+use super::frame::Prim;
+use super::run::{outcome_exit, Driver};
+use crate::cause::{Cause, Exit};
+use crate::context::Context;
+use crate::effect::{succeed, Effect};
+
+type ExitCell<A, E> = Arc<Mutex<Option<Exit<A, E>>>>;
+
+/// A handle to an effect running on its own fiber (a tokio task), made by
+/// [`Effect::fork`].
+///
+/// A forked fiber is a child of the fiber that forked it: when the parent ends, however it
+/// ends, a child still running is interrupted and the parent waits until it is done (its
+/// finalizers have run). [`Effect::fork_daemon`] opts out of that supervision.
+///
+/// The handle is consumed by [`join`](Fiber::join), [`await_exit`](Fiber::await_exit) or
+/// [`interrupt`](Fiber::interrupt). Dropping it does not stop the fiber.
+pub struct Fiber<A, E> {
+    core: Arc<FiberCore>,
+    exit: ExitCell<A, E>,
+}
+
+impl<A, E> fmt::Debug for Fiber<A, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fiber")
+            .field("id", &self.core.id())
+            .field("done", &self.core.is_done())
+            .finish()
+    }
+}
+
+impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
+    /// The fiber's identity.
+    pub fn id(&self) -> FiberId {
+        self.core.id()
+    }
+
+    /// Whether the fiber has finished (exit stored, finalizers run, children reaped).
+    pub fn is_done(&self) -> bool {
+        self.core.is_done()
+    }
+
+    pub(crate) fn core(&self) -> &Arc<FiberCore> {
+        &self.core
+    }
+
+    /// The exit of a finished fiber. A fiber abandoned by its runtime (shut down under it)
+    /// counts as interrupted.
+    pub(crate) fn take_exit(&self) -> Exit<A, E> {
+        self.exit
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
+            .unwrap_or(Err(Cause::Interrupt))
+    }
+
+    /// Waits for the fiber and succeeds or fails as it did.
+    pub fn join(self) -> Effect<A, E> {
+        Effect::from_future(async move {
+            self.core.done().await;
+            self.take_exit()
+        })
+    }
+
+    /// Waits for the fiber and succeeds with its [`Exit`], whatever it is.
+    pub fn await_exit<E2: Send + 'static>(self) -> Effect<Exit<A, E>, E2> {
+        Effect::from_future(async move {
+            self.core.done().await;
+            Ok(self.take_exit())
+        })
+    }
+
+    /// Interrupts the fiber and waits until it is done: when this effect finishes, the
+    /// fiber's finalizers have run. Succeeds with the fiber's exit (`Err(Cause::Interrupt)`
+    /// unless it finished first).
+    pub fn interrupt<E2: Send + 'static>(self) -> Effect<Exit<A, E>, E2> {
+        Effect::from_future(async move {
+            self.core.interrupt();
+            self.core.done().await;
+            Ok(self.take_exit())
+        })
+    }
+}
+
+/// Starts `effect` on a new fiber (a tokio task) of `family`, supervised by `parent` if any.
+///
+/// Must be called from inside a tokio runtime.
+pub(crate) fn spawn_fiber<A: Send + 'static, E: Send + 'static>(
+    effect: Effect<A, E>,
+    ctx: Context,
+    family: Arc<Family>,
+    parent: Option<&FiberCore>,
+) -> Fiber<A, E> {
+    let core = FiberCore::new(family);
+    if let Some(parent) = parent {
+        parent.adopt(core.clone());
+    }
+    let exit: ExitCell<A, E> = Arc::new(Mutex::new(None));
+    let mut driver = Driver::new(effect.into_prim(), ctx, core.clone());
+    let (task_core, task_exit) = (core.clone(), exit.clone());
+    tokio::spawn(std::future::poll_fn(move |cx| {
+        driver.poll_drive(cx).map(|outcome| {
+            // The exit is stored before the core completes, so whoever is woken by
+            // completion finds it.
+            *task_exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome_exit(outcome));
+            task_core.complete();
+        })
+    }));
+    Fiber { core, exit }
+}
+
+impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
+    /// Starts this effect on a new child fiber and succeeds at once with its [`Fiber`].
+    ///
+    /// The child runs concurrently (in parallel on a multi-thread runtime) with the services
+    /// of the forking fiber's context. When the forking fiber ends, the child is interrupted
+    /// if still running, and awaited.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, succeed, Effect};
+    ///
+    /// let program: Effect<u32, ()> = succeed::<u32, ()>(41)
+    ///     .map(|n| n + 1)
+    ///     .fork()
+    ///     .flat_map(|fiber| fiber.join());
+    /// assert_eq!(run_blocking(program), Ok(42));
+    /// ```
+    pub fn fork<E2: Send + 'static>(self) -> Effect<Fiber<A, E>, E2> {
+        self.fork_with(true)
+    }
+
+    /// Like [`fork`](Effect::fork), but the new fiber is not supervised: it outlives the
+    /// fiber that forked it.
+    pub fn fork_daemon<E2: Send + 'static>(self) -> Effect<Fiber<A, E>, E2> {
+        self.fork_with(false)
+    }
+
+    fn fork_with<E2: Send + 'static>(self, supervised: bool) -> Effect<Fiber<A, E>, E2> {
+        Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
+            let parent = supervised.then_some(&**fiber.core);
+            let child = spawn_fiber(self, fiber.ctx.clone(), fiber.core.family().clone(), parent);
+            succeed::<_, E2>(child).into_prim()
+        })))
+    }
+}

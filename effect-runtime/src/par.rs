@@ -1,0 +1,126 @@
+//! Running effects concurrently and collecting all their values: `zip_par`.
+//!
+//! Fail-fast: the first branch to fail (or die) interrupts the others; `zip_par` waits until
+//! they are done (their finalizers have run) and fails with that cause, combined (in
+//! parallel) with any other failure or defect the siblings produced. Siblings that were
+//! merely interrupted add nothing to the cause.
+
+use std::any::Any;
+
+use crate::effect::{succeed, Effect};
+use crate::fiber::group::{with_group, Group};
+
+/// Runs every effect of a `Vec` concurrently, each on its own fiber, and succeeds with their
+/// values in input order.
+pub(crate) fn zip_par_vec<A: Send + 'static, E: Send + 'static>(
+    effects: Vec<Effect<A, E>>,
+) -> Effect<Vec<A>, E> {
+    if effects.is_empty() {
+        return succeed(Vec::new());
+    }
+    with_group(move |mut group: Group<A, E>| async move {
+        for effect in effects {
+            group.spawn(effect);
+        }
+        let mut values: Vec<Option<A>> = (0..group.len()).map(|_| None).collect();
+        for _ in 0..group.len() {
+            let index = group.next_finished().await;
+            match group.take_exit(index) {
+                Ok(value) => values[index] = Some(value),
+                Err(cause) => {
+                    group.interrupt_all().await;
+                    return Err(group.cause_with_siblings(index, cause));
+                }
+            }
+        }
+        Ok(values
+            .into_iter()
+            .map(|v| v.expect("every branch succeeded"))
+            .collect())
+    })
+}
+
+/// Collections of effects that [`zip_par`] can run: tuples of 2 to 12 effects with one error
+/// type (giving a tuple of values), and `Vec<Effect<A, E>>` (giving a `Vec<A>`).
+pub trait ZipPar {
+    /// The values of all the effects.
+    type Output: Send + 'static;
+    /// The common error type.
+    type Error: Send + 'static;
+    /// The effect running them all concurrently.
+    fn zip_par(self) -> Effect<Self::Output, Self::Error>;
+}
+
+impl<A: Send + 'static, E: Send + 'static> ZipPar for Vec<Effect<A, E>> {
+    type Output = Vec<A>;
+    type Error = E;
+    fn zip_par(self) -> Effect<Vec<A>, E> {
+        zip_par_vec(self)
+    }
+}
+
+type Erased = Box<dyn Any + Send>;
+
+fn erase<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) -> Effect<Erased, E> {
+    effect.map(|a| Box::new(a) as Erased)
+}
+
+fn unerase<A: 'static>(value: Option<Erased>) -> A {
+    *value
+        .and_then(|v| v.downcast::<A>().ok())
+        .expect("zip_par: each branch yields the type it was given")
+}
+
+macro_rules! zip_par_tuple {
+    ($($effect:ident: $value:ident),+) => {
+        impl<E: Send + 'static, $($value: Send + 'static),+> ZipPar for ($(Effect<$value, E>,)+) {
+            type Output = ($($value,)+);
+            type Error = E;
+            #[allow(non_snake_case)]
+            fn zip_par(self) -> Effect<Self::Output, E> {
+                let ($($effect,)+) = self;
+                zip_par_vec(vec![$(erase($effect)),+]).map(|values| {
+                    let mut values = values.into_iter().map(Some);
+                    ($(unerase::<$value>(values.next().flatten()),)+)
+                })
+            }
+        }
+    };
+}
+
+zip_par_tuple!(e1: A1, e2: A2);
+zip_par_tuple!(e1: A1, e2: A2, e3: A3);
+zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4);
+zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5);
+zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6);
+zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7);
+zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8);
+zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8, e9: A9);
+zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8, e9: A9, e10: A10);
+zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8, e9: A9, e10: A10, e11: A11);
+zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8, e9: A9, e10: A10, e11: A11, e12: A12);
+
+/// Runs the effects concurrently, each on its own child fiber (in parallel on a multi-thread
+/// runtime), and succeeds with all their values: a tuple for a tuple of effects, a `Vec` in
+/// input order for a `Vec`. Fail-fast: the first failure interrupts the other branches and
+/// waits for their finalizers before `zip_par` fails.
+///
+/// ```
+/// use effect_runtime::{run_blocking, succeed, zip_par, Effect};
+///
+/// let pair: Effect<(u32, &str), ()> = zip_par((succeed(1), succeed("two")));
+/// assert_eq!(run_blocking(pair), Ok((1, "two")));
+///
+/// let all: Effect<Vec<u32>, ()> = zip_par((1..=3).map(succeed).collect::<Vec<_>>());
+/// assert_eq!(run_blocking(all), Ok(vec![1, 2, 3]));
+/// ```
+pub fn zip_par<T: ZipPar>(effects: T) -> Effect<T::Output, T::Error> {
+    effects.zip_par()
+}
+
+impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
+    /// Runs `self` and `other` concurrently; see [`zip_par`].
+    pub fn zip_par<B: Send + 'static>(self, other: Effect<B, E>) -> Effect<(A, B), E> {
+        zip_par((self, other))
+    }
+}

@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use effect::prelude::*;
+use effect::{Clock, Runtime, TestClock};
+
+/// A runtime whose context holds a fresh test clock.
+pub fn test_env() -> (TestClock, Runtime) {
+    let clock = TestClock::new();
+    let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+    (clock, runtime)
+}
+
+/// Records events in order, from any fiber.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    pub fn push(&self, event: impl Into<String>) {
+        self.0.lock().unwrap().push(event.into());
+    }
+    /// An effect that records `event` when it runs.
+    pub fn note<E: Send + 'static>(&self, event: &str) -> Effect<(), E> {
+        let (log, event) = (self.clone(), event.to_string());
+        sync(move || log.push(event))
+    }
+    pub fn events(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    pub fn count(&self, event: &str) -> usize {
+        self.events().iter().filter(|e| *e == event).count()
+    }
+}
+
+/// Tracks how many effects are in flight at once.
+#[derive(Clone, Default)]
+pub struct Gauge {
+    current: Arc<AtomicUsize>,
+    max: Arc<AtomicUsize>,
+}
+
+impl Gauge {
+    /// Wraps `effect` so the gauge counts it while it runs.
+    pub fn track<A: Send + 'static, E: Send + 'static>(
+        &self,
+        effect: Effect<A, E>,
+    ) -> Effect<A, E> {
+        let (enter, exit) = (self.clone(), self.clone());
+        sync(move || {
+            let now = enter.current.fetch_add(1, Ordering::SeqCst) + 1;
+            enter.max.fetch_max(now, Ordering::SeqCst);
+        })
+        .flat_map(move |()| effect)
+        .ensuring(sync(move || {
+            exit.current.fetch_sub(1, Ordering::SeqCst);
+        }))
+    }
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+    pub fn current(&self) -> usize {
+        self.current.load(Ordering::SeqCst)
+    }
+}
+
+/// `value` after `delay` of (virtual) time.
+pub fn after<A: Send + 'static, E: Send + 'static>(
+    delay: std::time::Duration,
+    value: A,
+) -> Effect<A, E> {
+    sleep(delay).as_value(value)
+}
+
+/// Fails with `error` after `delay`.
+pub fn fail_after<A: Send + 'static, E: Send + 'static>(
+    delay: std::time::Duration,
+    error: E,
+) -> Effect<A, E> {
+    sleep(delay).flat_map(move |()| fail(error))
+}

@@ -1,0 +1,230 @@
+//! Fibers: fork, join, await, interrupt, supervision, uninterruptible regions, fairness.
+
+mod common;
+
+use common::{test_env, Log};
+use effect::prelude::*;
+
+#[tokio::test]
+async fn fork_then_join_gives_the_fibers_value() {
+    let (_, rt) = test_env();
+    let program = succeed::<u32, String>(20)
+        .map(|n| n + 1)
+        .fork()
+        .flat_map(|f: Fiber<u32, String>| f.join());
+    assert_eq!(rt.run(program).await, Ok(21));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn join_fails_as_the_fiber_failed_and_await_exit_gives_the_exit() {
+    let (_, rt) = test_env();
+    let failed = fail::<u32, String>("boom".into())
+        .fork()
+        .flat_map(|f: Fiber<u32, String>| f.join());
+    assert_eq!(
+        rt.run(failed).await.unwrap_err().failure(),
+        Some(&"boom".to_string())
+    );
+    let exit = fail::<u32, String>("boom".into())
+        .fork::<()>()
+        .flat_map(|f| f.await_exit());
+    assert!(rt.run(exit).await.unwrap().is_err());
+    let panicked = sync::<u32, String, _>(|| panic!("fiber panicked"))
+        .fork()
+        .flat_map(|f: Fiber<u32, String>| f.join());
+    let cause = rt.run(panicked).await.unwrap_err();
+    assert_eq!(cause.defects()[0].message(), "fiber panicked");
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn interrupt_returns_only_after_the_fibers_finalizers_ran() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let fiber = rt.fork(
+        never::<(), String>()
+            .ensuring(log.note("finalized"))
+            .on_interrupt(log.note("interrupted")),
+    );
+    clock.advance(ms(1)).await; // the fiber is blocked in `never`
+    assert!(log.events().is_empty());
+    let exit = rt.run(fiber.interrupt::<()>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted_only());
+    assert_eq!(log.events(), ["finalized", "interrupted"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn async_finalizers_of_an_interrupted_fiber_run_in_reverse_order_exactly_once() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let slow_cleanup = |name: &str| {
+        sleep::<Never>(secs(1)).flat_map({
+            let note = log.note(name);
+            move |()| note
+        })
+    };
+    let body = never::<(), String>()
+        .ensuring(slow_cleanup("inner"))
+        .ensuring(slow_cleanup("outer"));
+    let fiber = rt.fork(body);
+    clock.advance(ms(1)).await;
+    let interrupter = rt.fork(fiber.interrupt::<()>());
+    clock.advance(secs(1)).await;
+    assert_eq!(
+        log.events(),
+        ["inner"],
+        "finalizers are async and run one after the other"
+    );
+    clock.advance(secs(1)).await;
+    assert!(interrupter.is_done());
+    assert_eq!(log.events(), ["inner", "outer"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn interrupting_a_parent_interrupts_its_children() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let child = never::<(), String>().ensuring(log.note("child finalized"));
+    let parent = child
+        .fork::<String>()
+        .flat_map(|_child| never::<(), String>())
+        .ensuring(log.note("parent finalized"));
+    let fiber = rt.fork(parent);
+    clock.advance(ms(1)).await;
+    rt.run(fiber.interrupt::<()>()).await.unwrap().unwrap_err();
+    assert_eq!(log.count("child finalized"), 1);
+    assert_eq!(log.count("parent finalized"), 1);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_parent_that_finishes_interrupts_and_awaits_its_children() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let child = never::<(), String>().ensuring(log.note("child finalized"));
+    let parent = child
+        .fork::<String>()
+        .flat_map(|_| sleep(secs(1)))
+        .as_value("parent done");
+    let fiber = rt.fork(parent);
+    clock.advance(secs(1)).await;
+    assert!(fiber.is_done(), "the parent finished, and reaped the child");
+    assert_eq!(log.events(), ["child finalized"]);
+    assert_eq!(rt.run(fiber.join()).await, Ok("parent done"));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_child_interrupted_before_it_starts_never_runs() {
+    let (_, rt) = test_env();
+    let log = Log::default();
+    let child = log
+        .note::<String>("child ran")
+        .ensuring(log.note("child finalized"));
+    let parent = child.fork::<String>().as_value("parent done");
+    assert_eq!(rt.run(parent).await, Ok("parent done"));
+    // Whether the child got to run before its parent ended is up to the scheduler, but it
+    // ran completely or not at all, and it is done before the parent's run returns.
+    let events = log.events();
+    assert!(
+        events.is_empty() || events == ["child ran", "child finalized"],
+        "{events:?}"
+    );
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_daemon_fiber_outlives_its_parent() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let daemon = sleep::<String>(secs(5)).flat_map({
+        let note = log.note("daemon finished");
+        move |()| note
+    });
+    let fiber = rt.run(daemon.fork_daemon::<String>()).await.unwrap();
+    assert!(!fiber.is_done());
+    clock.advance(secs(5)).await;
+    assert!(fiber.is_done());
+    assert_eq!(log.events(), ["daemon finished"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn an_uninterruptible_region_finishes_before_the_fiber_stops() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let region = sleep::<String>(secs(1)).flat_map({
+        let note = log.note("region finished");
+        move |()| note
+    });
+    let after = log.note::<String>("after the region");
+    let fiber = rt.fork(region.uninterruptible().flat_map(move |()| after));
+    clock.advance(ms(1)).await;
+    let interrupter = rt.fork(fiber.interrupt::<()>());
+    clock.advance(ms(500)).await;
+    assert!(!interrupter.is_done(), "interrupt waits for the region");
+    clock.advance(ms(500)).await;
+    let exit = rt.run(interrupter.join()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted_only());
+    assert_eq!(
+        log.events(),
+        ["region finished"],
+        "the fiber stops right after the region"
+    );
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_fiber_looping_on_ready_binds_neither_starves_others_nor_resists_interruption() {
+    let (_, rt) = test_env();
+    let spinner: Effect<(), String> = Effect::from_future(async {
+        loop {
+            succeed::<u32, String>(1).map(|n| n + 1).await?;
+        }
+    });
+    let spinning = rt.fork(spinner);
+    // On a single thread the spinner must yield for this other fiber to run at all.
+    let other = rt.run(yield_now::<String>().as_value("other ran")).await;
+    assert_eq!(other, Ok("other ran"));
+    let exit = rt.run(spinning.interrupt::<()>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted_only());
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn fibers_have_distinct_ids() {
+    let (_, rt) = test_env();
+    let a = rt.fork(succeed::<(), String>(()));
+    let b = rt.fork(succeed::<(), String>(()));
+    assert_ne!(a.id(), b.id());
+    rt.run(a.join().zip(b.join())).await.unwrap();
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn dropping_a_run_still_runs_its_finalizers_and_reaps_its_children() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let child = never::<(), String>().ensuring(log.note("child finalized"));
+    let program = child
+        .fork::<String>()
+        .flat_map(|_| never::<(), String>())
+        .ensuring(log.note("finalized"));
+    let mut run = Box::pin(rt.run(program));
+    assert!(futures::poll!(run.as_mut()).is_pending());
+    clock.advance(ms(1)).await;
+    drop(run);
+    clock.advance(ms(1)).await; // lets the cleanup task run
+    for _ in 0..100 {
+        if rt.live_fibers() == 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(log.count("finalized"), 1);
+    assert_eq!(log.count("child finalized"), 1);
+    assert_eq!(rt.live_fibers(), 0);
+}
