@@ -1,0 +1,136 @@
+//! race and race_first: the first success (or completion) wins; losers are interrupted and
+//! awaited before the race yields.
+
+mod common;
+
+use common::{after, fail_after, test_env, Log};
+use effect::prelude::*;
+
+#[tokio::test]
+async fn the_first_success_wins_and_the_losers_finalizers_ran_before_it_returns() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let contender = |name: &'static str, delay| {
+        after::<_, String>(delay, name).on_interrupt(log.note(&format!("{name} interrupted")))
+    };
+    let winner = race([
+        contender("primary", ms(300)),
+        contender("backup", ms(200)),
+        contender("fallback", ms(400)),
+    ])
+    .ensuring(log.note("race returned"));
+    let fiber = rt.fork(winner);
+    clock.advance(ms(200)).await;
+    assert!(fiber.is_done());
+    assert_eq!(rt.run(fiber.join()).await, Ok("backup"));
+    let events = log.events();
+    assert_eq!(events.last().unwrap(), "race returned");
+    assert_eq!(events.len(), 3, "both losers were interrupted: {events:?}");
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_slow_success_beats_a_fast_failure() {
+    let (clock, rt) = test_env();
+    let fiber = rt.fork(race([
+        after::<_, String>(ms(500), "slow"),
+        fail_after(ms(10), "fast failure".to_string()),
+    ]));
+    clock.advance(ms(10)).await;
+    assert!(!fiber.is_done(), "a failure does not decide the race");
+    clock.advance(ms(490)).await;
+    assert_eq!(rt.run(fiber.join()).await, Ok("slow"));
+}
+
+#[tokio::test]
+async fn when_every_branch_fails_the_causes_are_combined() {
+    let (clock, rt) = test_env();
+    let fiber = rt.fork(race([
+        fail_after::<u8, String>(ms(1), "a".into()),
+        fail_after(ms(2), "b".into()),
+        die("c"),
+    ]));
+    clock.advance(ms(2)).await;
+    let cause = rt.run(fiber.join()).await.unwrap_err();
+    let mut failures: Vec<&String> = cause.failures();
+    failures.sort();
+    assert_eq!(failures, [&"a".to_string(), &"b".to_string()]);
+    assert_eq!(cause.defects()[0].message(), "c");
+}
+
+#[tokio::test]
+async fn an_empty_race_dies_with_a_clear_message() {
+    let (_, rt) = test_env();
+    let cause = rt
+        .run(race(Vec::<Effect<u8, String>>::new()))
+        .await
+        .unwrap_err();
+    assert!(cause.defects()[0].message().contains("race of no effects"));
+    let cause = rt
+        .run(race_first(Vec::<Effect<u8, String>>::new()))
+        .await
+        .unwrap_err();
+    assert!(cause.defects()[0]
+        .message()
+        .contains("race_first of no effects"));
+}
+
+#[tokio::test]
+async fn race_first_takes_the_first_to_finish_even_a_failure() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let slow = after::<_, String>(ms(500), "slow").on_interrupt(log.note("slow interrupted"));
+    let fiber = rt.fork(race_first([
+        slow,
+        fail_after(ms(10), "fast failure".to_string()),
+    ]));
+    clock.advance(ms(10)).await;
+    let cause = rt.run(fiber.join()).await.unwrap_err();
+    assert_eq!(cause.failure(), Some(&"fast failure".to_string()));
+    assert_eq!(log.events(), ["slow interrupted"]);
+}
+
+#[tokio::test]
+async fn the_method_form_races_two() {
+    let (clock, rt) = test_env();
+    let fiber = rt.fork(after::<_, String>(ms(2), 2).race(after(ms(1), 1)));
+    clock.advance(ms(2)).await;
+    assert_eq!(rt.run(fiber.join()).await, Ok(1));
+}
+
+#[tokio::test]
+async fn interrupting_a_race_interrupts_every_branch() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let fiber = rt.fork(race([
+        never::<u8, String>().on_interrupt(log.note("a")),
+        never().on_interrupt(log.note("b")),
+    ]));
+    clock.advance(ms(1)).await;
+    rt.run(fiber.interrupt::<()>()).await.unwrap().unwrap_err();
+    assert_eq!(log.events().len(), 2);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+/// The guide's "Testing Race Conditions", ported: no real sleep, the test decides exactly
+/// when each branch completes.
+#[tokio::test]
+async fn guide_testing_race_conditions() {
+    let (test_clock, rt) = test_env();
+    fn timed_effect(name: &'static str, delay: std::time::Duration) -> Effect<String, String> {
+        Effect::new(move |ctx| async move {
+            let clock = ctx.get::<Clock>();
+            clock.sleep(delay).await;
+            Ok(format!("{name} completed"))
+        })
+    }
+    let race_fiber = rt.fork(race([
+        timed_effect("Fast", secs(1)),
+        timed_effect("Slow", secs(2)),
+    ]));
+    // No "sleep to let it start": advance waits until the racers are blocked on the clock.
+    test_clock.advance(secs(1)).await;
+    let result = rt.run(race_fiber.join()).await;
+    assert_eq!(result, Ok("Fast completed".to_string()));
+    assert_eq!(rt.live_fibers(), 0);
+}

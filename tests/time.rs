@@ -1,0 +1,218 @@
+//! Time: Clock, sleep, timeout and TestClock. No test here waits on the wall clock.
+
+mod common;
+
+use common::{after, test_env, Log};
+use effect::prelude::*;
+
+/// The guide's `time_dependent_operation`.
+fn time_dependent_operation() -> Effect<String, String> {
+    Effect::new(|ctx| async move {
+        let clock = ctx.get::<Clock>();
+        let start = clock.current_time();
+        clock.sleep(secs(1)).await;
+        let end = clock.current_time();
+        Ok(format!(
+            "Operation took {:.1}s",
+            (end - start).as_secs_f64()
+        ))
+    })
+}
+
+#[tokio::test]
+async fn guide_testing_with_test_clock() {
+    let (test_clock, rt) = test_env();
+    let operation_fiber = rt.fork(time_dependent_operation());
+    test_clock.advance(secs(1)).await;
+    assert_eq!(
+        rt.run(operation_fiber.join()).await,
+        Ok("Operation took 1.0s".to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_sleep_finishes_only_when_virtual_time_reaches_it() {
+    let (clock, rt) = test_env();
+    let fiber = rt.fork(sleep::<String>(secs(5)));
+    clock.advance(ms(4999)).await;
+    assert!(!fiber.is_done());
+    assert_eq!(clock.pending_sleepers(), 1);
+    clock.advance(ms(1)).await;
+    assert!(fiber.is_done());
+    assert_eq!(clock.current_time(), secs(5));
+    assert_eq!(clock.pending_sleepers(), 0);
+}
+
+#[tokio::test]
+async fn advance_wakes_sleepers_in_deadline_order_and_lets_each_run() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    for (name, at) in [("c", 30), ("a", 10), ("b", 20)] {
+        let note = log.note::<String>(name);
+        let time_check = clock.clone();
+        rt.fork(
+            sleep(ms(at))
+                .flat_map(move |()| note)
+                .map(move |()| assert_eq!(time_check.current_time(), ms(at))),
+        );
+    }
+    clock.advance(ms(30)).await;
+    assert_eq!(log.events(), ["a", "b", "c"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn sleepers_scheduled_during_an_advance_fire_within_it() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let second = log.note::<String>("second");
+    rt.fork(
+        sleep(ms(10))
+            .flat_map(move |()| sleep(ms(10)))
+            .flat_map(move |()| second),
+    );
+    clock.advance(ms(20)).await;
+    assert_eq!(log.events(), ["second"]);
+}
+
+#[tokio::test]
+async fn set_time_moves_forward_only() {
+    let (clock, rt) = test_env();
+    let fiber = rt.fork(sleep::<String>(secs(3)));
+    clock.set_time(secs(3)).await;
+    assert!(fiber.is_done());
+    clock.set_time(secs(1)).await;
+    assert_eq!(clock.current_time(), secs(3));
+}
+
+#[tokio::test]
+async fn timeout_interrupts_at_exactly_the_deadline() {
+    let (clock, rt) = test_env();
+    let interrupted_at = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let record = interrupted_at.clone();
+    let time = clock.clone();
+    let slow = sleep::<String>(secs(10))
+        .as_value(1)
+        .on_interrupt(sync(move || {
+            *record.lock().unwrap() = Some(time.current_time())
+        }));
+    let fiber = rt.fork(slow.timeout(secs(5)));
+    clock.advance(ms(4999)).await;
+    assert!(!fiber.is_done());
+    clock.advance(ms(1)).await;
+    assert!(fiber.is_done());
+    assert_eq!(rt.run(fiber.join()).await, Ok(None));
+    assert_eq!(
+        *interrupted_at.lock().unwrap(),
+        Some(secs(5)),
+        "finalizer ran at the deadline, before timeout returned"
+    );
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn timeout_gives_the_value_or_the_failure_of_a_fast_effect() {
+    let (clock, rt) = test_env();
+    let fast = rt.fork(after::<_, String>(ms(10), 7).timeout(secs(1)));
+    let failing = rt.fork(
+        sleep(ms(10))
+            .flat_map(|()| fail::<u8, String>("broken".into()))
+            .timeout(secs(1)),
+    );
+    clock.advance(ms(10)).await;
+    assert_eq!(rt.run(fast.join()).await, Ok(Some(7)));
+    assert_eq!(
+        rt.run(failing.join()).await.unwrap_err().failure(),
+        Some(&"broken".to_string())
+    );
+}
+
+#[tokio::test]
+async fn timeout_fail_fails_with_the_given_error() {
+    let (clock, rt) = test_env();
+    let fiber = rt.fork(never::<u8, String>().timeout_fail(secs(1), "too slow".into()));
+    clock.advance(secs(1)).await;
+    assert_eq!(
+        rt.run(fiber.join()).await.unwrap_err().failure(),
+        Some(&"too slow".to_string())
+    );
+}
+
+#[tokio::test]
+async fn interrupting_a_timeout_waits_for_the_guarded_effects_finalizers() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let cleanup = sleep::<Never>(secs(1)).flat_map({
+        let note = log.note("guarded finalized");
+        move |()| note
+    });
+    let fiber = rt.fork(never::<u8, String>().ensuring(cleanup).timeout(secs(100)));
+    clock.advance(ms(1)).await;
+    let interrupter = rt.fork(fiber.interrupt::<()>());
+    clock.advance(ms(999)).await;
+    assert!(
+        !interrupter.is_done(),
+        "the guarded effect's finalizer is still running"
+    );
+    clock.advance(ms(1)).await;
+    assert!(interrupter.is_done());
+    assert_eq!(log.events(), ["guarded finalized"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+/// The guide's `with_timeout_and_fallback`. The guide builds it with `race`, but `race` waits
+/// for the first *success*, and a failing timer is not one: the slow primary would still win
+/// after 2 s. `race_first` (first to finish) is what makes the timer cut the primary short.
+fn with_timeout_and_fallback(
+    primary: Effect<String, String>,
+    timeout: std::time::Duration,
+    fallback: Effect<String, String>,
+) -> Effect<String, String> {
+    let timed = race_first([
+        primary,
+        sleep(timeout).flat_map(|()| fail("timeout".to_string())),
+    ]);
+    timed.catch_all(move |_| fallback)
+}
+
+#[tokio::test]
+async fn the_guides_timeout_with_fallback() {
+    let (clock, rt) = test_env();
+    let slow_service = after(secs(2), "slow".to_string());
+    let fiber = rt.fork(with_timeout_and_fallback(
+        slow_service,
+        ms(500),
+        succeed("Cached data".to_string()),
+    ));
+    clock.advance(ms(500)).await;
+    assert_eq!(rt.run(fiber.join()).await, Ok("Cached data".to_string()));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn with_race_the_failing_timer_does_not_cut_the_primary_short() {
+    let (clock, rt) = test_env();
+    let timed = race([
+        after::<_, String>(secs(2), "slow".to_string()),
+        sleep(ms(500)).flat_map(|()| fail("timeout".to_string())),
+    ]);
+    let fiber = rt.fork(timed);
+    clock.advance(ms(500)).await;
+    assert!(!fiber.is_done());
+    clock.advance(ms(1500)).await;
+    assert_eq!(rt.run(fiber.join()).await, Ok("slow".to_string()));
+}
+
+#[tokio::test]
+async fn live_clock_is_the_default() {
+    let ctx = Context::new();
+    let now = Clock::of(&ctx).current_time();
+    assert!(
+        now > secs(1_600_000_000),
+        "the live clock counts from the Unix epoch"
+    );
+    assert_eq!(
+        sleep::<String>(std::time::Duration::ZERO).run(&ctx).await,
+        Ok(())
+    );
+}
