@@ -98,7 +98,42 @@ async fn main() {
     let cause = messy.run(&ctx).await.unwrap_err();
     println!("{cause}");
 
-    section("7. stack safety");
+    section("7. structured concurrency");
+    let both = zip_par((fetch_user(1), fetch_user(2)));
+    println!("zip_par of two users: {:?}", both.run(&ctx).await);
+    let fastest = race([sleep(ms(50)).flat_map(|()| fetch_user(10)), fetch_user(11)]);
+    println!("race, first success wins: {:?}", fastest.run(&ctx).await);
+    let fail_fast = zip_par((
+        fetch_user(0),
+        never::<String, FetchError>()
+            .on_interrupt(sync(|| println!("  sibling interrupted, cleanup ran"))),
+    ));
+    println!(
+        "zip_par fails fast: {:?}",
+        fail_fast.run(&ctx).await.map_err(|c| c.to_string())
+    );
+    let bounded = for_each_par(1..=6u64, fetch_user, 2);
+    println!("for_each_par, two at a time: {:?}", bounded.run(&ctx).await);
+
+    section("8. timeout with fallback");
+    let slow = sleep::<FetchError>(secs(2)).flat_map(|()| fetch_user(5));
+    let answer = slow
+        .timeout(ms(100))
+        .map(|user| user.unwrap_or_else(|| "cached user".to_string()));
+    println!("after a 100 ms timeout: {:?}", answer.run(&ctx).await);
+
+    section("9. deterministic time with TestClock");
+    let test_clock = TestClock::new();
+    let runtime = Runtime::new(Context::new().with(Clock::from(test_clock.clone())));
+    let fiber = runtime.fork(sleep::<FetchError>(secs(3600)).flat_map(|()| fetch_user_at_clock()));
+    test_clock.advance(secs(3600)).await; // an hour of virtual time, instantly
+    println!(
+        "after advancing an hour: {:?}",
+        runtime.run(fiber.join()).await
+    );
+    println!("fibers still alive: {}", runtime.live_fibers());
+
+    section("10. stack safety");
     fn count_down(n: u64) -> Effect<u64, FetchError> {
         if n == 0 {
             return succeed(0);
@@ -109,4 +144,12 @@ async fn main() {
         "recursed {:?} levels deep on a normal stack",
         count_down(1_000_000).run(&ctx).await
     );
+}
+
+/// Reads the time from the context's clock: virtual under a TestClock.
+fn fetch_user_at_clock() -> Effect<String, FetchError> {
+    Effect::new(|ctx| async move {
+        let now = ctx.get::<Clock>().current_time();
+        Ok(format!("user fetched at virtual time {now:?}"))
+    })
 }
