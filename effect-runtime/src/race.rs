@@ -4,7 +4,9 @@
 //! interrupted, and the race waits until they are done (their finalizers have run) before it
 //! yields: no loser outlives the race.
 
-use crate::cause::Cause;
+use std::future::Future;
+
+use crate::cause::{Cause, Exit};
 use crate::effect::{die, Effect};
 use crate::fiber::group::{with_group, Group};
 
@@ -24,14 +26,7 @@ where
     E: Send + 'static,
     I: IntoIterator<Item = Effect<A, E>>,
 {
-    let effects: Vec<Effect<A, E>> = effects.into_iter().collect();
-    if effects.is_empty() {
-        return die("race of no effects: give race at least one effect");
-    }
-    with_group(move |mut group: Group<A, E>| async move {
-        for effect in effects {
-            group.spawn(effect);
-        }
+    racing("race", effects, |group| async move {
         let mut failures: Option<Cause<E>> = None;
         for _ in 0..group.len() {
             let index = group.next_finished().await;
@@ -60,18 +55,35 @@ where
     E: Send + 'static,
     I: IntoIterator<Item = Effect<A, E>>,
 {
-    let effects: Vec<Effect<A, E>> = effects.into_iter().collect();
-    if effects.is_empty() {
-        return die("race_first of no effects: give race_first at least one effect");
-    }
-    with_group(move |mut group: Group<A, E>| async move {
-        for effect in effects {
-            group.spawn(effect);
-        }
+    racing("race_first", effects, |group| async move {
         let index = group.next_finished().await;
         let exit = group.take_exit(index);
         group.interrupt_all().await;
         exit
+    })
+}
+
+/// Starts every effect on a child fiber of one group and lets `decide` consume their
+/// completions. An empty collection dies with a message naming `name`, instead of hanging.
+fn racing<A, E, I, F, Fut>(name: &'static str, effects: I, decide: F) -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    I: IntoIterator<Item = Effect<A, E>>,
+    F: FnOnce(Group<A, E>) -> Fut + Send + 'static,
+    Fut: Future<Output = Exit<A, E>> + Send + 'static,
+{
+    let effects: Vec<Effect<A, E>> = effects.into_iter().collect();
+    if effects.is_empty() {
+        return die(format!(
+            "{name} of no effects: give {name} at least one effect"
+        ));
+    }
+    with_group(move |mut group: Group<A, E>| {
+        for effect in effects {
+            group.spawn(effect);
+        }
+        decide(group)
     })
 }
 
