@@ -22,8 +22,24 @@
 
 pub use effect_runtime::*;
 
+/// `effect! { BODY }`: an effect block (the same macro as [`effect_block!`]).
+///
+/// Named `effect!` at the crate root, `effect::effect! { .. }`. The prelude cannot export a
+/// macro named `effect` next to the `#[effect]` attribute (Rust keeps one macro per name in a
+/// scope), so after `use effect::prelude::*;` write blocks as `effect_block! { .. }`.
+pub use effect_macros::effect_block as effect;
+pub use effect_macros::{catch, effect_block, par, race, test};
+
+/// Support for macro-generated code. Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use effect_runtime::dsl::*;
+    pub use effect_runtime::{race, zip_par};
+}
+
 /// The names most effect programs use, for `use effect::prelude::*;`.
 pub mod prelude {
+    pub use effect_macros::{catch, effect, effect_block, par, race};
     pub use effect_runtime::{
         attempt, attempt_async, die, fail, fail_cause, for_each_par, from_async, ms, never, race,
         race_first, secs, sleep, succeed, suspend, sync, yield_now, zip_par, Cause, Clock, Context,

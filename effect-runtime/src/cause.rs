@@ -219,6 +219,46 @@ impl<E> Cause<E> {
         }
     }
 
+    /// Takes the first typed failure out of the cause, with a function that puts an error
+    /// back in its place (so an unhandled failure can propagate with its cause unchanged).
+    #[doc(hidden)]
+    #[allow(clippy::type_complexity)]
+    pub fn split_first_failure(self) -> Result<(E, Box<dyn FnOnce(E) -> Cause<E> + Send>), Cause<E>>
+    where
+        E: Send + 'static,
+    {
+        match self {
+            Cause::Fail(e) => Ok((e, Box::new(Cause::Fail))),
+            Cause::Die(_) | Cause::Interrupt => Err(self),
+            Cause::Then(a, b) => Self::split_pair(*a, *b, Cause::Then),
+            Cause::Both(a, b) => Self::split_pair(*a, *b, Cause::Both),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn split_pair(
+        a: Cause<E>,
+        b: Cause<E>,
+        join: fn(Box<Cause<E>>, Box<Cause<E>>) -> Cause<E>,
+    ) -> Result<(E, Box<dyn FnOnce(E) -> Cause<E> + Send>), Cause<E>>
+    where
+        E: Send + 'static,
+    {
+        match a.split_first_failure() {
+            Ok((e, rebuild)) => Ok((
+                e,
+                Box::new(move |e| join(Box::new(rebuild(e)), Box::new(b))),
+            )),
+            Err(a) => match b.split_first_failure() {
+                Ok((e, rebuild)) => Ok((
+                    e,
+                    Box::new(move |e| join(Box::new(a), Box::new(rebuild(e)))),
+                )),
+                Err(b) => Err(join(Box::new(a), Box::new(b))),
+            },
+        }
+    }
+
     fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Cause<E>)) {
         match self {
             Cause::Then(a, b) | Cause::Both(a, b) => {

@@ -10,6 +10,8 @@ mod cause;
 mod clock;
 mod combinators;
 mod context;
+#[doc(hidden)]
+pub mod dsl;
 mod duration;
 mod effect;
 mod fiber;

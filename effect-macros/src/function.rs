@@ -1,0 +1,212 @@
+//! `#[effect]` on a function or method: parse, check every rule, expand.
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{
+    FnArg, GenericArgument, GenericParam, ItemFn, PathArguments, ReturnType, Signature, Type,
+};
+
+use crate::body::{self, BodyTypes};
+use crate::errors::Errors;
+
+const RETURN_HELP: &str = "an #[effect] fn returns `Effect<A, E>`: write `-> Effect<Value, Error>`";
+
+/// The entry point of `#[effect]`.
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    if !args.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &args,
+            "#[effect] takes no arguments; write `#[effect]` alone",
+        ));
+    }
+    let function: ItemFn = match syn::parse2(item.clone()) {
+        Ok(function) => function,
+        Err(_) => {
+            errors.push(syn::Error::new_spanned(
+                first_tokens(&item),
+                "#[effect] applies to a function: `#[effect] fn name(args) -> Effect<A, E> { body }`",
+            ));
+            return errors.into_compile_errors_with(item);
+        }
+    };
+    let types = check_signature(&function.sig, &mut errors, "#[effect] fn");
+    match (errors.is_empty(), types) {
+        (true, Some(types)) => expand_function(function, &types),
+        _ => errors.into_compile_errors_with(stub(&function)),
+    }
+}
+
+/// The first few tokens of an item, for pointing at it without underlining all of it.
+fn first_tokens(item: &TokenStream) -> TokenStream {
+    item.clone().into_iter().take(2).collect()
+}
+
+/// The function with its body replaced, so a rejected function still exists for the IDE and
+/// for its callers, and its body's errors do not pile on top of the real one.
+pub(crate) fn stub(function: &ItemFn) -> TokenStream {
+    let ItemFn {
+        attrs, vis, sig, ..
+    } = function;
+    let mut sig = sig.clone();
+    sig.asyncness = None;
+    quote! {
+        #(#attrs)* #vis #sig { ::core::panic!("this #[effect] fn did not compile") }
+    }
+}
+
+fn expand_function(function: ItemFn, types: &BodyTypes) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
+    let body = body::compile(block.stmts, types);
+    quote! {
+        #(#attrs)* #vis #sig {
+            #body
+        }
+    }
+}
+
+/// Checks the signature of an `#[effect]` (or `#[effect::test]`) fn; returns the declared
+/// value and error types when the return type is `Effect<A, E>`.
+pub(crate) fn check_signature(
+    sig: &Signature,
+    errors: &mut Errors,
+    what: &str,
+) -> Option<BodyTypes> {
+    if let Some(token) = &sig.asyncness {
+        errors.push(syn::Error::new_spanned(
+            token,
+            format!("an {what} is not `async`: its body already runs in an async context (`.await` works in it); remove `async`"),
+        ));
+    }
+    if let Some(token) = &sig.constness {
+        errors.push(syn::Error::new_spanned(
+            token,
+            format!("an {what} cannot be `const`: it builds an effect at run time; remove `const`"),
+        ));
+    }
+    for param in &sig.generics.params {
+        if let GenericParam::Lifetime(lifetime) = param {
+            errors.push(syn::Error::new_spanned(
+                lifetime,
+                format!("an {what} cannot have lifetime parameters: its effect runs after the call returns, so it owns its arguments; take owned types"),
+            ));
+        }
+    }
+    for input in &sig.inputs {
+        check_argument(input, errors, what);
+    }
+    effect_types(&sig.output, errors)
+}
+
+fn check_argument(input: &FnArg, errors: &mut Errors, what: &str) {
+    match input {
+        FnArg::Receiver(receiver) => {
+            if receiver.reference.is_some() || borrows(&receiver.ty) {
+                errors.push(syn::Error::new_spanned(
+                    receiver,
+                    format!(
+                        "an {what} method takes `self` by value: its effect runs later and must own what it uses\n\
+                         help: write `self` (call it on a clone, or keep the receiver in an `Arc` and take `self: Arc<Self>`)"
+                    ),
+                ));
+            }
+        }
+        FnArg::Typed(typed) => {
+            if borrows(&typed.ty) {
+                errors.push(syn::Error::new_spanned(
+                    &typed.ty,
+                    format!(
+                        "arguments of an {what} must be owned (`'static`): its effect runs after the call returns and cannot hold a borrow\n\
+                         help: take an owned type, e.g. `String` instead of `&str`, `Vec<T>` instead of `&[T]`, or an `Arc<T>`"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Whether a type mentions a reference or a lifetime other than `'static`.
+fn borrows(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_reference(&mut self, node: &'ast syn::TypeReference) {
+            let is_static = node.lifetime.as_ref().is_some_and(|l| l.ident == "static");
+            if !is_static {
+                self.0 = true;
+            }
+            syn::visit::visit_type_reference(self, node);
+        }
+        fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
+            if lifetime.ident != "static" {
+                self.0 = true;
+            }
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_type(ty);
+    finder.0
+}
+
+/// `A` and `E` of a declared `-> Effect<A, E>`.
+fn effect_types(output: &ReturnType, errors: &mut Errors) -> Option<BodyTypes> {
+    let ty = match output {
+        ReturnType::Default => {
+            errors.push(syn::Error::new(
+                output.span(),
+                format!("missing return type; {RETURN_HELP}"),
+            ));
+            return None;
+        }
+        ReturnType::Type(_, ty) => ty,
+    };
+    let found = || {
+        syn::Error::new_spanned(
+            ty,
+            format!(
+                "expected `Effect<A, E>`, found `{}`; {RETURN_HELP}",
+                ty.to_token_stream()
+            ),
+        )
+    };
+    let Type::Path(path) = &**ty else {
+        errors.push(found());
+        return None;
+    };
+    let Some(last) = path.path.segments.last() else {
+        errors.push(found());
+        return None;
+    };
+    if last.ident != "Effect" {
+        errors.push(found());
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        errors.push(found());
+        return None;
+    };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        })
+        .collect();
+    match types.as_slice() {
+        [value, error] => Some(BodyTypes {
+            value: Some((*value).clone()),
+            error: Some((*error).clone()),
+        }),
+        _ => {
+            errors.push(found());
+            None
+        }
+    }
+}
