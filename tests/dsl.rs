@@ -247,8 +247,12 @@ fn binds_in_every_control_flow_form(n: u32) -> Effect<u32, String> {
         countdown -= succeed(1)?;
         total += 1;
     }
+    let mut spins = 0;
     let from_loop = loop {
-        break succeed(5)?;
+        spins += succeed(1)?;
+        if spins == 5 {
+            break succeed(spins)?;
+        }
     };
     total + from_loop
 }
