@@ -40,6 +40,17 @@ pub(crate) fn compile(mut stmts: Vec<Stmt>, types: &BodyTypes) -> TokenStream {
         binder.visit_stmt_mut(stmt);
     }
     let value = match tail {
+        Some(mut expr) if diverges(&expr) => {
+            // `panic!()`, `loop {}`, ...: its type `!` coerces to the value type, but a trait
+            // check would see `()`, so it is passed as it is.
+            binder.visit_expr_mut(&mut expr);
+            let value = &types.value;
+            let value = value
+                .as_ref()
+                .map(|ty| quote!(#ty))
+                .unwrap_or_else(|| quote!(_));
+            quote!(::core::result::Result::Ok::<#value, _>(#expr))
+        }
         Some(mut expr) => {
             binder.visit_expr_mut(&mut expr);
             success(&expr.to_token_stream(), expr.span(), types)
@@ -61,6 +72,21 @@ pub(crate) fn compile_expr(expr: Expr, types: &BodyTypes) -> TokenStream {
             compile(block.block.stmts, types)
         }
         other => compile(vec![Stmt::Expr(other, None)], types),
+    }
+}
+
+/// Whether a tail expression obviously never produces a value.
+fn diverges(expr: &Expr) -> bool {
+    const DIVERGING_MACROS: &[&str] = &["panic", "unreachable", "todo", "unimplemented"];
+    match expr {
+        Expr::Macro(node) => node
+            .mac
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| DIVERGING_MACROS.contains(&s.ident.to_string().as_str())),
+        Expr::Loop(_) | Expr::Return(_) | Expr::Break(_) | Expr::Continue(_) => true,
+        _ => false,
     }
 }
 
@@ -90,8 +116,7 @@ impl Binder<'_> {
             Some(error) => quote!(#error),
             None => quote!(_),
         };
-        let into_bind =
-            quote_spanned! {expr.span()=> ::effect::__private::IntoBind::into_bind(#expr) };
+        let into_bind = quote_spanned! {expr.span()=> ::effect::__private::into_bind(#expr) };
         let lift = quote_spanned! {question=>
             {
                 #[allow(unused_imports)]

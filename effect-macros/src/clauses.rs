@@ -114,12 +114,10 @@ impl Parse for Catch {
         let mut arms = Vec::new();
         while !content.is_empty() {
             let arm: Arm = content.parse().map_err(|e| {
-                let mut error = syn::Error::new(
+                syn::Error::new(
                     e.span(),
-                    format!("expected a match arm `Pattern => value`; {usage}"),
-                );
-                error.combine(e);
-                error
+                    format!("expected a match arm `Pattern => value` ({e}); {usage}"),
+                )
             })?;
             arms.push(arm);
         }

@@ -2,7 +2,6 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
-use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{
     FnArg, GenericArgument, GenericParam, ItemFn, PathArguments, ReturnType, Signature, Type,
@@ -10,8 +9,6 @@ use syn::{
 
 use crate::body::{self, BodyTypes};
 use crate::errors::Errors;
-
-const RETURN_HELP: &str = "an #[effect] fn returns `Effect<A, E>`: write `-> Effect<Value, Error>`";
 
 /// The entry point of `#[effect]`.
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -53,7 +50,9 @@ pub(crate) fn stub(function: &ItemFn) -> TokenStream {
     let mut sig = sig.clone();
     sig.asyncness = None;
     quote! {
-        #(#attrs)* #vis #sig { ::core::panic!("this #[effect] fn did not compile") }
+        #(#attrs)*
+        #[allow(unused_variables)]
+        #vis #sig { ::core::panic!("this #[effect] fn did not compile") }
     }
 }
 
@@ -102,7 +101,7 @@ pub(crate) fn check_signature(
     for input in &sig.inputs {
         check_argument(input, errors, what);
     }
-    effect_types(&sig.output, errors)
+    effect_types(sig, errors, what)
 }
 
 fn check_argument(input: &FnArg, errors: &mut Errors, what: &str) {
@@ -154,13 +153,34 @@ fn borrows(ty: &Type) -> bool {
     finder.0
 }
 
+/// A type as a person would write it (`Result<u32, String>`, not `Result < u32 , String >`).
+fn pretty(ty: &Type) -> String {
+    let text = ty.to_token_stream().to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let glue = c == ' '
+            && (matches!(next, Some('<' | '>' | ',' | ')' | ']'))
+                || out.ends_with(['<', '(', '[', '&']));
+        if !glue {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `A` and `E` of a declared `-> Effect<A, E>`.
-fn effect_types(output: &ReturnType, errors: &mut Errors) -> Option<BodyTypes> {
-    let ty = match output {
+fn effect_types(sig: &Signature, errors: &mut Errors, what: &str) -> Option<BodyTypes> {
+    let help = format!("an {what} returns `Effect<A, E>`: write `-> Effect<Value, Error>`");
+    let ty = match &sig.output {
         ReturnType::Default => {
-            errors.push(syn::Error::new(
-                output.span(),
-                format!("missing return type; {RETURN_HELP}"),
+            let name = &sig.ident;
+            let mut params = TokenStream::new();
+            sig.paren_token.surround(&mut params, |_| {});
+            errors.push(syn::Error::new_spanned(
+                quote!(#name #params),
+                format!("missing return type; {help}"),
             ));
             return None;
         }
@@ -169,10 +189,7 @@ fn effect_types(output: &ReturnType, errors: &mut Errors) -> Option<BodyTypes> {
     let found = || {
         syn::Error::new_spanned(
             ty,
-            format!(
-                "expected `Effect<A, E>`, found `{}`; {RETURN_HELP}",
-                ty.to_token_stream()
-            ),
+            format!("expected `Effect<A, E>`, found `{}`; {help}", pretty(ty)),
         )
     };
     let Type::Path(path) = &**ty else {

@@ -49,3 +49,6 @@ pub fn catch(input: TokenStream) -> TokenStream {
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     test_attr::expand(args.into(), item.into()).into()
 }
+
+#[cfg(test)]
+mod never_panics;

@@ -170,3 +170,9 @@ where
         );
     }
 }
+
+/// `expr?` in a body: what to bind.
+#[inline]
+pub fn into_bind<B: IntoBind>(bindable: B) -> Bound<B::Value, B::Error> {
+    bindable.into_bind()
+}

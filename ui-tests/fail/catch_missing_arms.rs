@@ -1,0 +1,5 @@
+use effect::prelude::*;
+
+fn main() {
+    let _ = catch!(fail::<u32, String>("x".into()));
+}

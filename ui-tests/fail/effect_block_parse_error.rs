@@ -1,0 +1,7 @@
+use effect::prelude::*;
+
+fn main() {
+    let _: Effect<u32, String> = effect_block! {
+        let = 1;
+    };
+}

@@ -1,0 +1,8 @@
+use effect::prelude::*;
+
+#[effect]
+struct Config {
+    retries: u32,
+}
+
+fn main() {}

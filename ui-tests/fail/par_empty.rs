@@ -1,0 +1,5 @@
+use effect::prelude::*;
+
+fn main() {
+    let _both: Effect<(), String> = par!();
+}

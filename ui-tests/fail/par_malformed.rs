@@ -1,0 +1,5 @@
+use effect::prelude::*;
+
+fn main() {
+    let _ = par!(succeed::<u8, ()>(1),, succeed(2));
+}

@@ -1,0 +1,5 @@
+use effect::prelude::*;
+
+fn main() {
+    let _one: Effect<(u32,), String> = par!(succeed(1));
+}

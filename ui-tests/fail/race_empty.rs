@@ -1,0 +1,5 @@
+use effect::prelude::*;
+
+fn main() {
+    let _none: Effect<u32, String> = race!();
+}

@@ -1,0 +1,6 @@
+use effect::prelude::*;
+
+#[effect::test]
+async fn runs() -> Effect<(), String> {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use effect::prelude::*;
+
+#[effect::test]
+mod tests {}
+
+fn main() {}
