@@ -76,17 +76,13 @@ async fn timed<F: Future<Output = ()>>(work: F) -> Side {
 
 fn bind_chain_effect(n: u64) -> Pin<Box<dyn Future<Output = Side>>> {
     Box::pin(timed(async move {
-        let body: Effect<u64, Never> = Effect::from_future(async move {
+        let body: Effect<u64, Never> = effect_block! {
             let mut total = 0u64;
             for i in 0..n {
-                let bound = match succeed(black_box(i)).__into_ready() {
-                    Ok(exit) => exit?,
-                    Err(bind) => bind.await?,
-                };
-                total = total.wrapping_add(bound);
+                total = total.wrapping_add(succeed(black_box(i))?);
             }
-            Ok(total)
-        });
+            total
+        };
         black_box(body.run(&Context::new()).await.unwrap_or_default());
     }))
 }
@@ -107,11 +103,12 @@ fn bind_chain_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side>>> {
 
 // ---- deep_recursion: each level binds the next, then adds one ----
 
+#[effect]
 fn count_down(n: u64) -> Effect<u64, Never> {
     if n == 0 {
-        return succeed(0);
+        return 0;
     }
-    Effect::from_future(async move { Ok(count_down(n - 1).await? + 1) })
+    count_down(n - 1)? + 1
 }
 
 fn deep_recursion_effect(n: u64) -> Pin<Box<dyn Future<Output = Side>>> {

@@ -34,6 +34,27 @@ fn fetch_user(id: u64) -> Effect<String, FetchError> {
     })
 }
 
+/// The DSL: `?` binds an effect; `par!`, `race!` and `catch!` are clauses of the body.
+#[effect]
+fn profile_page(id: u64) -> Effect<String, FetchError> {
+    let user = fetch_user(id)?;
+    let (friends, posts) = par!(fetch_user(id + 1), fetch_user(id + 2))?;
+    let banner = race!(
+        {
+            sleep(ms(30))?;
+            "slow banner"
+        },
+        {
+            sleep(ms(5))?;
+            "fast banner"
+        }
+    )?;
+    let avatar = catch!(fetch_user(0), {
+        FetchError::NotFound(_) => "default avatar".to_string(),
+    })?;
+    format!("{user}: friends {friends}, posts {posts}, {banner}, {avatar}")
+}
+
 fn section(title: &str) {
     println!("\n== {title} ==");
 }
@@ -41,6 +62,9 @@ fn section(title: &str) {
 #[tokio::main]
 async fn main() {
     let ctx = Context::new();
+
+    section("0. the DSL: #[effect], par!, race!, catch!");
+    println!("{:?}", profile_page(7).run(&ctx).await);
 
     section("1. effects are values");
     let greeting: Effect<String, FetchError> = fetch_user(7).map(|user| format!("hello, {user}"));
