@@ -171,6 +171,11 @@ pub mod prelude {
     pub use effect_macros::effect;
     pub use effect_macros::{catch, effect_block, par, race};
     pub use effect_runtime::{
+        acquire_release, acquire_use_release, repeat, retry, scoped, BreakerError, CircuitBreaker,
+        ClockLayer, Deferred, Hub, Layer, Queue, QueueShutdown, Ref, Schedule, Scope, Semaphore,
+        TestClockLayer,
+    };
+    pub use effect_runtime::{
         attempt, attempt_async, die, fail, fail_cause, for_each_par, from_async, ms, never, race,
         race_first, secs, sleep, succeed, suspend, sync, yield_now, zip_par, Cause, Clock, Context,
         Effect, Exit, Fiber, Never, Runtime, TestClock,

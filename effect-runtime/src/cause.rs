@@ -178,6 +178,21 @@ impl<E> Cause<E> {
         !self.any_leaf(&|leaf| !matches!(leaf, Cause::Interrupt))
     }
 
+    /// The cause with every typed failure replaced by `()`, keeping its shape.
+    pub fn clone_erased(&self) -> Cause<()> {
+        match self {
+            Cause::Fail(_) => Cause::Fail(()),
+            Cause::Die(d) => Cause::Die(d.clone()),
+            Cause::Interrupt => Cause::Interrupt,
+            Cause::Then(a, b) => {
+                Cause::Then(Box::new(a.clone_erased()), Box::new(b.clone_erased()))
+            }
+            Cause::Both(a, b) => {
+                Cause::Both(Box::new(a.clone_erased()), Box::new(b.clone_erased()))
+            }
+        }
+    }
+
     /// Maps the typed failures, keeping the shape of the cause.
     pub fn map<E2>(self, mut f: impl FnMut(E) -> E2) -> Cause<E2> {
         self.map_with(&mut f)

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod cause;
+mod circuit_breaker;
 mod clock;
 mod combinators;
 mod context;
@@ -17,13 +18,18 @@ mod effect;
 mod fiber;
 mod finalize;
 mod for_each_par;
+mod layer;
 mod par;
 mod race;
 mod recover;
 mod runtime;
+mod schedule;
+mod scope;
+mod sync;
 mod time;
 
 pub use cause::{Cause, Defect, Exit, Never};
+pub use circuit_breaker::{BreakerError, BreakerState, CircuitBreaker};
 pub use clock::{Clock, TestClock};
 pub use context::Context;
 pub use duration::{ms, secs};
@@ -36,7 +42,11 @@ pub use fiber::core::{live_fibers, FiberId};
 pub use fiber::handle::Fiber;
 pub use fiber::run::{run_blocking, run_blocking_with, Run};
 pub use for_each_par::for_each_par;
+pub use layer::{ClockLayer, Layer, TestClockLayer};
 pub use par::{zip_par, ZipPar};
 pub use race::{race, race_first};
 pub use runtime::Runtime;
+pub use schedule::{repeat, retry, Schedule, ScheduleOutput};
+pub use scope::{acquire_release, acquire_use_release, scope_exit, scoped, Scope, ScopeExit};
+pub use sync::{Deferred, Hub, Queue, QueueShutdown, Ref, Semaphore, Subscription};
 pub use time::sleep;

@@ -1,0 +1,393 @@
+//! [`Schedule`]: when, and how often, to retry a failure or repeat a success; [`retry`] and
+//! [`repeat`].
+//!
+//! A schedule is a description; every `retry`/`repeat` starts it afresh. After each attempt
+//! it is asked for a decision: continue after a delay, or stop. Delays are slept on the
+//! context's [`Clock`], so under a `TestClock` they take no real time.
+
+use std::fmt;
+use std::ops::{BitAnd, BitOr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cause::Cause;
+use crate::clock::Clock;
+use crate::effect::Effect;
+
+/// What a schedule knows after an attempt: how many recurrences it has allowed so far and
+/// the delay it chose, for [`Schedule::while_output`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScheduleOutput {
+    /// Recurrences allowed so far, counting this one (1 for the first retry or repeat).
+    pub recurrence: u64,
+    /// The delay before the next attempt.
+    pub delay: Duration,
+    /// Total delay scheduled so far, including this one.
+    pub elapsed: Duration,
+}
+
+/// One running instance of a schedule.
+trait Step<I>: Send {
+    /// After attempt number `attempt` (1-based) produced `input`: the delay before the next
+    /// one, or `None` to stop.
+    fn next(&mut self, input: &I) -> Option<Duration>;
+}
+
+type Start<I> = dyn Fn() -> Box<dyn Step<I>> + Send + Sync;
+
+/// When to retry or repeat, and after what delay. `I` is what the schedule is shown after
+/// each attempt: the error for [`retry`], the value for [`repeat`].
+///
+/// ```
+/// use effect_runtime::{ms, Schedule};
+///
+/// // Exponential backoff from 10 ms, at most 5 retries, never waiting more than 1 s at once.
+/// let policy: Schedule<String> = (Schedule::exponential(ms(10)) & Schedule::recurs(5)).max_delay(ms(1000));
+/// assert_eq!(policy.delays(&"error".to_string(), 10), [10, 20, 40, 80, 160].map(ms));
+/// ```
+pub struct Schedule<I = ()> {
+    start: Arc<Start<I>>,
+}
+
+impl<I> Clone for Schedule<I> {
+    fn clone(&self) -> Self {
+        Schedule {
+            start: self.start.clone(),
+        }
+    }
+}
+
+impl<I> fmt::Debug for Schedule<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Schedule")
+    }
+}
+
+struct FnStep<F>(F);
+
+impl<I, F: FnMut(&I) -> Option<Duration> + Send> Step<I> for FnStep<F> {
+    fn next(&mut self, input: &I) -> Option<Duration> {
+        (self.0)(input)
+    }
+}
+
+impl<I: 'static> Schedule<I> {
+    fn from_step<S, F>(start: F) -> Self
+    where
+        S: FnMut(&I) -> Option<Duration> + Send + 'static,
+        F: Fn() -> S + Send + Sync + 'static,
+    {
+        Schedule {
+            start: Arc::new(move || Box::new(FnStep(start())) as Box<dyn Step<I>>),
+        }
+    }
+
+    /// Delays from the `n`-th recurrence (0-based), forever.
+    fn from_delays(delay: impl Fn(u64) -> Duration + Send + Sync + Clone + 'static) -> Self {
+        Schedule::from_step(move || {
+            let delay = delay.clone();
+            let mut n = 0;
+            move |_: &I| {
+                let d = delay(n);
+                n += 1;
+                Some(d)
+            }
+        })
+    }
+
+    /// Recurs forever without delay.
+    pub fn forever() -> Self {
+        Schedule::from_delays(|_| Duration::ZERO)
+    }
+
+    /// Recurs `n` times without delay (`n` retries: `n + 1` attempts in all).
+    pub fn recurs(n: u64) -> Self {
+        Schedule::from_step(move || {
+            let mut left = n;
+            move |_: &I| {
+                if left == 0 {
+                    return None;
+                }
+                left -= 1;
+                Some(Duration::ZERO)
+            }
+        })
+    }
+
+    /// Recurs forever, waiting `delay` each time.
+    pub fn spaced(delay: Duration) -> Self {
+        Schedule::from_delays(move |_| delay)
+    }
+
+    /// Recurs forever with delays `base`, `2·base`, `4·base`, ...
+    pub fn exponential(base: Duration) -> Self {
+        Schedule::exponential_with(base, 2.0)
+    }
+
+    /// Recurs forever with delays `base`, `base·factor`, `base·factor²`, ...
+    pub fn exponential_with(base: Duration, factor: f64) -> Self {
+        Schedule::from_delays(move |n| scale(base, factor.powi(n.min(i32::MAX as u64) as i32)))
+    }
+
+    /// Recurs forever with delays `base`, `base`, `2·base`, `3·base`, `5·base`, ...
+    pub fn fibonacci(base: Duration) -> Self {
+        Schedule::from_step(move || {
+            let (mut current, mut next) = (base, base);
+            move |_: &I| {
+                let delay = current;
+                (current, next) = (next, current.saturating_add(next));
+                Some(delay)
+            }
+        })
+    }
+
+    /// Multiplies every delay by a random factor in `[0.8, 1.2)`. Each run draws a new seed;
+    /// use [`jittered_seeded`](Schedule::jittered_seeded) for reproducible delays.
+    pub fn jittered(self) -> Self {
+        static SEEDS: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
+        let schedule = self;
+        Schedule {
+            start: Arc::new(move || {
+                let seed = SEEDS.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+                    ^ std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64);
+                jitter_step(&schedule, seed)
+            }),
+        }
+    }
+
+    /// Like [`jittered`](Schedule::jittered), with the random factors drawn from `seed`: the
+    /// same seed gives the same delays.
+    pub fn jittered_seeded(self, seed: u64) -> Self {
+        let schedule = self;
+        Schedule {
+            start: Arc::new(move || jitter_step(&schedule, seed)),
+        }
+    }
+
+    /// Stops once the total delay would exceed `limit`.
+    pub fn up_to(self, limit: Duration) -> Self {
+        self.while_output(move |out| out.elapsed <= limit)
+    }
+
+    /// Caps every single delay at `max`.
+    pub fn max_delay(self, max: Duration) -> Self {
+        self.map_delay(move |d| d.min(max))
+    }
+
+    fn map_delay(self, f: impl Fn(Duration) -> Duration + Send + Sync + Clone + 'static) -> Self {
+        let inner = self;
+        Schedule {
+            start: Arc::new(move || {
+                let mut step = (inner.start)();
+                let f = f.clone();
+                Box::new(FnStep(move |input: &I| step.next(input).map(&f))) as Box<dyn Step<I>>
+            }),
+        }
+    }
+
+    /// Continues only while `predicate` holds for the attempt's input (the error, or the
+    /// value), and this schedule continues.
+    pub fn while_input(self, predicate: impl Fn(&I) -> bool + Send + Sync + 'static) -> Self {
+        let predicate = Arc::new(predicate);
+        let inner = self;
+        Schedule {
+            start: Arc::new(move || {
+                let mut step = (inner.start)();
+                let predicate = predicate.clone();
+                Box::new(FnStep(move |input: &I| {
+                    if predicate(input) {
+                        step.next(input)
+                    } else {
+                        None
+                    }
+                })) as Box<dyn Step<I>>
+            }),
+        }
+    }
+
+    /// Continues only while `predicate` holds for what this schedule decided.
+    pub fn while_output(
+        self,
+        predicate: impl Fn(&ScheduleOutput) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let predicate = Arc::new(predicate);
+        let inner = self;
+        Schedule {
+            start: Arc::new(move || {
+                let mut step = (inner.start)();
+                let predicate = predicate.clone();
+                let (mut recurrence, mut elapsed) = (0u64, Duration::ZERO);
+                Box::new(FnStep(move |input: &I| {
+                    let delay = step.next(input)?;
+                    let output = ScheduleOutput {
+                        recurrence: recurrence + 1,
+                        delay,
+                        elapsed: elapsed.saturating_add(delay),
+                    };
+                    if !predicate(&output) {
+                        return None;
+                    }
+                    (recurrence, elapsed) = (output.recurrence, output.elapsed);
+                    Some(delay)
+                })) as Box<dyn Step<I>>
+            }),
+        }
+    }
+
+    /// Continues while **both** continue, with the longer of their delays (also `a & b`).
+    pub fn both(self, other: Schedule<I>) -> Self {
+        Schedule::combine(self, other, |a, b| Some(a?.max(b?)))
+    }
+
+    /// Continues while **either** continues, with the shorter of their delays (also `a | b`).
+    pub fn either(self, other: Schedule<I>) -> Self {
+        Schedule::combine(self, other, |a, b| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    fn combine(
+        a: Schedule<I>,
+        b: Schedule<I>,
+        merge: fn(Option<Duration>, Option<Duration>) -> Option<Duration>,
+    ) -> Self {
+        Schedule {
+            start: Arc::new(move || {
+                let (mut a, mut b) = ((a.start)(), (b.start)());
+                Box::new(FnStep(move |input: &I| merge(a.next(input), b.next(input))))
+                    as Box<dyn Step<I>>
+            }),
+        }
+    }
+
+    /// Runs this schedule until it stops, then `next`.
+    pub fn and_then(self, next: Schedule<I>) -> Self {
+        Schedule {
+            start: Arc::new(move || {
+                let (mut first, mut second, mut on_second) =
+                    ((self.start)(), (next.start)(), false);
+                Box::new(FnStep(move |input: &I| {
+                    if !on_second {
+                        if let Some(delay) = first.next(input) {
+                            return Some(delay);
+                        }
+                        on_second = true;
+                    }
+                    second.next(input)
+                })) as Box<dyn Step<I>>
+            }),
+        }
+    }
+
+    /// The delays this schedule would choose, given the same input after each attempt, up to
+    /// `limit` of them. Handy to check a policy.
+    pub fn delays(&self, input: &I, limit: usize) -> Vec<Duration> {
+        let mut step = (self.start)();
+        (0..limit).map_while(|_| step.next(input)).collect()
+    }
+}
+
+fn scale(base: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
+fn jitter_step<I: 'static>(schedule: &Schedule<I>, seed: u64) -> Box<dyn Step<I>> {
+    let mut step = (schedule.start)();
+    let mut state = seed | 1;
+    Box::new(FnStep(move |input: &I| {
+        let delay = step.next(input)?;
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
+        Some(scale(delay, 0.8 + 0.4 * unit))
+    }))
+}
+
+impl<I: 'static> BitAnd for Schedule<I> {
+    type Output = Schedule<I>;
+    fn bitand(self, other: Schedule<I>) -> Schedule<I> {
+        self.both(other)
+    }
+}
+
+impl<I: 'static> BitOr for Schedule<I> {
+    type Output = Schedule<I>;
+    fn bitor(self, other: Schedule<I>) -> Schedule<I> {
+        self.either(other)
+    }
+}
+
+/// Runs the effect `make` builds, and on a typed failure asks `schedule` whether to try
+/// again (after its delay, on the context's clock) with a fresh effect from `make`. `n`
+/// retries mean `n + 1` attempts. Defects and interruption are not retried. Fails with the
+/// last failure when the schedule stops.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use effect_runtime::{attempt, retry, run_blocking, Effect, Schedule};
+///
+/// let calls = Arc::new(AtomicU32::new(0));
+/// let counter = calls.clone();
+/// let flaky = move || -> Effect<u32, String> {
+///     let counter = counter.clone();
+///     attempt(move || match counter.fetch_add(1, Ordering::SeqCst) {
+///         0 | 1 => Err("not yet".to_string()),
+///         n => Ok(n),
+///     })
+/// };
+/// assert_eq!(run_blocking(retry(flaky, Schedule::recurs(5))), Ok(2));
+/// assert_eq!(calls.load(Ordering::SeqCst), 3);
+/// ```
+pub fn retry<A, E, F>(make: F, schedule: Schedule<E>) -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    F: Fn() -> Effect<A, E> + Send + 'static,
+{
+    Effect::new(move |ctx| async move {
+        let clock = Clock::of(&ctx);
+        let mut step = (schedule.start)();
+        loop {
+            let cause = match make().await {
+                Ok(value) => return Ok(value),
+                Err(cause) => cause,
+            };
+            let delay = match cause.failure() {
+                Some(error) => step.next(error),
+                None => None,
+            };
+            match delay {
+                Some(delay) => clock.sleep(delay).await,
+                None => return Err::<A, Cause<E>>(cause),
+            }
+        }
+    })
+}
+
+/// Runs the effect `make` builds, and after each success asks `schedule` whether to run it
+/// again (after its delay). `n` repeats mean `n + 1` runs. Succeeds with the last value; the
+/// first failure stops it.
+pub fn repeat<A, E, F>(make: F, schedule: Schedule<A>) -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    F: Fn() -> Effect<A, E> + Send + 'static,
+{
+    Effect::new(move |ctx| async move {
+        let clock = Clock::of(&ctx);
+        let mut step = (schedule.start)();
+        loop {
+            let value = make().await?;
+            match step.next(&value) {
+                Some(delay) => clock.sleep(delay).await,
+                None => return Ok(value),
+            }
+        }
+    })
+}

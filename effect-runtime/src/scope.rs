@@ -1,0 +1,238 @@
+//! [`Scope`]: finalizers that run when a region closes; [`scoped`] and [`acquire_release`].
+//!
+//! Invariants: a finalizer is popped from the scope before it runs, so it runs at most once;
+//! `close` runs every finalizer registered before it, in reverse order of registration, each
+//! uninterruptibly, and keeps going when one fails, so every registered finalizer runs
+//! exactly once. A finalizer added to a scope that is already closed runs at once.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::cause::{Cause, Exit, Never};
+use crate::context::Context;
+use crate::effect::{die, succeed, Effect};
+use crate::fiber::run::Run;
+
+/// How the region a scope guarded ended: `Ok(())`, or its cause with the typed error erased
+/// (`Cause::Fail(())` for a typed failure; defects and interruption as they were).
+pub type ScopeExit = Exit<(), ()>;
+
+type ScopeFinalizer = Box<dyn FnOnce(&ScopeExit) -> Effect<(), Never> + Send>;
+
+/// A bag of finalizers that run, in reverse order, when the scope closes.
+///
+/// Scopes are cheap handles: clones refer to the same scope. Resources acquired with
+/// [`acquire_release`] register their release in the scope of the context they run in,
+/// which [`scoped`] provides.
+///
+/// ```
+/// use effect_runtime::{sync, Scope};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let scope = Scope::new();
+/// scope.add_finalizer_now(sync(|| println!("second")));
+/// scope.add_finalizer_now(sync(|| println!("first: finalizers run in reverse")));
+/// assert_eq!(scope.close(Ok(())).await, Ok(()));
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct Scope {
+    inner: Arc<Mutex<ScopeState>>,
+}
+
+#[derive(Default)]
+struct ScopeState {
+    finalizers: Vec<ScopeFinalizer>,
+    closed: Option<ScopeExit>,
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Scope")
+            .field("finalizers", &state.finalizers.len())
+            .field("closed", &state.closed.is_some())
+            .finish()
+    }
+}
+
+/// Erases the typed failure of an exit, for a scope.
+pub fn scope_exit<A, E>(exit: &Exit<A, E>) -> ScopeExit {
+    match exit {
+        Ok(_) => Ok(()),
+        Err(cause) => Err(cause.clone_erased()),
+    }
+}
+
+impl Scope {
+    /// A new, open scope.
+    pub fn new() -> Scope {
+        Scope::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, ScopeState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the scope has been closed.
+    pub fn is_closed(&self) -> bool {
+        self.state().closed.is_some()
+    }
+
+    /// Registers `finalizer` now. On a closed scope it is handed back, to run at once.
+    fn register(&self, finalizer: ScopeFinalizer) -> Option<(ScopeFinalizer, ScopeExit)> {
+        let mut state = self.state();
+        match &state.closed {
+            Some(exit) => Some((finalizer, exit.clone())),
+            None => {
+                state.finalizers.push(finalizer);
+                None
+            }
+        }
+    }
+
+    /// An effect that registers `finalizer` to run when the scope closes (or runs it at once
+    /// if the scope is already closed).
+    pub fn add_finalizer<E: Send + 'static>(&self, finalizer: Effect<(), Never>) -> Effect<(), E> {
+        self.add_finalizer_exit(move |_| finalizer)
+    }
+
+    /// An effect that registers a finalizer built from the scope's exit.
+    pub fn add_finalizer_exit<E, F>(&self, finalizer: F) -> Effect<(), E>
+    where
+        E: Send + 'static,
+        F: FnOnce(&ScopeExit) -> Effect<(), Never> + Send + 'static,
+    {
+        let scope = self.clone();
+        Effect::from_future(async move {
+            if let Some((late, exit)) = scope.register(Box::new(finalizer)) {
+                late(&exit).await.map_err(Cause::widen)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Registers `finalizer` right away, from plain code. On a closed scope it is dropped
+    /// unrun, and `false` is returned.
+    pub fn add_finalizer_now(&self, finalizer: Effect<(), Never>) -> bool {
+        self.register(Box::new(move |_| finalizer)).is_none()
+    }
+
+    /// The effect of closing the scope with `exit`: runs every finalizer, last registered
+    /// first, each uninterruptibly, and fails with all their causes (in order) if any failed.
+    /// Closing twice runs nothing the second time.
+    pub fn close_effect(&self, exit: ScopeExit) -> Effect<(), Never> {
+        let scope = self.clone();
+        Effect::from_future(async move {
+            let finalizers = {
+                let mut state = scope.state();
+                if state.closed.is_some() {
+                    return Ok(());
+                }
+                state.closed = Some(exit.clone());
+                std::mem::take(&mut state.finalizers)
+            };
+            let mut failure: Option<Cause<Never>> = None;
+            for finalizer in finalizers.into_iter().rev() {
+                let guarded = catch_build(finalizer, &exit).uninterruptible();
+                if let Err(cause) = guarded.await {
+                    failure = Some(match failure {
+                        None => cause,
+                        Some(earlier) => earlier.then(cause),
+                    });
+                }
+            }
+            match failure {
+                None => Ok(()),
+                Some(cause) => Err(cause),
+            }
+        })
+        .uninterruptible()
+    }
+
+    /// Closes the scope with `exit` from plain async code (a test, `main`); see
+    /// [`close_effect`](Scope::close_effect).
+    pub fn close(&self, exit: ScopeExit) -> Run<(), Never> {
+        self.close_effect(exit).run(&Context::new())
+    }
+}
+
+/// Builds a finalizer, turning a panic while building it into its defect.
+fn catch_build(finalizer: ScopeFinalizer, exit: &ScopeExit) -> Effect<(), Never> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finalizer(exit))) {
+        Ok(effect) => effect,
+        Err(panic) => {
+            crate::effect::fail_cause(Cause::Die(crate::cause::Defect::from_panic(panic)))
+        }
+    }
+}
+
+/// Runs `effect` with a fresh [`Scope`] in its context, and closes that scope when the effect
+/// ends, however it ends (success, failure, defect, interruption). A failing finalizer's
+/// cause is added after the effect's own.
+///
+/// ```
+/// use effect_runtime::{acquire_release, run_blocking, scoped, succeed, sync, Effect};
+///
+/// let program: Effect<u32, String> = scoped(
+///     acquire_release(succeed(41), |n, _exit| sync(move || println!("released {n}")))
+///         .map(|n| n + 1),
+/// );
+/// assert_eq!(run_blocking(program), Ok(42)); // prints "released 41" first
+/// ```
+pub fn scoped<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) -> Effect<A, E> {
+    Effect::from_future(async move {
+        let scope = Scope::new();
+        let closing = scope.clone();
+        effect
+            .provide_service(scope)
+            .on_exit(move |exit| closing.close_effect(scope_exit(exit)))
+            .await
+    })
+}
+
+/// Acquires a resource and registers its release in the scope of the context (see
+/// [`scoped`]): acquisition and registration are one uninterruptible step, and the release
+/// runs exactly once when that scope closes — on success, failure, defect or interruption,
+/// including a lost `race` or a failed `zip_par` sibling. The release gets a clone of the
+/// resource and how the scope ended.
+///
+/// Outside any scope it dies with a message saying to wrap the effect in `scoped(..)`.
+pub fn acquire_release<R, E, F>(acquire: Effect<R, E>, release: F) -> Effect<R, E>
+where
+    R: Clone + Send + 'static,
+    E: Send + 'static,
+    F: FnOnce(R, &ScopeExit) -> Effect<(), Never> + Send + 'static,
+{
+    Effect::new(move |ctx| async move {
+        let Some(scope) = ctx.try_get::<Scope>().cloned() else {
+            return die("acquire_release outside a scope: wrap the effect that uses the resource in `scoped(..)`").await;
+        };
+        acquire
+            .flat_map(move |resource: R| {
+                let kept = resource.clone();
+                scope
+                    .add_finalizer_exit(move |exit| release(kept, exit))
+                    .flat_map(move |()| succeed(resource))
+            })
+            .uninterruptible()
+            .await
+    })
+}
+
+/// Acquires a resource, uses it, and releases it whatever happens, without a scope: the
+/// bracket pattern. Acquire is uninterruptible; release runs exactly once after `use_`.
+pub fn acquire_use_release<R, A, E, U, F>(
+    acquire: Effect<R, E>,
+    use_: U,
+    release: F,
+) -> Effect<A, E>
+where
+    R: Clone + Send + 'static,
+    A: Send + 'static,
+    E: Send + 'static,
+    U: FnOnce(R) -> Effect<A, E> + Send + 'static,
+    F: FnOnce(R, &ScopeExit) -> Effect<(), Never> + Send + 'static,
+{
+    scoped(acquire_release(acquire, release).flat_map(use_))
+}

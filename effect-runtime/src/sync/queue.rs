@@ -1,0 +1,195 @@
+//! [`Queue`]: a bounded FIFO queue with back-pressure and shutdown.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use super::lock;
+use crate::cause::Cause;
+use crate::effect::Effect;
+
+/// The failure of an operation on a queue (or hub) that was shut down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueShutdown;
+
+impl fmt::Display for QueueShutdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the queue was shut down")
+    }
+}
+
+impl std::error::Error for QueueShutdown {}
+
+/// A bounded queue: [`offer`](Queue::offer) waits while it is full, [`take`](Queue::take)
+/// while it is empty. [`shutdown`](Queue::shutdown) fails every waiter and every later
+/// operation with [`QueueShutdown`]. Clones share the queue.
+///
+/// ```
+/// use effect_runtime::{run_blocking, Effect, Queue, QueueShutdown};
+///
+/// let queue = Queue::bounded(2);
+/// let program: Effect<(u32, u32), QueueShutdown> = queue
+///     .offer(1)
+///     .flat_map({ let q = queue.clone(); move |()| q.offer(2) })
+///     .flat_map({ let q = queue.clone(); move |()| q.take().zip(q.take()) });
+/// assert_eq!(run_blocking(program), Ok((1, 2)));
+/// ```
+pub struct Queue<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.inner.state);
+        f.debug_struct("Queue")
+            .field("size", &state.items.len())
+            .field("capacity", &self.inner.capacity)
+            .field("shutdown", &state.shutdown)
+            .finish()
+    }
+}
+
+struct Inner<T> {
+    capacity: usize,
+    state: Mutex<State<T>>,
+    not_empty: Notify,
+    not_full: Notify,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    shutdown: bool,
+}
+
+impl<T> Queue<T> {
+    /// Shuts down without the `Send` bound, for destructors.
+    pub(crate) fn close(&self) {
+        lock(&self.inner.state).shutdown = true;
+        self.inner.not_empty.notify_waiters();
+        self.inner.not_full.notify_waiters();
+    }
+}
+
+impl<T: Send + 'static> Queue<T> {
+    /// A queue holding at most `capacity` items.
+    ///
+    /// # Panics
+    /// When `capacity` is zero: such a queue could never hold an item.
+    pub fn bounded(capacity: usize) -> Self {
+        assert!(capacity > 0, "Queue::bounded: capacity must be at least 1");
+        Queue {
+            inner: Arc::new(Inner {
+                capacity,
+                state: Mutex::new(State {
+                    items: VecDeque::with_capacity(capacity.min(1024)),
+                    shutdown: false,
+                }),
+                not_empty: Notify::new(),
+                not_full: Notify::new(),
+            }),
+        }
+    }
+
+    /// Adds `item` now if there is room; otherwise hands it back.
+    pub fn try_offer(&self, item: T) -> Result<(), T> {
+        let mut state = lock(&self.inner.state);
+        if state.shutdown || state.items.len() >= self.inner.capacity {
+            return Err(item);
+        }
+        state.items.push_back(item);
+        drop(state);
+        self.inner.not_empty.notify_one();
+        Ok(())
+    }
+
+    /// Takes the oldest item now, if there is one.
+    pub fn try_take(&self) -> Option<T> {
+        let item = lock(&self.inner.state).items.pop_front();
+        if item.is_some() {
+            self.inner.not_full.notify_one();
+        }
+        item
+    }
+
+    /// An effect that adds `item`, waiting while the queue is full. Interrupted while
+    /// waiting, it adds nothing.
+    pub fn offer<E: From<QueueShutdown> + Send + 'static>(&self, item: T) -> Effect<(), E> {
+        let inner = self.inner.clone();
+        Effect::from_future(async move {
+            let mut item = Some(item);
+            loop {
+                let mut room = pin!(inner.not_full.notified());
+                room.as_mut().enable();
+                {
+                    let mut state = lock(&inner.state);
+                    if state.shutdown {
+                        return Err(Cause::Fail(E::from(QueueShutdown)));
+                    }
+                    if state.items.len() < inner.capacity {
+                        state.items.extend(item.take());
+                        drop(state);
+                        inner.not_empty.notify_one();
+                        return Ok(());
+                    }
+                }
+                room.await;
+            }
+        })
+    }
+
+    /// An effect that takes the oldest item, waiting while the queue is empty. Interrupted
+    /// while waiting, it takes nothing.
+    pub fn take<E: From<QueueShutdown> + Send + 'static>(&self) -> Effect<T, E> {
+        let inner = self.inner.clone();
+        Effect::from_future(async move {
+            loop {
+                let mut item_ready = pin!(inner.not_empty.notified());
+                item_ready.as_mut().enable();
+                {
+                    let mut state = lock(&inner.state);
+                    if let Some(item) = state.items.pop_front() {
+                        drop(state);
+                        inner.not_full.notify_one();
+                        return Ok(item);
+                    }
+                    if state.shutdown {
+                        return Err(Cause::Fail(E::from(QueueShutdown)));
+                    }
+                }
+                item_ready.await;
+            }
+        })
+    }
+
+    /// Shuts the queue down: every waiting and later `offer`/`take` fails with
+    /// [`QueueShutdown`] (a `take` still gets the items already queued). Idempotent.
+    pub fn shutdown(&self) {
+        self.close();
+    }
+
+    /// Whether [`shutdown`](Queue::shutdown) was called.
+    pub fn is_shutdown(&self) -> bool {
+        lock(&self.inner.state).shutdown
+    }
+
+    /// How many items are queued.
+    pub fn size(&self) -> usize {
+        lock(&self.inner.state).items.len()
+    }
+
+    /// The most items the queue holds.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+}

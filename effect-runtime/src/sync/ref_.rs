@@ -1,0 +1,87 @@
+//! [`Ref`]: a shared mutable value with atomic updates.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use super::lock;
+use crate::effect::Effect;
+
+/// A value shared between fibers; [`update`](Ref::update) and [`modify`](Ref::modify) are
+/// atomic. Clones share the value.
+///
+/// ```
+/// use effect_runtime::{run_blocking, Effect, Ref};
+///
+/// let counter = Ref::new(0);
+/// let bumped: Effect<u32, ()> = counter.update(|n| *n += 1).flat_map({
+///     let counter = counter.clone();
+///     move |()| counter.modify(|n| { *n += 1; *n * 10 })
+/// });
+/// assert_eq!(run_blocking(bumped), Ok(20));
+/// assert_eq!(counter.get_now(), 2);
+/// ```
+pub struct Ref<T> {
+    value: Arc<Mutex<T>>,
+}
+
+impl<T> Clone for Ref<T> {
+    fn clone(&self) -> Self {
+        Ref {
+            value: self.value.clone(),
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Ref<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Ref").field(&*lock(&self.value)).finish()
+    }
+}
+
+impl<T: Send + 'static> Ref<T> {
+    /// A reference holding `value`.
+    pub fn new(value: T) -> Self {
+        Ref {
+            value: Arc::new(Mutex::new(value)),
+        }
+    }
+
+    /// An effect giving a copy of the value.
+    pub fn get<E: Send + 'static>(&self) -> Effect<T, E>
+    where
+        T: Clone,
+    {
+        let value = self.value.clone();
+        Effect::from_future(async move { Ok(lock(&value).clone()) })
+    }
+
+    /// A copy of the value, now.
+    pub fn get_now(&self) -> T
+    where
+        T: Clone,
+    {
+        lock(&self.value).clone()
+    }
+
+    /// An effect replacing the value.
+    pub fn set<E: Send + 'static>(&self, new: T) -> Effect<(), E> {
+        self.update(move |value| *value = new)
+    }
+
+    /// An effect changing the value with `f`, atomically.
+    pub fn update<E: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut T) + Send + 'static,
+    ) -> Effect<(), E> {
+        self.modify(f)
+    }
+
+    /// An effect changing the value with `f`, atomically, and giving what `f` returns.
+    pub fn modify<R: Send + 'static, E: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut T) -> R + Send + 'static,
+    ) -> Effect<R, E> {
+        let value = self.value.clone();
+        Effect::from_future(async move { Ok(f(&mut lock(&value))) })
+    }
+}

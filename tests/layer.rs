@@ -1,0 +1,193 @@
+//! Layers: build services into a context inside a scope; compose; memoize; tear down in
+//! reverse order; a failing build tears down what it built.
+
+mod common;
+
+use common::{test_env, Log};
+use effect::prelude::*;
+
+#[derive(Clone, Debug, PartialEq)]
+struct Config(&'static str);
+#[derive(Clone, Debug, PartialEq)]
+struct Database(String);
+#[derive(Clone, Debug, PartialEq)]
+struct Cache(String);
+
+/// A layer acquiring a resource named `name`, logging acquire and release.
+fn resource_layer<T, F>(log: &Log, name: &'static str, make: F) -> Layer<String>
+where
+    T: Clone + Send + Sync + 'static,
+    F: Fn(&Context) -> T + Send + Sync + 'static,
+{
+    let log = log.clone();
+    let make = std::sync::Arc::new(make);
+    Layer::scoped(move |ctx: Context| {
+        let (acquired, released, make) = (log.clone(), log.clone(), make.clone());
+        acquire_release(
+            sync(move || {
+                acquired.push(format!("build {name}"));
+                make(&ctx)
+            }),
+            move |_, _| sync(move || released.push(format!("teardown {name}"))),
+        )
+    })
+}
+
+fn read_services() -> Effect<(Database, Cache), String> {
+    Effect::new(|ctx| async move { Ok((ctx.get::<Database>(), ctx.get::<Cache>())) })
+}
+
+#[tokio::test]
+async fn and_then_lets_the_second_layer_see_the_first() {
+    let log = Log::default();
+    let config: Layer<String> = Layer::succeed(Config("db://main"));
+    let database = resource_layer(&log, "database", |ctx| {
+        Database(ctx.get::<Config>().0.to_string())
+    });
+    let program = Effect::new(|ctx| async move { Ok::<_, Cause<String>>(ctx.get::<Database>()) });
+    let exit = program
+        .provide(config.and_then(database))
+        .run(&Context::new())
+        .await;
+    assert_eq!(exit, Ok(Database("db://main".into())));
+    assert_eq!(log.events(), ["build database", "teardown database"]);
+}
+
+#[tokio::test]
+async fn a_shared_dependency_is_built_once_and_torn_down_once_in_reverse_order() {
+    let log = Log::default();
+    let config = resource_layer(&log, "config", |_| Config("shared"));
+    let database = config
+        .clone()
+        .and_then(resource_layer(&log, "database", |ctx| {
+            Database(ctx.get::<Config>().0.into())
+        }));
+    let cache = config
+        .clone()
+        .and_then(resource_layer(&log, "cache", |ctx| {
+            Cache(ctx.get::<Config>().0.into())
+        }));
+    let app = database.and_then(cache);
+    let exit = read_services().provide(app).run(&Context::new()).await;
+    assert_eq!(
+        exit,
+        Ok((Database("shared".into()), Cache("shared".into())))
+    );
+    assert_eq!(
+        log.events(),
+        [
+            "build config",
+            "build database",
+            "build cache",
+            "teardown cache",
+            "teardown database",
+            "teardown config"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn side_by_side_layers_build_concurrently() {
+    let (clock, rt) = test_env();
+    let slow = |name: &'static str| {
+        Layer::<String>::effect(move |_| sleep(ms(100)).as_value(Cache(name.into())))
+    };
+    let database = Layer::effect(|_| sleep(ms(100)).as_value(Database("db".into())));
+    let program = read_services().provide(database.and(slow("cache")));
+    let fiber = rt.fork(program);
+    clock.advance(ms(100)).await;
+    assert!(fiber.is_done(), "both 100 ms builds ran at the same time");
+    assert_eq!(
+        rt.run(fiber.join()).await,
+        Ok((Database("db".into()), Cache("cache".into())))
+    );
+}
+
+#[tokio::test]
+async fn a_failing_build_tears_down_what_was_built_and_reports_the_cause() {
+    let log = Log::default();
+    let database = resource_layer(&log, "database", |_| Database("db".into()));
+    let broken: Layer<String> =
+        Layer::effect(|_| fail::<Cache, String>("cache unreachable".into()));
+    let exit = read_services()
+        .provide(database.and_then(broken))
+        .run(&Context::new())
+        .await;
+    assert_eq!(
+        exit.unwrap_err().failure(),
+        Some(&"cache unreachable".to_string())
+    );
+    assert_eq!(log.events(), ["build database", "teardown database"]);
+}
+
+#[tokio::test]
+async fn build_scoped_gives_a_context_and_the_scope_tears_it_down() {
+    let log = Log::default();
+    let scope = Scope::new();
+    let layer = resource_layer(&log, "database", |_| Database("db".into()));
+    let env = layer
+        .build_scoped(&Context::new().with(Config("kept")), &scope)
+        .await
+        .unwrap();
+    assert_eq!(env.get::<Database>(), Database("db".into()));
+    assert_eq!(
+        env.get::<Config>(),
+        Config("kept"),
+        "the input context is kept"
+    );
+    assert_eq!(log.events(), ["build database"]);
+    scope.close(Ok(())).await.unwrap();
+    assert_eq!(log.events(), ["build database", "teardown database"]);
+}
+
+#[tokio::test]
+async fn the_services_are_torn_down_when_the_provided_effect_is_interrupted() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let layer = resource_layer(&log, "database", |_| Database("db".into()));
+    let fiber = rt.fork(never::<(), String>().provide(layer));
+    clock.advance(ms(1)).await;
+    rt.run(fiber.interrupt::<()>()).await.unwrap().unwrap_err();
+    assert_eq!(log.events(), ["build database", "teardown database"]);
+}
+
+/// The guide's "Testing with TestClock", with the layers of the guide.
+#[tokio::test]
+async fn guide_clock_layers() {
+    fn time_dependent_operation() -> Effect<String, Never> {
+        Effect::new(|ctx| async move {
+            let clock = ctx.get::<Clock>();
+            let start = clock.current_time();
+            clock.sleep(secs(1)).await;
+            Ok(format!(
+                "Operation took {:.1}s",
+                (clock.current_time() - start).as_secs_f64()
+            ))
+        })
+    }
+    let test_clock = TestClock::new();
+    let scope = Scope::new();
+    let env = TestClockLayer(test_clock.clone())
+        .build_scoped(&Context::new(), &scope)
+        .await
+        .unwrap();
+    let runtime = Runtime::new(env);
+    let operation_fiber = runtime.fork(time_dependent_operation());
+    test_clock.advance(secs(1)).await;
+    assert_eq!(
+        runtime.run(operation_fiber.join()).await,
+        Ok("Operation took 1.0s".to_string())
+    );
+    scope.close(Ok(())).await.unwrap();
+
+    let scope = Scope::new();
+    let env = ClockLayer
+        .build_scoped(&Context::new(), &scope)
+        .await
+        .unwrap();
+    assert!(
+        env.get::<Clock>().current_time() > secs(1_600_000_000),
+        "the live clock"
+    );
+    scope.close(Ok(())).await.unwrap();
+}
