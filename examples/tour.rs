@@ -146,7 +146,59 @@ async fn main() {
         .map(|user| user.unwrap_or_else(|| "cached user".to_string()));
     println!("after a 100 ms timeout: {:?}", answer.run(&ctx).await);
 
-    section("9. deterministic time with TestClock");
+    section("9. retry on a schedule");
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = attempts.clone();
+    let flaky = move || -> Effect<String, FetchError> {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < 2 {
+            fail(FetchError::Timeout("flaky service"))
+        } else {
+            fetch_user(n as u64)
+        }
+    };
+    let policy = Schedule::exponential(ms(10)) & Schedule::recurs(5);
+    println!(
+        "retried with exponential backoff: {:?} after {} attempts",
+        retry(flaky, policy).run(&ctx).await,
+        attempts.load(std::sync::atomic::Ordering::SeqCst)
+    );
+
+    section("10. a resource released on interruption");
+    let connection = acquire_release(
+        sync(|| {
+            println!("  connection opened");
+            "conn-1"
+        }),
+        |conn, exit| {
+            let how = if exit.as_ref().is_err_and(|c| c.is_interrupted()) {
+                "interrupted"
+            } else {
+                "done"
+            };
+            sync(move || println!("  {conn} closed ({how})"))
+        },
+    );
+    let slow_query =
+        scoped(connection.flat_map(|_| sleep::<FetchError>(secs(10)).as_value("rows")));
+    println!(
+        "query with a 20 ms timeout: {:?}",
+        slow_query.timeout(ms(20)).run(&ctx).await
+    );
+
+    section("11. services from layers");
+    #[derive(Clone)]
+    struct Greeter(&'static str);
+    let greeter: Layer<FetchError> = Layer::succeed(Greeter("welcome"));
+    let greet = Effect::new(|ctx| async move {
+        Ok::<_, Cause<FetchError>>(format!("{}, user-1", ctx.get::<Greeter>().0))
+    });
+    println!(
+        "provided by a layer: {:?}",
+        greet.provide(greeter).run(&ctx).await
+    );
+
+    section("12. deterministic time with TestClock");
     let test_clock = TestClock::new();
     let runtime = Runtime::new(Context::new().with(Clock::from(test_clock.clone())));
     let fiber = runtime.fork(sleep::<FetchError>(secs(3600)).flat_map(|()| fetch_user_at_clock()));
@@ -157,7 +209,7 @@ async fn main() {
     );
     println!("fibers still alive: {}", runtime.live_fibers());
 
-    section("10. stack safety");
+    section("13. stack safety");
     fn count_down(n: u64) -> Effect<u64, FetchError> {
         if n == 0 {
             return succeed(0);

@@ -1,10 +1,16 @@
 //! # effect
 //!
 //! Effect programs for Rust: lazy, composable async work with typed errors, structured
-//! concurrency, resource safety, injectable services and deterministic time, running on tokio.
+//! concurrency, resource safety, injectable services and deterministic time, on tokio.
 //!
-//! An [`Effect<A, E>`](Effect) is a *value* describing work that succeeds with an `A` or
-//! fails with a [`Cause<E>`](Cause). Nothing runs until you run it:
+//! ## Effects are values
+//!
+//! An [`Effect<A, E>`](Effect) describes work that succeeds with an `A` or fails with a
+//! [`Cause<E>`](Cause). Building one runs nothing; [`Effect::run`] (or [`run_blocking`])
+//! runs it. Because effects are values, they compose: [`map`](Effect::map),
+//! [`flat_map`](Effect::flat_map), [`zip_par`], [`race()`], [`timeout`](Effect::timeout),
+//! [`retry`] and the rest build bigger effects from smaller ones, and a function returning an
+//! effect is a reusable recipe.
 //!
 //! ```
 //! use effect::prelude::*;
@@ -15,8 +21,86 @@
 //! assert_eq!(effect::run_blocking(greeting), Ok("hello, effect".to_string()));
 //! ```
 //!
-//! A failure keeps everything that went wrong, as a [`Cause`]: the typed failure (`Fail`),
-//! defects such as panics (`Die`), interruption, and how they combined.
+//! ## The DSL
+//!
+//! Most code is written as do-notation bodies: [`#[effect]`](prelude::effect) functions and
+//! [`effect_block!`] blocks, where `expr?` binds an effect (or a `Result`), the tail is the
+//! value, and [`par!`], [`race!`] and [`catch!`] are clauses:
+//!
+//! ```
+//! use effect::prelude::*;
+//!
+//! #[derive(Debug, PartialEq)]
+//! enum AppError { NotFound }
+//!
+//! #[effect]
+//! fn load(id: u32) -> Effect<String, AppError> {
+//!     sleep(ms(1))?;
+//!     if id == 0 {
+//!         fail(AppError::NotFound)?;
+//!     }
+//!     format!("item-{id}")
+//! }
+//!
+//! #[effect]
+//! fn page() -> Effect<String, AppError> {
+//!     let (a, b) = par!(load(1), load(2))?;
+//!     let fallback = catch!(load(0), { AppError::NotFound => "none".to_string() })?;
+//!     format!("{a} {b} {fallback}")
+//! }
+//! assert_eq!(effect::run_blocking(page()), Ok("item-1 item-2 none".to_string()));
+//! ```
+//!
+//! ## Structured concurrency
+//!
+//! - A forked fiber ([`Effect::fork`]) is a child of the fiber that forked it: when the parent
+//!   ends, however it ends, a child still running is interrupted and awaited.
+//! - [`zip_par`] and `par!` are fail-fast: the first failure interrupts the other branches,
+//!   whose finalizers have run before the failure is reported.
+//! - [`race()`] yields the first success; the losers are interrupted and their finalizers have
+//!   run before it yields. [`for_each_par`] never has more than `parallelism` items in
+//!   flight.
+//! - Interruption is cooperative: at a suspension point the in-flight future is dropped,
+//!   then every registered async finalizer ([`ensuring`](Effect::ensuring),
+//!   [`acquire_release`], ...) runs, in reverse order, exactly once.
+//!   [`uninterruptible`](Effect::uninterruptible) regions finish first.
+//! - [`Runtime::live_fibers`] counts the fibers a runtime started, so tests can assert that
+//!   nothing leaked.
+//!
+//! ## Errors, defects, interruption
+//!
+//! A [`Cause`] separates the **typed failure** you expect (`Fail(E)`, recovered by
+//! [`catch_all`](Effect::catch_all) and friends) from **defects** (`Die`: a panic in user
+//! code, or [`die`]; never recovered by typed handlers) and **interruption**. Composed
+//! causes (`Then`, `Both`) keep everything: a finalizer that panics while an effect fails is
+//! reported after the failure, not instead of it. A cause renders as a readable tree.
+//!
+//! ## Services and resources
+//!
+//! A [`Context`] is a typed map of services (`ctx.get::<T>()`); [`Layer`]s build services
+//! into it within a [`Scope`], memoized and torn down in reverse order, and
+//! [`Effect::provide`] runs an effect with a layer's services. [`acquire_release`] ties a
+//! resource's release to the enclosing [`scoped`] region.
+//!
+//! ## Testing time
+//!
+//! Time is a service: [`sleep`], timeouts and schedules read the [`Clock`] in the context.
+//! Put a [`TestClock`] there and time moves only when the test calls
+//! [`advance`](TestClock::advance), which first waits until every fiber on the clock is
+//! blocked, then wakes sleepers in deadline order, running each woken fiber until it blocks
+//! again. No test ever sleeps for real. [`#[effect::test]`](test) sets this up.
+//!
+//! ```
+//! use effect::prelude::*;
+//!
+//! #[effect::test]
+//! fn a_timeout_fires_at_its_deadline(clock: TestClock) -> Effect<(), String> {
+//!     let slow = sleep::<String>(secs(10)).as_value("done").timeout(secs(5)).fork()?;
+//!     clock.advance(secs(5)).await;
+//!     assert_eq!(slow.join()?, None);
+//! }
+//! # fn main() {}
+//! ```
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
