@@ -7,7 +7,8 @@
 //!
 //! Each workload runs on a multi-thread tokio runtime, once as a user of this library would
 //! write it and once by hand (the floor); the figure is the median of several repetitions,
-//! in nanoseconds per operation, and the ratio is effect / floor.
+//! in nanoseconds per operation (for `fiber_memory`: bytes per suspended fiber), and the
+//! ratio is effect / floor.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -62,8 +63,8 @@ type Side = Result<Duration, String>;
 struct Workload {
     name: &'static str,
     n: u64,
-    effect: fn(u64) -> Pin<Box<dyn Future<Output = Side>>>,
-    baseline: fn(u64) -> Pin<Box<dyn Future<Output = Side>>>,
+    effect: fn(u64) -> Pin<Box<dyn Future<Output = Side> + Send>>,
+    baseline: fn(u64) -> Pin<Box<dyn Future<Output = Side> + Send>>,
 }
 
 async fn timed<F: Future<Output = ()>>(work: F) -> Side {
@@ -74,7 +75,7 @@ async fn timed<F: Future<Output = ()>>(work: F) -> Side {
 
 // ---- bind_chain: sequential binds of a pure value in one body ----
 
-fn bind_chain_effect(n: u64) -> Pin<Box<dyn Future<Output = Side>>> {
+fn bind_chain_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
     Box::pin(timed(async move {
         let body: Effect<u64, Never> = effect_block! {
             let mut total = 0u64;
@@ -91,7 +92,7 @@ async fn step(i: u64) -> u64 {
     black_box(i)
 }
 
-fn bind_chain_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side>>> {
+fn bind_chain_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
     Box::pin(timed(async move {
         let mut total = 0u64;
         for i in 0..n {
@@ -111,7 +112,7 @@ fn count_down(n: u64) -> Effect<u64, Never> {
     count_down(n - 1)? + 1
 }
 
-fn deep_recursion_effect(n: u64) -> Pin<Box<dyn Future<Output = Side>>> {
+fn deep_recursion_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
     Box::pin(timed(async move {
         black_box(count_down(n).run(&Context::new()).await.unwrap_or_default());
     }))
@@ -131,7 +132,7 @@ fn count_down_async(n: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
 /// beyond it the hand-written version overflows its 2 MiB stack.
 const BASELINE_MAX_DEPTH: u64 = 10_000;
 
-fn deep_recursion_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side>>> {
+fn deep_recursion_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
     Box::pin(async move {
         let depth = n.min(BASELINE_MAX_DEPTH);
         let start = Instant::now();
@@ -149,6 +150,259 @@ fn deep_recursion_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side>>> {
     })
 }
 
+// ---- the per-item work: yield once, then 2*i ----
+
+fn step_effect(i: u64) -> Effect<u64, Never> {
+    effect_block! {
+        yield_now()?;
+        2 * i
+    }
+}
+
+async fn step_async(i: u64) -> u64 {
+    tokio::task::yield_now().await;
+    2 * i
+}
+
+// ---- fork_join: zip_par of a Vec vs JoinSet ----
+
+fn fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let effects: Vec<Effect<u64, Never>> = (0..n).map(step_effect).collect();
+        black_box(
+            zip_par(effects)
+                .run(&Context::new())
+                .await
+                .unwrap_or_default(),
+        );
+    }))
+}
+
+fn fork_join_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            set.spawn(step_async(i));
+        }
+        let mut values = vec![0; n as usize];
+        let mut index = 0;
+        while let Some(value) = set.join_next().await {
+            values[index] = value.unwrap_or_default();
+            index += 1;
+        }
+        black_box(values);
+    }))
+}
+
+// ---- for_each_par_64 vs buffered(64) ----
+
+fn for_each_par_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let work = for_each_par(0..n, step_effect, 64);
+        black_box(work.run(&Context::new()).await.unwrap_or_default());
+    }))
+}
+
+fn for_each_par_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use futures::StreamExt;
+    Box::pin(timed(async move {
+        let values: Vec<u64> = futures::stream::iter(0..n)
+            .map(step_async)
+            .buffered(64)
+            .collect()
+            .await;
+        black_box(values);
+    }))
+}
+
+// ---- race_interrupt_loser: race(sleep 1 h, work) vs select! ----
+
+fn race_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let body: Effect<u64, Never> = effect_block! {
+            let mut total = 0u64;
+            for i in 0..n {
+                total += race!(sleep(secs(3600)).as_value(0), step_effect(i))?;
+            }
+            total
+        };
+        black_box(body.run(&Context::new()).await.unwrap_or_default());
+    }))
+}
+
+fn race_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let mut total = 0u64;
+        for i in 0..n {
+            total += tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => 0,
+                value = step_async(i) => value,
+            };
+        }
+        black_box(total);
+    }))
+}
+
+// ---- timeout_fast: timeout(1 s) around the work ----
+
+fn timeout_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let body: Effect<u64, Never> = effect_block! {
+            let mut total = 0u64;
+            for i in 0..n {
+                total += step_effect(i).timeout(secs(1))?.unwrap_or(0);
+            }
+            total
+        };
+        black_box(body.run(&Context::new()).await.unwrap_or_default());
+    }))
+}
+
+fn timeout_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let mut total = 0u64;
+        for i in 0..n {
+            total += tokio::time::timeout(Duration::from_secs(1), step_async(i))
+                .await
+                .unwrap_or(0);
+        }
+        black_box(total);
+    }))
+}
+
+// ---- test_clock_sleepers: n fibers sleeping i+1 ms, one advance, join all ----
+
+fn test_clock_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let clock = TestClock::new();
+        let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+        let fibers: Vec<Fiber<u64, Never>> = (0..n)
+            .map(|i| runtime.fork(sleep(ms(i + 1)).as_value(i)))
+            .collect();
+        clock.advance(ms(n + 1)).await;
+        let joined: Vec<Effect<u64, Never>> = fibers.into_iter().map(Fiber::join).collect();
+        let mut total = 0u64;
+        for join in joined {
+            total += runtime.run(join).await.unwrap_or_default();
+        }
+        black_box(total);
+    }))
+}
+
+fn test_clock_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    // Paused tokio time needs a current-thread runtime of its own.
+    Box::pin(async move {
+        std::thread::spawn(move || {
+            let paused = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .map_err(|e| e.to_string())?;
+            paused.block_on(timed(async move {
+                let handles: Vec<_> = (0..n)
+                    .map(|i| {
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(i + 1)).await;
+                            i
+                        })
+                    })
+                    .collect();
+                tokio::time::advance(Duration::from_millis(n + 1)).await;
+                let mut total = 0u64;
+                for handle in handles {
+                    total += handle.await.unwrap_or_default();
+                }
+                black_box(total);
+            }))
+        })
+        .join()
+        .map_err(|_| "the paused-time thread panicked".to_string())?
+    })
+}
+
+// ---- real_sleep_10ms: n concurrent live sleeps (wall time) ----
+
+fn real_sleep_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let sleeps: Vec<Effect<(), Never>> = (0..n).map(|_| sleep(ms(10))).collect();
+        black_box(zip_par(sleeps).run(&Context::new()).await.is_ok());
+    }))
+}
+
+fn real_sleep_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let handles: Vec<_> = (0..n)
+            .map(|_| tokio::spawn(tokio::time::sleep(Duration::from_millis(10))))
+            .collect();
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }))
+}
+
+// ---- fiber_memory: resident memory per suspended fiber, measured in a child process ----
+
+/// Resident set size of this process, in bytes.
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// In a child process: start `n` suspended fibers (or tasks) and print the RSS growth per
+/// one. A fresh process per side keeps one side's freed memory from flattering the other.
+fn fiber_memory_child(side: &str, n: u64) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let per = runtime.block_on(async move {
+        let before = rss_bytes().unwrap_or(0);
+        let growth = if side == "effect" {
+            let rt = Runtime::new(Context::new());
+            let fibers: Vec<Fiber<(), Never>> = (0..n).map(|_| rt.fork(never())).collect();
+            tokio::task::yield_now().await;
+            let growth = rss_bytes().unwrap_or(0).saturating_sub(before);
+            for fiber in fibers {
+                let _ = rt.run(fiber.interrupt::<Never>()).await;
+            }
+            growth
+        } else {
+            let tasks: Vec<_> = (0..n)
+                .map(|_| tokio::spawn(std::future::pending::<()>()))
+                .collect();
+            tokio::task::yield_now().await;
+            let growth = rss_bytes().unwrap_or(0).saturating_sub(before);
+            tasks.iter().for_each(|t| t.abort());
+            growth
+        };
+        growth as f64 / n as f64
+    });
+    println!("{per}");
+}
+
+fn fiber_memory_side(side: &'static str, n: u64) -> Side {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(exe)
+        .args(["--fiber-memory-child", side, &n.to_string()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let per: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| "no figure from the child".to_string())?;
+    // Reported through the "ns per op" columns as bytes per fiber.
+    Ok(Duration::from_nanos((per * n as f64) as u64))
+}
+
+fn fiber_memory_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(async move { fiber_memory_side("effect", n) })
+}
+
+fn fiber_memory_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(async move { fiber_memory_side("tokio", n) })
+}
+
 fn workloads() -> Vec<Workload> {
     vec![
         Workload {
@@ -163,6 +417,48 @@ fn workloads() -> Vec<Workload> {
             effect: deep_recursion_effect,
             baseline: deep_recursion_baseline,
         },
+        Workload {
+            name: "fork_join",
+            n: 100_000,
+            effect: fork_join_effect,
+            baseline: fork_join_baseline,
+        },
+        Workload {
+            name: "for_each_par_64",
+            n: 1_000_000,
+            effect: for_each_par_effect,
+            baseline: for_each_par_baseline,
+        },
+        Workload {
+            name: "race_interrupt_loser",
+            n: 100_000,
+            effect: race_effect,
+            baseline: race_baseline,
+        },
+        Workload {
+            name: "timeout_fast",
+            n: 100_000,
+            effect: timeout_effect,
+            baseline: timeout_baseline,
+        },
+        Workload {
+            name: "test_clock_sleepers",
+            n: 100_000,
+            effect: test_clock_effect,
+            baseline: test_clock_baseline,
+        },
+        Workload {
+            name: "real_sleep_10ms",
+            n: 10_000,
+            effect: real_sleep_effect,
+            baseline: real_sleep_baseline,
+        },
+        Workload {
+            name: "fiber_memory",
+            n: 100_000,
+            effect: fiber_memory_effect,
+            baseline: fiber_memory_baseline,
+        },
     ]
 }
 
@@ -174,16 +470,26 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 fn measure(
     runtime: &tokio::runtime::Runtime,
     n: u64,
-    side: fn(u64) -> Pin<Box<dyn Future<Output = Side>>>,
+    side: fn(u64) -> Pin<Box<dyn Future<Output = Side> + Send>>,
 ) -> Result<f64, String> {
     let mut samples = Vec::with_capacity(REPETITIONS);
     for _ in 0..REPETITIONS {
-        samples.push(runtime.block_on(side(n))?);
+        // Each side runs as a task on a worker thread, as service code does (a `block_on`
+        // thread would add a cross-thread wake-up to every join).
+        let sample = runtime.block_on(async move { tokio::spawn(side(n)).await });
+        samples.push(sample.map_err(|e| format!("the workload panicked: {e}"))??);
     }
     Ok(median(samples).as_nanos() as f64 / n as f64)
 }
 
 fn main() {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("--fiber-memory-child") {
+        let side = args.next().unwrap_or_default();
+        let n = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+        fiber_memory_child(&side, n);
+        return;
+    }
     let options = match parse_options() {
         Ok(options) => options,
         Err(message) => {

@@ -1,14 +1,107 @@
 //! Running effects concurrently and keeping the first: `race` and `race_first`.
 //!
-//! Every branch runs on its own child fiber. Once the race is decided the losers are
-//! interrupted, and the race waits until they are done (their finalizers have run) before it
-//! yields: no loser outlives the race.
+//! The branches run in place, as nested runs polled by the racing fiber's own task: a race
+//! is about waiting (the first reply, the first timer), and polling its branches in one task
+//! costs a fraction of spawning a task per branch. Once the race is decided the losers are
+//! interrupted and polled until they are done (their finalizers have run) before the race
+//! yields: no loser outlives the race. If the racing fiber is itself interrupted, the race's
+//! finalizer interrupts every branch and waits for them.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use crate::cause::{Cause, Exit};
 use crate::effect::{die, Effect};
-use crate::fiber::group::{with_group, Group};
+use crate::fiber::core::{interrupt_all, FiberCore};
+use crate::fiber::frame::Prim;
+use crate::fiber::run::Run;
+
+type Cores = Arc<Mutex<Vec<Arc<FiberCore>>>>;
+
+/// The branches of one race, each a nested run.
+pub(crate) struct Racers<A, E> {
+    runs: Vec<Option<Run<A, E>>>,
+}
+
+impl<A: Send + 'static, E: Send + 'static> Racers<A, E> {
+    /// The next branch to finish, with its exit.
+    pub(crate) async fn next_finished(&mut self) -> Option<(usize, Exit<A, E>)> {
+        poll_fn(|cx| {
+            let mut any = false;
+            for (index, slot) in self.runs.iter_mut().enumerate() {
+                let Some(run) = slot else { continue };
+                any = true;
+                if let Poll::Ready(exit) = Pin::new(run).poll(cx) {
+                    *slot = None;
+                    return Poll::Ready(Some((index, exit)));
+                }
+            }
+            if any {
+                Poll::Pending
+            } else {
+                Poll::Ready(None)
+            }
+        })
+        .await
+    }
+
+    /// Interrupts every branch still running and polls them until they are done.
+    pub(crate) async fn interrupt_rest(&mut self) {
+        for run in self.runs.iter().flatten() {
+            run.interrupt();
+        }
+        while self.next_finished().await.is_some() {}
+    }
+}
+
+/// An effect whose body races `effects` in place. `name` is for the empty-race message.
+pub(crate) fn with_racers<A, E, B, E2, F, Fut>(
+    name: &'static str,
+    effects: Vec<Effect<A, E>>,
+    body: F,
+) -> Effect<B, E2>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    B: Send + 'static,
+    E2: Send + 'static,
+    F: FnOnce(Racers<A, E>) -> Fut + Send + 'static,
+    Fut: Future<Output = Exit<B, E2>> + Send + 'static,
+{
+    if effects.is_empty() {
+        return die(format!(
+            "{name} of no effects: give {name} at least one effect"
+        ));
+    }
+    let cores: Cores = Arc::default();
+    let finalizer_cores = cores.clone();
+    let raced = Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
+        let runs: Vec<Option<Run<A, E>>> = effects
+            .into_iter()
+            .map(|effect| Some(Run::new(effect, fiber.ctx, fiber.core.family().clone())))
+            .collect();
+        let started: Vec<Arc<FiberCore>> = runs
+            .iter()
+            .flatten()
+            .filter_map(|r| r.core().cloned())
+            .collect();
+        *cores.lock().unwrap_or_else(|p| p.into_inner()) = started;
+        Effect::from_future(body(Racers { runs })).into_prim()
+    })));
+    // Interrupted while racing, the body (and the nested runs in it) is dropped; wait here
+    // until every branch has finished its finalizers.
+    raced.on_exit(move |_| {
+        let cores = std::mem::take(&mut *finalizer_cores.lock().unwrap_or_else(|p| p.into_inner()));
+        Effect::from_future(async move {
+            if cores.iter().any(|core| !core.is_done()) {
+                interrupt_all(&cores).await;
+            }
+            Ok(())
+        })
+    })
+}
 
 /// Runs the effects concurrently and succeeds with the first to **succeed**; the others are
 /// interrupted and awaited first. Fails only when every branch fails, with all their causes
@@ -26,25 +119,28 @@ where
     E: Send + 'static,
     I: IntoIterator<Item = Effect<A, E>>,
 {
-    racing("race", effects, |group| async move {
-        let mut failures: Option<Cause<E>> = None;
-        for _ in 0..group.len() {
-            let index = group.next_finished().await;
-            match group.take_exit(index) {
-                Ok(value) => {
-                    group.interrupt_all().await;
-                    return Ok(value);
-                }
-                Err(cause) => {
-                    failures = Some(match failures {
-                        None => cause,
-                        Some(earlier) => earlier.both(cause),
-                    });
+    with_racers(
+        "race",
+        effects.into_iter().collect(),
+        |mut racers| async move {
+            let mut failures: Option<Cause<E>> = None;
+            while let Some((_, exit)) = racers.next_finished().await {
+                match exit {
+                    Ok(value) => {
+                        racers.interrupt_rest().await;
+                        return Ok(value);
+                    }
+                    Err(cause) => {
+                        failures = Some(match failures {
+                            None => cause,
+                            Some(earlier) => earlier.both(cause),
+                        });
+                    }
                 }
             }
-        }
-        Err(failures.expect("a non-empty race in which every branch failed"))
-    })
+            Err(failures.expect("a non-empty race in which every branch failed"))
+        },
+    )
 }
 
 /// Runs the effects concurrently and finishes as the first to **finish** does, success or
@@ -55,36 +151,18 @@ where
     E: Send + 'static,
     I: IntoIterator<Item = Effect<A, E>>,
 {
-    racing("race_first", effects, |group| async move {
-        let index = group.next_finished().await;
-        let exit = group.take_exit(index);
-        group.interrupt_all().await;
-        exit
-    })
-}
-
-/// Starts every effect on a child fiber of one group and lets `decide` consume their
-/// completions. An empty collection dies with a message naming `name`, instead of hanging.
-fn racing<A, E, I, F, Fut>(name: &'static str, effects: I, decide: F) -> Effect<A, E>
-where
-    A: Send + 'static,
-    E: Send + 'static,
-    I: IntoIterator<Item = Effect<A, E>>,
-    F: FnOnce(Group<A, E>) -> Fut + Send + 'static,
-    Fut: Future<Output = Exit<A, E>> + Send + 'static,
-{
-    let effects: Vec<Effect<A, E>> = effects.into_iter().collect();
-    if effects.is_empty() {
-        return die(format!(
-            "{name} of no effects: give {name} at least one effect"
-        ));
-    }
-    with_group(move |mut group: Group<A, E>| {
-        for effect in effects {
-            group.spawn(effect);
-        }
-        decide(group)
-    })
+    with_racers(
+        "race_first",
+        effects.into_iter().collect(),
+        |mut racers| async move {
+            let (_, exit) = racers
+                .next_finished()
+                .await
+                .expect("a non-empty race has a first branch to finish");
+            racers.interrupt_rest().await;
+            exit
+        },
+    )
 }
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
