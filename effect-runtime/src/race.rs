@@ -10,7 +10,7 @@
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use crate::cause::{Cause, Exit};
 use crate::effect::{die, Effect};
@@ -26,33 +26,40 @@ pub(crate) struct Racers<A, E> {
 }
 
 impl<A: Send + 'static, E: Send + 'static> Racers<A, E> {
-    /// The next branch to finish, with its exit.
-    pub(crate) async fn next_finished(&mut self) -> Option<(usize, Exit<A, E>)> {
-        poll_fn(|cx| {
-            let mut any = false;
-            for (index, slot) in self.runs.iter_mut().enumerate() {
-                let Some(run) = slot else { continue };
-                any = true;
-                if let Poll::Ready(exit) = Pin::new(run).poll(cx) {
-                    *slot = None;
-                    return Poll::Ready(Some((index, exit)));
-                }
+    /// Polls the branches still running; the first one found finished, with its exit, or
+    /// `None` when none is left.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(usize, Exit<A, E>)>> {
+        let mut any = false;
+        for (index, slot) in self.runs.iter_mut().enumerate() {
+            let Some(run) = slot else { continue };
+            any = true;
+            if let Poll::Ready(exit) = Pin::new(run).poll(cx) {
+                *slot = None;
+                return Poll::Ready(Some((index, exit)));
             }
-            if any {
-                Poll::Pending
-            } else {
-                Poll::Ready(None)
-            }
-        })
-        .await
+        }
+        if any {
+            Poll::Pending
+        } else {
+            Poll::Ready(None)
+        }
     }
 
-    /// Interrupts every branch still running and polls them until they are done.
-    pub(crate) async fn interrupt_rest(&mut self) {
+    /// The next branch to finish, with its exit.
+    pub(crate) async fn next_finished(&mut self) -> Option<(usize, Exit<A, E>)> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Interrupts every branch still running and polls them until they are done; their exits.
+    pub(crate) async fn interrupt_rest(&mut self) -> Vec<(usize, Exit<A, E>)> {
         for run in self.runs.iter().flatten() {
             run.interrupt();
         }
-        while self.next_finished().await.is_some() {}
+        let mut exits = Vec::new();
+        while let Some(finished) = self.next_finished().await {
+            exits.push(finished);
+        }
+        exits
     }
 }
 
@@ -67,7 +74,7 @@ where
     E: Send + 'static,
     B: Send + 'static,
     E2: Send + 'static,
-    F: FnOnce(Racers<A, E>) -> Fut + Send + 'static,
+    F: FnOnce(Racers<A, E>, crate::context::Context) -> Fut + Send + 'static,
     Fut: Future<Output = Exit<B, E2>> + Send + 'static,
 {
     if effects.is_empty() {
@@ -88,7 +95,7 @@ where
             .filter_map(|r| r.core().cloned())
             .collect();
         *cores.lock().unwrap_or_else(|p| p.into_inner()) = started;
-        Effect::from_future(body(Racers { runs })).into_prim()
+        Effect::from_future(body(Racers { runs }, fiber.ctx.clone())).into_prim()
     })));
     // Interrupted while racing, the body (and the nested runs in it) is dropped; wait here
     // until every branch has finished its finalizers.
@@ -122,7 +129,7 @@ where
     with_racers(
         "race",
         effects.into_iter().collect(),
-        |mut racers| async move {
+        |mut racers, _| async move {
             let mut failures: Option<Cause<E>> = None;
             while let Some((_, exit)) = racers.next_finished().await {
                 match exit {
@@ -154,7 +161,7 @@ where
     with_racers(
         "race_first",
         effects.into_iter().collect(),
-        |mut racers| async move {
+        |mut racers, _| async move {
             let (_, exit) = racers
                 .next_finished()
                 .await
