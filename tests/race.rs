@@ -134,3 +134,29 @@ async fn guide_testing_race_conditions() {
     assert_eq!(result, Ok("Fast completed".to_string()));
     assert_eq!(rt.live_fibers(), 0);
 }
+
+/// Found by the model test: a race branch inside an uninterruptible region, whose race is
+/// interrupted because a `zip_par` sibling failed, must finish its region before the race's
+/// fiber is done (dropping a nested run used to cut the region short).
+#[tokio::test]
+async fn an_uninterruptible_branch_finishes_its_region_when_its_race_is_interrupted() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let region = sleep::<String>(ms(3782)).flat_map({
+        let note = log.note("region finished");
+        move |()| note
+    });
+    let racing = race_first([region.as_value(49u32).uninterruptible()]);
+    let failing = sleep(ms(1400)).flat_map(|()| die::<u32, String>("sibling died"));
+    let fiber = rt.fork(zip_par((failing, racing)));
+    clock.advance(ms(1400)).await;
+    assert!(
+        !fiber.is_done(),
+        "zip_par waits for the interrupted branch's region"
+    );
+    clock.advance(ms(2382)).await;
+    assert!(fiber.is_done());
+    assert_eq!(log.events(), ["region finished"]);
+    assert!(rt.run(fiber.join()).await.unwrap_err().is_die());
+    assert_eq!(rt.live_fibers(), 0);
+}

@@ -123,6 +123,11 @@ impl FiberCore {
         state.children.push(child);
     }
 
+    /// Whether any child is still registered.
+    pub(crate) fn has_children(&self) -> bool {
+        !self.state().children.is_empty()
+    }
+
     /// Takes the children still registered (the supervisor reaps them).
     pub(crate) fn take_children(&self) -> Vec<Arc<FiberCore>> {
         std::mem::take(&mut self.state().children)

@@ -103,20 +103,18 @@ impl Interpreter {
         &self.core
     }
 
-    /// Whether any finalizer is still owed to this run (used when a run is dropped unfinished).
-    pub(crate) fn owes_finalizers(&self) -> bool {
-        self.stack
-            .iter()
-            .any(|entry| matches!(entry, Entry::Finalizer(_) | Entry::RunningFinalizer { .. }))
-            || matches!(self.next, Next::Start(_))
-    }
-
-    /// Turns an unfinished run into one that only unwinds: bodies are dropped, finalizers run.
-    pub(crate) fn abandon(&mut self) {
-        self.delivered = None;
-        if let Next::Start(_) | Next::PollTop | Next::Deliver(_) = self.next {
-            self.next = Next::Unwind(Cause::Interrupt);
-        }
+    /// Whether dropping this run now would skip something it owes: a finalizer, or the rest
+    /// of an uninterruptible region.
+    pub(crate) fn owes_work(&self) -> bool {
+        !self.interruptible
+            || self.stack.iter().any(|entry| {
+                matches!(
+                    entry,
+                    Entry::Finalizer(_)
+                        | Entry::RunningFinalizer { .. }
+                        | Entry::RestoreInterruptible(false)
+                )
+            })
     }
 
     pub(crate) fn poll_run(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {

@@ -101,38 +101,27 @@ impl<F: Future + Unpin> PollUnpin for F {}
 
 impl Drop for Driver {
     /// An unfinished fiber dropped from outside (its `Run` future dropped, or its runtime
-    /// shutting down): bodies are dropped now; finalizers still owed and children still
-    /// running are finished on a task spawned onto the current tokio runtime, since a
-    /// destructor cannot wait. Without a runtime they are signalled and abandoned.
+    /// shutting down) is interrupted, and whatever it still owes — an uninterruptible region
+    /// to finish, finalizers to run, children to reap — is finished on a task spawned onto the
+    /// current tokio runtime, since a destructor cannot wait. The fiber completes (and counts
+    /// as done) only then. Without a runtime the rest is dropped and the children signalled.
     fn drop(&mut self) {
         let core = match &self.state {
             DriverState::Running(interpreter) => interpreter.core().clone(),
             DriverState::Reaping { core, .. } => core.clone(),
             DriverState::Finished => return,
         };
-        let mut state = std::mem::replace(&mut self.state, DriverState::Finished);
-        if let DriverState::Running(interpreter) = &mut state {
-            if !interpreter.owes_finalizers() {
-                // Nothing async is owed by this fiber itself: drop its bodies now and only
-                // the children (if any) need a task to be reaped.
-                let children = core.take_children();
-                drop(state);
-                if children.is_empty() {
-                    core.complete();
-                    return;
-                }
-                for child in &children {
-                    child.interrupt();
-                }
-                state = DriverState::Reaping {
-                    core: core.clone(),
-                    outcome: Some(Outcome::Interrupted(crate::cause::Cause::Interrupt)),
-                    children,
-                };
-            } else {
-                interpreter.abandon();
-            }
+        let state = std::mem::replace(&mut self.state, DriverState::Finished);
+        let owes_work = match &state {
+            DriverState::Running(interpreter) => interpreter.owes_work() || core.has_children(),
+            _ => true,
+        };
+        if !owes_work {
+            drop(state);
+            core.complete();
+            return;
         }
+        core.interrupt();
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 let mut rest = Driver { state };
