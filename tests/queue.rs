@@ -140,10 +140,11 @@ async fn a_fiber_interrupted_while_waiting_for_a_permit_leaks_none() {
     let (clock, rt) = test_env();
     let semaphore = Semaphore::new(1);
     let holder = rt.fork(semaphore.with_permit(sleep::<String>(ms(10))));
+    clock.advance(ms(1)).await; // the holder has the permit
     let waiter = rt.fork(semaphore.with_permit(succeed::<(), String>(())));
-    clock.advance(ms(1)).await;
+    clock.advance(ms(1)).await; // the waiter waits for it
     rt.run(waiter.interrupt::<()>()).await.unwrap().unwrap_err();
-    clock.advance(ms(10)).await;
+    clock.advance(ms(9)).await;
     rt.run(holder.join()).await.unwrap();
     assert_eq!(semaphore.available(), 1);
 }

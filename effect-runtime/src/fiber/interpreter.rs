@@ -77,6 +77,8 @@ pub(crate) struct Interpreter {
     core: Arc<FiberCore>,
     /// Reports this fiber's activity to the test clock in its context, if there is one.
     tracker: Option<Tracker>,
+    /// Whether to yield at random suspension points (`EFFECT_PERTURB`, tests only).
+    perturb: bool,
 }
 
 impl Interpreter {
@@ -90,6 +92,7 @@ impl Interpreter {
         };
         Interpreter {
             tracker,
+            perturb: super::perturb::enabled(),
             stack: Vec::new(),
             next: Next::Start(prim),
             ctx,
@@ -150,7 +153,7 @@ impl Interpreter {
                         continue;
                     }
                     budget -= 1;
-                    if budget == 0 {
+                    if budget == 0 || (self.perturb && super::perturb::should_yield()) {
                         self.next = Next::PollTop;
                         cx.waker().wake_by_ref();
                         return Poll::Pending;

@@ -6,4 +6,5 @@ pub(crate) mod frame;
 pub(crate) mod group;
 pub(crate) mod handle;
 pub(crate) mod interpreter;
+pub(crate) mod perturb;
 pub(crate) mod run;
