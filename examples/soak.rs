@@ -62,11 +62,7 @@ fn request(i: u64, released: Arc<AtomicU64>) -> Effect<u64, String> {
         })
         .timeout(limit)?
         .unwrap_or(3);
-    let fanned: Vec<u64> = zip_par(
-        (0..4)
-            .map(|k| succeed::<u64, String>(k))
-            .collect::<Vec<_>>(),
-    )?;
+    let fanned: Vec<u64> = zip_par((0..4).map(succeed::<u64, String>).collect::<Vec<_>>())?;
     let helper = never::<(), String>().fork()?;
     helper.interrupt::<String>()?.ok();
     let recovered = catch!(fail::<u64, String>("transient".into()), { _ => 5 })?;
