@@ -42,6 +42,8 @@ enum Prog {
     ForkJoin(Box<Prog>),
     /// Forks the program, sleeps, interrupts it; the value is 0.
     ForkInterrupt(Box<Prog>, u64),
+    /// `for_each_par` over the programs with the given parallelism; the value is the sum.
+    ForEachPar(Vec<Prog>, usize),
 }
 
 impl fmt::Display for Prog {
@@ -71,6 +73,10 @@ impl fmt::Display for Prog {
             Prog::Uninterruptible(p) => write!(f, "uninterruptible({p})"),
             Prog::ForkJoin(p) => write!(f, "fork_join({p})"),
             Prog::ForkInterrupt(p, d) => write!(f, "fork_interrupt({p}, {d}ms)"),
+            Prog::ForEachPar(ps, n) => {
+                write!(f, "for_each_par[{n}]")?;
+                list(f, "", ps)
+            }
         }
     }
 }
@@ -112,7 +118,7 @@ fn generate(rng: &mut Rng, depth: u32, ids: &mut i64) -> Prog {
             .map(|_| generate(rng, depth - 1, ids))
             .collect()
     };
-    match rng.below(11) {
+    match rng.below(12) {
         0 => Prog::Seq(sub(rng, ids), sub(rng, ids)),
         1 => Prog::ZipPar(many(rng, ids)),
         2 => Prog::Race(many(rng, ids)),
@@ -126,6 +132,12 @@ fn generate(rng: &mut Rng, depth: u32, ids: &mut i64) -> Prog {
         }
         8 => Prog::Uninterruptible(sub(rng, ids)),
         9 => Prog::ForkJoin(sub(rng, ids)),
+        10 => Prog::ForEachPar(
+            (0..2 + rng.below(4))
+                .map(|_| generate(rng, depth - 1, ids))
+                .collect(),
+            1 + rng.below(3) as usize,
+        ),
         _ => Prog::ForkInterrupt(sub(rng, ids), rng.delay()),
     }
 }
@@ -388,6 +400,9 @@ fn model(prog: &Prog, start: u64, interrupt: Option<u64>) -> Model {
                 || (run.outcome == Outcome::Interrupted && interrupt.is_some_and(|i| run.end > i));
             run
         }
+        Prog::ForEachPar(items, parallelism) => {
+            model_for_each_par(items, *parallelism, start, interrupt)
+        }
         Prog::ForkInterrupt(p, d) => {
             let at = start + d;
             let cut = Some(interrupt.map_or(at, |i| i.min(at)));
@@ -409,6 +424,79 @@ fn model(prog: &Prog, start: u64, interrupt: Option<u64>) -> Model {
             interrupted_while_waiting(child, interrupt)
         }
     }
+}
+
+/// `for_each_par`: workers take the items in order as they free up; the first failure stops
+/// new starts and interrupts the items in flight.
+fn model_for_each_par(
+    items: &[Prog],
+    parallelism: usize,
+    start: u64,
+    interrupt: Option<u64>,
+) -> Model {
+    // When each item would start and end if nothing failed.
+    let mut free = vec![start; parallelism.min(items.len()).max(1)];
+    let mut natural = Vec::new();
+    for item in items {
+        free.sort_unstable();
+        let begins = free[0];
+        let run = model(item, begins, interrupt);
+        free[0] = run.end;
+        natural.push((begins, run));
+    }
+    let failures: Vec<u64> = natural
+        .iter()
+        .filter(|(_, r)| matches!(r.outcome, Outcome::Failed(..)))
+        .map(|(_, r)| r.end)
+        .collect();
+    let Some(&first_at) = failures.iter().min() else {
+        let interrupted = natural
+            .iter()
+            .any(|(_, r)| r.outcome == Outcome::Interrupted);
+        let end = natural.iter().map(|(_, r)| r.end).max().unwrap_or(start);
+        let outcome = if interrupted {
+            Outcome::Interrupted
+        } else {
+            Outcome::Ok(natural.iter().map(|(_, r)| value_of(&r.outcome)).sum())
+        };
+        let ambiguous = natural.iter().any(|(b, _)| interrupt == Some(*b));
+        let mut m = combine(end, outcome, natural.into_iter().map(|(_, r)| r).collect());
+        m.ambiguous |= ambiguous;
+        return m;
+    };
+    let mut ambiguous = failures.iter().filter(|at| **at == first_at).count() > 1;
+    let cut = Some(interrupt.map_or(first_at, |at| at.min(first_at)));
+    let mut outcome = Outcome::Failed(vec![], 0);
+    let mut runs = Vec::new();
+    for (item, (begins, run)) in items.iter().zip(natural) {
+        if begins > first_at {
+            continue; // never started
+        }
+        // An item starting at the instant of the failure may or may not start.
+        ambiguous |= begins == first_at && run.end != first_at;
+        let run = if run.end == first_at && matches!(run.outcome, Outcome::Failed(..)) {
+            run
+        } else {
+            model(item, begins, cut)
+        };
+        if let (Outcome::Failed(values, defects), Outcome::Failed(all, total)) =
+            (&run.outcome, &mut outcome)
+        {
+            all.extend(values);
+            all.sort_unstable();
+            *total += defects;
+        }
+        ambiguous |= run.ambiguous;
+        runs.push(run);
+    }
+    if interrupt.is_some_and(|at| at <= first_at) {
+        ambiguous |= interrupt == Some(first_at);
+        outcome = Outcome::Interrupted;
+    }
+    let end = runs.iter().map(|r| r.end).max().unwrap_or(start);
+    let mut m = combine(end, outcome, runs);
+    m.ambiguous |= ambiguous;
+    interrupted_while_waiting(m, interrupt)
 }
 
 /// A race, a fail-fast `zip_par` or an expired timeout waits, interruptibly, for the branches
@@ -493,6 +581,16 @@ fn build(prog: &Prog, log: &Log, clock: &TestClock) -> Effect<i64, i64> {
         Prog::Ensuring(p, id) => build(p, log, clock).ensuring(note(log, clock, 1000 + id)),
         Prog::Uninterruptible(p) => build(p, log, clock).uninterruptible(),
         Prog::ForkJoin(p) => build(p, log, clock).fork::<i64>().flat_map(|f| f.join()),
+        Prog::ForEachPar(items, parallelism) => {
+            let (items, log, clock) = (Arc::new(items.clone()), log.clone(), clock.clone());
+            let count = items.len();
+            for_each_par(
+                0..count,
+                move |i| build(&items[i], &log, &clock),
+                *parallelism,
+            )
+            .map(|vs| vs.iter().sum())
+        }
         Prog::ForkInterrupt(p, d) => {
             let d = *d;
             build(p, log, clock).fork::<i64>().flat_map(move |fiber| {
@@ -662,6 +760,21 @@ fn shrink(prog: &Prog) -> Vec<Prog> {
         Prog::Uninterruptible(p) | Prog::ForkJoin(p) => {
             out.push((**p).clone());
             out.extend(shrink(p).into_iter().map(|p| rebuild1(prog, p)));
+        }
+        Prog::ForEachPar(ps, n) => {
+            out.extend(ps.iter().cloned());
+            for i in 0..ps.len() {
+                if ps.len() > 1 {
+                    let mut fewer = ps.clone();
+                    fewer.remove(i);
+                    out.push(Prog::ForEachPar(fewer, *n));
+                }
+                for smaller in shrink(&ps[i]) {
+                    let mut changed = ps.clone();
+                    changed[i] = smaller;
+                    out.push(Prog::ForEachPar(changed, *n));
+                }
+            }
         }
         Prog::ForkInterrupt(p, d) => {
             out.push((**p).clone());
