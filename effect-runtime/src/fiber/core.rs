@@ -60,9 +60,14 @@ pub(crate) struct FiberCore {
 #[derive(Default)]
 struct CoreState {
     done: bool,
-    waiters: Vec<Waker>,
-    on_done: Vec<Box<dyn FnOnce() + Send>>,
+    /// Who to tell when the fiber is done (one list for both kinds: a fiber's size counts).
+    watchers: Vec<Watcher>,
     children: Vec<Arc<FiberCore>>,
+}
+
+enum Watcher {
+    Wake(Waker),
+    Call(Box<dyn FnOnce() + Send>),
 }
 
 impl FiberCore {
@@ -140,31 +145,28 @@ impl FiberCore {
             drop(state);
             hook();
         } else {
-            state.on_done.push(hook);
+            state.watchers.push(Watcher::Call(hook));
         }
     }
 
     /// Marks the fiber done: its exit is stored, finalizers ran, children are reaped.
     /// Happens exactly once; wakes everyone waiting.
     pub(crate) fn complete(&self) {
-        let (waiters, hooks) = {
+        let watchers = {
             let mut state = self.state();
             if state.done {
                 return;
             }
             state.done = true;
-            (
-                std::mem::take(&mut state.waiters),
-                std::mem::take(&mut state.on_done),
-            )
+            std::mem::take(&mut state.watchers)
         };
         self.family.live.fetch_sub(1, Ordering::SeqCst);
         LIVE_FIBERS.fetch_sub(1, Ordering::SeqCst);
-        for hook in hooks {
-            hook();
-        }
-        for waker in waiters {
-            waker.wake();
+        for watcher in watchers {
+            match watcher {
+                Watcher::Wake(waker) => waker.wake(),
+                Watcher::Call(hook) => hook(),
+            }
         }
     }
 
@@ -178,8 +180,12 @@ impl FiberCore {
         if state.done {
             return Poll::Ready(());
         }
-        if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            state.waiters.push(cx.waker().clone());
+        let known = state
+            .watchers
+            .iter()
+            .any(|w| matches!(w, Watcher::Wake(waker) if waker.will_wake(cx.waker())));
+        if !known {
+            state.watchers.push(Watcher::Wake(cx.waker().clone()));
         }
         Poll::Pending
     }

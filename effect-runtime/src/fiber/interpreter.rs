@@ -75,8 +75,9 @@ pub(crate) struct Interpreter {
     /// The finished child frame to hand to the top body on its next poll.
     delivered: Option<FrameBox>,
     core: Arc<FiberCore>,
-    /// Reports this fiber's activity to the test clock in its context, if there is one.
-    tracker: Option<Tracker>,
+    /// Reports this fiber's activity to the test clock in its context, if there is one
+    /// (boxed: most fibers have none, and every fiber's size counts).
+    tracker: Option<Box<Tracker>>,
     /// Whether to yield at random suspension points (`EFFECT_PERTURB`, tests only).
     perturb: bool,
 }
@@ -88,12 +89,13 @@ impl Interpreter {
         } else {
             Clock::of(&ctx)
                 .as_test()
-                .map(|clock| Tracker::new(clock.activity().clone()))
+                .map(|clock| Box::new(Tracker::new(clock.activity().clone())))
         };
         Interpreter {
+            // Most fibers stay shallow: room for a body and one bind without growing.
+            stack: Vec::with_capacity(2),
             tracker,
             perturb: super::perturb::enabled(),
-            stack: Vec::new(),
             next: Next::Start(prim),
             ctx,
             interruptible: true,
