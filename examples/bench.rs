@@ -280,12 +280,14 @@ fn test_clock_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
             .map(|i| runtime.fork(sleep(ms(i + 1)).as_value(i)))
             .collect();
         clock.advance(ms(n + 1)).await;
-        let joined: Vec<Effect<u64, Never>> = fibers.into_iter().map(Fiber::join).collect();
-        let mut total = 0u64;
-        for join in joined {
-            total += runtime.run(join).await.unwrap_or_default();
-        }
-        black_box(total);
+        let join_all: Effect<u64, Never> = effect_block! {
+            let mut total = 0u64;
+            for fiber in fibers {
+                total += fiber.join()?;
+            }
+            total
+        };
+        black_box(runtime.run(join_all).await.unwrap_or_default());
     }))
 }
 

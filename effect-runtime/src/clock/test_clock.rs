@@ -295,6 +295,8 @@ impl Drop for TestSleep {
 pub(crate) struct Activity {
     queued: AtomicUsize,
     running: AtomicUsize,
+    /// The `advance` waiting for the fibers to block, woken whenever one stops running.
+    idle: AtomicWaker,
 }
 
 thread_local! {
@@ -313,14 +315,18 @@ impl Activity {
     }
 
     async fn until_idle(self: &Arc<Self>) {
-        loop {
+        std::future::poll_fn(|cx| {
             let (address, depth) = POLLING.with(Cell::get);
             let own = if address == self.address() { depth } else { 0 };
+            // Registered before the check: a fiber stopping in between still wakes us.
+            self.idle.register(cx.waker());
             if self.is_idle(own) {
-                return;
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
-            tokio::task::yield_now().await;
-        }
+        })
+        .await
     }
 }
 
@@ -402,7 +408,11 @@ impl Tracker {
     /// [`polling`](Tracker::polling) returned before it).
     pub(crate) fn exit(&self, previous: (usize, usize)) {
         POLLING.with(|p| p.set(previous));
-        self.wake.activity.running.fetch_sub(1, Ordering::SeqCst);
+        let activity = &self.wake.activity;
+        activity.running.fetch_sub(1, Ordering::SeqCst);
+        if activity.queued.load(Ordering::SeqCst) == 0 {
+            activity.idle.wake();
+        }
     }
 
     pub(crate) fn polling() -> (usize, usize) {
@@ -415,6 +425,7 @@ impl Drop for Tracker {
         // A fiber that ends while counted as queued must not keep the clock busy forever.
         if self.wake.state.swap(DEAD, Ordering::SeqCst) == QUEUED {
             self.wake.activity.queued.fetch_sub(1, Ordering::SeqCst);
+            self.wake.activity.idle.wake();
         }
     }
 }
