@@ -4,18 +4,76 @@
 //! interpreter; everyone else (its parent, `Fiber` handles, groups) holds an
 //! `Arc<FiberCore>` and can only *signal* it (interrupt) or *observe* it (wait for done).
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use futures::task::AtomicWaker;
 
 /// Fibers alive in this process (started and not yet completed, children reaped).
-static LIVE_FIBERS: AtomicUsize = AtomicUsize::new(0);
+static LIVE_FIBERS: Counter = Counter::new();
 static NEXT_FIBER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Fiber ids are taken from the global counter in blocks, so that starting a fiber does not
+/// contend on one cache line across worker threads.
+const ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    static ID_RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+fn next_fiber_id() -> FiberId {
+    ID_RANGE.with(|range| {
+        let (mut next, mut end) = range.get();
+        if next == end {
+            next = NEXT_FIBER_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next + ID_BLOCK;
+        }
+        range.set((next + 1, end));
+        FiberId(next)
+    })
+}
+
+/// A count updated from many threads: each thread adds to its own cache-padded shard, and
+/// reading sums the shards. A fiber may start on one thread and end on another, so a shard
+/// can go negative; the sum cannot.
+struct Counter {
+    shards: [Shard; SHARDS],
+}
+
+const SHARDS: usize = 16;
+
+#[repr(align(128))]
+struct Shard(AtomicIsize);
+
+thread_local! {
+    static SHARD: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+    };
+}
+
+impl Counter {
+    const fn new() -> Self {
+        Counter {
+            shards: [const { Shard(AtomicIsize::new(0)) }; SHARDS],
+        }
+    }
+
+    fn add(&self, delta: isize) {
+        let shard = SHARD.try_with(|s| *s).unwrap_or(0);
+        self.shards[shard].0.fetch_add(delta, Ordering::SeqCst);
+    }
+
+    fn get(&self) -> usize {
+        let total: isize = self.shards.iter().map(|s| s.0.load(Ordering::SeqCst)).sum();
+        total.max(0) as usize
+    }
+}
 
 /// The number of fibers alive in this process: started, and not yet finished with their
 /// finalizers run and their children reaped. Root runs count as fibers while they run.
@@ -23,7 +81,7 @@ static NEXT_FIBER_ID: AtomicU64 = AtomicU64::new(1);
 /// Tests that run in parallel share this number; to check one program for leaks use
 /// [`Runtime::live_fibers`](crate::Runtime::live_fibers), which counts only its fibers.
 pub fn live_fibers() -> usize {
-    LIVE_FIBERS.load(Ordering::SeqCst)
+    LIVE_FIBERS.get()
 }
 
 /// A fiber's identity, unique in the process.
@@ -39,6 +97,7 @@ impl fmt::Display for FiberId {
 /// Counts the live fibers of one family (a [`Runtime`](crate::Runtime), or one root run).
 #[derive(Default)]
 pub(crate) struct Family {
+    // One counter, not sharded: a family is made for every run, and shards cost 2 KiB.
     live: AtomicUsize,
 }
 
@@ -73,10 +132,10 @@ enum Watcher {
 impl FiberCore {
     /// A new live fiber of `family`.
     pub(crate) fn new(family: Arc<Family>) -> Arc<FiberCore> {
-        LIVE_FIBERS.fetch_add(1, Ordering::SeqCst);
+        LIVE_FIBERS.add(1);
         family.live.fetch_add(1, Ordering::SeqCst);
         Arc::new(FiberCore {
-            id: FiberId(NEXT_FIBER_ID.fetch_add(1, Ordering::Relaxed)),
+            id: next_fiber_id(),
             family,
             interrupted: AtomicBool::new(false),
             task: AtomicWaker::new(),
@@ -161,7 +220,7 @@ impl FiberCore {
             std::mem::take(&mut state.watchers)
         };
         self.family.live.fetch_sub(1, Ordering::SeqCst);
-        LIVE_FIBERS.fetch_sub(1, Ordering::SeqCst);
+        LIVE_FIBERS.add(-1);
         for watcher in watchers {
             match watcher {
                 Watcher::Wake(waker) => waker.wake(),
@@ -212,5 +271,39 @@ pub(crate) async fn interrupt_all(cores: &[Arc<FiberCore>]) {
     }
     for core in cores {
         core.done().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sharded_count_sums_increments_and_decrements_made_on_different_threads() {
+        static COUNT: Counter = Counter::new();
+        let adders: Vec<_> = (0..8)
+            .map(|_| std::thread::spawn(|| (0..1000).for_each(|_| COUNT.add(1))))
+            .collect();
+        adders.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(COUNT.get(), 8000);
+        // Decrements on other threads than the increments (a fiber ending elsewhere).
+        let removers: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..1500).for_each(|_| COUNT.add(-1))))
+            .collect();
+        removers.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(COUNT.get(), 2000);
+    }
+
+    #[test]
+    fn fiber_ids_are_unique_across_threads() {
+        let ids: Vec<Vec<FiberId>> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..3000).map(|_| next_fiber_id()).collect()))
+            .map(|t| t.join().unwrap())
+            .collect();
+        let mut all: Vec<FiberId> = ids.into_iter().flatten().collect();
+        let count = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), count);
     }
 }
