@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cause::Cause;
+use crate::cause::{Cause, Exit};
 use crate::clock::Clock;
 use crate::effect::Effect;
 
@@ -350,23 +350,9 @@ where
     E: Send + 'static,
     F: Fn() -> Effect<A, E> + Send + 'static,
 {
-    Effect::new(move |ctx| async move {
-        let clock = Clock::of(&ctx);
-        let mut step = (schedule.start)();
-        loop {
-            let cause = match make().await {
-                Ok(value) => return Ok(value),
-                Err(cause) => cause,
-            };
-            let delay = match cause.failure() {
-                Some(error) => step.next(error),
-                None => None,
-            };
-            match delay {
-                Some(delay) => clock.sleep(delay).await,
-                None => return Err::<A, Cause<E>>(cause),
-            }
-        }
+    // Only a typed failure is shown to the schedule; a success or a defect ends the loop.
+    recur(make, schedule, |exit| {
+        exit.as_ref().err().and_then(Cause::failure)
     })
 }
 
@@ -379,14 +365,31 @@ where
     E: Send + 'static,
     F: Fn() -> Effect<A, E> + Send + 'static,
 {
+    // Only a success is shown to the schedule; the first failure ends the loop.
+    recur(make, schedule, |exit| exit.as_ref().ok())
+}
+
+/// Runs `make()` again and again while `schedule` continues on what `input` picks out of
+/// each exit (after the schedule's delay, on the context's clock); ends with the last exit.
+fn recur<A, E, I, F>(
+    make: F,
+    schedule: Schedule<I>,
+    input: fn(&Exit<A, E>) -> Option<&I>,
+) -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    I: 'static,
+    F: Fn() -> Effect<A, E> + Send + 'static,
+{
     Effect::new(move |ctx| async move {
         let clock = Clock::of(&ctx);
         let mut step = (schedule.start)();
         loop {
-            let value = make().await?;
-            match step.next(&value) {
+            let exit = make().await;
+            match input(&exit).and_then(|input| step.next(input)) {
                 Some(delay) => clock.sleep(delay).await,
-                None => return Ok(value),
+                None => return exit,
             }
         }
     })
