@@ -177,35 +177,39 @@ impl<I: 'static> Schedule<I> {
         self.map_delay(move |d| d.min(max))
     }
 
-    fn map_delay(self, f: impl Fn(Duration) -> Duration + Send + Sync + Clone + 'static) -> Self {
+    /// A schedule whose every run wraps a fresh run of this one: `wrap` gets the inner step
+    /// and gives the wrapping step.
+    fn wrap<S>(self, wrap: impl Fn(Box<dyn Step<I>>) -> S + Send + Sync + 'static) -> Self
+    where
+        S: FnMut(&I) -> Option<Duration> + Send + 'static,
+    {
         let inner = self;
         Schedule {
-            start: Arc::new(move || {
-                let mut step = (inner.start)();
-                let f = f.clone();
-                Box::new(FnStep(move |input: &I| step.next(input).map(&f))) as Box<dyn Step<I>>
-            }),
+            start: Arc::new(move || Box::new(FnStep(wrap((inner.start)()))) as Box<dyn Step<I>>),
         }
+    }
+
+    fn map_delay(self, f: impl Fn(Duration) -> Duration + Send + Sync + Clone + 'static) -> Self {
+        self.wrap(move |mut step| {
+            let f = f.clone();
+            move |input: &I| step.next(input).map(&f)
+        })
     }
 
     /// Continues only while `predicate` holds for the attempt's input (the error, or the
     /// value), and this schedule continues.
     pub fn while_input(self, predicate: impl Fn(&I) -> bool + Send + Sync + 'static) -> Self {
         let predicate = Arc::new(predicate);
-        let inner = self;
-        Schedule {
-            start: Arc::new(move || {
-                let mut step = (inner.start)();
-                let predicate = predicate.clone();
-                Box::new(FnStep(move |input: &I| {
-                    if predicate(input) {
-                        step.next(input)
-                    } else {
-                        None
-                    }
-                })) as Box<dyn Step<I>>
-            }),
-        }
+        self.wrap(move |mut step| {
+            let predicate = predicate.clone();
+            move |input: &I| {
+                if predicate(input) {
+                    step.next(input)
+                } else {
+                    None
+                }
+            }
+        })
     }
 
     /// Continues only while `predicate` holds for what this schedule decided.
@@ -214,27 +218,23 @@ impl<I: 'static> Schedule<I> {
         predicate: impl Fn(&ScheduleOutput) -> bool + Send + Sync + 'static,
     ) -> Self {
         let predicate = Arc::new(predicate);
-        let inner = self;
-        Schedule {
-            start: Arc::new(move || {
-                let mut step = (inner.start)();
-                let predicate = predicate.clone();
-                let (mut recurrence, mut elapsed) = (0u64, Duration::ZERO);
-                Box::new(FnStep(move |input: &I| {
-                    let delay = step.next(input)?;
-                    let output = ScheduleOutput {
-                        recurrence: recurrence + 1,
-                        delay,
-                        elapsed: elapsed.saturating_add(delay),
-                    };
-                    if !predicate(&output) {
-                        return None;
-                    }
-                    (recurrence, elapsed) = (output.recurrence, output.elapsed);
-                    Some(delay)
-                })) as Box<dyn Step<I>>
-            }),
-        }
+        self.wrap(move |mut step| {
+            let predicate = predicate.clone();
+            let (mut recurrence, mut elapsed) = (0u64, Duration::ZERO);
+            move |input: &I| {
+                let delay = step.next(input)?;
+                let output = ScheduleOutput {
+                    recurrence: recurrence + 1,
+                    delay,
+                    elapsed: elapsed.saturating_add(delay),
+                };
+                if !predicate(&output) {
+                    return None;
+                }
+                (recurrence, elapsed) = (output.recurrence, output.elapsed);
+                Some(delay)
+            }
+        })
     }
 
     /// Continues while **both** continue, with the longer of their delays (also `a & b`).
