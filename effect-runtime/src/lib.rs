@@ -30,7 +30,7 @@ mod time;
 
 pub use cause::{Cause, Defect, Exit, Never};
 pub use circuit_breaker::{BreakerError, BreakerState, CircuitBreaker};
-pub use clock::{Clock, TestClock};
+pub use clock::{Clock, ClockSleep, TestClock, TestSleep};
 pub use context::Context;
 pub use duration::{ms, secs};
 pub use effect::{

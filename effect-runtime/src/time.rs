@@ -4,7 +4,7 @@
 //! (see `race`). When time is up the effect is interrupted and `timeout` waits until its
 //! finalizers have run before it yields `None`.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         // The guarded effect is the one racer; the clock's sleep is polled beside it as a
         // plain future, which costs less than racing a second effect.
         with_racers("timeout", vec![self], move |mut racers, ctx| async move {
-            let mut expiry = Clock::of(&ctx).sleep(duration);
+            let mut expiry = std::pin::pin!(Clock::of(&ctx).sleep(duration));
             let finished = poll_fn(|cx| match racers.poll_next(cx) {
                 Poll::Ready(finished) => Poll::Ready(finished),
                 Poll::Pending => expiry.as_mut().poll(cx).map(|()| None),

@@ -5,10 +5,13 @@ mod test_clock;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use test_clock::TestClock;
+use pin_project_lite::pin_project;
+
 pub(crate) use test_clock::Tracker;
+pub use test_clock::{TestClock, TestSleep};
 
 use crate::context::Context;
 
@@ -72,10 +75,16 @@ impl Clock {
     }
 
     /// A future that resolves after `duration` has passed on this clock.
-    pub fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        match &self.kind {
-            ClockKind::Live => Box::pin(tokio::time::sleep(duration)),
-            ClockKind::Test(clock) => Box::pin(clock.sleep(duration)),
+    pub fn sleep(&self, duration: Duration) -> ClockSleep {
+        ClockSleep {
+            inner: match &self.kind {
+                ClockKind::Live => SleepKind::Live {
+                    sleep: tokio::time::sleep(duration),
+                },
+                ClockKind::Test(clock) => SleepKind::Test {
+                    sleep: clock.sleep(duration),
+                },
+            },
         }
     }
 
@@ -85,5 +94,40 @@ impl Clock {
             ClockKind::Test(clock) => Some(clock),
             ClockKind::Live => None,
         }
+    }
+}
+
+pin_project! {
+    /// The future of [`Clock::sleep`]: a tokio timer on the live clock, a virtual-time sleeper
+    /// on a test clock. Dropping it cancels the sleep.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct ClockSleep {
+        #[pin]
+        inner: SleepKind,
+    }
+}
+
+pin_project! {
+    #[project = SleepProjection]
+    enum SleepKind {
+        Live { #[pin] sleep: tokio::time::Sleep },
+        Test { sleep: TestSleep },
+    }
+}
+
+impl Future for ClockSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        match self.project().inner.project() {
+            SleepProjection::Live { sleep } => sleep.poll(cx),
+            SleepProjection::Test { sleep } => Pin::new(sleep).poll(cx),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClockSleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClockSleep")
     }
 }

@@ -129,7 +129,7 @@ impl TestClock {
     }
 
     /// A future that resolves once virtual time has moved `duration` past now.
-    pub fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+    pub fn sleep(&self, duration: Duration) -> TestSleep {
         TestSleep {
             clock: self.clone(),
             duration,
@@ -248,7 +248,9 @@ impl TestClock {
     }
 }
 
-struct TestSleep {
+/// The future of [`TestClock::sleep`]: resolves once virtual time reaches its deadline.
+#[must_use = "futures do nothing unless awaited"]
+pub struct TestSleep {
     clock: TestClock,
     duration: Duration,
     sleeper: Option<Arc<Sleeper>>,
