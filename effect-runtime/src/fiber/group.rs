@@ -42,12 +42,9 @@ impl<A: Send + 'static, E: Send + 'static> Group<A, E> {
     /// Starts `effect` on a child fiber; returns its index in the group.
     pub(crate) fn spawn(&mut self, effect: Effect<A, E>) -> usize {
         let index = self.fibers.len();
-        let fiber = spawn_fiber(
-            effect,
-            self.ctx.clone(),
-            self.parent.family().clone(),
-            Some(&self.parent),
-        );
+        // Not adopted by the parent fiber: the group itself sees every member done before the
+        // group's effect ends (its body, or failing that its finalizer, awaits them all).
+        let fiber = spawn_fiber(effect, self.ctx.clone(), self.parent.family().clone(), None);
         lock(&self.cores).push(fiber.core().clone());
         let completions = self.completions.clone();
         fiber.core().on_done(Box::new(move || {
