@@ -137,21 +137,24 @@ impl Interpreter {
 
     fn poll_steps(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
         let mut budget = BUDGET;
+        // The step is kept in a local while the loop runs, and stored back only when the run
+        // returns to the scheduler.
+        let mut next = mem::replace(&mut self.next, Next::Finished);
         loop {
-            match mem::replace(&mut self.next, Next::Finished) {
+            next = match next {
                 Next::Start(prim) => {
                     if self.interruptible && self.core.is_interrupted() {
                         // Interrupted before this step began: it never starts.
                         drop(prim);
-                        self.next = Next::Unwind(Cause::Interrupt);
-                        continue;
+                        Next::Unwind(Cause::Interrupt)
+                    } else {
+                        self.start(prim)
                     }
-                    self.start(prim)
                 }
                 Next::PollTop => {
                     if self.interruptible && self.core.is_interrupted() {
                         self.delivered = None;
-                        self.next = Next::Unwind(Cause::Interrupt);
+                        next = Next::Unwind(Cause::Interrupt);
                         continue;
                     }
                     budget -= 1;
@@ -160,27 +163,29 @@ impl Interpreter {
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }
-                    if let Some(poll) = self.poll_top(cx) {
-                        return poll;
+                    match self.poll_top(cx) {
+                        Ok(next) => next,
+                        Err(pending) => {
+                            self.next = Next::PollTop;
+                            return pending;
+                        }
                     }
                 }
-                Next::Deliver(done) => {
-                    if let Some(outcome) = self.deliver(done) {
-                        return Poll::Ready(outcome);
-                    }
-                }
-                Next::Unwind(cause) => {
-                    if let Some(outcome) = self.unwind(cause) {
-                        return Poll::Ready(outcome);
-                    }
-                }
+                Next::Deliver(done) => match self.deliver(done) {
+                    Ok(next) => next,
+                    Err(outcome) => return Poll::Ready(outcome),
+                },
+                Next::Unwind(cause) => match self.unwind(cause) {
+                    Ok(next) => next,
+                    Err(outcome) => return Poll::Ready(outcome),
+                },
                 Next::Finished => panic!("effect runtime: a finished run was polled again"),
-            }
+            };
         }
     }
 
-    fn start(&mut self, prim: Prim) {
-        self.next = match prim {
+    fn start(&mut self, prim: Prim) -> Next {
+        match prim {
             Prim::Frame(frame) => {
                 self.stack.push(Entry::Frame(frame));
                 Next::PollTop
@@ -204,11 +209,11 @@ impl Interpreter {
                 ctx: &self.ctx,
                 core: &self.core,
             })),
-        };
+        }
     }
 
-    /// Polls the top body. `Some` when the run must return to the scheduler.
-    fn poll_top(&mut self, cx: &mut TaskContext<'_>) -> Option<Poll<Outcome>> {
+    /// Polls the top body: the next step, or `Err` when the run must return to the scheduler.
+    fn poll_top(&mut self, cx: &mut TaskContext<'_>) -> Result<Next, Poll<Outcome>> {
         let Some(Entry::Frame(frame)) = self.stack.last_mut() else {
             panic!("effect runtime: polling a stack whose top is not a body");
         };
@@ -226,36 +231,31 @@ impl Interpreter {
                 let Some(Entry::Frame(done)) = self.stack.pop() else {
                     unreachable!("the top entry was a body a moment ago")
                 };
-                self.next = Next::Deliver(done);
-                None
+                Ok(Next::Deliver(done))
             }
-            (Poll::Pending, Some(request)) => {
-                self.next = Next::Start(request);
-                None
-            }
+            (Poll::Pending, Some(request)) => Ok(Next::Start(request)),
             (Poll::Pending, None) => {
-                self.next = Next::PollTop;
                 self.core.register_task(cx.waker());
                 if self.interruptible && self.core.is_interrupted() {
                     // Interrupted between the poll and the registration: act on it now.
-                    return None;
+                    return Ok(Next::PollTop);
                 }
-                Some(Poll::Pending)
+                Err(Poll::Pending)
             }
         }
     }
 
-    /// Hands a finished frame to the entry below it. `Some` when the root finished.
-    fn deliver(&mut self, mut done: FrameBox) -> Option<Outcome> {
+    /// Hands a finished frame to the entry below it: the next step, or `Err` with the outcome
+    /// when the root finished.
+    fn deliver(&mut self, mut done: FrameBox) -> Result<Next, Outcome> {
         if let Some(Entry::Frame(_)) = self.stack.last() {
             self.delivered = Some(done);
-            self.next = Next::PollTop;
-            return None;
+            return Ok(Next::PollTop);
         }
         let Some(entry) = self.stack.pop() else {
-            return Some(Outcome::Completed(done));
+            return Err(Outcome::Completed(done));
         };
-        self.next = match entry {
+        Ok(match entry {
             Entry::Frame(_) => unreachable!("a waiting body was handled above"),
             Entry::Finalizer(finalizer) => {
                 let prim = finalizer(FinalizerExit::Completed(done.as_mut().output()));
@@ -292,16 +292,16 @@ impl Interpreter {
                 self.ctx = ctx;
                 Next::Deliver(done)
             }
-        };
-        None
+        })
     }
 
-    /// Pops one entry while unwinding after interruption. `Some` when the stack is empty.
-    fn unwind(&mut self, mut cause: Cause<Never>) -> Option<Outcome> {
+    /// Pops one entry while unwinding after interruption: the next step, or `Err` with the
+    /// outcome when the stack is empty.
+    fn unwind(&mut self, mut cause: Cause<Never>) -> Result<Next, Outcome> {
         let Some(entry) = self.stack.pop() else {
-            return Some(Outcome::Interrupted(cause));
+            return Err(Outcome::Interrupted(cause));
         };
-        self.next = match entry {
+        Ok(match entry {
             Entry::Frame(frame) => {
                 // The in-flight body is dropped; a panicking destructor is kept as a defect.
                 let dropped =
@@ -333,8 +333,7 @@ impl Interpreter {
                 self.ctx = ctx;
                 Next::Unwind(cause)
             }
-        };
-        None
+        })
     }
 
     fn run_finalizer(&mut self, prim: Prim, saved: Saved) -> Next {
