@@ -7,7 +7,9 @@
 //! the run. Half the programs are also interrupted from outside at a random time.
 //!
 //! Reproduce a failure with `EFFECT_MODEL_SEED=<seed printed> cargo test --test model`;
-//! `EFFECT_MODEL_CASES=N` runs more programs. A failing program is shrunk before it is shown.
+//! `EFFECT_MODEL_CASES=N` runs more programs, `EFFECT_MODEL_RUNTIME=multi_thread` runs them on
+//! two worker threads, and `EFFECT_PERTURB=<seed>` adds random yields. A failing program is
+//! shrunk before it is shown.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -623,10 +625,18 @@ fn outcome_of(exit: &Exit<i64, i64>) -> Outcome {
 /// the model. `Err` says what differed.
 fn check(prog: &Prog, interrupt: Option<u64>) -> Result<bool, String> {
     let expected = model(prog, 0, interrupt);
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    // EFFECT_MODEL_RUNTIME=multi_thread runs every program on two worker threads.
+    let tokio = match std::env::var("EFFECT_MODEL_RUNTIME").as_deref() {
+        Ok("multi_thread") => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    };
     let clock = TestClock::new();
     let rt = Runtime::new(Context::new().with(Clock::from(clock.clone())));
     let log: Log = Arc::default();

@@ -216,3 +216,22 @@ async fn live_clock_is_the_default() {
         Ok(())
     );
 }
+
+/// Found by the model test on two worker threads: a fiber's end wakes whoever waits for it
+/// after its last poll, and `advance` must not see the clock idle in between (it used to move
+/// time on before the waiting `zip_par` had taken the result). Repeated, since the window is a
+/// race between threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advance_sees_a_fibers_end_and_the_wake_ups_it_causes_as_one_step() {
+    for _ in 0..50 {
+        let (clock, rt) = test_env();
+        let pair = zip_par((after::<u32, String>(ms(1335), 1), after(ms(1000), 2)));
+        let fiber = rt.fork(pair);
+        clock.advance(ms(1335)).await;
+        assert!(
+            fiber.is_done(),
+            "zip_par finished at 1335 ms, within the advance"
+        );
+        assert_eq!(rt.run(fiber.join()).await, Ok((1, 2)));
+    }
+}

@@ -105,7 +105,7 @@ pub(crate) fn spawn_fiber<A: Send + 'static, E: Send + 'static>(
     let mut driver = Driver::new(effect.into_prim(), ctx, core.clone());
     let (task_core, task_exit) = (core.clone(), exit.clone());
     tokio::spawn(std::future::poll_fn(move |cx| {
-        driver.poll_drive(cx).map(|outcome| {
+        driver.poll_drive(cx, |outcome| {
             // The exit is stored before the core completes, so whoever is woken by
             // completion finds it.
             *task_exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome_exit(outcome));

@@ -19,7 +19,6 @@ use super::bind::{Slot, SLOT};
 use super::core::FiberCore;
 use super::frame::{take_exit, Finalizer, FinalizerExit, FrameBox, Prim};
 use crate::cause::{Cause, Defect, Exit, Never};
-use crate::clock::{Clock, Tracker};
 use crate::context::Context;
 
 /// Steps the interpreter takes before yielding to the scheduler, so a fiber that never
@@ -75,26 +74,15 @@ pub(crate) struct Interpreter {
     /// The finished child frame to hand to the top body on its next poll.
     delivered: Option<FrameBox>,
     core: Arc<FiberCore>,
-    /// Reports this fiber's activity to the test clock in its context, if there is one
-    /// (boxed: most fibers have none, and every fiber's size counts).
-    tracker: Option<Box<Tracker>>,
     /// Whether to yield at random suspension points (`EFFECT_PERTURB`, tests only).
     perturb: bool,
 }
 
 impl Interpreter {
     pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>) -> Self {
-        let tracker = if ctx.is_empty() {
-            None
-        } else {
-            Clock::of(&ctx)
-                .as_test()
-                .map(|clock| Box::new(Tracker::new(clock.activity().clone())))
-        };
         Interpreter {
             // Most fibers stay shallow: room for a body and one bind without growing.
             stack: Vec::with_capacity(2),
-            tracker,
             perturb: super::perturb::enabled(),
             next: Next::Start(prim),
             ctx,
@@ -123,19 +111,6 @@ impl Interpreter {
     }
 
     pub(crate) fn poll_run(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
-        let Some(tracker) = &self.tracker else {
-            return self.poll_steps(cx);
-        };
-        let previous = Tracker::polling();
-        let waker = tracker.enter(cx.waker()).clone();
-        let polled = self.poll_steps(&mut TaskContext::from_waker(&waker));
-        if let Some(tracker) = &self.tracker {
-            tracker.exit(previous);
-        }
-        polled
-    }
-
-    fn poll_steps(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
         let mut budget = BUDGET;
         // The step is kept in a local while the loop runs, and stored back only when the run
         // returns to the scheduler.

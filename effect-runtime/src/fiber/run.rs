@@ -11,6 +11,7 @@ use super::core::{Family, FiberCore};
 use super::frame::{take_exit, Prim};
 use super::interpreter::{Interpreter, Outcome};
 use crate::cause::Exit;
+use crate::clock::{Clock, Tracker};
 use crate::context::Context;
 use crate::effect::{Effect, Repr};
 
@@ -22,6 +23,11 @@ use crate::effect::{Effect, Repr};
 /// Only then may the owner store the exit and complete the core.
 pub(crate) struct Driver {
     state: DriverState,
+    /// Reports this fiber's activity to the test clock in its context, if there is one
+    /// (boxed: most fibers have none, and every fiber's size counts). The whole of each poll
+    /// counts as running, including the owner's completion of the fiber, so a test clock
+    /// never sees the fiber idle between its end and the wake-ups its end causes.
+    tracker: Option<Box<Tracker>>,
 }
 
 enum DriverState {
@@ -36,12 +42,41 @@ enum DriverState {
 
 impl Driver {
     pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>) -> Self {
+        let tracker = if ctx.is_empty() {
+            None
+        } else {
+            Clock::of(&ctx)
+                .as_test()
+                .map(|clock| Box::new(Tracker::new(clock.activity().clone())))
+        };
         Driver {
             state: DriverState::Running(Interpreter::new(prim, ctx, core)),
+            tracker,
         }
     }
 
-    pub(crate) fn poll_drive(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
+    /// Drives the fiber; once it is finished, hands the outcome to `finish` (which stores the
+    /// exit and completes the core) before this poll ends.
+    pub(crate) fn poll_drive<R>(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        finish: impl FnOnce(Outcome) -> R,
+    ) -> Poll<R> {
+        let Some(tracker) = &self.tracker else {
+            return self.poll_fiber(cx).map(finish);
+        };
+        let previous = Tracker::polling();
+        let waker = tracker.enter(cx.waker()).clone();
+        let polled = self
+            .poll_fiber(&mut TaskContext::from_waker(&waker))
+            .map(finish);
+        if let Some(tracker) = &self.tracker {
+            tracker.exit(previous);
+        }
+        polled
+    }
+
+    fn poll_fiber(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
         loop {
             match &mut self.state {
                 DriverState::Running(interpreter) => {
@@ -124,9 +159,12 @@ impl Drop for Driver {
         core.interrupt();
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                let mut rest = Driver { state };
+                let mut rest = Driver {
+                    state,
+                    tracker: self.tracker.take(),
+                };
                 handle.spawn(std::future::poll_fn(move |cx| {
-                    rest.poll_drive(cx).map(|_| core.complete())
+                    rest.poll_drive(cx, |_| core.complete())
                 }));
             }
             Err(_) => {
@@ -222,13 +260,16 @@ impl<A: Send + 'static, E: Send + 'static> Future for Run<A, E> {
                 RunState::Ready(exit) => exit,
                 _ => unreachable!("matched Ready above"),
             },
-            RunState::Running(driver, core) => match driver.poll_drive(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(outcome) => {
+            RunState::Running(driver, core) => {
+                let finish = |outcome| {
                     core.complete();
                     outcome_exit(outcome)
+                };
+                match driver.poll_drive(cx, finish) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(exit) => exit,
                 }
-            },
+            }
             RunState::Done => panic!("`Run` polled after completion"),
         };
         this.state = RunState::Done;
