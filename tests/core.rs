@@ -573,3 +573,19 @@ fn cause_is_an_error_whose_source_is_the_failure() {
     assert_eq!(as_error.source().unwrap().to_string(), "disk full");
     assert_eq!(as_error.to_string(), "disk full");
 }
+
+#[tokio::test]
+async fn an_effect_run_in_place_beside_another_bind_sees_the_services() {
+    // The second bind of a `join!` runs nested; it must still see the run's context.
+    #[derive(Clone)]
+    struct Name(&'static str);
+    fn read() -> Effect<String, String> {
+        Effect::new(|ctx| async move { Ok(ctx.get::<Name>().0.to_string()) })
+    }
+    let effect: Effect<(String, String), String> = Effect::from_future(async move {
+        let (a, b) = futures::join!(read().into_future(), read().into_future());
+        Ok((a?, b?))
+    });
+    let exit = effect.run(&Context::new().with(Name("svc"))).await;
+    assert_eq!(exit, Ok(("svc".to_string(), "svc".to_string())));
+}

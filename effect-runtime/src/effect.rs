@@ -89,9 +89,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         F: FnOnce(Context) -> Fut + Send + 'static,
         Fut: Future<Output = Exit<A, E>> + Send + 'static,
     {
-        Effect::from_prim(Prim::Frame(ContextFrame::boxed(move |ctx: &Context| {
-            body(ctx.clone())
-        })))
+        Effect::from_prim(Prim::Frame(ContextFrame::boxed(body)))
     }
 
     /// An effect whose body is the given future (which, being a future, does nothing until the

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::cause::{Cause, Exit, Never};
+use crate::cause::{Exit, Never};
 use crate::clock::{Clock, TestClock};
 use crate::context::Context;
-use crate::effect::{fail_cause, succeed, Effect};
+use crate::effect::{succeed, Effect};
 use crate::fiber::run::Run;
 use crate::par::zip_par;
 use crate::scope::{scope_exit, scoped, Scope};
@@ -236,9 +236,8 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     {
         let layer = layer.into();
         scoped(Effect::new(move |ctx: Context| async move {
-            let Some(scope) = ctx.try_get::<Scope>().cloned() else {
-                return fail_cause(Cause::die("provide: no scope")).await;
-            };
+            // `scoped` has put the scope there.
+            let scope = ctx.get::<Scope>();
             let env = layer.build(&scope).err_into::<E>().await?;
             self.provide_context(env).await
         }))

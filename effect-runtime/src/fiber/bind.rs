@@ -33,7 +33,8 @@ pub(crate) struct Slot {
     pub(crate) request: Option<Prim>,
     /// The finished frame of the effect the body asked for last.
     pub(crate) delivered: Option<FrameBox>,
-    /// The fiber's context, for binds that must run their effect in place.
+    /// The fiber's context, moved here (not cloned) while the interpreter polls a body: for
+    /// bodies starting with it, and for binds that must run their effect in place.
     pub(crate) ctx: Option<Context>,
 }
 
@@ -126,6 +127,11 @@ impl<A: Send + 'static, E: Send + 'static> Future for Bind<A, E> {
             }
         }
     }
+}
+
+/// The context of the run polling the current body (empty outside any run).
+pub(crate) fn current_context() -> Context {
+    SLOT.with(|slot| slot.borrow().ctx.clone().unwrap_or_default())
 }
 
 /// Gives `prim` to the interpreter polling the current body, or hands it back (with the

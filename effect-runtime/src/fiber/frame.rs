@@ -18,16 +18,18 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::bind::current_context;
 use super::interpreter::FiberCx;
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::context::Context;
 
 /// A started or not-yet-started body, with room for its outcome.
 pub(crate) trait ErasedFrame: Send {
-    /// Starts the body on first call (with `ctx`), then polls it. `Ready` means the outcome
+    /// Starts the body on first call (with the context of the run polling it), then polls it.
+    /// `Ready` means the outcome
     /// is stored in [`output`](Self::output). A panic in the body is caught and stored as a
     /// defect.
-    fn poll_frame(self: Pin<&mut Self>, ctx: &Context, cx: &mut TaskContext<'_>) -> Poll<()>;
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()>;
 
     /// The outcome, as `&mut Option<Exit<A, E>>` behind `dyn Any`.
     fn output(self: Pin<&mut Self>) -> &mut dyn Any;
@@ -100,7 +102,7 @@ where
 
 impl<S, F, A, E> ContextFrame<S, F>
 where
-    S: FnOnce(&Context) -> F + Send + 'static,
+    S: FnOnce(Context) -> F + Send + 'static,
     F: Future<Output = Exit<A, E>> + Send + 'static,
     A: Send + 'static,
     E: Send + 'static,
@@ -160,7 +162,7 @@ where
     A: Send + 'static,
     E: Send + 'static,
 {
-    fn poll_frame(self: Pin<&mut Self>, _: &Context, cx: &mut TaskContext<'_>) -> Poll<()> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = self.project();
         poll_body(this.body, this.out, |_| {}, cx)
     }
@@ -176,18 +178,18 @@ where
 
 impl<S, F, A, E> ErasedFrame for ContextFrame<S, F>
 where
-    S: FnOnce(&Context) -> F + Send + 'static,
+    S: FnOnce(Context) -> F + Send + 'static,
     F: Future<Output = Exit<A, E>> + Send + 'static,
     A: Send + 'static,
     E: Send + 'static,
 {
-    fn poll_frame(self: Pin<&mut Self>, ctx: &Context, cx: &mut TaskContext<'_>) -> Poll<()> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = self.project();
         let start = this.start;
         // Starting is user code too, so it happens inside `poll_body`'s panic guard.
         let begin = |mut body: Pin<&mut Option<F>>| {
             if let Some(start) = start.take() {
-                body.set(Some(start(ctx)));
+                body.set(Some(start(current_context())));
             }
         };
         poll_body(this.body, this.out, begin, cx)

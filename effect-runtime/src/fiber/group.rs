@@ -11,7 +11,7 @@ use std::future::{poll_fn, Future};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
-use super::core::{interrupt_all, FiberCore};
+use super::core::{interrupt_all, Family, FiberCore};
 use super::frame::Prim;
 use super::handle::{spawn_fiber, Fiber};
 use crate::cause::{Cause, Exit};
@@ -32,7 +32,7 @@ struct Completions {
 
 pub(crate) struct Group<A, E> {
     ctx: Context,
-    parent: Arc<FiberCore>,
+    family: Arc<Family>,
     fibers: Vec<Fiber<A, E>>,
     completions: Arc<Mutex<Completions>>,
     cores: Cores,
@@ -44,7 +44,7 @@ impl<A: Send + 'static, E: Send + 'static> Group<A, E> {
         let index = self.fibers.len();
         // Not adopted by the parent fiber: the group itself sees every member done before the
         // group's effect ends (its body, or failing that its finalizer, awaits them all).
-        let fiber = spawn_fiber(effect, self.ctx.clone(), self.parent.family().clone(), None);
+        let fiber = spawn_fiber(effect, self.ctx.clone(), self.family.clone(), None);
         lock(&self.cores).push(fiber.core().clone());
         let completions = self.completions.clone();
         fiber.core().on_done(Box::new(move || {
@@ -122,7 +122,7 @@ where
     let driven = Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
         let group = Group {
             ctx: fiber.ctx.clone(),
-            parent: fiber.core.clone(),
+            family: fiber.core.family().clone(),
             fibers: Vec::new(),
             completions: Arc::default(),
             cores,

@@ -192,15 +192,18 @@ impl Interpreter {
         let Some(Entry::Frame(frame)) = self.stack.last_mut() else {
             panic!("effect runtime: polling a stack whose top is not a body");
         };
+        // The context moves into the slot for the poll and back after it: no reference-count
+        // traffic on every poll. `poll_frame` catches panics, so it always comes back.
         let ours = Slot {
             accepting: true,
             request: None,
             delivered: self.delivered.take(),
-            ctx: Some(self.ctx.clone()),
+            ctx: Some(mem::take(&mut self.ctx)),
         };
         let outer = SLOT.with(|slot| slot.replace(ours));
-        let polled = frame.as_mut().poll_frame(&self.ctx, cx);
+        let polled = frame.as_mut().poll_frame(cx);
         let ours = SLOT.with(|slot| slot.replace(outer));
+        self.ctx = ours.ctx.unwrap_or_default();
         match (polled, ours.request) {
             (Poll::Ready(()), _) => {
                 let Some(Entry::Frame(done)) = self.stack.pop() else {
