@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 
 use crate::cause::{Cause, Exit};
 use crate::effect::Effect;
-use crate::fiber::bind::Bind;
+pub use crate::fiber::bind::{Bound, Waiting};
 
 /// The effect of a DSL body.
 #[inline]
@@ -33,21 +33,12 @@ pub trait IntoBind {
     fn into_bind(self) -> Bound<Self::Value, Self::Error>;
 }
 
-/// A bind that is ready at once (a plain value, failure or `Result`), or one that runs.
-pub enum Bound<A, E> {
-    Ready(Exit<A, E>),
-    Run(Bind<A, E>),
-}
-
 impl<A: Send + 'static, E: Send + 'static> IntoBind for Effect<A, E> {
     type Value = A;
     type Error = E;
     #[inline]
     fn into_bind(self) -> Bound<A, E> {
-        match self.__into_ready() {
-            Ok(exit) => Bound::Ready(exit),
-            Err(bind) => Bound::Run(bind),
-        }
+        self.__into_bound()
     }
 }
 

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use crate::cause::{Cause, Exit};
 use crate::context::Context;
-use crate::fiber::frame::{ContextFrame, DeferDrop, FutureFrame, Prim};
+use crate::fiber::frame::{context_frame, DeferDrop, FutureFrame, Prim};
 use crate::fiber::run::Run;
 
 /// A lazy, single-shot description of async work that succeeds with an `A` or fails with a
@@ -89,7 +89,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         F: FnOnce(Context) -> Fut + Send + 'static,
         Fut: Future<Output = Exit<A, E>> + Send + 'static,
     {
-        Effect::from_prim(Prim::Frame(ContextFrame::boxed(body)))
+        Effect::from_prim(Prim::Frame(context_frame(body)))
     }
 
     /// An effect whose body is the given future (which, being a future, does nothing until the

@@ -13,7 +13,7 @@
 //! (outside any effect run, or a second bind polled in the same step, as inside `join!`), it
 //! runs the effect itself as a nested run: correct everywhere, stack-safe to ordinary depths.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -25,36 +25,90 @@ use crate::cause::Exit;
 use crate::context::Context;
 use crate::effect::{Effect, Repr};
 
-/// The hand-off point between the interpreter currently polling a body and that body's bind.
-pub(crate) struct Slot {
-    /// Whether an interpreter is polling a body on this thread right now.
-    pub(crate) accepting: bool,
+/// What the interpreter polling a body offers that body's binds, for the length of one poll.
+pub(crate) struct HandOff<'a> {
     /// The effect a body asked the interpreter to run.
-    pub(crate) request: Option<Prim>,
+    request: Cell<Option<Prim>>,
     /// The finished frame of the effect the body asked for last.
-    pub(crate) delivered: Option<FrameBox>,
-    /// The fiber's context, moved here (not cloned) while the interpreter polls a body: for
-    /// bodies starting with it, and for binds that must run their effect in place.
-    pub(crate) ctx: Option<Context>,
-}
-
-impl Slot {
-    pub(crate) const IDLE: Slot = Slot {
-        accepting: false,
-        request: None,
-        delivered: None,
-        ctx: None,
-    };
+    delivered: Cell<Option<FrameBox>>,
+    /// The fiber's context: for bodies starting with it, and for binds that must run their
+    /// effect in place.
+    ctx: &'a Context,
 }
 
 thread_local! {
-    pub(crate) static SLOT: RefCell<Slot> = const { RefCell::new(Slot::IDLE) };
+    /// The hand-off of the interpreter polling a body on this thread right now, or null.
+    /// Const-initialised and free of destructors, so reading it is a plain thread-local load.
+    static CURRENT: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
+
+impl<'a> HandOff<'a> {
+    pub(crate) fn new(delivered: Option<FrameBox>, ctx: &'a Context) -> Self {
+        HandOff {
+            request: Cell::new(None),
+            delivered: Cell::new(delivered),
+            ctx,
+        }
+    }
+
+    /// Runs `poll` (one poll of a body) with this hand-off current on this thread, then puts
+    /// back whichever was current before, even if `poll` unwinds.
+    pub(crate) fn offer<R>(&self, poll: impl FnOnce() -> R) -> R {
+        struct Restore(*const ());
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CURRENT.with(|current| current.set(self.0));
+            }
+        }
+        let this: *const HandOff<'a> = self;
+        let _restore = Restore(CURRENT.with(|current| current.replace(this.cast())));
+        poll()
+    }
+
+    /// Takes `prim` as this poll's request, unless the body already made one or has not yet
+    /// taken the frame delivered to it.
+    fn accept(&self, prim: Prim) -> Result<(), Prim> {
+        let delivered = self.delivered.take();
+        let undelivered = delivered.is_some();
+        self.delivered.set(delivered);
+        match self.request.take() {
+            None if !undelivered => {
+                self.request.set(Some(prim));
+                Ok(())
+            }
+            earlier => {
+                self.request.set(earlier);
+                Err(prim)
+            }
+        }
+    }
+
+    /// The effect the body asked for during the poll, if any.
+    pub(crate) fn into_request(self) -> Option<Prim> {
+        self.request.into_inner()
+    }
+}
+
+/// Calls `f` with the hand-off current on this thread (`None` outside any interpreter's poll).
+#[allow(unsafe_code)]
+fn with_current<R>(f: impl for<'h> FnOnce(Option<&'h HandOff<'h>>) -> R) -> R {
+    let current = CURRENT.with(Cell::get).cast::<HandOff<'_>>();
+    // SAFETY: `CURRENT` is non-null only inside `HandOff::offer` on this same thread, which
+    // borrows the hand-off for the whole call and restores the previous pointer before the
+    // borrow ends, unwinding included; so a non-null pointer always points to a live
+    // `HandOff` that nobody mutates except through its `Cell`s. The reference given to `f`
+    // lives no longer than this call (`f` is generic over its lifetime, so it cannot keep it),
+    // and that call is nested inside the `offer` that set the pointer. Shortening the
+    // hand-off's own lifetime to the same `'h` is covariance: its context outlives the call.
+    let handoff = unsafe { current.as_ref() };
+    f(handoff)
 }
 
 /// The future of binding an effect: resolves to the effect's [`Exit`].
 ///
-/// Returned by `effect.await` (through [`IntoFuture`]) and used by the DSL for `?`.
-/// A plain value (`succeed(x)`) resolves on the first poll without allocating.
+/// Returned by `effect.await` (through [`IntoFuture`]). A plain value (`succeed(x)`) resolves
+/// on the first poll without allocating; anything else is handed to the interpreter at that
+/// first poll.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Bind<A, E> {
     state: BindState<A, E>,
@@ -62,14 +116,11 @@ pub struct Bind<A, E> {
 
 enum BindState<A, E> {
     Start(Effect<A, E>),
-    /// Handed to the interpreter; waiting for the finished frame.
-    Waiting,
-    /// No interpreter could take it: running it here.
-    Nested(Box<Run<A, E>>),
+    Running(Waiting<A, E>),
     Done,
 }
 
-// `Bind` never pins its fields: values are moved out, and `Run` is `Unpin`.
+// `Bind` never pins its fields: values are moved out, and `Waiting` is `Unpin`.
 impl<A, E> Unpin for Bind<A, E> {}
 
 impl<A, E> Bind<A, E> {
@@ -83,68 +134,110 @@ impl<A, E> Bind<A, E> {
 impl<A: Send + 'static, E: Send + 'static> Future for Bind<A, E> {
     type Output = Exit<A, E>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Exit<A, E>> {
         let this = &mut *self;
-        loop {
-            match std::mem::replace(&mut this.state, BindState::Done) {
-                BindState::Start(effect) => match effect.repr {
-                    Repr::Succeed(a) => return Poll::Ready(Ok(a)),
-                    Repr::Fail(cause) => return Poll::Ready(Err(cause)),
-                    Repr::Prim(prim, PhantomData) => match hand_off(prim.into_inner()) {
-                        Ok(()) => {
-                            this.state = BindState::Waiting;
-                            return Poll::Pending;
-                        }
-                        Err((prim, ctx)) => {
-                            this.state = BindState::Nested(Box::new(Run::start(
-                                prim,
-                                ctx,
-                                Default::default(),
-                            )))
-                        }
-                    },
-                },
-                BindState::Waiting => {
-                    let delivered = SLOT.with(|slot| slot.borrow_mut().delivered.take());
-                    match delivered {
-                        Some(mut frame) => return Poll::Ready(take_exit(&mut frame)),
-                        None => {
-                            // Woken before the child finished (a foreign waker fired):
-                            // keep waiting.
-                            this.state = BindState::Waiting;
-                            return Poll::Pending;
-                        }
-                    }
+        if let BindState::Running(waiting) = &mut this.state {
+            let exit = std::task::ready!(Pin::new(waiting).poll(cx));
+            this.state = BindState::Done;
+            return Poll::Ready(exit);
+        }
+        match std::mem::replace(&mut this.state, BindState::Done) {
+            BindState::Start(effect) => match effect.into_bound() {
+                Bound::Ready(exit) => Poll::Ready(exit),
+                Bound::Run(waiting) => {
+                    this.state = BindState::Running(waiting);
+                    Pin::new(this).poll(cx)
                 }
-                BindState::Nested(mut run) => match Pin::new(&mut run).poll(cx) {
-                    Poll::Ready(exit) => return Poll::Ready(exit),
-                    Poll::Pending => {
-                        this.state = BindState::Nested(run);
-                        return Poll::Pending;
-                    }
-                },
-                BindState::Done => panic!("`Bind` polled after completion"),
-            }
+            },
+            BindState::Running(_) => unreachable!("handled above"),
+            BindState::Done => panic!("`Bind` polled after completion"),
+        }
+    }
+}
+
+/// A bind that is ready at once (a plain value, failure or `Result`), or one that runs.
+#[doc(hidden)]
+pub enum Bound<A, E> {
+    Ready(Exit<A, E>),
+    Run(Waiting<A, E>),
+}
+
+/// An effect already handed to the interpreter polling the current body (or, when none could
+/// take it, running nested here): resolves to its [`Exit`].
+///
+/// It is small on purpose: a body suspended at a bind keeps this, not the effect, in its
+/// state, and deep recursion keeps a million such bodies alive.
+#[doc(hidden)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Waiting<A, E> {
+    /// The run, when no interpreter could take the effect; `None` when one did.
+    nested: Option<Box<Run<A, E>>>,
+}
+
+impl<A, E> Unpin for Waiting<A, E> {}
+
+impl<A: Send + 'static, E: Send + 'static> Waiting<A, E> {
+    fn hand_off(prim: Prim) -> Self {
+        match hand_off(prim) {
+            Ok(()) => Waiting { nested: None },
+            Err((prim, ctx)) => Waiting {
+                nested: Some(Box::new(Run::start(prim, ctx, Default::default()))),
+            },
+        }
+    }
+}
+
+impl<A: Send + 'static, E: Send + 'static> Future for Waiting<A, E> {
+    type Output = Exit<A, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Exit<A, E>> {
+        if let Some(run) = &mut self.nested {
+            return Pin::new(run).poll(cx);
+        }
+        match with_current(|handoff| handoff?.delivered.take()) {
+            Some(mut frame) => Poll::Ready(take_exit(&mut frame)),
+            // Not finished yet: this is the poll right after the hand-off, or a foreign waker
+            // fired while the interpreter still runs the effect.
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
+    /// The exit of a plain value or failure without going through a future; anything else is
+    /// handed to the interpreter polling the current body now.
+    ///
+    /// The DSL's `?` uses it and awaits the `Run` arm at once, in the same poll: binding a
+    /// pure value in a loop costs a branch, not a suspension point.
+    #[doc(hidden)]
+    #[inline]
+    pub fn __into_bound(self) -> Bound<A, E> {
+        self.into_bound()
+    }
+
+    #[inline]
+    fn into_bound(self) -> Bound<A, E> {
+        match self.repr {
+            Repr::Succeed(a) => Bound::Ready(Ok(a)),
+            Repr::Fail(cause) => Bound::Ready(Err(cause)),
+            Repr::Prim(prim, PhantomData) => Bound::Run(Waiting::hand_off(prim.into_inner())),
         }
     }
 }
 
 /// The context of the run polling the current body (empty outside any run).
 pub(crate) fn current_context() -> Context {
-    SLOT.with(|slot| slot.borrow().ctx.clone().unwrap_or_default())
+    with_current(|handoff| handoff.map(|h| h.ctx.clone()).unwrap_or_default())
 }
 
 /// Gives `prim` to the interpreter polling the current body, or hands it back (with the
-/// context to run it in) when no interpreter can take it now.
+/// context to run it in) when no interpreter can take it now: outside any run, or when this
+/// poll already asked for an effect or has a finished one waiting to be taken.
 fn hand_off(prim: Prim) -> Result<(), (Prim, Context)> {
-    SLOT.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        if slot.accepting && slot.request.is_none() && slot.delivered.is_none() {
-            slot.request = Some(prim);
-            Ok(())
-        } else {
-            Err((prim, slot.ctx.clone().unwrap_or_default()))
-        }
+    with_current(|handoff| match handoff {
+        Some(h) => h.accept(prim).map_err(|prim| (prim, h.ctx.clone())),
+        None => Err((prim, Context::default())),
     })
 }
 
@@ -161,17 +254,67 @@ impl<A: Send + 'static, E: Send + 'static> IntoFuture for Effect<A, E> {
     }
 }
 
-impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
-    /// The exit of a plain value or failure without going through a future, or the bind
-    /// future of anything else. The DSL's `?` uses it so that binding a pure value in a loop
-    /// costs a branch, not a suspension point.
-    #[doc(hidden)]
-    #[inline]
-    pub fn __into_ready(self) -> Result<Exit<A, E>, Bind<A, E>> {
-        match self.repr {
-            Repr::Succeed(a) => Ok(Ok(a)),
-            Repr::Fail(cause) => Ok(Err(cause)),
-            repr @ Repr::Prim(..) => Err(Bind::new(Effect { repr })),
-        }
+#[cfg(test)]
+mod tests {
+    //! The thread-local hand-off pointer is the one `unsafe` read in the runtime: these tests
+    //! check that it is set exactly while a hand-off is offered, nests, and is restored when
+    //! a poll unwinds.
+    use super::*;
+    use crate::cause::Never;
+    use crate::effect::succeed;
+
+    fn current_ctx_has_u32() -> Option<u32> {
+        with_current(|handoff| handoff.and_then(|h| h.ctx.try_get::<u32>().copied()))
+    }
+
+    #[test]
+    fn no_hand_off_is_current_outside_an_offer() {
+        assert!(with_current(|handoff| handoff.is_none()));
+        assert!(current_context().is_empty());
+    }
+
+    #[test]
+    fn offers_nest_and_restore_the_outer_one() {
+        let outer_ctx = Context::new().with(1u32);
+        let inner_ctx = Context::new().with(2u32);
+        let outer = HandOff::new(None, &outer_ctx);
+        outer.offer(|| {
+            assert_eq!(current_ctx_has_u32(), Some(1));
+            let inner = HandOff::new(None, &inner_ctx);
+            inner.offer(|| assert_eq!(current_ctx_has_u32(), Some(2)));
+            assert_eq!(current_ctx_has_u32(), Some(1));
+        });
+        assert_eq!(current_ctx_has_u32(), None);
+    }
+
+    #[test]
+    fn an_unwinding_poll_restores_the_previous_hand_off() {
+        let outer_ctx = Context::new().with(1u32);
+        let inner_ctx = Context::new().with(2u32);
+        let outer = HandOff::new(None, &outer_ctx);
+        outer.offer(|| {
+            let inner = HandOff::new(None, &inner_ctx);
+            let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                inner.offer(|| panic!("a body panicked"))
+            }));
+            assert!(unwound.is_err());
+            assert_eq!(current_ctx_has_u32(), Some(1));
+        });
+        assert_eq!(current_ctx_has_u32(), None);
+    }
+
+    #[test]
+    fn a_hand_off_takes_one_request_and_refuses_a_second() {
+        let ctx = Context::new();
+        let handoff = HandOff::new(None, &ctx);
+        let first = succeed::<(), Never>(()).into_prim();
+        let second = succeed::<(), Never>(()).into_prim();
+        handoff.offer(|| {
+            assert!(hand_off(first).is_ok());
+            assert!(hand_off(second).is_err(), "one request per poll");
+        });
+        assert!(handoff.into_request().is_some());
+        // Outside any offer, nothing accepts a hand-off.
+        assert!(hand_off(succeed::<(), Never>(()).into_prim()).is_err());
     }
 }

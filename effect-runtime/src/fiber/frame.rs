@@ -68,21 +68,14 @@ pub(crate) enum Prim {
 }
 
 pin_project! {
-    /// A body given as a future (the DSL, the combinators, `Effect::from_future`).
-    pub(crate) struct FutureFrame<F: Future> {
-        #[pin]
-        body: Option<F>,
-        out: Option<F::Output>,
-    }
-}
-
-pin_project! {
-    /// A body built from the run's context when it starts (`Effect::new`).
-    pub(crate) struct ContextFrame<S, F: Future> {
-        start: Option<S>,
-        #[pin]
-        body: Option<F>,
-        out: Option<F::Output>,
+    /// A body given as a future (the DSL, the combinators, `Effect::from_future`), and then
+    /// its outcome in the same allocation: a finished body is dropped in place and its exit
+    /// takes its room, so a frame costs `max(body, exit)`, not their sum. Deep recursion keeps
+    /// a million of these alive at once.
+    #[project = FrameProj]
+    pub(crate) enum FutureFrame<F: Future> {
+        Running { #[pin] body: F },
+        Done { out: Option<F::Output> },
     }
 }
 
@@ -93,60 +86,20 @@ where
     E: Send + 'static,
 {
     pub(crate) fn boxed(body: F) -> FrameBox {
-        Box::pin(FutureFrame {
-            body: Some(body),
-            out: None,
-        })
+        Box::pin(FutureFrame::Running { body })
     }
 }
 
-impl<S, F, A, E> ContextFrame<S, F>
+/// A body built from the run's context when it starts (`Effect::new`).
+pub(crate) fn context_frame<S, F, A, E>(start: S) -> FrameBox
 where
     S: FnOnce(Context) -> F + Send + 'static,
     F: Future<Output = Exit<A, E>> + Send + 'static,
     A: Send + 'static,
     E: Send + 'static,
 {
-    pub(crate) fn boxed(start: S) -> FrameBox {
-        Box::pin(ContextFrame {
-            start: Some(start),
-            body: None,
-            out: None,
-        })
-    }
-}
-
-/// Polls a body, catching panics as defects; once it finishes, drops it and stores the outcome.
-fn poll_body<F, A, E>(
-    mut body: Pin<&mut Option<F>>,
-    out: &mut Option<Exit<A, E>>,
-    start: impl FnOnce(Pin<&mut Option<F>>),
-    cx: &mut TaskContext<'_>,
-) -> Poll<()>
-where
-    F: Future<Output = Exit<A, E>>,
-{
-    let polled = catch_unwind(AssertUnwindSafe(|| {
-        start(body.as_mut());
-        match body.as_mut().as_pin_mut() {
-            Some(body) => body.poll(cx),
-            // Polled again after finishing: the interpreter never does this.
-            None => Poll::Pending,
-        }
-    }));
-    let exit = match polled {
-        Ok(Poll::Pending) => return Poll::Pending,
-        Ok(Poll::Ready(exit)) => exit,
-        Err(panic) => Err(Cause::Die(Defect::from_panic(panic))),
-    };
-    // The body is finished (or poisoned by a panic): drop it now, not with the frame, so its
-    // captured resources go as soon as it is done. A panicking destructor is a defect too.
-    let dropped = catch_unwind(AssertUnwindSafe(|| body.set(None)));
-    *out = Some(match dropped {
-        Ok(()) => exit,
-        Err(panic) => Err(Cause::Die(Defect::from_panic(panic))),
-    });
-    Poll::Ready(())
+    // Starting is user code too: it runs inside the frame's first poll, under its panic guard.
+    FutureFrame::boxed(async move { start(current_context()).await })
 }
 
 fn add_cause_to<A, E>(out: &mut Option<Exit<A, E>>, extra: Cause<Never>) {
@@ -156,51 +109,59 @@ fn add_cause_to<A, E>(out: &mut Option<Exit<A, E>>, extra: Cause<Never>) {
     });
 }
 
+impl<F, A, E> FutureFrame<F>
+where
+    F: Future<Output = Exit<A, E>> + Send + 'static,
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    fn out(self: Pin<&mut Self>) -> &mut Option<Exit<A, E>> {
+        match self.project() {
+            FrameProj::Done { out } => out,
+            FrameProj::Running { .. } => {
+                panic!("effect runtime: the outcome of a running frame was asked for")
+            }
+        }
+    }
+}
+
 impl<F, A, E> ErasedFrame for FutureFrame<F>
 where
     F: Future<Output = Exit<A, E>> + Send + 'static,
     A: Send + 'static,
     E: Send + 'static,
 {
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        let this = self.project();
-        poll_body(this.body, this.out, |_| {}, cx)
-    }
-
-    fn output(self: Pin<&mut Self>) -> &mut dyn Any {
-        self.project().out
-    }
-
-    fn add_cause(self: Pin<&mut Self>, extra: Cause<Never>) {
-        add_cause_to(self.project().out, extra);
-    }
-}
-
-impl<S, F, A, E> ErasedFrame for ContextFrame<S, F>
-where
-    S: FnOnce(Context) -> F + Send + 'static,
-    F: Future<Output = Exit<A, E>> + Send + 'static,
-    A: Send + 'static,
-    E: Send + 'static,
-{
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        let this = self.project();
-        let start = this.start;
-        // Starting is user code too, so it happens inside `poll_body`'s panic guard.
-        let begin = |mut body: Pin<&mut Option<F>>| {
-            if let Some(start) = start.take() {
-                body.set(Some(start(current_context())));
-            }
+    /// Polls the body, catching panics as defects; once it finishes, drops it in place (so its
+    /// captured resources go as soon as it is done) and stores the outcome.
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let polled = catch_unwind(AssertUnwindSafe(|| match self.as_mut().project() {
+            FrameProj::Running { body } => body.poll(cx),
+            // Polled again after finishing: the interpreter never does this.
+            FrameProj::Done { .. } => Poll::Pending,
+        }));
+        let exit = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(exit)) => exit,
+            Err(panic) => Err(Cause::Die(Defect::from_panic(panic))),
         };
-        poll_body(this.body, this.out, begin, cx)
+        // A panicking destructor is a defect too. `Pin::set` writes the new state even when
+        // dropping the old one unwinds, so the frame is `Done` either way.
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            self.as_mut().set(FutureFrame::Done { out: None })
+        }));
+        *self.out() = Some(match dropped {
+            Ok(()) => exit,
+            Err(panic) => Err(Cause::Die(Defect::from_panic(panic))),
+        });
+        Poll::Ready(())
     }
 
     fn output(self: Pin<&mut Self>) -> &mut dyn Any {
-        self.project().out
+        self.out()
     }
 
     fn add_cause(self: Pin<&mut Self>, extra: Cause<Never>) {
-        add_cause_to(self.project().out, extra);
+        add_cause_to(self.out(), extra);
     }
 }
 

@@ -15,7 +15,7 @@ use std::mem;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use super::bind::{Slot, SLOT};
+use super::bind::HandOff;
 use super::core::FiberCore;
 use super::frame::{take_exit, Finalizer, FinalizerExit, FrameBox, Prim};
 use crate::cause::{Cause, Defect, Exit, Never};
@@ -36,9 +36,10 @@ enum Entry {
     Frame(FrameBox),
     /// A finalizer not yet run, guarding everything above it.
     Finalizer(Finalizer),
-    /// A finalizer is running above; what to resume with once it is done.
+    /// A finalizer is running above; what to resume with once it is done (boxed: this is
+    /// rare, and every entry of a deep stack pays for the largest variant).
     RunningFinalizer {
-        saved: Saved,
+        saved: Box<Saved>,
         interruptible: bool,
     },
     RestoreInterruptible(bool),
@@ -192,19 +193,12 @@ impl Interpreter {
         let Some(Entry::Frame(frame)) = self.stack.last_mut() else {
             panic!("effect runtime: polling a stack whose top is not a body");
         };
-        // The context moves into the slot for the poll and back after it: no reference-count
-        // traffic on every poll. `poll_frame` catches panics, so it always comes back.
-        let ours = Slot {
-            accepting: true,
-            request: None,
-            delivered: self.delivered.take(),
-            ctx: Some(mem::take(&mut self.ctx)),
-        };
-        let outer = SLOT.with(|slot| slot.replace(ours));
-        let polled = frame.as_mut().poll_frame(cx);
-        let ours = SLOT.with(|slot| slot.replace(outer));
-        self.ctx = ours.ctx.unwrap_or_default();
-        match (polled, ours.request) {
+        // The body's binds reach this poll's hand-off through a thread-local pointer; the
+        // context is lent, not cloned.
+        let handoff = HandOff::new(self.delivered.take(), &self.ctx);
+        let polled = handoff.offer(|| frame.as_mut().poll_frame(cx));
+        let request = handoff.into_request();
+        match (polled, request) {
             (Poll::Ready(()), _) => {
                 let Some(Entry::Frame(done)) = self.stack.pop() else {
                     unreachable!("the top entry was a body a moment ago")
@@ -246,7 +240,7 @@ impl Interpreter {
                 // `done` is the finalizer's own frame.
                 let exit: Exit<(), Never> = take_exit(&mut done);
                 self.interruptible = interruptible;
-                match (saved, exit) {
+                match (*saved, exit) {
                     (Saved::Completed(frame), Ok(())) => Next::Deliver(frame),
                     (Saved::Completed(mut frame), Err(cause)) => {
                         frame.as_mut().add_cause(cause);
@@ -298,7 +292,7 @@ impl Interpreter {
                 interruptible,
             } => {
                 self.interruptible = interruptible;
-                match saved {
+                match *saved {
                     Saved::Completed(_) => Next::Unwind(cause),
                     Saved::Unwinding(earlier) => Next::Unwind(earlier.then(cause)),
                 }
@@ -316,7 +310,7 @@ impl Interpreter {
 
     fn run_finalizer(&mut self, prim: Prim, saved: Saved) -> Next {
         self.stack.push(Entry::RunningFinalizer {
-            saved,
+            saved: Box::new(saved),
             interruptible: self.interruptible,
         });
         self.interruptible = false;
