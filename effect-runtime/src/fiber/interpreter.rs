@@ -23,7 +23,7 @@ use crate::context::Context;
 
 /// Steps the interpreter takes before yielding to the scheduler, so a fiber that never
 /// suspends (a long chain of ready binds) cannot starve its neighbours or miss an interrupt.
-const BUDGET: u32 = 2048;
+const BUDGET: u32 = 16384;
 
 /// What a [`Prim::WithFiber`] request sees of the fiber running it.
 pub(crate) struct FiberCx<'a> {
@@ -127,26 +127,13 @@ impl Interpreter {
                         self.start(prim)
                     }
                 }
-                Next::PollTop => {
-                    if self.interruptible && self.core.is_interrupted() {
-                        self.delivered = None;
-                        next = Next::Unwind(Cause::Interrupt);
-                        continue;
-                    }
-                    budget -= 1;
-                    if budget == 0 || (self.perturb && super::perturb::should_yield()) {
+                Next::PollTop => match self.run_bodies(cx, &mut budget) {
+                    Ok(next) => next,
+                    Err(pending) => {
                         self.next = Next::PollTop;
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
+                        return pending;
                     }
-                    match self.poll_top(cx) {
-                        Ok(next) => next,
-                        Err(pending) => {
-                            self.next = Next::PollTop;
-                            return pending;
-                        }
-                    }
-                }
+                },
                 Next::Deliver(done) => match self.deliver(done) {
                     Ok(next) => next,
                     Err(outcome) => return Poll::Ready(outcome),
@@ -188,31 +175,59 @@ impl Interpreter {
         }
     }
 
-    /// Polls the top body: the next step, or `Err` when the run must return to the scheduler.
-    fn poll_top(&mut self, cx: &mut TaskContext<'_>) -> Result<Next, Poll<Outcome>> {
-        let Some(Entry::Frame(frame)) = self.stack.last_mut() else {
-            panic!("effect runtime: polling a stack whose top is not a body");
-        };
-        // The body's binds reach this poll's hand-off through a thread-local pointer; the
-        // context is lent, not cloned.
-        let handoff = HandOff::new(self.delivered.take(), &self.ctx);
-        let polled = handoff.offer(|| frame.as_mut().poll_frame(cx));
-        let request = handoff.into_request();
-        match (polled, request) {
-            (Poll::Ready(()), _) => {
-                let Some(Entry::Frame(done)) = self.stack.pop() else {
-                    unreachable!("the top entry was a body a moment ago")
-                };
-                Ok(Next::Deliver(done))
+    /// Polls the top body, and goes on polling bodies while the work stays among them: a
+    /// body binding another body gets it pushed and polled at once, and a finished body whose
+    /// parent is a body is delivered to it and the parent polled. Anything else goes back to
+    /// [`poll_run`](Self::poll_run) as the next step; `Err` means the run must return to the
+    /// scheduler (suspended, out of budget, or perturbed), to resume by polling the top body.
+    ///
+    /// This is the hot loop of deep recursion and of every bind: two polls per bind, with no
+    /// detour through the general step machine.
+    fn run_bodies(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        budget: &mut u32,
+    ) -> Result<Next, Poll<Outcome>> {
+        loop {
+            if self.interruptible && self.core.is_interrupted() {
+                self.delivered = None;
+                return Ok(Next::Unwind(Cause::Interrupt));
             }
-            (Poll::Pending, Some(request)) => Ok(Next::Start(request)),
-            (Poll::Pending, None) => {
-                self.core.register_task(cx.waker());
-                if self.interruptible && self.core.is_interrupted() {
-                    // Interrupted between the poll and the registration: act on it now.
-                    return Ok(Next::PollTop);
+            *budget -= 1;
+            if *budget == 0 || (self.perturb && super::perturb::should_yield()) {
+                cx.waker().wake_by_ref();
+                return Err(Poll::Pending);
+            }
+            let Some(Entry::Frame(frame)) = self.stack.last_mut() else {
+                panic!("effect runtime: polling a stack whose top is not a body");
+            };
+            // The body's binds reach this poll's hand-off through a thread-local pointer; the
+            // context is lent, not cloned.
+            let handoff = HandOff::new(self.delivered.take(), &self.ctx);
+            let polled = handoff.offer(|| frame.as_mut().poll_frame(cx));
+            match (polled, handoff.into_request()) {
+                (Poll::Ready(()), _) => {
+                    let Some(Entry::Frame(done)) = self.stack.pop() else {
+                        unreachable!("the top entry was a body a moment ago")
+                    };
+                    if let Some(Entry::Frame(_)) = self.stack.last() {
+                        self.delivered = Some(done);
+                        continue;
+                    }
+                    return Ok(Next::Deliver(done));
                 }
-                Err(Poll::Pending)
+                // Starting a body is pushing it; the interrupt check above stands in for the
+                // one `Next::Start` makes.
+                (Poll::Pending, Some(Prim::Frame(body))) => self.stack.push(Entry::Frame(body)),
+                (Poll::Pending, Some(request)) => return Ok(Next::Start(request)),
+                (Poll::Pending, None) => {
+                    self.core.register_task(cx.waker());
+                    if self.interruptible && self.core.is_interrupted() {
+                        // Interrupted between the poll and the registration: act on it now.
+                        continue;
+                    }
+                    return Err(Poll::Pending);
+                }
             }
         }
     }
