@@ -4,6 +4,7 @@
 //! interpreter; everyone else (its parent, `Fiber` handles, groups) holds an
 //! `Arc<FiberCore>` and can only *signal* it (interrupt) or *observe* it (wait for done).
 
+use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
@@ -107,31 +108,65 @@ impl Family {
     }
 }
 
-pub(crate) struct FiberCore {
+/// The shared state of a fiber. `X` is what its owner keeps next to it in the same
+/// allocation (a [`Fiber`](super::handle::Fiber) keeps the typed exit there); everyone else
+/// sees the erased `FiberCore`, `Arc<FiberCore<X>>` coercing to `Arc<FiberCore>`.
+pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     id: FiberId,
     family: Arc<Family>,
     interrupted: AtomicBool,
     /// Wakes the fiber's task when it is interrupted.
     task: AtomicWaker,
     state: Mutex<CoreState>,
+    pub(crate) extra: X,
 }
 
 #[derive(Default)]
 struct CoreState {
     done: bool,
-    /// Who to tell when the fiber is done (one list for both kinds: a fiber's size counts).
-    watchers: Vec<Watcher>,
+    /// Who to tell when the fiber is done. The first watcher is kept inline: most fibers have
+    /// exactly one (whoever joins them, or their group), and a fiber's allocations count.
+    first_watcher: Option<Watcher>,
+    more_watchers: Vec<Watcher>,
     children: Vec<Arc<FiberCore>>,
+}
+
+impl CoreState {
+    fn watch(&mut self, watcher: Watcher) {
+        match self.first_watcher {
+            None => self.first_watcher = Some(watcher),
+            Some(_) => self.more_watchers.push(watcher),
+        }
+    }
+
+    fn watchers(&self) -> impl Iterator<Item = &Watcher> {
+        self.first_watcher.iter().chain(&self.more_watchers)
+    }
+}
+
+/// Told, with a tag of its choosing, when a fiber it watches is done (a group learns which of
+/// its members finished without a boxed closure per member).
+pub(crate) trait OnDone: Send + Sync {
+    fn done(&self, tag: usize);
 }
 
 enum Watcher {
     Wake(Waker),
-    Call(Box<dyn FnOnce() + Send>),
+    Notify(Arc<dyn OnDone>, usize),
 }
 
-impl FiberCore {
-    /// A new live fiber of `family`.
-    pub(crate) fn new(family: Arc<Family>) -> Arc<FiberCore> {
+impl Watcher {
+    fn fire(self) {
+        match self {
+            Watcher::Wake(waker) => waker.wake(),
+            Watcher::Notify(target, tag) => target.done(tag),
+        }
+    }
+}
+
+impl<X> FiberCore<X> {
+    /// A new live fiber of `family`, with `extra` kept alongside its state.
+    pub(crate) fn new(family: Arc<Family>, extra: X) -> Arc<FiberCore<X>> {
         LIVE_FIBERS.add(1);
         family.live.fetch_add(1, Ordering::SeqCst);
         Arc::new(FiberCore {
@@ -140,9 +175,12 @@ impl FiberCore {
             interrupted: AtomicBool::new(false),
             task: AtomicWaker::new(),
             state: Mutex::new(CoreState::default()),
+            extra,
         })
     }
+}
 
+impl<X: ?Sized> FiberCore<X> {
     pub(crate) fn id(&self) -> FiberId {
         self.id
     }
@@ -197,14 +235,14 @@ impl FiberCore {
         std::mem::take(&mut self.state().children)
     }
 
-    /// Runs `hook` once the fiber is done (at once if it already is).
-    pub(crate) fn on_done(&self, hook: Box<dyn FnOnce() + Send>) {
+    /// Tells `target` (with `tag`) once the fiber is done, at once if it already is.
+    pub(crate) fn notify_when_done(&self, target: Arc<dyn OnDone>, tag: usize) {
         let mut state = self.state();
         if state.done {
             drop(state);
-            hook();
+            target.done(tag);
         } else {
-            state.watchers.push(Watcher::Call(hook));
+            state.watch(Watcher::Notify(target, tag));
         }
     }
 
@@ -217,21 +255,15 @@ impl FiberCore {
                 return;
             }
             state.done = true;
-            std::mem::take(&mut state.watchers)
+            (
+                state.first_watcher.take(),
+                std::mem::take(&mut state.more_watchers),
+            )
         };
         self.family.live.fetch_sub(1, Ordering::SeqCst);
         LIVE_FIBERS.add(-1);
-        for watcher in watchers {
-            match watcher {
-                Watcher::Wake(waker) => waker.wake(),
-                Watcher::Call(hook) => hook(),
-            }
-        }
-    }
-
-    /// Resolves when the fiber is done.
-    pub(crate) fn done(self: &Arc<Self>) -> Done {
-        Done { core: self.clone() }
+        let (first, more) = watchers;
+        first.into_iter().chain(more).for_each(Watcher::fire);
     }
 
     fn poll_done(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
@@ -240,13 +272,19 @@ impl FiberCore {
             return Poll::Ready(());
         }
         let known = state
-            .watchers
-            .iter()
+            .watchers()
             .any(|w| matches!(w, Watcher::Wake(waker) if waker.will_wake(cx.waker())));
         if !known {
-            state.watchers.push(Watcher::Wake(cx.waker().clone()));
+            state.watch(Watcher::Wake(cx.waker().clone()));
         }
         Poll::Pending
+    }
+}
+
+impl FiberCore {
+    /// Resolves when the fiber is done.
+    pub(crate) fn done(self: &Arc<Self>) -> Done {
+        Done { core: self.clone() }
     }
 }
 

@@ -11,7 +11,7 @@ use std::future::{poll_fn, Future};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
-use super::core::{interrupt_all, Family, FiberCore};
+use super::core::{interrupt_all, Family, FiberCore, OnDone};
 use super::frame::Prim;
 use super::handle::{spawn_fiber, Fiber};
 use crate::cause::{Cause, Exit};
@@ -30,11 +30,28 @@ struct Completions {
     waker: Option<Waker>,
 }
 
+/// The members' completions, in the order they happen.
+#[derive(Default)]
+struct Finished(Mutex<Completions>);
+
+impl OnDone for Finished {
+    fn done(&self, index: usize) {
+        let waker = {
+            let mut completions = lock(&self.0);
+            completions.finished.push_back(index);
+            completions.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
 pub(crate) struct Group<A, E> {
     ctx: Context,
     family: Arc<Family>,
     fibers: Vec<Fiber<A, E>>,
-    completions: Arc<Mutex<Completions>>,
+    completions: Arc<Finished>,
     cores: Cores,
 }
 
@@ -45,18 +62,9 @@ impl<A: Send + 'static, E: Send + 'static> Group<A, E> {
         // Not adopted by the parent fiber: the group itself sees every member done before the
         // group's effect ends (its body, or failing that its finalizer, awaits them all).
         let fiber = spawn_fiber(effect, self.ctx.clone(), self.family.clone(), None);
-        lock(&self.cores).push(fiber.core().clone());
-        let completions = self.completions.clone();
-        fiber.core().on_done(Box::new(move || {
-            let waker = {
-                let mut completions = lock(&completions);
-                completions.finished.push_back(index);
-                completions.waker.take()
-            };
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-        }));
+        let core = fiber.core();
+        core.notify_when_done(self.completions.clone(), index);
+        lock(&self.cores).push(core);
         self.fibers.push(fiber);
         index
     }
@@ -64,7 +72,7 @@ impl<A: Send + 'static, E: Send + 'static> Group<A, E> {
     /// The index of the next fiber to finish.
     pub(crate) async fn next_finished(&self) -> usize {
         poll_fn(|cx| {
-            let mut completions = lock(&self.completions);
+            let mut completions = lock(&self.completions.0);
             match completions.finished.pop_front() {
                 Some(index) => Poll::Ready(index),
                 None => {

@@ -10,7 +10,8 @@ use crate::cause::{Cause, Exit};
 use crate::context::Context;
 use crate::effect::{succeed, Effect};
 
-type ExitCell<A, E> = Arc<Mutex<Option<Exit<A, E>>>>;
+/// A fiber's core with its typed exit in the same allocation.
+type TypedCore<A, E> = Arc<FiberCore<Mutex<Option<Exit<A, E>>>>>;
 
 /// A handle to an effect running on its own fiber (a tokio task), made by
 /// [`Effect::fork`].
@@ -22,8 +23,7 @@ type ExitCell<A, E> = Arc<Mutex<Option<Exit<A, E>>>>;
 /// The handle is consumed by [`join`](Fiber::join), [`await_exit`](Fiber::await_exit) or
 /// [`interrupt`](Fiber::interrupt). Dropping it does not stop the fiber.
 pub struct Fiber<A, E> {
-    core: Arc<FiberCore>,
-    exit: ExitCell<A, E>,
+    core: TypedCore<A, E>,
 }
 
 impl<A, E> fmt::Debug for Fiber<A, E> {
@@ -46,14 +46,16 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
         self.core.is_done()
     }
 
-    pub(crate) fn core(&self) -> &Arc<FiberCore> {
-        &self.core
+    /// The fiber's core, erased.
+    pub(crate) fn core(&self) -> Arc<FiberCore> {
+        self.core.clone()
     }
 
     /// The exit of a finished fiber. A fiber abandoned by its runtime (shut down under it)
     /// counts as interrupted.
     pub(crate) fn take_exit(&self) -> Exit<A, E> {
-        self.exit
+        self.core
+            .extra
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .take()
@@ -63,7 +65,7 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// Waits for the fiber and succeeds or fails as it did.
     pub fn join(self) -> Effect<A, E> {
         Effect::from_future(async move {
-            self.core.done().await;
+            self.core().done().await;
             self.take_exit()
         })
     }
@@ -71,7 +73,7 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// Waits for the fiber and succeeds with its [`Exit`], whatever it is.
     pub fn await_exit<E2: Send + 'static>(self) -> Effect<Exit<A, E>, E2> {
         Effect::from_future(async move {
-            self.core.done().await;
+            self.core().done().await;
             Ok(self.take_exit())
         })
     }
@@ -82,7 +84,7 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     pub fn interrupt<E2: Send + 'static>(self) -> Effect<Exit<A, E>, E2> {
         Effect::from_future(async move {
             self.core.interrupt();
-            self.core.done().await;
+            self.core().done().await;
             Ok(self.take_exit())
         })
     }
@@ -97,22 +99,23 @@ pub(crate) fn spawn_fiber<A: Send + 'static, E: Send + 'static>(
     family: Arc<Family>,
     parent: Option<&FiberCore>,
 ) -> Fiber<A, E> {
-    let core = FiberCore::new(family);
+    let core: TypedCore<A, E> = FiberCore::new(family, Mutex::new(None));
+    let erased: Arc<FiberCore> = core.clone();
     if let Some(parent) = parent {
-        parent.adopt(core.clone());
+        parent.adopt(erased.clone());
     }
-    let exit: ExitCell<A, E> = Arc::new(Mutex::new(None));
-    let mut driver = Driver::new(effect.into_prim(), ctx, core.clone());
-    let (task_core, task_exit) = (core.clone(), exit.clone());
+    let mut driver = Driver::new(effect.into_prim(), ctx, erased);
+    let task_core = core.clone();
     tokio::spawn(std::future::poll_fn(move |cx| {
         driver.poll_drive(cx, |outcome| {
             // The exit is stored before the core completes, so whoever is woken by
             // completion finds it.
-            *task_exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome_exit(outcome));
+            *task_core.extra.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(outcome_exit(outcome));
             task_core.complete();
         })
     }));
-    Fiber { core, exit }
+    Fiber { core }
 }
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {

@@ -206,7 +206,7 @@ impl<A, E> Unpin for Run<A, E> {}
 
 impl<A, E> Run<A, E> {
     pub(crate) fn start(prim: Prim, ctx: Context, family: Arc<Family>) -> Self {
-        let core = FiberCore::new(family);
+        let core: Arc<FiberCore> = FiberCore::new(family, ());
         Run {
             state: RunState::Running(Driver::new(prim, ctx, core.clone()), core),
         }
