@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use effect::prelude::*;
 
+/// Measured rounds per workload (each side once per round), after one warm-up round.
 const REPETITIONS: usize = 5;
 
 struct Options {
@@ -63,8 +64,8 @@ type Side = Result<Duration, String>;
 struct Workload {
     name: &'static str,
     n: u64,
-    effect: fn(u64) -> Pin<Box<dyn Future<Output = Side> + Send>>,
-    baseline: fn(u64) -> Pin<Box<dyn Future<Output = Side> + Send>>,
+    effect: SideFn,
+    baseline: SideFn,
 }
 
 async fn timed<F: Future<Output = ()>>(work: F) -> Side {
@@ -469,19 +470,44 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+type SideFn = fn(u64) -> Pin<Box<dyn Future<Output = Side> + Send>>;
+
+/// Runs one sample of one side as a task on a worker thread, as service code does (a
+/// `block_on` thread would add a cross-thread wake-up to every join).
+fn sample(runtime: &tokio::runtime::Runtime, n: u64, side: SideFn) -> Side {
+    runtime
+        .block_on(async move { tokio::spawn(side(n)).await })
+        .map_err(|e| format!("the workload panicked: {e}"))?
+}
+
+/// Both sides of a workload, as medians in ns per operation. The sides take turns, after one
+/// unmeasured warm-up each, and the order alternates between rounds: drift in the machine's
+/// speed, and whatever one side leaves behind in the allocator, fall on both alike.
 fn measure(
     runtime: &tokio::runtime::Runtime,
     n: u64,
-    side: fn(u64) -> Pin<Box<dyn Future<Output = Side> + Send>>,
-) -> Result<f64, String> {
-    let mut samples = Vec::with_capacity(REPETITIONS);
-    for _ in 0..REPETITIONS {
-        // Each side runs as a task on a worker thread, as service code does (a `block_on`
-        // thread would add a cross-thread wake-up to every join).
-        let sample = runtime.block_on(async move { tokio::spawn(side(n)).await });
-        samples.push(sample.map_err(|e| format!("the workload panicked: {e}"))??);
+    effect: SideFn,
+    baseline: SideFn,
+) -> (Result<f64, String>, Result<f64, String>) {
+    let mut samples = [Ok(Vec::new()), Ok(Vec::new())];
+    let sides = [effect, baseline];
+    for round in 0..=REPETITIONS {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let taken = sample(runtime, n, sides[which]);
+            if let (Ok(list), true) = (&mut samples[which], round > 0) {
+                match taken {
+                    Ok(duration) => list.push(duration),
+                    Err(error) => samples[which] = Err(error),
+                }
+            } else if let Err(error) = taken {
+                samples[which] = Err(error);
+            }
+        }
     }
-    Ok(median(samples).as_nanos() as f64 / n as f64)
+    let [effect, baseline] =
+        samples.map(|side| side.map(|list| median(list).as_nanos() as f64 / n as f64));
+    (effect, baseline)
 }
 
 fn main() {
@@ -524,8 +550,7 @@ fn main() {
     }
     for workload in selected {
         let n = ((workload.n as f64 * options.scale).round() as u64).max(1);
-        let effect = measure(&runtime, n, workload.effect);
-        let baseline = measure(&runtime, n, workload.baseline);
+        let (effect, baseline) = measure(&runtime, n, workload.effect, workload.baseline);
         report(&options, workload.name, n, &effect, &baseline);
     }
 }
