@@ -46,6 +46,58 @@ enum Entry {
     RestoreContext(Context),
 }
 
+/// The interpreter's stack: the bottom two entries inline, the rest in a `Vec`. Most fibers
+/// never hold more than a body and one bind, so most fibers never allocate a stack.
+#[derive(Default)]
+struct Stack {
+    /// Filled first, bottom first; `low[1]` is set only when `low[0]` is.
+    low: [Option<Entry>; 2],
+    /// The entries above the two inline ones.
+    high: Vec<Entry>,
+}
+
+impl Stack {
+    fn push(&mut self, entry: Entry) {
+        if !self.high.is_empty() {
+            self.high.push(entry);
+        } else if self.low[0].is_none() {
+            self.low[0] = Some(entry);
+        } else if self.low[1].is_none() {
+            self.low[1] = Some(entry);
+        } else {
+            self.high.push(entry);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        self.high
+            .pop()
+            .or_else(|| self.low[1].take())
+            .or_else(|| self.low[0].take())
+    }
+
+    fn last(&self) -> Option<&Entry> {
+        self.high
+            .last()
+            .or(self.low[1].as_ref())
+            .or(self.low[0].as_ref())
+    }
+
+    fn last_mut(&mut self) -> Option<&mut Entry> {
+        if !self.high.is_empty() {
+            self.high.last_mut()
+        } else if self.low[1].is_some() {
+            self.low[1].as_mut()
+        } else {
+            self.low[0].as_mut()
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.low.iter().flatten().chain(&self.high)
+    }
+}
+
 enum Saved {
     Completed(FrameBox),
     Unwinding(Cause<Never>),
@@ -68,7 +120,7 @@ pub(crate) enum Outcome {
 }
 
 pub(crate) struct Interpreter {
-    stack: Vec<Entry>,
+    stack: Stack,
     next: Next,
     ctx: Context,
     interruptible: bool,
@@ -82,8 +134,7 @@ pub(crate) struct Interpreter {
 impl Interpreter {
     pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>) -> Self {
         Interpreter {
-            // Most fibers stay shallow: room for a body and one bind without growing.
-            stack: Vec::with_capacity(2),
+            stack: Stack::default(),
             perturb: super::perturb::enabled(),
             next: Next::Start(prim),
             ctx,
