@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
@@ -16,7 +17,7 @@ use super::frame::Prim;
 use super::handle::{spawn_fiber, Fiber};
 use crate::cause::{Cause, Exit};
 use crate::context::Context;
-use crate::effect::Effect;
+use crate::effect::{succeed, Effect};
 
 type Cores = Arc<Mutex<Vec<Arc<FiberCore>>>>;
 
@@ -32,13 +33,18 @@ struct Completions {
 
 /// The members' completions, in the order they happen.
 #[derive(Default)]
-struct Finished(Mutex<Completions>);
+struct Finished {
+    completions: Mutex<Completions>,
+    /// How many members are done, ever (consumed or not).
+    count: AtomicUsize,
+}
 
 impl OnDone for Finished {
     fn done(&self, index: usize) {
         let waker = {
-            let mut completions = lock(&self.0);
+            let mut completions = lock(&self.completions);
             completions.finished.push_back(index);
+            self.count.fetch_add(1, Ordering::AcqRel);
             completions.waker.take()
         };
         if let Some(waker) = waker {
@@ -72,7 +78,7 @@ impl<A: Send + 'static, E: Send + 'static> Group<A, E> {
     /// The index of the next fiber to finish.
     pub(crate) async fn next_finished(&self) -> usize {
         poll_fn(|cx| {
-            let mut completions = lock(&self.completions.0);
+            let mut completions = lock(&self.completions.completions);
             match completions.finished.pop_front() {
                 Some(index) => Poll::Ready(index),
                 None => {
@@ -126,18 +132,26 @@ where
     Fut: Future<Output = Exit<B, E2>> + Send + 'static,
 {
     let cores: Cores = Arc::default();
-    let finalizer_cores = cores.clone();
+    let finished: Arc<Finished> = Arc::default();
+    let (finalizer_cores, finalizer_finished) = (cores.clone(), finished.clone());
     let driven = Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
         let group = Group {
             ctx: fiber.ctx.clone(),
             family: fiber.core.family().clone(),
             fibers: Vec::new(),
-            completions: Arc::default(),
+            completions: finished,
             cores,
         };
         Effect::from_future(body(group)).into_prim()
     })));
     driven.on_exit(move |_| {
+        // Every member done already (the body saw them all finish, or interrupted and awaited
+        // them): nothing to do. Members are registered before they can finish, and counted
+        // only once done, so equal counts mean all are done.
+        let started = lock(&finalizer_cores).len();
+        if finalizer_finished.count.load(Ordering::Acquire) == started {
+            return succeed(());
+        }
         Effect::from_future(async move {
             let cores = lock(&finalizer_cores).clone();
             interrupt_all(&cores).await;
