@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::context::Context;
-use crate::effect::{fail_cause, succeed, Effect};
+use crate::effect::{fail_cause, succeed, Effect, Repr};
 use crate::fiber::frame::{Finalizer, FinalizerExit, Prim};
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
@@ -55,9 +55,13 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             };
             // Building the finalizer is user code: a panic there is the finalizer's defect.
             match catch_unwind(AssertUnwindSafe(|| f(exit))) {
-                Ok(finalizer) => finalizer.into_prim(),
+                // A finalizer that is a plain `succeed(())` has nothing to run.
+                Ok(Effect {
+                    repr: Repr::Succeed(()),
+                }) => None,
+                Ok(finalizer) => Some(finalizer.into_prim()),
                 Err(panic) => {
-                    fail_cause::<(), Never>(Cause::Die(Defect::from_panic(panic))).into_prim()
+                    Some(fail_cause::<(), Never>(Cause::Die(Defect::from_panic(panic))).into_prim())
                 }
             }
         });

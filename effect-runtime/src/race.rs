@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use crate::cause::{Cause, Exit};
-use crate::effect::{die, Effect};
+use crate::effect::{die, succeed, Effect};
 use crate::fiber::core::{interrupt_all, FiberCore};
 use crate::fiber::frame::Prim;
 use crate::fiber::run::Run;
@@ -101,10 +101,11 @@ where
     // until every branch has finished its finalizers.
     raced.on_exit(move |_| {
         let cores = std::mem::take(&mut *finalizer_cores.lock().unwrap_or_else(|p| p.into_inner()));
+        if cores.iter().all(|core| core.is_done()) {
+            return succeed(());
+        }
         Effect::from_future(async move {
-            if cores.iter().any(|core| !core.is_done()) {
-                interrupt_all(&cores).await;
-            }
+            interrupt_all(&cores).await;
             Ok(())
         })
     })

@@ -49,8 +49,10 @@ pub(crate) enum FinalizerExit<'a> {
     Interrupted(&'a Cause<Never>),
 }
 
-/// Builds the finalizer effect from the exit of the region it guards.
-pub(crate) type Finalizer = Box<dyn FnOnce(FinalizerExit<'_>) -> Prim + Send>;
+/// Builds the finalizer effect from the exit of the region it guards; `None` when there is
+/// nothing to run (an `on_error` after a success, a group whose members are all done), which
+/// costs the interpreter nothing.
+pub(crate) type Finalizer = Box<dyn FnOnce(FinalizerExit<'_>) -> Option<Prim> + Send>;
 
 /// The erased instruction set of the interpreter.
 pub(crate) enum Prim {

@@ -296,8 +296,10 @@ impl Interpreter {
         Ok(match entry {
             Entry::Frame(_) => unreachable!("a waiting body was handled above"),
             Entry::Finalizer(finalizer) => {
-                let prim = finalizer(FinalizerExit::Completed(done.as_mut().output()));
-                self.run_finalizer(prim, Saved::Completed(done))
+                match finalizer(FinalizerExit::Completed(done.as_mut().output())) {
+                    Some(prim) => self.run_finalizer(prim, Saved::Completed(done)),
+                    None => Next::Deliver(done),
+                }
             }
             Entry::RunningFinalizer {
                 saved,
@@ -349,10 +351,10 @@ impl Interpreter {
                 }
                 Next::Unwind(cause)
             }
-            Entry::Finalizer(finalizer) => {
-                let prim = finalizer(FinalizerExit::Interrupted(&cause));
-                self.run_finalizer(prim, Saved::Unwinding(cause))
-            }
+            Entry::Finalizer(finalizer) => match finalizer(FinalizerExit::Interrupted(&cause)) {
+                Some(prim) => self.run_finalizer(prim, Saved::Unwinding(cause)),
+                None => Next::Unwind(cause),
+            },
             Entry::RunningFinalizer {
                 saved,
                 interruptible,
