@@ -117,6 +117,9 @@ pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     interrupted: AtomicBool,
     /// Wakes the fiber's task when it is interrupted.
     task: AtomicWaker,
+    /// Whether a child was ever adopted: most fibers never fork, and their end then skips the
+    /// lock that reaping children takes.
+    adopted: AtomicBool,
     state: Mutex<CoreState>,
     pub(crate) extra: X,
 }
@@ -174,6 +177,7 @@ impl<X> FiberCore<X> {
             family,
             interrupted: AtomicBool::new(false),
             task: AtomicWaker::new(),
+            adopted: AtomicBool::new(false),
             state: Mutex::new(CoreState::default()),
             extra,
         })
@@ -223,15 +227,21 @@ impl<X: ?Sized> FiberCore<X> {
             state.children.retain(|c| !c.is_done());
         }
         state.children.push(child);
+        self.adopted.store(true, Ordering::Release);
     }
 
     /// Whether any child is still registered.
     pub(crate) fn has_children(&self) -> bool {
-        !self.state().children.is_empty()
+        self.adopted.load(Ordering::Acquire) && !self.state().children.is_empty()
     }
 
     /// Takes the children still registered (the supervisor reaps them).
     pub(crate) fn take_children(&self) -> Vec<Arc<FiberCore>> {
+        // Children are adopted by the fiber's own interpreter, so a fiber that never adopted
+        // one by the time its driver asks has none.
+        if !self.adopted.load(Ordering::Acquire) {
+            return Vec::new();
+        }
         std::mem::take(&mut self.state().children)
     }
 
