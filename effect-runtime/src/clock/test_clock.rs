@@ -333,9 +333,9 @@ impl Activity {
 }
 
 /// The waker a tracked fiber polls its bodies with, and the bookkeeping around each poll.
+/// One pointer: a fiber's size counts, and the waker is made from it on each poll.
 pub(crate) struct Tracker {
     wake: Arc<TrackedWake>,
-    waker: Waker,
 }
 
 struct TrackedWake {
@@ -377,12 +377,11 @@ impl Tracker {
             state: AtomicU8::new(QUEUED),
             task: AtomicWaker::new(),
         });
-        let waker = Waker::from(wake.clone());
-        Tracker { wake, waker }
+        Tracker { wake }
     }
 
     /// Starts a poll of the fiber; returns the waker to poll its bodies with.
-    pub(crate) fn enter(&self, task: &Waker) -> &Waker {
+    pub(crate) fn enter(&self, task: &Waker) -> Waker {
         self.wake.task.register(task);
         let activity = &self.wake.activity;
         activity.running.fetch_add(1, Ordering::SeqCst);
@@ -403,7 +402,7 @@ impl Tracker {
                 (address, 1)
             });
         });
-        &self.waker
+        Waker::from(self.wake.clone())
     }
 
     /// Ends a poll started by [`enter`](Tracker::enter) (`previous` is what

@@ -24,10 +24,10 @@ use crate::effect::{Effect, Repr};
 pub(crate) struct Driver {
     state: DriverState,
     /// Reports this fiber's activity to the test clock in its context, if there is one
-    /// (boxed: most fibers have none, and every fiber's size counts). The whole of each poll
+    /// (one pointer: most fibers have none, and every fiber's size counts). The whole of each poll
     /// counts as running, including the owner's completion of the fiber, so a test clock
     /// never sees the fiber idle between its end and the wake-ups its end causes.
-    tracker: Option<Box<Tracker>>,
+    tracker: Option<Tracker>,
 }
 
 enum DriverState {
@@ -47,7 +47,7 @@ impl Driver {
         } else {
             Clock::of(&ctx)
                 .as_test()
-                .map(|clock| Box::new(Tracker::new(clock.activity().clone())))
+                .map(|clock| Tracker::new(clock.activity().clone()))
         };
         Driver {
             state: DriverState::Running(Interpreter::new(prim, ctx, core)),
@@ -66,7 +66,7 @@ impl Driver {
             return self.poll_fiber(cx).map(finish);
         };
         let previous = Tracker::polling();
-        let waker = tracker.enter(cx.waker()).clone();
+        let waker = tracker.enter(cx.waker());
         let polled = self
             .poll_fiber(&mut TaskContext::from_waker(&waker))
             .map(finish);
