@@ -42,13 +42,10 @@ enum DriverState {
 
 impl Driver {
     pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>) -> Self {
-        let tracker = if ctx.is_empty() {
-            None
-        } else {
-            Clock::of(&ctx)
-                .as_test()
-                .map(|clock| Tracker::new(clock.activity().clone()))
-        };
+        let tracker = ctx
+            .try_get::<Clock>()
+            .and_then(Clock::as_test)
+            .map(|clock| Tracker::new(clock.activity().clone()));
         Driver {
             state: DriverState::Running(Interpreter::new(prim, ctx, core)),
             tracker,
