@@ -10,8 +10,9 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::cause::{Cause, Never};
+use crate::cause::{Cause, Exit, Never};
 use crate::clock::Clock;
+use crate::context::Context;
 use crate::effect::{fail_cause, succeed, Effect, Repr};
 use crate::fiber::frame::{Finalizer, FutureFrame, Prim};
 use crate::fiber::run::Run;
@@ -19,10 +20,25 @@ use crate::fiber::run::Run;
 /// An effect that succeeds after `duration` on the context's [`Clock`] (instantly under a
 /// `TestClock`, once it is advanced). Interruptible.
 pub fn sleep<E: Send + 'static>(duration: Duration) -> Effect<(), E> {
-    Effect::new(move |ctx| async move {
-        Clock::of(&ctx).sleep(duration).await;
-        Ok(())
-    })
+    // Nanoseconds fit 584 years; longer sleeps are that long.
+    let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    Effect::from_prim(Prim::FromContext(start_sleep::<E>, nanos))
+}
+
+/// Starts a sleep of `nanos` on the clock of `ctx`, as a body sized for that clock: a test
+/// clock's sleeper is a fraction of a tokio timer, and a test can hold many thousands.
+fn start_sleep<E: Send + 'static>(ctx: &Context, nanos: u64) -> Prim {
+    let duration = Duration::from_nanos(nanos);
+    let body = match Clock::of(ctx).as_test() {
+        Some(clock) => FutureFrame::boxed(sleep_on::<E>(clock.sleep(duration))),
+        None => FutureFrame::boxed(sleep_on::<E>(tokio::time::sleep(duration))),
+    };
+    Prim::Frame(body)
+}
+
+async fn sleep_on<E>(sleep: impl Future<Output = ()>) -> Exit<(), E> {
+    sleep.await;
+    Ok(())
 }
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {

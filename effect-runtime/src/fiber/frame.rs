@@ -67,6 +67,11 @@ pub(crate) enum Prim {
     Provide(Context, Box<Prim>),
     /// Ask the interpreter running this fiber for the effect to run next.
     WithFiber(Box<dyn FnOnce(&mut FiberCx<'_>) -> Prim + Send>),
+    /// Build the effect to run next from the fiber's context, with a function and one word of
+    /// data instead of a boxed closure: the effect costs nothing until it starts, and what it
+    /// starts can depend on the context (`sleep` builds a small virtual-time sleeper on a test
+    /// clock, a tokio timer on the live one).
+    FromContext(fn(&Context, u64) -> Prim, u64),
 }
 
 pin_project! {

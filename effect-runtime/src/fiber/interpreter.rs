@@ -218,6 +218,7 @@ impl Interpreter {
                 self.stack.push(Entry::RestoreContext(outer));
                 Next::Start(*inner)
             }
+            Prim::FromContext(make, data) => Next::Start(make(&self.ctx, data)),
             Prim::WithFiber(request) => Next::Start(request(&mut FiberCx {
                 ctx: &self.ctx,
                 core: &self.core,
