@@ -274,26 +274,34 @@ fn timeout_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
 // ---- test_clock_sleepers: n fibers sleeping i+1 ms, one advance, join all ----
 
 fn test_clock_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        let clock = TestClock::new();
-        let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
-        let fibers: Vec<Fiber<u64, Never>> = (0..n)
-            .map(|i| runtime.fork(sleep(ms(i + 1)).as_value(i)))
-            .collect();
-        clock.advance(ms(n + 1)).await;
-        let join_all: Effect<u64, Never> = effect_block! {
-            let mut total = 0u64;
-            for fiber in fibers {
-                total += fiber.join()?;
-            }
-            total
-        };
-        black_box(runtime.run(join_all).await.unwrap_or_default());
-    }))
+    // Like the floor (paused tokio time needs a current-thread runtime), and like
+    // `#[effect::test]`, which runs each test on a current-thread runtime of its own.
+    on_current_thread(move || {
+        timed(async move {
+            let clock = TestClock::new();
+            let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+            let fibers: Vec<Fiber<u64, Never>> = (0..n)
+                .map(|i| runtime.fork(sleep(ms(i + 1)).as_value(i)))
+                .collect();
+            clock.advance(ms(n + 1)).await;
+            let join_all: Effect<u64, Never> = effect_block! {
+                let mut total = 0u64;
+                for fiber in fibers {
+                    total += fiber.join()?;
+                }
+                total
+            };
+            black_box(runtime.run(join_all).await.unwrap_or_default());
+        })
+    })
 }
 
-fn test_clock_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    // Paused tokio time needs a current-thread runtime of its own.
+/// Runs `work` on a current-thread runtime (with paused time) on a thread of its own.
+fn on_current_thread<F, W>(work: W) -> Pin<Box<dyn Future<Output = Side> + Send>>
+where
+    W: FnOnce() -> F + Send + 'static,
+    F: Future<Output = Side>,
+{
     Box::pin(async move {
         std::thread::spawn(move || {
             let paused = tokio::runtime::Builder::new_current_thread()
@@ -301,25 +309,32 @@ fn test_clock_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
                 .start_paused(true)
                 .build()
                 .map_err(|e| e.to_string())?;
-            paused.block_on(timed(async move {
-                let handles: Vec<_> = (0..n)
-                    .map(|i| {
-                        tokio::spawn(async move {
-                            tokio::time::sleep(Duration::from_millis(i + 1)).await;
-                            i
-                        })
-                    })
-                    .collect();
-                tokio::time::advance(Duration::from_millis(n + 1)).await;
-                let mut total = 0u64;
-                for handle in handles {
-                    total += handle.await.unwrap_or_default();
-                }
-                black_box(total);
-            }))
+            paused.block_on(work())
         })
         .join()
-        .map_err(|_| "the paused-time thread panicked".to_string())?
+        .map_err(|_| "the current-thread runtime's thread panicked".to_string())?
+    })
+}
+
+fn test_clock_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    // Paused tokio time needs a current-thread runtime of its own.
+    on_current_thread(move || {
+        timed(async move {
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(i + 1)).await;
+                        i
+                    })
+                })
+                .collect();
+            tokio::time::advance(Duration::from_millis(n + 1)).await;
+            let mut total = 0u64;
+            for handle in handles {
+                total += handle.await.unwrap_or_default();
+            }
+            black_box(total);
+        })
     })
 }
 
