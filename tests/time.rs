@@ -235,3 +235,43 @@ async fn advance_sees_a_fibers_end_and_the_wake_ups_it_causes_as_one_step() {
         assert_eq!(rt.run(fiber.join()).await, Ok((1, 2)));
     }
 }
+
+#[tokio::test]
+async fn an_interrupted_sleep_leaves_the_clock_and_never_fires() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let doomed = rt.fork(sleep::<()>(secs(10)).flat_map({
+        let note = log.note::<()>("doomed woke");
+        move |()| note
+    }));
+    let survivor = rt.fork(sleep::<()>(secs(20)).flat_map({
+        let note = log.note::<()>("survivor woke");
+        move |()| note
+    }));
+    clock.advance(secs(1)).await;
+    assert_eq!(clock.pending_sleepers(), 2);
+    let _ = rt.run(doomed.interrupt::<()>()).await;
+    assert_eq!(
+        clock.pending_sleepers(),
+        1,
+        "the interrupted sleep left the queue"
+    );
+    clock.advance(secs(30)).await;
+    assert!(survivor.is_done());
+    assert_eq!(log.events(), ["survivor woke"]);
+    assert_eq!(clock.pending_sleepers(), 0);
+}
+
+#[tokio::test]
+async fn sleepers_with_one_deadline_wake_in_the_order_they_slept() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    for name in ["first", "second", "third"] {
+        let note = log.note::<()>(name);
+        rt.fork(sleep::<()>(ms(50)).flat_map(move |()| note));
+        // Each fiber reaches its sleep before the next one starts.
+        clock.advance(std::time::Duration::ZERO).await;
+    }
+    clock.advance(ms(50)).await;
+    assert_eq!(log.events(), ["first", "second", "third"]);
+}

@@ -8,12 +8,11 @@
 //! it moves time, and after each sleeper it wakes.
 
 use std::cell::Cell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::Duration;
@@ -55,39 +54,28 @@ struct Inner {
     activity: Arc<Activity>,
 }
 
+/// Where a sleep stands in the clock's order: deadline, then registration order.
+type SleepKey = (Duration, u64);
+
 #[derive(Default)]
 struct State {
     now: Duration,
     next_seq: u64,
-    sleepers: BinaryHeap<Reverse<(Duration, u64, SleeperRef)>>,
+    /// The registered sleeps not yet fired, with the waker of each (kept here, not in an
+    /// allocation of its own per sleep). A sleep dropped early removes itself.
+    sleepers: BTreeMap<SleepKey, Waker>,
+    /// The last sleep fired. Sleeps fire in key order and every new sleep's key is greater
+    /// than any fired one (its deadline is at least `now`, its sequence number later), so a
+    /// sleep has fired exactly when its key is at most this.
+    fired_through: Option<SleepKey>,
     advances: u64,
     watchdog: bool,
 }
 
-struct SleeperRef(Arc<Sleeper>);
-
-impl PartialEq for SleeperRef {
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl State {
+    fn has_fired(&self, key: SleepKey) -> bool {
+        self.fired_through.is_some_and(|fired| key <= fired)
     }
-}
-impl Eq for SleeperRef {}
-impl PartialOrd for SleeperRef {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for SleeperRef {
-    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
-        std::cmp::Ordering::Equal
-    }
-}
-
-#[derive(Default)]
-struct Sleeper {
-    fired: AtomicBool,
-    cancelled: AtomicBool,
-    waker: AtomicWaker,
 }
 
 impl fmt::Debug for TestClock {
@@ -121,11 +109,7 @@ impl TestClock {
 
     /// How many sleeps are waiting for virtual time to reach their deadline.
     pub fn pending_sleepers(&self) -> usize {
-        self.state()
-            .sleepers
-            .iter()
-            .filter(|Reverse((_, _, s))| !s.0.cancelled.load(Ordering::Acquire))
-            .count()
+        self.state().sleepers.len()
     }
 
     /// A future that resolves once virtual time has moved `duration` past now.
@@ -133,7 +117,7 @@ impl TestClock {
         TestSleep {
             clock: self.clone(),
             duration,
-            sleeper: None,
+            key: None,
         }
     }
 
@@ -168,26 +152,21 @@ impl TestClock {
             self.inner.activity.until_idle().await;
             let due = {
                 let mut state = self.state();
-                loop {
-                    match state.sleepers.peek() {
-                        Some(Reverse((deadline, _, _))) if *deadline <= target => {}
-                        _ => break None,
+                match state.sleepers.first_key_value() {
+                    Some((&(deadline, _), _)) if deadline <= target => {
+                        let (key, waker) = state
+                            .sleepers
+                            .pop_first()
+                            .expect("the first sleeper was there a moment ago");
+                        state.now = state.now.max(deadline);
+                        state.fired_through = Some(key);
+                        Some(waker)
                     }
-                    let Some(Reverse((deadline, _, sleeper))) = state.sleepers.pop() else {
-                        break None;
-                    };
-                    if sleeper.0.cancelled.load(Ordering::Acquire) {
-                        continue;
-                    }
-                    state.now = state.now.max(deadline);
-                    break Some(sleeper);
+                    _ => None,
                 }
             };
             match due {
-                Some(sleeper) => {
-                    sleeper.0.fired.store(true, Ordering::Release);
-                    sleeper.0.waker.wake();
-                }
+                Some(waker) => waker.wake(),
                 None => break,
             }
         }
@@ -195,22 +174,19 @@ impl TestClock {
         self.inner.activity.until_idle().await;
     }
 
-    fn register(&self, duration: Duration) -> Arc<Sleeper> {
-        let sleeper = Arc::new(Sleeper::default());
-        let start_watchdog = {
+    /// Registers a sleep of `duration` from now, to wake `waker`; its key.
+    fn register(&self, duration: Duration, waker: &Waker) -> SleepKey {
+        let (key, start_watchdog) = {
             let mut state = self.state();
-            let deadline = state.now + duration;
-            let seq = state.next_seq;
+            let key = (state.now + duration, state.next_seq);
             state.next_seq += 1;
-            state
-                .sleepers
-                .push(Reverse((deadline, seq, SleeperRef(sleeper.clone()))));
-            !std::mem::replace(&mut state.watchdog, true)
+            state.sleepers.insert(key, waker.clone());
+            (key, !std::mem::replace(&mut state.watchdog, true))
         };
         if start_watchdog {
             self.start_watchdog();
         }
-        sleeper
+        key
     }
 
     /// Prints a diagnostic when sleepers wait on this clock, every fiber is blocked, and
@@ -235,7 +211,7 @@ impl TestClock {
                 }
                 let idle = clock.inner.activity.is_idle(0);
                 if idle && state.advances == seen_advances {
-                    let next = state.sleepers.peek().map(|Reverse((d, _, _))| *d);
+                    let next = state.sleepers.first_key_value().map(|(&(d, _), _)| d);
                     eprintln!(
                         "effect: {waiting} sleep(s) have waited on a TestClock at virtual time {:?} for {:?} of real time \
                          (next deadline {next:?}) and nothing advanced it; call `test_clock.advance(..)` to move virtual time",
@@ -253,7 +229,8 @@ impl TestClock {
 pub struct TestSleep {
     clock: TestClock,
     duration: Duration,
-    sleeper: Option<Arc<Sleeper>>,
+    /// Set once registered (at the first poll); cleared once fired.
+    key: Option<SleepKey>,
 }
 
 impl Future for TestSleep {
@@ -263,30 +240,37 @@ impl Future for TestSleep {
         if self.duration.is_zero() {
             return Poll::Ready(());
         }
-        let duration = self.duration;
-        let sleeper = match &self.sleeper {
-            Some(sleeper) => sleeper.clone(),
-            None => {
-                let sleeper = self.clock.register(duration);
-                self.sleeper = Some(sleeper.clone());
-                sleeper
-            }
+        let Some(key) = self.key else {
+            let key = self.clock.register(self.duration, cx.waker());
+            self.key = Some(key);
+            return Poll::Pending;
         };
-        sleeper.waker.register(cx.waker());
-        if sleeper.fired.load(Ordering::Acquire) {
-            self.sleeper = None;
+        let mut state = self.clock.state();
+        if state.has_fired(key) {
+            drop(state);
+            self.key = None;
             self.duration = Duration::ZERO;
             return Poll::Ready(());
         }
+        let replaced = match state.sleepers.get_mut(&key) {
+            Some(waker) if !waker.will_wake(cx.waker()) => {
+                Some(std::mem::replace(waker, cx.waker().clone()))
+            }
+            _ => None,
+        };
+        drop(state);
+        drop(replaced);
         Poll::Pending
     }
 }
 
 impl Drop for TestSleep {
     fn drop(&mut self) {
-        // An interrupted sleep leaves the queue: `advance` skips it.
-        if let Some(sleeper) = &self.sleeper {
-            sleeper.cancelled.store(true, Ordering::Release);
+        // An interrupted sleep leaves the queue. Its waker is dropped after the lock is
+        // released: dropping a waker can run arbitrary code.
+        if let Some(key) = self.key {
+            let removed = self.clock.state().sleepers.remove(&key);
+            drop(removed);
         }
     }
 }
