@@ -527,11 +527,20 @@ fn measure(
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("--fiber-memory-child") {
-        let side = args.next().unwrap_or_default();
-        let n = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
-        fiber_memory_child(&side, n);
-        return;
+    match args.next().as_deref() {
+        Some("--fiber-memory-child") => {
+            let side = args.next().unwrap_or_default();
+            let n = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            fiber_memory_child(&side, n);
+            return;
+        }
+        Some("--workload-child") => {
+            let name = args.next().unwrap_or_default();
+            let n = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            workload_child(&name, n);
+            return;
+        }
+        _ => {}
     }
     let options = match parse_options() {
         Ok(options) => options,
@@ -540,10 +549,6 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
     let selected: Vec<Workload> = workloads()
         .into_iter()
         .filter(|w| options.only.as_deref().is_none_or(|only| only == w.name))
@@ -565,8 +570,66 @@ fn main() {
     }
     for workload in selected {
         let n = ((workload.n as f64 * options.scale).round() as u64).max(1);
-        let (effect, baseline) = measure(&runtime, n, workload.effect, workload.baseline);
+        let (effect, baseline) = run_workload_child(workload.name, n);
         report(&options, workload.name, n, &effect, &baseline);
+    }
+}
+
+/// Runs one workload, both sides, in a child process of its own: each workload starts with a
+/// fresh heap, so what an earlier workload left in the allocator (a hundred thousand freed
+/// fibers or tasks) does not slow down, or speed up, the next one's sides.
+fn run_workload_child(name: &str, n: u64) -> (Result<f64, String>, Result<f64, String>) {
+    let failed = |why: String| (Err(why.clone()), Err(why));
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return failed(format!("cannot find the bench executable: {e}")),
+    };
+    let out = match std::process::Command::new(exe)
+        .args(["--workload-child", name, &n.to_string()])
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => return failed(format!("cannot start the workload's process: {e}")),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines().map(parse_side);
+    match (lines.next(), lines.next()) {
+        (Some(effect), Some(baseline)) => (effect, baseline),
+        _ => failed(format!(
+            "the workload's process gave no figures ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
+}
+
+/// In the child: measures both sides of workload `name` and prints one line per side.
+fn workload_child(name: &str, n: u64) {
+    let Some(workload) = workloads().into_iter().find(|w| w.name == name) else {
+        println!("err no workload named {name}");
+        println!("err no workload named {name}");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (effect, baseline) = measure(&runtime, n, workload.effect, workload.baseline);
+    for side in [effect, baseline] {
+        match side {
+            Ok(value) => println!("ok {value}"),
+            Err(error) => println!("err {}", error.replace('\n', " ")),
+        }
+    }
+}
+
+fn parse_side(line: &str) -> Result<f64, String> {
+    match line.split_once(' ') {
+        Some(("ok", value)) => value
+            .parse()
+            .map_err(|_| format!("unreadable figure `{value}`")),
+        Some(("err", error)) => Err(error.to_string()),
+        _ => Err(format!("unreadable line `{line}`")),
     }
 }
 
