@@ -88,23 +88,14 @@ struct State {
     advance_to: Duration,
 }
 
-/// Pops the next sleeper due by `target` (or, with `None`, by the time the running advance
-/// goes to, if one runs) and moves time to it; its waker, to wake after the lock is released.
-fn fire_next_due(state: &Mutex<State>, target: Option<Duration>) -> Option<Waker> {
-    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-    let limit = match target {
-        Some(target) => target,
-        None if state.advancing > 0 => state.advance_to,
-        None => return None,
-    };
-    let (&(deadline, _), _) = state.sleepers.first_key_value()?;
-    if deadline > limit {
-        return None;
-    }
-    let (key, waker) = state.sleepers.pop_first()?;
-    state.now = state.now.max(deadline);
-    state.fired_through = Some(key);
-    Some(waker)
+/// What [`Activity::fire_next`] did.
+enum Fire {
+    /// Woke the next due sleeper.
+    Fired,
+    /// Did nothing: a fiber is queued or running (its stop will look again).
+    Busy,
+    /// Did nothing: no sleeper is due (or no advance is running).
+    NothingDue,
 }
 
 impl State {
@@ -188,11 +179,12 @@ impl TestClock {
             state.advancing += 1;
             state.advance_to = state.advance_to.max(target);
         }
+        let activity = &self.inner.activity;
         loop {
-            self.inner.activity.until_idle().await;
-            match fire_next_due(&self.inner.state, Some(target)) {
-                Some(waker) => waker.wake(),
-                None => break,
+            activity.until_idle().await;
+            match activity.fire_next(Some(target), activity.own_polls()) {
+                Fire::Fired | Fire::Busy => continue,
+                Fire::NothingDue => break,
             }
         }
         {
@@ -203,7 +195,7 @@ impl TestClock {
                 state.advance_to = Duration::ZERO;
             }
         }
-        self.inner.activity.until_idle().await;
+        activity.until_idle().await;
     }
 
     /// Registers a sleep of `duration` from now, to wake `waker`; its key.
@@ -333,24 +325,72 @@ impl Activity {
         self.queued.load(Ordering::SeqCst) == 0 && self.running.load(Ordering::SeqCst) <= own
     }
 
-    /// A tracked fiber stopped running and none is queued. If nothing else runs and an
-    /// advance is in progress, the next due sleeper fires right here: the advance would do
-    /// the same once woken, and this saves it a round trip per sleeper. Otherwise the advance
-    /// is told to look.
+    /// How many tracked polls of this clock's fibers enclose the caller on this thread (the
+    /// caller's own fiber, when `advance` is called from an effect on this clock).
+    fn own_polls(self: &Arc<Self>) -> usize {
+        let (address, depth) = POLLING.with(Cell::get);
+        if address == self.address() {
+            depth
+        } else {
+            0
+        }
+    }
+
+    /// Fires the next sleeper due by `target` (by the running advance's target, with `None`)
+    /// if nothing but `own` polls is queued or running. Idleness is checked under the clock's
+    /// lock, and the fired sleeper is counted as queued from then until its waker has run, so
+    /// two parties finding the clock idle at once (the advance, a fiber stopping) cannot both
+    /// fire: sleepers fire one at a time, each after the fibers woken before it have blocked.
+    fn fire_next(&self, target: Option<Duration>, own: usize) -> Fire {
+        let waker = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if !self.is_idle(own) {
+                return Fire::Busy;
+            }
+            let limit = match target {
+                Some(target) => target,
+                None if state.advancing > 0 => state.advance_to,
+                None => return Fire::NothingDue,
+            };
+            match state.sleepers.first_key_value() {
+                Some((&(deadline, _), _)) if deadline <= limit => {}
+                _ => return Fire::NothingDue,
+            }
+            let Some(((deadline, seq), waker)) = state.sleepers.pop_first() else {
+                return Fire::NothingDue;
+            };
+            state.now = state.now.max(deadline);
+            state.fired_through = Some((deadline, seq));
+            self.queued.fetch_add(1, Ordering::SeqCst);
+            waker
+        };
+        // Outside the lock: a waker may run arbitrary code. A tracked fiber counts itself as
+        // queued before this returns; then the placeholder count goes.
+        waker.wake();
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        Fire::Fired
+    }
+
+    /// A tracked fiber stopped running and none is queued. While an advance runs, the next
+    /// due sleeper fires right here: the advance would do the same once woken, and this saves
+    /// it a round trip per sleeper. When nothing is due, the advance is told to look.
     fn settle(&self) {
-        if self.is_idle(0) {
-            if let Some(waker) = fire_next_due(&self.state, None) {
-                waker.wake();
-                return;
+        loop {
+            match self.fire_next(None, 0) {
+                // A sleeper woken outside any tracked fiber leaves the clock idle: go on.
+                Fire::Fired if self.is_idle(0) => continue,
+                Fire::Fired | Fire::Busy => return,
+                Fire::NothingDue => {
+                    self.idle.wake();
+                    return;
+                }
             }
         }
-        self.idle.wake();
     }
 
     async fn until_idle(self: &Arc<Self>) {
         std::future::poll_fn(|cx| {
-            let (address, depth) = POLLING.with(Cell::get);
-            let own = if address == self.address() { depth } else { 0 };
+            let own = self.own_polls();
             // Registered before the check: a fiber stopping in between still wakes us.
             self.idle.register(cx.waker());
             if self.is_idle(own) {
