@@ -10,11 +10,12 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::cause::{Cause, Exit, Never};
+use crate::cause::{Cause, Exit};
 use crate::clock::Clock;
 use crate::context::Context;
 use crate::effect::{fail_cause, succeed, Effect, Repr};
-use crate::fiber::frame::{Finalizer, FutureFrame, Prim};
+use crate::fiber::bind::{current_fiber, interrupted_behind_own_mask};
+use crate::fiber::frame::{FutureFrame, Prim};
 use crate::fiber::run::Run;
 
 /// An effect that succeeds after `duration` on the context's [`Clock`] (instantly under a
@@ -41,6 +42,13 @@ async fn sleep_on<E>(sleep: impl Future<Output = ()>) -> Exit<(), E> {
     Ok(())
 }
 
+/// How the wait of a `timeout` ended.
+enum Ended<A, E> {
+    Finished(Exit<A, E>),
+    TimeUp,
+    Interrupted,
+}
+
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Runs this effect for at most `duration` on the context's clock: `Some(value)` if it
     /// finished in time, `None` if not, in which case it was interrupted and its finalizers
@@ -63,49 +71,49 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         };
         // The guarded effect runs as a nested run polled in place by this fiber's task, with
         // the clock's sleep polled beside it as a plain future: no task, no second effect.
-        // (This is `race` specialised to one effect and a timer; it allocates about half as
-        // much, which is most of what a fast timeout costs.)
-        Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
-            let mut run: Run<A, E> =
-                Run::start(guarded, fiber.ctx.clone(), fiber.core.family().clone());
-            let core = run.core().cloned();
-            let expiry = Clock::of(fiber.ctx).sleep(duration);
-            let body = async move {
-                let mut expiry = std::pin::pin!(expiry);
-                let finished = poll_fn(|cx| match Pin::new(&mut run).poll(cx) {
-                    Poll::Ready(exit) => Poll::Ready(Some(exit)),
+        //
+        // The body runs uninterruptibly and winds down on its own terms: if this fiber is
+        // interrupted while waiting, the body interrupts the run and waits until its
+        // finalizers have run, so no guarded effect outlives its timeout; the fiber then
+        // unwinds as the region ends. This costs one body and no finalizer.
+        let body = async move {
+            let (ctx, family) = current_fiber();
+            let mut run: Run<A, E> = Run::start(guarded, ctx.clone(), family);
+            let mut expiry = std::pin::pin!(Clock::of(&ctx).sleep(duration));
+            let ended = poll_fn(|cx| {
+                if interrupted_behind_own_mask() {
+                    return Poll::Ready(Ended::Interrupted);
+                }
+                match Pin::new(&mut run).poll(cx) {
+                    Poll::Ready(exit) => Poll::Ready(Ended::Finished(exit)),
                     // The timer is armed only once the effect has had to wait.
-                    Poll::Pending => expiry.as_mut().poll(cx).map(|()| None),
-                })
-                .await;
-                let exit = match finished {
-                    Some(exit) => exit,
-                    None => {
-                        // Time is up: interrupt, and keep polling until its finalizers ran.
-                        run.interrupt();
-                        (&mut run).await
-                    }
-                };
-                match exit {
-                    Ok(value) => Ok(Some(value)),
-                    Err(cause) if cause.is_interrupted_only() => Ok(None),
-                    Err(cause) => Err(cause),
+                    Poll::Pending => expiry.as_mut().poll(cx).map(|()| Ended::TimeUp),
+                }
+            })
+            .await;
+            let exit = match ended {
+                Ended::Finished(exit) => exit,
+                Ended::TimeUp => {
+                    // Time is up: interrupt, and keep polling until its finalizers ran.
+                    run.interrupt();
+                    (&mut run).await
+                }
+                Ended::Interrupted => {
+                    run.interrupt();
+                    let _ = (&mut run).await;
+                    return Err(Cause::Interrupt);
                 }
             };
-            // If this fiber is interrupted while waiting, the body (and the run in it) is
-            // dropped, and the run's remaining finalizers go on elsewhere; wait for them here,
-            // so that no guarded effect outlives its timeout.
-            let finalizer: Finalizer = Box::new(move |_| {
-                let core = core.filter(|core| !core.is_done())?;
-                let wait: Effect<(), Never> = Effect::from_future(async move {
-                    core.interrupt();
-                    core.done().await;
-                    Ok(())
-                });
-                Some(wait.into_prim())
-            });
-            Prim::Ensuring(Box::new(Prim::Frame(FutureFrame::boxed(body))), finalizer)
-        })))
+            match exit {
+                Ok(value) => Ok(Some(value)),
+                Err(cause) if cause.is_interrupted_only() => Ok(None),
+                Err(cause) => Err(cause),
+            }
+        };
+        Effect::from_prim(Prim::SetInterruptible(
+            false,
+            Box::new(Prim::Frame(FutureFrame::boxed(body))),
+        ))
     }
 
     /// Like [`timeout`](Effect::timeout), but fails with `error` when time is up.

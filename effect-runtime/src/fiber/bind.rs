@@ -17,8 +17,10 @@ use std::cell::Cell;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use super::core::{Family, FiberCore};
 use super::frame::{take_exit, FrameBox, Prim};
 use super::run::Run;
 use crate::cause::Exit;
@@ -34,6 +36,11 @@ pub(crate) struct HandOff<'a> {
     /// The fiber's context: for bodies starting with it, and for binds that must run their
     /// effect in place.
     ctx: &'a Context,
+    /// The fiber itself: for bodies that run effects of their own in place (`timeout`).
+    core: &'a Arc<FiberCore>,
+    /// Whether the body is the whole of an uninterruptible region entered where the fiber
+    /// was interruptible: such a body may wind down on its own when the fiber is interrupted.
+    masked_interruptible: bool,
 }
 
 thread_local! {
@@ -43,11 +50,18 @@ thread_local! {
 }
 
 impl<'a> HandOff<'a> {
-    pub(crate) fn new(delivered: Option<FrameBox>, ctx: &'a Context) -> Self {
+    pub(crate) fn new(
+        delivered: Option<FrameBox>,
+        ctx: &'a Context,
+        core: &'a Arc<FiberCore>,
+        masked_interruptible: bool,
+    ) -> Self {
         HandOff {
             request: Cell::new(None),
             delivered: Cell::new(delivered),
             ctx,
+            core,
+            masked_interruptible,
         }
     }
 
@@ -231,6 +245,25 @@ pub(crate) fn current_context() -> Context {
     with_current(|handoff| handoff.map(|h| h.ctx.clone()).unwrap_or_default())
 }
 
+/// The context and family of the fiber whose body is being polled (an empty context and a
+/// family of its own outside any run).
+pub(crate) fn current_fiber() -> (Context, Arc<Family>) {
+    with_current(|handoff| match handoff {
+        Some(h) => (h.ctx.clone(), h.core.family().clone()),
+        None => Default::default(),
+    })
+}
+
+/// For a body that masks interruption for itself (`uninterruptible` around just that body,
+/// as `timeout` does) so as to wind down on its own terms: whether the fiber has been asked to
+/// stop and the body would have been interruptible without its mask. Inside a region the
+/// caller made uninterruptible, this stays `false`, as interruption must wait.
+pub(crate) fn interrupted_behind_own_mask() -> bool {
+    with_current(|handoff| {
+        handoff.is_some_and(|h| h.masked_interruptible && h.core.is_interrupted())
+    })
+}
+
 /// Gives `prim` to the interpreter polling the current body, or hands it back (with the
 /// context to run it in) when no interpreter can take it now: outside any run, or when this
 /// poll already asked for an effect or has a finished one waiting to be taken.
@@ -263,6 +296,10 @@ mod tests {
     use crate::cause::Never;
     use crate::effect::succeed;
 
+    fn core() -> Arc<FiberCore> {
+        FiberCore::new(Arc::default(), ())
+    }
+
     fn current_ctx_has_u32() -> Option<u32> {
         with_current(|handoff| handoff.and_then(|h| h.ctx.try_get::<u32>().copied()))
     }
@@ -277,23 +314,34 @@ mod tests {
     fn offers_nest_and_restore_the_outer_one() {
         let outer_ctx = Context::new().with(1u32);
         let inner_ctx = Context::new().with(2u32);
-        let outer = HandOff::new(None, &outer_ctx);
+        let (outer_core, inner_core) = (core(), core());
+        inner_core.interrupt();
+        let outer = HandOff::new(None, &outer_ctx, &outer_core, false);
         outer.offer(|| {
             assert_eq!(current_ctx_has_u32(), Some(1));
-            let inner = HandOff::new(None, &inner_ctx);
-            inner.offer(|| assert_eq!(current_ctx_has_u32(), Some(2)));
+            assert!(!interrupted_behind_own_mask());
+            let inner = HandOff::new(None, &inner_ctx, &inner_core, true);
+            inner.offer(|| {
+                assert_eq!(current_ctx_has_u32(), Some(2));
+                assert!(interrupted_behind_own_mask());
+            });
             assert_eq!(current_ctx_has_u32(), Some(1));
+            assert!(!interrupted_behind_own_mask());
         });
         assert_eq!(current_ctx_has_u32(), None);
+        assert!(!interrupted_behind_own_mask());
+        outer_core.complete();
+        inner_core.complete();
     }
 
     #[test]
     fn an_unwinding_poll_restores_the_previous_hand_off() {
         let outer_ctx = Context::new().with(1u32);
         let inner_ctx = Context::new().with(2u32);
-        let outer = HandOff::new(None, &outer_ctx);
+        let (outer_core, inner_core) = (core(), core());
+        let outer = HandOff::new(None, &outer_ctx, &outer_core, false);
         outer.offer(|| {
-            let inner = HandOff::new(None, &inner_ctx);
+            let inner = HandOff::new(None, &inner_ctx, &inner_core, true);
             let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 inner.offer(|| panic!("a body panicked"))
             }));
@@ -301,12 +349,14 @@ mod tests {
             assert_eq!(current_ctx_has_u32(), Some(1));
         });
         assert_eq!(current_ctx_has_u32(), None);
+        outer_core.complete();
+        inner_core.complete();
     }
 
     #[test]
     fn a_hand_off_takes_one_request_and_refuses_a_second() {
-        let ctx = Context::new();
-        let handoff = HandOff::new(None, &ctx);
+        let (ctx, core) = (Context::new(), core());
+        let handoff = HandOff::new(None, &ctx, &core, false);
         let first = succeed::<(), Never>(()).into_prim();
         let second = succeed::<(), Never>(()).into_prim();
         handoff.offer(|| {
@@ -316,5 +366,6 @@ mod tests {
         assert!(handoff.into_request().is_some());
         // Outside any offer, nothing accepts a hand-off.
         assert!(hand_off(succeed::<(), Never>(()).into_prim()).is_err());
+        core.complete();
     }
 }

@@ -93,6 +93,16 @@ impl Stack {
         }
     }
 
+    /// The entry right below the top one.
+    fn below_last(&self) -> Option<&Entry> {
+        match self.high.len() {
+            0 if self.low[1].is_some() => self.low[0].as_ref(),
+            0 => None,
+            1 => self.low[1].as_ref().or(self.low[0].as_ref()),
+            len => self.high.get(len - 2),
+        }
+    }
+
     fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.low.iter().flatten().chain(&self.high)
     }
@@ -252,12 +262,22 @@ impl Interpreter {
                 cx.waker().wake_by_ref();
                 return Err(Poll::Pending);
             }
+            let masked_interruptible = !self.interruptible
+                && matches!(
+                    self.stack.below_last(),
+                    Some(Entry::RestoreInterruptible(true))
+                );
             let Some(Entry::Frame(frame)) = self.stack.last_mut() else {
                 panic!("effect runtime: polling a stack whose top is not a body");
             };
             // The body's binds reach this poll's hand-off through a thread-local pointer; the
             // context is lent, not cloned.
-            let handoff = HandOff::new(delivered.take(), &self.ctx);
+            let handoff = HandOff::new(
+                delivered.take(),
+                &self.ctx,
+                &self.core,
+                masked_interruptible,
+            );
             let polled = handoff.offer(|| frame.as_mut().poll_frame(cx));
             match (polled, handoff.into_request()) {
                 (Poll::Ready(()), _) => {
