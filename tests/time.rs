@@ -160,6 +160,22 @@ async fn interrupting_a_timeout_waits_for_the_guarded_effects_finalizers() {
     assert_eq!(rt.live_fibers(), 0);
 }
 
+#[tokio::test]
+async fn a_timeout_inside_an_uninterruptible_region_is_not_cut_short_by_an_interrupt() {
+    let (clock, rt) = test_env();
+    let guarded = sleep::<String>(secs(2)).as_value(7u8).timeout(secs(5));
+    let fiber = rt.fork(guarded.uninterruptible());
+    clock.advance(secs(1)).await;
+    let interrupter = rt.fork(fiber.interrupt::<()>());
+    clock.advance(ms(999)).await;
+    assert!(!interrupter.is_done(), "the region runs on for another millisecond");
+    clock.advance(ms(1)).await;
+    // The region finished (with its value, discarded) before the interrupt took effect.
+    assert!(interrupter.is_done());
+    assert_eq!(clock.current_time(), secs(2));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
 /// The guide's `with_timeout_and_fallback`. The guide builds it with `race`, but `race` waits
 /// for the first *success*, and a failing timer is not one: the slow primary would still win
 /// after 2 s. `race_first` (first to finish) is what makes the timer cut the primary short.
