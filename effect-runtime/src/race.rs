@@ -9,16 +9,15 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::cause::{Cause, Exit};
-use crate::effect::{die, succeed, Effect};
+use crate::effect::{die, Effect};
+use crate::fiber::bind::{current_fiber, interrupted_behind_own_mask};
 use crate::fiber::core::{interrupt_all, FiberCore};
-use crate::fiber::frame::Prim;
+use crate::fiber::frame::{FutureFrame, Prim};
 use crate::fiber::run::Run;
-
-type Cores = Arc<Mutex<Vec<Arc<FiberCore>>>>;
 
 /// The branches of one race, each a nested run.
 pub(crate) struct Racers<A, E> {
@@ -64,6 +63,11 @@ impl<A: Send + 'static, E: Send + 'static> Racers<A, E> {
 }
 
 /// An effect whose body races `effects` in place. `name` is for the empty-race message.
+///
+/// The body masks interruption for itself and winds down on its own terms: when the racing
+/// fiber is interrupted (where it was interruptible), the race's own body is dropped, every
+/// branch is interrupted, and the fiber unwinds only once each branch has run its
+/// finalizers. This costs one body and no finalizer.
 pub(crate) fn with_racers<A, E, B, E2, F, Fut>(
     name: &'static str,
     effects: Vec<Effect<A, E>>,
@@ -82,33 +86,43 @@ where
             "{name} of no effects: give {name} at least one effect"
         ));
     }
-    let cores: Cores = Arc::default();
-    let finalizer_cores = cores.clone();
-    let raced = Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
+    let raced = async move {
+        let (ctx, family) = current_fiber();
         let runs: Vec<Option<Run<A, E>>> = effects
             .into_iter()
-            .map(|effect| Some(Run::new(effect, fiber.ctx, fiber.core.family().clone())))
+            .map(|effect| Some(Run::new(effect, &ctx, family.clone())))
             .collect();
-        let started: Vec<Arc<FiberCore>> = runs
+        let cores: Vec<Arc<FiberCore>> = runs
             .iter()
             .flatten()
             .filter_map(|r| r.core().cloned())
             .collect();
-        *cores.lock().unwrap_or_else(|p| p.into_inner()) = started;
-        Effect::from_future(body(Racers { runs }, fiber.ctx.clone())).into_prim()
-    })));
-    // Interrupted while racing, the body (and the nested runs in it) is dropped; wait here
-    // until every branch has finished its finalizers.
-    raced.on_exit(move |_| {
-        let cores = std::mem::take(&mut *finalizer_cores.lock().unwrap_or_else(|p| p.into_inner()));
-        if cores.iter().all(|core| core.is_done()) {
-            return succeed(());
-        }
-        Effect::from_future(async move {
-            interrupt_all(&cores).await;
-            Ok(())
+        let mut decided = std::pin::pin!(Some(body(Racers { runs }, ctx)));
+        let exit = poll_fn(|cx| {
+            if interrupted_behind_own_mask() {
+                return Poll::Ready(None);
+            }
+            match decided.as_mut().as_pin_mut() {
+                Some(decided) => decided.poll(cx).map(Some),
+                None => Poll::Ready(None),
+            }
         })
-    })
+        .await;
+        if let Some(exit) = exit {
+            return exit;
+        }
+        // Interrupted while racing: drop the race (and the runs in it), then wait here until
+        // every branch has finished its finalizers.
+        decided.set(None);
+        if cores.iter().any(|core| !core.is_done()) {
+            interrupt_all(&cores).await;
+        }
+        Err(Cause::Interrupt)
+    };
+    Effect::from_prim(Prim::SetInterruptible(
+        false,
+        Box::new(Prim::Frame(FutureFrame::boxed(raced))),
+    ))
 }
 
 /// Runs the effects concurrently and succeeds with the first to **succeed**; the others are
