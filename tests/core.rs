@@ -5,6 +5,9 @@ use std::future::IntoFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod common;
+
+use common::Log;
 use effect::prelude::*;
 
 async fn run<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) -> Exit<A, E> {
@@ -588,4 +591,46 @@ async fn an_effect_run_in_place_beside_another_bind_sees_the_services() {
     });
     let exit = effect.run(&Context::new().with(Name("svc"))).await;
     assert_eq!(exit, Ok(("svc".to_string(), "svc".to_string())));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn yield_now_lets_other_tasks_run_between_two_steps() {
+    let log = Log::default();
+    let (a1, a2) = (log.note::<String>("a1"), log.note::<String>("a2"));
+    let steps: Effect<(), String> = effect_block! {
+        a1?;
+        yield_now()?;
+        a2?;
+    };
+    let other = {
+        let log = log.clone();
+        tokio::spawn(async move { log.push("b".to_string()) })
+    };
+    assert_eq!(steps.run(&Context::new()).await, Ok(()));
+    other.await.unwrap();
+    assert_eq!(log.events(), ["a1", "b", "a2"]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn yield_now_as_a_whole_run_and_as_a_finalizer_succeeds() {
+    assert_eq!(yield_now::<String>().run(&Context::new()).await, Ok(()));
+    let guarded = succeed::<u8, String>(1).ensuring(yield_now());
+    assert_eq!(guarded.run(&Context::new()).await, Ok(1));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_fiber_interrupted_while_yielding_runs_its_finalizers() {
+    let log = Log::default();
+    let rt = Runtime::new(Context::new());
+    let spinning: Effect<(), String> = effect_block! {
+        for _ in 0u64.. {
+            yield_now()?;
+        }
+    };
+    let fiber = rt.fork(spinning.ensuring(log.note("finalized")));
+    tokio::task::yield_now().await;
+    let exit = rt.run(fiber.interrupt::<()>()).await;
+    assert!(matches!(exit, Ok(Err(cause)) if cause.is_interrupted_only()));
+    assert_eq!(log.events(), ["finalized"]);
+    assert_eq!(rt.live_fibers(), 0);
 }

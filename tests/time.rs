@@ -168,7 +168,10 @@ async fn a_timeout_inside_an_uninterruptible_region_is_not_cut_short_by_an_inter
     clock.advance(secs(1)).await;
     let interrupter = rt.fork(fiber.interrupt::<()>());
     clock.advance(ms(999)).await;
-    assert!(!interrupter.is_done(), "the region runs on for another millisecond");
+    assert!(
+        !interrupter.is_done(),
+        "the region runs on for another millisecond"
+    );
     clock.advance(ms(1)).await;
     // The region finished (with its value, discarded) before the interrupt took effect.
     assert!(interrupter.is_done());

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use crate::cause::{Cause, Exit};
 use crate::context::Context;
-use crate::fiber::frame::{context_frame, DeferDrop, FutureFrame, Prim};
+use crate::fiber::frame::{context_frame, DeferDrop, FrameBox, FutureFrame, Prim};
 use crate::fiber::run::Run;
 
 /// A lazy, single-shot description of async work that succeeds with an `A` or fails with a
@@ -226,10 +226,19 @@ where
     Effect::from_future(std::future::pending())
 }
 
-/// An effect that yields to the scheduler once, letting other tasks run, then succeeds.
+/// An effect that yields to the scheduler once, letting other tasks run, then succeeds, as
+/// `tokio::task::yield_now` does.
+///
+/// Bound in a body, it costs no allocation: the fiber's task yields to tokio and the body gets
+/// its `()` when the task is polled again.
 pub fn yield_now<E: Send + 'static>() -> Effect<(), E> {
-    Effect::from_future(async {
+    Effect::from_prim(Prim::Yield(yield_frame::<E>))
+}
+
+/// `yield_now` as a frame, for where no body binds it (a root run, a branch, a finalizer).
+fn yield_frame<E: Send + 'static>() -> FrameBox {
+    FutureFrame::boxed(async {
         tokio::task::yield_now().await;
-        Ok(())
+        Ok::<(), Cause<E>>(())
     })
 }

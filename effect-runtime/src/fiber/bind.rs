@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use super::core::{Family, FiberCore};
-use super::frame::{take_exit, FrameBox, Prim};
+use super::frame::{Delivery, Prim};
 use super::run::Run;
 use crate::cause::Exit;
 use crate::context::Context;
@@ -32,7 +32,7 @@ pub(crate) struct HandOff<'a> {
     /// The effect a body asked the interpreter to run.
     request: Cell<Option<Prim>>,
     /// The finished frame of the effect the body asked for last.
-    delivered: Cell<Option<FrameBox>>,
+    delivered: Cell<Option<Delivery>>,
     /// The fiber's context: for bodies starting with it, and for binds that must run their
     /// effect in place.
     ctx: &'a Context,
@@ -51,7 +51,7 @@ thread_local! {
 
 impl<'a> HandOff<'a> {
     pub(crate) fn new(
-        delivered: Option<FrameBox>,
+        delivered: Option<Delivery>,
         ctx: &'a Context,
         core: &'a Arc<FiberCore>,
         masked_interruptible: bool,
@@ -210,7 +210,7 @@ impl<A: Send + 'static, E: Send + 'static> Future for Waiting<A, E> {
             return Pin::new(run).poll(cx);
         }
         match with_current(|handoff| handoff?.delivered.take()) {
-            Some(mut frame) => Poll::Ready(take_exit(&mut frame)),
+            Some(delivery) => Poll::Ready(delivery.into_exit()),
             // Not finished yet: this is the poll right after the hand-off, or a foreign waker
             // fired while the interpreter still runs the effect.
             None => Poll::Pending,

@@ -72,6 +72,11 @@ pub(crate) enum Prim {
     /// starts can depend on the context (`sleep` builds a small virtual-time sleeper on a test
     /// clock, a tokio timer on the live one).
     FromContext(fn(&Context, u64) -> Prim, u64),
+    /// Let other tasks run once, then succeed with `()`. Bound by a body, the interpreter
+    /// does it without a frame (it yields the task as `tokio::task::yield_now` does and hands
+    /// the body a unit when polled again); anywhere else it runs the frame the function
+    /// builds.
+    Yield(fn() -> FrameBox),
 }
 
 pin_project! {
@@ -169,6 +174,33 @@ where
 
     fn add_cause(self: Pin<&mut Self>, extra: Cause<Never>) {
         add_cause_to(self.out(), extra);
+    }
+}
+
+/// What the interpreter hands a body whose bound effect finished.
+pub(crate) enum Delivery {
+    /// The finished frame, holding the typed exit.
+    Frame(FrameBox),
+    /// `Ok(())`, for a `yield_now` done without a frame.
+    Unit,
+}
+
+impl Delivery {
+    /// The typed exit delivered.
+    ///
+    /// # Panics
+    /// If it is not an `Exit<A, E>`; a runtime bug (only a bind of `yield_now`, whose value is
+    /// `()`, is handed a unit).
+    pub(crate) fn into_exit<A: 'static, E: 'static>(self) -> Exit<A, E> {
+        match self {
+            Delivery::Frame(mut frame) => take_exit(&mut frame),
+            Delivery::Unit => {
+                let mut unit: Option<Exit<(), E>> = Some(Ok(()));
+                <dyn Any>::downcast_mut::<Option<Exit<A, E>>>(&mut unit)
+                    .and_then(Option::take)
+                    .expect("effect runtime: a unit was delivered to a bind of a non-unit effect")
+            }
+        }
     }
 }
 

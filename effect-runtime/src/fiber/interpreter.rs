@@ -17,7 +17,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::bind::HandOff;
 use super::core::FiberCore;
-use super::frame::{take_exit, Finalizer, FinalizerExit, FrameBox, Prim};
+use super::frame::{take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::context::Context;
 
@@ -44,6 +44,9 @@ enum Entry {
     },
     RestoreInterruptible(bool),
     RestoreContext(Context),
+    /// The body below bound `yield_now`: the run returned to the scheduler once, and the body
+    /// gets its unit when the run is polled again.
+    Yielded,
 }
 
 /// The interpreter's stack: the bottom two entries inline, the rest in a `Vec`. Most fibers
@@ -115,8 +118,8 @@ enum Saved {
 
 enum Next {
     Start(Prim),
-    /// Poll the top body, handing it the finished frame of the effect it bound, if any.
-    Resume(Option<FrameBox>),
+    /// Poll the top body, handing it the outcome of the effect it bound, if any.
+    Resume(Option<Delivery>),
     Deliver(FrameBox),
     Unwind(Cause<Never>),
 }
@@ -178,6 +181,10 @@ impl Interpreter {
         let mut budget = BUDGET;
         let mut next = match self.start.take() {
             Some(prim) => Next::Start(prim),
+            None if matches!(self.stack.last(), Some(Entry::Yielded)) => {
+                self.stack.pop();
+                Next::Resume(Some(Delivery::Unit))
+            }
             None => Next::Resume(None),
         };
         loop {
@@ -229,6 +236,8 @@ impl Interpreter {
                 Next::Start(*inner)
             }
             Prim::FromContext(make, data) => Next::Start(make(&self.ctx, data)),
+            // Not bound by a body (a root, a finalizer, a branch): run it as a frame.
+            Prim::Yield(make) => Next::Start(Prim::Frame(make())),
             Prim::WithFiber(request) => Next::Start(request(&mut FiberCx {
                 ctx: &self.ctx,
                 core: &self.core,
@@ -250,7 +259,7 @@ impl Interpreter {
         &mut self,
         cx: &mut TaskContext<'_>,
         budget: &mut u32,
-        mut delivered: Option<FrameBox>,
+        mut delivered: Option<Delivery>,
     ) -> Result<Next, Poll<Outcome>> {
         loop {
             if self.interruptible && self.core.is_interrupted() {
@@ -285,7 +294,7 @@ impl Interpreter {
                         unreachable!("the top entry was a body a moment ago")
                     };
                     if let Some(Entry::Frame(_)) = self.stack.last() {
-                        delivered = Some(done);
+                        delivered = Some(Delivery::Frame(done));
                         continue;
                     }
                     return Ok(Next::Deliver(done));
@@ -293,6 +302,17 @@ impl Interpreter {
                 // Starting a body is pushing it; the interrupt check above stands in for the
                 // one `Next::Start` makes.
                 (Poll::Pending, Some(Prim::Frame(body))) => self.stack.push(Entry::Frame(body)),
+                (Poll::Pending, Some(Prim::Yield(_))) => {
+                    // Yield exactly as `tokio::task::yield_now` does: the first poll of a fresh
+                    // one has tokio wake this task after looking at its other work. Nothing
+                    // of it is kept: it holds no state past that poll.
+                    self.stack.push(Entry::Yielded);
+                    let yielding = std::pin::pin!(tokio::task::yield_now());
+                    let polled = std::future::Future::poll(yielding, cx);
+                    debug_assert!(polled.is_pending(), "a fresh yield_now yields once");
+                    self.core.register_task(cx.waker());
+                    return Err(Poll::Pending);
+                }
                 (Poll::Pending, Some(request)) => return Ok(Next::Start(request)),
                 (Poll::Pending, None) => {
                     self.core.register_task(cx.waker());
@@ -310,13 +330,14 @@ impl Interpreter {
     /// when the root finished.
     fn deliver(&mut self, mut done: FrameBox) -> Result<Next, Outcome> {
         if let Some(Entry::Frame(_)) = self.stack.last() {
-            return Ok(Next::Resume(Some(done)));
+            return Ok(Next::Resume(Some(Delivery::Frame(done))));
         }
         let Some(entry) = self.stack.pop() else {
             return Err(Outcome::Completed(done));
         };
         Ok(match entry {
             Entry::Frame(_) => unreachable!("a waiting body was handled above"),
+            Entry::Yielded => unreachable!("a yield is popped before the run goes on"),
             Entry::Finalizer(finalizer) => {
                 match finalizer(FinalizerExit::Completed(done.as_mut().output())) {
                     Some(prim) => self.run_finalizer(prim, Saved::Completed(done)),
@@ -391,6 +412,7 @@ impl Interpreter {
                 self.interruptible = flag;
                 Next::Unwind(cause)
             }
+            Entry::Yielded => Next::Unwind(cause),
             Entry::RestoreContext(ctx) => {
                 self.ctx = ctx;
                 Next::Unwind(cause)
