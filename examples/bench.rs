@@ -8,7 +8,12 @@
 //! Each workload runs on a multi-thread tokio runtime, once as a user of this library would
 //! write it and once by hand (the floor); the figure is the median of several repetitions,
 //! in nanoseconds per operation (for `fiber_memory`: bytes per suspended fiber), and the
-//! ratio is effect / floor.
+//! ratio is effect / floor. The two sides take turns in one process, a fresh one for each
+//! workload; `test_clock_sleepers` runs both sides on a current-thread runtime (the only kind
+//! paused tokio time allows, and the kind `#[effect::test]` uses).
+//!
+//! This machine's speed drifts (shared cores): compare ratios from the same run, and rerun a
+//! workload with `--only` before trusting one outlier.
 
 use std::future::Future;
 use std::hint::black_box;

@@ -4,8 +4,8 @@
 //! is about waiting (the first reply, the first timer), and polling its branches in one task
 //! costs a fraction of spawning a task per branch. Once the race is decided the losers are
 //! interrupted and polled until they are done (their finalizers have run) before the race
-//! yields: no loser outlives the race. If the racing fiber is itself interrupted, the race's
-//! finalizer interrupts every branch and waits for them.
+//! yields: no loser outlives the race. If the racing fiber is itself interrupted, the race
+//! interrupts every branch and waits for them before the fiber unwinds.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
