@@ -14,9 +14,8 @@ use std::task::{Context, Poll};
 
 use crate::cause::{Cause, Exit};
 use crate::effect::{die, Effect};
-use crate::fiber::bind::{current_fiber, interrupted_behind_own_mask};
+use crate::fiber::bind::{current_fiber, interrupted_behind_own_mask, self_winding};
 use crate::fiber::core::{interrupt_all, FiberCore};
-use crate::fiber::frame::{FutureFrame, Prim};
 use crate::fiber::run::Run;
 
 /// The branches of one race, each a nested run.
@@ -119,10 +118,7 @@ where
         }
         Err(Cause::Interrupt)
     };
-    Effect::from_prim(Prim::SetInterruptible(
-        false,
-        Box::new(Prim::Frame(FutureFrame::boxed(raced))),
-    ))
+    self_winding(raced)
 }
 
 /// Runs the effects concurrently and succeeds with the first to **succeed**; the others are

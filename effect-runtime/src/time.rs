@@ -14,7 +14,7 @@ use crate::cause::{Cause, Exit};
 use crate::clock::Clock;
 use crate::context::Context;
 use crate::effect::{fail_cause, succeed, Effect, Repr};
-use crate::fiber::bind::{current_fiber, interrupted_behind_own_mask};
+use crate::fiber::bind::{current_fiber, interrupted_behind_own_mask, self_winding};
 use crate::fiber::frame::{FutureFrame, Prim};
 use crate::fiber::run::Run;
 
@@ -110,10 +110,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
                 Err(cause) => Err(cause),
             }
         };
-        Effect::from_prim(Prim::SetInterruptible(
-            false,
-            Box::new(Prim::Frame(FutureFrame::boxed(body))),
-        ))
+        self_winding(body)
     }
 
     /// Like [`timeout`](Effect::timeout), but fails with `error` when time is up.

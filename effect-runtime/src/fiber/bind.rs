@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use super::core::{Family, FiberCore};
-use super::frame::{Delivery, Prim};
+use super::frame::{Delivery, FutureFrame, Prim};
 use super::run::Run;
 use crate::cause::Exit;
 use crate::context::Context;
@@ -252,6 +252,22 @@ pub(crate) fn current_fiber() -> (Context, Arc<Family>) {
         Some(h) => (h.ctx.clone(), h.core.family().clone()),
         None => Default::default(),
     })
+}
+
+/// An effect whose body masks interruption for itself, to wind down on its own terms when
+/// its fiber is interrupted: it checks [`interrupted_behind_own_mask`] as it waits, and
+/// returns (typically `Err(Cause::Interrupt)`) once what it started is cleaned up; the fiber
+/// then unwinds as the region ends. Cheaper than a finalizer: one body, nothing else.
+pub(crate) fn self_winding<A, E, F>(body: F) -> Effect<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    F: Future<Output = Exit<A, E>> + Send + 'static,
+{
+    Effect::from_prim(Prim::SetInterruptible(
+        false,
+        Box::new(Prim::Frame(FutureFrame::boxed(body))),
+    ))
 }
 
 /// For a body that masks interruption for itself (`uninterruptible` around just that body,
