@@ -276,7 +276,8 @@ impl<X: ?Sized> FiberCore<X> {
         first.into_iter().chain(more).for_each(Watcher::fire);
     }
 
-    fn poll_done(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
+    /// `Ready` once the fiber is done; otherwise registers `cx`'s waker to be woken then.
+    pub(crate) fn poll_done(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
         let mut state = self.state();
         if state.done {
             return Poll::Ready(());

@@ -1,6 +1,7 @@
 //! [`Fiber`]: a handle to an effect running concurrently, and `fork`.
 
 use std::fmt;
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 
 use super::core::{Family, FiberCore, FiberId};
@@ -65,7 +66,7 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// Waits for the fiber and succeeds or fails as it did.
     pub fn join(self) -> Effect<A, E> {
         Effect::from_future(async move {
-            self.core().done().await;
+            poll_fn(|cx| self.core.poll_done(cx)).await;
             self.take_exit()
         })
     }
@@ -73,7 +74,7 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// Waits for the fiber and succeeds with its [`Exit`], whatever it is.
     pub fn await_exit<E2: Send + 'static>(self) -> Effect<Exit<A, E>, E2> {
         Effect::from_future(async move {
-            self.core().done().await;
+            poll_fn(|cx| self.core.poll_done(cx)).await;
             Ok(self.take_exit())
         })
     }
@@ -84,7 +85,7 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     pub fn interrupt<E2: Send + 'static>(self) -> Effect<Exit<A, E>, E2> {
         Effect::from_future(async move {
             self.core.interrupt();
-            self.core().done().await;
+            poll_fn(|cx| self.core.poll_done(cx)).await;
             Ok(self.take_exit())
         })
     }
