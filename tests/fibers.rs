@@ -3,6 +3,8 @@
 mod common;
 
 use common::{test_env, Log};
+use std::future::IntoFuture;
+
 use effect::prelude::*;
 
 #[tokio::test]
@@ -230,5 +232,23 @@ async fn dropping_a_run_still_runs_its_finalizers_and_reaps_its_children() {
     }
     assert_eq!(log.count("finalized"), 1);
     assert_eq!(log.count("child finalized"), 1);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_fiber_forked_by_a_nested_bind_counts_for_its_runtime() {
+    let rt = Runtime::new(Context::new());
+    // Two binds polled in one step: the second cannot be handed to the interpreter and runs
+    // nested, in place; what it forks still belongs to the runtime.
+    let effect: Effect<Fiber<(), String>, String> = Effect::new(|_| async move {
+        let first = yield_now::<String>().into_future();
+        let second = never::<(), String>().fork_daemon::<String>().into_future();
+        let (first, second) = futures::join!(first, second);
+        first?;
+        second
+    });
+    let daemon = rt.run(effect).await.expect("the fork succeeds");
+    assert_eq!(rt.live_fibers(), 1, "the daemon is counted");
+    let _ = rt.run(daemon.interrupt::<()>()).await;
     assert_eq!(rt.live_fibers(), 0);
 }

@@ -43,7 +43,7 @@ impl Runtime {
 
     /// Runs `effect` as a root fiber of this runtime; see [`Effect::run`].
     pub fn run<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Run<A, E> {
-        Run::new(effect, &self.ctx, self.family.clone())
+        Run::new(effect, &self.ctx, Some(self.family.clone()))
     }
 
     /// Starts `effect` on a new fiber of this runtime (no parent supervises it).
@@ -51,7 +51,7 @@ impl Runtime {
     /// # Panics
     /// Outside a tokio runtime.
     pub fn fork<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Fiber<A, E> {
-        spawn_fiber(effect, self.ctx.clone(), self.family.clone(), None)
+        spawn_fiber(effect, self.ctx.clone(), Some(self.family.clone()), None)
     }
 
     /// The fibers started through this runtime (roots, forks, and everything they forked)

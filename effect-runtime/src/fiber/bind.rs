@@ -195,8 +195,8 @@ impl<A: Send + 'static, E: Send + 'static> Waiting<A, E> {
     fn hand_off(prim: Prim) -> Self {
         match hand_off(prim) {
             Ok(()) => Waiting { nested: None },
-            Err((prim, ctx)) => Waiting {
-                nested: Some(Box::new(Run::start(prim, ctx, Default::default()))),
+            Err((prim, ctx, family)) => Waiting {
+                nested: Some(Box::new(Run::start(prim, ctx, family))),
             },
         }
     }
@@ -245,9 +245,9 @@ pub(crate) fn current_context() -> Context {
     with_current(|handoff| handoff.map(|h| h.ctx.clone()).unwrap_or_default())
 }
 
-/// The context and family of the fiber whose body is being polled (an empty context and a
-/// family of its own outside any run).
-pub(crate) fn current_fiber() -> (Context, Arc<Family>) {
+/// The context and family of the fiber whose body is being polled (an empty context and no
+/// family outside any run).
+pub(crate) fn current_fiber() -> (Context, Option<Arc<Family>>) {
     with_current(|handoff| match handoff {
         Some(h) => (h.ctx.clone(), h.core.family().clone()),
         None => Default::default(),
@@ -281,12 +281,14 @@ pub(crate) fn interrupted_behind_own_mask() -> bool {
 }
 
 /// Gives `prim` to the interpreter polling the current body, or hands it back (with the
-/// context to run it in) when no interpreter can take it now: outside any run, or when this
+/// context and family to run it in) when no interpreter can take it now: outside any run, or when this
 /// poll already asked for an effect or has a finished one waiting to be taken.
-fn hand_off(prim: Prim) -> Result<(), (Prim, Context)> {
+fn hand_off(prim: Prim) -> Result<(), (Prim, Context, Option<Arc<Family>>)> {
     with_current(|handoff| match handoff {
-        Some(h) => h.accept(prim).map_err(|prim| (prim, h.ctx.clone())),
-        None => Err((prim, Context::default())),
+        Some(h) => h
+            .accept(prim)
+            .map_err(|prim| (prim, h.ctx.clone(), h.core.family().clone())),
+        None => Err((prim, Context::default(), None)),
     })
 }
 
@@ -313,7 +315,7 @@ mod tests {
     use crate::effect::succeed;
 
     fn core() -> Arc<FiberCore> {
-        FiberCore::new(Arc::default(), ())
+        FiberCore::new(None, ())
     }
 
     fn current_ctx_has_u32() -> Option<u32> {

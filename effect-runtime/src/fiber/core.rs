@@ -95,7 +95,10 @@ impl fmt::Display for FiberId {
     }
 }
 
-/// Counts the live fibers of one family (a [`Runtime`](crate::Runtime), or one root run).
+/// Counts the live fibers of one family: those a [`Runtime`](crate::Runtime) started, and
+/// everything they started. Fibers of a plain `Effect::run` belong to no family: nobody can
+/// ask for their count, and not counting them spares every fork a shared atomic and a shared
+/// reference count, bounced between worker threads.
 #[derive(Default)]
 pub(crate) struct Family {
     // One counter, not sharded: a family is made for every run, and shards cost 2 KiB.
@@ -113,7 +116,7 @@ impl Family {
 /// sees the erased `FiberCore`, `Arc<FiberCore<X>>` coercing to `Arc<FiberCore>`.
 pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     id: FiberId,
-    family: Arc<Family>,
+    family: Option<Arc<Family>>,
     interrupted: AtomicBool,
     /// Wakes the fiber's task when it is interrupted.
     task: AtomicWaker,
@@ -169,9 +172,11 @@ impl Watcher {
 
 impl<X> FiberCore<X> {
     /// A new live fiber of `family`, with `extra` kept alongside its state.
-    pub(crate) fn new(family: Arc<Family>, extra: X) -> Arc<FiberCore<X>> {
+    pub(crate) fn new(family: Option<Arc<Family>>, extra: X) -> Arc<FiberCore<X>> {
         LIVE_FIBERS.add(1);
-        family.live.fetch_add(1, Ordering::SeqCst);
+        if let Some(family) = &family {
+            family.live.fetch_add(1, Ordering::SeqCst);
+        }
         Arc::new(FiberCore {
             id: next_fiber_id(),
             family,
@@ -189,7 +194,7 @@ impl<X: ?Sized> FiberCore<X> {
         self.id
     }
 
-    pub(crate) fn family(&self) -> &Arc<Family> {
+    pub(crate) fn family(&self) -> &Option<Arc<Family>> {
         &self.family
     }
 
@@ -270,7 +275,9 @@ impl<X: ?Sized> FiberCore<X> {
                 std::mem::take(&mut state.more_watchers),
             )
         };
-        self.family.live.fetch_sub(1, Ordering::SeqCst);
+        if let Some(family) = &self.family {
+            family.live.fetch_sub(1, Ordering::SeqCst);
+        }
         LIVE_FIBERS.add(-1);
         let (first, more) = watchers;
         first.into_iter().chain(more).for_each(Watcher::fire);

@@ -55,7 +55,7 @@ impl OnDone for Finished {
 
 pub(crate) struct Group<A, E> {
     ctx: Context,
-    family: Arc<Family>,
+    family: Option<Arc<Family>>,
     fibers: Vec<Fiber<A, E>>,
     completions: Arc<Finished>,
     cores: Cores,

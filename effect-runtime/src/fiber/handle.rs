@@ -97,7 +97,7 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
 pub(crate) fn spawn_fiber<A: Send + 'static, E: Send + 'static>(
     effect: Effect<A, E>,
     ctx: Context,
-    family: Arc<Family>,
+    family: Option<Arc<Family>>,
     parent: Option<&FiberCore>,
 ) -> Fiber<A, E> {
     let core: TypedCore<A, E> = FiberCore::new(family, Mutex::new(None));

@@ -202,14 +202,14 @@ enum RunState<A, E> {
 impl<A, E> Unpin for Run<A, E> {}
 
 impl<A, E> Run<A, E> {
-    pub(crate) fn start(prim: Prim, ctx: Context, family: Arc<Family>) -> Self {
+    pub(crate) fn start(prim: Prim, ctx: Context, family: Option<Arc<Family>>) -> Self {
         let core: Arc<FiberCore> = FiberCore::new(family, ());
         Run {
             state: RunState::Running(Driver::new(prim, ctx, core.clone()), core),
         }
     }
 
-    pub(crate) fn new(effect: Effect<A, E>, ctx: &Context, family: Arc<Family>) -> Self {
+    pub(crate) fn new(effect: Effect<A, E>, ctx: &Context, family: Option<Arc<Family>>) -> Self {
         match effect.repr {
             Repr::Succeed(a) => Run {
                 state: RunState::Ready(Ok(a)),
