@@ -264,10 +264,7 @@ where
     E: Send + 'static,
     F: Future<Output = Exit<A, E>> + Send + 'static,
 {
-    Effect::from_prim(Prim::SetInterruptible(
-        false,
-        Box::new(Prim::Frame(FutureFrame::boxed(body))),
-    ))
+    Effect::from_prim(Prim::Masked(FutureFrame::boxed(body)))
 }
 
 /// For a body that masks interruption for itself (`uninterruptible` around just that body,

@@ -63,6 +63,9 @@ pub(crate) enum Prim {
     Ensuring(Box<Prim>, Finalizer),
     /// Run the inner effect with interruption enabled or disabled.
     SetInterruptible(bool, Box<Prim>),
+    /// Run a body with interruption disabled: `SetInterruptible(false, Frame(body))` without
+    /// the box, for bodies that wind down themselves when their fiber is interrupted.
+    Masked(FrameBox),
     /// Run the inner effect with another context.
     Provide(Context, Box<Prim>),
     /// Ask the interpreter running this fiber for the effect to run next.

@@ -230,6 +230,13 @@ impl Interpreter {
                 self.interruptible = flag;
                 Next::Start(*inner)
             }
+            Prim::Masked(body) => {
+                self.stack
+                    .push(Entry::RestoreInterruptible(self.interruptible));
+                self.interruptible = false;
+                self.stack.push(Entry::Frame(body));
+                Next::Resume(None)
+            }
             Prim::Provide(ctx, inner) => {
                 let outer = mem::replace(&mut self.ctx, ctx);
                 self.stack.push(Entry::RestoreContext(outer));
