@@ -1,11 +1,12 @@
 //! Binding an effect inside an async body: the hand-off between a body and its interpreter.
 //!
 //! A body that binds an effect does not poll that effect's body itself (nesting futures is what
-//! overflows the native stack in deep recursion). Instead the [`Bind`] future hands the effect
-//! to the interpreter polling the body, through a per-thread [`Slot`], and returns `Pending`.
-//! The interpreter pushes the effect onto the fiber's heap stack, runs it, and re-polls the
-//! body with the finished child frame in the slot; the bind future takes its typed outcome
-//! from it. Nesting depth lives in a `Vec`, never on the native stack.
+//! overflows the native stack in deep recursion). Instead the bind hands the effect to the
+//! interpreter polling the body, through the [`HandOff`] that interpreter made current on this
+//! thread for the poll, and returns `Pending`. The interpreter pushes the effect onto the
+//! fiber's heap stack, runs it, and re-polls the body with the finished child frame in the
+//! next hand-off; the bind's [`Waiting`] future takes its typed outcome from it. Nesting depth
+//! lives on the interpreter's heap stack, never on the native stack.
 //!
 //! The hand-off is only valid when the bind future is awaited directly by the body (the body
 //! cannot make progress until the bound effect finishes). That is how the DSL and the
