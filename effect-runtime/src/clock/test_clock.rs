@@ -48,22 +48,10 @@ pub struct TestClock {
     inner: Arc<Inner>,
 }
 
+#[derive(Default)]
 struct Inner {
-    state: Arc<Mutex<State>>,
+    /// The clock's state lives in its activity, which the fibers' trackers share.
     activity: Arc<Activity>,
-}
-
-impl Default for Inner {
-    fn default() -> Self {
-        let state = Arc::new(Mutex::new(State::default()));
-        let activity = Arc::new(Activity {
-            queued: AtomicUsize::new(0),
-            running: AtomicUsize::new(0),
-            idle: AtomicWaker::new(),
-            state: state.clone(),
-        });
-        Inner { state, activity }
-    }
 }
 
 /// Where a sleep stands in the clock's order: deadline, then registration order.
@@ -159,12 +147,12 @@ impl Sleepers {
     }
 
     fn pop_first(&mut self) -> Option<(SleepKey, Waker)> {
-        let from_others = match (self.in_order.front(), self.others.first_key_value()) {
-            (Some((a, _)), Some((b, _))) => b < a,
-            (None, Some(_)) => true,
-            _ => false,
-        };
-        if from_others {
+        let first = self.first_key()?;
+        if self
+            .others
+            .first_key_value()
+            .is_some_and(|(key, _)| *key == first)
+        {
             return self.others.pop_first();
         }
         let (key, waker) = self.in_order.pop_front()?;
@@ -208,7 +196,11 @@ impl TestClock {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .activity
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn activity(&self) -> &Arc<Activity> {
@@ -388,13 +380,15 @@ impl Drop for TestSleep {
 
 /// The activity of the fibers on one test clock: how many are queued to run and how many
 /// are running right now.
+#[derive(Default)]
 pub(crate) struct Activity {
     queued: AtomicUsize,
     running: AtomicUsize,
     /// The `advance` waiting for the fibers to block, woken whenever one stops running.
     idle: AtomicWaker,
-    /// The clock's state, for firing the next due sleeper when a fiber stops.
-    state: Arc<Mutex<State>>,
+    /// The clock's state: time, sleepers, advances (here, so a stopping fiber can fire the
+    /// next due sleeper).
+    state: Mutex<State>,
 }
 
 thread_local! {
