@@ -150,10 +150,16 @@ where
     let runtime =
         crate::Runtime::new(crate::Context::new().with(crate::Clock::from(clock.clone())));
     let exit = tokio.block_on(runtime.run(make(clock)));
+    let live = runtime.live_fibers();
+    if live != 0 {
+        // Shut the leaked fibers down (their finalizers run) before reporting, so the test
+        // fails with the leak, not with whatever they would do as the runtime goes away.
+        let shutdown = runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        let _ = tokio.block_on(shutdown);
+    }
     if let Err(cause) = exit {
         panic!("effect test `{name}` failed with cause:\n{cause:#?}");
     }
-    let live = runtime.live_fibers();
     if live != 0 {
         panic!(
             "effect test `{name}` leaked {live} fiber(s): a daemon fork or a fiber started with \

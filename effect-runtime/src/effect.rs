@@ -236,7 +236,7 @@ pub fn yield_now<E: Send + 'static>() -> Effect<(), E> {
 }
 
 /// `yield_now` as a frame, for where no body binds it (a root run, a branch, a finalizer).
-fn yield_frame<E: Send + 'static>() -> FrameBox {
+pub(crate) fn yield_frame<E: Send + 'static>() -> FrameBox {
     FutureFrame::boxed(async {
         tokio::task::yield_now().await;
         Ok::<(), Cause<E>>(())

@@ -1,6 +1,7 @@
 //! Parallel mapping with bounded parallelism: `for_each_par`.
 //!
-//! `parallelism` worker fibers pull items from a shared queue, one at a time, so never more
+//! `parallelism` worker fibers, the members of one [`Region`](crate::fiber::region::Region)
+//! placed on tasks, pull items from a shared queue, one at a time, so never more
 //! than `parallelism` items are in flight, and only `parallelism` fibers are started however
 //! many items there are. Results are stored by input index. The first failure stops the
 //! workers from taking new items: the failing worker ends, the others are interrupted
@@ -9,7 +10,9 @@
 use std::sync::{Arc, Mutex};
 
 use crate::effect::{die, succeed, Effect};
-use crate::fiber::group::{with_group, Group};
+use crate::fiber::bind::current_fiber;
+use crate::fiber::region::{Placement, Region};
+use crate::par::fail_fast;
 
 /// Applies `f` to every item, running at most `parallelism` of the resulting effects at a
 /// time, and succeeds with their values in input order. Fail-fast; `parallelism == 0` dies
@@ -43,15 +46,17 @@ where
     let f = Arc::new(f);
     let workers = parallelism.min(count);
     let collected = results.clone();
-    with_group(move |mut group: Group<(), E>| async move {
+    let region: Arc<Region<(), E>> = Arc::default();
+    let group = region.clone();
+    Region::effect(region, async move {
+        let (ctx, family) = current_fiber();
         for _ in 0..workers {
-            group.spawn(worker(queue.clone(), f.clone(), results.clone()));
+            let work = worker(queue.clone(), f.clone(), results.clone());
+            group.start(work, Placement::Task, true, &ctx, &family);
         }
-        for _ in 0..workers {
-            let index = group.next_finished().await;
-            if let Err(cause) = group.take_exit(index) {
-                group.interrupt_all().await;
-                return Err(group.cause_with_siblings(index, cause));
+        while let Some((_, exit)) = group.next_finished().await {
+            if let Err(cause) = exit {
+                return Err(fail_fast(&group, cause).await);
             }
         }
         let values = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));

@@ -46,7 +46,7 @@ pub use for_each_par::for_each_par;
 pub use layer::{ClockLayer, Layer, TestClockLayer};
 pub use par::{zip_par, ZipPar};
 pub use race::{race, race_first};
-pub use runtime::Runtime;
+pub use runtime::{Runtime, ShutdownTimedOut};
 pub use schedule::{repeat, retry, Schedule, ScheduleOutput};
 pub use scope::{acquire_release, acquire_use_release, scope_exit, scoped, Scope, ScopeExit};
 pub use sync::{Deferred, Hub, Queue, QueueShutdown, Ref, Semaphore, Subscription};

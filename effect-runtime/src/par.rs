@@ -1,14 +1,21 @@
 //! Running effects concurrently and collecting all their values: `zip_par`.
 //!
+//! The branches are the members of one [`Region`], each on a task of its own (so they run in
+//! parallel on a multi-thread runtime), whose completions the region queues in the order
+//! they happen.
+//!
 //! Fail-fast: the first branch to fail (or die) interrupts the others; `zip_par` waits until
 //! they are done (their finalizers have run) and fails with that cause, combined (in
 //! parallel) with any other failure or defect the siblings produced. Siblings that were
 //! merely interrupted add nothing to the cause.
 
 use std::any::Any;
+use std::sync::Arc;
 
+use crate::cause::Cause;
 use crate::effect::{succeed, Effect};
-use crate::fiber::group::{with_group, Group};
+use crate::fiber::bind::current_fiber;
+use crate::fiber::region::{Placement, Region};
 
 /// Runs every effect of a `Vec` concurrently, each on its own fiber, and succeeds with their
 /// values in input order.
@@ -18,19 +25,19 @@ pub(crate) fn zip_par_vec<A: Send + 'static, E: Send + 'static>(
     if effects.is_empty() {
         return succeed(Vec::new());
     }
-    with_group(move |mut group: Group<A, E>| async move {
+    let region: Arc<Region<A, E>> = Arc::default();
+    let group = region.clone();
+    Region::effect(region, async move {
+        let (ctx, family) = current_fiber();
+        let count = effects.len();
         for effect in effects {
-            group.spawn(effect);
+            group.start(effect, Placement::Task, true, &ctx, &family);
         }
-        let mut values: Vec<Option<A>> = (0..group.len()).map(|_| None).collect();
-        for _ in 0..group.len() {
-            let index = group.next_finished().await;
-            match group.take_exit(index) {
+        let mut values: Vec<Option<A>> = (0..count).map(|_| None).collect();
+        while let Some((index, exit)) = group.next_finished().await {
+            match exit {
                 Ok(value) => values[index] = Some(value),
-                Err(cause) => {
-                    group.interrupt_all().await;
-                    return Err(group.cause_with_siblings(index, cause));
-                }
+                Err(cause) => return Err(fail_fast(&group, cause).await),
             }
         }
         Ok(values
@@ -38,6 +45,25 @@ pub(crate) fn zip_par_vec<A: Send + 'static, E: Send + 'static>(
             .map(|v| v.expect("every branch succeeded"))
             .collect())
     })
+}
+
+/// After a member of a fail-fast group failed with `cause`: interrupts the others, waits
+/// until they are done, and returns `cause` combined in parallel with every sibling's cause
+/// that is more than an interruption (a sibling's own failure or defect is never lost).
+pub(crate) async fn fail_fast<A, E>(group: &Region<A, E>, cause: Cause<E>) -> Cause<E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    let mut combined = cause;
+    for (_, exit) in group.interrupt_rest().await {
+        if let Err(other) = exit {
+            if !other.is_interrupted_only() {
+                combined = combined.both(other);
+            }
+        }
+    }
+    combined
 }
 
 /// Collections of effects that [`zip_par`] can run: tuples of 2 to 12 effects with one error

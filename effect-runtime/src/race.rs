@@ -1,124 +1,48 @@
 //! Running effects concurrently and keeping the first: `race` and `race_first`.
 //!
-//! The branches run in place, as nested runs polled by the racing fiber's own task: a race
-//! is about waiting (the first reply, the first timer), and polling its branches in one task
-//! costs a fraction of spawning a task per branch. Once the race is decided the losers are
-//! interrupted and polled until they are done (their finalizers have run) before the race
-//! yields: no loser outlives the race. If the racing fiber is itself interrupted, the race
-//! interrupts every branch and waits for them before the fiber unwinds.
+//! The branches are the members of one [`Region`], placed in place: nested runs polled by
+//! the racing fiber's own task (a race is about waiting for the first reply or the first
+//! timer, and polling branches in one task costs a fraction of spawning a task each). A
+//! wake-up polls only the branches it woke. Once the race is decided, the losers are
+//! interrupted and awaited (their finalizers have run) before the race yields. If the racing
+//! fiber is interrupted meanwhile, the race's body is dropped and the interpreter closes the
+//! region: every branch is interrupted and awaited before the fiber unwinds further.
 
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use crate::cause::{Cause, Exit};
 use crate::effect::{die, Effect};
-use crate::fiber::bind::{current_fiber, interrupted_behind_own_mask, self_winding};
-use crate::fiber::core::{interrupt_all, FiberCore};
-use crate::fiber::run::Run;
+use crate::fiber::bind::current_fiber;
+use crate::fiber::region::{Placement, Region};
 
-/// The branches of one race, each a nested run.
-pub(crate) struct Racers<A, E> {
-    runs: Vec<Option<Run<A, E>>>,
-}
-
-impl<A: Send + 'static, E: Send + 'static> Racers<A, E> {
-    /// Polls the branches still running; the first one found finished, with its exit, or
-    /// `None` when none is left.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(usize, Exit<A, E>)>> {
-        let mut any = false;
-        for (index, slot) in self.runs.iter_mut().enumerate() {
-            let Some(run) = slot else { continue };
-            any = true;
-            if let Poll::Ready(exit) = Pin::new(run).poll(cx) {
-                *slot = None;
-                return Poll::Ready(Some((index, exit)));
-            }
-        }
-        if any {
-            Poll::Pending
-        } else {
-            Poll::Ready(None)
-        }
-    }
-
-    /// The next branch to finish, with its exit.
-    pub(crate) async fn next_finished(&mut self) -> Option<(usize, Exit<A, E>)> {
-        poll_fn(|cx| self.poll_next(cx)).await
-    }
-
-    /// Interrupts every branch still running and polls them until they are done; their exits.
-    pub(crate) async fn interrupt_rest(&mut self) -> Vec<(usize, Exit<A, E>)> {
-        for run in self.runs.iter().flatten() {
-            run.interrupt();
-        }
-        let mut exits = Vec::new();
-        while let Some(finished) = self.next_finished().await {
-            exits.push(finished);
-        }
-        exits
-    }
-}
-
-/// An effect whose body races `effects` in place. `name` is for the empty-race message.
-///
-/// The body masks interruption for itself and winds down on its own terms: when the racing
-/// fiber is interrupted (where it was interruptible), the race's own body is dropped, every
-/// branch is interrupted, and the fiber unwinds only once each branch has run its
-/// finalizers. This costs one body and no finalizer.
-pub(crate) fn with_racers<A, E, B, E2, F, Fut>(
+/// An effect racing `effects` in one region, decided by `decide` (given the region once every
+/// branch has started). `name` is for the empty-race message.
+fn with_racers<A, E, F, Fut>(
     name: &'static str,
     effects: Vec<Effect<A, E>>,
-    body: F,
-) -> Effect<B, E2>
+    decide: F,
+) -> Effect<A, E>
 where
     A: Send + 'static,
     E: Send + 'static,
-    B: Send + 'static,
-    E2: Send + 'static,
-    F: FnOnce(Racers<A, E>, crate::context::Context) -> Fut + Send + 'static,
-    Fut: Future<Output = Exit<B, E2>> + Send + 'static,
+    F: FnOnce(Arc<Region<A, E>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Exit<A, E>> + Send + 'static,
 {
     if effects.is_empty() {
         return die(format!(
             "{name} of no effects: give {name} at least one effect"
         ));
     }
-    let raced = async move {
+    let region: Arc<Region<A, E>> = Arc::default();
+    let racers = region.clone();
+    Region::effect(region, async move {
         let (ctx, family) = current_fiber();
-        let runs: Vec<Option<Run<A, E>>> = effects
-            .into_iter()
-            .map(|effect| Some(Run::new(effect, &ctx, family.clone())))
-            .collect();
-        let cores: Vec<Arc<FiberCore>> = runs
-            .iter()
-            .flatten()
-            .filter_map(|r| r.core().cloned())
-            .collect();
-        let mut decided = std::pin::pin!(Some(body(Racers { runs }, ctx)));
-        let exit = poll_fn(|cx| {
-            if interrupted_behind_own_mask() {
-                return Poll::Ready(None);
-            }
-            match decided.as_mut().as_pin_mut() {
-                Some(decided) => decided.poll(cx).map(Some),
-                None => Poll::Ready(None),
-            }
-        })
-        .await;
-        if let Some(exit) = exit {
-            return exit;
+        let several = effects.len() > 1;
+        for effect in effects {
+            racers.start(effect, Placement::InPlace, several, &ctx, &family);
         }
-        // Interrupted while racing: drop the race (and the runs in it), then wait here until
-        // every branch has finished its finalizers.
-        decided.set(None);
-        if cores.iter().any(|core| !core.is_done()) {
-            interrupt_all(&cores).await;
-        }
-        Err(Cause::Interrupt)
-    };
-    self_winding(raced)
+        decide(racers).await
+    })
 }
 
 /// Runs the effects concurrently and succeeds with the first to **succeed**; the others are
@@ -137,28 +61,24 @@ where
     E: Send + 'static,
     I: IntoIterator<Item = Effect<A, E>>,
 {
-    with_racers(
-        "race",
-        effects.into_iter().collect(),
-        |mut racers, _| async move {
-            let mut failures: Option<Cause<E>> = None;
-            while let Some((_, exit)) = racers.next_finished().await {
-                match exit {
-                    Ok(value) => {
-                        racers.interrupt_rest().await;
-                        return Ok(value);
-                    }
-                    Err(cause) => {
-                        failures = Some(match failures {
-                            None => cause,
-                            Some(earlier) => earlier.both(cause),
-                        });
-                    }
+    with_racers("race", effects.into_iter().collect(), |racers| async move {
+        let mut failures: Option<Cause<E>> = None;
+        while let Some((_, exit)) = racers.next_finished().await {
+            match exit {
+                Ok(value) => {
+                    racers.interrupt_rest().await;
+                    return Ok(value);
+                }
+                Err(cause) => {
+                    failures = Some(match failures {
+                        None => cause,
+                        Some(earlier) => earlier.both(cause),
+                    });
                 }
             }
-            Err(failures.expect("a non-empty race in which every branch failed"))
-        },
-    )
+        }
+        Err(failures.expect("a non-empty race in which every branch failed"))
+    })
 }
 
 /// Runs the effects concurrently and finishes as the first to **finish** does, success or
@@ -172,7 +92,7 @@ where
     with_racers(
         "race_first",
         effects.into_iter().collect(),
-        |mut racers, _| async move {
+        |racers| async move {
             let (_, exit) = racers
                 .next_finished()
                 .await

@@ -1,6 +1,9 @@
 //! [`Runtime`]: runs and forks effects from outside any effect, and counts their fibers.
 
+use std::fmt;
+use std::future::poll_fn;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::context::Context;
 use crate::effect::Effect;
@@ -43,15 +46,22 @@ impl Runtime {
 
     /// Runs `effect` as a root fiber of this runtime; see [`Effect::run`].
     pub fn run<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Run<A, E> {
-        Run::new(effect, &self.ctx, Some(self.family.clone()))
+        let run = Run::new(effect, &self.ctx, Some(self.family.clone()));
+        if let Some(core) = run.core() {
+            self.family.register_unsupervised(core);
+        }
+        run
     }
 
-    /// Starts `effect` on a new fiber of this runtime (no parent supervises it).
+    /// Starts `effect` on a new fiber of this runtime (no parent supervises it; the
+    /// runtime's [`shutdown`](Runtime::shutdown) interrupts and awaits it).
     ///
     /// # Panics
     /// Outside a tokio runtime.
     pub fn fork<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Fiber<A, E> {
-        spawn_fiber(effect, self.ctx.clone(), Some(self.family.clone()), None)
+        let fiber = spawn_fiber(effect, self.ctx.clone(), Some(self.family.clone()), true);
+        self.family.register_unsupervised(&fiber.core());
+        fiber
     }
 
     /// The fibers started through this runtime (roots, forks, and everything they forked)
@@ -59,4 +69,97 @@ impl Runtime {
     pub fn live_fibers(&self) -> usize {
         self.family.live()
     }
+
+    /// Shuts the runtime down gracefully: interrupts every fiber it started (roots run with
+    /// [`run`](Runtime::run), fibers started with [`fork`](Runtime::fork), daemons, and
+    /// through them every child), waits until each has run its finalizers, and resolves once
+    /// none is alive. This is what a service's SIGTERM handler calls.
+    ///
+    /// Interruption is the usual kind: a fiber in an uninterruptible region finishes the
+    /// region first, and finalizers run to their end. Shutdown is for good: a fiber started
+    /// through this runtime (or any clone of it) afterwards is interrupted before its first
+    /// step. See [`shutdown_timeout`](Runtime::shutdown_timeout) to give up after a deadline.
+    ///
+    /// Without it, a tokio runtime that shuts down under live fibers drops their tasks: each
+    /// fiber is then interrupted and finishes in place only what needs no waiting (a finalizer
+    /// that must wait, such as one that sleeps, is dropped where it waits).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use effect_runtime::{never, sleep, ms, sync, Context, Effect, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let runtime = Runtime::new(Context::new());
+    /// let flushed = Arc::new(AtomicBool::new(false));
+    /// let flag = flushed.clone();
+    /// // A background worker whose cleanup is async.
+    /// let _worker = runtime.fork(never::<(), ()>().ensuring(
+    ///     sleep(ms(1)).flat_map(move |()| sync(move || flag.store(true, Ordering::SeqCst))),
+    /// ));
+    /// tokio::task::yield_now().await; // ... the service runs, until SIGTERM:
+    /// runtime.shutdown().await;
+    /// assert!(flushed.load(Ordering::SeqCst));
+    /// assert_eq!(runtime.live_fibers(), 0);
+    /// # }
+    /// ```
+    pub async fn shutdown(&self) {
+        self.family.begin_shutdown();
+        poll_fn(|cx| self.family.poll_idle(cx)).await;
+    }
+
+    /// [`shutdown`](Runtime::shutdown), giving up after `deadline` of real time (tokio's
+    /// clock, which a test may pause): `Err` says how many fibers were still alive, still
+    /// finalizing. They go on running (interrupted) on the tokio runtime until it shuts down.
+    ///
+    /// ```
+    /// use effect_runtime::{never, Context, Effect, Runtime};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let runtime = Runtime::new(Context::new());
+    /// // A fiber that cannot be interrupted keeps shutdown from finishing.
+    /// let _stuck = runtime.fork(never::<(), ()>().uninterruptible());
+    /// tokio::task::yield_now().await;
+    /// let result = runtime.shutdown_timeout(Duration::from_secs(5)).await;
+    /// assert_eq!(result.unwrap_err().still_running(), 1);
+    /// # }
+    /// ```
+    pub async fn shutdown_timeout(&self, deadline: Duration) -> Result<(), ShutdownTimedOut> {
+        self.family.begin_shutdown();
+        let idle = poll_fn(|cx| self.family.poll_idle(cx));
+        match tokio::time::timeout(deadline, idle).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(ShutdownTimedOut {
+                still_running: self.live_fibers(),
+                deadline,
+            }),
+        }
+    }
 }
+
+/// [`Runtime::shutdown_timeout`] gave up: fibers were still finalizing at the deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShutdownTimedOut {
+    still_running: usize,
+    deadline: Duration,
+}
+
+impl ShutdownTimedOut {
+    /// How many fibers of the runtime were still alive at the deadline.
+    pub fn still_running(&self) -> usize {
+        self.still_running
+    }
+}
+
+impl fmt::Display for ShutdownTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "runtime shutdown gave up after {:?}: {} fiber(s) were still finalizing",
+            self.deadline, self.still_running
+        )
+    }
+}
+
+impl std::error::Error for ShutdownTimedOut {}

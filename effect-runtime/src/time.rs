@@ -1,12 +1,14 @@
 //! Effects that read the [`Clock`]: `sleep`, `timeout`, `timeout_fail`.
 //!
-//! `timeout` races the guarded effect against the clock's sleep in place, on the same task
-//! (as `race` does). When time is up the effect is interrupted and `timeout` waits until its
-//! finalizers have run before it yields `None`.
+//! `timeout` runs the guarded effect as the one member of a [`Region`], in place (polled by
+//! the timing-out fiber's own task, as `race` does), with the clock's sleep polled beside it.
+//! When time is up the effect is interrupted and `timeout` waits until its finalizers have
+//! run before it yields `None`; when the fiber itself is interrupted, the interpreter closes
+//! the region the same way before the fiber unwinds.
 
 use std::future::{poll_fn, Future};
 use std::marker::PhantomData;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -14,9 +16,9 @@ use crate::cause::{Cause, Exit};
 use crate::clock::Clock;
 use crate::context::Context;
 use crate::effect::{fail_cause, succeed, Effect, Repr};
-use crate::fiber::bind::{current_fiber, interrupted_behind_own_mask, self_winding};
+use crate::fiber::bind::current_fiber;
 use crate::fiber::frame::{FutureFrame, Prim};
-use crate::fiber::run::Run;
+use crate::fiber::region::{Placement, Region};
 
 /// An effect that succeeds after `duration` on the context's [`Clock`] (instantly under a
 /// `TestClock`, once it is advanced). Interruptible.
@@ -42,13 +44,6 @@ async fn sleep_on<E>(sleep: impl Future<Output = ()>) -> Exit<(), E> {
     Ok(())
 }
 
-/// How the wait of a `timeout` ended.
-enum Ended<A, E> {
-    Finished(Exit<A, E>),
-    TimeUp,
-    Interrupted,
-}
-
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Runs this effect for at most `duration` on the context's clock: `Some(value)` if it
     /// finished in time, `None` if not, in which case it was interrupted and its finalizers
@@ -69,39 +64,28 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             Repr::Fail(cause) => return fail_cause(cause),
             Repr::Prim(prim, PhantomData) => prim.into_inner(),
         };
-        // The guarded effect runs as a nested run polled in place by this fiber's task, with
-        // the clock's sleep polled beside it as a plain future: no task, no second effect.
-        //
-        // The body runs uninterruptibly and winds down on its own terms: if this fiber is
-        // interrupted while waiting, the body interrupts the run and waits until its
-        // finalizers have run, so no guarded effect outlives its timeout; the fiber then
-        // unwinds as the region ends. This costs one body and no finalizer.
-        let body = async move {
+        let region: Arc<Region<A, E>> = Arc::default();
+        let guard = region.clone();
+        Region::effect(region, async move {
             let (ctx, family) = current_fiber();
-            let mut run: Run<A, E> = Run::start(guarded, ctx.clone(), family);
+            let effect = Effect::from_prim(guarded);
+            guard.start(effect, Placement::InPlace, false, &ctx, &family);
             let mut expiry = std::pin::pin!(Clock::of(&ctx).sleep(duration));
-            let ended = poll_fn(|cx| {
-                if interrupted_behind_own_mask() {
-                    return Poll::Ready(Ended::Interrupted);
-                }
-                match Pin::new(&mut run).poll(cx) {
-                    Poll::Ready(exit) => Poll::Ready(Ended::Finished(exit)),
-                    // The timer is armed only once the effect has had to wait.
-                    Poll::Pending => expiry.as_mut().poll(cx).map(|()| Ended::TimeUp),
-                }
+            let finished = poll_fn(|cx| match guard.poll_next(cx) {
+                Poll::Ready(finished) => Poll::Ready(finished),
+                // The timer is armed only once the effect has had to wait.
+                Poll::Pending => expiry.as_mut().poll(cx).map(|()| None),
             })
             .await;
-            let exit = match ended {
-                Ended::Finished(exit) => exit,
-                Ended::TimeUp => {
-                    // Time is up: interrupt, and keep polling until its finalizers ran.
-                    run.interrupt();
-                    (&mut run).await
-                }
-                Ended::Interrupted => {
-                    run.interrupt();
-                    let _ = (&mut run).await;
-                    return Err(Cause::Interrupt);
+            let exit = match finished {
+                Some((_, exit)) => exit,
+                None => {
+                    // Time is up: interrupt the effect, and wait until its finalizers ran.
+                    let mut rest = guard.interrupt_rest().await;
+                    match rest.pop() {
+                        Some((_, exit)) => exit,
+                        None => Err(Cause::Interrupt),
+                    }
                 }
             };
             match exit {
@@ -109,8 +93,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
                 Err(cause) if cause.is_interrupted_only() => Ok(None),
                 Err(cause) => Err(cause),
             }
-        };
-        self_winding(body)
+        })
     }
 
     /// Like [`timeout`](Effect::timeout), but fails with `error` when time is up.

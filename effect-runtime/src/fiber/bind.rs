@@ -22,9 +22,9 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use super::core::{Family, FiberCore};
-use super::frame::{Delivery, FutureFrame, Prim};
+use super::frame::{Delivery, Prim};
 use super::run::Run;
-use crate::cause::Exit;
+use crate::cause::{Exit, Never};
 use crate::context::Context;
 use crate::effect::{Effect, Repr};
 
@@ -37,17 +37,42 @@ pub(crate) struct HandOff<'a> {
     /// The fiber's context: for bodies starting with it, and for binds that must run their
     /// effect in place.
     ctx: &'a Context,
-    /// The fiber itself: for bodies that run effects of their own in place (`timeout`).
+    /// The fiber itself: for bodies that start children (`race`, `timeout`, groups).
     core: &'a Arc<FiberCore>,
-    /// Whether the body is the whole of an uninterruptible region entered where the fiber
-    /// was interruptible: such a body may wind down on its own when the fiber is interrupted.
-    masked_interruptible: bool,
 }
 
 thread_local! {
     /// The hand-off of the interpreter polling a body on this thread right now, or null.
     /// Const-initialised and free of destructors, so reading it is a plain thread-local load.
     static CURRENT: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+
+    /// The steps the task polling fibers on this thread may still take before it yields to
+    /// the scheduler: refilled when an outermost run is polled, spent by every step of its
+    /// interpreter and of the runs nested in it, and by every bind of a ready value.
+    static BUDGET: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Steps a task takes before yielding to the scheduler, so a fiber that never suspends (a
+/// loop of ready binds) cannot starve its neighbours or miss an interrupt.
+const BUDGET_STEPS: u32 = 16384;
+
+/// Refills the budget when no run is being polled on this thread (the poll of an outermost
+/// run); a run nested in another's body spends its enclosing run's budget.
+pub(crate) fn refill_budget() {
+    if CURRENT.with(Cell::get).is_null() {
+        BUDGET.set(BUDGET_STEPS);
+    }
+}
+
+/// Spends one step of the budget: `false` when it is exhausted (the caller should yield).
+#[inline]
+pub(crate) fn spend_budget() -> bool {
+    let left = BUDGET.get();
+    if left == 0 {
+        return false;
+    }
+    BUDGET.set(left - 1);
+    true
 }
 
 impl<'a> HandOff<'a> {
@@ -55,14 +80,12 @@ impl<'a> HandOff<'a> {
         delivered: Option<Delivery>,
         ctx: &'a Context,
         core: &'a Arc<FiberCore>,
-        masked_interruptible: bool,
     ) -> Self {
         HandOff {
             request: Cell::new(None),
             delivered: Cell::new(delivered),
             ctx,
             core,
-            masked_interruptible,
         }
     }
 
@@ -186,18 +209,41 @@ pub enum Bound<A, E> {
 #[doc(hidden)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Waiting<A, E> {
-    /// The run, when no interpreter could take the effect; `None` when one did.
-    nested: Option<Box<Run<A, E>>>,
+    /// `None` when the interpreter took the effect (the common case, kept to one word).
+    other: Option<Box<NotHandedOff<A, E>>>,
+}
+
+enum NotHandedOff<A, E> {
+    /// No interpreter could take the effect: it runs nested here.
+    Nested(Run<A, E>),
+    /// A ready value bound when the budget was spent: the interpreter yields to the
+    /// scheduler once, and the value is given when the body is polled again.
+    Yielded(Option<Exit<A, E>>),
 }
 
 impl<A, E> Unpin for Waiting<A, E> {}
 
 impl<A: Send + 'static, E: Send + 'static> Waiting<A, E> {
+    /// A ready exit, given after the interpreter polling the current body yielded once;
+    /// given at once where no interpreter can yield (outside any run, or a second bind in one
+    /// poll).
+    #[cold]
+    fn yielding(exit: Exit<A, E>) -> Bound<A, E> {
+        match hand_off(Prim::Yield(crate::effect::yield_frame::<Never>)) {
+            Ok(()) => Bound::Run(Waiting {
+                other: Some(Box::new(NotHandedOff::Yielded(Some(exit)))),
+            }),
+            Err(_) => Bound::Ready(exit),
+        }
+    }
+
     fn hand_off(prim: Prim) -> Self {
         match hand_off(prim) {
-            Ok(()) => Waiting { nested: None },
+            Ok(()) => Waiting { other: None },
             Err((prim, ctx, family)) => Waiting {
-                nested: Some(Box::new(Run::start(prim, ctx, family))),
+                other: Some(Box::new(NotHandedOff::Nested(Run::start(
+                    prim, ctx, family,
+                )))),
             },
         }
     }
@@ -207,14 +253,23 @@ impl<A: Send + 'static, E: Send + 'static> Future for Waiting<A, E> {
     type Output = Exit<A, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Exit<A, E>> {
-        if let Some(run) = &mut self.nested {
-            return Pin::new(run).poll(cx);
-        }
-        match with_current(|handoff| handoff?.delivered.take()) {
-            Some(delivery) => Poll::Ready(delivery.into_exit()),
-            // Not finished yet: this is the poll right after the hand-off, or a foreign waker
-            // fired while the interpreter still runs the effect.
-            None => Poll::Pending,
+        match self.other.as_deref_mut() {
+            None => match with_current(|handoff| handoff?.delivered.take()) {
+                Some(delivery) => Poll::Ready(delivery.into_exit()),
+                // Not finished yet: this is the poll right after the hand-off, or a foreign
+                // waker fired while the interpreter still runs the effect.
+                None => Poll::Pending,
+            },
+            Some(NotHandedOff::Nested(run)) => Pin::new(run).poll(cx),
+            Some(NotHandedOff::Yielded(exit)) => {
+                match with_current(|handoff| handoff?.delivered.take()) {
+                    // The unit of the yield: the task was rescheduled.
+                    Some(_) => {
+                        Poll::Ready(exit.take().expect("a yielded bind is polled once more"))
+                    }
+                    None => Poll::Pending,
+                }
+            }
         }
     }
 }
@@ -233,11 +288,19 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
 
     #[inline]
     fn into_bound(self) -> Bound<A, E> {
-        match self.repr {
-            Repr::Succeed(a) => Bound::Ready(Ok(a)),
-            Repr::Fail(cause) => Bound::Ready(Err(cause)),
-            Repr::Prim(prim, PhantomData) => Bound::Run(Waiting::hand_off(prim.into_inner())),
+        let ready = match self.repr {
+            Repr::Succeed(a) => Ok(a),
+            Repr::Fail(cause) => Err(cause),
+            Repr::Prim(prim, PhantomData) => {
+                return Bound::Run(Waiting::hand_off(prim.into_inner()))
+            }
+        };
+        // A ready bind is a step like any other: a loop of them yields when the budget is
+        // spent, so it cannot starve other fibers nor miss its interrupt.
+        if spend_budget() {
+            return Bound::Ready(ready);
         }
+        Waiting::yielding(ready)
     }
 }
 
@@ -252,29 +315,6 @@ pub(crate) fn current_fiber() -> (Context, Option<Arc<Family>>) {
     with_current(|handoff| match handoff {
         Some(h) => (h.ctx.clone(), h.core.family().clone()),
         None => Default::default(),
-    })
-}
-
-/// An effect whose body masks interruption for itself, to wind down on its own terms when
-/// its fiber is interrupted: it checks [`interrupted_behind_own_mask`] as it waits, and
-/// returns (typically `Err(Cause::Interrupt)`) once what it started is cleaned up; the fiber
-/// then unwinds as the region ends. Cheaper than a finalizer: one body, nothing else.
-pub(crate) fn self_winding<A, E, F>(body: F) -> Effect<A, E>
-where
-    A: Send + 'static,
-    E: Send + 'static,
-    F: Future<Output = Exit<A, E>> + Send + 'static,
-{
-    Effect::from_prim(Prim::Masked(FutureFrame::boxed(body)))
-}
-
-/// For a body that masks interruption for itself (`uninterruptible` around just that body,
-/// as `timeout` does) so as to wind down on its own terms: whether the fiber has been asked to
-/// stop and the body would have been interruptible without its mask. Inside a region the
-/// caller made uninterruptible, this stays `false`, as interruption must wait.
-pub(crate) fn interrupted_behind_own_mask() -> bool {
-    with_current(|handoff| {
-        handoff.is_some_and(|h| h.masked_interruptible && h.core.is_interrupted())
     })
 }
 
@@ -332,20 +372,16 @@ mod tests {
         let inner_ctx = Context::new().with(2u32);
         let (outer_core, inner_core) = (core(), core());
         inner_core.interrupt();
-        let outer = HandOff::new(None, &outer_ctx, &outer_core, false);
+        let outer = HandOff::new(None, &outer_ctx, &outer_core);
         outer.offer(|| {
             assert_eq!(current_ctx_has_u32(), Some(1));
-            assert!(!interrupted_behind_own_mask());
-            let inner = HandOff::new(None, &inner_ctx, &inner_core, true);
+            let inner = HandOff::new(None, &inner_ctx, &inner_core);
             inner.offer(|| {
                 assert_eq!(current_ctx_has_u32(), Some(2));
-                assert!(interrupted_behind_own_mask());
             });
             assert_eq!(current_ctx_has_u32(), Some(1));
-            assert!(!interrupted_behind_own_mask());
         });
         assert_eq!(current_ctx_has_u32(), None);
-        assert!(!interrupted_behind_own_mask());
         outer_core.complete();
         inner_core.complete();
     }
@@ -355,9 +391,9 @@ mod tests {
         let outer_ctx = Context::new().with(1u32);
         let inner_ctx = Context::new().with(2u32);
         let (outer_core, inner_core) = (core(), core());
-        let outer = HandOff::new(None, &outer_ctx, &outer_core, false);
+        let outer = HandOff::new(None, &outer_ctx, &outer_core);
         outer.offer(|| {
-            let inner = HandOff::new(None, &inner_ctx, &inner_core, true);
+            let inner = HandOff::new(None, &inner_ctx, &inner_core);
             let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 inner.offer(|| panic!("a body panicked"))
             }));
@@ -372,7 +408,7 @@ mod tests {
     #[test]
     fn a_hand_off_takes_one_request_and_refuses_a_second() {
         let (ctx, core) = (Context::new(), core());
-        let handoff = HandOff::new(None, &ctx, &core, false);
+        let handoff = HandOff::new(None, &ctx, &core);
         let first = succeed::<(), Never>(()).into_prim();
         let second = succeed::<(), Never>(()).into_prim();
         handoff.offer(|| {

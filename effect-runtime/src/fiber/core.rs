@@ -7,11 +7,11 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context as TaskContext, Poll, Waker};
+
+use crate::cause::{Cause, Exit};
 
 use futures::task::AtomicWaker;
 
@@ -95,20 +95,87 @@ impl fmt::Display for FiberId {
     }
 }
 
-/// Counts the live fibers of one family: those a [`Runtime`](crate::Runtime) started, and
-/// everything they started. Fibers of a plain `Effect::run` belong to no family: nobody can
-/// ask for their count, and not counting them spares every fork a shared atomic and a shared
-/// reference count, bounced between worker threads.
+/// The fibers of one [`Runtime`](crate::Runtime): those it started, and everything they
+/// started. Fibers of a plain `Effect::run` belong to no family: nobody can ask for their
+/// count or shut them down, and not counting them spares every fork a shared atomic and a
+/// shared reference count, bounced between worker threads.
 #[derive(Default)]
 pub(crate) struct Family {
-    // One counter, not sharded: a family is made for every run, and shards cost 2 KiB.
+    // One counter, not sharded: a family is made for every runtime, and shards cost 2 KiB.
     live: AtomicUsize,
+    /// The fibers no parent supervises (roots, `Runtime::fork`s, daemons), which shutdown
+    /// interrupts; every other fiber of the family is a member of one of their regions, and
+    /// is interrupted as those regions close. Weak: the family never keeps a fiber alive.
+    unsupervised: Mutex<Unsupervised>,
+    /// Whoever waits for `live` to reach zero (shutdown).
+    idle: Mutex<Vec<Waker>>,
+}
+
+#[derive(Default)]
+struct Unsupervised {
+    fibers: Vec<Weak<FiberCore>>,
+    /// Set by shutdown, for good: fibers registered from then on are interrupted at once.
+    shutting_down: bool,
 }
 
 impl Family {
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::SeqCst)
     }
+
+    /// Records a fiber no parent supervises, for shutdown to interrupt; interrupts it at
+    /// once if shutdown has begun. Finished fibers are forgotten now and then.
+    pub(crate) fn register_unsupervised(&self, core: &Arc<FiberCore>) {
+        let mut unsupervised = lock(&self.unsupervised);
+        if unsupervised.shutting_down {
+            core.interrupt();
+        }
+        let fibers = &mut unsupervised.fibers;
+        if fibers.len() >= 32 && fibers.len() == fibers.capacity() {
+            fibers.retain(|fiber| fiber.upgrade().is_some_and(|core| !core.is_done()));
+        }
+        fibers.push(Arc::downgrade(core));
+    }
+
+    /// Begins shutdown: interrupts every fiber no parent supervises, now and from now on.
+    pub(crate) fn begin_shutdown(&self) {
+        let fibers = {
+            let mut unsupervised = lock(&self.unsupervised);
+            unsupervised.shutting_down = true;
+            std::mem::take(&mut unsupervised.fibers)
+        };
+        for core in fibers.iter().filter_map(Weak::upgrade) {
+            core.interrupt();
+        }
+    }
+
+    /// `Ready` once no fiber of the family is alive.
+    pub(crate) fn poll_idle(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.live() == 0 {
+            return Poll::Ready(());
+        }
+        let mut idle = lock(&self.idle);
+        // Checked again under the lock: the last fiber's end takes it before waking.
+        if self.live() == 0 {
+            return Poll::Ready(());
+        }
+        if !idle.iter().any(|waker| waker.will_wake(cx.waker())) {
+            idle.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    fn fiber_ended(&self) {
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let waiting = std::mem::take(&mut *lock(&self.idle));
+            waiting.into_iter().for_each(Waker::wake);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Only pushes and takes happen under these locks.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 /// The shared state of a fiber. `X` is what its owner keeps next to it in the same
@@ -120,9 +187,6 @@ pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     interrupted: AtomicBool,
     /// Wakes the fiber's task when it is interrupted.
     task: AtomicWaker,
-    /// Whether a child was ever adopted: most fibers never fork, and their end then skips the
-    /// lock that reaping children takes.
-    adopted: AtomicBool,
     state: Mutex<CoreState>,
     pub(crate) extra: X,
 }
@@ -134,7 +198,6 @@ struct CoreState {
     /// exactly one (whoever joins them, or their group), and a fiber's allocations count.
     first_watcher: Option<Watcher>,
     more_watchers: Vec<Watcher>,
-    children: Vec<Arc<FiberCore>>,
 }
 
 impl CoreState {
@@ -182,7 +245,6 @@ impl<X> FiberCore<X> {
             family,
             interrupted: AtomicBool::new(false),
             task: AtomicWaker::new(),
-            adopted: AtomicBool::new(false),
             state: Mutex::new(CoreState::default()),
             extra,
         })
@@ -224,32 +286,6 @@ impl<X: ?Sized> FiberCore<X> {
         self.state().done
     }
 
-    /// Supervision: `child` is interrupted and awaited when this fiber ends.
-    pub(crate) fn adopt(&self, child: Arc<FiberCore>) {
-        let mut state = self.state();
-        // Forget finished children now and then, so long-lived parents do not accumulate them.
-        if state.children.len() >= 32 && state.children.len() == state.children.capacity() {
-            state.children.retain(|c| !c.is_done());
-        }
-        state.children.push(child);
-        self.adopted.store(true, Ordering::Release);
-    }
-
-    /// Whether any child is still registered.
-    pub(crate) fn has_children(&self) -> bool {
-        self.adopted.load(Ordering::Acquire) && !self.state().children.is_empty()
-    }
-
-    /// Takes the children still registered (the supervisor reaps them).
-    pub(crate) fn take_children(&self) -> Vec<Arc<FiberCore>> {
-        // Children are adopted by the fiber's own interpreter, so a fiber that never adopted
-        // one by the time its driver asks has none.
-        if !self.adopted.load(Ordering::Acquire) {
-            return Vec::new();
-        }
-        std::mem::take(&mut self.state().children)
-    }
-
     /// Tells `target` (with `tag`) once the fiber is done, at once if it already is.
     pub(crate) fn notify_when_done(&self, target: Arc<dyn OnDone>, tag: usize) {
         let mut state = self.state();
@@ -275,10 +311,10 @@ impl<X: ?Sized> FiberCore<X> {
                 std::mem::take(&mut state.more_watchers),
             )
         };
-        if let Some(family) = &self.family {
-            family.live.fetch_sub(1, Ordering::SeqCst);
-        }
         LIVE_FIBERS.add(-1);
+        if let Some(family) = &self.family {
+            family.fiber_ended();
+        }
         let (first, more) = watchers;
         first.into_iter().chain(more).for_each(Watcher::fire);
     }
@@ -300,33 +336,20 @@ impl<X: ?Sized> FiberCore<X> {
 }
 
 impl FiberCore {
-    /// Resolves when the fiber is done.
-    pub(crate) fn done(self: &Arc<Self>) -> Done {
-        Done { core: self.clone() }
-    }
-}
-
-/// The future of a fiber finishing.
-pub(crate) struct Done {
-    core: Arc<FiberCore>,
-}
-
-impl Future for Done {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        self.core.poll_done(cx)
-    }
-}
-
-/// Interrupts every fiber of `cores` that is still running, then waits until all are done
-/// (their finalizers have run).
-pub(crate) async fn interrupt_all(cores: &[Arc<FiberCore>]) {
-    for core in cores {
-        core.interrupt();
-    }
-    for core in cores {
-        core.done().await;
+    /// The exit of a finished fiber whose owner keeps an `Exit<A, E>` beside its core (as
+    /// [`Fiber`](super::handle::Fiber) does), taken out. A fiber abandoned by its runtime
+    /// (shut down under it) counts as interrupted.
+    ///
+    /// # Panics
+    /// If the fiber keeps something else beside its core: a runtime bug.
+    pub(crate) fn take_exit<A: 'static, E: 'static>(&self) -> Exit<A, E> {
+        let any: &dyn Any = &self.extra;
+        any.downcast_ref::<Mutex<Option<Exit<A, E>>>>()
+            .expect("effect runtime: a fiber's exit has another type than its owner expects")
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
+            .unwrap_or(Err(Cause::Interrupt))
     }
 }
 

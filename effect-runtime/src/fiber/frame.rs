@@ -14,12 +14,14 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
 use super::bind::current_context;
 use super::interpreter::FiberCx;
+use super::region::Owner;
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::context::Context;
 
@@ -63,9 +65,9 @@ pub(crate) enum Prim {
     Ensuring(Box<Prim>, Finalizer),
     /// Run the inner effect with interruption enabled or disabled.
     SetInterruptible(bool, Box<Prim>),
-    /// Run a body with interruption disabled: `SetInterruptible(false, Frame(body))` without
-    /// the box, for bodies that wind down themselves when their fiber is interrupted.
-    Masked(FrameBox),
+    /// Run the inner effect as the body of a region: the region's children are interrupted
+    /// and awaited however the inner effect ends (see [`region`](super::region)).
+    Region(Arc<dyn Owner>, Box<Prim>),
     /// Run the inner effect with another context.
     Provide(Context, Box<Prim>),
     /// Ask the interpreter running this fiber for the effect to run next.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::core::{Family, FiberCore, FiberId};
 use super::frame::Prim;
 use super::run::{outcome_exit, Driver};
-use crate::cause::{Cause, Exit};
+use crate::cause::Exit;
 use crate::context::Context;
 use crate::effect::{succeed, Effect};
 
@@ -55,12 +55,8 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// The exit of a finished fiber. A fiber abandoned by its runtime (shut down under it)
     /// counts as interrupted.
     pub(crate) fn take_exit(&self) -> Exit<A, E> {
-        self.core
-            .extra
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .take()
-            .unwrap_or(Err(Cause::Interrupt))
+        let erased: &FiberCore = &*self.core;
+        erased.take_exit()
     }
 
     /// Waits for the fiber and succeeds or fails as it did.
@@ -91,21 +87,20 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     }
 }
 
-/// Starts `effect` on a new fiber (a tokio task) of `family`, supervised by `parent` if any.
+/// Starts `effect` on a new fiber (a tokio task) of `family`, interruptible or not from its
+/// start. Whoever calls this owns the fiber: a region adopts it, or the family records it as
+/// unsupervised.
 ///
 /// Must be called from inside a tokio runtime.
 pub(crate) fn spawn_fiber<A: Send + 'static, E: Send + 'static>(
     effect: Effect<A, E>,
     ctx: Context,
     family: Option<Arc<Family>>,
-    parent: Option<&FiberCore>,
+    interruptible: bool,
 ) -> Fiber<A, E> {
     let core: TypedCore<A, E> = FiberCore::new(family, Mutex::new(None));
     let erased: Arc<FiberCore> = core.clone();
-    if let Some(parent) = parent {
-        parent.adopt(erased.clone());
-    }
-    let mut driver = Driver::new(effect.into_prim(), ctx, erased);
+    let mut driver = Driver::new(effect.into_prim(), ctx, erased, interruptible);
     let task_core = core.clone();
     tokio::spawn(std::future::poll_fn(move |cx| {
         driver.poll_drive(cx, |outcome| {
@@ -140,15 +135,24 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     }
 
     /// Like [`fork`](Effect::fork), but the new fiber is not supervised: it outlives the
-    /// fiber that forked it.
+    /// fiber that forked it. A daemon of a [`Runtime`](crate::Runtime) still belongs to that
+    /// runtime: [`Runtime::shutdown`](crate::Runtime::shutdown) interrupts and awaits it.
     pub fn fork_daemon<E2: Send + 'static>(self) -> Effect<Fiber<A, E>, E2> {
         self.fork_with(false)
     }
 
+    /// Forks, inheriting the forking fiber's interruptibility (as ZIO and Effect-TS do: a
+    /// fiber forked inside an uninterruptible region runs uninterruptibly; wrap its effect in
+    /// [`interruptible`](Effect::interruptible) to opt out).
     fn fork_with<E2: Send + 'static>(self, supervised: bool) -> Effect<Fiber<A, E>, E2> {
         Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
-            let parent = supervised.then_some(&**fiber.core);
-            let child = spawn_fiber(self, fiber.ctx.clone(), fiber.core.family().clone(), parent);
+            let family = fiber.core.family().clone();
+            let child = spawn_fiber(self, fiber.ctx.clone(), family, fiber.interruptible);
+            if supervised {
+                fiber.adopt(child.core());
+            } else if let Some(family) = fiber.core.family() {
+                family.register_unsupervised(&child.core());
+            }
             succeed::<_, E2>(child).into_prim()
         })))
     }

@@ -15,20 +15,35 @@ use std::mem;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use super::bind::HandOff;
+use super::bind::{refill_budget, spend_budget, HandOff};
 use super::core::FiberCore;
 use super::frame::{take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
+use super::region::{Forks, Owner};
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::context::Context;
-
-/// Steps the interpreter takes before yielding to the scheduler, so a fiber that never
-/// suspends (a long chain of ready binds) cannot starve its neighbours or miss an interrupt.
-const BUDGET: u32 = 16384;
 
 /// What a [`Prim::WithFiber`] request sees of the fiber running it.
 pub(crate) struct FiberCx<'a> {
     pub(crate) ctx: &'a Context,
     pub(crate) core: &'a Arc<FiberCore>,
+    /// Whether the fiber is interruptible where the request runs.
+    pub(crate) interruptible: bool,
+    stack: &'a mut Stack,
+}
+
+impl FiberCx<'_> {
+    /// Makes `child` a supervised fork of this fiber: a member of the fiber's own region,
+    /// which sits at the bottom of its stack (put there at the first fork), so the child is
+    /// interrupted and awaited when the fiber ends, however it ends.
+    pub(crate) fn adopt(&mut self, child: Arc<FiberCore>) {
+        if !matches!(self.stack.low[0], Some(Entry::Forks(_))) {
+            self.stack.insert_bottom(Entry::Forks(Arc::default()));
+        }
+        let Some(Entry::Forks(forks)) = &self.stack.low[0] else {
+            unreachable!("the fiber's forks were put at the bottom just now")
+        };
+        forks.adopt(child);
+    }
 }
 
 enum Entry {
@@ -44,6 +59,11 @@ enum Entry {
     },
     RestoreInterruptible(bool),
     RestoreContext(Context),
+    /// A region whose body runs above: closed (its members interrupted and awaited) when
+    /// the body ends, however it ends.
+    Region(Arc<dyn Owner>),
+    /// The fiber's own forks, at the bottom of the stack: closed when the fiber ends.
+    Forks(Arc<Forks>),
     /// The body below bound `yield_now`: the run returned to the scheduler once, and the body
     /// gets its unit when the run is polled again.
     Yielded,
@@ -96,18 +116,20 @@ impl Stack {
         }
     }
 
-    /// The entry right below the top one.
-    fn below_last(&self) -> Option<&Entry> {
-        match self.high.len() {
-            0 if self.low[1].is_some() => self.low[0].as_ref(),
-            0 => None,
-            1 => self.low[1].as_ref().or(self.low[0].as_ref()),
-            len => self.high.get(len - 2),
-        }
-    }
-
     fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.low.iter().flatten().chain(&self.high)
+    }
+
+    /// Puts `entry` below every other entry: O(depth), once per fiber (its first fork).
+    fn insert_bottom(&mut self, entry: Entry) {
+        let mut all = Vec::with_capacity(self.high.len() + 3);
+        all.push(entry);
+        all.extend(self.low[0].take());
+        all.extend(self.low[1].take());
+        all.append(&mut self.high);
+        for entry in all {
+            self.push(entry);
+        }
     }
 }
 
@@ -148,13 +170,15 @@ pub(crate) struct Interpreter {
 }
 
 impl Interpreter {
-    pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>) -> Self {
+    /// An interpreter for the fiber of `core`, starting `prim` with interruption enabled
+    /// or not (a fork inherits its parent's).
+    pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>, interruptible: bool) -> Self {
         Interpreter {
             stack: Stack::default(),
             perturb: super::perturb::enabled(),
             start: Some(prim),
             ctx,
-            interruptible: true,
+            interruptible,
             core,
         }
     }
@@ -163,22 +187,22 @@ impl Interpreter {
         &self.core
     }
 
-    /// Whether dropping this run now would skip something it owes: a finalizer, or the rest
-    /// of an uninterruptible region.
+    /// Whether dropping this run now would skip something it owes: a finalizer, the rest of
+    /// an uninterruptible region, or children to interrupt and await.
     pub(crate) fn owes_work(&self) -> bool {
         !self.interruptible
-            || self.stack.iter().any(|entry| {
-                matches!(
-                    entry,
-                    Entry::Finalizer(_)
-                        | Entry::RunningFinalizer { .. }
-                        | Entry::RestoreInterruptible(false)
-                )
+            || self.stack.iter().any(|entry| match entry {
+                Entry::Finalizer(_)
+                | Entry::RunningFinalizer { .. }
+                | Entry::RestoreInterruptible(false) => true,
+                Entry::Region(region) => !region.is_closed(),
+                Entry::Forks(forks) => !forks.is_closed(),
+                _ => false,
             })
     }
 
     pub(crate) fn poll_run(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
-        let mut budget = BUDGET;
+        refill_budget();
         let mut next = match self.start.take() {
             Some(prim) => Next::Start(prim),
             None if matches!(self.stack.last(), Some(Entry::Yielded)) => {
@@ -198,7 +222,7 @@ impl Interpreter {
                         self.start(prim)
                     }
                 }
-                Next::Resume(delivered) => match self.run_bodies(cx, &mut budget, delivered) {
+                Next::Resume(delivered) => match self.run_bodies(cx, delivered) {
                     Ok(next) => next,
                     Err(pending) => return pending,
                 },
@@ -230,12 +254,9 @@ impl Interpreter {
                 self.interruptible = flag;
                 Next::Start(*inner)
             }
-            Prim::Masked(body) => {
-                self.stack
-                    .push(Entry::RestoreInterruptible(self.interruptible));
-                self.interruptible = false;
-                self.stack.push(Entry::Frame(body));
-                Next::Resume(None)
+            Prim::Region(region, inner) => {
+                self.stack.push(Entry::Region(region));
+                Next::Start(*inner)
             }
             Prim::Provide(ctx, inner) => {
                 let outer = mem::replace(&mut self.ctx, ctx);
@@ -248,6 +269,8 @@ impl Interpreter {
             Prim::WithFiber(request) => Next::Start(request(&mut FiberCx {
                 ctx: &self.ctx,
                 core: &self.core,
+                interruptible: self.interruptible,
+                stack: &mut self.stack,
             })),
         }
     }
@@ -265,35 +288,23 @@ impl Interpreter {
     fn run_bodies(
         &mut self,
         cx: &mut TaskContext<'_>,
-        budget: &mut u32,
         mut delivered: Option<Delivery>,
     ) -> Result<Next, Poll<Outcome>> {
         loop {
             if self.interruptible && self.core.is_interrupted() {
                 return Ok(Next::Unwind(Cause::Interrupt));
             }
-            *budget = budget.saturating_sub(1);
-            let yielding = *budget == 0 || (self.perturb && super::perturb::should_yield());
+            let yielding = !spend_budget() || (self.perturb && super::perturb::should_yield());
             if yielding && delivered.is_none() {
                 cx.waker().wake_by_ref();
                 return Err(Poll::Pending);
             }
-            let masked_interruptible = !self.interruptible
-                && matches!(
-                    self.stack.below_last(),
-                    Some(Entry::RestoreInterruptible(true))
-                );
             let Some(Entry::Frame(frame)) = self.stack.last_mut() else {
                 panic!("effect runtime: polling a stack whose top is not a body");
             };
             // The body's binds reach this poll's hand-off through a thread-local pointer; the
             // context is lent, not cloned.
-            let handoff = HandOff::new(
-                delivered.take(),
-                &self.ctx,
-                &self.core,
-                masked_interruptible,
-            );
+            let handoff = HandOff::new(delivered.take(), &self.ctx, &self.core);
             let polled = handoff.offer(|| frame.as_mut().poll_frame(cx));
             match (polled, handoff.into_request()) {
                 (Poll::Ready(()), _) => {
@@ -382,6 +393,14 @@ impl Interpreter {
                 self.ctx = ctx;
                 Next::Deliver(done)
             }
+            Entry::Region(region) => match region.close() {
+                Some(closing) => self.run_finalizer(closing, Saved::Completed(done)),
+                None => Next::Deliver(done),
+            },
+            Entry::Forks(forks) => match (forks as Arc<dyn Owner>).close() {
+                Some(closing) => self.run_finalizer(closing, Saved::Completed(done)),
+                None => Next::Deliver(done),
+            },
         })
     }
 
@@ -424,6 +443,14 @@ impl Interpreter {
                 self.ctx = ctx;
                 Next::Unwind(cause)
             }
+            Entry::Region(region) => match region.close() {
+                Some(closing) => self.run_finalizer(closing, Saved::Unwinding(cause)),
+                None => Next::Unwind(cause),
+            },
+            Entry::Forks(forks) => match (forks as Arc<dyn Owner>).close() {
+                Some(closing) => self.run_finalizer(closing, Saved::Unwinding(cause)),
+                None => Next::Unwind(cause),
+            },
         })
     }
 

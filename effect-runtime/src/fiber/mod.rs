@@ -3,8 +3,8 @@
 pub(crate) mod bind;
 pub(crate) mod core;
 pub(crate) mod frame;
-pub(crate) mod group;
 pub(crate) mod handle;
 pub(crate) mod interpreter;
 pub(crate) mod perturb;
+pub(crate) mod region;
 pub(crate) mod run;

@@ -15,14 +15,12 @@ use crate::clock::{Clock, Tracker};
 use crate::context::Context;
 use crate::effect::{Effect, Repr};
 
-/// Drives one fiber: its interpreter, then the reaping of its children.
-///
-/// Supervision is enforced here: when the interpreter has finished (success, failure or
-/// interruption), every child fiber still registered with the core is interrupted, and the
-/// driver waits until each is done (its finalizers have run) before it reports the outcome.
-/// Only then may the owner store the exit and complete the core.
+/// Drives one fiber's interpreter, inside the test clock's accounting when its context has
+/// a test clock. Supervision needs nothing here: the fiber's children belong to regions on
+/// its interpreter stack, which the interpreter closes before the stack is empty.
 pub(crate) struct Driver {
-    state: DriverState,
+    /// `None` once the fiber finished, or was handed on by `drop`.
+    interpreter: Option<Interpreter>,
     /// Reports this fiber's activity to the test clock in its context, if there is one
     /// (one pointer: most fibers have none, and every fiber's size counts). The whole of each poll
     /// counts as running, including the owner's completion of the fiber, so a test clock
@@ -30,24 +28,14 @@ pub(crate) struct Driver {
     tracker: Option<Tracker>,
 }
 
-enum DriverState {
-    Running(Interpreter),
-    Reaping {
-        core: Arc<FiberCore>,
-        outcome: Option<Outcome>,
-        children: Vec<Arc<FiberCore>>,
-    },
-    Finished,
-}
-
 impl Driver {
-    pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>) -> Self {
+    pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>, interruptible: bool) -> Self {
         let tracker = ctx
             .try_get::<Clock>()
             .and_then(Clock::as_test)
             .map(|clock| Tracker::new(clock.activity().clone()));
         Driver {
-            state: DriverState::Running(Interpreter::new(prim, ctx, core)),
+            interpreter: Some(Interpreter::new(prim, ctx, core, interruptible)),
             tracker,
         }
     }
@@ -74,105 +62,119 @@ impl Driver {
     }
 
     fn poll_fiber(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
-        loop {
-            match &mut self.state {
-                DriverState::Running(interpreter) => {
-                    let outcome = match interpreter.poll_run(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(outcome) => outcome,
-                    };
-                    let core = interpreter.core().clone();
-                    let children = core.take_children();
-                    for child in &children {
-                        child.interrupt();
-                    }
-                    self.state = DriverState::Reaping {
-                        core,
-                        outcome: Some(outcome),
-                        children,
-                    };
-                }
-                DriverState::Reaping {
-                    core,
-                    outcome,
-                    children,
-                } => {
-                    while let Some(child) = children.last() {
-                        match child.done().poll_unpin(cx) {
-                            Poll::Pending => return Poll::Pending,
-                            Poll::Ready(()) => {
-                                children.pop();
-                            }
-                        }
-                    }
-                    // Children forked by finalizers while reaping are reaped too.
-                    let late = core.take_children();
-                    if !late.is_empty() {
-                        for child in &late {
-                            child.interrupt();
-                        }
-                        *children = late;
-                        continue;
-                    }
-                    let outcome = outcome.take().expect("reaping holds the outcome");
-                    self.state = DriverState::Finished;
-                    return Poll::Ready(outcome);
-                }
-                DriverState::Finished => panic!("effect runtime: a finished fiber was polled"),
-            }
-        }
+        let interpreter = self
+            .interpreter
+            .as_mut()
+            .expect("effect runtime: a finished fiber was polled");
+        let outcome = std::task::ready!(interpreter.poll_run(cx));
+        self.interpreter = None;
+        Poll::Ready(outcome)
     }
 }
 
-trait PollUnpin: Future + Unpin {
-    fn poll_unpin(&mut self, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        Pin::new(self).poll(cx)
-    }
+thread_local! {
+    /// Set while a fiber's remaining work is being finished in place, without a scheduler:
+    /// fibers dropped meanwhile (its nested runs) finish in place too instead of spawning.
+    static FINISHING_IN_PLACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
-impl<F: Future + Unpin> PollUnpin for F {}
+
+/// How many polls finishing in place gives a fiber's remaining work: each poll runs until the
+/// work waits or spends its budget, so a few cover any chain of ready finalizers, and the
+/// bound stops work that would wait forever (nothing will wake it) or loops.
+const IN_PLACE_POLLS: usize = 64;
 
 impl Drop for Driver {
-    /// An unfinished fiber dropped from outside (its `Run` future dropped, or its runtime
-    /// shutting down) is interrupted, and whatever it still owes — an uninterruptible region
-    /// to finish, finalizers to run, children to reap — is finished on a task spawned onto the
-    /// current tokio runtime, since a destructor cannot wait. The fiber completes (and counts
-    /// as done) only then. Without a runtime the rest is dropped and the children signalled.
+    /// An unfinished fiber dropped from outside — its `Run` future dropped, or its task
+    /// dropped by a tokio runtime shutting down — is interrupted, and what it still owes (the
+    /// rest of an uninterruptible region, finalizers, children to interrupt and await) is
+    /// finished:
+    /// - on a task spawned onto the current tokio runtime, since a destructor cannot wait;
+    ///   the fiber completes (and counts as done) only then;
+    /// - in place, when there is no runtime, or the runtime is shutting down (the spawned task
+    ///   was dropped unpolled, so nothing would ever run it). Finishing in place polls the
+    ///   rest with a no-op waker until it would have to wait: everything that can finish
+    ///   without waiting does (synchronous finalizers, cleanup whose awaits are ready); a
+    ///   finalizer that must wait (a sleep, a channel, a child fiber still running) is dropped
+    ///   there. The fiber then completes as interrupted.
+    ///
+    /// Never recursive: a fiber finishing in place never spawns, so a runtime shutting down
+    /// cannot be asked to run the same work again and again.
     fn drop(&mut self) {
-        let core = match &self.state {
-            DriverState::Running(interpreter) => interpreter.core().clone(),
-            DriverState::Reaping { core, .. } => core.clone(),
-            DriverState::Finished => return,
+        let Some(interpreter) = self.interpreter.take() else {
+            return;
         };
-        let state = std::mem::replace(&mut self.state, DriverState::Finished);
-        let owes_work = match &state {
-            DriverState::Running(interpreter) => interpreter.owes_work() || core.has_children(),
-            _ => true,
-        };
-        if !owes_work {
-            drop(state);
+        let core = interpreter.core().clone();
+        if !interpreter.owes_work() {
+            drop(interpreter);
             core.complete();
             return;
         }
         core.interrupt();
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                let mut rest = Driver {
-                    state,
-                    tracker: self.tracker.take(),
-                };
-                handle.spawn(std::future::poll_fn(move |cx| {
-                    rest.poll_drive(cx, |_| core.complete())
-                }));
-            }
-            Err(_) => {
-                for child in core.take_children() {
-                    child.interrupt();
-                }
-                drop(state);
-                core.complete();
-            }
+        let rest = Driver {
+            interpreter: Some(interpreter),
+            tracker: self.tracker.take(),
+        };
+        let handle = match tokio::runtime::Handle::try_current() {
+            Ok(handle) if !FINISHING_IN_PLACE.get() => handle,
+            _ => return finish_in_place(rest, core),
+        };
+        handle.spawn(Unfinished {
+            rest: Some(rest),
+            core,
+        });
+    }
+}
+
+/// The rest of a fiber dropped from outside, finishing on a task of its own.
+struct Unfinished {
+    rest: Option<Driver>,
+    core: Arc<FiberCore>,
+}
+
+impl Future for Unfinished {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let rest = this.rest.as_mut().expect("polled after completion");
+        let core = &this.core;
+        std::task::ready!(rest.poll_drive(cx, |_| core.complete()));
+        this.rest = None;
+        Poll::Ready(())
+    }
+}
+
+impl Drop for Unfinished {
+    /// Dropped before it finished: the runtime is shutting down (or dropped the task unpolled).
+    fn drop(&mut self) {
+        if let Some(rest) = self.rest.take() {
+            finish_in_place(rest, self.core.clone());
         }
     }
+}
+
+/// Finishes what an interrupted fiber owes without a scheduler, as far as it can without
+/// waiting (see `Driver`'s drop), then completes it.
+fn finish_in_place(mut rest: Driver, core: Arc<FiberCore>) {
+    let was_finishing = FINISHING_IN_PLACE.replace(true);
+    let mut cx = TaskContext::from_waker(std::task::Waker::noop());
+    for _ in 0..IN_PLACE_POLLS {
+        // A poll that panics (a timer refusing to start on a runtime that is shutting down)
+        // ends the attempt; the rest is dropped below.
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rest.poll_drive(&mut cx, |_| ())
+        }));
+        if !matches!(polled, Ok(Poll::Pending)) {
+            break;
+        }
+    }
+    // Whatever is left would have to wait: drop it (nested fibers finish in place too).
+    if let Some(interpreter) = rest.interpreter.take() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(interpreter)));
+    }
+    drop(rest);
+    FINISHING_IN_PLACE.set(was_finishing);
+    core.complete();
 }
 
 /// The future of running an effect: resolves to its [`Exit`].
@@ -205,7 +207,7 @@ impl<A, E> Run<A, E> {
     pub(crate) fn start(prim: Prim, ctx: Context, family: Option<Arc<Family>>) -> Self {
         let core: Arc<FiberCore> = FiberCore::new(family, ());
         Run {
-            state: RunState::Running(Driver::new(prim, ctx, core.clone()), core),
+            state: RunState::Running(Driver::new(prim, ctx, core.clone(), true), core),
         }
     }
 

@@ -1,0 +1,446 @@
+//! [`Region`]: the one owner of child fibers. Every child a fiber starts belongs to exactly
+//! one region: the fiber's own forks (the region at the bottom of its interpreter stack), a
+//! `zip_par` / `for_each_par` group, a race's branches, a timeout's guarded effect.
+//!
+//! **No child outlives its region.** A region lives on its fiber's interpreter stack as an
+//! [`Entry::Region`](super::interpreter), pushed when the region's effect starts. However
+//! the effect above it ends (success, failure, defect, interruption), the interpreter pops
+//! that entry only through [`Owner::close`]: every member still running is interrupted, and
+//! the fiber waits, uninterruptibly and like a finalizer, until each has finished its own
+//! finalizers. The body driving the region (the race, the group) may finish its members
+//! itself first (to read their exits); it never has to, and it may be dropped at any await.
+//!
+//! Members come in two placements, a setting of the region, not separate code paths:
+//! - [`Placement::InPlace`]: the member is a nested [`Run`] owned by the region and polled by
+//!   the region's own fiber, in its task: no task to spawn, which suits races and timeouts
+//!   (a race is about waiting). Each member is polled only when its own waker fired, so a
+//!   wake-up costs work for the members woken, not for every member.
+//! - [`Placement::Task`]: the member is a fiber on a tokio task of its own (forks, groups:
+//!   work that should run in parallel on a multi-thread runtime). Its completion is queued
+//!   for the region in the order it happens.
+//!
+//! In-place members nest on the native stack (a member's poll polls its own regions'
+//! members). So an in-place region opened deeper than [`MAX_IN_PLACE_DEPTH`] nested members
+//! places its members on tasks instead: a program nesting a hundred thousand timeouts runs
+//! on a fresh native stack every few dozen levels.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
+
+use futures::task::AtomicWaker;
+
+use super::core::{Family, FiberCore, OnDone};
+use super::frame::{FutureFrame, Prim};
+use super::handle::spawn_fiber;
+use super::run::Run;
+use crate::cause::{Cause, Exit, Never};
+use crate::context::Context;
+use crate::effect::Effect;
+
+/// How many in-place members may be nested inside one another on one native stack before a
+/// region places its members on tasks. Each level costs a few hundred bytes of native stack
+/// in release builds and a few kilobytes in debug builds; 32 levels stay far below a
+/// 2 MiB worker stack either way.
+pub(crate) const MAX_IN_PLACE_DEPTH: u32 = 32;
+
+thread_local! {
+    /// How many in-place members are being polled on this thread's stack right now.
+    static IN_PLACE_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Where a region runs its members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Nested runs polled by the region's own fiber.
+    InPlace,
+    /// Fibers on tasks of their own.
+    Task,
+}
+
+/// What the interpreter sees of a region: it closes it when the region's entry is popped.
+pub(crate) trait Owner: Send + Sync {
+    /// Interrupts every member still running.
+    fn interrupt_members(&self);
+
+    /// Whether every member has finished.
+    fn is_closed(&self) -> bool;
+
+    /// Ready once every member has finished; drives in-place members meanwhile.
+    fn poll_closed(&self, cx: &mut TaskContext<'_>) -> Poll<()>;
+}
+
+impl dyn Owner {
+    /// Interrupts the members still running, and the effect that waits until all have
+    /// finished (run by the interpreter as a finalizer); `None` when all have already.
+    pub(crate) fn close(self: Arc<Self>) -> Option<Prim> {
+        if self.is_closed() {
+            return None;
+        }
+        self.interrupt_members();
+        Some(Prim::Frame(FutureFrame::boxed(async move {
+            poll_fn(|cx| self.poll_closed(cx)).await;
+            Ok::<(), Cause<Never>>(())
+        })))
+    }
+}
+
+/// The children of one region, whose exits are `Exit<A, E>`.
+pub(crate) struct Region<A, E> {
+    members: Mutex<Members<A, E>>,
+    ready: Arc<ReadyQueue>,
+}
+
+struct Members<A, E> {
+    slots: Vec<Slot<A, E>>,
+    /// Members not yet finished.
+    running: usize,
+    /// Every slot below this index is finished: closing waits for the members in order from
+    /// here, so it looks at each member once, however many wake-ups it takes.
+    closed_through: usize,
+    /// The in-place member without a waker of its own, polled whenever the region is.
+    always_polled: Option<usize>,
+}
+
+enum Slot<A, E> {
+    /// A nested run, with its own waker (`None` for the one member polled whenever the
+    /// region is polled).
+    InPlace(Run<A, E>, Option<(Arc<MemberWake>, Waker)>),
+    /// A fiber on its own task, whose exit is in its core. A group member's completion is
+    /// queued for the region; a fork's is not (the region finds it done when it closes).
+    Task(Arc<FiberCore>),
+    /// Finished; its exit until the region's body takes it.
+    Finished,
+}
+
+/// The members that may have something to report: woken in-place members, finished tasks.
+#[derive(Default)]
+struct ReadyQueue {
+    indices: Mutex<VecDeque<usize>>,
+    /// The task polling the region.
+    parent: AtomicWaker,
+}
+
+impl ReadyQueue {
+    fn push(&self, index: usize) {
+        lock(&self.indices).push_back(index);
+        self.parent.wake();
+    }
+
+    fn pop(&self) -> Option<usize> {
+        lock(&self.indices).pop_front()
+    }
+
+    fn len(&self) -> usize {
+        lock(&self.indices).len()
+    }
+}
+
+impl OnDone for ReadyQueue {
+    fn done(&self, index: usize) {
+        self.push(index);
+    }
+}
+
+/// The waker of one in-place member: queues the member (once until it is polled) and wakes
+/// the region's task.
+struct MemberWake {
+    index: usize,
+    queued: AtomicBool,
+    ready: Arc<ReadyQueue>,
+}
+
+impl Wake for MemberWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.ready.push(self.index);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // User code runs under the members' lock only inside an in-place member's frames, which
+    // catch its panics; a poisoned lock is still consistent.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+impl<A, E> Default for Region<A, E> {
+    fn default() -> Self {
+        Region {
+            members: Mutex::new(Members {
+                slots: Vec::new(),
+                running: 0,
+                closed_through: 0,
+                always_polled: None,
+            }),
+            ready: Arc::default(),
+        }
+    }
+}
+
+impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
+    /// The effect of `body` driving `region`: the interpreter owns the region for as long as
+    /// the body runs, and closes it (interrupting and awaiting every member still running)
+    /// whenever and however the body ends.
+    pub(crate) fn effect<B, E2, F>(region: Arc<Self>, body: F) -> Effect<B, E2>
+    where
+        B: Send + 'static,
+        E2: Send + 'static,
+        F: Future<Output = Exit<B, E2>> + Send + 'static,
+    {
+        let owner: Arc<dyn Owner> = region;
+        Effect::from_prim(Prim::Region(
+            owner,
+            Box::new(Prim::Frame(FutureFrame::boxed(body))),
+        ))
+    }
+
+    /// Starts `effect` as a member, with the context and family of the fiber owning the
+    /// region; returns its index. `placement` is a wish: an in-place member that would nest
+    /// too deep goes on a task. `own_waker`: give an in-place member a waker of its own, so
+    /// that only woken members are polled (for regions of several members; at most one
+    /// member may go without, and it is polled whenever the region is).
+    pub(crate) fn start(
+        &self,
+        effect: Effect<A, E>,
+        placement: Placement,
+        own_waker: bool,
+        ctx: &Context,
+        family: &Option<Arc<Family>>,
+    ) -> usize {
+        let placement = match placement {
+            Placement::InPlace if IN_PLACE_DEPTH.get() >= MAX_IN_PLACE_DEPTH => Placement::Task,
+            placement => placement,
+        };
+        let mut members = lock(&self.members);
+        let index = members.slots.len();
+        members.running += 1;
+        match placement {
+            Placement::InPlace => {
+                let run = Run::new(effect, ctx, family.clone());
+                if own_waker || members.always_polled.is_some() {
+                    let wake = Arc::new(MemberWake {
+                        index,
+                        // Queued right below, for its first poll.
+                        queued: AtomicBool::new(true),
+                        ready: self.ready.clone(),
+                    });
+                    let waker = Waker::from(wake.clone());
+                    members.slots.push(Slot::InPlace(run, Some((wake, waker))));
+                    drop(members);
+                    self.ready.push(index);
+                } else {
+                    members.always_polled = Some(index);
+                    members.slots.push(Slot::InPlace(run, None));
+                }
+            }
+            Placement::Task => {
+                let fiber = spawn_fiber(effect, ctx.clone(), family.clone(), true);
+                let core = fiber.core();
+                members.slots.push(Slot::Task(core.clone()));
+                drop(members);
+                // After the slot exists: a member already done reports at once.
+                core.notify_when_done(self.ready.clone(), index);
+            }
+        }
+        index
+    }
+
+    /// Polls the members that have something to report, and returns the first one found
+    /// finished with its exit; `None` when no member is running. A poll looks only at the
+    /// members queued when it began: one that keeps waking itself cannot keep it polling.
+    pub(crate) fn poll_next(&self, cx: &mut TaskContext<'_>) -> Poll<Option<(usize, Exit<A, E>)>> {
+        // Registered before looking: a member queued meanwhile wakes this task.
+        self.ready.parent.register(cx.waker());
+        let mut members = lock(&self.members);
+        if members.running == 0 {
+            return Poll::Ready(None);
+        }
+        if let Some(index) = members.always_polled {
+            if let Some(exit) = members.poll_member(index, cx) {
+                return Poll::Ready(Some((index, exit)));
+            }
+        }
+        for _ in 0..self.ready.len() {
+            let Some(index) = self.ready.pop() else { break };
+            if let Some(exit) = members.poll_member(index, cx) {
+                return Poll::Ready(Some((index, exit)));
+            }
+        }
+        if self.ready.len() > 0 {
+            // Members woke again while polled: come back after other tasks had a turn.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+
+    /// The next member to finish, with its exit; `None` when no member is running.
+    pub(crate) async fn next_finished(&self) -> Option<(usize, Exit<A, E>)> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Interrupts every member still running, waits until all have finished, and returns
+    /// the exits the body had not taken yet, in the order they finished.
+    pub(crate) async fn interrupt_rest(&self) -> Vec<(usize, Exit<A, E>)> {
+        self.interrupt_members();
+        let mut exits = Vec::new();
+        while let Some(finished) = self.next_finished().await {
+            exits.push(finished);
+        }
+        exits
+    }
+
+    /// Adds a fiber forked by the region's fiber (a supervised fork): it is interrupted and
+    /// awaited when the region closes. Finished forks are forgotten now and then, so a
+    /// long-lived fiber forking many short ones does not accumulate them.
+    pub(crate) fn adopt(&self, core: Arc<FiberCore>) {
+        let mut members = lock(&self.members);
+        if members.slots.len() >= 32 && members.slots.len() == members.slots.capacity() {
+            members.slots.retain(|slot| match slot {
+                Slot::Task(core) => !core.is_done(),
+                Slot::InPlace(..) => true,
+                Slot::Finished => false,
+            });
+            members.running = members.slots.len();
+            members.closed_through = 0;
+        }
+        members.running += 1;
+        members.slots.push(Slot::Task(core));
+    }
+}
+
+impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
+    /// Polls member `index` if it is an in-place run, or takes a finished task's exit; the
+    /// exit if the member finished now (then its slot is `Finished`).
+    fn poll_member(&mut self, index: usize, cx: &mut TaskContext<'_>) -> Option<Exit<A, E>> {
+        let exit = match &mut self.slots[index] {
+            Slot::InPlace(run, own) => {
+                let polled = match own {
+                    Some((wake, waker)) => {
+                        // Cleared before the poll: a wake during it queues the member again.
+                        wake.queued.store(false, Ordering::Release);
+                        poll_in_place(run, &mut TaskContext::from_waker(waker))
+                    }
+                    None => poll_in_place(run, cx),
+                };
+                match polled {
+                    Poll::Ready(exit) => exit,
+                    Poll::Pending => return None,
+                }
+            }
+            Slot::Task(core) if core.is_done() => core.take_exit::<A, E>(),
+            Slot::Task(_) | Slot::Finished => return None,
+        };
+        self.slots[index] = Slot::Finished;
+        self.running -= 1;
+        if self.always_polled == Some(index) {
+            self.always_polled = None;
+        }
+        Some(exit)
+    }
+}
+
+/// Polls an in-place member, one level deeper on the native stack.
+fn poll_in_place<A: Send + 'static, E: Send + 'static>(
+    run: &mut Run<A, E>,
+    cx: &mut TaskContext<'_>,
+) -> Poll<Exit<A, E>> {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            IN_PLACE_DEPTH.set(IN_PLACE_DEPTH.get() - 1);
+        }
+    }
+    IN_PLACE_DEPTH.set(IN_PLACE_DEPTH.get() + 1);
+    let _leave = Leave;
+    Pin::new(run).poll(cx)
+}
+
+impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
+    fn interrupt_members(&self) {
+        let members = lock(&self.members);
+        for slot in &members.slots[members.closed_through..] {
+            match slot {
+                Slot::InPlace(run, _) => run.interrupt(),
+                Slot::Task(core) => core.interrupt(),
+                Slot::Finished => {}
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        let members = lock(&self.members);
+        members.running == 0
+            || members.slots[members.closed_through..]
+                .iter()
+                .all(|slot| match slot {
+                    Slot::Task(core) => core.is_done(),
+                    Slot::InPlace(..) => false,
+                    Slot::Finished => true,
+                })
+    }
+
+    fn poll_closed(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.ready.parent.register(cx.waker());
+        let mut members = lock(&self.members);
+        // In-place members progress only when polled: poll those woken (the interrupt woke
+        // each), and the one polled always.
+        if let Some(index) = members.always_polled {
+            members.poll_member(index, cx);
+        }
+        for _ in 0..self.ready.len() {
+            let Some(index) = self.ready.pop() else { break };
+            members.poll_member(index, cx);
+        }
+        if self.ready.len() > 0 {
+            cx.waker().wake_by_ref();
+        }
+        // Then wait for the members in order, each looked at until it is done.
+        while members.closed_through < members.slots.len() {
+            let index = members.closed_through;
+            match &members.slots[index] {
+                Slot::Finished => {}
+                Slot::InPlace(..) => return Poll::Pending,
+                Slot::Task(core) => {
+                    if core.poll_done(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    members.slots[index] = Slot::Finished;
+                    members.running -= 1;
+                }
+            }
+            members.closed_through += 1;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<A, E> Drop for Region<A, E> {
+    /// A region is dropped unclosed only with its whole fiber, dropped before it finished
+    /// (see `Driver`'s drop, which finishes what the fiber owes elsewhere when it can). Its
+    /// in-place members are dropped with it, each finishing what it owes the same way; its
+    /// tasks are told to stop.
+    fn drop(&mut self) {
+        let members = self
+            .members
+            .get_mut()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for slot in &members.slots {
+            if let Slot::Task(core) = slot {
+                core.interrupt();
+            }
+        }
+    }
+}
+
+/// A fiber's own forks: their exits (of many types) are in their handles, so the region is
+/// typed by nothing.
+pub(crate) type Forks = Region<(), Never>;
