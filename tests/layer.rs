@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{test_env, Log};
+use common::{after, test_env, Log};
 use effect::prelude::*;
+use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq)]
 struct Config(&'static str);
@@ -30,6 +31,22 @@ where
             }),
             move |_, _| sync(move || released.push(format!("teardown {name}"))),
         )
+    })
+}
+
+/// A layer that waits `delay`, acquires a resource named `name` (logging acquire and
+/// release), and then keeps building until it is stopped: a build interrupted half-way.
+fn hangs_after_acquiring(log: &Log, name: &'static str, delay: Duration) -> Layer<String> {
+    let log = log.clone();
+    Layer::scoped(move |_| {
+        let (acquired, released) = (log.clone(), log.clone());
+        let acquire = acquire_release(
+            sync(move || acquired.push(format!("build {name}"))),
+            move |_, _| sync(move || released.push(format!("teardown {name}"))),
+        );
+        sleep(delay)
+            .flat_map(move |()| acquire)
+            .flat_map(|()| never::<Cache, String>())
     })
 }
 
@@ -149,6 +166,186 @@ async fn the_services_are_torn_down_when_the_provided_effect_is_interrupted() {
     clock.advance(ms(1)).await;
     rt.run(fiber.interrupt::<()>()).await.unwrap().unwrap_err();
     assert_eq!(log.events(), ["build database", "teardown database"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+/// What every interrupted build of `config.and_then(socket)` must leave: both torn down,
+/// once each, in reverse order.
+const HALF_BUILT_AND_TORN_DOWN: [&str; 4] = [
+    "build config",
+    "build socket",
+    "teardown socket",
+    "teardown config",
+];
+
+fn config_then_hanging_socket(log: &Log) -> Layer<String> {
+    resource_layer(log, "config", |_| Config("db://main")).and_then(hangs_after_acquiring(
+        log,
+        "socket",
+        Duration::ZERO,
+    ))
+}
+
+#[tokio::test]
+async fn interrupting_the_fiber_mid_build_tears_down_what_was_built() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let fiber = rt.fork(read_services().provide(config_then_hanging_socket(&log)));
+    clock.advance(ms(1)).await;
+    assert_eq!(log.events(), ["build config", "build socket"]);
+    let exit = rt.run(fiber.interrupt::<()>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted());
+    assert_eq!(log.events(), HALF_BUILT_AND_TORN_DOWN);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_timeout_expiring_mid_build_tears_down_what_was_built() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let program = read_services()
+        .provide(config_then_hanging_socket(&log))
+        .timeout(ms(10));
+    let fiber = rt.fork(program);
+    clock.advance(ms(10)).await;
+    assert_eq!(rt.run(fiber.join()).await, Ok(None));
+    assert_eq!(log.events(), HALF_BUILT_AND_TORN_DOWN);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn losing_a_race_mid_build_tears_down_what_was_built() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let fallback = (Database("fallback".into()), Cache("fallback".into()));
+    let program = race([
+        read_services().provide(config_then_hanging_socket(&log)),
+        after(ms(5), fallback.clone()),
+    ]);
+    let fiber = rt.fork(program);
+    clock.advance(ms(5)).await;
+    assert_eq!(rt.run(fiber.join()).await, Ok(fallback));
+    assert_eq!(log.events(), HALF_BUILT_AND_TORN_DOWN);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_layer_tears_down_every_layer_built_before_it_in_reverse_order() {
+    let (_clock, rt) = test_env();
+    let log = Log::default();
+    let broken: Layer<String> =
+        Layer::effect(|_| fail::<Cache, String>("cache unreachable".into()));
+    let layer = resource_layer(&log, "config", |_| Config("db://main"))
+        .and_then(resource_layer(&log, "database", |_| Database("db".into())))
+        .and_then(broken);
+    let cause = rt.run(read_services().provide(layer)).await.unwrap_err();
+    assert_eq!(cause.failure(), Some(&"cache unreachable".to_string()));
+    assert_eq!(
+        log.events(),
+        [
+            "build config",
+            "build database",
+            "teardown database",
+            "teardown config"
+        ]
+    );
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_dying_layer_tears_down_what_was_built_and_reports_the_defect() {
+    let (_clock, rt) = test_env();
+    let log = Log::default();
+    let dying: Layer<String> =
+        Layer::effect(|_| sync::<Cache, String, _>(|| panic!("cache constructor bug")));
+    let layer = resource_layer(&log, "config", |_| Config("db://main")).and_then(dying);
+    let cause = rt.run(read_services().provide(layer)).await.unwrap_err();
+    assert!(cause.defects()[0]
+        .message()
+        .contains("cache constructor bug"));
+    assert_eq!(log.events(), ["build config", "teardown config"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn side_by_side_layers_interrupted_mid_build_tear_down_both_sides() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let layer = resource_layer(&log, "config", |_| Config("db://main")).and(hangs_after_acquiring(
+        &log,
+        "socket",
+        ms(1),
+    ));
+    let fiber = rt.fork(read_services().provide(layer));
+    clock.advance(ms(2)).await;
+    rt.run(fiber.interrupt::<()>()).await.unwrap().unwrap_err();
+    assert_eq!(log.events(), HALF_BUILT_AND_TORN_DOWN);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_shared_layer_interrupted_mid_build_is_torn_down_once_and_last() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let config = resource_layer(&log, "config", |_| Config("shared"));
+    let database = config
+        .clone()
+        .and_then(resource_layer(&log, "database", |ctx| {
+            Database(ctx.get::<Config>().0.into())
+        }));
+    let cache = config
+        .clone()
+        .and_then(hangs_after_acquiring(&log, "cache", ms(1)));
+    let fiber = rt.fork(read_services().provide(database.and(cache)));
+    clock.advance(ms(2)).await;
+    rt.run(fiber.interrupt::<()>()).await.unwrap().unwrap_err();
+    assert_eq!(
+        log.events(),
+        [
+            "build config",
+            "build database",
+            "build cache",
+            "teardown cache",
+            "teardown database",
+            "teardown config"
+        ]
+    );
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn an_interrupted_build_has_torn_down_what_it_built_when_it_ends() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let scope = Scope::new();
+    let fiber = rt.fork(config_then_hanging_socket(&log).build(&scope));
+    clock.advance(ms(1)).await;
+    rt.run(fiber.interrupt::<()>()).await.unwrap().unwrap_err();
+    assert_eq!(log.events(), HALF_BUILT_AND_TORN_DOWN);
+    scope.close(Ok(())).await.unwrap();
+    assert_eq!(
+        log.events(),
+        HALF_BUILT_AND_TORN_DOWN,
+        "closing the scope later tears nothing down twice"
+    );
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn dropping_a_build_scoped_run_mid_build_releases_what_it_built() {
+    let clock = TestClock::new();
+    let log = Log::default();
+    let scope = Scope::new();
+    let ctx = Context::new().with(Clock::from(clock.clone()));
+    let mut run = config_then_hanging_socket(&log).build_scoped(&ctx, &scope);
+    assert!(futures::poll!(&mut run).is_pending());
+    assert_eq!(log.events(), ["build config", "build socket"]);
+    drop(run);
+    // Whether the dropped build has finished unwinding on its own yet or not, closing the
+    // scope leaves everything torn down exactly once.
+    scope.close(Ok(())).await.unwrap();
+    clock.advance(ms(1)).await;
+    assert_eq!(log.events(), HALF_BUILT_AND_TORN_DOWN);
 }
 
 /// The guide's "Testing with TestClock", with the layers of the guide.

@@ -3,7 +3,8 @@
 //! Invariants: within one build, a layer (and its clones) is built at most once, however many
 //! layers depend on it (memoized by identity), and so torn down once; every finalizer a
 //! layer registers goes into the build's scope, so teardown runs in reverse order of
-//! construction; a failing build closes what it had built before reporting its cause.
+//! construction; that scope is owned by the caller's scope from before the build starts,
+//! and a build that fails, dies or is interrupted closes it before it ends.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,7 +19,7 @@ use crate::context::Context;
 use crate::effect::{succeed, Effect};
 use crate::fiber::run::Run;
 use crate::par::zip_par;
-use crate::scope::{scope_exit, scoped, Scope};
+use crate::scope::{scoped, Scope};
 
 static NEXT_LAYER_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -112,7 +113,8 @@ impl<E: Clone + Send + Sync + 'static> Layer<E> {
 
     /// A layer whose service is a resource: `make` typically uses
     /// [`acquire_release`](crate::acquire_release), whose release is registered in the build's
-    /// scope and runs when that scope closes, in reverse order of construction.
+    /// scope and runs when that scope closes, in reverse order of construction. A resource
+    /// acquired by a build that then fails or is interrupted is released as that build ends.
     pub fn scoped<T, F>(make: F) -> Self
     where
         T: Send + Sync + 'static,
@@ -185,41 +187,51 @@ impl<E: Clone + Send + Sync + 'static> Layer<E> {
     }
 
     /// The effect of building this layer into `scope`: succeeds with the context it runs in
-    /// plus the layer's services. If the build fails, what it had built is torn down first.
+    /// plus the layer's services, whose teardown then belongs to `scope` (it runs when
+    /// `scope` closes, in reverse order of construction).
+    ///
+    /// A build that does not succeed — a layer fails or dies, or the build is interrupted
+    /// (its fiber interrupted, a `timeout` expiring, a lost `race`) — has torn down
+    /// everything it had built, in reverse order, by the time it ends; a failing teardown's
+    /// cause is added after the build's. Each service is torn down exactly once, whichever
+    /// of the build's end and `scope`'s close comes first.
     pub fn build(&self, scope: &Scope) -> Effect<Context, E> {
         let layer = self.clone();
         let parent = scope.clone();
         Effect::new(move |input: Context| async move {
+            // Everything the build acquires goes into `own`. Its close is registered in the
+            // parent before anything is built, so no moment exists at which a built service
+            // is owned by no scope (registering it after the build left an interrupted build,
+            // and one interrupted just after it finished, with nobody to tear it down).
             let own = Scope::new();
+            let closing = own.clone();
+            parent
+                .add_finalizer_exit::<E, _>(move |exit| closing.close_effect(exit.clone()))
+                .await?;
             let memo = Memo {
                 entries: Arc::default(),
             };
-            let built = layer
+            let services = layer
                 .memoized(input.clone(), memo)
                 .provide_context(input.clone().with(own.clone()))
-                .await;
-            match built {
-                Ok(services) => {
-                    parent
-                        .add_finalizer_exit::<E, _>(move |exit| own.close_effect(exit.clone()))
-                        .await?;
-                    Ok(input.merge(&services))
-                }
-                Err(cause) => {
-                    let teardown = own
-                        .close_effect(scope_exit::<(), E>(&Err(cause.clone())))
-                        .await;
-                    Err(match teardown {
-                        Ok(()) => cause,
-                        Err(more) => cause.then(more.widen()),
-                    })
-                }
-            }
+                // A build that ends without its services tears down at once what it built;
+                // the parent's later close of `own` then finds nothing left to run.
+                .on_error(move |cause| own.close_effect(Err(cause.clone_erased())))
+                .await?;
+            Ok(input.merge(&services))
         })
     }
 
     /// Builds this layer on top of `ctx` into `scope`, from plain async code: the
-    /// counterpart of the guide's `layer.build_scoped(Context(), scope)`.
+    /// counterpart of the guide's `layer.build_scoped(Context(), scope)`. See
+    /// [`build`](Layer::build) for what `scope` owns and when.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned [`Run`] before it finishes interrupts the build: what it had
+    /// built is torn down as the build unwinds (on a task spawned onto the current tokio
+    /// runtime, since a destructor cannot wait), or when `scope` closes, whichever comes
+    /// first, and exactly once. Nothing built is left to `scope` for good.
     pub fn build_scoped(&self, ctx: &Context, scope: &Scope) -> Run<Context, E> {
         self.build(scope).run(ctx)
     }
@@ -229,6 +241,12 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Runs this effect with the services of `layer` added to its context. The layer is
     /// built first, in a scope that closes (tearing the services down) when this effect
     /// ends, however it ends. A layer failure fails the effect, converted with `From`.
+    ///
+    /// Whatever part of the layer graph was built is torn down exactly once, in reverse
+    /// order of construction, however the whole ends: the program succeeding, failing or
+    /// being interrupted after the build, or the build itself failing, dying or being
+    /// interrupted part-way (the fiber interrupted, a `timeout` expiring, a lost `race`);
+    /// see [`Layer::build`]. The effect ends only after that teardown has run.
     pub fn provide<LE>(self, layer: impl Into<Layer<LE>>) -> Effect<A, E>
     where
         LE: Clone + Send + Sync + 'static,
