@@ -4,6 +4,8 @@ mod common;
 
 use common::{test_env, Gauge};
 use effect::prelude::*;
+use effect::{Runtime, Subscription};
+use std::sync::Arc;
 
 #[tokio::test]
 async fn offer_waits_while_full_and_take_waits_while_empty() {
@@ -250,4 +252,162 @@ async fn a_dropped_subscriber_does_not_block_publishers() {
     clock.advance(ms(1)).await;
     assert_eq!(rt.run(blocked.join()).await, Ok(()));
     assert_eq!(keep.try_take(), Some(2));
+}
+
+/// A hub of capacity 1 with two subscribers: `a` has room, `b` is full (holds `0`).
+async fn hub_with_one_full_subscriber(
+    rt: &Runtime,
+) -> (Hub<u32>, Subscription<u32>, Subscription<u32>) {
+    let hub: Hub<u32> = Hub::bounded(1);
+    let (a, b) = (hub.subscribe(), hub.subscribe());
+    rt.run(hub.publish::<QueueShutdown>(0)).await.unwrap();
+    assert_eq!(a.try_take(), Some(0));
+    (hub, a, b)
+}
+
+#[tokio::test]
+async fn an_interrupted_publish_delivers_to_no_subscriber() {
+    let (clock, rt) = test_env();
+    let (hub, a, b) = hub_with_one_full_subscriber(&rt).await;
+    let publish = rt.fork(hub.publish::<QueueShutdown>(1));
+    clock.advance(ms(1)).await;
+    assert!(!publish.is_done(), "waiting for room in `b`");
+    rt.run(publish.interrupt::<()>())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(a.try_take(), None, "`a` had room, yet got nothing");
+    assert_eq!((b.try_take(), b.try_take()), (Some(0), None));
+    rt.run(hub.publish::<QueueShutdown>(2)).await.unwrap();
+    assert_eq!((a.try_take(), b.try_take()), (Some(2), Some(2)));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_waiting_publish_delivers_to_every_subscriber_at_once() {
+    let (clock, rt) = test_env();
+    let (hub, a, b) = hub_with_one_full_subscriber(&rt).await;
+    let publish = rt.fork(hub.publish::<QueueShutdown>(1));
+    clock.advance(ms(1)).await;
+    assert_eq!(
+        a.try_take(),
+        None,
+        "no subscriber sees it before all have room"
+    );
+    assert_eq!(b.try_take(), Some(0));
+    clock.advance(ms(1)).await;
+    assert_eq!(rt.run(publish.join()).await, Ok(()));
+    assert_eq!((a.try_take(), b.try_take()), (Some(1), Some(1)));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_subscriber_dropped_while_a_publish_waits_on_it_lets_the_rest_have_the_item() {
+    let (clock, rt) = test_env();
+    let (hub, a, b) = hub_with_one_full_subscriber(&rt).await;
+    let c = hub.subscribe();
+    let publish = rt.fork(hub.publish::<QueueShutdown>(1));
+    clock.advance(ms(1)).await;
+    assert!(!publish.is_done(), "waiting for room in `b`");
+    assert_eq!((a.try_take(), c.try_take()), (None, None));
+    drop(b);
+    clock.advance(ms(1)).await;
+    assert_eq!(rt.run(publish.join()).await, Ok(()));
+    assert_eq!((a.try_take(), c.try_take()), (Some(1), Some(1)));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn shutting_a_hub_down_fails_a_waiting_publish_which_delivers_nothing() {
+    let (clock, rt) = test_env();
+    let (hub, a, b) = hub_with_one_full_subscriber(&rt).await;
+    let publish = rt.fork(hub.publish::<QueueShutdown>(1));
+    clock.advance(ms(1)).await;
+    hub.shutdown();
+    assert_eq!(
+        rt.run(publish.join()).await.unwrap_err().failure(),
+        Some(&QueueShutdown)
+    );
+    assert_eq!(
+        (a.try_take(), b.try_take(), b.try_take()),
+        (None, Some(0), None)
+    );
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn concurrent_publishers_each_deliver_whole_items_in_one_order() {
+    let (clock, rt) = test_env();
+    let (hub, a, b) = hub_with_one_full_subscriber(&rt).await;
+    let first = rt.fork(hub.publish::<QueueShutdown>(1));
+    let second = rt.fork(hub.publish::<QueueShutdown>(2));
+    clock.advance(ms(1)).await;
+    assert_eq!(a.try_take(), None, "neither publish went half-way");
+    // Room for exactly one item in each subscriber: one publisher takes it, whole; the
+    // other keeps waiting rather than taking the room the first waited for.
+    assert_eq!(b.try_take(), Some(0));
+    clock.advance(ms(1)).await;
+    assert_eq!(
+        [first.is_done(), second.is_done()]
+            .iter()
+            .filter(|d| **d)
+            .count(),
+        1
+    );
+    let winner = a.try_take().expect("the finished publish reached `a`");
+    assert_eq!(b.try_take(), Some(winner));
+    clock.advance(ms(1)).await;
+    assert!(first.is_done() && second.is_done());
+    let later = a.try_take().expect("the other publish reached `a`");
+    assert_eq!(b.try_take(), Some(later));
+    let mut items = [winner, later];
+    items.sort();
+    assert_eq!(items, [1, 2], "each item once, none lost");
+    assert_eq!((a.try_take(), b.try_take()), (None, None));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_publishers_lose_and_duplicate_nothing() {
+    const PER_PUBLISHER: u32 = 200;
+    let hub: Hub<u32> = Hub::bounded(1);
+    // Kept here until the end: dropping a subscription unsubscribes it.
+    let subscribers = [Arc::new(hub.subscribe()), Arc::new(hub.subscribe())];
+    let ctx = Context::new();
+    let publishers: Vec<Effect<(), QueueShutdown>> = (0..2)
+        .map(|p| {
+            let hub = hub.clone();
+            let items: Vec<Effect<(), QueueShutdown>> = (0..PER_PUBLISHER)
+                .map(|i| hub.publish(p * PER_PUBLISHER + i))
+                .collect();
+            items
+                .into_iter()
+                .fold(succeed(()), |done, next| done.flat_map(move |()| next))
+        })
+        .collect();
+    let consumers = subscribers.clone().map(|subscriber| {
+        (0..2 * PER_PUBLISHER).fold(succeed::<Vec<u32>, QueueShutdown>(Vec::new()), |seen, _| {
+            let subscriber = subscriber.clone();
+            seen.flat_map(move |mut seen| {
+                subscriber.take().map(move |item| {
+                    seen.push(item);
+                    seen
+                })
+            })
+        })
+    });
+    let [first, second] = consumers;
+    let (seen_a, seen_b) = zip_par(publishers)
+        .zip_par(first.zip_par(second))
+        .run(&ctx)
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(
+        seen_a, seen_b,
+        "every subscriber sees the items in one order"
+    );
+    let mut sorted = seen_a.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..2 * PER_PUBLISHER).collect::<Vec<_>>());
 }

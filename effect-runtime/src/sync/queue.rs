@@ -65,6 +65,9 @@ struct Inner<T> {
     state: Mutex<State<T>>,
     not_empty: Notify,
     not_full: Notify,
+    /// Told (every waiter at once) whenever room appears or the queue shuts down, for a
+    /// [`Hub`](super::Hub) waiting for room in all its subscribers' queues together.
+    room_watch: Option<Arc<Notify>>,
 }
 
 struct State<T> {
@@ -78,6 +81,17 @@ impl<T> Queue<T> {
         lock(&self.inner.state).shutdown = true;
         self.inner.not_empty.notify_waiters();
         self.inner.not_full.notify_waiters();
+        if let Some(watch) = &self.inner.room_watch {
+            watch.notify_waiters();
+        }
+    }
+
+    /// Wakes whoever waits for room, after an item was taken.
+    fn room_made(&self) {
+        self.inner.not_full.notify_one();
+        if let Some(watch) = &self.inner.room_watch {
+            watch.notify_waiters();
+        }
     }
 }
 
@@ -87,6 +101,15 @@ impl<T: Send + 'static> Queue<T> {
     /// # Panics
     /// When `capacity` is zero: such a queue could never hold an item.
     pub fn bounded(capacity: usize) -> Self {
+        Queue::watched(capacity, None)
+    }
+
+    /// A queue of `capacity` that also tells `room_watch` whenever room appears in it or it
+    /// shuts down.
+    ///
+    /// # Panics
+    /// When `capacity` is zero.
+    pub(crate) fn watched(capacity: usize, room_watch: Option<Arc<Notify>>) -> Self {
         assert!(capacity > 0, "Queue::bounded: capacity must be at least 1");
         Queue {
             inner: Arc::new(Inner {
@@ -97,8 +120,38 @@ impl<T: Send + 'static> Queue<T> {
                 }),
                 not_empty: Notify::new(),
                 not_full: Notify::new(),
+                room_watch,
             }),
         }
+    }
+
+    /// Adds a clone of `item` to every queue of `queues` that is not shut down, if each of
+    /// them has room; otherwise adds it to none and hands it back. All in one step: every
+    /// queue's lock is held from the check to the last push, so the room the check saw is
+    /// still there for the push, and the item appears in all the queues at once.
+    ///
+    /// Deadlock-free only if callers never hold two sets of queue locks at once: the hub
+    /// calls it under its own lock, the only place that locks more than one queue.
+    pub(crate) fn offer_to_all(queues: &[Arc<Queue<T>>], item: T) -> Result<(), T>
+    where
+        T: Clone,
+    {
+        let mut states: Vec<_> = queues.iter().map(|q| lock(&q.inner.state)).collect();
+        let full = queues
+            .iter()
+            .zip(&states)
+            .any(|(queue, state)| !state.shutdown && state.items.len() >= queue.inner.capacity);
+        if full {
+            return Err(item);
+        }
+        for state in states.iter_mut().filter(|state| !state.shutdown) {
+            state.items.push_back(item.clone());
+        }
+        drop(states);
+        for queue in queues {
+            queue.inner.not_empty.notify_one();
+        }
+        Ok(())
     }
 
     /// Adds `item` now if there is room; otherwise hands it back.
@@ -117,7 +170,7 @@ impl<T: Send + 'static> Queue<T> {
     pub fn try_take(&self) -> Option<T> {
         let item = lock(&self.inner.state).items.pop_front();
         if item.is_some() {
-            self.inner.not_full.notify_one();
+            self.room_made();
         }
         item
     }
@@ -151,8 +204,9 @@ impl<T: Send + 'static> Queue<T> {
     /// An effect that takes the oldest item, waiting while the queue is empty. Interrupted
     /// while waiting, it takes nothing.
     pub fn take<E: From<QueueShutdown> + Send + 'static>(&self) -> Effect<T, E> {
-        let inner = self.inner.clone();
+        let queue = self.clone();
         Effect::from_future(async move {
+            let inner = &queue.inner;
             loop {
                 let mut item_ready = pin!(inner.not_empty.notified());
                 item_ready.as_mut().enable();
@@ -160,7 +214,7 @@ impl<T: Send + 'static> Queue<T> {
                     let mut state = lock(&inner.state);
                     if let Some(item) = state.items.pop_front() {
                         drop(state);
-                        inner.not_full.notify_one();
+                        queue.room_made();
                         return Ok(item);
                     }
                     if state.shutdown {
