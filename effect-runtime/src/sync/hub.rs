@@ -117,6 +117,10 @@ impl<T> Drop for Subscription<T> {
 
 impl<T: Send + 'static> Subscription<T> {
     /// An effect that takes the next item, waiting for one.
+    ///
+    /// The effect does not keep the subscription alive: once the `Subscription` is dropped
+    /// (unsubscribing), a take still to run gets the items already buffered, then fails with
+    /// [`QueueShutdown`].
     pub fn take<E: From<QueueShutdown> + Send + 'static>(&self) -> Effect<T, E> {
         self.queue.take()
     }
