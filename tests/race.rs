@@ -160,3 +160,120 @@ async fn an_uninterruptible_branch_finishes_its_region_when_its_race_is_interrup
     assert!(rt.run(fiber.join()).await.unwrap_err().is_die());
     assert_eq!(rt.live_fibers(), 0);
 }
+
+/// A future that counts how often it is polled.
+struct Counted<F> {
+    polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    inner: std::pin::Pin<Box<F>>,
+}
+
+impl<F: std::future::Future> std::future::Future for Counted<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// Branch `i` of a wide race: sleeps `i + 1` ms on the test clock, polling a counted future,
+/// then fails (all but the last) or succeeds.
+fn wide_branches(
+    clock: &effect::TestClock,
+    width: u64,
+    polls: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Vec<Effect<u64, u64>> {
+    (0..width)
+        .map(|i| {
+            let sleep = Counted {
+                polls: polls.clone(),
+                inner: Box::pin(clock.sleep(ms(i + 1))),
+            };
+            Effect::from_future(async move {
+                sleep.await;
+                if i + 1 == width {
+                    Ok(i)
+                } else {
+                    Err(Cause::Fail(i))
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_wake_up_polls_only_the_branches_it_woke_however_wide_the_race() {
+    const WIDTH: u64 = 3_000;
+    let (clock, rt) = test_env();
+    let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let fiber = rt.fork(race(wide_branches(&clock, WIDTH, &polls)));
+    // The branches wake one by one, a millisecond apart.
+    clock.advance(ms(WIDTH)).await;
+    assert_eq!(rt.run(fiber.join()).await, Ok(WIDTH - 1));
+    // Each branch: one poll to start its sleep, one when it fires. Re-polling every pending
+    // branch at every wake-up would be millions.
+    let polls = polls.load(std::sync::atomic::Ordering::SeqCst) as u64;
+    assert!(polls <= 2 * WIDTH, "{polls} polls for {WIDTH} branches");
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn race_first_zip_par_and_for_each_par_poll_each_branch_a_bounded_number_of_times() {
+    const WIDTH: u64 = 3_000;
+    let (clock, rt) = test_env();
+    let counter = || std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = |polls: &std::sync::Arc<std::sync::atomic::AtomicUsize>| {
+        polls.load(std::sync::atomic::Ordering::SeqCst) as u64
+    };
+
+    // race_first: the first to finish decides; the rest are interrupted, not polled again.
+    let polls = counter();
+    let fiber = rt.fork(race_first(wide_branches(&clock, WIDTH, &polls)));
+    clock.advance(ms(1)).await;
+    assert_eq!(rt.run(fiber.join()).await, Err(Cause::Fail(0)));
+    assert!(count(&polls) <= 2 * WIDTH, "race_first: {}", count(&polls));
+
+    // zip_par of branches that all succeed, one by one.
+    let polls = counter();
+    let branches = wide_branches(&clock, WIDTH, &polls)
+        .into_iter()
+        .map(|branch| branch.catch_all(succeed::<u64, u64>))
+        .collect::<Vec<_>>();
+    let fiber = rt.fork(zip_par(branches));
+    clock.advance(ms(WIDTH)).await;
+    assert_eq!(
+        rt.run(fiber.join()).await.map(|v| v.len()),
+        Ok(WIDTH as usize)
+    );
+    assert!(count(&polls) <= 2 * WIDTH, "zip_par: {}", count(&polls));
+
+    // for_each_par with 1,000 in flight.
+    let polls = counter();
+    let sleeps = {
+        let (clock, polls) = (clock.clone(), polls.clone());
+        move |i: u64| {
+            let sleep = Counted {
+                polls: polls.clone(),
+                inner: Box::pin(clock.sleep(ms(i + 1))),
+            };
+            Effect::<u64, u64>::from_future(async move {
+                sleep.await;
+                Ok(i)
+            })
+        }
+    };
+    let fiber = rt.fork(for_each_par(0..WIDTH, sleeps, 1_000));
+    clock.advance(ms(2 * WIDTH)).await;
+    assert_eq!(
+        rt.run(fiber.join()).await.map(|v| v.len()),
+        Ok(WIDTH as usize)
+    );
+    assert!(
+        count(&polls) <= 2 * WIDTH,
+        "for_each_par: {}",
+        count(&polls)
+    );
+    assert_eq!(rt.live_fibers(), 0);
+}

@@ -120,3 +120,78 @@ async fn a_million_binds_in_one_loop_run() {
     });
     assert_eq!(on_worker(effectful_loop).await, Ok(DEPTH / 2));
 }
+
+/// Nested regions: each level runs the next inside a `timeout` or a `race`, whose members are
+/// polled in place by the level's task until the nesting gets deep, then on tasks of their
+/// own; either way the native stack stays flat.
+const NESTED_REGIONS: u64 = 100_000;
+
+fn nested_timeouts(n: u64) -> Effect<u64, String> {
+    if n == 0 {
+        return sleep(ms(1)).as_value(0);
+    }
+    suspend(move || nested_timeouts(n - 1))
+        .timeout(secs(3600))
+        .map(|below| below.expect("within the hour") + 1)
+}
+
+fn nested_races(n: u64) -> Effect<u64, String> {
+    if n == 0 {
+        return sleep(ms(1)).as_value(0);
+    }
+    race([suspend(move || nested_races(n - 1)), never()]).map(|below| below + 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_nested_timeouts_run_on_a_worker_thread() {
+    assert_eq!(
+        on_worker(nested_timeouts(NESTED_REGIONS)).await,
+        Ok(NESTED_REGIONS)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_nested_races_run_on_a_worker_thread() {
+    assert_eq!(
+        on_worker(nested_races(NESTED_REGIONS)).await,
+        Ok(NESTED_REGIONS)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_nested_timeouts_interrupted_at_the_bottom_unwind_every_level() {
+    use effect::Deferred;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    // Each level has a finalizer; the bottom says it is reached and waits forever, and the
+    // whole is interrupted from the top.
+    fn nested(n: u64, finalized: Arc<AtomicU64>, bottom: Deferred<()>) -> Effect<u64, String> {
+        let counter = finalized.clone();
+        let level = if n == 0 {
+            bottom.complete(()).flat_map(|_| never())
+        } else {
+            suspend(move || nested(n - 1, finalized, bottom))
+                .timeout(secs(3600))
+                .map(|below| below.unwrap_or(0) + 1)
+        };
+        level.ensuring(sync(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }))
+    }
+    let finalized = Arc::new(AtomicU64::new(0));
+    let runtime = effect::Runtime::new(Context::new());
+    let bottom: Deferred<()> = Deferred::new();
+    let program = nested(NESTED_REGIONS, finalized.clone(), bottom.clone());
+    let fiber = tokio::spawn({
+        let runtime = runtime.clone();
+        async move {
+            let fiber = runtime.fork(program);
+            runtime.run(bottom.wait::<()>()).await.unwrap();
+            runtime.run(fiber.interrupt::<()>()).await
+        }
+    });
+    let exit = fiber.await.expect("no overflow").unwrap();
+    assert!(exit.unwrap_err().is_interrupted());
+    assert_eq!(finalized.load(Ordering::SeqCst), NESTED_REGIONS + 1);
+    assert_eq!(runtime.live_fibers(), 0);
+}
