@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pin_project_lite::pin_project;
 
-pub(crate) use test_clock::Tracker;
+pub(crate) use test_clock::{Activity, Tracker};
 pub use test_clock::{TestClock, TestSleep};
 
 use crate::context::Context;

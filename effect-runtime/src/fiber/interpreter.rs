@@ -20,6 +20,7 @@ use super::core::FiberCore;
 use super::frame::{take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
 use super::region::{Forks, Owner};
 use crate::cause::{Cause, Defect, Exit, Never};
+use crate::clock::{Activity, Clock};
 use crate::context::Context;
 
 /// What a [`Prim::WithFiber`] request sees of the fiber running it.
@@ -44,6 +45,13 @@ impl FiberCx<'_> {
         };
         forks.adopt(child);
     }
+}
+
+thread_local! {
+    /// The test clock a fiber polled on this thread just began to run with, for its driver to
+    /// pick up when the poll returns (see [`Next::Track`]).
+    pub(crate) static NEW_TEST_CLOCK: std::cell::Cell<Option<Arc<Activity>>> =
+        const { std::cell::Cell::new(None) };
 }
 
 enum Entry {
@@ -144,6 +152,9 @@ enum Next {
     Resume(Option<Delivery>),
     Deliver(FrameBox),
     Unwind(Cause<Never>),
+    /// Return to the scheduler once and go on with `start`: the fiber's driver must begin
+    /// reporting to the test clock the fiber now runs with (see [`Interpreter::start`]).
+    Track(Arc<Activity>),
 }
 
 /// How a run ended.
@@ -167,20 +178,34 @@ pub(crate) struct Interpreter {
     core: Arc<FiberCore>,
     /// Whether to yield at random suspension points (`EFFECT_PERTURB`, tests only).
     perturb: bool,
+    /// Whether the fiber reports its activity to a test clock (its driver's tracker).
+    tracked: bool,
 }
 
 impl Interpreter {
     /// An interpreter for the fiber of `core`, starting `prim` with interruption enabled
     /// or not (a fork inherits its parent's).
-    pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>, interruptible: bool) -> Self {
+    pub(crate) fn new(
+        prim: Prim,
+        ctx: Context,
+        core: Arc<FiberCore>,
+        interruptible: bool,
+        tracked: bool,
+    ) -> Self {
         Interpreter {
             stack: Stack::default(),
             perturb: super::perturb::enabled(),
+            tracked,
             start: Some(prim),
             ctx,
             interruptible,
             core,
         }
+    }
+
+    /// The fiber's driver now reports its activity to a test clock.
+    pub(crate) fn set_tracked(&mut self) {
+        self.tracked = true;
     }
 
     pub(crate) fn core(&self) -> &Arc<FiberCore> {
@@ -234,6 +259,11 @@ impl Interpreter {
                     Ok(next) => next,
                     Err(outcome) => return Poll::Ready(outcome),
                 },
+                Next::Track(activity) => {
+                    NEW_TEST_CLOCK.set(Some(activity));
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
             };
         }
     }
@@ -261,6 +291,17 @@ impl Interpreter {
             Prim::Provide(ctx, inner) => {
                 let outer = mem::replace(&mut self.ctx, ctx);
                 self.stack.push(Entry::RestoreContext(outer));
+                // A fiber that was started without a test clock and provides one itself
+                // (`provide(TestClockLayer(..))`) is tracked by it from here on, so that the
+                // clock's `advance` waits for it like for any other fiber on the clock: the
+                // run returns to the scheduler once, for its driver to start tracking it,
+                // before the provided effect starts.
+                if !self.tracked {
+                    if let Some(clock) = self.ctx.try_get::<Clock>().and_then(Clock::as_test) {
+                        self.start = Some(*inner);
+                        return Next::Track(clock.activity().clone());
+                    }
+                }
                 Next::Start(*inner)
             }
             Prim::FromContext(make, data) => Next::Start(make(&self.ctx, data)),

@@ -9,7 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::core::{Family, FiberCore};
 use super::frame::{take_exit, Prim};
-use super::interpreter::{Interpreter, Outcome};
+use super::interpreter::{Interpreter, Outcome, NEW_TEST_CLOCK};
 use crate::cause::Exit;
 use crate::clock::{Clock, Tracker};
 use crate::context::Context;
@@ -34,8 +34,9 @@ impl Driver {
             .try_get::<Clock>()
             .and_then(Clock::as_test)
             .map(|clock| Tracker::new(clock.activity().clone()));
+        let tracked = tracker.is_some();
         Driver {
-            interpreter: Some(Interpreter::new(prim, ctx, core, interruptible)),
+            interpreter: Some(Interpreter::new(prim, ctx, core, interruptible, tracked)),
             tracker,
         }
     }
@@ -48,7 +49,11 @@ impl Driver {
         finish: impl FnOnce(Outcome) -> R,
     ) -> Poll<R> {
         let Some(tracker) = &self.tracker else {
-            return self.poll_fiber(cx).map(finish);
+            let polled = self.poll_fiber(cx);
+            if polled.is_pending() {
+                self.start_tracking();
+            }
+            return polled.map(finish);
         };
         let previous = Tracker::polling();
         let waker = tracker.enter(cx.waker());
@@ -59,6 +64,20 @@ impl Driver {
             tracker.exit(previous);
         }
         polled
+    }
+
+    /// Begins reporting to the test clock the fiber has just begun to run with, if it has
+    /// (it provided one itself). Counted as queued until its next poll, which it has asked
+    /// for.
+    #[cold]
+    fn start_tracking(&mut self) {
+        let Some(activity) = NEW_TEST_CLOCK.take() else {
+            return;
+        };
+        if let Some(interpreter) = &mut self.interpreter {
+            interpreter.set_tracked();
+            self.tracker = Some(Tracker::new(activity));
+        }
     }
 
     fn poll_fiber(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
