@@ -1,6 +1,7 @@
 //! Time as a service: [`Clock`] (live by default), [`TestClock`] (virtual time), and the
 //! effects that read it: [`sleep`](crate::sleep), `timeout`.
 
+mod sleepers;
 mod test_clock;
 
 use std::future::Future;
