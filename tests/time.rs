@@ -294,3 +294,200 @@ async fn sleepers_with_one_deadline_wake_in_the_order_they_slept() {
     clock.advance(ms(50)).await;
     assert_eq!(log.events(), ["first", "second", "third"]);
 }
+
+// ---- concurrent advances ----
+//
+// Advances (and `set_time`s) that overlap take turns, in the order they were first polled:
+// each moves time by its own amount from where the one before left it.
+
+/// Forks a fiber that sleeps for `delay` and records the virtual time it woke at.
+fn wake_after(rt: &Runtime, clock: &TestClock, log: &Log, delay: std::time::Duration) {
+    let (clock, log) = (clock.clone(), log.clone());
+    rt.fork(
+        sleep::<Never>(delay).flat_map(move |()| {
+            sync(move || log.push(format!("woke at {:?}", clock.current_time())))
+        }),
+    );
+}
+
+/// Keeps its fiber busy for `turns` turns of the scheduler: each time it wakes its own task
+/// before its poll ends, so the fiber is queued again at once. (Not `yield_now`: tokio defers
+/// that wake until after the poll, and a test clock sees the fiber blocked in between.)
+fn busy<E: Send + 'static>(turns: usize) -> Effect<(), E> {
+    Effect::new(move |_| async move {
+        for _ in 0..turns {
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if std::mem::replace(&mut yielded, true) {
+                    return std::task::Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+        }
+        Ok(())
+    })
+}
+
+/// Advances `clock` by `by` from inside a fiber; gives the time the advance returned at.
+fn advance_inside<E: Send + 'static>(
+    clock: &TestClock,
+    by: std::time::Duration,
+) -> Effect<std::time::Duration, E> {
+    let clock = clock.clone();
+    Effect::new(move |_| async move {
+        clock.advance(by).await;
+        Ok(clock.current_time())
+    })
+}
+
+async fn check_concurrent_advances_add_up_and_fire_in_between_in_order() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    wake_after(&rt, &clock, &log, ms(2000));
+    wake_after(&rt, &clock, &log, ms(1500));
+    tokio::join!(clock.advance(secs(1)), clock.advance(secs(1)));
+    assert_eq!(clock.current_time(), secs(2));
+    assert_eq!(log.events(), ["woke at 1.5s", "woke at 2s"]);
+    assert_eq!(clock.pending_sleepers(), 0);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_advances_add_up_and_fire_the_sleepers_in_between_in_order() {
+    check_concurrent_advances_add_up_and_fire_in_between_in_order().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_advances_add_up_on_two_worker_threads() {
+    for _ in 0..50 {
+        check_concurrent_advances_add_up_and_fire_in_between_in_order().await;
+    }
+}
+
+async fn check_concurrent_advances_add_up_while_a_fiber_is_busy() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let note = log.note::<Never>("busy fiber woke");
+    let fiber = rt.fork(busy(5).flat_map(|()| sleep(ms(1500))).flat_map(|()| note));
+    tokio::join!(clock.advance(secs(1)), clock.advance(secs(1)));
+    assert_eq!(clock.current_time(), secs(2));
+    assert!(
+        fiber.is_done(),
+        "its sleep ended at 1.5 s, within the advances"
+    );
+    assert_eq!(log.events(), ["busy fiber woke"]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_advances_add_up_while_a_fiber_is_busy() {
+    check_concurrent_advances_add_up_while_a_fiber_is_busy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_advances_add_up_while_a_fiber_is_busy_on_two_worker_threads() {
+    for _ in 0..50 {
+        check_concurrent_advances_add_up_while_a_fiber_is_busy().await;
+    }
+}
+
+/// A busy fiber advances the clock while the test does; gives the time the fiber's advance
+/// returned at. Whichever comes first, the two add up and the sleepers fire in order.
+async fn check_an_advance_inside_a_fiber_and_one_outside_add_up() -> std::time::Duration {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    wake_after(&rt, &clock, &log, ms(1500));
+    wake_after(&rt, &clock, &log, ms(2000));
+    let inside = rt.fork(busy(5).flat_map({
+        let clock = clock.clone();
+        move |()| advance_inside::<Never>(&clock, secs(1))
+    }));
+    clock.advance(secs(1)).await;
+    let inside_returned_at = rt.run(inside.join()).await.unwrap();
+    assert_eq!(clock.current_time(), secs(2));
+    assert_eq!(log.events(), ["woke at 1.5s", "woke at 2s"]);
+    assert_eq!(rt.live_fibers(), 0);
+    inside_returned_at
+}
+
+/// On one thread the fiber is still busy when the test's advance starts, so its own advance
+/// comes second: the test's moves time to 1 s, then the fiber's to 2 s.
+#[tokio::test(flavor = "current_thread")]
+async fn an_advance_inside_a_fiber_and_one_outside_add_up() {
+    assert_eq!(
+        check_an_advance_inside_a_fiber_and_one_outside_add_up().await,
+        secs(2)
+    );
+}
+
+/// On two threads either may come first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_advance_inside_a_fiber_and_one_outside_add_up_on_two_worker_threads() {
+    for _ in 0..50 {
+        let inside_returned_at = check_an_advance_inside_a_fiber_and_one_outside_add_up().await;
+        assert!([secs(1), secs(2)].contains(&inside_returned_at));
+    }
+}
+
+/// The fiber's advance starts while the test's is under way (a sleeper the test's fires wakes
+/// the fiber): it waits for the test's to return, then goes on from 1 s.
+async fn check_an_advance_a_sleeper_starts_goes_on_after_the_one_that_woke_it() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    wake_after(&rt, &clock, &log, ms(1500));
+    wake_after(&rt, &clock, &log, ms(2000));
+    let inside = rt.fork(sleep(ms(500)).flat_map({
+        let clock = clock.clone();
+        move |()| advance_inside::<Never>(&clock, secs(1))
+    }));
+    clock.advance(secs(1)).await;
+    assert_eq!(rt.run(inside.join()).await, Ok(secs(2)));
+    assert_eq!(clock.current_time(), secs(2));
+    assert_eq!(log.events(), ["woke at 1.5s", "woke at 2s"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_advance_a_sleeper_starts_goes_on_after_the_one_that_woke_it() {
+    check_an_advance_a_sleeper_starts_goes_on_after_the_one_that_woke_it().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_advance_a_sleeper_starts_goes_on_after_the_one_that_woke_it_on_two_worker_threads() {
+    for _ in 0..50 {
+        check_an_advance_a_sleeper_starts_goes_on_after_the_one_that_woke_it().await;
+    }
+}
+
+/// `set_time` takes its turn like an advance, and compares its time with where the ones
+/// before it left the clock: it never moves time backwards.
+#[tokio::test(flavor = "current_thread")]
+async fn set_time_among_concurrent_advances_applies_in_turn_and_never_moves_back() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    for delay in [1500, 3500, 4000] {
+        wake_after(&rt, &clock, &log, ms(delay));
+    }
+    tokio::join!(
+        clock.advance(secs(1)),
+        clock.set_time(secs(3)),
+        clock.advance(secs(1))
+    );
+    assert_eq!(
+        clock.current_time(),
+        secs(4),
+        "1 s, then to 3 s, then 1 s more"
+    );
+    assert_eq!(log.events(), ["woke at 1.5s", "woke at 3.5s", "woke at 4s"]);
+
+    wake_after(&rt, &clock, &log, ms(1500));
+    tokio::join!(clock.advance(secs(2)), clock.set_time(secs(5)));
+    assert_eq!(
+        clock.current_time(),
+        secs(6),
+        "the advance went past 5 s first"
+    );
+    assert_eq!(log.count("woke at 5.5s"), 1);
+    assert_eq!(rt.live_fibers(), 0);
+}

@@ -6,10 +6,19 @@
 //! the duration of each poll. The clock is idle when no such fiber is queued or running
 //! (other than the one calling `advance`, if it is one). `advance` waits for idleness before
 //! it moves time, and after each sleeper it wakes.
+//!
+//! Advances that overlap (joined futures, several tasks, fibers on the clock calling
+//! `advance` while a test does) line up: one moves time at a time, in the order they were
+//! first polled, and each computes its target when its turn comes, from where the one before
+//! left time. So their amounts add up, every sleeper they pass fires once in deadline order,
+//! and only the advance at the front of the line ever waits for idleness. An advance waiting
+//! in line is a blocked future like any other: a fiber waiting there counts as blocked, so it
+//! never holds up the advance in front of it.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,7 +38,8 @@ const STALL_WARNING_AFTER: Duration = Duration::from_secs(2);
 ///
 /// Put it in the context as the [`Clock`](crate::Clock) (`Context::new().with(Clock::from(tc))`);
 /// every effect run with that context, and every fiber they fork, then sleeps on virtual time.
-/// Clones share the same time.
+/// Clones share the same time. Advances that overlap take turns and add up: see
+/// [`advance`](TestClock::advance).
 ///
 /// ```
 /// use effect_runtime::{ms, sleep, Clock, Context, Runtime, TestClock};
@@ -66,12 +76,16 @@ struct State {
     /// than any fired one (its deadline is at least `now`, its sequence number later), so a
     /// sleep has fired exactly when its key is at most this.
     fired_through: Option<SleepKey>,
+    /// How many advances were called; the watchdog's sign of life, and each advance's id.
     advances: u64,
     watchdog: bool,
-    /// How many `advance`s are running, and the furthest time they go to: while one runs,
-    /// the fiber whose stop leaves the clock idle fires the next due sleeper itself.
-    advancing: u32,
-    advance_to: Duration,
+    /// The advances (and `set_time`s) called and not yet returned, by id, in the order they
+    /// were first polled, each with the waker of its task while it waits: the front one moves
+    /// time, the others wait their turn.
+    line: VecDeque<(u64, Option<Waker>)>,
+    /// Where the advance at the front of the line takes time, once it has started: while it
+    /// runs, the fiber whose stop leaves the clock idle fires the next due sleeper itself.
+    advance_to: Option<Duration>,
 }
 
 /// What [`Activity::fire_next`] did.
@@ -80,13 +94,21 @@ enum Fire {
     Fired,
     /// Did nothing: a fiber is queued or running (its stop will look again).
     Busy,
-    /// Did nothing: no sleeper is due (or no advance is running).
+    /// Did nothing: no sleeper is due by the running advance's target, and time is now at
+    /// that target (or no advance is running).
     NothingDue,
 }
 
 impl State {
     fn has_fired(&self, key: SleepKey) -> bool {
         self.fired_through.is_some_and(|fired| key <= fired)
+    }
+
+    /// Where the advance `id` stands in the line (ids are handed out in line order).
+    fn line_position(&self, id: u64) -> usize {
+        self.line
+            .binary_search_by_key(&id, |(id, _)| *id)
+            .expect("an advance in the line")
     }
 }
 
@@ -143,49 +165,60 @@ impl TestClock {
     /// has reached its `sleep`); then wakes each sleeper due on or before the new time, in
     /// deadline order, letting the fibers it wakes run until they block again before waking
     /// the next; returns once time is at the target and all of them have blocked.
+    ///
+    /// # Concurrent advances
+    ///
+    /// Advances that overlap (and [`set_time`](TestClock::set_time)s) take turns, in the
+    /// order they were first polled: each waits until the ones before it have returned, then
+    /// moves time by its own amount from where they left it. So
+    /// `tokio::join!(clock.advance(secs(1)), clock.advance(secs(1)))` ends at 2 s, having
+    /// fired every sleeper due by then once, in deadline order. An advance called from a
+    /// fiber on this clock while another advance runs counts as blocked while it waits: the
+    /// running one finishes, then the fiber's goes on from there.
     pub async fn advance(&self, duration: Duration) {
-        let target = {
-            let mut state = self.state();
-            state.advances += 1;
-            state.now + duration
-        };
-        self.run_until(target).await;
+        self.take_turn(|now| now.saturating_add(duration)).await;
     }
 
-    /// Moves virtual time to `time` (never backwards), waking sleepers as
-    /// [`advance`](TestClock::advance) does.
+    /// Moves virtual time to `time`, waking sleepers as [`advance`](TestClock::advance)
+    /// does. Time never moves backwards: if it is already past `time`, this does nothing
+    /// (but still waits for the fibers on this clock to block).
+    ///
+    /// Among concurrent advances it takes its turn as an advance does, and `time` is
+    /// compared with the time the ones before it left: `set_time(secs(3))` joined between
+    /// two `advance(secs(1))` ends at 4 s; joined after an `advance(secs(5))`, at 5 s.
     pub async fn set_time(&self, time: Duration) {
-        let target = {
-            let mut state = self.state();
-            state.advances += 1;
-            time.max(state.now)
-        };
-        self.run_until(target).await;
+        self.take_turn(|now| now.max(time)).await;
     }
 
-    async fn run_until(&self, target: Duration) {
+    /// Waits for this advance's turn, then moves time to `target(now)`: runs the sleepers due
+    /// by then, one at a time, each once the fibers woken before it have blocked.
+    async fn take_turn(&self, target: impl FnOnce(Duration) -> Duration) {
+        let turn = self.line_up();
+        turn.reach_front().await;
         {
             let mut state = self.state();
-            state.advancing += 1;
-            state.advance_to = state.advance_to.max(target);
+            // Only the advance at the front moves time: `now` is where the ones before left it.
+            state.advance_to = Some(target(state.now));
         }
         let activity = &self.inner.activity;
         loop {
             activity.until_idle().await;
-            match activity.fire_next(Some(target), activity.own_polls()) {
+            match activity.fire_next(activity.own_polls()) {
                 Fire::Fired | Fire::Busy => continue,
+                // Idle, with time at the target: the contract holds, the turn ends here.
                 Fire::NothingDue => break,
             }
         }
-        {
-            let mut state = self.state();
-            state.now = state.now.max(target);
-            state.advancing -= 1;
-            if state.advancing == 0 {
-                state.advance_to = Duration::ZERO;
-            }
-        }
-        activity.until_idle().await;
+        drop(turn);
+    }
+
+    /// Puts a new advance at the back of the line.
+    fn line_up(&self) -> Turn<'_> {
+        let mut state = self.state();
+        let id = state.advances;
+        state.advances += 1;
+        state.line.push_back((id, None));
+        Turn { clock: self, id }
     }
 
     /// Registers a sleep of `duration` from now, to wake `waker`; its key.
@@ -235,6 +268,58 @@ impl TestClock {
                 seen_advances = state.advances;
             }
         });
+    }
+}
+
+/// An advance's place in the clock's line. Dropping it (the advance returned, or its future
+/// was dropped) leaves the line and, from the front, hands the turn to the next advance.
+struct Turn<'a> {
+    clock: &'a TestClock,
+    id: u64,
+}
+
+impl Turn<'_> {
+    /// Waits until this advance is at the front of the line: the ones before it have
+    /// returned (or were dropped).
+    async fn reach_front(&self) {
+        poll_fn(|cx| {
+            let mut state = self.clock.state();
+            let at = state.line_position(self.id);
+            if at == 0 {
+                return Poll::Ready(());
+            }
+            let waiting = &mut state.line[at].1;
+            let replaced = match waiting {
+                Some(waker) if waker.will_wake(cx.waker()) => None,
+                _ => waiting.replace(cx.waker().clone()),
+            };
+            drop(state);
+            drop(replaced);
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let (own, next) = {
+            let mut state = self.clock.state();
+            let at = state.line_position(self.id);
+            let (_, own) = state.line.remove(at).expect("a turn is in the line");
+            let mut next = None;
+            if at == 0 {
+                // Whatever this advance got to, the next one goes on from there.
+                state.advance_to = None;
+                next = state.line.front_mut().and_then(|(_, waker)| waker.take());
+            }
+            (own, next)
+        };
+        // Outside the lock: dropping or waking a waker may run arbitrary code.
+        drop(own);
+        if let Some(next) = next {
+            next.wake();
+        }
     }
 }
 
@@ -295,7 +380,9 @@ impl Drop for TestSleep {
 pub(crate) struct Activity {
     queued: AtomicUsize,
     running: AtomicUsize,
-    /// The `advance` waiting for the fibers to block, woken whenever one stops running.
+    /// The advance at the front of the line, waiting for the fibers to block, woken whenever
+    /// one stops running. Only that advance waits here (the others wait in the line), so one
+    /// waker slot is enough.
     idle: AtomicWaker,
     /// The clock's state: time, sleepers, advances (here, so a stopping fiber can fire the
     /// next due sleeper).
@@ -328,25 +415,26 @@ impl Activity {
         }
     }
 
-    /// Fires the next sleeper due by `target` (by the running advance's target, with `None`)
-    /// if nothing but `own` polls is queued or running. Idleness is checked under the clock's
-    /// lock, and the fired sleeper is counted as queued from then until its waker has run, so
-    /// two parties finding the clock idle at once (the advance, a fiber stopping) cannot both
-    /// fire: sleepers fire one at a time, each after the fibers woken before it have blocked.
-    fn fire_next(&self, target: Option<Duration>, own: usize) -> Fire {
+    /// Fires the next sleeper due by the running advance's target if nothing but `own` polls
+    /// is queued or running. Idleness is checked under the clock's lock, and the fired sleeper
+    /// is counted as queued from then until its waker has run, so two parties finding the
+    /// clock idle at once (the advance, a fiber stopping) cannot both fire: sleepers fire one
+    /// at a time, each after the fibers woken before it have blocked. When none is due, time
+    /// moves to the target under the same lock, so no sleep registered in between is passed
+    /// over.
+    fn fire_next(&self, own: usize) -> Fire {
         let waker = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             if !self.is_idle(own) {
                 return Fire::Busy;
             }
-            let limit = match target {
-                Some(target) => target,
-                None if state.advancing > 0 => state.advance_to,
-                None => return Fire::NothingDue,
+            let Some(target) = state.advance_to else {
+                return Fire::NothingDue;
             };
-            match state.sleepers.first_key() {
-                Some((deadline, _)) if deadline <= limit => {}
-                _ => return Fire::NothingDue,
+            let first = state.sleepers.first_key();
+            if first.is_none_or(|(deadline, _)| deadline > target) {
+                state.now = state.now.max(target);
+                return Fire::NothingDue;
             }
             let Some(((deadline, seq), waker)) = state.sleepers.pop_first() else {
                 return Fire::NothingDue;
@@ -368,7 +456,7 @@ impl Activity {
     /// it a round trip per sleeper. When nothing is due, the advance is told to look.
     fn settle(&self) {
         loop {
-            match self.fire_next(None, 0) {
+            match self.fire_next(0) {
                 // A sleeper woken outside any tracked fiber leaves the clock idle: go on.
                 Fire::Fired if self.is_idle(0) => continue,
                 Fire::Fired | Fire::Busy => return,
