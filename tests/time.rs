@@ -491,3 +491,29 @@ async fn set_time_among_concurrent_advances_applies_in_turn_and_never_moves_back
     assert_eq!(log.count("woke at 5.5s"), 1);
     assert_eq!(rt.live_fibers(), 0);
 }
+
+/// An advance dropped at the front of the line (waiting for a fiber to block) or behind it
+/// moves time no further, and the next one goes on from where time is.
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_advance_gives_up_its_turn_and_moves_time_no_further() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    wake_after(&rt, &clock, &log, secs(3));
+    let mut front = Box::pin(clock.advance(secs(10)));
+    let mut behind = Box::pin(clock.advance(secs(20)));
+    let mut next = Box::pin(clock.advance(secs(1)));
+    assert!(futures::poll!(front.as_mut()).is_pending());
+    assert!(futures::poll!(behind.as_mut()).is_pending());
+    assert!(futures::poll!(next.as_mut()).is_pending());
+    drop(front);
+    drop(behind);
+    next.await;
+    assert_eq!(clock.current_time(), secs(1));
+    assert_eq!(clock.pending_sleepers(), 1);
+    assert!(
+        log.events().is_empty(),
+        "the dropped advances moved nothing"
+    );
+    clock.advance(secs(2)).await;
+    assert_eq!(log.events(), ["woke at 3s"]);
+}

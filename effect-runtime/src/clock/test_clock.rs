@@ -175,6 +175,11 @@ impl TestClock {
     /// fired every sleeper due by then once, in deadline order. An advance called from a
     /// fiber on this clock while another advance runs counts as blocked while it waits: the
     /// running one finishes, then the fiber's goes on from there.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it returns gives up its turn: time stays where it got to,
+    /// and the next advance in line goes on from there.
     pub async fn advance(&self, duration: Duration) {
         self.take_turn(|now| now.saturating_add(duration)).await;
     }
