@@ -517,3 +517,48 @@ async fn a_dropped_advance_gives_up_its_turn_and_moves_time_no_further() {
     clock.advance(secs(2)).await;
     assert_eq!(log.events(), ["woke at 3s"]);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn advance_waits_for_a_fiber_that_provides_the_test_clock_itself() {
+    use effect::TestClockLayer;
+    let clock = effect::TestClock::new();
+    // The runtime's context has no clock: the fiber brings its own.
+    let runtime = effect::Runtime::new(Context::new());
+    let log = common::Log::default();
+    let work = sleep::<()>(secs(1))
+        .flat_map({
+            let log = log.clone();
+            move |()| log.note("woke")
+        })
+        .flat_map(|()| yield_now())
+        .flat_map({
+            let log = log.clone();
+            move |()| log.note("after a yield")
+        })
+        .flat_map(|()| sleep(secs(1)))
+        .flat_map({
+            let log = log.clone();
+            move |()| log.note("woke again")
+        });
+    let fiber = runtime.fork(work.provide(TestClockLayer(clock.clone())));
+    // No guessing: advance first lets the new fiber reach its sleep.
+    clock.advance(secs(1)).await;
+    assert_eq!(log.events(), ["woke", "after a yield"]);
+    clock.advance(secs(1)).await;
+    assert_eq!(log.events(), ["woke", "after a yield", "woke again"]);
+    assert!(fiber.is_done());
+    assert_eq!(runtime.run(fiber.join()).await, Ok(()));
+    assert_eq!(runtime.live_fibers(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_fiber_that_yields_before_it_sleeps_is_not_skipped_by_advance() {
+    let (clock, runtime) = common::test_env();
+    let fiber = runtime.fork(yield_now::<()>().flat_map(|()| sleep(ms(1500))));
+    clock.advance(secs(2)).await;
+    assert!(
+        fiber.is_done(),
+        "the sleep started before time moved past it"
+    );
+    assert_eq!(clock.pending_sleepers(), 0);
+}

@@ -199,6 +199,12 @@ impl TestClock {
     /// by then, one at a time, each once the fibers woken before it have blocked.
     async fn take_turn(&self, target: impl FnOnce(Duration) -> Duration) {
         let turn = self.line_up();
+        // In line (in the order advances are first polled), let every task that is ready run
+        // once (on a current-thread runtime, exactly those): a fiber forked just before, not
+        // yet polled, is not yet known to the clock when it was started without it and
+        // provides it itself; once it has run its first steps it is tracked, and the wait for
+        // idleness below waits for it.
+        tokio::task::yield_now().await;
         turn.reach_front().await;
         {
             let mut state = self.state();

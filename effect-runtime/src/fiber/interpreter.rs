@@ -362,13 +362,20 @@ impl Interpreter {
                 // one `Next::Start` makes.
                 (Poll::Pending, Some(Prim::Frame(body))) => self.stack.push(Entry::Frame(body)),
                 (Poll::Pending, Some(Prim::Yield(_))) => {
-                    // Yield exactly as `tokio::task::yield_now` does: the first poll of a fresh
-                    // one has tokio wake this task after looking at its other work. Nothing
-                    // of it is kept: it holds no state past that poll.
                     self.stack.push(Entry::Yielded);
-                    let yielding = std::pin::pin!(tokio::task::yield_now());
-                    let polled = std::future::Future::poll(yielding, cx);
-                    debug_assert!(polled.is_pending(), "a fresh yield_now yields once");
+                    if self.tracked {
+                        // On a test clock, wake at once: tokio's yield wakes the task only
+                        // after this poll, and in between the clock would see the fiber as
+                        // blocked and move time under it.
+                        cx.waker().wake_by_ref();
+                    } else {
+                        // Yield exactly as `tokio::task::yield_now` does: the first poll of a
+                        // fresh one has tokio wake this task after looking at its other work.
+                        // Nothing of it is kept: it holds no state past that poll.
+                        let yielding = std::pin::pin!(tokio::task::yield_now());
+                        let polled = std::future::Future::poll(yielding, cx);
+                        debug_assert!(polled.is_pending(), "a fresh yield_now yields once");
+                    }
                     self.core.register_task(cx.waker());
                     return Err(Poll::Pending);
                 }
