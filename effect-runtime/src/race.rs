@@ -15,6 +15,9 @@ use crate::effect::{die, Effect};
 use crate::fiber::bind::current_fiber;
 use crate::fiber::region::{Placement, Region};
 
+/// The most branches a race polls together at each wake-up, rather than through a waker each.
+const SMALL_RACE: usize = 4;
+
 /// An effect racing `effects` in one region, decided by `decide` (given the region once every
 /// branch has started). `name` is for the empty-race message.
 fn with_racers<A, E, F, Fut>(
@@ -37,9 +40,11 @@ where
     let racers = region.clone();
     Region::effect(region, async move {
         let (ctx, family) = current_fiber();
-        let several = effects.len() > 1;
+        // A few branches are polled together at every wake-up; more get a waker each, so a
+        // wake-up polls only the branches it woke.
+        let wide = effects.len() > SMALL_RACE;
         for effect in effects {
-            racers.start(effect, Placement::InPlace, several, &ctx, &family);
+            racers.start(effect, Placement::InPlace, wide, &ctx, &family);
         }
         decide(racers).await
     })

@@ -65,9 +65,9 @@ pub(crate) enum Prim {
     Ensuring(Box<Prim>, Finalizer),
     /// Run the inner effect with interruption enabled or disabled.
     SetInterruptible(bool, Box<Prim>),
-    /// Run the inner effect as the body of a region: the region's children are interrupted
+    /// Run the body of a region: the region's children are interrupted
     /// and awaited however the inner effect ends (see [`region`](super::region)).
-    Region(Arc<dyn Owner>, Box<Prim>),
+    Region(Arc<dyn Owner>),
     /// Run the inner effect with another context.
     Provide(Context, Box<Prim>),
     /// Ask the interpreter running this fiber for the effect to run next.

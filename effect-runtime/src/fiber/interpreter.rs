@@ -284,9 +284,13 @@ impl Interpreter {
                 self.interruptible = flag;
                 Next::Start(*inner)
             }
-            Prim::Region(region, inner) => {
+            Prim::Region(region) => {
+                let body = region
+                    .take_body()
+                    .expect("effect runtime: a region's body was started twice");
                 self.stack.push(Entry::Region(region));
-                Next::Start(*inner)
+                self.stack.push(Entry::Frame(body));
+                Next::Resume(None)
             }
             Prim::Provide(ctx, inner) => {
                 let outer = mem::replace(&mut self.ctx, ctx);

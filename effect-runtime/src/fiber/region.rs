@@ -35,7 +35,7 @@ use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use futures::task::AtomicWaker;
 
 use super::core::{Family, FiberCore, OnDone};
-use super::frame::{FutureFrame, Prim};
+use super::frame::{FrameBox, FutureFrame, Prim};
 use super::handle::spawn_fiber;
 use super::run::Run;
 use crate::cause::{Cause, Exit, Never};
@@ -72,6 +72,10 @@ pub(crate) trait Owner: Send + Sync {
 
     /// Ready once every member has finished; drives in-place members meanwhile.
     fn poll_closed(&self, cx: &mut TaskContext<'_>) -> Poll<()>;
+
+    /// The body driving the region, for the interpreter to start (kept here until then, so
+    /// that the instruction carrying a region is one pointer).
+    fn take_body(&self) -> Option<FrameBox>;
 }
 
 impl dyn Owner {
@@ -92,7 +96,6 @@ impl dyn Owner {
 /// The children of one region, whose exits are `Exit<A, E>`.
 pub(crate) struct Region<A, E> {
     members: Mutex<Members<A, E>>,
-    ready: Arc<ReadyQueue>,
 }
 
 struct Members<A, E> {
@@ -102,19 +105,30 @@ struct Members<A, E> {
     /// Every slot below this index is finished: closing waits for the members in order from
     /// here, so it looks at each member once, however many wake-ups it takes.
     closed_through: usize,
-    /// The in-place member without a waker of its own, polled whenever the region is.
-    always_polled: Option<usize>,
+    /// The in-place members without a waker of their own, polled whenever the region is
+    /// (a few at most: see [`Region::start`]).
+    always_polled: Vec<usize>,
+    /// Made for the first member that reports through it (an in-place member with a waker of
+    /// its own, a task member): a small race or a timeout never needs one.
+    ready: Option<Arc<ReadyQueue>>,
+    /// The body driving the region, until the interpreter starts it.
+    body: Option<FrameBox>,
 }
 
 enum Slot<A, E> {
-    /// A nested run, with its own waker (`None` for the one member polled whenever the
-    /// region is polled).
-    InPlace(Run<A, E>, Option<(Arc<MemberWake>, Waker)>),
+    /// A nested run (boxed: a region of forks or tasks should not pay for its size).
+    InPlace(Box<InPlace<A, E>>),
     /// A fiber on its own task, whose exit is in its core. A group member's completion is
     /// queued for the region; a fork's is not (the region finds it done when it closes).
     Task(Arc<FiberCore>),
     /// Finished; its exit until the region's body takes it.
     Finished,
+}
+
+/// An in-place member: its run, and its own waker (`None`: polled whenever the region is).
+struct InPlace<A, E> {
+    run: Run<A, E>,
+    own: Option<(Arc<MemberWake>, Waker)>,
 }
 
 /// The members that may have something to report: woken in-place members, finished tasks.
@@ -133,6 +147,21 @@ impl ReadyQueue {
 
     fn pop(&self) -> Option<usize> {
         lock(&self.indices).pop_front()
+    }
+
+    /// Everything queued, taken out in one step.
+    fn take_all(&self) -> VecDeque<usize> {
+        std::mem::take(&mut *lock(&self.indices))
+    }
+
+    /// Puts back what a poll did not get to, ahead of what was queued since.
+    fn put_back(&self, mut rest: VecDeque<usize>) {
+        if rest.is_empty() {
+            return;
+        }
+        let mut indices = lock(&self.indices);
+        rest.append(&mut indices);
+        *indices = rest;
     }
 
     fn len(&self) -> usize {
@@ -179,9 +208,10 @@ impl<A, E> Default for Region<A, E> {
                 slots: Vec::new(),
                 running: 0,
                 closed_through: 0,
-                always_polled: None,
+                always_polled: Vec::new(),
+                ready: None,
+                body: None,
             }),
-            ready: Arc::default(),
         }
     }
 }
@@ -196,18 +226,19 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         E2: Send + 'static,
         F: Future<Output = Exit<B, E2>> + Send + 'static,
     {
+        lock(&region.members).body = Some(FutureFrame::boxed(body));
         let owner: Arc<dyn Owner> = region;
-        Effect::from_prim(Prim::Region(
-            owner,
-            Box::new(Prim::Frame(FutureFrame::boxed(body))),
-        ))
+        Effect::from_prim(Prim::Region(owner))
     }
 
     /// Starts `effect` as a member, with the context and family of the fiber owning the
     /// region; returns its index. `placement` is a wish: an in-place member that would nest
     /// too deep goes on a task. `own_waker`: give an in-place member a waker of its own, so
-    /// that only woken members are polled (for regions of several members; at most one
-    /// member may go without, and it is polled whenever the region is).
+    /// that a wake-up polls only the members it woke. Without one, a member is polled
+    /// whenever the region is, with the region's waker: cheaper for the few members of a
+    /// small race or a timeout (no waker to allocate, no queue to go through), and the work
+    /// per wake-up stays proportional to those few. Wide regions must give every member its
+    /// own.
     pub(crate) fn start(
         &self,
         effect: Effect<A, E>,
@@ -224,31 +255,38 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         let index = members.slots.len();
         members.running += 1;
         match placement {
+            Placement::InPlace if !own_waker => {
+                let run = Run::new(effect, ctx, family.clone());
+                members.always_polled.push(index);
+                let member = InPlace { run, own: None };
+                members.slots.push(Slot::InPlace(Box::new(member)));
+            }
             Placement::InPlace => {
                 let run = Run::new(effect, ctx, family.clone());
-                if own_waker || members.always_polled.is_some() {
-                    let wake = Arc::new(MemberWake {
-                        index,
-                        // Queued right below, for its first poll.
-                        queued: AtomicBool::new(true),
-                        ready: self.ready.clone(),
-                    });
-                    let waker = Waker::from(wake.clone());
-                    members.slots.push(Slot::InPlace(run, Some((wake, waker))));
-                    drop(members);
-                    self.ready.push(index);
-                } else {
-                    members.always_polled = Some(index);
-                    members.slots.push(Slot::InPlace(run, None));
-                }
+                let ready = members.ready_queue();
+                let wake = Arc::new(MemberWake {
+                    index,
+                    // Queued right below, for its first poll.
+                    queued: AtomicBool::new(true),
+                    ready: ready.clone(),
+                });
+                let waker = Waker::from(wake.clone());
+                let member = InPlace {
+                    run,
+                    own: Some((wake, waker)),
+                };
+                members.slots.push(Slot::InPlace(Box::new(member)));
+                drop(members);
+                ready.push(index);
             }
             Placement::Task => {
+                let ready = members.ready_queue();
                 let fiber = spawn_fiber(effect, ctx.clone(), family.clone(), true);
                 let core = fiber.core();
                 members.slots.push(Slot::Task(core.clone()));
                 drop(members);
                 // After the slot exists: a member already done reports at once.
-                core.notify_when_done(self.ready.clone(), index);
+                core.notify_when_done(ready, index);
             }
         }
         index
@@ -258,24 +296,30 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
     /// finished with its exit; `None` when no member is running. A poll looks only at the
     /// members queued when it began: one that keeps waking itself cannot keep it polling.
     pub(crate) fn poll_next(&self, cx: &mut TaskContext<'_>) -> Poll<Option<(usize, Exit<A, E>)>> {
-        // Registered before looking: a member queued meanwhile wakes this task.
-        self.ready.parent.register(cx.waker());
         let mut members = lock(&self.members);
         if members.running == 0 {
             return Poll::Ready(None);
         }
-        if let Some(index) = members.always_polled {
+        for at in 0..members.always_polled.len() {
+            let index = members.always_polled[at];
             if let Some(exit) = members.poll_member(index, cx) {
                 return Poll::Ready(Some((index, exit)));
             }
         }
-        for _ in 0..self.ready.len() {
-            let Some(index) = self.ready.pop() else { break };
+        let Some(ready) = members.ready.clone() else {
+            return Poll::Pending;
+        };
+        // Registered before looking: a member queued meanwhile wakes this task.
+        ready.parent.register(cx.waker());
+        let mut batch = ready.take_all();
+        while let Some(index) = batch.pop_front() {
             if let Some(exit) = members.poll_member(index, cx) {
+                // The rest of the batch goes back first in line, for the next poll.
+                ready.put_back(batch);
                 return Poll::Ready(Some((index, exit)));
             }
         }
-        if self.ready.len() > 0 {
+        if ready.len() > 0 {
             // Members woke again while polled: come back after other tasks had a turn.
             cx.waker().wake_by_ref();
         }
@@ -318,11 +362,16 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
 }
 
 impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
+    fn ready_queue(&mut self) -> Arc<ReadyQueue> {
+        self.ready.get_or_insert_with(Arc::default).clone()
+    }
+
     /// Polls member `index` if it is an in-place run, or takes a finished task's exit; the
     /// exit if the member finished now (then its slot is `Finished`).
     fn poll_member(&mut self, index: usize, cx: &mut TaskContext<'_>) -> Option<Exit<A, E>> {
         let exit = match &mut self.slots[index] {
-            Slot::InPlace(run, own) => {
+            Slot::InPlace(member) => {
+                let InPlace { run, own } = &mut **member;
                 let polled = match own {
                     Some((wake, waker)) => {
                         // Cleared before the poll: a wake during it queues the member again.
@@ -341,8 +390,8 @@ impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
         };
         self.slots[index] = Slot::Finished;
         self.running -= 1;
-        if self.always_polled == Some(index) {
-            self.always_polled = None;
+        if let Some(at) = self.always_polled.iter().position(|&i| i == index) {
+            self.always_polled.swap_remove(at);
         }
         Some(exit)
     }
@@ -369,7 +418,7 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
         let members = lock(&self.members);
         for slot in &members.slots[members.closed_through..] {
             match slot {
-                Slot::InPlace(run, _) => run.interrupt(),
+                Slot::InPlace(member) => member.run.interrupt(),
                 Slot::Task(core) => core.interrupt(),
                 Slot::Finished => {}
             }
@@ -388,20 +437,26 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
                 })
     }
 
+    fn take_body(&self) -> Option<FrameBox> {
+        lock(&self.members).body.take()
+    }
+
     fn poll_closed(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
-        self.ready.parent.register(cx.waker());
         let mut members = lock(&self.members);
         // In-place members progress only when polled: poll those woken (the interrupt woke
-        // each), and the one polled always.
-        if let Some(index) = members.always_polled {
+        // each), and those polled always.
+        for index in members.always_polled.clone() {
             members.poll_member(index, cx);
         }
-        for _ in 0..self.ready.len() {
-            let Some(index) = self.ready.pop() else { break };
-            members.poll_member(index, cx);
-        }
-        if self.ready.len() > 0 {
-            cx.waker().wake_by_ref();
+        if let Some(ready) = members.ready.clone() {
+            ready.parent.register(cx.waker());
+            for _ in 0..ready.len() {
+                let Some(index) = ready.pop() else { break };
+                members.poll_member(index, cx);
+            }
+            if ready.len() > 0 {
+                cx.waker().wake_by_ref();
+            }
         }
         // Then wait for the members in order, each looked at until it is done.
         while members.closed_through < members.slots.len() {

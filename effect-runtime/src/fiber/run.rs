@@ -323,3 +323,15 @@ pub fn run_blocking_with<A: Send + 'static, E: Send + 'static>(
         .expect("failed to start a tokio runtime for run_blocking");
     runtime.block_on(effect.run(ctx))
 }
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        use super::*;
+        eprintln!("Interpreter {}", std::mem::size_of::<Interpreter>());
+        eprintln!("Driver {}", std::mem::size_of::<Driver>());
+        eprintln!("Prim {}", std::mem::size_of::<Prim>());
+        eprintln!("Option<Prim> {}", std::mem::size_of::<Option<Prim>>());
+        eprintln!("Context {}", std::mem::size_of::<Context>());
+    }
+}
