@@ -214,6 +214,24 @@ impl<E> Cause<E> {
         }
     }
 
+    /// The defects of the cause alone, keeping their order (`None` without any): what a
+    /// region keeps of a member it interrupted, whose own failure no longer matters but whose
+    /// cleanup failing must not be lost.
+    pub(crate) fn into_defects(self) -> Option<Cause<Never>> {
+        match self {
+            Cause::Fail(_) | Cause::Interrupt => None,
+            Cause::Die(d) => Some(Cause::Die(d)),
+            Cause::Then(a, b) => match (a.into_defects(), b.into_defects()) {
+                (Some(a), Some(b)) => Some(a.then(b)),
+                (a, b) => a.or(b),
+            },
+            Cause::Both(a, b) => match (a.into_defects(), b.into_defects()) {
+                (Some(a), Some(b)) => Some(a.both(b)),
+                (a, b) => a.or(b),
+            },
+        }
+    }
+
     /// Splits the cause for typed recovery: `Ok(first failure)` when it contains a typed
     /// failure (the rest of the cause is dropped, as a handler now owns the outcome), or
     /// `Err(cause)` when it holds only defects and interruptions, which no typed handler may

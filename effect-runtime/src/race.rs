@@ -50,6 +50,21 @@ where
     })
 }
 
+/// The race's outcome once its losers are interrupted and awaited: the winner's exit, unless
+/// a loser's cleanup failed with a defect as it was interrupted. A defect is never lost: as
+/// with a finalizer that dies, a success becomes that defect, and a failure is kept beside it.
+async fn with_losers_defects<A, E>(exit: Exit<A, E>, racers: &Region<A, E>) -> Exit<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    match (exit, racers.interrupt_rest_keeping_defects().await) {
+        (exit, None) => exit,
+        (Ok(_), Some(defects)) => Err(defects.widen()),
+        (Err(cause), Some(defects)) => Err(cause.both(defects.widen())),
+    }
+}
+
 /// Runs the effects concurrently and succeeds with the first to **succeed**; the others are
 /// interrupted and awaited first. Fails only when every branch fails, with all their causes
 /// combined in parallel. An empty race dies with a message saying so, rather than hanging.
@@ -70,10 +85,7 @@ where
         let mut failures: Option<Cause<E>> = None;
         while let Some((_, exit)) = racers.next_finished().await {
             match exit {
-                Ok(value) => {
-                    racers.interrupt_rest().await;
-                    return Ok(value);
-                }
+                Ok(value) => return with_losers_defects(Ok(value), &racers).await,
                 Err(cause) => {
                     failures = Some(match failures {
                         None => cause,
@@ -102,8 +114,7 @@ where
                 .next_finished()
                 .await
                 .expect("a non-empty race has a first branch to finish");
-            racers.interrupt_rest().await;
-            exit
+            with_losers_defects(exit, &racers).await
         },
     )
 }

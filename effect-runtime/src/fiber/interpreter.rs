@@ -421,7 +421,15 @@ impl Interpreter {
                 // `done` is the finalizer's own frame.
                 let exit: Exit<(), Never> = take_exit(&mut done);
                 self.interruptible = interruptible;
+                // An interrupt that arrived while the finalizer ran takes effect as it ends,
+                // as at the end of any uninterruptible region: the guarded result is
+                // discarded, and the finalizer's own failure kept.
+                let interrupted = interruptible && self.core.is_interrupted();
                 match (*saved, exit) {
+                    (Saved::Completed(_), Ok(())) if interrupted => Next::Unwind(Cause::Interrupt),
+                    (Saved::Completed(_), Err(cause)) if interrupted => {
+                        Next::Unwind(Cause::Interrupt.then(cause))
+                    }
                     (Saved::Completed(frame), Ok(())) => Next::Deliver(frame),
                     (Saved::Completed(mut frame), Err(cause)) => {
                         frame.as_mut().add_cause(cause);

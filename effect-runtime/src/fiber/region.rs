@@ -70,8 +70,10 @@ pub(crate) trait Owner: Send + Sync {
     /// Whether every member has finished.
     fn is_closed(&self) -> bool;
 
-    /// Ready once every member has finished; drives in-place members meanwhile.
-    fn poll_closed(&self, cx: &mut TaskContext<'_>) -> Poll<()>;
+    /// Ready once every member has finished, with the defects of those that finished during
+    /// the close (their cleanup failed as they were interrupted); drives in-place members
+    /// meanwhile.
+    fn poll_closed(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Cause<Never>>>;
 
     /// The body driving the region, for the interpreter to start (kept here until then, so
     /// that the instruction carrying a region is one pointer).
@@ -87,8 +89,11 @@ impl dyn Owner {
         }
         self.interrupt_members();
         Some(Prim::Frame(FutureFrame::boxed(async move {
-            poll_fn(|cx| self.poll_closed(cx)).await;
-            Ok::<(), Cause<Never>>(())
+            match poll_fn(|cx| self.poll_closed(cx)).await {
+                None => Ok::<(), Cause<Never>>(()),
+                // Reported like a failing finalizer's: after the region's own outcome.
+                Some(defects) => Err(defects),
+            }
         })))
     }
 }
@@ -113,14 +118,20 @@ struct Members<A, E> {
     ready: Option<Arc<ReadyQueue>>,
     /// The body driving the region, until the interpreter starts it.
     body: Option<FrameBox>,
+    /// The defects of members that finished while the region closed (their cleanup failed
+    /// as they were interrupted): reported by the close, never lost.
+    defects: Option<Cause<Never>>,
 }
 
 enum Slot<A, E> {
     /// A nested run (boxed: a region of forks or tasks should not pay for its size).
     InPlace(Box<InPlace<A, E>>),
-    /// A fiber on its own task, whose exit is in its core. A group member's completion is
-    /// queued for the region; a fork's is not (the region finds it done when it closes).
+    /// A fiber on its own task, whose exit (an `Exit<A, E>`) is in its core, and whose
+    /// completion is queued for the region (a group member).
     Task(Arc<FiberCore>),
+    /// A fiber forked by the region's fiber: its exit, of its own type, is for its handle;
+    /// the region only finds it done when it closes.
+    Fork(Arc<FiberCore>),
     /// Finished; its exit until the region's body takes it.
     Finished,
 }
@@ -143,10 +154,6 @@ impl ReadyQueue {
     fn push(&self, index: usize) {
         lock(&self.indices).push_back(index);
         self.parent.wake();
-    }
-
-    fn pop(&self) -> Option<usize> {
-        lock(&self.indices).pop_front()
     }
 
     /// Everything queued, taken out in one step.
@@ -211,6 +218,7 @@ impl<A, E> Default for Region<A, E> {
                 always_polled: Vec::new(),
                 ready: None,
                 body: None,
+                defects: None,
             }),
         }
     }
@@ -331,6 +339,22 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         poll_fn(|cx| self.poll_next(cx)).await
     }
 
+    /// Interrupts every member still running and waits until all have finished; the defects
+    /// of their exits (cleanup that failed as they were interrupted), which must not be lost.
+    pub(crate) async fn interrupt_rest_keeping_defects(&self) -> Option<Cause<Never>> {
+        let mut defects: Option<Cause<Never>> = None;
+        for (_, exit) in self.interrupt_rest().await {
+            let Err(cause) = exit else { continue };
+            if let Some(more) = cause.into_defects() {
+                defects = Some(match defects {
+                    Some(earlier) => earlier.both(more),
+                    None => more,
+                });
+            }
+        }
+        defects
+    }
+
     /// Interrupts every member still running, waits until all have finished, and returns
     /// the exits the body had not taken yet, in the order they finished.
     pub(crate) async fn interrupt_rest(&self) -> Vec<(usize, Exit<A, E>)> {
@@ -349,7 +373,7 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         let mut members = lock(&self.members);
         if members.slots.len() >= 32 && members.slots.len() == members.slots.capacity() {
             members.slots.retain(|slot| match slot {
-                Slot::Task(core) => !core.is_done(),
+                Slot::Task(core) | Slot::Fork(core) => !core.is_done(),
                 Slot::InPlace(..) => true,
                 Slot::Finished => false,
             });
@@ -357,11 +381,24 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
             members.closed_through = 0;
         }
         members.running += 1;
-        members.slots.push(Slot::Task(core));
+        members.slots.push(Slot::Fork(core));
     }
 }
 
 impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
+    /// Finishes member `index` for the close, if it is done: its exit is of no use any more,
+    /// but its defects are kept.
+    fn close_member(&mut self, index: usize, cx: &mut TaskContext<'_>) {
+        if let Some(Err(cause)) = self.poll_member(index, cx) {
+            if let Some(defects) = cause.into_defects() {
+                self.defects = Some(match self.defects.take() {
+                    Some(earlier) => earlier.both(defects),
+                    None => defects,
+                });
+            }
+        }
+    }
+
     fn ready_queue(&mut self) -> Arc<ReadyQueue> {
         self.ready.get_or_insert_with(Arc::default).clone()
     }
@@ -386,7 +423,7 @@ impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
                 }
             }
             Slot::Task(core) if core.is_done() => core.take_exit::<A, E>(),
-            Slot::Task(_) | Slot::Finished => return None,
+            Slot::Task(_) | Slot::Fork(_) | Slot::Finished => return None,
         };
         self.slots[index] = Slot::Finished;
         self.running -= 1;
@@ -419,7 +456,7 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
         for slot in &members.slots[members.closed_through..] {
             match slot {
                 Slot::InPlace(member) => member.run.interrupt(),
-                Slot::Task(core) => core.interrupt(),
+                Slot::Task(core) | Slot::Fork(core) => core.interrupt(),
                 Slot::Finished => {}
             }
         }
@@ -431,7 +468,7 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
             || members.slots[members.closed_through..]
                 .iter()
                 .all(|slot| match slot {
-                    Slot::Task(core) => core.is_done(),
+                    Slot::Task(core) | Slot::Fork(core) => core.is_done(),
                     Slot::InPlace(..) => false,
                     Slot::Finished => true,
                 })
@@ -441,21 +478,17 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
         lock(&self.members).body.take()
     }
 
-    fn poll_closed(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
+    fn poll_closed(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Cause<Never>>> {
         let mut members = lock(&self.members);
         // In-place members progress only when polled: poll those woken (the interrupt woke
         // each), and those polled always.
         for index in members.always_polled.clone() {
-            members.poll_member(index, cx);
+            members.close_member(index, cx);
         }
         if let Some(ready) = members.ready.clone() {
             ready.parent.register(cx.waker());
-            for _ in 0..ready.len() {
-                let Some(index) = ready.pop() else { break };
-                members.poll_member(index, cx);
-            }
-            if ready.len() > 0 {
-                cx.waker().wake_by_ref();
+            for index in ready.take_all() {
+                members.close_member(index, cx);
             }
         }
         // Then wait for the members in order, each looked at until it is done.
@@ -464,17 +497,20 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
             match &members.slots[index] {
                 Slot::Finished => {}
                 Slot::InPlace(..) => return Poll::Pending,
-                Slot::Task(core) => {
+                Slot::Task(core) | Slot::Fork(core) => {
                     if core.poll_done(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    members.slots[index] = Slot::Finished;
-                    members.running -= 1;
+                    members.close_member(index, cx);
+                    if let Slot::Fork(_) = members.slots[index] {
+                        members.slots[index] = Slot::Finished;
+                        members.running -= 1;
+                    }
                 }
             }
             members.closed_through += 1;
         }
-        Poll::Ready(())
+        Poll::Ready(members.defects.take())
     }
 }
 
@@ -489,7 +525,7 @@ impl<A, E> Drop for Region<A, E> {
             .get_mut()
             .unwrap_or_else(|poison| poison.into_inner());
         for slot in &members.slots {
-            if let Slot::Task(core) = slot {
+            if let Slot::Task(core) | Slot::Fork(core) = slot {
                 core.interrupt();
             }
         }
