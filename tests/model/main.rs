@@ -1,0 +1,161 @@
+//! Model-based randomized tests: random effect programs run on a `TestClock` and compared
+//! with a small reference interpreter of the design's semantics in virtual time.
+//!
+//! For every program: the outcome (value, or the kinds and values of its causes) and the
+//! completion time equal the model's; every finalizer and resource, every retry attempt,
+//! every item a pipe offered or took, was logged at the virtual time the model says, exactly
+//! once; every acquired resource was released and every started finalizer finished, exactly
+//! once; a semaphore pool never had more holders than permits and has them all back; no pipe
+//! item was lost or duplicated; no fiber is alive after the run (daemons included, once they
+//! are done).
+//!
+//! Programs are drawn in three shapes (`prog::Shape`: the bulk at depth 4, some at depth 8
+//! and more, some with 50 to 80 children in one group) and run in one of the `run::Mode`s:
+//! to their end, interrupted from outside at a virtual time (often just after a finalizer
+//! started), their `Run` future dropped at a virtual time, or (a small slice, kept cheap) on
+//! the live clock, where times are not compared.
+//!
+//! Reproduce a failure with `EFFECT_MODEL_SEED=<seed printed> cargo test --release --test
+//! model`; `EFFECT_MODEL_CASES=N` runs more programs, `EFFECT_MODEL_RUNTIME=multi_thread` runs
+//! them on two worker threads, and `EFFECT_PERTURB=<seed>` adds random yields. Programs that
+//! depend on a runtime bug known today (`reference::known`) are checked for invariants only,
+//! unless `EFFECT_MODEL_KNOWN_BUGS=1`; `EFFECT_MODEL_KEEP_GOING=1` reports every failing
+//! program (shrunk) instead of stopping at the first. A failing program is shrunk before it
+//! is shown.
+
+mod prog;
+mod real;
+mod reference;
+mod reference_par;
+mod run;
+mod shrink;
+
+use std::collections::BTreeMap;
+
+use prog::{Gen, Prog, Rng, Shape};
+use run::{check, expect, Config, Mode, Verdict};
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|s| s.parse().ok())
+}
+
+/// Panics the programs make on purpose are expected: keep them off the test's output.
+fn quiet_model_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        if !message.is_some_and(|m| m.starts_with(real::PANIC)) {
+            default(info);
+        }
+    }));
+}
+
+fn shape(rng: &mut Rng) -> Shape {
+    match rng.below(100) {
+        0..=6 => Shape::Deep,
+        7..=9 => Shape::Wide,
+        _ => Shape::Normal,
+    }
+}
+
+/// A time to interrupt (or drop) at: anywhere in the program's natural run, or just after
+/// something it logs (a finalizer starting, an attempt, an offer), to land inside finalizers
+/// and between steps.
+fn cut_time(rng: &mut Rng, prog: &Prog) -> u64 {
+    let natural = expect(prog, Mode::Plain);
+    if natural.log.is_empty() || rng.chance(50) {
+        return rng.below(natural.end + 100);
+    }
+    let (at, _) = natural.log[rng.below(natural.log.len() as u64) as usize];
+    at + 1 + rng.below(3)
+}
+
+fn mode(rng: &mut Rng, prog: &Prog, shape: Shape) -> Mode {
+    match rng.below(100) {
+        0..=29 => Mode::Plain,
+        30..=79 => Mode::Interrupt(cut_time(rng, prog)),
+        80..=95 => Mode::Drop(cut_time(rng, prog)),
+        _ if shape == Shape::Normal => Mode::Live,
+        _ => Mode::Plain,
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Plain => "plain",
+        Mode::Interrupt(_) => "interrupted",
+        Mode::Drop(_) => "dropped",
+        Mode::Live => "live clock",
+    }
+}
+
+#[test]
+fn random_programs_behave_as_the_model_says() {
+    quiet_model_panics();
+    let seed: u64 = env("EFFECT_MODEL_SEED").unwrap_or(0x00c0_ffee_1234_5678);
+    let cases: u64 = env("EFFECT_MODEL_CASES").unwrap_or(30_000);
+    let config = Config {
+        multi_thread: std::env::var("EFFECT_MODEL_RUNTIME").as_deref() == Ok("multi_thread"),
+        known_bugs: env::<u32>("EFFECT_MODEL_KNOWN_BUGS").is_some_and(|v| v != 0),
+    };
+    let keep_going = env::<u32>("EFFECT_MODEL_KEEP_GOING").is_some_and(|v| v != 0);
+    let perturbed = std::env::var_os("EFFECT_PERTURB").is_some();
+    println!(
+        "model test: seed {seed}, {cases} programs, {config:?} \
+         (EFFECT_MODEL_SEED / EFFECT_MODEL_CASES / EFFECT_MODEL_RUNTIME / EFFECT_MODEL_KNOWN_BUGS to change)"
+    );
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut tally: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    let (mut compared, mut failures) = (0, Vec::new());
+    for case in 0..cases {
+        let shape = shape(&mut rng);
+        let prog = Gen::program(&mut rng, shape, !perturbed);
+        let mode = mode(&mut rng, &prog, shape);
+        let (depth, width) = prog.extent();
+        *tally.entry(("shape", "depth 8 or more")).or_default() += u64::from(depth >= 8);
+        *tally.entry(("shape", "50 or more children")).or_default() += u64::from(width >= 50);
+        let verdict = match check(&prog, mode, &config) {
+            Ok(verdict) => verdict,
+            Err(_) => {
+                let (small, why) = shrink::minimize(prog.clone(), mode, &config);
+                let report = format!(
+                    "program {case} of seed {seed} ({mode:?}) disagrees with the model: {why}\n  \
+                     shrunk: {small}\n  original: {prog}"
+                );
+                if !keep_going {
+                    panic!("{report}");
+                }
+                println!("{report}\n");
+                failures.push(report);
+                continue;
+            }
+        };
+        let name = match verdict {
+            Verdict::Matched => {
+                compared += 1;
+                "matched"
+            }
+            Verdict::Ambiguous => {
+                "invariants only (simultaneous events, or timing on the live clock)"
+            }
+            Verdict::KnownBug => "invariants only (known runtime bug)",
+        };
+        *tally.entry((mode_name(mode), name)).or_default() += 1;
+    }
+    for ((mode, verdict), count) in &tally {
+        println!("model test: {count:>5} {mode}: {verdict}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} programs disagree with the model",
+        failures.len()
+    );
+    assert!(
+        compared * 2 > cases,
+        "too few programs fully compared: {compared} of {cases}"
+    );
+}

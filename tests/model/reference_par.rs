@@ -1,0 +1,329 @@
+//! The reference model of the concurrent forms: `zip_par`, `race`/`race_first`, `timeout`,
+//! `for_each_par` and semaphore pools (workers taking items in order), and pipes.
+//!
+//! Rules: a fail-fast group interrupts the others at its first failure, waits for them, and
+//! fails with that failure plus every other failure or defect they produced (an interrupted
+//! sibling adds only the defects of its finalizers). A race interrupts its losers once
+//! decided and waits for them; a loser's finalizer defect is kept too (no failure is ever
+//! lost). Interrupted from outside, each form interrupts everything it runs and waits for it.
+
+use crate::prog::{Pipe, Prog};
+use crate::reference::{failed, fiber, interrupted_while_waiting, known, Ev, Model, Outcome, Tail};
+
+/// The end and merged logs of concurrent runs, with `outcome`.
+fn combine(end: u64, outcome: Outcome, runs: Vec<Model>) -> Model {
+    let mut m = Model::new(end, outcome);
+    for run in runs {
+        m.absorb(run);
+    }
+    m
+}
+
+fn latest(runs: &[Model], start: u64) -> u64 {
+    runs.iter().map(|r| r.end).max().unwrap_or(start)
+}
+
+/// The outcome of a group interrupted from outside with `runs` cut short: interrupted, with
+/// the defects of their finalizers.
+fn interrupted_with(runs: &[&Model]) -> (Outcome, u8) {
+    let defects = runs
+        .iter()
+        .map(|r| match r.outcome {
+            Outcome::Interrupted(k) => k,
+            _ => 0,
+        })
+        .sum();
+    let flag = if defects > 0 { known::LOST_DEFECT } else { 0 };
+    (Outcome::Interrupted(defects), flag)
+}
+
+fn known_of(runs: &[Model]) -> u8 {
+    runs.iter().fold(0, |k, r| k | r.known)
+}
+
+/// Adds what a sibling's outcome contributes to a fail-fast group's failure.
+fn add_sibling(outcome: &mut Outcome, sibling: &Outcome) {
+    let Outcome::Failed(all, total) = outcome else {
+        return;
+    };
+    match sibling {
+        Outcome::Failed(values, defects) => {
+            all.extend(values);
+            all.sort_unstable();
+            *total += defects;
+        }
+        Outcome::Interrupted(defects) => *total += defects,
+        Outcome::Ok(_) => {}
+    }
+}
+
+pub fn zip_par(children: &[Prog], start: u64, interrupt: Option<u64>) -> Model {
+    let runs: Vec<Model> = children
+        .iter()
+        .map(|c| fiber(c, start, interrupt, Tail::Observed))
+        .collect();
+    let failures: Vec<(u64, usize)> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.outcome.is_failed())
+        .map(|(i, r)| (r.end, i))
+        .collect();
+    let Some(&(first_at, first)) = failures.iter().min() else {
+        let end = latest(&runs, start);
+        let (outcome, flag) = if runs.iter().any(|r| r.outcome.is_interrupted()) {
+            interrupted_with(&runs.iter().collect::<Vec<_>>())
+        } else {
+            (
+                Outcome::Ok(runs.iter().map(|r| value_of(&r.outcome)).sum()),
+                0,
+            )
+        };
+        let mut m = combine(end, outcome, runs);
+        m.known |= flag;
+        return m;
+    };
+    let natural_known = known_of(&runs);
+    let mut ambiguous = failures.iter().filter(|(at, _)| *at == first_at).count() > 1;
+    // The others are interrupted when the first fails.
+    let cut = Some(interrupt.map_or(first_at, |at| at.min(first_at)));
+    let mut outcome = runs[first].outcome.clone();
+    let mut all = Vec::new();
+    for (i, child) in children.iter().enumerate() {
+        let run = if i == first {
+            fiber(child, start, interrupt, Tail::Observed)
+        } else {
+            fiber(child, start, cut, Tail::Observed)
+        };
+        if i != first {
+            add_sibling(&mut outcome, &run.outcome);
+        }
+        all.push(run);
+    }
+    if interrupt.is_some_and(|at| at <= first_at) {
+        ambiguous |= interrupt == Some(first_at);
+        outcome = Outcome::Interrupted(0);
+    }
+    let mut m = combine(latest(&all, start), outcome, all);
+    m.ambiguous |= ambiguous;
+    m.known |= natural_known;
+    interrupted_while_waiting(m, interrupt)
+}
+
+pub fn race(children: &[Prog], first_wins: bool, start: u64, interrupt: Option<u64>) -> Model {
+    let runs: Vec<Model> = children
+        .iter()
+        .map(|c| fiber(c, start, interrupt, Tail::Unobserved))
+        .collect();
+    let decides = |r: &Model| {
+        if first_wins {
+            !r.outcome.is_interrupted()
+        } else {
+            r.outcome.is_ok()
+        }
+    };
+    let winners: Vec<(u64, usize)> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| decides(r))
+        .map(|(i, r)| (r.end, i))
+        .collect();
+    let Some(&(won_at, winner)) = winners.iter().min() else {
+        // Every branch failed (or all were interrupted from outside).
+        let end = latest(&runs, start);
+        let (outcome, flag) = if runs.iter().any(|r| r.outcome.is_interrupted()) {
+            interrupted_with(&runs.iter().collect::<Vec<_>>())
+        } else {
+            let (mut values, mut defects) = (Vec::new(), 0);
+            for r in &runs {
+                if let Outcome::Failed(vs, ds) = &r.outcome {
+                    values.extend(vs);
+                    defects += ds;
+                }
+            }
+            (failed(values, defects), 0)
+        };
+        let mut m = combine(end, outcome, runs);
+        m.known |= flag;
+        return m;
+    };
+    let natural_known = known_of(&runs);
+    let mut ambiguous = winners.iter().filter(|(at, _)| *at == won_at).count() > 1;
+    let cut = Some(interrupt.map_or(won_at, |at| at.min(won_at)));
+    let (mut all, mut loser_defects) = (Vec::new(), 0);
+    for (i, child) in children.iter().enumerate() {
+        let run = if i == winner {
+            fiber(child, start, interrupt, Tail::Unobserved)
+        } else {
+            fiber(child, start, cut, Tail::Unobserved)
+        };
+        // A loser finishing at the instant the race is decided may or may not count.
+        ambiguous |= i != winner && runs[i].end == won_at;
+        if let (true, Outcome::Interrupted(defects)) = (i != winner, &run.outcome) {
+            loser_defects += defects;
+        }
+        all.push(run);
+    }
+    let mut m_known = natural_known;
+    let outcome = if interrupt.is_some_and(|at| at <= won_at) {
+        Outcome::Interrupted(0)
+    } else {
+        if loser_defects > 0 {
+            m_known |= known::LOST_DEFECT;
+        }
+        all[winner].outcome.clone().with_defects(loser_defects)
+    };
+    ambiguous |= interrupt == Some(won_at);
+    let mut m = combine(latest(&all, start), outcome, all);
+    m.ambiguous |= ambiguous;
+    m.known |= m_known;
+    interrupted_while_waiting(m, interrupt)
+}
+
+/// `timeout(d)`: at the deadline the program is interrupted and awaited; an interrupted
+/// result reads `None` (-1), plus any defects its finalizers added.
+pub fn timeout(d: u64, p: &Prog, start: u64, interrupt: Option<u64>) -> Model {
+    let deadline = start + d;
+    let natural = fiber(p, start, interrupt, Tail::Observed);
+    if natural.end < deadline
+        || natural.outcome.is_interrupted() && interrupt.is_some_and(|at| at < deadline)
+    {
+        let mut m = natural;
+        m.ambiguous |= m.end == deadline;
+        if m.outcome.is_interrupted() {
+            // Interrupted from outside: the body was interrupted by the timeout's fiber.
+            let (outcome, flag) = interrupted_with(&[&m]);
+            (m.outcome, m.known) = (outcome, m.known | flag);
+        }
+        return m;
+    }
+    let cut = Some(interrupt.map_or(deadline, |at| at.min(deadline)));
+    let mut run = fiber(p, start, cut, Tail::Observed);
+    run.ambiguous |= natural.end == deadline;
+    run.known |= natural.known;
+    if interrupt.is_some_and(|at| at <= deadline) {
+        run.ambiguous |= interrupt == Some(deadline);
+        run.outcome = Outcome::Interrupted(0);
+        return run;
+    }
+    run.outcome = match run.outcome {
+        Outcome::Interrupted(defects) => Outcome::Ok(-1).with_defects(defects),
+        other => other,
+    };
+    interrupted_while_waiting(run, interrupt)
+}
+
+/// Workers taking the items in order as they free up (`for_each_par`'s workers, or a
+/// semaphore's permits handed out first come, first served): item k asks at `ready(k)` and
+/// starts when it has asked and a worker is free. The first failure stops new starts and
+/// interrupts the items in flight.
+pub fn workers(
+    items: &[Prog],
+    slots: usize,
+    ready: impl Fn(usize) -> u64,
+    start: u64,
+    interrupt: Option<u64>,
+) -> Model {
+    // When each item would start and end if nothing failed.
+    let mut free = vec![start; slots.min(items.len()).max(1)];
+    let mut natural = Vec::new();
+    for (k, item) in items.iter().enumerate() {
+        free.sort_unstable();
+        let begins = free[0].max(ready(k));
+        let run = fiber(item, begins, interrupt, Tail::Inner);
+        free[0] = run.end;
+        natural.push((begins, run));
+    }
+    let failures: Vec<u64> = natural
+        .iter()
+        .filter(|(_, r)| r.outcome.is_failed())
+        .map(|(_, r)| r.end)
+        .collect();
+    let Some(&first_at) = failures.iter().min() else {
+        let interrupted = natural.iter().any(|(_, r)| r.outcome.is_interrupted());
+        let end = natural.iter().map(|(_, r)| r.end).max().unwrap_or(start);
+        let (outcome, flag) = if interrupted {
+            interrupted_with(&natural.iter().map(|(_, r)| r).collect::<Vec<_>>())
+        } else {
+            (
+                Outcome::Ok(natural.iter().map(|(_, r)| value_of(&r.outcome)).sum()),
+                0,
+            )
+        };
+        let ambiguous = natural.iter().any(|(b, _)| interrupt == Some(*b));
+        let mut m = combine(end, outcome, natural.into_iter().map(|(_, r)| r).collect());
+        m.ambiguous |= ambiguous;
+        m.known |= flag;
+        return m;
+    };
+    let mut ambiguous = failures.iter().filter(|at| **at == first_at).count() > 1;
+    let natural_known = natural.iter().fold(0, |k, (_, r)| k | r.known);
+    let cut = Some(interrupt.map_or(first_at, |at| at.min(first_at)));
+    let mut outcome = Outcome::Failed(vec![], 0);
+    let mut runs = Vec::new();
+    for (item, (begins, run)) in items.iter().zip(natural) {
+        if begins > first_at {
+            continue; // never started
+        }
+        // An item starting at the instant of the failure may or may not start.
+        ambiguous |= begins == first_at && run.end != first_at;
+        let run = if run.end == first_at && run.outcome.is_failed() {
+            run
+        } else {
+            fiber(item, begins, cut, Tail::Inner)
+        };
+        add_sibling(&mut outcome, &run.outcome);
+        runs.push(run);
+    }
+    if interrupt.is_some_and(|at| at <= first_at) {
+        ambiguous |= interrupt == Some(first_at);
+        outcome = Outcome::Interrupted(0);
+    }
+    let mut m = combine(latest(&runs, start), outcome, runs);
+    m.ambiguous |= ambiguous;
+    m.known |= natural_known;
+    interrupted_while_waiting(m, interrupt)
+}
+
+/// A producer and a consumer on a bounded queue: offer k returns once its pause is over and
+/// there is room (take k - capacity has returned); take k returns once item k is there and
+/// the consumer's previous pause is over.
+pub fn pipe(p: &Pipe, start: u64, interrupt: Option<u64>) -> Model {
+    let n = p.items as usize;
+    let (mut offered, mut taken) = (Vec::<u64>::new(), Vec::<u64>::new());
+    for k in 0..n {
+        let paused = offered.last().copied().unwrap_or(start) + p.produce;
+        let room = if k >= p.capacity {
+            taken[k - p.capacity]
+        } else {
+            start
+        };
+        offered.push(paused.max(room));
+        let ready = taken.last().map_or(start, |t| t + p.consume);
+        taken.push(offered[k].max(ready));
+    }
+    let end = offered[n - 1].max(taken[n - 1] + p.consume);
+    let happened = |at: u64| interrupt.is_none_or(|i| at < i);
+    let mut m = match interrupt {
+        Some(i) if i < end => Model::interrupted(i.max(start), i == start),
+        _ => Model::new(end, Outcome::Ok((1..=n as i64).sum())),
+    };
+    for (k, (&o, &t)) in offered.iter().zip(&taken).enumerate() {
+        let item = k as u32 + 1;
+        if happened(o) {
+            m.log.push((o, Ev::Offer(p.id, item)));
+        }
+        if happened(t) {
+            m.log.push((t, Ev::Take(p.id, item)));
+        }
+        m.ambiguous |= interrupt == Some(o) || interrupt == Some(t);
+    }
+    m.ambiguous |= interrupt == Some(end);
+    m
+}
+
+fn value_of(outcome: &Outcome) -> i64 {
+    match outcome {
+        Outcome::Ok(v) => *v,
+        _ => 0,
+    }
+}
