@@ -20,8 +20,9 @@
 //! them on two worker threads, and `EFFECT_PERTURB=<seed>` adds random yields. Programs that
 //! depend on a runtime bug known today (`reference::known`) are checked for invariants only,
 //! unless `EFFECT_MODEL_KNOWN_BUGS=1`; `EFFECT_MODEL_KEEP_GOING=1` reports every failing
-//! program (shrunk) instead of stopping at the first. A failing program is shrunk before it
-//! is shown.
+//! program (shrunk) instead of stopping at the first, and `EFFECT_MODEL_CASE=<n>` runs
+//! program n alone and shows what the model expects of it. A failing program is shrunk
+//! before it is shown.
 
 mod prog;
 mod real;
@@ -104,6 +105,8 @@ fn random_programs_behave_as_the_model_says() {
     };
     let keep_going = env::<u32>("EFFECT_MODEL_KEEP_GOING").is_some_and(|v| v != 0);
     let perturbed = std::env::var_os("EFFECT_PERTURB").is_some();
+    // EFFECT_MODEL_CASE=n runs program n alone and shows it, the model's view and the verdict.
+    let only: Option<u64> = env("EFFECT_MODEL_CASE");
     println!(
         "model test: seed {seed}, {cases} programs, {config:?} \
          (EFFECT_MODEL_SEED / EFFECT_MODEL_CASES / EFFECT_MODEL_RUNTIME / EFFECT_MODEL_KNOWN_BUGS to change)"
@@ -115,6 +118,14 @@ fn random_programs_behave_as_the_model_says() {
         let shape = shape(&mut rng);
         let prog = Gen::program(&mut rng, shape, !perturbed);
         let mode = mode(&mut rng, &prog, shape);
+        if only.is_some_and(|only| only != case) {
+            continue;
+        }
+        if only.is_some() {
+            let expected = expect(&prog, mode);
+            println!("program {case}: {prog}\n  {mode:?}, model: {expected:?}");
+            println!("  verdict: {:?}", check(&prog, mode, &config));
+        }
         let (depth, width) = prog.extent();
         *tally.entry(("shape", "depth 8 or more")).or_default() += u64::from(depth >= 8);
         *tally.entry(("shape", "50 or more children")).or_default() += u64::from(width >= 50);
@@ -155,7 +166,7 @@ fn random_programs_behave_as_the_model_says() {
         failures.len()
     );
     assert!(
-        compared * 2 > cases,
+        only.is_some() || compared * 2 > cases,
         "too few programs fully compared: {compared} of {cases}"
     );
 }
