@@ -354,20 +354,24 @@ pub fn interrupted_while_waiting(mut m: Model, interrupt: Option<u64>) -> Model 
     m
 }
 
+/// The parent, interrupted at `at`, stops waiting for its child `p` (begun at `start`, and
+/// already interrupted at `cut` if given), which is reaped when the parent's fiber ends.
+fn left_behind(at: u64, p: &Prog, start: u64, cut: Option<u64>) -> Model {
+    let mut m = Model::interrupted(at, false);
+    m.orphans.push(Orphan {
+        prog: p.clone(),
+        start,
+        cut,
+    });
+    m
+}
+
 /// `fork` then `join`: interrupted while joining, the parent stops waiting at once, and the
 /// child is reaped when the parent's fiber ends.
 fn fork_join(p: &Prog, start: u64, interrupt: Option<u64>) -> Model {
     let child = fiber(p, start, None, Tail::Observed);
     let mut m = match interrupt {
-        Some(at) if at < child.end => {
-            let mut m = Model::interrupted(at, false);
-            m.orphans.push(Orphan {
-                prog: p.clone(),
-                start,
-                cut: None,
-            });
-            m
-        }
+        Some(at) if at < child.end => left_behind(at, p, start, None),
         _ => {
             let ambiguous = interrupt == Some(child.end);
             let mut m = child;
@@ -386,27 +390,11 @@ fn fork_join(p: &Prog, start: u64, interrupt: Option<u64>) -> Model {
 fn fork_interrupt(p: &Prog, at: u64, start: u64, interrupt: Option<u64>) -> Model {
     let natural = fiber(p, start, None, Tail::Unobserved);
     let mut m = match interrupt {
-        Some(i) if i < at => {
-            let mut m = Model::interrupted(i, false);
-            m.orphans.push(Orphan {
-                prog: p.clone(),
-                start,
-                cut: None,
-            });
-            m
-        }
+        Some(i) if i < at => left_behind(i, p, start, None),
         _ => {
             let child = fiber(p, start, Some(at), Tail::Unobserved);
             match interrupt {
-                Some(i) if i < child.end => {
-                    let mut m = Model::interrupted(i, i == at);
-                    m.orphans.push(Orphan {
-                        prog: p.clone(),
-                        start,
-                        cut: Some(at),
-                    });
-                    m
-                }
+                Some(i) if i < child.end => left_behind(i, p, start, Some(at)),
                 _ => {
                     let mut m = Model::new(child.end.max(at), Outcome::Ok(0));
                     m.ambiguous |= interrupt == Some(m.end);

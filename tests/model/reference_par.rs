@@ -57,6 +57,24 @@ fn add_sibling(outcome: &mut Outcome, sibling: &Outcome) {
     }
 }
 
+/// A fail-fast group once its first failure (at `first_at`) cut the others (`runs`): it fails
+/// with `outcome` when they are done, unless interrupted from outside first.
+fn failed_fast(
+    runs: Vec<Model>,
+    outcome: Outcome,
+    first_at: u64,
+    start: u64,
+    interrupt: Option<u64>,
+) -> Model {
+    let (outcome, ambiguous) = match interrupt {
+        Some(at) if at <= first_at => (Outcome::Interrupted(0), at == first_at),
+        _ => (outcome, false),
+    };
+    let mut m = combine(latest(&runs, start), outcome, runs);
+    m.ambiguous |= ambiguous;
+    interrupted_while_waiting(m, interrupt)
+}
+
 pub fn zip_par(children: &[Prog], start: u64, interrupt: Option<u64>) -> Model {
     let runs: Vec<Model> = children
         .iter()
@@ -83,7 +101,7 @@ pub fn zip_par(children: &[Prog], start: u64, interrupt: Option<u64>) -> Model {
         return m;
     };
     let natural_known = known_of(&runs);
-    let mut ambiguous = failures.iter().filter(|(at, _)| *at == first_at).count() > 1;
+    let ambiguous = failures.iter().filter(|(at, _)| *at == first_at).count() > 1;
     // The others are interrupted when the first fails.
     let cut = Some(interrupt.map_or(first_at, |at| at.min(first_at)));
     let mut outcome = runs[first].outcome.clone();
@@ -99,14 +117,10 @@ pub fn zip_par(children: &[Prog], start: u64, interrupt: Option<u64>) -> Model {
         }
         all.push(run);
     }
-    if interrupt.is_some_and(|at| at <= first_at) {
-        ambiguous |= interrupt == Some(first_at);
-        outcome = Outcome::Interrupted(0);
-    }
-    let mut m = combine(latest(&all, start), outcome, all);
+    let mut m = failed_fast(all, outcome, first_at, start, interrupt);
     m.ambiguous |= ambiguous;
     m.known |= natural_known;
-    interrupted_while_waiting(m, interrupt)
+    m
 }
 
 pub fn race(children: &[Prog], first_wins: bool, start: u64, interrupt: Option<u64>) -> Model {
@@ -274,14 +288,10 @@ pub fn workers(
         add_sibling(&mut outcome, &run.outcome);
         runs.push(run);
     }
-    if interrupt.is_some_and(|at| at <= first_at) {
-        ambiguous |= interrupt == Some(first_at);
-        outcome = Outcome::Interrupted(0);
-    }
-    let mut m = combine(latest(&runs, start), outcome, runs);
+    let mut m = failed_fast(runs, outcome, first_at, start, interrupt);
     m.ambiguous |= ambiguous;
     m.known |= natural_known;
-    interrupted_while_waiting(m, interrupt)
+    m
 }
 
 /// A producer and a consumer on a bounded queue: offer k returns once its pause is over and
