@@ -252,3 +252,63 @@ async fn a_fiber_forked_by_a_nested_bind_counts_for_its_runtime() {
     let _ = rt.run(daemon.interrupt::<()>()).await;
     assert_eq!(rt.live_fibers(), 0);
 }
+
+#[tokio::test]
+async fn a_fork_inside_an_uninterruptible_region_is_uninterruptible_unless_it_opts_out() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    // Interruption status is inherited (as in ZIO and Effect-TS): the child finishes its work
+    // before the interrupt takes effect. (Daemons here, so that the forking run can end
+    // without reaping them.)
+    let inherited = sleep::<()>(ms(100))
+        .flat_map({
+            let log = log.clone();
+            move |()| log.note("inherited finished")
+        })
+        .fork_daemon::<()>()
+        .uninterruptible();
+    let fiber = rt.run(inherited).await.unwrap();
+    let interrupting = rt.fork(fiber.interrupt::<()>());
+    clock.advance(ms(50)).await;
+    assert!(!interrupting.is_done(), "the child cannot be interrupted");
+    clock.advance(ms(50)).await;
+    let exit = rt.run(interrupting.join()).await.unwrap();
+    assert_eq!(exit, Ok(()), "it finished its work");
+    assert_eq!(log.events(), ["inherited finished"]);
+
+    // `interruptible` opts the child's effect out.
+    let opted_out = sleep::<()>(ms(100))
+        .flat_map({
+            let log = log.clone();
+            move |()| log.note("opted out finished")
+        })
+        .interruptible()
+        .fork_daemon::<()>()
+        .uninterruptible();
+    let fiber = rt.run(opted_out).await.unwrap();
+    let exit = rt.run(fiber.interrupt::<()>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted());
+    assert_eq!(log.count("opted out finished"), 0);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn an_interrupt_during_the_last_finalizer_of_a_fiber_takes_effect_when_it_ends() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let guarded = sleep::<()>(ms(10))
+        .as_value(18u32)
+        .ensuring(sleep(ms(100)).flat_map({
+            let log = log.clone();
+            move |()| log.note("finalizer finished")
+        }));
+    let fiber = rt.fork(guarded);
+    clock.advance(ms(20)).await;
+    let interrupting = rt.fork(fiber.interrupt::<()>());
+    clock.advance(ms(100)).await;
+    let exit = rt.run(interrupting.join()).await.unwrap();
+    // The finalizer ran to its end, and the value it guarded is discarded.
+    assert!(exit.unwrap_err().is_interrupted());
+    assert_eq!(log.events(), ["finalizer finished"]);
+    assert_eq!(rt.live_fibers(), 0);
+}

@@ -17,9 +17,8 @@
 //!
 //! Reproduce a failure with `EFFECT_MODEL_SEED=<seed printed> cargo test --release --test
 //! model`; `EFFECT_MODEL_CASES=N` runs more programs, `EFFECT_MODEL_RUNTIME=multi_thread` runs
-//! them on two worker threads, and `EFFECT_PERTURB=<seed>` adds random yields. Programs that
-//! depend on a runtime bug known today (`reference::known`) are checked for invariants only,
-//! unless `EFFECT_MODEL_KNOWN_BUGS=1`; `EFFECT_MODEL_KEEP_GOING=1` reports every failing
+//! them on two worker threads, and `EFFECT_PERTURB=<seed>` adds random yields;
+//! `EFFECT_MODEL_KEEP_GOING=1` reports every failing
 //! program (shrunk) instead of stopping at the first, and `EFFECT_MODEL_CASE=<n>` runs
 //! program n alone and shows what the model expects of it. A failing program is shrunk
 //! before it is shown.
@@ -101,22 +100,20 @@ fn random_programs_behave_as_the_model_says() {
     let cases: u64 = env("EFFECT_MODEL_CASES").unwrap_or(30_000);
     let config = Config {
         multi_thread: std::env::var("EFFECT_MODEL_RUNTIME").as_deref() == Ok("multi_thread"),
-        known_bugs: env::<u32>("EFFECT_MODEL_KNOWN_BUGS").is_some_and(|v| v != 0),
     };
     let keep_going = env::<u32>("EFFECT_MODEL_KEEP_GOING").is_some_and(|v| v != 0);
-    let perturbed = std::env::var_os("EFFECT_PERTURB").is_some();
     // EFFECT_MODEL_CASE=n runs program n alone and shows it, the model's view and the verdict.
     let only: Option<u64> = env("EFFECT_MODEL_CASE");
     println!(
         "model test: seed {seed}, {cases} programs, {config:?} \
-         (EFFECT_MODEL_SEED / EFFECT_MODEL_CASES / EFFECT_MODEL_RUNTIME / EFFECT_MODEL_KNOWN_BUGS to change)"
+         (EFFECT_MODEL_SEED / EFFECT_MODEL_CASES / EFFECT_MODEL_RUNTIME to change)"
     );
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut tally: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     let (mut compared, mut failures) = (0, Vec::new());
     for case in 0..cases {
         let shape = shape(&mut rng);
-        let prog = Gen::program(&mut rng, shape, !perturbed);
+        let prog = Gen::program(&mut rng, shape);
         let mode = mode(&mut rng, &prog, shape);
         if only.is_some_and(|only| only != case) {
             continue;
@@ -153,7 +150,6 @@ fn random_programs_behave_as_the_model_says() {
             Verdict::Ambiguous => {
                 "invariants only (simultaneous events, or timing on the live clock)"
             }
-            Verdict::KnownBug => "invariants only (known runtime bug)",
         };
         *tally.entry((mode_name(mode), name)).or_default() += 1;
     }

@@ -356,10 +356,10 @@ pub struct Gen<'a> {
 }
 
 impl<'a> Gen<'a> {
-    /// A program of the given shape. `wide_races`: whether a wide program may be a race (not
-    /// under `EFFECT_PERTURB`: its random yields in the branches a race polls in place wake
-    /// the race so often that a race of 50 sleeping branches never lets a `TestClock` idle).
-    pub fn program(rng: &'a mut Rng, shape: Shape, wide_races: bool) -> Prog {
+    /// A program of the given shape. (Wide races run under `EFFECT_PERTURB` too: a wake-up
+    /// of one branch polls that branch only, so random yields in fifty branches no longer
+    /// keep a `TestClock` from going idle.)
+    pub fn program(rng: &'a mut Rng, shape: Shape) -> Prog {
         let mut gen = Gen {
             rng,
             ids: 0,
@@ -367,7 +367,7 @@ impl<'a> Gen<'a> {
             shape,
         };
         if shape == Shape::Wide {
-            return gen.wide(wide_races);
+            return gen.wide(true);
         }
         match shape {
             Shape::Normal => gen.node(4),

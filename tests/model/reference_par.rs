@@ -8,7 +8,7 @@
 //! lost). Interrupted from outside, each form interrupts everything it runs and waits for it.
 
 use crate::prog::{Pipe, Prog};
-use crate::reference::{failed, fiber, interrupted_while_waiting, known, Ev, Model, Outcome, Tail};
+use crate::reference::{failed, fiber, interrupted_while_closing, known, Ev, Model, Outcome, Tail};
 
 /// The end and merged logs of concurrent runs, with `outcome`.
 fn combine(end: u64, outcome: Outcome, runs: Vec<Model>) -> Model {
@@ -70,9 +70,24 @@ fn failed_fast(
         Some(at) if at <= first_at => (Outcome::Interrupted(0), at == first_at),
         _ => (outcome, false),
     };
+    let defects = closing_defects(runs.iter(), interrupt);
     let mut m = combine(latest(&runs, start), outcome, runs);
     m.ambiguous |= ambiguous;
-    interrupted_while_waiting(m, interrupt)
+    interrupted_while_closing(m, interrupt, defects)
+}
+
+/// The defects an outside interrupt at `interrupt` keeps of members a region is waiting
+/// for: those of the members that finish after it (the region's close reports them; the
+/// exits of those that finished before were taken by the region's body, dropped with it).
+fn closing_defects<'a>(members: impl Iterator<Item = &'a Model>, interrupt: Option<u64>) -> usize {
+    let Some(at) = interrupt else { return 0 };
+    members
+        .filter(|run| run.end > at)
+        .map(|run| match run.outcome {
+            Outcome::Ok(_) => 0,
+            Outcome::Failed(_, defects) | Outcome::Interrupted(defects) => defects,
+        })
+        .sum()
 }
 
 pub fn zip_par(children: &[Prog], start: u64, interrupt: Option<u64>) -> Model {
@@ -187,10 +202,17 @@ pub fn race(children: &[Prog], first_wins: bool, start: u64, interrupt: Option<u
         all[winner].outcome.clone().with_defects(loser_defects)
     };
     ambiguous |= interrupt == Some(won_at);
+    let defects = closing_defects(
+        all.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != winner)
+            .map(|(_, run)| run),
+        interrupt,
+    );
     let mut m = combine(latest(&all, start), outcome, all);
     m.ambiguous |= ambiguous;
     m.known |= m_known;
-    interrupted_while_waiting(m, interrupt)
+    interrupted_while_closing(m, interrupt, defects)
 }
 
 /// `timeout(d)`: at the deadline the program is interrupted and awaited; an interrupted
@@ -219,11 +241,12 @@ pub fn timeout(d: u64, p: &Prog, start: u64, interrupt: Option<u64>) -> Model {
         run.outcome = Outcome::Interrupted(0);
         return run;
     }
+    let defects = closing_defects(std::iter::once(&run), interrupt);
     run.outcome = match run.outcome {
         Outcome::Interrupted(defects) => Outcome::Ok(-1).with_defects(defects),
         other => other,
     };
-    interrupted_while_waiting(run, interrupt)
+    interrupted_while_closing(run, interrupt, defects)
 }
 
 /// Workers taking the items in order as they free up (`for_each_par`'s workers, or a
