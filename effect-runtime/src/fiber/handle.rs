@@ -21,8 +21,17 @@ type TypedCore<A, E> = Arc<FiberCore<Mutex<Option<Exit<A, E>>>>>;
 /// ends, a child still running is interrupted and the parent waits until it is done (its
 /// finalizers have run). [`Effect::fork_daemon`] opts out of that supervision.
 ///
+/// A fiber forked inside an uninterruptible region inherits it: it runs uninterruptibly
+/// (as in ZIO and Effect-TS; write `effect.interruptible().fork()` to opt out).
+///
 /// The handle is consumed by [`join`](Fiber::join), [`await_exit`](Fiber::await_exit) or
 /// [`interrupt`](Fiber::interrupt). Dropping it does not stop the fiber.
+///
+/// `Fiber` is deliberately not `Clone`: joining moves the fiber's value out to the one who
+/// joins (`A` need not be `Clone`), so a second handle could only ever see it taken. To share
+/// a result among many, complete a [`Deferred`](crate::Deferred) with it; to let several
+/// parties stop a fiber, interrupt it from the one place that owns it (its parent's end, a
+/// `race`, a `timeout` or [`Runtime::shutdown`](crate::Runtime::shutdown) already do).
 pub struct Fiber<A, E> {
     core: TypedCore<A, E>,
 }
