@@ -9,7 +9,13 @@
 //! - Finalizers run with interruption disabled; the interruptibility in force before them is
 //!   saved on the stack and restored after.
 //! - Interruption is observed only where the fiber is interruptible, at suspension points:
-//!   before polling a body and when a body returns `Pending`.
+//!   before polling a body and when a body returns `Pending`, and as an uninterruptible
+//!   region or a finalizer ends.
+//! - A region entry (a group, a race, a timeout, the fiber's own forks at the bottom) is
+//!   popped only through `close_region`, on every way out, like a finalizer: so every child
+//!   fiber is interrupted and awaited before the region's fiber goes past it.
+//! - Every step spends the task's budget (`bind::spend_budget`), a bind of a ready value
+//!   included: any loop yields to the scheduler now and then, and so can be interrupted.
 
 use std::mem;
 use std::sync::Arc;
@@ -453,14 +459,8 @@ impl Interpreter {
                 self.ctx = ctx;
                 Next::Deliver(done)
             }
-            Entry::Region(region) => match region.close() {
-                Some(closing) => self.run_finalizer(closing, Saved::Completed(done)),
-                None => Next::Deliver(done),
-            },
-            Entry::Forks(forks) => match (forks as Arc<dyn Owner>).close() {
-                Some(closing) => self.run_finalizer(closing, Saved::Completed(done)),
-                None => Next::Deliver(done),
-            },
+            Entry::Region(region) => self.close_region(region, Saved::Completed(done)),
+            Entry::Forks(forks) => self.close_region(forks, Saved::Completed(done)),
         })
     }
 
@@ -503,15 +503,23 @@ impl Interpreter {
                 self.ctx = ctx;
                 Next::Unwind(cause)
             }
-            Entry::Region(region) => match region.close() {
-                Some(closing) => self.run_finalizer(closing, Saved::Unwinding(cause)),
-                None => Next::Unwind(cause),
-            },
-            Entry::Forks(forks) => match (forks as Arc<dyn Owner>).close() {
-                Some(closing) => self.run_finalizer(closing, Saved::Unwinding(cause)),
-                None => Next::Unwind(cause),
-            },
+            Entry::Region(region) => self.close_region(region, Saved::Unwinding(cause)),
+            Entry::Forks(forks) => self.close_region(forks, Saved::Unwinding(cause)),
         })
+    }
+
+    /// Pops a region whose body ended, however it ended: its members still running are
+    /// interrupted and awaited, uninterruptibly and like a finalizer (their cleanup's defects
+    /// are added as a failing finalizer's are), before the fiber goes on with `saved`. This
+    /// is where "no child outlives its region" is kept.
+    fn close_region(&mut self, region: Arc<dyn Owner>, saved: Saved) -> Next {
+        match region.close() {
+            Some(closing) => self.run_finalizer(closing, saved),
+            None => match saved {
+                Saved::Completed(done) => Next::Deliver(done),
+                Saved::Unwinding(cause) => Next::Unwind(cause),
+            },
+        }
     }
 
     fn run_finalizer(&mut self, prim: Prim, saved: Saved) -> Next {
