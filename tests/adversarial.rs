@@ -163,9 +163,11 @@ async fn dropped_runs() {
 async fn panicking_finalizers() {
     let runtime = Runtime::new(Context::new());
     let panicking = || sync::<(), Never, _>(|| panic!("finalizer panicked"));
-    // A race loser whose finalizer panics: the race still has its winner.
+    // A race loser whose cleanup panics as it is interrupted: the defect is kept, and (as
+    // with a finalizer that dies) the success becomes it.
     let raced = race([turns(3, 1u32), never::<u32, String>().ensuring(panicking())]);
-    assert_eq!(runtime.run(raced).await, Ok(1));
+    let cause = runtime.run(raced).await.unwrap_err();
+    assert!(cause.is_die(), "{cause:?}");
     // A timed-out effect whose finalizer panics: the defect is kept.
     let timed = never::<u32, String>().ensuring(panicking()).timeout(ms(0));
     let cause = runtime.run(timed).await.unwrap_err();
@@ -178,7 +180,8 @@ async fn panicking_finalizers() {
     let cause = runtime.run(group).await.unwrap_err();
     assert_eq!(cause.failure(), Some(&"first".to_string()));
     assert!(cause.is_die(), "the sibling's defect is kept: {cause:?}");
-    // A fork whose finalizer panics when its parent ends.
+    // A fork whose finalizer panics when its parent ends: the defect is in the fork's own
+    // exit, for its handle; the parent's value stands.
     let parent = never::<(), String>()
         .ensuring(panicking())
         .fork::<String>()
