@@ -46,9 +46,9 @@ thread_local! {
     /// Const-initialised and free of destructors, so reading it is a plain thread-local load.
     static CURRENT: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
 
-    /// The steps the task polling fibers on this thread may still take before it yields to
-    /// the scheduler: refilled when an outermost run is polled, spent by every step of its
-    /// interpreter and of the runs nested in it, and by every bind of a ready value.
+    /// The steps the interpreter polling on this thread may still take before it returns to
+    /// the scheduler: each poll of a run gets its own, spent by every step of its interpreter
+    /// and by every bind of a ready value in its bodies.
     static BUDGET: Cell<u32> = const { Cell::new(0) };
 }
 
@@ -56,12 +56,17 @@ thread_local! {
 /// loop of ready binds) cannot starve its neighbours or miss an interrupt.
 const BUDGET_STEPS: u32 = 16384;
 
-/// Refills the budget when no run is being polled on this thread (the poll of an outermost
-/// run); a run nested in another's body spends its enclosing run's budget.
-pub(crate) fn refill_budget() {
-    if CURRENT.with(Cell::get).is_null() {
-        BUDGET.set(BUDGET_STEPS);
+/// A fresh budget for one poll of a run, until the guard is dropped; then the budget of
+/// whatever polled it (a run polling this one in place) is back. Each run nested in place
+/// gets a budget of its own: a busy member of a race cannot spend its siblings' steps.
+pub(crate) fn fresh_budget() -> impl Drop {
+    struct Restore(u32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BUDGET.set(self.0);
+        }
     }
+    Restore(BUDGET.replace(BUDGET_STEPS))
 }
 
 /// Spends one step of the budget: `false` when it is exhausted (the caller should yield).

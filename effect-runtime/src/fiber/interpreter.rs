@@ -21,7 +21,7 @@ use std::mem;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use super::bind::{refill_budget, spend_budget, HandOff};
+use super::bind::{fresh_budget, spend_budget, HandOff};
 use super::core::FiberCore;
 use super::frame::{take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
 use super::region::{Forks, Owner};
@@ -233,7 +233,7 @@ impl Interpreter {
     }
 
     pub(crate) fn poll_run(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
-        refill_budget();
+        let _budget = fresh_budget();
         let mut next = match self.start.take() {
             Some(prim) => Next::Start(prim),
             None if matches!(self.stack.last(), Some(Entry::Yielded)) => {

@@ -110,9 +110,9 @@ struct Members<A, E> {
     /// Every slot below this index is finished: closing waits for the members in order from
     /// here, so it looks at each member once, however many wake-ups it takes.
     closed_through: usize,
-    /// The in-place members without a waker of their own, polled whenever the region is
-    /// (a few at most: see [`Region::start`]).
-    always_polled: Vec<usize>,
+    /// How many running in-place members have no waker of their own: they are polled
+    /// whenever the region is (a few at most, in a small region: see [`Region::start`]).
+    always_polled: usize,
     /// Made for the first member that reports through it (an in-place member with a waker of
     /// its own, a task member): a small race or a timeout never needs one.
     ready: Option<Arc<ReadyQueue>>,
@@ -215,7 +215,7 @@ impl<A, E> Default for Region<A, E> {
                 slots: Vec::new(),
                 running: 0,
                 closed_through: 0,
-                always_polled: Vec::new(),
+                always_polled: 0,
                 ready: None,
                 body: None,
                 defects: None,
@@ -265,7 +265,7 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         match placement {
             Placement::InPlace if !own_waker => {
                 let run = Run::new(effect, ctx, family.clone());
-                members.always_polled.push(index);
+                members.always_polled += 1;
                 let member = InPlace { run, own: None };
                 members.slots.push(Slot::InPlace(Box::new(member)));
             }
@@ -308,10 +308,13 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         if members.running == 0 {
             return Poll::Ready(None);
         }
-        for at in 0..members.always_polled.len() {
-            let index = members.always_polled[at];
-            if let Some(exit) = members.poll_member(index, cx) {
-                return Poll::Ready(Some((index, exit)));
+        if members.always_polled > 0 {
+            for index in members.closed_through..members.slots.len() {
+                if members.is_always_polled(index) {
+                    if let Some(exit) = members.poll_member(index, cx) {
+                        return Poll::Ready(Some((index, exit)));
+                    }
+                }
             }
         }
         let Some(ready) = members.ready.clone() else {
@@ -399,6 +402,10 @@ impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
         }
     }
 
+    fn is_always_polled(&self, index: usize) -> bool {
+        matches!(&self.slots[index], Slot::InPlace(member) if member.own.is_none())
+    }
+
     fn ready_queue(&mut self) -> Arc<ReadyQueue> {
         self.ready.get_or_insert_with(Arc::default).clone()
     }
@@ -425,11 +432,11 @@ impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
             Slot::Task(core) if core.is_done() => core.take_exit::<A, E>(),
             Slot::Task(_) | Slot::Fork(_) | Slot::Finished => return None,
         };
+        if self.is_always_polled(index) {
+            self.always_polled -= 1;
+        }
         self.slots[index] = Slot::Finished;
         self.running -= 1;
-        if let Some(at) = self.always_polled.iter().position(|&i| i == index) {
-            self.always_polled.swap_remove(at);
-        }
         Some(exit)
     }
 }
@@ -482,8 +489,12 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
         let mut members = lock(&self.members);
         // In-place members progress only when polled: poll those woken (the interrupt woke
         // each), and those polled always.
-        for index in members.always_polled.clone() {
-            members.close_member(index, cx);
+        if members.always_polled > 0 {
+            for index in members.closed_through..members.slots.len() {
+                if members.is_always_polled(index) {
+                    members.close_member(index, cx);
+                }
+            }
         }
         if let Some(ready) = members.ready.clone() {
             ready.parent.register(cx.waker());
