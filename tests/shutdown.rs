@@ -253,3 +253,14 @@ async fn a_fiber_in_an_uninterruptible_region_finishes_it_before_shutdown_return
     assert_eq!(log.events(), ["region finished"]);
     assert_eq!(runtime.live_fibers(), 0);
 }
+
+#[test]
+fn the_daemon_one_liner_from_the_bug_report_returns_its_value_without_aborting() {
+    for _ in 0..20 {
+        let program = never::<(), ()>()
+            .ensuring(sync(|| ()))
+            .fork_daemon::<()>()
+            .as_value(42);
+        assert_eq!(run_blocking(program), Ok(42));
+    }
+}
