@@ -1,10 +1,12 @@
 //! Running effects concurrently and keeping the first: `race` and `race_first`.
 //!
-//! The branches are the members of one [`Region`], placed in place: nested runs polled by
-//! the racing fiber's own task (a race is about waiting for the first reply or the first
-//! timer, and polling branches in one task costs a fraction of spawning a task each). A
+//! The branches are the members of one [`Region`], in place: nested runs polled by the racing
+//! fiber's own task (a race is about waiting for the first reply or the first timer, and
+//! polling branches in one task costs a fraction of spawning a task each). A race of a few
+//! branches polls them together at each wake-up; a wider one gives each a waker, so a
 //! wake-up polls only the branches it woke. Once the race is decided, the losers are
-//! interrupted and awaited (their finalizers have run) before the race yields. If the racing
+//! interrupted and awaited (their finalizers have run) before the race yields; a loser's
+//! cleanup that dies is kept in the race's cause. If the racing
 //! fiber is interrupted meanwhile, the race's body is dropped and the interpreter closes the
 //! region: every branch is interrupted and awaited before the fiber unwinds further.
 

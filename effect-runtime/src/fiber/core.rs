@@ -1,8 +1,11 @@
-//! The shared, untyped state of a fiber: identity, interruption, completion, children.
+//! The shared, untyped state of a fiber: identity, interruption, completion; and the
+//! [`Family`] of fibers a `Runtime` started, which shutdown interrupts.
 //!
 //! Ownership: a fiber's task (or the root [`Run`](super::run::Run) future) owns the fiber's
-//! interpreter; everyone else (its parent, `Fiber` handles, groups) holds an
+//! interpreter; everyone else (the region it is a member of, `Fiber` handles) holds an
 //! `Arc<FiberCore>` and can only *signal* it (interrupt) or *observe* it (wait for done).
+//! Which region a child belongs to, and so who interrupts and awaits it, is
+//! [`region`](super::region)'s business.
 
 use std::any::Any;
 use std::cell::Cell;
