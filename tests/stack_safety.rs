@@ -128,7 +128,7 @@ const NESTED_REGIONS: u64 = 100_000;
 
 fn nested_timeouts(n: u64) -> Effect<u64, String> {
     if n == 0 {
-        return sleep(ms(1)).as_value(0);
+        return yield_now().as_value(0);
     }
     suspend(move || nested_timeouts(n - 1))
         .timeout(secs(3600))
@@ -137,7 +137,7 @@ fn nested_timeouts(n: u64) -> Effect<u64, String> {
 
 fn nested_races(n: u64) -> Effect<u64, String> {
     if n == 0 {
-        return sleep(ms(1)).as_value(0);
+        return yield_now().as_value(0);
     }
     race([suspend(move || nested_races(n - 1)), never()]).map(|below| below + 1)
 }

@@ -70,6 +70,24 @@ impl Runtime {
         self.family.live()
     }
 
+    /// Resolves once no fiber this runtime started is alive (at once if none is), without
+    /// interrupting any: for waiting until background work (daemons, forks) has finished on
+    /// its own. Fibers started meanwhile are waited for too.
+    ///
+    /// ```
+    /// use effect_runtime::{succeed, Context, Effect, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let runtime = Runtime::new(Context::new());
+    /// let _background = runtime.fork(succeed::<u32, ()>(1).map(|n| n + 1));
+    /// runtime.until_idle().await;
+    /// assert_eq!(runtime.live_fibers(), 0);
+    /// # }
+    /// ```
+    pub async fn until_idle(&self) {
+        poll_fn(|cx| self.family.poll_idle(cx)).await;
+    }
+
     /// Shuts the runtime down gracefully: interrupts every fiber it started (roots run with
     /// [`run`](Runtime::run), fibers started with [`fork`](Runtime::fork), daemons, and
     /// through them every child), waits until each has run its finalizers, and resolves once
@@ -105,7 +123,7 @@ impl Runtime {
     /// ```
     pub async fn shutdown(&self) {
         self.family.begin_shutdown();
-        poll_fn(|cx| self.family.poll_idle(cx)).await;
+        self.until_idle().await;
     }
 
     /// [`shutdown`](Runtime::shutdown), giving up after `deadline` of real time (tokio's
@@ -127,8 +145,7 @@ impl Runtime {
     /// ```
     pub async fn shutdown_timeout(&self, deadline: Duration) -> Result<(), ShutdownTimedOut> {
         self.family.begin_shutdown();
-        let idle = poll_fn(|cx| self.family.poll_idle(cx));
-        match tokio::time::timeout(deadline, idle).await {
+        match tokio::time::timeout(deadline, self.until_idle()).await {
             Ok(()) => Ok(()),
             Err(_) => Err(ShutdownTimedOut {
                 still_running: self.live_fibers(),
