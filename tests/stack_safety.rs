@@ -195,3 +195,12 @@ async fn a_hundred_thousand_nested_timeouts_interrupted_at_the_bottom_unwind_eve
     assert_eq!(finalized.load(Ordering::SeqCst), NESTED_REGIONS + 1);
     assert_eq!(runtime.live_fibers(), 0);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_hundred_thousand_nested_timeouts_and_races_run_on_a_current_thread_runtime() {
+    // On the test's own thread (2 MiB), polled by the current-thread scheduler.
+    let exit = nested_timeouts(NESTED_REGIONS).run(&Context::new()).await;
+    assert_eq!(exit, Ok(NESTED_REGIONS));
+    let exit = nested_races(NESTED_REGIONS).run(&Context::new()).await;
+    assert_eq!(exit, Ok(NESTED_REGIONS));
+}

@@ -98,6 +98,10 @@ impl Runtime {
     /// through this runtime (or any clone of it) afterwards is interrupted before its first
     /// step. See [`shutdown_timeout`](Runtime::shutdown_timeout) to give up after a deadline.
     ///
+    /// Call it from outside the runtime's fibers (`main`, a signal-handling task): called from
+    /// one of them, it interrupts that fiber too, and inside an uninterruptible region would
+    /// wait for itself.
+    ///
     /// Without it, a tokio runtime that shuts down under live fibers drops their tasks: each
     /// fiber is then interrupted and finishes in place only what needs no waiting (a finalizer
     /// that must wait, such as one that sleeps, is dropped where it waits).
