@@ -209,9 +209,10 @@ impl Interpreter {
         }
     }
 
-    /// The fiber's driver now reports its activity to a test clock.
-    pub(crate) fn set_tracked(&mut self) {
-        self.tracked = true;
+    /// Whether the fiber reports (or, having just provided a test clock, is about to report)
+    /// its activity to a test clock.
+    pub(crate) fn is_tracked(&self) -> bool {
+        self.tracked
     }
 
     pub(crate) fn core(&self) -> &Arc<FiberCore> {
@@ -266,6 +267,8 @@ impl Interpreter {
                     Err(outcome) => return Poll::Ready(outcome),
                 },
                 Next::Track(activity) => {
+                    // The driver sees `tracked` set without a tracker, and picks this up.
+                    self.tracked = true;
                     NEW_TEST_CLOCK.set(Some(activity));
                     cx.waker().wake_by_ref();
                     return Poll::Pending;

@@ -50,7 +50,13 @@ impl Driver {
     ) -> Poll<R> {
         let Some(tracker) = &self.tracker else {
             let polled = self.poll_fiber(cx);
-            if polled.is_pending() {
+            // Only a fiber that just provided a test clock is tracked without a tracker.
+            if polled.is_pending()
+                && self
+                    .interpreter
+                    .as_ref()
+                    .is_some_and(Interpreter::is_tracked)
+            {
                 self.start_tracking();
             }
             return polled.map(finish);
@@ -74,10 +80,7 @@ impl Driver {
         let Some(activity) = NEW_TEST_CLOCK.take() else {
             return;
         };
-        if let Some(interpreter) = &mut self.interpreter {
-            interpreter.set_tracked();
-            self.tracker = Some(Tracker::new(activity));
-        }
+        self.tracker = Some(Tracker::new(activity));
     }
 
     fn poll_fiber(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
