@@ -345,15 +345,9 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
     /// Interrupts every member still running and waits until all have finished; the defects
     /// of their exits (cleanup that failed as they were interrupted), which must not be lost.
     pub(crate) async fn interrupt_rest_keeping_defects(&self) -> Option<Cause<Never>> {
-        let mut defects: Option<Cause<Never>> = None;
+        let mut defects = None;
         for (_, exit) in self.interrupt_rest().await {
-            let Err(cause) = exit else { continue };
-            if let Some(more) = cause.into_defects() {
-                defects = Some(match defects {
-                    Some(earlier) => earlier.both(more),
-                    None => more,
-                });
-            }
+            keep_defects(&mut defects, exit);
         }
         defects
     }
@@ -392,13 +386,8 @@ impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
     /// Finishes member `index` for the close, if it is done: its exit is of no use any more,
     /// but its defects are kept.
     fn close_member(&mut self, index: usize, cx: &mut TaskContext<'_>) {
-        if let Some(Err(cause)) = self.poll_member(index, cx) {
-            if let Some(defects) = cause.into_defects() {
-                self.defects = Some(match self.defects.take() {
-                    Some(earlier) => earlier.both(defects),
-                    None => defects,
-                });
-            }
+        if let Some(exit) = self.poll_member(index, cx) {
+            keep_defects(&mut self.defects, exit);
         }
     }
 
@@ -486,23 +475,18 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
     }
 
     fn poll_closed(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Cause<Never>>> {
+        // The members that report (in-place ones progress only when polled; the interrupt
+        // woke each), as the region's body would take them, their exits reduced to defects.
+        let mut defects = None;
+        while let Poll::Ready(Some((_, exit))) = self.poll_next(cx) {
+            keep_defects(&mut defects, exit);
+        }
         let mut members = lock(&self.members);
-        // In-place members progress only when polled: poll those woken (the interrupt woke
-        // each), and those polled always.
-        if members.always_polled > 0 {
-            for index in members.closed_through..members.slots.len() {
-                if members.is_always_polled(index) {
-                    members.close_member(index, cx);
-                }
-            }
+        if let Some(defects) = defects {
+            add_defects(&mut members.defects, defects);
         }
-        if let Some(ready) = members.ready.clone() {
-            ready.parent.register(cx.waker());
-            for index in ready.take_all() {
-                members.close_member(index, cx);
-            }
-        }
-        // Then wait for the members in order, each looked at until it is done.
+        // Then wait for the members in order, each looked at until it is done (a fork
+        // reports to nobody, and a group member's report may still be on its way).
         while members.closed_through < members.slots.len() {
             let index = members.closed_through;
             match &members.slots[index] {
@@ -523,6 +507,22 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
         }
         Poll::Ready(members.defects.take())
     }
+}
+
+/// Adds the defects of a member's `exit` to `kept`: what a region keeps of a member whose
+/// own outcome no longer matters (it was interrupted), so that failed cleanup is not lost.
+fn keep_defects<A, E>(kept: &mut Option<Cause<Never>>, exit: Exit<A, E>) {
+    if let Some(more) = exit.err().and_then(Cause::into_defects) {
+        add_defects(kept, more);
+    }
+}
+
+/// `more` beside the defects `kept` so far (they happened in parallel, in sibling members).
+fn add_defects(kept: &mut Option<Cause<Never>>, more: Cause<Never>) {
+    *kept = Some(match kept.take() {
+        Some(earlier) => earlier.both(more),
+        None => more,
+    });
 }
 
 impl<A, E> Drop for Region<A, E> {
