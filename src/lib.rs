@@ -216,6 +216,16 @@ pub use effect_macros::catch;
 /// ```
 pub use effect_macros::test;
 
+/// The traits behind the DSL's `?`, tail values and return types.
+///
+/// You never implement or call these: the macros use them, and the compiler names them when
+/// a body misuses one (binding something that is not an effect, a tail that is an unbound
+/// effect, an `#[effect]` fn that does not return an effect, an effect awaited with
+/// `.await?`).
+pub mod dsl {
+    pub use effect_runtime::dsl::{AwaitInBody, Bindable, BodyValue, EffectType};
+}
+
 /// Support for macro-generated code. Not part of the API.
 #[doc(hidden)]
 pub mod __private {

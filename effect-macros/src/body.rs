@@ -2,66 +2,95 @@
 //! block the runtime interprets.
 //!
 //! - `expr?` binds: runs the effect (or takes the `Result`), gives its value, or returns its
-//!   cause from the body, converted to the body's error type.
+//!   cause from the body, its failure converted to the body's error type with `From`.
 //! - `return value` returns the body's success value.
-//! - The tail expression is the body's value (`()` without one).
+//! - The tail expression is the body's value (`()` without one); a tail or last statement
+//!   that never finishes (`panic!(..)`, `return x;`) is left as it is.
 //! - Closures, `async` blocks, nested items and nested DSL macros keep their own meaning.
+//!
+//! The value and error types of a declared body are read through `EffectType` on the
+//! declared return type, so aliases and macro-generated return types work, and conversions
+//! go through a real `?` in generated code, so a missing `From` gets rustc's own message.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, ExprMacro, ExprReturn, ExprTry, Ident, Item, Macro, Stmt, StmtMacro, Token, Type};
 
+use crate::diverge;
+
 /// What the body compiler knows about the effect it builds.
 #[derive(Default, Clone)]
 pub(crate) struct BodyTypes {
-    /// The success type, when declared (`#[effect] fn .. -> Effect<A, E>`).
-    pub(crate) value: Option<Type>,
-    /// The error type, when declared; binds convert their error into it with `From`.
-    pub(crate) error: Option<Type>,
+    /// The declared return type (`#[effect] fn .. -> Effect<A, E>`, or an alias of it).
+    pub(crate) ret: Option<Type>,
+}
+
+impl BodyTypes {
+    pub(crate) fn declared(ret: Type) -> Self {
+        BodyTypes { ret: Some(ret) }
+    }
+
+    /// `<Ret as EffectType>::Value`, when declared.
+    fn value(&self) -> Option<TokenStream> {
+        let ret = self.ret.as_ref()?;
+        Some(quote!(<#ret as ::effect::__private::EffectType>::Value))
+    }
+
+    /// `<Ret as EffectType>::Error`, when declared.
+    fn error(&self) -> Option<TokenStream> {
+        let ret = self.ret.as_ref()?;
+        Some(quote!(<#ret as ::effect::__private::EffectType>::Error))
+    }
 }
 
 /// Macros whose bodies are compiled on their own when they expand.
 const DSL_MACROS: &[&str] = &["effect", "effect_block", "par", "race", "catch"];
 
-/// Compiles `stmts` into an expression of type `Effect<A, E>`.
+/// Macros whose input is `expr, pattern`: the expression binds.
+const MATCHES_MACROS: &[&str] = &["matches", "assert_matches", "debug_assert_matches"];
+
+/// Compiles `stmts` into an expression of the declared type (or `Effect<A, E>`).
 pub(crate) fn compile(mut stmts: Vec<Stmt>, types: &BodyTypes) -> TokenStream {
-    let tail = match stmts.last() {
-        Some(Stmt::Expr(_, None)) => match stmts.pop() {
-            Some(Stmt::Expr(expr, None)) => Some(expr),
-            _ => None,
-        },
-        _ => None,
+    let tail = match stmts.pop() {
+        Some(Stmt::Expr(expr, None)) => Some(expr),
+        Some(other) => {
+            stmts.push(other);
+            None
+        }
+        None => None,
     };
+    let last_diverges = tail.is_none() && stmts.last().is_some_and(diverge::stmt);
     let mut binder = Binder { types };
     for stmt in &mut stmts {
         binder.visit_stmt_mut(stmt);
     }
-    let value = match tail {
-        Some(mut expr) if diverges(&expr) => {
-            // `panic!()`, `loop {}`, ...: its type `!` coerces to the value type, but a trait
-            // check would see `()`, so it is passed as it is.
-            binder.visit_expr_mut(&mut expr);
-            let value = &types.value;
-            let value = value
-                .as_ref()
-                .map(|ty| quote!(#ty))
-                .unwrap_or_else(|| quote!(_));
-            quote!(::core::result::Result::Ok::<#value, _>(#expr))
-        }
+    let ending = match tail {
         Some(mut expr) => {
+            let never = diverge::expr(&expr);
             binder.visit_expr_mut(&mut expr);
-            success(&expr.to_token_stream(), expr.span(), types)
+            if never {
+                // `panic!()`, `return x`, `loop {}`: its type `!` becomes the body's (wrapped
+                // in `Ok(..)` it would make rustc warn about an unreachable call).
+                expr.into_token_stream()
+            } else {
+                success(&expr.to_token_stream(), expr.span(), types)
+            }
         }
+        None if last_diverges => TokenStream::new(),
         None => success(&quote!(()), Span::call_site(), types),
     };
-    quote! {
-        ::effect::__private::body(async move {
+    let body = quote! {
+        async move {
             #(#stmts)*
-            #value
-        })
+            #ending
+        }
+    };
+    match &types.ret {
+        Some(ret) => quote!(::effect::__private::body::<#ret, _>(#body)),
+        None => quote!(::effect::__private::block(#body)),
     }
 }
 
@@ -75,29 +104,26 @@ pub(crate) fn compile_expr(expr: Expr, types: &BodyTypes) -> TokenStream {
     }
 }
 
-/// Whether a tail expression obviously never produces a value.
-fn diverges(expr: &Expr) -> bool {
-    const DIVERGING_MACROS: &[&str] = &["panic", "unreachable", "todo", "unimplemented"];
-    match expr {
-        Expr::Macro(node) => node
-            .mac
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| DIVERGING_MACROS.contains(&s.ident.to_string().as_str())),
-        Expr::Loop(_) | Expr::Return(_) | Expr::Break(_) | Expr::Continue(_) => true,
-        _ => false,
-    }
-}
-
 /// `Ok(value)`, checked against the declared value type when there is one.
 fn success(value: &TokenStream, span: Span, types: &BodyTypes) -> TokenStream {
-    match &types.value {
+    match types.value() {
         Some(declared) => quote_spanned! {span=>
-            ::core::result::Result::Ok(<_ as ::effect::__private::TailValue<#declared>>::tail_value(#value))
+            ::core::result::Result::Ok(::effect::__private::BodyValue::<#declared>::body_value(#value))
         },
         None => quote_spanned! {span=> ::core::result::Result::Ok(#value) },
     }
+}
+
+fn macro_name(mac: &Macro) -> String {
+    mac.path
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default()
+}
+
+fn is_dsl_macro(mac: &Macro) -> bool {
+    DSL_MACROS.contains(&macro_name(mac).as_str())
 }
 
 struct Binder<'a> {
@@ -112,26 +138,48 @@ impl Binder<'_> {
         let bind = Ident::new("__effect_bind", Span::mixed_site());
         let value = Ident::new("__effect_value", Span::mixed_site());
         let cause = Ident::new("__effect_cause", Span::mixed_site());
-        let target = match &self.types.error {
-            Some(error) => quote!(#error),
-            None => quote!(_),
-        };
-        let into_bind = quote_spanned! {expr.span()=> ::effect::__private::into_bind(#expr) };
-        let lift = quote_spanned! {question=>
-            {
-                #[allow(unused_imports)]
-                use ::effect::__private::{LiftFrom as _, LiftSame as _};
-                (&mut ::effect::__private::Lift::<_, #target>::new(#cause)).lift()
-            }
-        };
+        let into_bind =
+            quote_spanned! {expr.span()=> ::effect::__private::Bindable::into_bind(#expr) };
+        let failure = self.failure(&cause, expr, question);
         quote! {
             match match #into_bind {
                 ::effect::__private::Bound::Ready(#exit) => #exit,
                 ::effect::__private::Bound::Run(#bind) => #bind.await,
             } {
                 ::core::result::Result::Ok(#value) => #value,
-                ::core::result::Result::Err(#cause) => return ::core::result::Result::Err(#lift),
+                ::core::result::Result::Err(#cause) => return ::core::result::Result::Err(#failure),
             }
+        }
+    }
+
+    /// The body's cause for a bound `cause`: an effect that cannot fail widens to any error
+    /// type; in a declared body a failure converts with `From`, through a real `?` spanned at
+    /// the user's `?`, so a missing conversion reads exactly like plain Rust's.
+    fn failure(&self, cause: &Ident, expr: &Expr, question: Span) -> TokenStream {
+        let widen = |method: TokenStream| {
+            quote! {{
+                #[allow(unused_imports)]
+                use ::effect::__private::WidenAny as _;
+                ::effect::__private::Widen(#cause).#method
+            }}
+        };
+        let Some(error) = self.types.error() else {
+            return widen(quote!(widen()));
+        };
+        let widened = widen(quote!(widen_to::<#error>()));
+        let failure = Ident::new("__effect_failure", Span::mixed_site());
+        let err = quote_spanned! {expr.span()=> ::core::result::Result::Err(#failure) };
+        let convert = quote_spanned! {question=> #err? };
+        quote! {
+            #widened.map(|#failure| {
+                let converted = move || -> ::core::result::Result<::core::convert::Infallible, #error> {
+                    #convert
+                };
+                match converted() {
+                    ::core::result::Result::Err(#failure) => #failure,
+                    ::core::result::Result::Ok(never) => match never {},
+                }
+            })
         }
     }
 
@@ -145,30 +193,117 @@ impl Binder<'_> {
         quote_spanned! {span=> return #ok }
     }
 
-    /// Binds inside the arguments of an ordinary macro (`println!("{}", load()?)`,
-    /// `vec![a?, b?]`), when its arguments are comma-separated expressions.
-    fn visit_macro_args(&mut self, mac: &mut Macro) {
-        let name = mac
-            .path
-            .segments
-            .last()
-            .map(|s| s.ident.to_string())
-            .unwrap_or_default();
-        if DSL_MACROS.contains(&name.as_str()) {
-            return;
-        }
-        let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
-        let Ok(mut args) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) else {
+    /// `x.await?`: plain futures are awaited; an effect is refused with a message saying to
+    /// bind it with `?` (its `.await` would give the `Exit`, and `?` would nest its cause).
+    fn checked_await(&self, node: &mut ExprTry) {
+        let Expr::Await(awaited) = &mut *node.expr else {
             return;
         };
-        let before = args.to_token_stream().to_string();
+        let base = &awaited.base;
+        let span = base.span();
+        let checked = quote_spanned! {span=>
+            ::effect::__private::AwaitInBody::into_awaited({
+                #[allow(unused_imports)]
+                use ::effect::__private::AwaitedAny as _;
+                ::effect::__private::AwaitProbe(#base).awaited()
+            })
+        };
+        awaited.base = Box::new(Expr::Verbatim(checked));
+    }
+
+    /// Binds inside the arguments of an ordinary macro: comma-separated expressions
+    /// (`println!("{}", load()?)`, `vec![a?, b?]`), `vec![x?; n]` and `matches!(x?, pat)`.
+    /// A `?` the body cannot see as a bind (another macro's own syntax) is reported, not
+    /// silently given its plain Rust meaning.
+    fn visit_macro_args(&mut self, mac: &mut Macro) {
+        if is_dsl_macro(mac) {
+            return;
+        }
+        let name = macro_name(mac);
+        let rewritten = if MATCHES_MACROS.contains(&name.as_str()) {
+            self.leading_expr(mac.tokens.clone(), Separator::Comma)
+        } else if let Some(tokens) = self.expr_list(mac.tokens.clone()) {
+            Some(tokens)
+        } else if name == "vec" {
+            self.leading_expr(mac.tokens.clone(), Separator::Semi)
+        } else {
+            None
+        };
+        match rewritten {
+            Some(tokens) => mac.tokens = tokens,
+            None => {
+                if let Some(question) = find_question(mac.tokens.clone()) {
+                    let message = format!(
+                        "`?` here is not a bind: the input of `{name}!` is not a list of expressions, so the effect body cannot see inside it\n\
+                         help: bind first and use the value: `let value = effect?;` before `{name}!(..)`"
+                    );
+                    mac.tokens = syn::Error::new(question, message).to_compile_error();
+                    mac.path = syn::parse_quote!(::core::convert::identity);
+                    mac.delimiter = syn::MacroDelimiter::Paren(Default::default());
+                }
+            }
+        }
+    }
+
+    fn expr_list(&mut self, tokens: TokenStream) -> Option<TokenStream> {
+        let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
+        let mut args = syn::parse::Parser::parse2(parser, tokens).ok()?;
         for arg in args.iter_mut() {
             self.visit_expr_mut(arg);
         }
-        if args.to_token_stream().to_string() != before {
-            mac.tokens = args.to_token_stream();
-        }
+        Some(args.to_token_stream())
     }
+
+    /// `EXPR <sep> REST`: binds in `EXPR`, keeps `REST` as written.
+    fn leading_expr(&mut self, tokens: TokenStream, separator: Separator) -> Option<TokenStream> {
+        let parser = |input: syn::parse::ParseStream<'_>| {
+            let expr: Expr = input.parse()?;
+            let separator_ok = match separator {
+                Separator::Comma => input.peek(Token![,]),
+                Separator::Semi => input.peek(Token![;]),
+            };
+            let rest: TokenStream = input.parse()?;
+            Ok((expr, separator_ok, rest))
+        };
+        let (mut expr, separator_ok, rest) = syn::parse::Parser::parse2(parser, tokens).ok()?;
+        if !separator_ok {
+            return None;
+        }
+        self.visit_expr_mut(&mut expr);
+        Some(quote!(#expr #rest))
+    }
+}
+
+/// What follows the leading expression of a macro's input.
+#[derive(Clone, Copy)]
+enum Separator {
+    Comma,
+    Semi,
+}
+
+/// The span of a `?` that reads as a question-mark operator (after an expression-like
+/// token) anywhere in `tokens`.
+fn find_question(tokens: TokenStream) -> Option<Span> {
+    let mut previous_is_operand = false;
+    for token in tokens {
+        match &token {
+            TokenTree::Punct(punct) if punct.as_char() == '?' && previous_is_operand => {
+                return Some(punct.span());
+            }
+            TokenTree::Group(group) => {
+                if let Some(span) = find_question(group.stream()) {
+                    return Some(span);
+                }
+            }
+            _ => {}
+        }
+        previous_is_operand = match &token {
+            TokenTree::Ident(_) | TokenTree::Literal(_) => true,
+            TokenTree::Group(group) => group.delimiter() != proc_macro2::Delimiter::Brace,
+            TokenTree::Punct(_) => false,
+        };
+    }
+    None
 }
 
 impl VisitMut for Binder<'_> {
@@ -178,6 +313,7 @@ impl VisitMut for Binder<'_> {
             Expr::Closure(_) | Expr::Async(_) | Expr::Const(_) => {}
             Expr::Try(node) => {
                 self.visit_expr_mut(&mut node.expr);
+                self.checked_await(node);
                 *expr = Expr::Verbatim(self.bind(node));
             }
             Expr::Return(node) => {

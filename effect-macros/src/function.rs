@@ -170,10 +170,12 @@ fn pretty(ty: &Type) -> String {
     out
 }
 
-/// `A` and `E` of a declared `-> Effect<A, E>`.
+/// The declared return type, when it can be an effect: `Effect<A, E>`, or a path that may
+/// be an alias of it (checked by the compiler through `EffectType`, at the return type).
+/// Types that are plainly not effects are refused here, with the fix.
 fn effect_types(sig: &Signature, errors: &mut Errors, what: &str) -> Option<BodyTypes> {
     let help = format!("an {what} returns `Effect<A, E>`: write `-> Effect<Value, Error>`");
-    let ty = match &sig.output {
+    let declared = match &sig.output {
         ReturnType::Default => {
             let name = &sig.ident;
             let mut params = TokenStream::new();
@@ -186,13 +188,14 @@ fn effect_types(sig: &Signature, errors: &mut Errors, what: &str) -> Option<Body
         }
         ReturnType::Type(_, ty) => ty,
     };
+    let ty = ungroup(declared);
     let found = || {
         syn::Error::new_spanned(
             ty,
             format!("expected `Effect<A, E>`, found `{}`; {help}", pretty(ty)),
         )
     };
-    let Type::Path(path) = &**ty else {
+    let Type::Path(path) = ty else {
         errors.push(found());
         return None;
     };
@@ -200,30 +203,63 @@ fn effect_types(sig: &Signature, errors: &mut Errors, what: &str) -> Option<Body
         errors.push(found());
         return None;
     };
-    if last.ident != "Effect" {
+    if last.ident == "Effect" {
+        let types = match &last.arguments {
+            PathArguments::AngleBracketed(args) => args
+                .args
+                .iter()
+                .filter(|arg| matches!(arg, GenericArgument::Type(_)))
+                .count(),
+            _ => 0,
+        };
+        if types != 2 {
+            errors.push(syn::Error::new_spanned(
+                ty,
+                format!("`Effect` takes two types, the value and the error; {help}"),
+            ));
+            return None;
+        }
+    } else if NOT_EFFECTS.iter().any(|name| last.ident == name) && path.qself.is_none() {
         errors.push(found());
         return None;
     }
-    let PathArguments::AngleBracketed(args) = &last.arguments else {
-        errors.push(found());
-        return None;
-    };
-    let types: Vec<&Type> = args
-        .args
-        .iter()
-        .filter_map(|arg| match arg {
-            GenericArgument::Type(ty) => Some(ty),
-            _ => None,
-        })
-        .collect();
-    match types.as_slice() {
-        [value, error] => Some(BodyTypes {
-            value: Some((*value).clone()),
-            error: Some((*error).clone()),
-        }),
-        _ => {
-            errors.push(found());
-            None
-        }
+    Some(BodyTypes::declared(ty.clone()))
+}
+
+/// Return types that are certainly not effects (an alias of `Effect` is any other path).
+const NOT_EFFECTS: &[&str] = &[
+    "Result",
+    "Option",
+    "Vec",
+    "String",
+    "Box",
+    "Pin",
+    "Future",
+    "JoinHandle",
+    "bool",
+    "char",
+    "str",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "f32",
+    "f64",
+];
+
+/// A type without the invisible groups a `$ret:ty` macro fragment wraps it in, or parens.
+fn ungroup(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(group) => ungroup(&group.elem),
+        Type::Paren(paren) => ungroup(&paren.elem),
+        other => other,
     }
 }

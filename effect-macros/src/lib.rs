@@ -8,6 +8,7 @@
 
 mod body;
 mod clauses;
+mod diverge;
 mod errors;
 mod function;
 mod test_attr;

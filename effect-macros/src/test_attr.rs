@@ -60,7 +60,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         attrs, sig, block, ..
     } = function;
     let name = &sig.ident;
-    let (value, error) = (&types.value, &types.error);
+    let ret = &types.ret;
     let clock_param = match clock {
         Some((pat, ty)) => quote!(#pat: #ty),
         None => {
@@ -76,7 +76,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         #[::core::prelude::v1::test]
         #(#attrs)*
         fn #name() {
-            ::effect::__private::run_test(::core::stringify!(#name), |#clock_param| -> ::effect::Effect<#value, #error> {
+            ::effect::__private::run_test(::core::stringify!(#name), |#clock_param| -> #ret {
                 #body
             });
         }

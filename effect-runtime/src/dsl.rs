@@ -1,18 +1,54 @@
-//! Support for the code the DSL macros generate. Not a public API: the macros reach it
-//! through `::effect::__private`, and its names may change at any time.
-#![doc(hidden)]
+//! Support for the code the DSL macros generate. The traits here appear in compile errors
+//! (the facade re-exports them as `effect::dsl`), so their names say what the DSL expects;
+//! the rest is reached through `::effect::__private` and may change at any time.
 #![allow(missing_docs)]
 
-use std::future::Future;
-use std::marker::PhantomData;
+use std::convert::Infallible;
+use std::future::{Future, IntoFuture};
 
 use crate::cause::{Cause, Exit};
 use crate::effect::Effect;
 pub use crate::fiber::bind::{Bound, Waiting};
 
-/// The effect of a DSL body.
+/// The return type of an `#[effect]` fn: `Effect<A, E>`, or any alias of it
+/// (`type AppEffect<A> = Effect<A, AppError>;`). The body's value and error types are read
+/// through this trait, so the macro never has to parse them.
+#[diagnostic::on_unimplemented(
+    message = "an #[effect] fn returns `Effect<A, E>`, not `{Self}`",
+    label = "expected `Effect<Value, Error>` (or an alias of it) here",
+    note = "the body's tail is the value; failures leave it with `fail(error)?`"
+)]
+pub trait EffectType: Sized {
+    /// The success value.
+    type Value: Send + 'static;
+    /// The typed failure.
+    type Error: Send + 'static;
+    #[doc(hidden)]
+    fn from_effect(effect: Effect<Self::Value, Self::Error>) -> Self;
+}
+
+impl<A: Send + 'static, E: Send + 'static> EffectType for Effect<A, E> {
+    type Value = A;
+    type Error = E;
+    #[inline]
+    fn from_effect(effect: Effect<A, E>) -> Self {
+        effect
+    }
+}
+
+/// The effect of a DSL body whose type is declared (an `#[effect]` fn's return type).
 #[inline]
-pub fn body<A, E, F>(future: F) -> Effect<A, E>
+pub fn body<R, F>(future: F) -> R
+where
+    R: EffectType,
+    F: Future<Output = Exit<R::Value, R::Error>> + Send + 'static,
+{
+    R::from_effect(Effect::from_future(future))
+}
+
+/// The effect of a DSL body whose types are inferred (`effect_block!`, clause branches).
+#[inline]
+pub fn block<A, E, F>(future: F) -> Effect<A, E>
 where
     A: Send + 'static,
     E: Send + 'static,
@@ -27,13 +63,16 @@ where
     label = "this is neither an `Effect` nor a `Result`",
     note = "to fail when an `Option` is `None`, convert it first: `option.ok_or(error)?`"
 )]
-pub trait IntoBind {
+pub trait Bindable {
+    /// The value `?` gives.
     type Value;
+    /// The error `?` fails the body with (converted with `From`).
     type Error;
+    #[doc(hidden)]
     fn into_bind(self) -> Bound<Self::Value, Self::Error>;
 }
 
-impl<A: Send + 'static, E: Send + 'static> IntoBind for Effect<A, E> {
+impl<A: Send + 'static, E: Send + 'static> Bindable for Effect<A, E> {
     type Value = A;
     type Error = E;
     #[inline]
@@ -42,7 +81,7 @@ impl<A: Send + 'static, E: Send + 'static> IntoBind for Effect<A, E> {
     }
 }
 
-impl<A, E> IntoBind for Result<A, E> {
+impl<A, E> Bindable for Result<A, E> {
     type Value = A;
     type Error = E;
     #[inline]
@@ -51,63 +90,105 @@ impl<A, E> IntoBind for Result<A, E> {
     }
 }
 
-/// Converts a bound effect's cause into the body's error type. Method resolution picks
-/// [`LiftSame`] when the two error types are (or can be inferred to be) the same, and
-/// [`LiftFrom`] (with `From`) when they are known to differ.
-pub struct Lift<E2, E> {
-    cause: Option<Cause<E2>>,
-    target: PhantomData<fn() -> E>,
-}
-
-impl<E2, E> Lift<E2, E> {
-    #[inline]
-    pub fn new(cause: Cause<E2>) -> Self {
-        Lift {
-            cause: Some(cause),
-            target: PhantomData,
-        }
-    }
-
-    fn take(&mut self) -> Cause<E2> {
-        self.cause.take().expect("a cause is lifted once")
-    }
-}
-
-pub trait LiftSame<E> {
-    fn lift(&mut self) -> Cause<E>;
-}
-
-impl<E> LiftSame<E> for Lift<E, E> {
-    #[inline]
-    fn lift(&mut self) -> Cause<E> {
-        self.take()
-    }
-}
-
-pub trait LiftFrom<E> {
-    fn lift(&mut self) -> Cause<E>;
-}
-
-impl<E2, E: From<E2>> LiftFrom<E> for &mut Lift<E2, E> {
-    fn lift(&mut self) -> Cause<E> {
-        self.take().map(E::from)
-    }
-}
-
-/// Checks that a body's tail is a value of the declared type, not an unbound effect.
+/// Checks that a body's tail (or a `return`ed value) is a value of the declared type, not an
+/// unbound effect.
 #[diagnostic::on_unimplemented(
     message = "the tail of this effect body is `{Self}`, but the body's value is `{A}`",
     label = "expected a `{A}` here",
     note = "the tail expression is the body's value; if it is an effect, bind it with `?`: write `expr?`"
 )]
-pub trait TailValue<A> {
-    fn tail_value(self) -> A;
+pub trait BodyValue<A> {
+    #[doc(hidden)]
+    fn body_value(self) -> A;
 }
 
-impl<A> TailValue<A> for A {
+impl<A> BodyValue<A> for A {
     #[inline]
-    fn tail_value(self) -> A {
+    fn body_value(self) -> A {
         self
+    }
+}
+
+/// A bound failure on its way out of a body. An effect that cannot fail
+/// (`Effect<A, Never>`) binds in a body of any error type: its cause is widened here (an
+/// inherent method, found before the trait method every other cause uses).
+pub struct Widen<E>(pub Cause<E>);
+
+impl Widen<Infallible> {
+    /// A `Cause<Never>` holds no failure, only defects and interruptions: any `E` fits
+    /// (inferred from the body).
+    #[inline]
+    pub fn widen<E>(self) -> Cause<E> {
+        self.0.map(|never| match never {})
+    }
+
+    /// The same, into a body's declared error type `E`.
+    #[inline]
+    pub fn widen_to<E>(self) -> Cause<E> {
+        self.widen()
+    }
+}
+
+pub trait WidenAny<E2> {
+    /// Any other cause stays as it is (a body's error type is inferred from it).
+    fn widen(self) -> Cause<E2>;
+    /// Any other cause stays as it is (a declared body converts its failure with `From`).
+    fn widen_to<T>(self) -> Cause<E2>;
+}
+
+impl<E2> WidenAny<E2> for Widen<E2> {
+    #[inline]
+    fn widen(self) -> Cause<E2> {
+        self.0
+    }
+    #[inline]
+    fn widen_to<T>(self) -> Cause<E2> {
+        self.0
+    }
+}
+
+/// `x.await?` in a body: plain futures are awaited; an effect is refused (bind it with `?`).
+pub struct AwaitProbe<T>(pub T);
+
+/// What `x.await?` found to be an effect.
+pub struct EffectAwaited<A, E>(Effect<A, E>);
+
+impl<A, E> AwaitProbe<Effect<A, E>> {
+    #[inline]
+    pub fn awaited(self) -> EffectAwaited<A, E> {
+        EffectAwaited(self.0)
+    }
+}
+
+pub trait AwaitedAny<T> {
+    fn awaited(self) -> T;
+}
+
+impl<T> AwaitedAny<T> for AwaitProbe<T> {
+    #[inline]
+    fn awaited(self) -> T {
+        self.0
+    }
+}
+
+/// What `.await?` may await in an effect body: a future, not an effect.
+#[diagnostic::on_unimplemented(
+    message = "bind an effect with `effect?`, not `effect.await?`",
+    label = "this awaits an `Effect`; remove `.await` and bind it with `?`",
+    note = "in an effect body `effect?` runs the effect and gives its value or fails the body with its cause; `.await?` is for plain futures"
+)]
+pub trait AwaitInBody {
+    type Future: Future;
+    #[doc(hidden)]
+    fn into_awaited(self) -> Self::Future;
+}
+
+#[diagnostic::do_not_recommend]
+impl<F: IntoFuture> AwaitInBody for F {
+    type Future = F::IntoFuture;
+    #[inline]
+    fn into_awaited(self) -> F::IntoFuture {
+        self.into_future()
     }
 }
 
@@ -166,10 +247,4 @@ where
              `Runtime::fork` was still running when the test's effect finished"
         );
     }
-}
-
-/// `expr?` in a body: what to bind.
-#[inline]
-pub fn into_bind<B: IntoBind>(bindable: B) -> Bound<B::Value, B::Error> {
-    bindable.into_bind()
 }
