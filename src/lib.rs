@@ -223,7 +223,9 @@ pub use effect_macros::test;
 /// effect, an `#[effect]` fn that does not return an effect, an effect awaited with
 /// `.await?`).
 pub mod dsl {
-    pub use effect_runtime::dsl::{AwaitInBody, Bindable, BodyValue, EffectType};
+    pub use effect_runtime::dsl::{
+        AwaitInBody, AwaitReady, Bindable, BodyValue, EffectAwaited, EffectType,
+    };
 }
 
 /// Support for macro-generated code. Not part of the API.

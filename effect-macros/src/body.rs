@@ -26,23 +26,75 @@ use crate::diverge;
 pub(crate) struct BodyTypes {
     /// The declared return type (`#[effect] fn .. -> Effect<A, E>`, or an alias of it).
     pub(crate) ret: Option<Type>,
+    /// The value must have the value type of another effect (a `catch!` arm's).
+    like: Option<ValueLike>,
+}
+
+/// A check that a body's value has the value type of an effect in scope: a local fn
+/// `same_value(&shape, value)`, where `shape` carries that effect's types.
+#[derive(Clone)]
+pub(crate) struct ValueLike {
+    shape: Ident,
+    check: Ident,
+}
+
+impl ValueLike {
+    pub(crate) fn new() -> Self {
+        ValueLike {
+            shape: Ident::new("__effect_shape", Span::mixed_site()),
+            check: Ident::new("catch_arm_value", Span::mixed_site()),
+        }
+    }
+
+    /// Declares the shape of `effect` (a variable holding an `Effect`) and the check.
+    pub(crate) fn declare(&self, effect: &Ident) -> TokenStream {
+        let ValueLike { shape, check } = self;
+        quote! {
+            let #shape = {
+                fn shape<A, E>(_: &::effect::Effect<A, E>) -> ::core::marker::PhantomData<fn() -> (A, E)> {
+                    ::core::marker::PhantomData
+                }
+                shape(&#effect)
+            };
+            fn #check<A, E>(_: &::core::marker::PhantomData<fn() -> (A, E)>, value: A) -> A {
+                value
+            }
+        }
+    }
+
+    fn check(&self, value: &TokenStream, span: Span) -> TokenStream {
+        let shape = &self.shape;
+        let check = Ident::new(&self.check.to_string(), Span::mixed_site().located_at(span));
+        quote_spanned!(span=> #check(&#shape, #value))
+    }
 }
 
 impl BodyTypes {
     pub(crate) fn declared(ret: Type) -> Self {
-        BodyTypes { ret: Some(ret) }
+        BodyTypes {
+            ret: Some(ret),
+            like: None,
+        }
     }
 
-    /// `<Ret as EffectType>::Value`, when declared.
+    pub(crate) fn like(like: ValueLike) -> Self {
+        BodyTypes {
+            ret: None,
+            like: Some(like),
+        }
+    }
+
+    /// `<Ret as EffectType>::Value`, when declared. Every mention of `EffectType` is spanned
+    /// at the return type, so a return type that is not an effect is reported once, there.
     fn value(&self) -> Option<TokenStream> {
         let ret = self.ret.as_ref()?;
-        Some(quote!(<#ret as ::effect::__private::EffectType>::Value))
+        Some(quote_spanned!(ret.span()=> <#ret as ::effect::__private::EffectType>::Value))
     }
 
     /// `<Ret as EffectType>::Error`, when declared.
     fn error(&self) -> Option<TokenStream> {
         let ret = self.ret.as_ref()?;
-        Some(quote!(<#ret as ::effect::__private::EffectType>::Error))
+        Some(quote_spanned!(ret.span()=> <#ret as ::effect::__private::EffectType>::Error))
     }
 }
 
@@ -63,7 +115,10 @@ pub(crate) fn compile(mut stmts: Vec<Stmt>, types: &BodyTypes) -> TokenStream {
         None => None,
     };
     let last_diverges = tail.is_none() && stmts.last().is_some_and(diverge::stmt);
-    let mut binder = Binder { types };
+    let mut binder = Binder {
+        types,
+        first_bind: None,
+    };
     for stmt in &mut stmts {
         binder.visit_stmt_mut(stmt);
     }
@@ -80,17 +135,35 @@ pub(crate) fn compile(mut stmts: Vec<Stmt>, types: &BodyTypes) -> TokenStream {
             }
         }
         None if last_diverges => TokenStream::new(),
-        None => success(&quote!(()), Span::call_site(), types),
+        None => {
+            // No tail: the value is `()`, and a mismatch points at the last statement.
+            let span = stmts.last().map_or_else(Span::call_site, Spanned::span);
+            success(&quote_spanned!(span=> ()), span, types)
+        }
     };
-    let body = quote! {
+    // The async block, and the call requiring it to be `Send`, are spanned at the first
+    // bind, where a value that is not `Send` (a `MutexGuard`, an `Rc`) held across binds is
+    // reported, instead of at the attribute. Without binds they are spanned at the return
+    // type, so a return type that is not an effect is reported once, there.
+    let ret_span = types.ret.as_ref().map(Spanned::span);
+    let span = binder
+        .first_bind
+        .or(ret_span)
+        .unwrap_or_else(Span::call_site);
+    let body = quote_spanned! {span=>
         async move {
             #(#stmts)*
             #ending
         }
     };
     match &types.ret {
-        Some(ret) => quote!(::effect::__private::body::<#ret, _>(#body)),
-        None => quote!(::effect::__private::block(#body)),
+        Some(ret) => {
+            let effect = quote_spanned! {span=>
+                <::effect::Effect<_, _> as ::effect::__private::EffectType>::from_body(#body)
+            };
+            quote_spanned!(ret.span()=> <#ret as ::effect::__private::EffectType>::from_effect(#effect))
+        }
+        None => quote_spanned!(span=> ::effect::__private::block(#body)),
     }
 }
 
@@ -106,6 +179,10 @@ pub(crate) fn compile_expr(expr: Expr, types: &BodyTypes) -> TokenStream {
 
 /// `Ok(value)`, checked against the declared value type when there is one.
 fn success(value: &TokenStream, span: Span, types: &BodyTypes) -> TokenStream {
+    if let Some(like) = &types.like {
+        let checked = like.check(value, span);
+        return quote_spanned! {span=> ::core::result::Result::Ok(#checked) };
+    }
     match types.value() {
         Some(declared) => quote_spanned! {span=>
             ::core::result::Result::Ok(::effect::__private::BodyValue::<#declared>::body_value(#value))
@@ -128,12 +205,15 @@ fn is_dsl_macro(mac: &Macro) -> bool {
 
 struct Binder<'a> {
     types: &'a BodyTypes,
+    /// The `?` of the first bind, if any.
+    first_bind: Option<Span>,
 }
 
 impl Binder<'_> {
-    fn bind(&self, node: &ExprTry) -> TokenStream {
+    fn bind(&mut self, node: &ExprTry) -> TokenStream {
         let expr = &node.expr;
         let question = node.question_token.span;
+        self.first_bind.get_or_insert(question);
         let exit = Ident::new("__effect_exit", Span::mixed_site());
         let bind = Ident::new("__effect_bind", Span::mixed_site());
         let value = Ident::new("__effect_value", Span::mixed_site());
@@ -157,7 +237,7 @@ impl Binder<'_> {
     /// the user's `?`, so a missing conversion reads exactly like plain Rust's.
     fn failure(&self, cause: &Ident, expr: &Expr, question: Span) -> TokenStream {
         let widen = |method: TokenStream| {
-            quote! {{
+            quote_spanned! {question=> {
                 #[allow(unused_imports)]
                 use ::effect::__private::WidenAny as _;
                 ::effect::__private::Widen(#cause).#method
@@ -170,7 +250,7 @@ impl Binder<'_> {
         let failure = Ident::new("__effect_failure", Span::mixed_site());
         let err = quote_spanned! {expr.span()=> ::core::result::Result::Err(#failure) };
         let convert = quote_spanned! {question=> #err? };
-        quote! {
+        quote_spanned! {question=>
             #widened.map(|#failure| {
                 let converted = move || -> ::core::result::Result<::core::convert::Infallible, #error> {
                     #convert
@@ -208,7 +288,7 @@ impl Binder<'_> {
                 ::effect::__private::AwaitProbe(#base).awaited()
             })
         };
-        awaited.base = Box::new(Expr::Verbatim(checked));
+        *awaited.base = Expr::Verbatim(checked);
     }
 
     /// Binds inside the arguments of an ordinary macro: comma-separated expressions
@@ -237,9 +317,11 @@ impl Binder<'_> {
                         "`?` here is not a bind: the input of `{name}!` is not a list of expressions, so the effect body cannot see inside it\n\
                          help: bind first and use the value: `let value = effect?;` before `{name}!(..)`"
                     );
-                    mac.tokens = syn::Error::new(question, message).to_compile_error();
-                    mac.path = syn::parse_quote!(::core::convert::identity);
-                    mac.delimiter = syn::MacroDelimiter::Paren(Default::default());
+                    let message = syn::LitStr::new(&message, question);
+                    mac.tokens = quote!(#message);
+                    mac.path = syn::parse_quote_spanned!(question=> ::core::compile_error);
+                    mac.bang_token = Token![!](question);
+                    mac.delimiter = syn::MacroDelimiter::Paren(syn::token::Paren(question));
                 }
             }
         }

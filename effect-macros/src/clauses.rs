@@ -60,9 +60,47 @@ pub(crate) fn par(input: TokenStream) -> TokenStream {
             format!("par! takes at most {MAX_PAR_BRANCHES} branches; for more, collect the effects into a `Vec` and use `zip_par(effects)`"),
         )
         .to_compile_error(),
-        _ => {
-            let branches = branches.into_iter().map(branch);
-            quote!(::effect::__private::zip_par((#(#branches,)*)))
+        _ => zip_branches(branches),
+    }
+}
+
+/// `zip_par` of two or more branches. Every branch after the first goes through a local
+/// `same_error(&first, branch)`, so a branch failing with another error type is reported at
+/// that branch, as "expected `Effect<_, FirstError>`, found `Effect<_, ItsError>`", instead
+/// of as a missing `ZipPar` impl for the whole tuple. The branches are evaluated outside the
+/// block declaring that fn, so it cannot shadow anything they name.
+fn zip_branches(branches: Vec<Expr>) -> TokenStream {
+    let spans: Vec<Span> = branches.iter().map(Spanned::span).collect();
+    let names: Vec<Ident> = (0..branches.len())
+        .map(|i| Ident::new(&format!("__effect_branch{i}"), Span::mixed_site()))
+        .collect();
+    let same_error = Ident::new("same_error", Span::mixed_site());
+    let first = &names[0];
+    let first_at = Ident::new(&first.to_string(), Span::mixed_site().located_at(spans[0]));
+    let is_effect = Ident::new("is_effect", Span::mixed_site().located_at(spans[0]));
+    let aligned = names.iter().zip(&spans).skip(1).map(|(name, span)| {
+        // Located at the branch (hygiene unchanged), so a mismatch underlines the branch.
+        let at_branch = Ident::new(&name.to_string(), Span::mixed_site().located_at(*span));
+        let check = Ident::new("same_error", Span::mixed_site().located_at(*span));
+        quote_spanned!(*span=> let #name = #check(&#first, #at_branch);)
+    });
+    let branches = branches.into_iter().map(branch);
+    quote! {
+        match (#(#branches,)*) {
+            (#(#names,)*) => {
+                fn is_effect<A, E>(effect: ::effect::Effect<A, E>) -> ::effect::Effect<A, E> {
+                    effect
+                }
+                let #first = #is_effect(#first_at);
+                fn #same_error<A, B, E>(
+                    _: &::effect::Effect<A, E>,
+                    branch: ::effect::Effect<B, E>,
+                ) -> ::effect::Effect<B, E> {
+                    branch
+                }
+                #(#aligned)*
+                ::effect::__private::zip_par((#(#names,)*))
+            }
         }
     }
 }
@@ -153,6 +191,8 @@ pub(crate) fn catch(input: TokenStream) -> TokenStream {
     let guarded = branch(guarded);
     let error = Ident::new("__effect_error", Span::mixed_site());
     let unmatched = Ident::new("__effect_unmatched", Span::mixed_site());
+    let effect = Ident::new("__effect_guarded", Span::mixed_site());
+    let like = body::ValueLike::new();
     let arms = arms.into_iter().map(|arm| {
         let Arm {
             attrs,
@@ -162,14 +202,22 @@ pub(crate) fn catch(input: TokenStream) -> TokenStream {
             ..
         } = arm;
         let guard = guard.map(|(if_token, cond)| quote!(#if_token #cond));
-        let recovery = body::compile_expr(*body, &BodyTypes::default());
+        let recovery = body::compile_expr(*body, &BodyTypes::like(like.clone()));
         quote! { #(#attrs)* #pat #guard => ::core::result::Result::Ok(#recovery), }
     });
+    let declare = like.declare(&effect);
+    // An arm's value is checked against the guarded effect's value type, so a wrong one is
+    // reported at that value rather than at the whole `catch!`.
     quote! {
-        ::effect::__private::catch_match(#guarded, move |#error| match #error {
-            #(#arms)*
-            #[allow(unreachable_patterns)]
-            #unmatched => ::core::result::Result::Err(#unmatched),
-        })
+        match #guarded {
+            #effect => {
+                #declare
+                ::effect::__private::catch_match(#effect, move |#error| match #error {
+                    #(#arms)*
+                    #[allow(unreachable_patterns)]
+                    #unmatched => ::core::result::Result::Err(#unmatched),
+                })
+            }
+        }
     }
 }

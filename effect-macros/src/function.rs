@@ -21,6 +21,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let function: ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
+        Err(_) if is_declaration(&item) => {
+            errors.push(syn::Error::new_spanned(
+                first_tokens(&item),
+                "#[effect] needs the method's body: this trait method is only declared\n\
+                 help: put #[effect] on the method in each `impl`, or give this declaration a default body",
+            ));
+            return errors.into_compile_errors_with(item);
+        }
         Err(_) => {
             errors.push(syn::Error::new_spanned(
                 first_tokens(&item),
@@ -36,6 +44,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// Whether `item` is a fn declared without a body (a trait method's signature).
+fn is_declaration(item: &TokenStream) -> bool {
+    syn::parse2::<syn::TraitItemFn>(item.clone()).is_ok_and(|method| method.default.is_none())
+}
+
 /// The first few tokens of an item, for pointing at it without underlining all of it.
 fn first_tokens(item: &TokenStream) -> TokenStream {
     item.clone().into_iter().take(2).collect()
@@ -49,6 +62,12 @@ pub(crate) fn stub(function: &ItemFn) -> TokenStream {
     } = function;
     let mut sig = sig.clone();
     sig.asyncness = None;
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if effect_arity(ungroup(ty)).is_some_and(|types| types != 2) {
+            // `Effect<u32>` would be a second error in the stub: leave the type out.
+            sig.output = ReturnType::Default;
+        }
+    }
     quote! {
         #(#attrs)*
         #[allow(unused_variables)]
@@ -118,7 +137,16 @@ fn check_argument(input: &FnArg, errors: &mut Errors, what: &str) {
             }
         }
         FnArg::Typed(typed) => {
-            if borrows(&typed.ty) {
+            if let Some(rc) = not_send(&typed.ty) {
+                errors.push(syn::Error::new_spanned(
+                    rc,
+                    format!(
+                        "arguments of an {what} must be `Send`: its effect may run on another thread, and `{}` is not `Send`\n\
+                         help: use `std::sync::Arc` instead of `Rc` (and a `Mutex` or `RwLock` inside it instead of a `RefCell`)",
+                        pretty(rc)
+                    ),
+                ));
+            } else if borrows(&typed.ty) {
                 errors.push(syn::Error::new_spanned(
                     &typed.ty,
                     format!(
@@ -129,6 +157,43 @@ fn check_argument(input: &FnArg, errors: &mut Errors, what: &str) {
             }
         }
     }
+}
+
+/// The part of a type that is certainly not `Send`: an `Rc` (or `rc::Weak`) or a raw pointer.
+fn not_send(ty: &Type) -> Option<&Type> {
+    struct Finder<'a>(Option<&'a Type>);
+    impl<'ast> Visit<'ast> for Finder<'ast> {
+        fn visit_type(&mut self, ty: &'ast Type) {
+            if self.0.is_some() {
+                return;
+            }
+            let found = match ty {
+                Type::Ptr(_) => true,
+                Type::Path(path) => {
+                    let segments: Vec<String> = path
+                        .path
+                        .segments
+                        .iter()
+                        .map(|s| s.ident.to_string())
+                        .collect();
+                    match segments.as_slice() {
+                        [.., last] if last == "Rc" => true,
+                        [.., rc, weak] => rc == "rc" && weak == "Weak",
+                        _ => false,
+                    }
+                }
+                _ => false,
+            };
+            if found {
+                self.0 = Some(ty);
+            } else {
+                syn::visit::visit_type(self, ty);
+            }
+        }
+    }
+    let mut finder = Finder(None);
+    finder.visit_type(ty);
+    finder.0
 }
 
 /// Whether a type mentions a reference or a lifetime other than `'static`.
@@ -203,15 +268,7 @@ fn effect_types(sig: &Signature, errors: &mut Errors, what: &str) -> Option<Body
         errors.push(found());
         return None;
     };
-    if last.ident == "Effect" {
-        let types = match &last.arguments {
-            PathArguments::AngleBracketed(args) => args
-                .args
-                .iter()
-                .filter(|arg| matches!(arg, GenericArgument::Type(_)))
-                .count(),
-            _ => 0,
-        };
+    if let Some(types) = effect_arity(ty) {
         if types != 2 {
             errors.push(syn::Error::new_spanned(
                 ty,
@@ -224,6 +281,23 @@ fn effect_types(sig: &Signature, errors: &mut Errors, what: &str) -> Option<Body
         return None;
     }
     Some(BodyTypes::declared(ty.clone()))
+}
+
+/// How many types `Effect<..>` is given, when `ty` is a path ending in `Effect`.
+fn effect_arity(ty: &Type) -> Option<usize> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Effect" {
+        return None;
+    }
+    Some(match &last.arguments {
+        PathArguments::AngleBracketed(args) => args
+            .args
+            .iter()
+            .filter(|arg| matches!(arg, GenericArgument::Type(_)))
+            .count(),
+        _ => 0,
+    })
 }
 
 /// Return types that are certainly not effects (an alias of `Effect` is any other path).

@@ -25,8 +25,19 @@ pub trait EffectType: Sized {
     type Error: Send + 'static;
     #[doc(hidden)]
     fn from_effect(effect: Effect<Self::Value, Self::Error>) -> Self;
+
+    /// The effect of a DSL body whose type is declared (an `#[effect]` fn's return type).
+    #[doc(hidden)]
+    #[inline]
+    fn from_body<F>(future: F) -> Self
+    where
+        F: Future<Output = Exit<Self::Value, Self::Error>> + Send + 'static,
+    {
+        Self::from_effect(Effect::from_future(future))
+    }
 }
 
+#[diagnostic::do_not_recommend]
 impl<A: Send + 'static, E: Send + 'static> EffectType for Effect<A, E> {
     type Value = A;
     type Error = E;
@@ -34,16 +45,6 @@ impl<A: Send + 'static, E: Send + 'static> EffectType for Effect<A, E> {
     fn from_effect(effect: Effect<A, E>) -> Self {
         effect
     }
-}
-
-/// The effect of a DSL body whose type is declared (an `#[effect]` fn's return type).
-#[inline]
-pub fn body<R, F>(future: F) -> R
-where
-    R: EffectType,
-    F: Future<Output = Exit<R::Value, R::Error>> + Send + 'static,
-{
-    R::from_effect(Effect::from_future(future))
 }
 
 /// The effect of a DSL body whose types are inferred (`effect_block!`, clause branches).
@@ -72,6 +73,7 @@ pub trait Bindable {
     fn into_bind(self) -> Bound<Self::Value, Self::Error>;
 }
 
+#[diagnostic::do_not_recommend]
 impl<A: Send + 'static, E: Send + 'static> Bindable for Effect<A, E> {
     type Value = A;
     type Error = E;
@@ -81,6 +83,7 @@ impl<A: Send + 'static, E: Send + 'static> Bindable for Effect<A, E> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<A, E> Bindable for Result<A, E> {
     type Value = A;
     type Error = E;
@@ -102,6 +105,7 @@ pub trait BodyValue<A> {
     fn body_value(self) -> A;
 }
 
+#[diagnostic::do_not_recommend]
 impl<A> BodyValue<A> for A {
     #[inline]
     fn body_value(self) -> A {
@@ -148,10 +152,15 @@ impl<E2> WidenAny<E2> for Widen<E2> {
 }
 
 /// `x.await?` in a body: plain futures are awaited; an effect is refused (bind it with `?`).
+/// The probe's inherent method (found first) catches an `Effect`; every other type goes
+/// through the trait method and comes out as an [`AwaitReady`].
 pub struct AwaitProbe<T>(pub T);
 
-/// What `x.await?` found to be an effect.
+/// What `effect.await?` tried to await in an effect body.
 pub struct EffectAwaited<A, E>(Effect<A, E>);
+
+/// A plain future awaited with `.await?` in an effect body.
+pub struct AwaitReady<T>(T);
 
 impl<A, E> AwaitProbe<Effect<A, E>> {
     #[inline]
@@ -161,21 +170,21 @@ impl<A, E> AwaitProbe<Effect<A, E>> {
 }
 
 pub trait AwaitedAny<T> {
-    fn awaited(self) -> T;
+    fn awaited(self) -> AwaitReady<T>;
 }
 
 impl<T> AwaitedAny<T> for AwaitProbe<T> {
     #[inline]
-    fn awaited(self) -> T {
-        self.0
+    fn awaited(self) -> AwaitReady<T> {
+        AwaitReady(self.0)
     }
 }
 
 /// What `.await?` may await in an effect body: a future, not an effect.
 #[diagnostic::on_unimplemented(
     message = "bind an effect with `effect?`, not `effect.await?`",
-    label = "this awaits an `Effect`; remove `.await` and bind it with `?`",
-    note = "in an effect body `effect?` runs the effect and gives its value or fails the body with its cause; `.await?` is for plain futures"
+    label = "this is an `Effect`: remove `.await` and bind it with `?`",
+    note = "in an effect body `effect?` runs the effect and gives its value, or fails the body with its cause; `.await?` is for plain futures"
 )]
 pub trait AwaitInBody {
     type Future: Future;
@@ -183,12 +192,11 @@ pub trait AwaitInBody {
     fn into_awaited(self) -> Self::Future;
 }
 
-#[diagnostic::do_not_recommend]
-impl<F: IntoFuture> AwaitInBody for F {
+impl<F: IntoFuture> AwaitInBody for AwaitReady<F> {
     type Future = F::IntoFuture;
     #[inline]
     fn into_awaited(self) -> F::IntoFuture {
-        self.into_future()
+        self.0.into_future()
     }
 }
 
