@@ -241,8 +241,19 @@ pub mod prelude {
     /// body (see [`effect_block!`](crate::effect_block)); calling it builds the effect, which
     /// owns the arguments. Bound errors convert into `E` with `From`.
     ///
-    /// Rules: the fn is not `async`; its arguments are owned (`'static`); methods take `self`
-    /// by value (or `self: Arc<Self>`), since the effect runs after the call returns.
+    /// Rules: the fn is not `async`; its arguments are owned (`'static`) and `Send`; methods
+    /// take `self` by value (or `self: Arc<Self>`), since the effect runs after the call
+    /// returns. On a trait, put it on the method in each `impl` (or on a default method).
+    ///
+    /// - The return type may be any alias of `Effect<A, E>` (`type AppEffect<A> = Effect<A,
+    ///   AppError>;`), or come from a macro's `$ret:ty`: the body reads `A` and `E` through
+    ///   [`EffectType`](crate::dsl::EffectType).
+    /// - A bound failure converts into `E` with `From`, exactly like `?` in a fn returning
+    ///   `Result`; an effect that cannot fail (`Effect<A, Never>`) binds in any body.
+    /// - A tail or last statement that never finishes (`panic!(..)`, `unreachable!()`,
+    ///   `return x;`, `loop {}` without `break`) is fine, and warns about nothing.
+    /// - `effect?` binds an effect; `.await?` is for plain futures (on an effect it is refused
+    ///   with that advice).
     ///
     /// ```
     /// use effect::prelude::*;
@@ -263,6 +274,21 @@ pub mod prelude {
     ///     parse(a)? + parse(b)? // `String` failures convert into `AppError`
     /// }
     /// assert_eq!(effect::run_blocking(sum("1".into(), " 2".into())), Ok(3));
+    ///
+    /// type AppEffect<A> = Effect<A, AppError>;
+    ///
+    /// fn cannot_fail() -> Effect<u32, Never> {
+    ///     succeed(40)
+    /// }
+    ///
+    /// #[effect]
+    /// fn answer(flag: bool) -> AppEffect<u32> {
+    ///     if !flag {
+    ///         return 0;
+    ///     }
+    ///     cannot_fail()? + sum("1".into(), "1".into())?
+    /// }
+    /// assert_eq!(effect::run_blocking(answer(true)), Ok(42));
     /// ```
     pub use effect_macros::effect;
     pub use effect_macros::{catch, effect_block, par, race};

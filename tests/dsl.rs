@@ -580,3 +580,92 @@ fn an_effect_test_that_leaks_a_fiber_fails() {
         never::<(), String>().fork_daemon::<String>().as_value(())
     });
 }
+
+// --- Bodies that plain Rust accepts: aliases, effects that cannot fail, diverging endings ---
+
+type AppEffect<A> = Effect<A, AppError>;
+
+fn counts_as_infallible(log: Log) -> Effect<u32, Never> {
+    sync(move || {
+        log.push("infallible ran");
+        5
+    })
+}
+
+#[effect]
+fn through_alias(log: Log, broken: bool) -> AppEffect<u32> {
+    let n = counts_as_infallible(log)?;
+    if broken {
+        die::<(), Never>("infallible effects still die")?;
+    }
+    n + 1
+}
+
+#[effect::test]
+fn an_effect_that_cannot_fail_binds_in_any_body_and_keeps_its_defects() -> Effect<(), String> {
+    let log = Log::default();
+    assert_eq!(through_alias(log.clone(), false).result()?, Ok(6));
+    let exit = through_alias(log.clone(), true).await;
+    let cause = exit.expect_err("the body died");
+    assert!(
+        cause.is_die(),
+        "the defect passed through unchanged: {cause:?}"
+    );
+    assert_eq!(log.events(), vec!["infallible ran", "infallible ran"]);
+}
+
+#[effect]
+fn last_statement_returns(n: u32) -> Effect<&'static str, String> {
+    let n = succeed(n)?;
+    match n {
+        0 => return "zero",
+        _ if n < 10 => return "small",
+        _ => return "large",
+    };
+}
+
+#[effect]
+fn loops_until_it_fails(limit: u32) -> Effect<u32, String> {
+    let mut n = 0;
+    loop {
+        n += succeed(1)?;
+        if n == limit {
+            fail(format!("gave up at {n}"))?;
+        }
+    }
+}
+
+#[effect::test]
+fn bodies_ending_in_return_or_an_endless_loop_run() -> Effect<(), String> {
+    assert_eq!(last_statement_returns(0)?, "zero");
+    assert_eq!(last_statement_returns(3)?, "small");
+    assert_eq!(last_statement_returns(30)?, "large");
+    let failed = loops_until_it_fails(4).result()?;
+    assert_eq!(failed, Err("gave up at 4".to_string()));
+}
+
+#[effect::test]
+fn binds_inside_vec_repeat_and_matches_run_in_order() -> Effect<(), String> {
+    let log = Log::default();
+    let step = |name: &'static str, value: u32| {
+        let log = log.clone();
+        sync(move || {
+            log.push(name);
+            value
+        })
+    };
+    let repeated = vec![step("repeat", 2)?; 3];
+    let small = matches!(step("matches", 4)?, 0..=9);
+    assert_eq!(repeated, vec![2, 2, 2]);
+    assert!(small);
+    assert_eq!(log.events(), vec!["repeat", "matches"]);
+}
+
+#[effect::test]
+fn awaiting_an_effect_without_question_mark_gives_its_exit() -> Effect<(), String> {
+    let exit = fail::<u32, String>("no".into()).await;
+    assert_eq!(
+        exit.map_err(|cause| cause.failure().cloned()),
+        Err(Some("no".to_string()))
+    );
+}
