@@ -198,9 +198,17 @@ pub use effect_macros::race;
 pub use effect_macros::catch;
 
 /// `#[effect::test]`: a test whose body is an effect body. The test gets a fresh
-/// [`TestClock`] (take it as the one argument, `clock: TestClock`, or take none), runs on a
-/// current-thread runtime, fails with the rendered cause if the effect fails, and fails if a
-/// fiber it started is still alive at the end.
+/// [`TestClock`] (take it as the one argument, `clock: TestClock`, or take none), fails with
+/// the rendered cause if the effect fails, and fails if a fiber it started is still alive at
+/// the end.
+///
+/// The fn returns `Effect<(), E>` with `E: Debug` (failures are rendered with it): assert on
+/// values in the body.
+///
+/// It runs on a current-thread runtime; like `#[tokio::test]`, it takes
+/// `flavor = "multi_thread"` (and with it `worker_threads = N`, N >= 1; tokio's default is
+/// one per core) to run on worker threads. The test clock works the same there:
+/// [`advance`](TestClock::advance) waits for the fibers on every worker to block.
 ///
 /// ```
 /// use effect::prelude::*;
@@ -211,6 +219,13 @@ pub use effect_macros::catch;
 ///     clock.advance(secs(3600)).await;
 ///     sleeper.join()?;
 ///     assert_eq!(clock.current_time(), secs(3600));
+/// }
+///
+/// #[effect::test(flavor = "multi_thread", worker_threads = 2)]
+/// fn on_two_workers(clock: TestClock) -> Effect<(), String> {
+///     let both = par!({ sleep(secs(1))?; 1 }, { sleep(secs(2))?; 2 }).fork()?;
+///     clock.advance(secs(2)).await;
+///     assert_eq!(both.join()?, (1, 2));
 /// }
 /// # fn main() {}
 /// ```

@@ -570,15 +570,23 @@ fn an_effect_test_without_arguments() -> Effect<(), String> {
 #[test]
 #[should_panic(expected = "effect test `failing` failed")]
 fn a_failing_effect_test_fails_with_its_cause() {
-    effect::__private::run_test("failing", |_| fail::<(), String>("nope".into()));
+    effect::__private::run_test(
+        "failing",
+        effect::__private::EntryRuntime::CurrentThread,
+        <String as std::fmt::Debug>::fmt,
+        |_| fail::<(), String>("nope".into()),
+    );
 }
 
 #[test]
 #[should_panic(expected = "leaked 1 fiber")]
 fn an_effect_test_that_leaks_a_fiber_fails() {
-    effect::__private::run_test("leaky", |_| {
-        never::<(), String>().fork_daemon::<String>().as_value(())
-    });
+    effect::__private::run_test(
+        "leaky",
+        effect::__private::EntryRuntime::CurrentThread,
+        <String as std::fmt::Debug>::fmt,
+        |_| never::<(), String>().fork_daemon::<String>().as_value(()),
+    );
 }
 
 // --- Bodies that plain Rust accepts: aliases, effects that cannot fail, diverging endings ---

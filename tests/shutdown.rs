@@ -100,14 +100,19 @@ fn a_finalizer_that_must_wait_is_dropped_at_runtime_shutdown_after_what_came_bef
 fn an_effect_test_that_leaks_a_daemon_reports_the_leak_instead_of_aborting() {
     let (ran, seen) = flag();
     let leaked = std::panic::catch_unwind(move || {
-        effect::__private::run_test("leaky", move |_clock| {
-            let started: Deferred<()> = Deferred::new();
-            let wait = started.clone();
-            worker(&started, set(ran))
-                .fork_daemon::<()>()
-                .flat_map(move |_| wait.wait::<()>())
-                .map_err(|()| "unreachable")
-        })
+        effect::__private::run_test(
+            "leaky",
+            effect::__private::EntryRuntime::CurrentThread,
+            <&str as std::fmt::Debug>::fmt,
+            move |_clock| {
+                let started: Deferred<()> = Deferred::new();
+                let wait = started.clone();
+                worker(&started, set(ran))
+                    .fork_daemon::<()>()
+                    .flat_map(move |_| wait.wait::<()>())
+                    .map_err(|()| "unreachable")
+            },
+        )
     });
     let message = leaked.expect_err("a leaking test fails");
     let message = message

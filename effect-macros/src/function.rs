@@ -283,6 +283,28 @@ fn effect_types(sig: &Signature, errors: &mut Errors, what: &str) -> Option<Body
     Some(BodyTypes::declared(ty.clone()))
 }
 
+/// `A` and `E` of a return type written `Effect<A, E>`.
+pub(crate) fn effect_args(ty: &Type) -> Option<(Type, Type)> {
+    let Type::Path(path) = ungroup(ty) else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Effect" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let mut types = args.args.iter().filter_map(|arg| match arg {
+        GenericArgument::Type(ty) => Some(ty.clone()),
+        _ => None,
+    });
+    match (types.next(), types.next(), types.next()) {
+        (Some(value), Some(error), None) => Some((value, error)),
+        _ => None,
+    }
+}
+
 /// How many types `Effect<..>` is given, when `ty` is a path ending in `Effect`.
 fn effect_arity(ty: &Type) -> Option<usize> {
     let Type::Path(path) = ty else { return None };

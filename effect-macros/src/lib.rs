@@ -9,6 +9,7 @@
 mod body;
 mod clauses;
 mod diverge;
+mod entry;
 mod errors;
 mod function;
 mod test_attr;

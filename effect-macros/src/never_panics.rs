@@ -16,6 +16,14 @@ const FUNCTIONS: &[&str] = &[
      Dashboard { user, orders, prefs, ad, profile } }",
     "pub async fn f<'a, T: Clone>(self, x: &'a T) -> Result<T, E> where T: Send { x.clone() }",
 ];
+/// Arguments of `#[effect::test]` to mutate, with a function to put
+/// them on.
+const ENTRY_ARGUMENTS: &[&str] = &[
+    "flavor = \"multi_thread\", worker_threads = 2",
+    "worker_threads = 99999999999999999999999, flavor = current_thread, x::y = -1, z(1), w",
+];
+const ENTRY_FUNCTION: &str =
+    "fn runs(clock: TestClock) -> Effect<(), AppError> { clock.advance(secs(1)).await; }";
 const BLOCKS: &[&str] =
     &["let x = a()?; match x { Some(v) => v?, None => return 1 } loop { break b()?; }"];
 const BRANCHES: &[&str] = &["a(), { b()?; c }, d.map(|x| x?)"];
@@ -88,6 +96,9 @@ fn entries() -> Vec<(&'static str, &'static [&'static str], Entry)> {
         ("#[effect::test]", FUNCTIONS, |item| {
             test_attr::expand(TokenStream::new(), item)
         }),
+        ("#[effect::test(..)]", ENTRY_ARGUMENTS, |args| {
+            test_attr::expand(args, ENTRY_FUNCTION.parse().unwrap_or_default())
+        }),
         ("effect_block!", BLOCKS, clauses::effect_block),
         ("par!", BRANCHES, clauses::par),
         ("race!", BRANCHES, clauses::race),
@@ -130,7 +141,19 @@ fn no_entry_point_panics_on_truncations_and_arguments() {
             }
         }
     }
-    for args in ["", "x", "flavor = \"multi_thread\"", "(", "#"] {
+    for args in [
+        "",
+        "x",
+        "flavor = \"multi_thread\"",
+        "(",
+        "#",
+        "flavor =",
+        "= 2",
+        "worker_threads = 0",
+        "worker_threads = 2.5",
+        "flavor = \"multi_thread\", flavor = \"multi_thread\"",
+        ",,",
+    ] {
         let args: TokenStream = args.parse().unwrap_or_default();
         let item: TokenStream = FUNCTIONS[0].parse().unwrap();
         assert!(catch_unwind(AssertUnwindSafe(|| function::expand(

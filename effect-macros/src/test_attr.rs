@@ -1,37 +1,27 @@
-//! `#[effect::test]`: a test whose body is an effect body, run with a `TestClock`.
+//! `#[effect::test]`: a test whose body is an effect body, run with a `TestClock` on the
+//! runtime its arguments ask for (current-thread by default).
 
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{FnArg, ItemFn, Pat};
 
 use crate::body;
+use crate::entry::{self, Attribute, Flavor};
 use crate::errors::Errors;
-use crate::function::{check_signature, stub};
+use crate::function::stub;
+
+const TEST: Attribute = Attribute {
+    name: "#[effect::test]",
+    shape: "#[effect::test] fn name() -> Effect<(), E> { body }",
+    default_flavor: Flavor::CurrentThread,
+};
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    if !args.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &args,
-            "#[effect::test] takes no arguments; write `#[effect::test]` alone",
-        ));
-    }
-    let function: ItemFn = match syn::parse2(item.clone()) {
-        Ok(function) => function,
-        Err(_) => {
-            errors.push(syn::Error::new_spanned(
-                item.clone().into_iter().take(2).collect::<TokenStream>(),
-                "#[effect::test] applies to a function: `#[effect::test] fn name() -> Effect<(), E> { body }`",
-            ));
-            return errors.into_compile_errors_with(item);
-        }
+    let flavor = entry::parse_flavor(args, TEST, &mut errors);
+    let Some(function) = entry::parse_function(&item, TEST, &mut errors) else {
+        return errors.into_compile_errors_with(item);
     };
-    if !function.sig.generics.params.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &function.sig.generics,
-            "an #[effect::test] fn cannot be generic",
-        ));
-    }
     let clock = match function.sig.inputs.len() {
         0 => None,
         1 => match &function.sig.inputs[0] {
@@ -52,15 +42,14 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             None
         }
     };
-    let types = check_signature(&function.sig, &mut errors, "#[effect::test] fn");
-    let (true, Some(types)) = (errors.is_empty(), types) else {
+    let checked = entry::check_entry_signature(&function.sig, TEST, &mut errors);
+    let (true, Some((types, error))) = (errors.is_empty(), checked) else {
         return errors.into_compile_errors_with(stub(&function));
     };
     let ItemFn {
         attrs, sig, block, ..
     } = function;
     let name = &sig.ident;
-    let ret = &types.ret;
     let clock_param = match clock {
         Some((pat, ty)) => quote!(#pat: #ty),
         None => {
@@ -71,14 +60,21 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             quote!(#ignored: ::effect::TestClock)
         }
     };
+    let runtime = entry::runtime_expr(flavor);
+    let render = entry::render_error(&error);
     let body = body::compile(block.stmts, &types);
     quote! {
         #[::core::prelude::v1::test]
         #(#attrs)*
         fn #name() {
-            ::effect::__private::run_test(::core::stringify!(#name), |#clock_param| -> #ret {
-                #body
-            });
+            ::effect::__private::run_test(
+                ::core::stringify!(#name),
+                #runtime,
+                #render,
+                |#clock_param| -> ::effect::Effect<(), #error> {
+                    #body
+                },
+            );
         }
     }
 }

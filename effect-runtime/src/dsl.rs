@@ -223,16 +223,18 @@ where
     })
 }
 
-/// `#[effect::test]`: runs the test's effect on a current-thread runtime whose context holds
-/// a fresh [`TestClock`](crate::TestClock); fails the test on a failure (rendering the
-/// cause) or when a fiber it started is still alive at the end.
-pub fn run_test<E, F>(name: &str, make: F)
+/// `#[effect::test]`: runs the test's effect on `runtime` with a context holding a fresh
+/// [`TestClock`](crate::TestClock); fails the test on a failure (rendering the cause, its
+/// typed failures with `render`) or when a fiber it started is still alive at the end.
+///
+/// `render` is `<E as Debug>::fmt`, written by the macro at the user's `E`: so an `E` that is
+/// not `Debug` is reported there, by rustc, and this function needs no bound on `E`.
+pub fn run_test<E, F>(name: &str, runtime: EntryRuntime, render: RenderError<E>, make: F)
 where
-    E: std::fmt::Debug + Send + 'static,
+    E: Send + 'static,
     F: FnOnce(crate::TestClock) -> Effect<(), E>,
 {
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+    let tokio = runtime
         .build()
         .expect("failed to start the test's tokio runtime");
     let clock = crate::TestClock::new();
@@ -247,12 +249,63 @@ where
         let _ = tokio.block_on(shutdown);
     }
     if let Err(cause) = exit {
-        panic!("effect test `{name}` failed with cause:\n{cause:#?}");
+        let cause = Rendered::cause(cause, render);
+        panic!("effect test `{name}` failed with cause:\n{cause}");
     }
     if live != 0 {
         panic!(
             "effect test `{name}` leaked {live} fiber(s): a daemon fork or a fiber started with \
              `Runtime::fork` was still running when the test's effect finished"
         );
+    }
+}
+
+/// The tokio runtime an entry point (`#[effect::test]`, `#[effect::main]`) runs its effect
+/// on, as its `flavor` and `worker_threads` arguments ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryRuntime {
+    /// `flavor = "current_thread"`: every fiber runs on the thread that runs the entry point.
+    CurrentThread,
+    /// `flavor = "multi_thread"`: fibers run on a pool of worker threads (`None`: tokio's
+    /// default, one per core).
+    MultiThread { worker_threads: Option<usize> },
+}
+
+impl EntryRuntime {
+    /// A tokio runtime of this flavor, with its time and I/O drivers.
+    pub fn build(self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = match self {
+            EntryRuntime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+            EntryRuntime::MultiThread { worker_threads } => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                if let Some(workers) = worker_threads {
+                    builder.worker_threads(workers);
+                }
+                builder
+            }
+        };
+        builder.enable_all().build()
+    }
+}
+
+/// How an entry point renders its effect's typed failures: `<E as Debug>::fmt`.
+pub type RenderError<E> = fn(&E, &mut std::fmt::Formatter<'_>) -> std::fmt::Result;
+
+/// A typed failure with the function that renders it, so a [`Cause`] of them renders as its
+/// tree (`Display`) without `E: Display`, or `E: Debug` in a bound.
+struct Rendered<E> {
+    error: E,
+    render: RenderError<E>,
+}
+
+impl<E> Rendered<E> {
+    fn cause(cause: Cause<E>, render: RenderError<E>) -> Cause<Rendered<E>> {
+        cause.map(|error| Rendered { error, render })
+    }
+}
+
+impl<E> std::fmt::Display for Rendered<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (self.render)(&self.error, f)
     }
 }

@@ -1,6 +1,6 @@
 use effect::prelude::*;
 
-#[effect::test(flavor = "multi_thread")]
+#[effect::test(flavor = "multi_thread", worker_threads = 0)]
 fn runs() -> Effect<(), String> {}
 
 fn main() {}
