@@ -243,6 +243,40 @@ pub mod dsl {
     };
 }
 
+/// `#[effect::main]`: a program whose `main` is an effect body.
+///
+/// `#[effect::main] fn main() -> Effect<(), E> { BODY }` runs BODY (compiled as in
+/// [`#[effect]`](prelude::effect)) on a multi-thread tokio runtime whose context holds the
+/// live [`Clock`]. It takes the arguments of [`#[effect::test]`](test):
+/// `flavor = "current_thread"`, or `"multi_thread"` (the default) with `worker_threads = N`.
+///
+/// - On success the process exits with code 0. On failure (a typed failure, a defect or an
+///   interruption) the [`Cause`] is written to stderr as a tree, its typed failures rendered
+///   with `E`'s `Debug`, and the process exits with code 1.
+/// - Either way, after the effect ends the runtime shuts down gracefully
+///   ([`Runtime::shutdown_timeout`], 30 seconds): daemons and forks still running are
+///   interrupted and have run their finalizers before the process exits.
+/// - The fn takes no arguments (read `std::env::args()` in the body), is not `async` or
+///   generic, and returns `Effect<(), E>`. It may have any name: named otherwise than
+///   `main`, it is a plain `fn()` that runs the program and ends the process when called.
+///
+/// ```
+/// use effect::prelude::*;
+///
+/// #[derive(Debug)]
+/// enum AppError { Unreachable }
+///
+/// #[effect::main(worker_threads = 2)]
+/// fn main() -> Effect<(), AppError> {
+///     let (a, b) = par!({ sleep(ms(1))?; 1 }, succeed(2))?;
+///     if a + b != 3 {
+///         fail(AppError::Unreachable)?;
+///     }
+///     println!("{a} + {b} = 3");
+/// }
+/// ```
+pub use effect_macros::main;
+
 /// Support for macro-generated code. Not part of the API.
 #[doc(hidden)]
 pub mod __private {

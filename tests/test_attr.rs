@@ -1,14 +1,16 @@
-//! The entry points: `#[effect::test]` on the runtime its arguments ask for, whose test
-//! clock works on every flavor.
+//! The entry points: `#[effect::test]` on the runtime its arguments ask for (its test clock
+//! works on every flavor), and `#[effect::main]`'s program run: its exit code, its report of
+//! a failure, and its graceful shutdown.
 
 mod common;
 
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread::ThreadId;
 
 use common::Log;
-use effect::__private::EntryRuntime;
+use effect::__private::{run_main_reporting, EntryRuntime};
 use effect::prelude::*;
 
 #[derive(Debug)]
@@ -91,4 +93,91 @@ fn a_failing_multi_thread_test_fails_with_its_cause_rendered_by_debug() {
         <AppError as Debug>::fmt,
         |_| fail(AppError::NotFound),
     );
+}
+
+// ---- #[effect::main] ----
+
+/// Runs `program` as `#[effect::main]` does; its exit code and its report.
+fn run_main(program: Effect<(), AppError>) -> (i32, String) {
+    let mut report = Vec::new();
+    let code = run_main_reporting(
+        EntryRuntime::MultiThread {
+            worker_threads: Some(2),
+        },
+        <AppError as Debug>::fmt,
+        || program,
+        &mut report,
+    );
+    (code, String::from_utf8_lossy(&report).into_owned())
+}
+
+#[test]
+fn a_main_that_succeeds_exits_0_and_reports_nothing() {
+    // The context holds the live clock: the sleep ends by itself.
+    let (code, report) = run_main(sleep(ms(1)));
+    assert_eq!(code, 0);
+    assert_eq!(report, "");
+}
+
+#[test]
+fn a_main_that_fails_exits_1_and_reports_its_cause_as_a_tree() {
+    let program = fail(AppError::NotFound).ensuring(die("cleanup panicked"));
+    let (code, report) = run_main(program);
+    assert_eq!(code, 1);
+    assert_eq!(
+        report,
+        "error: the program failed with cause:\n\
+         sequential causes:\n\
+         ├─ NotFound\n\
+         └─ defect: cleanup panicked\n"
+    );
+}
+
+#[test]
+fn a_main_that_dies_exits_1() {
+    let (code, report) = run_main(sync(|| panic!("boom")));
+    assert_eq!(code, 1);
+    assert!(report.ends_with("defect: boom\n"), "{report}");
+}
+
+#[test]
+fn a_main_shuts_its_runtime_down_gracefully_so_daemons_finalize() {
+    let finalized = Arc::new(AtomicBool::new(false));
+    let flag = finalized.clone();
+    // A daemon that has started (so its finalizer is registered) and runs until interrupted,
+    // with an async finalizer.
+    let started: Deferred<()> = Deferred::new();
+    let wait = started.clone();
+    let flush = sleep(ms(1)).flat_map(move |()| sync(move || flag.store(true, Ordering::SeqCst)));
+    let daemon = started
+        .complete(())
+        .flat_map(|_| never::<(), AppError>())
+        .ensuring(flush);
+    let program = daemon
+        .fork_daemon::<AppError>()
+        .flat_map(move |_| wait.wait());
+    let (code, report) = run_main(program);
+    assert_eq!(code, 0);
+    assert_eq!(report, "");
+    assert!(
+        finalized.load(Ordering::SeqCst),
+        "the daemon's async finalizer ran"
+    );
+}
+
+#[test]
+fn a_main_on_a_current_thread_runtime_runs_on_the_calling_thread() {
+    let here = std::thread::current().id();
+    let mut report = Vec::new();
+    let code = run_main_reporting(
+        EntryRuntime::CurrentThread,
+        <AppError as Debug>::fmt,
+        move || {
+            sync(move || {
+                assert_eq!(std::thread::current().id(), here);
+            })
+        },
+        &mut report,
+    );
+    assert_eq!(code, 0);
 }

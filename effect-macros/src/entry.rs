@@ -294,3 +294,28 @@ pub(crate) fn check_entry_signature(
 pub(crate) fn render_error(error: &Type) -> TokenStream {
     quote_spanned!(error.span()=> <#error as ::core::fmt::Debug>::fmt)
 }
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::TokenStream;
+
+    use crate::{main_attr, test_attr};
+
+    /// `#[effect::test]` renders failures with the same `<E as Debug>::fmt` at the user's `E`
+    /// as `#[effect::main]`, whose ui case (`main_error_not_debug`) shows rustc's message for
+    /// an `E` that is not `Debug`. (trybuild builds its cases without the test harness, where
+    /// a `#[test]` fn is removed before type checking, so no ui case can show the test's.)
+    #[test]
+    fn both_entry_points_render_failures_with_the_users_debug() {
+        let renderer = "< AppError as :: core :: fmt :: Debug > :: fmt";
+        let item: TokenStream = "fn runs() -> Effect<(), AppError> {}".parse().unwrap();
+        for expanded in [
+            test_attr::expand(TokenStream::new(), item.clone()),
+            main_attr::expand(TokenStream::new(), item),
+        ] {
+            let expanded = expanded.to_string();
+            assert!(expanded.contains(renderer), "{expanded}");
+            assert!(!expanded.contains("compile_error"), "{expanded}");
+        }
+    }
+}

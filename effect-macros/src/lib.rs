@@ -12,6 +12,7 @@ mod diverge;
 mod entry;
 mod errors;
 mod function;
+mod main_attr;
 mod test_attr;
 
 use proc_macro::TokenStream;
@@ -50,6 +51,12 @@ pub fn catch(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     test_attr::expand(args.into(), item.into()).into()
+}
+
+/// `#[effect::main]`: see the `effect` crate.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    main_attr::expand(args.into(), item.into()).into()
 }
 
 #[cfg(test)]

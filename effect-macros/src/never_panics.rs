@@ -4,7 +4,7 @@
 use proc_macro2::{TokenStream, TokenTree};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::{clauses, function, test_attr};
+use crate::{clauses, function, main_attr, test_attr};
 
 /// Well-formed inputs to mutate, one per entry point.
 const FUNCTIONS: &[&str] = &[
@@ -16,7 +16,7 @@ const FUNCTIONS: &[&str] = &[
      Dashboard { user, orders, prefs, ad, profile } }",
     "pub async fn f<'a, T: Clone>(self, x: &'a T) -> Result<T, E> where T: Send { x.clone() }",
 ];
-/// Arguments of `#[effect::test]` to mutate, with a function to put
+/// Arguments of `#[effect::test]` and `#[effect::main]` to mutate, with a function to put
 /// them on.
 const ENTRY_ARGUMENTS: &[&str] = &[
     "flavor = \"multi_thread\", worker_threads = 2",
@@ -96,8 +96,14 @@ fn entries() -> Vec<(&'static str, &'static [&'static str], Entry)> {
         ("#[effect::test]", FUNCTIONS, |item| {
             test_attr::expand(TokenStream::new(), item)
         }),
+        ("#[effect::main]", FUNCTIONS, |item| {
+            main_attr::expand(TokenStream::new(), item)
+        }),
         ("#[effect::test(..)]", ENTRY_ARGUMENTS, |args| {
             test_attr::expand(args, ENTRY_FUNCTION.parse().unwrap_or_default())
+        }),
+        ("#[effect::main(..)]", ENTRY_ARGUMENTS, |args| {
+            main_attr::expand(args, ENTRY_FUNCTION.parse().unwrap_or_default())
         }),
         ("effect_block!", BLOCKS, clauses::effect_block),
         ("par!", BRANCHES, clauses::par),
@@ -162,6 +168,11 @@ fn no_entry_point_panics_on_truncations_and_arguments() {
         )))
         .is_ok());
         assert!(catch_unwind(AssertUnwindSafe(|| test_attr::expand(
+            args.clone(),
+            item.clone()
+        )))
+        .is_ok());
+        assert!(catch_unwind(AssertUnwindSafe(|| main_attr::expand(
             args.clone(),
             item.clone()
         )))

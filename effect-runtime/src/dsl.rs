@@ -309,3 +309,58 @@ impl<E> std::fmt::Display for Rendered<E> {
         (self.render)(&self.error, f)
     }
 }
+
+
+/// How long `#[effect::main]` waits, after its effect ends, for the fibers still running
+/// (daemons, forks) to finish their finalizers.
+pub const MAIN_SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `#[effect::main]`: runs the program's effect on `runtime` with a context holding the live
+/// clock, then shuts the runtime down gracefully: every fiber still running (daemons, forks)
+/// is interrupted and has run its finalizers before this returns (or
+/// [`MAIN_SHUTDOWN_DEADLINE`] passed, which is reported). Returns the process's exit code: 0
+/// when the effect succeeded; 1 when it failed, after writing its cause, as a tree, to
+/// stderr.
+pub fn run_main<E, F>(runtime: EntryRuntime, render: RenderError<E>, make: F) -> i32
+where
+    E: Send + 'static,
+    F: FnOnce() -> Effect<(), E>,
+{
+    run_main_reporting(runtime, render, make, &mut std::io::stderr())
+}
+
+/// [`run_main`], writing its report (a failure's cause, a shutdown that gave up) to `report`.
+pub fn run_main_reporting<E, F>(
+    runtime: EntryRuntime,
+    render: RenderError<E>,
+    make: F,
+    report: &mut dyn std::io::Write,
+) -> i32
+where
+    E: Send + 'static,
+    F: FnOnce() -> Effect<(), E>,
+{
+    // A report that cannot be written changes nothing: the exit code still says what happened.
+    let tokio = match runtime.build() {
+        Ok(tokio) => tokio,
+        Err(error) => {
+            let _ = writeln!(report, "error: failed to start the tokio runtime: {error}");
+            return 1;
+        }
+    };
+    let runtime = crate::Runtime::new(crate::Context::new().with(crate::Clock::live()));
+    let exit = tokio.block_on(runtime.run(make()));
+    // The failure is reported before the shutdown, which may take until its deadline.
+    let code = match exit {
+        Ok(()) => 0,
+        Err(cause) => {
+            let cause = Rendered::cause(cause, render);
+            let _ = writeln!(report, "error: the program failed with cause:\n{cause}");
+            1
+        }
+    };
+    if let Err(timed_out) = tokio.block_on(runtime.shutdown_timeout(MAIN_SHUTDOWN_DEADLINE)) {
+        let _ = writeln!(report, "warning: {timed_out}");
+    }
+    code
+}

@@ -1,0 +1,6 @@
+use effect::prelude::*;
+
+#[effect::main]
+fn main() {
+    println!("hello");
+}
