@@ -10,9 +10,9 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ItemFn, Lit, Meta, MetaNameValue, ReturnType, Signature, Token, Type};
 
 use crate::body::BodyTypes;
-use crate::function::effect_args;
 use crate::errors::Errors;
 use crate::function::check_signature;
+use crate::function::effect_args;
 
 /// The tokio runtime an entry point asks for.
 #[derive(Clone, Copy)]

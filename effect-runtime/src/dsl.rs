@@ -310,7 +310,6 @@ impl<E> std::fmt::Display for Rendered<E> {
     }
 }
 
-
 /// How long `#[effect::main]` waits, after its effect ends, for the fibers still running
 /// (daemons, forks) to finish their finalizers.
 pub const MAIN_SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
