@@ -252,6 +252,7 @@ impl Binder<'_> {
         let convert = quote_spanned! {question=> #err? };
         quote_spanned! {question=>
             #widened.map(|#failure| {
+                #[allow(clippy::type_complexity)]
                 let converted = move || -> ::core::result::Result<::core::convert::Infallible, #error> {
                     #convert
                 };
