@@ -200,7 +200,9 @@ pub use effect_macros::catch;
 /// `#[effect::test]`: a test whose body is an effect body. The test gets a fresh
 /// [`TestClock`] (take it as the one argument, `clock: TestClock`, or take none), fails with
 /// the rendered cause if the effect fails, and fails if a fiber it started is still alive at
-/// the end.
+/// the end. Its context also holds a seeded [`TestRandom`] (seed
+/// [`dsl::TEST_SEED`](crate::dsl::TEST_SEED)), so jittered schedules and `random_*` effects
+/// give the same values on every run.
 ///
 /// The fn returns `Effect<(), E>` with `E: Debug` (failures are rendered with it): assert on
 /// values in the body.
@@ -239,7 +241,7 @@ pub use effect_macros::test;
 /// `.await?`).
 pub mod dsl {
     pub use effect_runtime::dsl::{
-        AwaitInBody, AwaitReady, Bindable, BodyValue, EffectAwaited, EffectType,
+        AwaitInBody, AwaitReady, Bindable, BodyValue, EffectAwaited, EffectType, TEST_SEED,
     };
 }
 
@@ -347,9 +349,9 @@ pub mod prelude {
         TestClockLayer,
     };
     pub use effect_runtime::{
-        attempt, attempt_async, die, fail, fail_cause, for_each_par, from_async, ms, never, race,
-        race_first, secs, sleep, succeed, suspend, sync, yield_now, zip_par, Cause, Clock, Context,
-        Effect, Exit, Fiber, Never, Runtime, TestClock,
+        attempt, attempt_async, die, fail, fail_cause, for_each_par, from_async, instant, ms,
+        never, now, race, race_first, secs, service, service_with, sleep, succeed, suspend, sync,
+        yield_now, zip_par, Cause, Clock, Context, Effect, Exit, Fiber, Never, Runtime, TestClock,
     };
 }
 

@@ -18,8 +18,16 @@ fn boom<A: Send + 'static>() -> Effect<A, String> {
     fail("boom".to_string())
 }
 
+/// Where `defect()` dies: `die` records its caller.
+const DEFECT_LINE: u32 = line!() + 3;
+
 fn defect<A: Send + 'static>() -> Effect<A, String> {
     die("kaput")
+}
+
+/// How `defect()`'s defect renders: its message and where `die` was called.
+fn kaput() -> String {
+    format!("kaput (at {}:{DEFECT_LINE}:5)", file!())
 }
 
 fn panicking<A: Send + 'static>() -> Effect<A, String> {
@@ -232,7 +240,7 @@ async fn catch_some_recovers_chosen_failures_and_leaves_others_unchanged() {
 #[tokio::test]
 async fn catch_all_cause_sees_defects_too() {
     let seen = defect::<String>().catch_all_cause(|cause| succeed::<String, ()>(cause.to_string()));
-    assert_eq!(run(seen).await, Ok("defect: kaput".to_string()));
+    assert_eq!(run(seen).await, Ok(format!("defect: {}", kaput())));
 }
 
 #[tokio::test]
@@ -406,7 +414,11 @@ async fn on_exit_sees_the_exit() {
         .unwrap_err();
     assert_eq!(
         *seen.lock().unwrap(),
-        ["ok 1", "err boom", "err defect: kaput"]
+        [
+            "ok 1".to_string(),
+            "err boom".into(),
+            format!("err defect: {}", kaput())
+        ]
     );
 }
 
@@ -509,10 +521,17 @@ async fn runs_on_a_current_thread_runtime() {
 }
 
 #[tokio::test]
-async fn an_effect_awaited_outside_any_run_still_runs() {
-    // Outside an effect body there is no interpreter to hand the effect to: it runs in place.
-    let exit = succeed::<i32, String>(1).map(|n| n + 1).await;
-    assert_eq!(exit, Ok(2));
+#[should_panic(expected = "an `Effect` was awaited outside any effect run")]
+async fn an_effect_awaited_outside_any_run_is_refused() {
+    // Outside an effect body there is no context to run the effect with (no TestClock, no
+    // services): awaiting it there is a bug, reported at once rather than run wrongly.
+    let _ = succeed::<i32, String>(1).map(|n| n + 1).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "`effect.run(&ctx).await`")]
+async fn even_a_ready_effect_awaited_outside_any_run_is_refused() {
+    let _ = succeed::<i32, String>(1).await;
 }
 
 #[tokio::test]
@@ -569,12 +588,14 @@ fn cause_queries_find_every_leaf() {
 }
 
 #[test]
-fn cause_is_an_error_whose_source_is_the_failure() {
+fn a_cause_of_one_failure_is_a_transparent_error() {
     use std::error::Error;
+    // Display shows this level, `source()` the next: the failure's own source, not the
+    // failure a second time.
     let cause: Cause<std::io::Error> = Cause::fail(std::io::Error::other("disk full"));
     let as_error: &dyn Error = &cause;
-    assert_eq!(as_error.source().unwrap().to_string(), "disk full");
     assert_eq!(as_error.to_string(), "disk full");
+    assert!(as_error.source().is_none());
 }
 
 #[tokio::test]

@@ -460,7 +460,8 @@ async fn catch_leaves_unmatched_failures_and_defects_unchanged() {
         unmatched.run(&ctx).await.unwrap_err(),
         Cause::Fail(AppError::Timeout)
     );
-    let composed = fail::<u32, AppError>(AppError::Timeout).ensuring(die("cleanup broke"));
+    let composed = fail::<u32, AppError>(AppError::Timeout)
+        .ensuring(effect::fail_cause(Cause::die("cleanup broke")));
     let still_composed: Effect<u32, AppError> = catch!(composed, { AppError::NotFound => 0 });
     let cause = still_composed.run(&ctx).await.unwrap_err();
     assert_eq!(

@@ -121,23 +121,36 @@ fn a_main_that_succeeds_exits_0_and_reports_nothing() {
 
 #[test]
 fn a_main_that_fails_exits_1_and_reports_its_cause_as_a_tree() {
-    let program = fail(AppError::NotFound).ensuring(die("cleanup panicked"));
+    let (program, line) = (
+        fail(AppError::NotFound).ensuring(die("cleanup panicked")),
+        line!(),
+    );
     let (code, report) = run_main(program);
     assert_eq!(code, 1);
+    // A defect says where it happened: here, where `die` was called.
     assert_eq!(
         report,
-        "error: the program failed with cause:\n\
-         sequential causes:\n\
-         ├─ NotFound\n\
-         └─ defect: cleanup panicked\n"
+        format!(
+            "error: the program failed with cause:\n\
+             sequential causes:\n\
+             ├─ NotFound\n\
+             └─ defect: cleanup panicked (at {}:{}:43)\n",
+            file!(),
+            line - 1
+        )
     );
 }
 
 #[test]
 fn a_main_that_dies_exits_1() {
-    let (code, report) = run_main(sync(|| panic!("boom")));
+    let (program, line) = (sync(|| panic!("boom")), line!());
+    let (code, report) = run_main(program);
     assert_eq!(code, 1);
-    assert!(report.ends_with("defect: boom\n"), "{report}");
+    let location = format!("{}:{line}:", file!());
+    assert!(
+        report.contains(&format!("defect: boom (at {location}")),
+        "{report}"
+    );
 }
 
 #[test]

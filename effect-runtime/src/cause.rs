@@ -5,6 +5,8 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::fiber::core::FiberId;
+
 /// The error type of an effect that cannot fail with a typed error.
 ///
 /// Finalizers (`ensuring`, `on_exit`, ...) are `Effect<(), Never>`: they may still *die*
@@ -38,8 +40,10 @@ pub enum Cause<E> {
     Fail(E),
     /// A defect: a panic in user code or an explicit [`die`](crate::die).
     Die(Defect),
-    /// The fiber running the effect was interrupted.
-    Interrupt,
+    /// The fiber running the effect was interrupted, by the fiber with this id
+    /// ([`FiberId::NONE`] when the interruption came from outside any fiber: a dropped
+    /// [`Run`](crate::Run), a runtime shutting down).
+    Interrupt(FiberId),
     /// The first cause happened, then the second (e.g. a finalizer failing after a failure).
     Then(Box<Cause<E>>, Box<Cause<E>>),
     /// Both causes happened in parallel branches.
@@ -49,22 +53,72 @@ pub enum Cause<E> {
 /// An unexpected error: a panic caught by the runtime, or an explicit [`die`](crate::die).
 ///
 /// Defects are never recovered by typed handlers such as `catch_all`; they travel in the
-/// [`Cause`] to whoever runs the effect.
+/// [`Cause`] to whoever runs the effect. A defect keeps where it happened when that is known:
+/// the panic's `file:line:column`, or the call of [`die`](crate::die).
+///
+/// ```
+/// use effect_runtime::{run_blocking, sync, Effect};
+///
+/// let boom: Effect<(), String> = sync(|| panic!("boom"));
+/// let cause = run_blocking(boom).unwrap_err();
+/// let defect = cause.defects()[0];
+/// assert_eq!(defect.message(), "boom");
+/// assert!(defect.location().unwrap().starts_with(file!()));
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Defect {
     message: Arc<str>,
+    location: Option<Arc<str>>,
 }
 
 impl Defect {
-    /// A defect with the given message.
+    /// A defect with the given message, and no location.
+    ///
+    /// ```
+    /// use effect_runtime::Defect;
+    ///
+    /// let defect = Defect::new("invariant broken");
+    /// assert_eq!(defect.message(), "invariant broken");
+    /// assert_eq!(defect.location(), None);
+    /// ```
     pub fn new(message: impl Into<String>) -> Self {
         let message: String = message.into();
         Defect {
             message: message.into(),
+            location: None,
         }
     }
 
-    /// Turns a panic payload (from `catch_unwind`) into a defect carrying the panic message.
+    /// A defect with the given message, located at the caller of this function (or of the
+    /// `#[track_caller]` function calling it, such as [`die`](crate::die)).
+    ///
+    /// ```
+    /// use effect_runtime::Defect;
+    ///
+    /// let (defect, line) = (Defect::here("unreachable state"), line!());
+    /// assert!(defect.location().unwrap().starts_with(&format!("{}:{line}:", file!())));
+    /// ```
+    #[track_caller]
+    pub fn here(message: impl Into<String>) -> Self {
+        let location = std::panic::Location::caller();
+        Defect::new(message).at(location.to_string())
+    }
+
+    fn at(mut self, location: String) -> Self {
+        self.location = Some(location.into());
+        self
+    }
+
+    /// Turns a panic payload (from `catch_unwind`) into a defect carrying the panic message,
+    /// and the panic's location when the runtime's panic hook saw it (see
+    /// [`location`](Defect::location)).
+    ///
+    /// ```
+    /// use effect_runtime::Defect;
+    ///
+    /// let payload = std::panic::catch_unwind(|| panic!("at {}", 42)).unwrap_err();
+    /// assert_eq!(Defect::from_panic(payload).message(), "at 42");
+    /// ```
     pub fn from_panic(payload: Box<dyn Any + Send>) -> Self {
         let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
             (*s).to_string()
@@ -73,24 +127,66 @@ impl Defect {
         } else {
             "panic with a non-string payload".to_string()
         };
-        Defect::new(message)
+        let defect = Defect::new(message);
+        match crate::panic_location::take() {
+            Some(location) => Defect {
+                location: Some(location),
+                ..defect
+            },
+            None => defect,
+        }
     }
 
     /// The defect's message (for a panic: the panic message).
+    ///
+    /// ```
+    /// use effect_runtime::Cause;
+    ///
+    /// let cause: Cause<()> = Cause::die("out of memory");
+    /// assert_eq!(cause.defects()[0].message(), "out of memory");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// Where the defect happened, as `file:line:column`: the panic's location for a panic
+    /// caught while running an effect, the caller's for [`die`](crate::die) and
+    /// [`Defect::here`]; `None` for [`Defect::new`].
+    ///
+    /// A panic's location is recorded by a panic hook the runtime installs, chained to the
+    /// hook that was there before (which still runs, so panics are still printed). A hook
+    /// set later with `std::panic::set_hook` replaces it; defects then have no location.
+    ///
+    /// ```
+    /// use effect_runtime::{die, run_blocking, Effect};
+    ///
+    /// let (failed, line): (Effect<(), String>, _) = (die("unreachable"), line!());
+    /// let cause = run_blocking(failed).unwrap_err();
+    /// let location = cause.defects()[0].location().unwrap();
+    /// assert!(location.starts_with(&format!("{}:{line}:", file!())));
+    /// ```
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
     }
 }
 
 impl fmt::Debug for Defect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Defect({:?})", &*self.message)
+        match &self.location {
+            Some(location) => write!(f, "Defect({:?} at {location})", &*self.message),
+            None => write!(f, "Defect({:?})", &*self.message),
+        }
     }
 }
 
 impl fmt::Display for Defect {
+    /// The message, then the location when there is one: `boom (at src/main.rs:3:5)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        if let Some(location) = &self.location {
+            write!(f, " (at {location})")?;
+        }
+        Ok(())
     }
 }
 
@@ -112,9 +208,38 @@ impl<E> Cause<E> {
         Cause::Die(Defect::new(message))
     }
 
-    /// An interruption.
+    /// An interruption from outside any fiber ([`FiberId::NONE`]).
+    ///
+    /// ```
+    /// use effect_runtime::{Cause, FiberId};
+    ///
+    /// let cause: Cause<String> = Cause::interrupt();
+    /// assert_eq!(cause, Cause::Interrupt(FiberId::NONE));
+    /// assert!(cause.is_interrupted_only());
+    /// ```
     pub fn interrupt() -> Self {
-        Cause::Interrupt
+        Cause::Interrupt(FiberId::NONE)
+    }
+
+    /// The fibers that interrupted this one, left to right, without repeats
+    /// ([`FiberId::NONE`] stands for an interruption from outside any fiber).
+    ///
+    /// ```
+    /// use effect_runtime::{Cause, FiberId};
+    ///
+    /// let cause: Cause<()> = Cause::interrupt().both(Cause::die("cleanup failed"));
+    /// assert_eq!(cause.interruptors(), [FiberId::NONE]);
+    /// ```
+    pub fn interruptors(&self) -> Vec<FiberId> {
+        let mut out = Vec::new();
+        self.visit(&mut |leaf| {
+            if let Cause::Interrupt(by) = leaf {
+                if !out.contains(by) {
+                    out.push(*by);
+                }
+            }
+        });
+        out
     }
 
     /// `self` happened, then `next` (sequential composition).
@@ -131,7 +256,7 @@ impl<E> Cause<E> {
     pub fn failure(&self) -> Option<&E> {
         match self {
             Cause::Fail(e) => Some(e),
-            Cause::Die(_) | Cause::Interrupt => None,
+            Cause::Die(_) | Cause::Interrupt(_) => None,
             Cause::Then(a, b) | Cause::Both(a, b) => a.failure().or_else(|| b.failure()),
         }
     }
@@ -170,12 +295,12 @@ impl<E> Cause<E> {
 
     /// Whether the cause contains an interruption.
     pub fn is_interrupted(&self) -> bool {
-        self.any_leaf(&|leaf| matches!(leaf, Cause::Interrupt))
+        self.any_leaf(&|leaf| matches!(leaf, Cause::Interrupt(_)))
     }
 
     /// Whether the cause is made of interruptions only (no failure, no defect).
     pub fn is_interrupted_only(&self) -> bool {
-        !self.any_leaf(&|leaf| !matches!(leaf, Cause::Interrupt))
+        !self.any_leaf(&|leaf| !matches!(leaf, Cause::Interrupt(_)))
     }
 
     /// The cause with every typed failure replaced by `()`, keeping its shape.
@@ -183,7 +308,7 @@ impl<E> Cause<E> {
         match self {
             Cause::Fail(_) => Cause::Fail(()),
             Cause::Die(d) => Cause::Die(d.clone()),
-            Cause::Interrupt => Cause::Interrupt,
+            Cause::Interrupt(by) => Cause::Interrupt(*by),
             Cause::Then(a, b) => {
                 Cause::Then(Box::new(a.clone_erased()), Box::new(b.clone_erased()))
             }
@@ -202,7 +327,7 @@ impl<E> Cause<E> {
         match self {
             Cause::Fail(e) => Cause::Fail(f(e)),
             Cause::Die(d) => Cause::Die(d),
-            Cause::Interrupt => Cause::Interrupt,
+            Cause::Interrupt(by) => Cause::Interrupt(by),
             Cause::Then(a, b) => {
                 let a = a.map_with(f);
                 Cause::Then(Box::new(a), Box::new(b.map_with(f)))
@@ -219,7 +344,7 @@ impl<E> Cause<E> {
     /// cleanup failing must not be lost.
     pub(crate) fn into_defects(self) -> Option<Cause<Never>> {
         match self {
-            Cause::Fail(_) | Cause::Interrupt => None,
+            Cause::Fail(_) | Cause::Interrupt(_) => None,
             Cause::Die(d) => Some(Cause::Die(d)),
             Cause::Then(a, b) => match (a.into_defects(), b.into_defects()) {
                 (Some(a), Some(b)) => Some(a.then(b)),
@@ -240,7 +365,7 @@ impl<E> Cause<E> {
         match self {
             Cause::Fail(e) => Ok(e),
             Cause::Die(d) => Err(Cause::Die(d)),
-            Cause::Interrupt => Err(Cause::Interrupt),
+            Cause::Interrupt(by) => Err(Cause::Interrupt(by)),
             Cause::Then(a, b) => match (a.failure_or_cause(), b.failure_or_cause()) {
                 (Ok(e), _) | (_, Ok(e)) => Ok(e),
                 (Err(a), Err(b)) => Err(a.then(b)),
@@ -262,7 +387,7 @@ impl<E> Cause<E> {
     {
         match self {
             Cause::Fail(e) => Ok((e, Box::new(Cause::Fail))),
-            Cause::Die(_) | Cause::Interrupt => Err(self),
+            Cause::Die(_) | Cause::Interrupt(_) => Err(self),
             Cause::Then(a, b) => Self::split_pair(*a, *b, Cause::Then),
             Cause::Both(a, b) => Self::split_pair(*a, *b, Cause::Both),
         }
@@ -322,7 +447,8 @@ impl<E: fmt::Display> Cause<E> {
         let (label, a, b) = match self {
             Cause::Fail(e) => return write!(f, "{e}"),
             Cause::Die(d) => return write!(f, "defect: {d}"),
-            Cause::Interrupt => return f.write_str("interrupted"),
+            Cause::Interrupt(by) if *by == FiberId::NONE => return f.write_str("interrupted"),
+            Cause::Interrupt(by) => return write!(f, "interrupted by fiber {by}"),
             Cause::Then(a, b) => ("sequential causes:", a, b),
             Cause::Both(a, b) => ("parallel causes:", a, b),
         };
@@ -342,12 +468,36 @@ impl<E: fmt::Display> fmt::Display for Cause<E> {
     }
 }
 
+/// A cause is an error when its typed failure is one, so `?` turns an effect's
+/// `Result<A, Cause<E>>` into `anyhow::Error` or `Box<dyn Error + Send + Sync>` in one step.
+///
+/// It follows the std convention that `Display` shows one level and [`source`] the next:
+/// a cause of one failure is *transparent* (it displays as the failure, and its source is the
+/// failure's own source), so an error chain shows each message once. A composed cause
+/// displays its whole tree, and its source is the source of its first failure.
+///
+/// A `Cause<String>` (or of any `E` that is not an `Error`) is not an error; it converts with
+/// its rendering, e.g. `.map_err(|cause| anyhow::anyhow!("{cause}"))`, or into a
+/// `Box<dyn Error + Send + Sync>` with `cause.to_string().into()`.
+///
+/// ```
+/// use std::error::Error;
+/// use std::io;
+/// use effect_runtime::Cause;
+///
+/// let cause: Cause<io::Error> = Cause::fail(io::Error::other("disk full"));
+/// assert_eq!(cause.to_string(), "disk full");
+/// assert!(cause.source().is_none()); // not "disk full" a second time
+/// let boxed: Box<dyn Error + Send + Sync> = cause.into();
+/// assert_eq!(boxed.to_string(), "disk full");
+/// ```
+///
+/// [`source`]: std::error::Error::source
 impl<E> std::error::Error for Cause<E>
 where
     E: std::error::Error + 'static,
 {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.failure()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.failure().and_then(|e| e.source())
     }
 }

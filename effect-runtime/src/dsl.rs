@@ -223,12 +223,16 @@ where
     })
 }
 
+/// The seed of the [`TestRandom`](crate::TestRandom) every `#[effect::test]` runs with.
+pub const TEST_SEED: u64 = 0x5eed;
+
 /// `#[effect::test]`: runs the test's effect on `runtime` with a context holding a fresh
 /// [`TestClock`](crate::TestClock); fails the test on a failure (rendering the cause, its
 /// typed failures with `render`) or when a fiber it started is still alive at the end.
 ///
 /// `render` is `<E as Debug>::fmt`, written by the macro at the user's `E`: so an `E` that is
 /// not `Debug` is reported there, by rustc, and this function needs no bound on `E`.
+/// The context also holds a [`TestRandom`](crate::TestRandom) seeded with [`TEST_SEED`].
 pub fn run_test<E, F>(name: &str, runtime: EntryRuntime, render: RenderError<E>, make: F)
 where
     E: Send + 'static,
@@ -238,8 +242,12 @@ where
         .build()
         .expect("failed to start the test's tokio runtime");
     let clock = crate::TestClock::new();
-    let runtime =
-        crate::Runtime::new(crate::Context::new().with(crate::Clock::from(clock.clone())));
+    // A seeded generator, so randomness (jittered schedules, `random_*`) is the same on
+    // every run of the test.
+    let ctx = crate::Context::new()
+        .with(crate::Clock::from(clock.clone()))
+        .with(crate::Random::from(crate::TestRandom::new(TEST_SEED)));
+    let runtime = crate::Runtime::new(ctx);
     let exit = tokio.block_on(runtime.run(make(clock)));
     let live = runtime.live_fibers();
     if live != 0 {

@@ -150,9 +150,11 @@ pub fn fail_cause<A, E>(cause: Cause<E>) -> Effect<A, E> {
 }
 
 /// An effect that dies with a defect carrying `message`: an unexpected error that typed
-/// handlers (`catch_all`, ...) do not recover.
+/// handlers (`catch_all`, ...) do not recover. The defect records where `die` was called
+/// ([`Defect::location`](crate::Defect::location)).
+#[track_caller]
 pub fn die<A, E>(message: impl Into<String>) -> Effect<A, E> {
-    fail_cause(Cause::die(message))
+    fail_cause(Cause::Die(crate::cause::Defect::here(message)))
 }
 
 /// An effect that calls `f` when it runs and succeeds with its result. A panic in `f` is a

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::cause::{Exit, Never};
+use crate::cause::Never;
 use crate::clock::{Clock, TestClock};
 use crate::context::Context;
 use crate::effect::{succeed, Effect};
@@ -23,7 +23,7 @@ use crate::scope::{scoped, Scope};
 
 static NEXT_LAYER_ID: AtomicU64 = AtomicU64::new(1);
 
-type BuildFn<E> = dyn Fn(Context, Memo<E>) -> Effect<Context, E> + Send + Sync;
+type BuildFn<E> = dyn Fn(Context, Memo) -> Effect<Context, E> + Send + Sync;
 
 /// A recipe for services: given the services it depends on (its input context), it builds
 /// the services it provides, registering their teardown in the build's [`Scope`].
@@ -68,27 +68,31 @@ impl<E> fmt::Debug for Layer<E> {
     }
 }
 
-/// The layers built so far in one build, by identity.
-struct Memo<E> {
-    entries: Arc<Mutex<HashMap<u64, Arc<MemoEntry<E>>>>>,
+/// The layers built so far in one build, by identity. It holds built contexts only, so one
+/// memo serves layers of every error type (a layer and its `map_err` share an identity).
+#[derive(Clone)]
+struct Memo {
+    entries: Arc<Mutex<HashMap<u64, Arc<MemoEntry>>>>,
 }
 
-impl<E> Clone for Memo<E> {
-    fn clone(&self) -> Self {
-        Memo {
-            entries: self.entries.clone(),
-        }
-    }
-}
-
-struct MemoEntry<E> {
-    result: Mutex<Option<Exit<Context, E>>>,
+/// One layer's build within a memo: its services once built (`Some(Ok(..))`), or the news
+/// that it failed (`Some(Err(()))`).
+///
+/// The failure itself is not kept: the error type need not be `Clone` (`io::Error` and
+/// `anyhow::Error` are not), and nobody needs a copy. Whoever waits on a build that failed
+/// is part of the same build graph as the builder, and a layer graph has no recovery in it
+/// (`and_then` stops at a failure, `and` is fail-fast): the builder's failure fails the whole
+/// build, which interrupts every branch still waiting. So a waiter of a failed build just
+/// keeps waiting, interruptibly, and the build's result is the builder's cause alone, not a
+/// copy of it per dependent.
+struct MemoEntry {
+    result: Mutex<Option<Result<Context, ()>>>,
     ready: Notify,
 }
 
-impl<E: Clone + Send + Sync + 'static> Layer<E> {
+impl<E: Send + 'static> Layer<E> {
     fn from_build(
-        build: impl Fn(Context, Memo<E>) -> Effect<Context, E> + Send + Sync + 'static,
+        build: impl Fn(Context, Memo) -> Effect<Context, E> + Send + Sync + 'static,
     ) -> Self {
         Layer {
             id: NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed),
@@ -144,8 +148,64 @@ impl<E: Clone + Send + Sync + 'static> Layer<E> {
         })
     }
 
+    /// This layer, failing with `f` of its failure. It is the same layer for memoization:
+    /// built once per build, however many of the original and mapped copies the graph holds.
+    ///
+    /// ```
+    /// use effect_runtime::{fail, run_blocking, succeed, Effect, Layer};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum AppError { Config(String) }
+    ///
+    /// let config: Layer<String> = Layer::effect(|_| fail::<u32, _>("no such key".to_string()));
+    /// let program: Effect<(), AppError> = succeed(()).provide(config.map_err(AppError::Config));
+    /// assert_eq!(
+    ///     run_blocking(program).unwrap_err().failure(),
+    ///     Some(&AppError::Config("no such key".into()))
+    /// );
+    /// ```
+    pub fn map_err<E2: Send + 'static>(
+        self,
+        f: impl Fn(E) -> E2 + Send + Sync + 'static,
+    ) -> Layer<E2> {
+        let f = Arc::new(f);
+        let build = self.build;
+        Layer {
+            id: self.id,
+            build: Arc::new(move |input, memo| {
+                let f = f.clone();
+                build(input, memo).map_err(move |e| f(e))
+            }),
+        }
+    }
+
+    /// This layer, failing with its failure converted by `Into` (the type is usually
+    /// inferred: `effect.provide(layer.err_into())`). Same layer for memoization, as
+    /// [`map_err`](Layer::map_err).
+    ///
+    /// ```
+    /// use effect_runtime::{fail, run_blocking, succeed, Effect, Layer};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// struct AppError(String);
+    /// impl From<String> for AppError {
+    ///     fn from(e: String) -> Self { AppError(e) }
+    /// }
+    ///
+    /// let config: Layer<String> = Layer::effect(|_| fail::<u32, _>("no such key".to_string()));
+    /// let program: Effect<(), AppError> = succeed(()).provide(config.err_into());
+    /// assert_eq!(run_blocking(program).unwrap_err().failure(), Some(&AppError("no such key".into())));
+    /// ```
+    pub fn err_into<E2>(self) -> Layer<E2>
+    where
+        E2: Send + 'static,
+        E: Into<E2>,
+    {
+        self.map_err(Into::into)
+    }
+
     /// Builds this layer, or waits for the build already under way in this memo.
-    fn memoized(&self, input: Context, memo: Memo<E>) -> Effect<Context, E> {
+    fn memoized(&self, input: Context, memo: Memo) -> Effect<Context, E> {
         let (entry, builder) = {
             let mut entries = memo.entries.lock().unwrap_or_else(|p| p.into_inner());
             match entries.get(&self.id) {
@@ -163,7 +223,11 @@ impl<E: Clone + Send + Sync + 'static> Layer<E> {
         if builder {
             let build = (self.build)(input, memo);
             return build.on_exit(move |exit| {
-                *entry.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(exit.clone());
+                let built = match exit {
+                    Ok(services) => Ok(services.clone()),
+                    Err(_) => Err(()),
+                };
+                *entry.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(built);
                 entry.ready.notify_waiters();
                 succeed(())
             });
@@ -173,15 +237,18 @@ impl<E: Clone + Send + Sync + 'static> Layer<E> {
                 // Registered before the check, so a build finishing in between still wakes us.
                 let mut notified = std::pin::pin!(entry.ready.notified());
                 notified.as_mut().enable();
-                if let Some(exit) = entry
+                let built = entry
                     .result
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .clone()
-                {
-                    return exit;
+                    .clone();
+                match built {
+                    Some(Ok(services)) => return Ok(services),
+                    // The builder's failure is failing this whole build, which will interrupt
+                    // this wait (see `MemoEntry`).
+                    Some(Err(())) => std::future::pending::<()>().await,
+                    None => notified.await,
                 }
-                notified.await;
             }
         })
     }
@@ -247,16 +314,25 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// being interrupted after the build, or the build itself failing, dying or being
     /// interrupted part-way (the fiber interrupted, a `timeout` expiring, a lost `race`);
     /// see [`Layer::build`]. The effect ends only after that teardown has run.
-    pub fn provide<LE>(self, layer: impl Into<Layer<LE>>) -> Effect<A, E>
-    where
-        LE: Clone + Send + Sync + 'static,
-        E: From<LE>,
-    {
+    ///
+    /// The layer fails with the effect's error type `E`, so layers that cannot fail
+    /// ([`Layer::succeed`], [`TestClockLayer`], [`ClockLayer`]) need no annotation; a layer of
+    /// another error type converts with [`Layer::err_into`] (through `From`) or
+    /// [`Layer::map_err`].
+    ///
+    /// ```
+    /// use effect_runtime::{now, run_blocking, Effect, TestClock, TestClockLayer};
+    ///
+    /// // No `provide::<String>`: the layer takes the effect's error type.
+    /// let at: Effect<_, String> = now().provide(TestClockLayer(TestClock::new()));
+    /// assert_eq!(run_blocking(at), Ok(std::time::UNIX_EPOCH));
+    /// ```
+    pub fn provide(self, layer: impl Into<Layer<E>>) -> Effect<A, E> {
         let layer = layer.into();
         scoped(Effect::new(move |ctx: Context| async move {
             // `scoped` has put the scope there.
             let scope = ctx.get::<Scope>();
-            let env = layer.build(&scope).err_into::<E>().await?;
+            let env = layer.build(&scope).await?;
             self.provide_context(env).await
         }))
     }
@@ -270,13 +346,13 @@ pub struct ClockLayer;
 #[derive(Clone, Debug)]
 pub struct TestClockLayer(pub TestClock);
 
-impl<E: Clone + Send + Sync + 'static> From<ClockLayer> for Layer<E> {
+impl<E: Send + 'static> From<ClockLayer> for Layer<E> {
     fn from(_: ClockLayer) -> Self {
         Layer::succeed(Clock::live())
     }
 }
 
-impl<E: Clone + Send + Sync + 'static> From<TestClockLayer> for Layer<E> {
+impl<E: Send + 'static> From<TestClockLayer> for Layer<E> {
     fn from(layer: TestClockLayer) -> Self {
         Layer::succeed(Clock::from(layer.0))
     }

@@ -7,6 +7,7 @@
 // One `unsafe` read exists, in `fiber::bind` (the hand-off pointer), with its argument and tests.
 #![deny(unsafe_code)]
 
+mod access;
 mod cause;
 mod circuit_breaker;
 mod clock;
@@ -20,8 +21,10 @@ mod fiber;
 mod finalize;
 mod for_each_par;
 mod layer;
+mod panic_location;
 mod par;
 mod race;
+mod random;
 mod recover;
 mod runtime;
 mod schedule;
@@ -29,6 +32,7 @@ mod scope;
 mod sync;
 mod time;
 
+pub use access::{fiber_id, instant, now, service, service_with};
 pub use cause::{Cause, Defect, Exit, Never};
 pub use circuit_breaker::{BreakerError, BreakerState, CircuitBreaker};
 pub use clock::{Clock, ClockSleep, TestClock, TestSleep};
@@ -46,6 +50,7 @@ pub use for_each_par::for_each_par;
 pub use layer::{ClockLayer, Layer, TestClockLayer};
 pub use par::{zip_par, ZipPar};
 pub use race::{race, race_first};
+pub use random::{random_f64, random_range, random_u64, Random, TestRandom};
 pub use runtime::{Runtime, ShutdownTimedOut};
 pub use schedule::{repeat, retry, Schedule, ScheduleOutput};
 pub use scope::{acquire_release, acquire_use_release, scope_exit, scoped, Scope, ScopeExit};

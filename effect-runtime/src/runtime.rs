@@ -33,6 +33,7 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime whose effects see the services of `ctx`.
     pub fn new(ctx: Context) -> Self {
+        crate::panic_location::install();
         Runtime {
             ctx,
             family: Arc::default(),

@@ -7,13 +7,13 @@
 
 use std::fmt;
 use std::ops::{BitAnd, BitOr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cause::{Cause, Exit};
 use crate::clock::Clock;
 use crate::effect::Effect;
+use crate::random::Random;
 
 /// What a schedule knows after an attempt: how many recurrences it has allowed so far and
 /// the delay it chose, for [`Schedule::while_output`].
@@ -34,7 +34,8 @@ trait Step<I>: Send {
     fn next(&mut self, input: &I) -> Option<Duration>;
 }
 
-type Start<I> = dyn Fn() -> Box<dyn Step<I>> + Send + Sync;
+/// Starts a run of a schedule, drawing any randomness from the run's generator.
+type Start<I> = dyn Fn(&Random) -> Box<dyn Step<I>> + Send + Sync;
 
 /// When to retry or repeat, and after what delay. `I` is what the schedule is shown after
 /// each attempt: the error for [`retry`], the value for [`repeat`].
@@ -79,7 +80,7 @@ impl<I: 'static> Schedule<I> {
         F: Fn() -> S + Send + Sync + 'static,
     {
         Schedule {
-            start: Arc::new(move || Box::new(FnStep(start())) as Box<dyn Step<I>>),
+            start: Arc::new(move |_: &Random| Box::new(FnStep(start())) as Box<dyn Step<I>>),
         }
     }
 
@@ -142,28 +143,45 @@ impl<I: 'static> Schedule<I> {
         })
     }
 
-    /// Multiplies every delay by a random factor in `[0.8, 1.2)`. Each run draws a new seed;
-    /// use [`jittered_seeded`](Schedule::jittered_seeded) for reproducible delays.
+    /// Multiplies every delay by a random factor in `[0.8, 1.2)`, drawn from the [`Random`]
+    /// service of the context the schedule runs in (the live generator without one). A test
+    /// that provides a seeded [`TestRandom`](crate::TestRandom) sees the same delays on every
+    /// run.
+    ///
+    /// ```
+    /// use effect_runtime::{ms, Random, Schedule, TestRandom};
+    ///
+    /// let policy: Schedule<()> = Schedule::spaced(ms(100)).jittered();
+    /// let delays = policy.delays_with(&Random::from(TestRandom::new(1)), &(), 3);
+    /// assert!(delays.iter().all(|d| *d >= ms(80) && *d < ms(120)));
+    /// assert_eq!(delays, policy.delays_with(&Random::from(TestRandom::new(1)), &(), 3));
+    /// ```
     pub fn jittered(self) -> Self {
-        static SEEDS: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
         let schedule = self;
         Schedule {
-            start: Arc::new(move || {
-                let seed = SEEDS.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-                    ^ std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_nanos() as u64);
-                jitter_step(&schedule, seed)
-            }),
+            start: Arc::new(move |random: &Random| jitter_step(&schedule, random.clone())),
         }
     }
 
-    /// Like [`jittered`](Schedule::jittered), with the random factors drawn from `seed`: the
-    /// same seed gives the same delays.
+    /// Like [`jittered`](Schedule::jittered), with the random factors drawn from a generator
+    /// seeded with `seed` (a fresh [`TestRandom`](crate::TestRandom) per run of the
+    /// schedule), whatever the context: the same seed gives the same delays.
+    ///
+    /// ```
+    /// use effect_runtime::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = Schedule::exponential(ms(10)).jittered_seeded(3);
+    /// assert_eq!(policy.delays(&(), 4), policy.delays(&(), 4));
+    /// ```
     pub fn jittered_seeded(self, seed: u64) -> Self {
         let schedule = self;
         Schedule {
-            start: Arc::new(move || jitter_step(&schedule, seed)),
+            start: Arc::new(move |_: &Random| {
+                jitter_step(
+                    &schedule,
+                    Random::from(crate::random::TestRandom::new(seed)),
+                )
+            }),
         }
     }
 
@@ -185,7 +203,9 @@ impl<I: 'static> Schedule<I> {
     {
         let inner = self;
         Schedule {
-            start: Arc::new(move || Box::new(FnStep(wrap((inner.start)()))) as Box<dyn Step<I>>),
+            start: Arc::new(move |random: &Random| {
+                Box::new(FnStep(wrap((inner.start)(random)))) as Box<dyn Step<I>>
+            }),
         }
     }
 
@@ -256,8 +276,8 @@ impl<I: 'static> Schedule<I> {
         merge: fn(Option<Duration>, Option<Duration>) -> Option<Duration>,
     ) -> Self {
         Schedule {
-            start: Arc::new(move || {
-                let (mut a, mut b) = ((a.start)(), (b.start)());
+            start: Arc::new(move |random: &Random| {
+                let (mut a, mut b) = ((a.start)(random), (b.start)(random));
                 Box::new(FnStep(move |input: &I| merge(a.next(input), b.next(input))))
                     as Box<dyn Step<I>>
             }),
@@ -267,9 +287,9 @@ impl<I: 'static> Schedule<I> {
     /// Runs this schedule until it stops, then `next`.
     pub fn and_then(self, next: Schedule<I>) -> Self {
         Schedule {
-            start: Arc::new(move || {
+            start: Arc::new(move |random: &Random| {
                 let (mut first, mut second, mut on_second) =
-                    ((self.start)(), (next.start)(), false);
+                    ((self.start)(random), (next.start)(random), false);
                 Box::new(FnStep(move |input: &I| {
                     if !on_second {
                         if let Some(delay) = first.next(input) {
@@ -284,9 +304,30 @@ impl<I: 'static> Schedule<I> {
     }
 
     /// The delays this schedule would choose, given the same input after each attempt, up to
-    /// `limit` of them. Handy to check a policy.
+    /// `limit` of them. Handy to check a policy. A [`jittered`](Schedule::jittered) schedule
+    /// draws from the live generator here; see [`delays_with`](Schedule::delays_with).
+    ///
+    /// ```
+    /// use effect_runtime::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = Schedule::fibonacci(ms(10)) & Schedule::recurs(4);
+    /// assert_eq!(policy.delays(&(), 10), [10, 10, 20, 30].map(ms));
+    /// ```
     pub fn delays(&self, input: &I, limit: usize) -> Vec<Duration> {
-        let mut step = (self.start)();
+        self.delays_with(&Random::live(), input, limit)
+    }
+
+    /// Like [`delays`](Schedule::delays), drawing randomness from `random`.
+    ///
+    /// ```
+    /// use effect_runtime::{ms, Random, Schedule, TestRandom};
+    ///
+    /// let policy: Schedule<()> = Schedule::spaced(ms(50)).jittered() & Schedule::recurs(2);
+    /// let seeded = || Random::from(TestRandom::new(99));
+    /// assert_eq!(policy.delays_with(&seeded(), &(), 5), policy.delays_with(&seeded(), &(), 5));
+    /// ```
+    pub fn delays_with(&self, random: &Random, input: &I, limit: usize) -> Vec<Duration> {
+        let mut step = (self.start)(random);
         (0..limit).map_while(|_| step.next(input)).collect()
     }
 }
@@ -295,16 +336,11 @@ fn scale(base: Duration, factor: f64) -> Duration {
     Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(Duration::MAX)
 }
 
-fn jitter_step<I: 'static>(schedule: &Schedule<I>, seed: u64) -> Box<dyn Step<I>> {
-    let mut step = (schedule.start)();
-    let mut state = seed | 1;
+fn jitter_step<I: 'static>(schedule: &Schedule<I>, random: Random) -> Box<dyn Step<I>> {
+    let mut step = (schedule.start)(&random);
     Box::new(FnStep(move |input: &I| {
         let delay = step.next(input)?;
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
-        Some(scale(delay, 0.8 + 0.4 * unit))
+        Some(scale(delay, 0.8 + 0.4 * random.next_f64()))
     }))
 }
 
@@ -384,7 +420,7 @@ where
 {
     Effect::new(move |ctx| async move {
         let clock = Clock::of(&ctx);
-        let mut step = (schedule.start)();
+        let mut step = (schedule.start)(&Random::of(&ctx));
         loop {
             let exit = make().await;
             match input(&exit).and_then(|input| step.next(input)) {

@@ -84,7 +84,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
                     let mut rest = guard.interrupt_rest().await;
                     match rest.pop() {
                         Some((_, exit)) => exit,
-                        None => Err(Cause::Interrupt),
+                        None => Err(Cause::Interrupt(crate::fiber::core::driving_fiber())),
                     }
                 }
             };

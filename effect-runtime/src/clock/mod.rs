@@ -7,7 +7,7 @@ mod test_clock;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pin_project_lite::pin_project;
 
@@ -66,12 +66,63 @@ impl Clock {
 
     /// The current time, as a duration since the clock's epoch: the Unix epoch for the live
     /// clock, the virtual start (zero, unless set) for a test clock.
+    ///
+    /// This is wall-clock time, which may step back (NTP, a changed system clock): to
+    /// measure how long something took, use [`instant`](Clock::instant).
+    ///
+    /// ```
+    /// use effect_runtime::{Clock, TestClock};
+    ///
+    /// assert!(Clock::live().current_time().as_secs() > 1_600_000_000);
+    /// assert_eq!(Clock::from(TestClock::new()).current_time().as_secs(), 0);
+    /// ```
     pub fn current_time(&self) -> Duration {
         match &self.kind {
             ClockKind::Live => SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default(),
             ClockKind::Test(clock) => clock.current_time(),
+        }
+    }
+
+    /// The current wall-clock time: `SystemTime::now()` on the live clock; on a test clock,
+    /// the Unix epoch plus the virtual time. For measuring durations use
+    /// [`instant`](Clock::instant), which never goes back.
+    ///
+    /// ```
+    /// use std::time::UNIX_EPOCH;
+    /// use effect_runtime::{Clock, TestClock};
+    ///
+    /// assert_eq!(Clock::from(TestClock::new()).now(), UNIX_EPOCH);
+    /// assert!(Clock::live().now() > UNIX_EPOCH);
+    /// ```
+    pub fn now(&self) -> SystemTime {
+        match &self.kind {
+            ClockKind::Live => SystemTime::now(),
+            ClockKind::Test(clock) => UNIX_EPOCH + clock.current_time(),
+        }
+    }
+
+    /// A monotonic instant, for measuring elapsed time: `end - start` never panics and never
+    /// goes negative. The live clock reads tokio's clock (so it follows
+    /// `tokio::time::pause`); a test clock's instants move with virtual time only
+    /// ([`TestClock::instant`]).
+    ///
+    /// ```
+    /// use effect_runtime::{ms, Clock, TestClock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let test_clock = TestClock::new();
+    /// let clock = Clock::from(test_clock.clone());
+    /// let start = clock.instant();
+    /// test_clock.advance(ms(40)).await;
+    /// assert_eq!(clock.instant().duration_since(start), ms(40));
+    /// # }
+    /// ```
+    pub fn instant(&self) -> Instant {
+        match &self.kind {
+            ClockKind::Live => tokio::time::Instant::now().into_std(),
+            ClockKind::Test(clock) => clock.instant(),
         }
     }
 

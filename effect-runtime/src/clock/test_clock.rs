@@ -23,7 +23,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::task::AtomicWaker;
 
@@ -59,10 +59,21 @@ pub struct TestClock {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     /// The clock's state lives in its activity, which the fibers' trackers share.
     activity: Arc<Activity>,
+    /// The real instant virtual time zero stands for, so the clock can hand out monotonic
+    /// `Instant`s that move with virtual time only.
+    origin: Instant,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            activity: Arc::default(),
+            origin: Instant::now(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -140,9 +151,38 @@ impl TestClock {
         &self.inner.activity
     }
 
-    /// The current virtual time.
+    /// The current virtual time, since virtual time zero.
+    ///
+    /// ```
+    /// use effect_runtime::{secs, TestClock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let clock = TestClock::new();
+    /// assert_eq!(clock.current_time(), secs(0));
+    /// clock.advance(secs(90)).await;
+    /// assert_eq!(clock.current_time(), secs(90));
+    /// # }
+    /// ```
     pub fn current_time(&self) -> Duration {
         self.state().now
+    }
+
+    /// A monotonic instant that moves with virtual time only: the instant the clock was
+    /// created, plus the virtual time. Two readings subtract to exactly the virtual time
+    /// advanced between them.
+    ///
+    /// ```
+    /// use effect_runtime::{ms, TestClock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let clock = TestClock::new();
+    /// let start = clock.instant();
+    /// clock.advance(ms(250)).await;
+    /// assert_eq!(clock.instant() - start, ms(250));
+    /// # }
+    /// ```
+    pub fn instant(&self) -> Instant {
+        self.inner.origin + self.current_time()
     }
 
     /// How many sleeps are waiting for virtual time to reach their deadline.

@@ -331,8 +331,23 @@ fn hand_off(prim: Prim) -> Result<(), (Prim, Context, Option<Arc<Family>>)> {
         Some(h) => h
             .accept(prim)
             .map_err(|prim| (prim, h.ctx.clone(), h.core.family().clone())),
-        None => Err((prim, Context::default(), None)),
+        None => awaited_outside_any_run(),
     })
+}
+
+/// Awaiting an effect outside any run would have to run it with an empty context: no
+/// `TestClock` (so it sleeps for real), none of the caller's services, no runtime to count or
+/// shut down its fibers. That is never what the code meant, so it is refused loudly.
+#[cold]
+#[inline(never)]
+fn awaited_outside_any_run() -> ! {
+    panic!(
+        "an `Effect` was awaited outside any effect run. `effect.await` (and `effect?` in a \
+         body) works only inside an effect body (`#[effect]` fns, `effect_block!`, \
+         `Effect::new`); from plain async code, run the effect with its context: \
+         `effect.run(&ctx).await` (the context holding your TestClock and services), \
+         `runtime.run(effect).await`, or `run_blocking(effect)`"
+    )
 }
 
 impl<A: Send + 'static, E: Send + 'static> IntoFuture for Effect<A, E> {
@@ -343,6 +358,13 @@ impl<A: Send + 'static, E: Send + 'static> IntoFuture for Effect<A, E> {
     /// same context, stack-safely. Await it directly in the body (`eff.await?`); to run an
     /// effect concurrently with other futures, use the combinators (`zip_par`, `race`,
     /// `timeout`) or [`Effect::run`].
+    ///
+    /// # Panics
+    ///
+    /// Polled outside any effect run (in a `#[tokio::test]`, `main`, a task spawned with
+    /// `tokio::spawn`), where there is no context to run the effect with: it would sleep on
+    /// the real clock instead of the test's `TestClock`, and miss every service. Run it with
+    /// [`Effect::run`] there.
     fn into_future(self) -> Bind<A, E> {
         Bind::new(self)
     }
@@ -421,8 +443,17 @@ mod tests {
             assert!(hand_off(second).is_err(), "one request per poll");
         });
         assert!(handoff.into_request().is_some());
-        // Outside any offer, nothing accepts a hand-off.
-        assert!(hand_off(succeed::<(), Never>(()).into_prim()).is_err());
+        // Outside any offer, a hand-off is a misuse, refused loudly.
+        let outside = std::panic::catch_unwind(|| {
+            let _ = hand_off(succeed::<(), Never>(()).into_prim());
+        });
+        let payload = outside.unwrap_err();
+        let message = crate::cause::Defect::from_panic(payload);
+        let message = message.message();
+        assert!(
+            message.contains("awaited outside any effect run"),
+            "{message}"
+        );
         core.complete();
     }
 }

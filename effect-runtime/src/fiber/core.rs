@@ -10,7 +10,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context as TaskContext, Poll, Waker};
 
@@ -89,8 +89,54 @@ pub fn live_fibers() -> usize {
 }
 
 /// A fiber's identity, unique in the process.
+///
+/// ```
+/// use effect_runtime::{run_blocking, succeed, Effect, FiberId};
+///
+/// let child: Effect<FiberId, String> = succeed::<(), String>(()).fork().map(|fiber| fiber.id());
+/// let id = run_blocking(child).unwrap();
+/// assert_ne!(id, FiberId::NONE);
+/// assert!(id.to_string().starts_with('#'));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FiberId(u64);
+
+impl FiberId {
+    /// No fiber: who interrupted a fiber from outside any fiber (a dropped
+    /// [`Run`](crate::Run), a runtime shutting down). Real fiber ids are never `NONE`.
+    ///
+    /// ```
+    /// use effect_runtime::{Cause, FiberId};
+    ///
+    /// assert_eq!(Cause::<()>::interrupt(), Cause::Interrupt(FiberId::NONE));
+    /// ```
+    pub const NONE: FiberId = FiberId(0);
+}
+
+thread_local! {
+    /// The fiber whose interpreter this thread is running right now (`FiberId::NONE` outside
+    /// any), so that an interruption records who asked for it without every caller saying so.
+    static DRIVING: Cell<FiberId> = const { Cell::new(FiberId::NONE) };
+}
+
+/// Marks `id` as the fiber this thread runs until the guard is dropped (nested runs nest).
+pub(crate) fn driving(id: FiberId) -> impl Drop {
+    struct Restore(FiberId);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DRIVING.set(self.0);
+        }
+    }
+    Restore(DRIVING.replace(id))
+}
+
+/// The fiber this thread is running now, or `FiberId::NONE`.
+pub(crate) fn driving_fiber() -> FiberId {
+    DRIVING.get()
+}
+
+/// The value of `FiberCore::interrupted_by` while nobody has interrupted the fiber.
+const NOT_INTERRUPTED: u64 = u64::MAX;
 
 impl fmt::Display for FiberId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -187,7 +233,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     id: FiberId,
     family: Option<Arc<Family>>,
-    interrupted: AtomicBool,
+    /// Who interrupted the fiber first (a `FiberId`'s number), or `NOT_INTERRUPTED`.
+    interrupted_by: AtomicU64,
     /// Wakes the fiber's task when it is interrupted.
     task: AtomicWaker,
     state: Mutex<CoreState>,
@@ -246,7 +293,7 @@ impl<X> FiberCore<X> {
         Arc::new(FiberCore {
             id: next_fiber_id(),
             family,
-            interrupted: AtomicBool::new(false),
+            interrupted_by: AtomicU64::new(NOT_INTERRUPTED),
             task: AtomicWaker::new(),
             state: Mutex::new(CoreState::default()),
             extra,
@@ -271,14 +318,31 @@ impl<X: ?Sized> FiberCore<X> {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Asks the fiber to stop at its next interruptible suspension point.
+    /// Asks the fiber to stop at its next interruptible suspension point, on behalf of the
+    /// fiber this thread is running (the first interrupter is the one remembered).
     pub(crate) fn interrupt(&self) {
-        self.interrupted.store(true, Ordering::Release);
+        let by = driving_fiber().0;
+        let _ = self.interrupted_by.compare_exchange(
+            NOT_INTERRUPTED,
+            by,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         self.task.wake();
     }
 
+    #[inline]
     pub(crate) fn is_interrupted(&self) -> bool {
-        self.interrupted.load(Ordering::Acquire)
+        self.interrupted_by.load(Ordering::Acquire) != NOT_INTERRUPTED
+    }
+
+    /// The cause of this fiber's interruption: who interrupted it (`NONE` if nobody did, for
+    /// a fiber that counts as interrupted because it was abandoned).
+    pub(crate) fn interruption<E>(&self) -> Cause<E> {
+        match self.interrupted_by.load(Ordering::Acquire) {
+            NOT_INTERRUPTED => Cause::Interrupt(FiberId::NONE),
+            by => Cause::Interrupt(FiberId(by)),
+        }
     }
 
     pub(crate) fn register_task(&self, waker: &Waker) {
@@ -352,7 +416,7 @@ impl FiberCore {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .take()
-            .unwrap_or(Err(Cause::Interrupt))
+            .unwrap_or_else(|| Err(self.interruption()))
     }
 }
 

@@ -249,7 +249,7 @@ impl Interpreter {
                     if self.interruptible && self.core.is_interrupted() {
                         // Interrupted before this step began: it never starts.
                         drop(prim);
-                        Next::Unwind(Cause::Interrupt)
+                        Next::Unwind(self.core.interruption())
                     } else {
                         self.start(prim)
                     }
@@ -346,7 +346,7 @@ impl Interpreter {
     ) -> Result<Next, Poll<Outcome>> {
         loop {
             if self.interruptible && self.core.is_interrupted() {
-                return Ok(Next::Unwind(Cause::Interrupt));
+                return Ok(Next::Unwind(self.core.interruption()));
             }
             let yielding = !spend_budget() || (self.perturb && super::perturb::should_yield());
             if yielding && delivered.is_none() {
@@ -435,9 +435,11 @@ impl Interpreter {
                 // discarded, and the finalizer's own failure kept.
                 let interrupted = interruptible && self.core.is_interrupted();
                 match (*saved, exit) {
-                    (Saved::Completed(_), Ok(())) if interrupted => Next::Unwind(Cause::Interrupt),
+                    (Saved::Completed(_), Ok(())) if interrupted => {
+                        Next::Unwind(self.core.interruption())
+                    }
                     (Saved::Completed(_), Err(cause)) if interrupted => {
-                        Next::Unwind(Cause::Interrupt.then(cause))
+                        Next::Unwind(self.core.interruption().then(cause))
                     }
                     (Saved::Completed(frame), Ok(())) => Next::Deliver(frame),
                     (Saved::Completed(mut frame), Err(cause)) => {
@@ -453,7 +455,7 @@ impl Interpreter {
                 if flag && self.core.is_interrupted() {
                     // Leaving an uninterruptible region with an interrupt pending: the
                     // region's result is discarded and the fiber unwinds.
-                    Next::Unwind(Cause::Interrupt)
+                    Next::Unwind(self.core.interruption())
                 } else {
                     Next::Deliver(done)
                 }

@@ -2,13 +2,14 @@
 //! yield to the scheduler at random suspension points (one in four), so test suites rerun
 //! under interleavings nobody wrote by hand. Off (and free) otherwise.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 static SEED: OnceLock<Option<u64>> = OnceLock::new();
 
 thread_local! {
-    static STATE: Cell<u64> = const { Cell::new(0) };
+    /// This thread's generator, made from the seed at its first use.
+    static RNG: RefCell<Option<fastrand::Rng>> = const { RefCell::new(None) };
 }
 
 /// Whether perturbation is on for this process (read once).
@@ -27,20 +28,16 @@ fn seed() -> Option<u64> {
 /// Whether to yield at this suspension point.
 pub(crate) fn should_yield() -> bool {
     let Some(seed) = seed() else { return false };
-    STATE.with(|state| {
-        let mut x = state.get();
-        if x == 0 {
+    RNG.with(|rng| {
+        let mut rng = rng.borrow_mut();
+        let rng = rng.get_or_insert_with(|| {
             // Each thread gets its own stream from the seed.
             let thread = std::thread::current().id();
             let salt = format!("{thread:?}")
                 .bytes()
                 .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
-            x = (seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        state.set(x);
-        x % 4 == 0
+            fastrand::Rng::with_seed(seed ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        });
+        rng.u8(..4) == 0
     })
 }

@@ -88,6 +88,7 @@ impl Driver {
             .interpreter
             .as_mut()
             .expect("effect runtime: a finished fiber was polled");
+        let _driving = super::core::driving(interpreter.core().id());
         let outcome = std::task::ready!(interpreter.poll_run(cx));
         self.interpreter = None;
         Poll::Ready(outcome)
@@ -227,6 +228,7 @@ impl<A, E> Unpin for Run<A, E> {}
 
 impl<A, E> Run<A, E> {
     pub(crate) fn start(prim: Prim, ctx: Context, family: Option<Arc<Family>>) -> Self {
+        crate::panic_location::install();
         let core: Arc<FiberCore> = FiberCore::new(family, ());
         Run {
             state: RunState::Running(Driver::new(prim, ctx, core.clone(), true), core),
