@@ -73,14 +73,65 @@
 //! [`catch_all`](Effect::catch_all) and friends) from **defects** (`Die`: a panic in user
 //! code, or [`die`]; never recovered by typed handlers) and **interruption**. Composed
 //! causes (`Then`, `Both`) keep everything: a finalizer that panics while an effect fails is
-//! reported after the failure, not instead of it. A cause renders as a readable tree.
+//! reported after the failure, not instead of it. A cause renders as a readable tree; a
+//! defect says where it happened ([`Defect::location`]), an interruption which fiber asked
+//! for it ([`Cause::Interrupt`]).
+//!
+//! When `E` is a `std::error::Error` (a `thiserror` enum, `io::Error`, ...), so is
+//! `Cause<E>`, and one `?` turns a run's result into `anyhow::Error` or
+//! `Box<dyn Error + Send + Sync>`; the chain shows each message once.
+//!
+//! ```
+//! #[derive(Debug)]
+//! struct DiskFull;
+//! impl std::fmt::Display for DiskFull {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+//!         f.write_str("disk full")
+//!     }
+//! }
+//! impl std::error::Error for DiskFull {}
+//!
+//! fn save() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     effect::run_blocking(effect::fail::<(), DiskFull>(DiskFull))?;
+//!     Ok(())
+//! }
+//! assert_eq!(save().unwrap_err().to_string(), "disk full");
+//! ```
 //!
 //! ## Services and resources
 //!
-//! A [`Context`] is a typed map of services (`ctx.get::<T>()`); [`Layer`]s build services
-//! into it within a [`Scope`], memoized and torn down in reverse order, and
-//! [`Effect::provide`] runs an effect with a layer's services. [`acquire_release`] ties a
-//! resource's release to the enclosing [`scoped`] region.
+//! A [`Context`] is a typed map of services; a body reads one with [`service::<T>()`](service)
+//! (or [`service_with`] for a service that is not `Clone`), and a missing service is a
+//! defect naming it. [`Layer`]s build services into a context within a [`Scope`], memoized
+//! and torn down in reverse order, and [`Effect::provide`] runs an effect with a layer's
+//! services. [`acquire_release`] ties a resource's release to the enclosing [`scoped`]
+//! region.
+//!
+//! ```
+//! use effect::prelude::*;
+//!
+//! #[derive(Clone)]
+//! struct Config { greeting: &'static str }
+//!
+//! #[effect]
+//! fn greet(name: String) -> Effect<String, String> {
+//!     let config = service::<Config>()?;
+//!     format!("{}, {name}", config.greeting)
+//! }
+//!
+//! let program = greet("world".into()).provide(effect::Layer::succeed(Config { greeting: "hello" }));
+//! assert_eq!(effect::run_blocking(program), Ok("hello, world".to_string()));
+//! ```
+//!
+//! ## Running effects
+//!
+//! An effect runs with a context: [`Effect::run`]`(&ctx).await` from async code,
+//! [`Runtime::run`] to count and shut down what it starts, [`run_blocking`] from `main`, or
+//! [`#[effect::main]`](main) / [`#[effect::test]`](test). Inside a body, `effect?` (or
+//! `effect.await` for its `Exit`) runs an effect on the same fiber, with the same context.
+//! **Awaiting an effect anywhere else** — in a `#[tokio::test]`, in `main`, in a task
+//! spawned with `tokio::spawn` — panics with that advice: there is no context there, so it
+//! would sleep on the real clock instead of the test's `TestClock` and miss every service.
 //!
 //! ## Testing time
 //!
@@ -88,7 +139,11 @@
 //! Put a [`TestClock`] there and time moves only when the test calls
 //! [`advance`](TestClock::advance), which first waits until every fiber on the clock is
 //! blocked, then wakes sleepers in deadline order, running each woken fiber until it blocks
-//! again. No test ever sleeps for real. [`#[effect::test]`](test) sets this up.
+//! again. No test ever sleeps for real. [`#[effect::test]`](test) sets this up. Read the
+//! time with [`now`] (wall clock) and [`instant`] (monotonic, for durations; or
+//! [`Effect::timed`]): under a `TestClock` both move with virtual time only. Randomness is a
+//! service too: [`Random`], which [`Schedule::jittered`] draws from, and a seeded
+//! [`TestRandom`] that `#[effect::test]` provides, so jittered retries replay exactly.
 //!
 //! ```
 //! use effect::prelude::*;
