@@ -256,7 +256,7 @@ pub use effect_macros::catch;
 /// [`TestClock`] (take it as the one argument, `clock: TestClock`, or take none), fails with
 /// the rendered cause if the effect fails, and fails if a fiber it started is still alive at
 /// the end. Its context also holds a seeded [`TestRandom`] (seed
-/// [`dsl::TEST_SEED`](crate::dsl::TEST_SEED)), so jittered schedules and `random_*` effects
+/// [`dsl::TEST_SEED`]), so jittered schedules and `random_*` effects
 /// give the same values on every run.
 ///
 /// The fn returns `Effect<(), E>` with `E: Debug` (failures are rendered with it): assert on
