@@ -29,6 +29,7 @@ mod recover;
 mod runtime;
 mod schedule;
 mod scope;
+pub mod stream;
 mod sync;
 mod time;
 

@@ -332,6 +332,23 @@ impl<I: 'static> Schedule<I> {
     }
 }
 
+/// One run of a schedule, for code in the crate that drives it by hand (streams).
+pub(crate) struct ScheduleRun<I>(Box<dyn Step<I>>);
+
+impl<I> ScheduleRun<I> {
+    /// After an attempt that produced `input`: the delay before the next one, or `None`.
+    pub(crate) fn next(&mut self, input: &I) -> Option<Duration> {
+        self.0.next(input)
+    }
+}
+
+impl<I: 'static> Schedule<I> {
+    /// Starts a run of this schedule, drawing randomness from `random`.
+    pub(crate) fn start_run(&self, random: &Random) -> ScheduleRun<I> {
+        ScheduleRun((self.start)(random))
+    }
+}
+
 fn scale(base: Duration, factor: f64) -> Duration {
     Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(Duration::MAX)
 }

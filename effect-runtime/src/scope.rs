@@ -118,6 +118,15 @@ impl Scope {
         self.register(Box::new(move |_| finalizer)).is_none()
     }
 
+    /// Registers a finalizer built from the scope's exit right away (`false`, and dropped
+    /// unrun, on a closed scope).
+    pub(crate) fn add_finalizer_exit_now(
+        &self,
+        finalizer: impl FnOnce(&ScopeExit) -> Effect<(), Never> + Send + 'static,
+    ) -> bool {
+        self.register(Box::new(finalizer)).is_none()
+    }
+
     /// The effect of closing the scope with `exit`: runs every finalizer, last registered
     /// first, each uninterruptibly, and fails with all their causes (in order) if any failed.
     /// Closing twice runs nothing the second time.

@@ -1,0 +1,614 @@
+//! Sequential transformations: pure chunk transducers (`map`, `filter`, `take`, `scan`,
+//! `chunks`, ...), effectful ones (`map_effect`), and the ones that open other streams
+//! (`flat_map`, `concat`, `catch_all`, `retry`, `zip`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use super::sources::{emit, end};
+use super::{Pull, Step, Stream};
+use crate::cause::{Cause, Never};
+use crate::clock::Clock;
+use crate::effect::{fail_cause, succeed, suspend, Effect};
+use crate::random::Random;
+use crate::schedule::{Schedule, ScheduleRun};
+use crate::scope::{Scope, ScopeExit};
+
+/// Runs a stateful chunk transducer over every pull: `f` gets each chunk (`None` at the
+/// end of the input) and gives the values to emit, and whether the output is complete
+/// (then the rest of the input is never pulled).
+fn transduce<A, B, E, F>(pull: Pull<A, E>, mut f: F) -> Pull<B, E>
+where
+    A: Send + 'static,
+    B: Send + 'static,
+    E: Send + 'static,
+    F: FnMut(Option<Vec<A>>) -> (Vec<B>, bool) + Send + 'static,
+{
+    pull.map(move |step| match step {
+        Step::Emit(chunk, rest) => match f(Some(chunk)) {
+            (out, true) => Step::emit(out, end()),
+            (out, false) => Step::emit(out, transduce(*rest, f)),
+        },
+        Step::End => match f(None) {
+            (out, _) if out.is_empty() => Step::End,
+            (out, _) => Step::emit(out, end()),
+        },
+    })
+}
+
+impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
+    /// A stream of the chunks' values passed through a stateful chunk transducer.
+    fn transduce<B, F>(self, f: F) -> Stream<B, E>
+    where
+        B: Send + 'static,
+        F: FnMut(Option<Vec<A>>) -> (Vec<B>, bool) + Send + 'static,
+    {
+        Stream::from_open(move |scope| transduce(self.open(scope), f))
+    }
+
+    /// Each value mapped with `f`.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let doubled = Stream::<u32, String>::from_iter([1, 2, 3]).map(|n| n * 2);
+    /// assert_eq!(run_blocking(doubled.run_collect()), Ok(vec![2, 4, 6]));
+    /// ```
+    pub fn map<B, F>(self, mut f: F) -> Stream<B, E>
+    where
+        B: Send + 'static,
+        F: FnMut(A) -> B + Send + 'static,
+    {
+        self.transduce(move |chunk| match chunk {
+            Some(chunk) => (chunk.into_iter().map(&mut f).collect(), false),
+            None => (Vec::new(), true),
+        })
+    }
+
+    /// The stream's failure mapped with `f`.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let failing = Stream::<u8, &str>::fail("io").map_err(|e| format!("reading: {e}"));
+    /// assert_eq!(run_blocking(failing.run_drain()).unwrap_err().failure().unwrap(), "reading: io");
+    /// ```
+    pub fn map_err<E2, F>(self, f: F) -> Stream<A, E2>
+    where
+        E2: Send + 'static,
+        F: FnMut(E) -> E2 + Send + 'static,
+    {
+        fn pull<A, E, E2, F>(pull_: Pull<A, E>, f: Arc<Mutex<F>>) -> Pull<A, E2>
+        where
+            A: Send + 'static,
+            E: Send + 'static,
+            E2: Send + 'static,
+            F: FnMut(E) -> E2 + Send + 'static,
+        {
+            let g = f.clone();
+            pull_
+                .map_err(move |e| (g.lock().unwrap_or_else(|p| p.into_inner()))(e))
+                .map(move |step| match step {
+                    Step::Emit(chunk, rest) => Step::emit(chunk, pull(*rest, f)),
+                    Step::End => Step::End,
+                })
+        }
+        let f = Arc::new(Mutex::new(f));
+        Stream::from_open(move |scope| pull(self.open(scope), f))
+    }
+
+    /// The values for which `predicate` holds.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let odd = Stream::<u32, String>::from_iter(1..=6).filter(|n| n % 2 == 1);
+    /// assert_eq!(run_blocking(odd.run_collect()), Ok(vec![1, 3, 5]));
+    /// ```
+    pub fn filter<F>(self, mut predicate: F) -> Stream<A, E>
+    where
+        F: FnMut(&A) -> bool + Send + 'static,
+    {
+        self.transduce(move |chunk| match chunk {
+            Some(mut chunk) => {
+                chunk.retain(&mut predicate);
+                (chunk, false)
+            }
+            None => (Vec::new(), true),
+        })
+    }
+
+    /// The values `f` maps to `Some`.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let numbers = Stream::<_, String>::from_iter(["1", "x", "3"]).filter_map(|s| s.parse::<u32>().ok());
+    /// assert_eq!(run_blocking(numbers.run_collect()), Ok(vec![1, 3]));
+    /// ```
+    pub fn filter_map<B, F>(self, mut f: F) -> Stream<B, E>
+    where
+        B: Send + 'static,
+        F: FnMut(A) -> Option<B> + Send + 'static,
+    {
+        self.transduce(move |chunk| match chunk {
+            Some(chunk) => (chunk.into_iter().filter_map(&mut f).collect(), false),
+            None => (Vec::new(), true),
+        })
+    }
+
+    /// The first `n` values; the rest of the stream is never pulled, and its resources are
+    /// released as the run ends.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let first = Stream::<u64, String>::from_iter(0..).take(3);
+    /// assert_eq!(run_blocking(first.run_collect()), Ok(vec![0, 1, 2]));
+    /// ```
+    pub fn take(self, n: usize) -> Stream<A, E> {
+        if n == 0 {
+            return Stream::empty();
+        }
+        let mut left = n;
+        self.transduce(move |chunk| match chunk {
+            Some(mut chunk) => {
+                chunk.truncate(left);
+                left -= chunk.len();
+                (chunk, left == 0)
+            }
+            None => (Vec::new(), true),
+        })
+    }
+
+    /// The values while `predicate` holds; the stream ends at the first value for which it
+    /// does not (that value is not emitted).
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let small = Stream::<u32, String>::from_iter([1, 2, 5, 1]).take_while(|n| *n < 3);
+    /// assert_eq!(run_blocking(small.run_collect()), Ok(vec![1, 2]));
+    /// ```
+    pub fn take_while<F>(self, mut predicate: F) -> Stream<A, E>
+    where
+        F: FnMut(&A) -> bool + Send + 'static,
+    {
+        self.transduce(move |chunk| match chunk {
+            Some(chunk) => {
+                let mut out = Vec::with_capacity(chunk.len());
+                for value in chunk {
+                    if !predicate(&value) {
+                        return (out, true);
+                    }
+                    out.push(value);
+                }
+                (out, false)
+            }
+            None => (Vec::new(), true),
+        })
+    }
+
+    /// The values from the first one for which `predicate` does not hold.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let rest = Stream::<u32, String>::from_iter([1, 2, 5, 1]).drop_while(|n| *n < 3);
+    /// assert_eq!(run_blocking(rest.run_collect()), Ok(vec![5, 1]));
+    /// ```
+    pub fn drop_while<F>(self, mut predicate: F) -> Stream<A, E>
+    where
+        F: FnMut(&A) -> bool + Send + 'static,
+    {
+        let mut dropping = true;
+        self.transduce(move |chunk| match chunk {
+            Some(mut chunk) => {
+                if dropping {
+                    let keep_from = chunk.iter().position(|v| !predicate(v));
+                    match keep_from {
+                        Some(i) => {
+                            dropping = false;
+                            chunk.drain(..i);
+                        }
+                        None => chunk.clear(),
+                    }
+                }
+                (chunk, false)
+            }
+            None => (Vec::new(), true),
+        })
+    }
+
+    /// The running states of folding the values with `f`, starting with `init` itself.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let totals = Stream::<u32, String>::from_iter([1, 2, 3]).scan(0, |sum, n| sum + n);
+    /// assert_eq!(run_blocking(totals.run_collect()), Ok(vec![0, 1, 3, 6]));
+    /// ```
+    pub fn scan<S, F>(self, init: S, mut f: F) -> Stream<S, E>
+    where
+        S: Clone + Send + 'static,
+        F: FnMut(S, A) -> S + Send + 'static,
+    {
+        let mut state = init.clone();
+        Stream::succeed(init).concat(self.transduce(move |chunk| match chunk {
+            Some(chunk) => {
+                let out = chunk
+                    .into_iter()
+                    .map(|value| {
+                        state = f(state.clone(), value);
+                        state.clone()
+                    })
+                    .collect();
+                (out, false)
+            }
+            None => (Vec::new(), true),
+        }))
+    }
+
+    /// The values in groups of `n` (the last group may be shorter; an empty stream gives no
+    /// group).
+    ///
+    /// # Panics
+    /// When `n` is 0.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let pairs = Stream::<u32, String>::from_iter(1..=5).chunks(2);
+    /// assert_eq!(run_blocking(pairs.run_collect()), Ok(vec![vec![1, 2], vec![3, 4], vec![5]]));
+    /// ```
+    pub fn chunks(self, n: usize) -> Stream<Vec<A>, E> {
+        assert!(n > 0, "Stream::chunks: the group size must be at least 1");
+        let mut group = Vec::with_capacity(n);
+        self.transduce(move |chunk| match chunk {
+            Some(chunk) => {
+                let mut out = Vec::new();
+                for value in chunk {
+                    group.push(value);
+                    if group.len() == n {
+                        out.push(std::mem::replace(&mut group, Vec::with_capacity(n)));
+                    }
+                }
+                (out, false)
+            }
+            None if group.is_empty() => (Vec::new(), true),
+            None => (vec![std::mem::take(&mut group)], true),
+        })
+    }
+
+    /// Each value mapped by the effect `f` builds, one at a time, in order: the next value is
+    /// pulled only once the previous effect is done, and each result is emitted as soon as
+    /// it is ready. A failure of an effect fails the stream.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream, succeed, fail};
+    ///
+    /// let parsed = Stream::<&str, String>::from_iter(["1", "2"])
+    ///     .map_effect(|s| match s.parse::<u32>() {
+    ///         Ok(n) => succeed(n),
+    ///         Err(e) => fail(e.to_string()),
+    ///     });
+    /// assert_eq!(run_blocking(parsed.run_collect()), Ok(vec![1, 2]));
+    /// ```
+    pub fn map_effect<B, F>(self, f: F) -> Stream<B, E>
+    where
+        B: Send + 'static,
+        F: FnMut(A) -> Effect<B, E> + Send + 'static,
+    {
+        fn pull<A, B, E, F>(
+            upstream: Pull<A, E>,
+            mut pending: std::vec::IntoIter<A>,
+            mut f: F,
+        ) -> Pull<B, E>
+        where
+            A: Send + 'static,
+            B: Send + 'static,
+            E: Send + 'static,
+            F: FnMut(A) -> Effect<B, E> + Send + 'static,
+        {
+            suspend(move || match pending.next() {
+                Some(value) => f(value).map(move |out| Step::emit(vec![out], pull(upstream, pending, f))),
+                None => upstream.flat_map(move |step| match step {
+                    Step::Emit(chunk, rest) => pull(*rest, chunk.into_iter(), f),
+                    Step::End => end(),
+                }),
+            })
+        }
+        Stream::from_open(move |scope| pull(self.open(scope), Vec::new().into_iter(), f))
+    }
+
+    /// For each value, the values of the stream `f` makes of it, one inner stream after
+    /// another. Each inner stream runs in a scope of its own, closed (its resources
+    /// released) as soon as it ends, or when the whole run ends if it is cut short.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let repeated = Stream::<u32, String>::from_iter(1..=3).flat_map(|n| Stream::from_iter(vec![n; n as usize]));
+    /// assert_eq!(run_blocking(repeated.run_collect()), Ok(vec![1, 2, 2, 3, 3, 3]));
+    /// ```
+    pub fn flat_map<B, F>(self, f: F) -> Stream<B, E>
+    where
+        B: Send + 'static,
+        F: FnMut(A) -> Stream<B, E> + Send + 'static,
+    {
+        fn next<A, B, E, F>(
+            outer: Option<Pull<A, E>>,
+            mut pending: std::vec::IntoIter<A>,
+            mut f: F,
+            inner: InnerScope,
+        ) -> Pull<B, E>
+        where
+            A: Send + 'static,
+            B: Send + 'static,
+            E: Send + 'static,
+            F: FnMut(A) -> Stream<B, E> + Send + 'static,
+        {
+            suspend(move || match pending.next() {
+                Some(value) => {
+                    let scope = inner.start();
+                    let pull = f(value).open(scope);
+                    drain(pull, outer, pending, f, inner)
+                }
+                None => match outer {
+                    None => end(),
+                    Some(outer) => outer.flat_map(move |step| match step {
+                        Step::Emit(chunk, rest) => next(Some(*rest), chunk.into_iter(), f, inner),
+                        Step::End => end(),
+                    }),
+                },
+            })
+        }
+        fn drain<A, B, E, F>(
+            pull: Pull<B, E>,
+            outer: Option<Pull<A, E>>,
+            pending: std::vec::IntoIter<A>,
+            f: F,
+            inner: InnerScope,
+        ) -> Pull<B, E>
+        where
+            A: Send + 'static,
+            B: Send + 'static,
+            E: Send + 'static,
+            F: FnMut(A) -> Stream<B, E> + Send + 'static,
+        {
+            pull.flat_map(move |step| match step {
+                Step::Emit(chunk, rest) => emit(chunk, drain(*rest, outer, pending, f, inner)),
+                Step::End => {
+                    let close = inner.close(Ok(()));
+                    close
+                        .widen()
+                        .flat_map(move |()| next(outer, pending, f, inner))
+                }
+            })
+        }
+        Stream::from_open(move |scope| {
+            let inner = InnerScope::new(&scope);
+            next(Some(self.open(scope)), Vec::new().into_iter(), f, inner)
+        })
+    }
+
+    /// This stream's values, then `other`'s. Each runs in a scope of its own, closed as it
+    /// ends; `other` is opened only once this stream has ended.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let both = Stream::<u32, String>::from_iter([1, 2]).concat(Stream::from_iter([3]));
+    /// assert_eq!(run_blocking(both.run_collect()), Ok(vec![1, 2, 3]));
+    /// ```
+    pub fn concat(self, other: Stream<A, E>) -> Stream<A, E> {
+        Stream::from_iter([self, other]).flat_map(|stream| stream)
+    }
+
+    /// On a typed failure, continues with the stream `f` makes of the error (opened in this
+    /// stream's scope). Values already emitted stay emitted; defects and interruption are
+    /// not recovered.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let recovered = Stream::<u32, &str>::from_iter([1, 2])
+    ///     .concat(Stream::fail("broken"))
+    ///     .catch_all(|_| Stream::<u32, String>::from_iter([0]));
+    /// assert_eq!(run_blocking(recovered.run_collect()), Ok(vec![1, 2, 0]));
+    /// ```
+    pub fn catch_all<E2, F>(self, f: F) -> Stream<A, E2>
+    where
+        E2: Send + 'static,
+        F: FnOnce(E) -> Stream<A, E2> + Send + 'static,
+    {
+        fn pull<A, E, E2, F>(upstream: Pull<A, E>, f: F, scope: Scope) -> Pull<A, E2>
+        where
+            A: Send + 'static,
+            E: Send + 'static,
+            E2: Send + 'static,
+            F: FnOnce(E) -> Stream<A, E2> + Send + 'static,
+        {
+            upstream.result().flat_map(move |step| match step {
+                Ok(Step::Emit(chunk, rest)) => emit(chunk, pull(*rest, f, scope)),
+                Ok(Step::End) => end(),
+                Err(error) => f(error).open(scope),
+            })
+        }
+        Stream::from_open(move |scope| pull(self.open(scope.clone()), f, scope))
+    }
+
+    /// The stream `make` builds, started again from scratch on a typed failure, after the
+    /// delay `schedule` chooses (shown the error), on the context's clock; each attempt's
+    /// resources are released before the next starts. Values an attempt emitted before it
+    /// failed stay emitted. When the schedule stops, the stream fails with the last error.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use effect_runtime::{run_blocking, stream::Stream, Schedule};
+    ///
+    /// let attempts = Arc::new(AtomicU32::new(0));
+    /// let counter = attempts.clone();
+    /// let flaky = move || match counter.fetch_add(1, Ordering::SeqCst) {
+    ///     0 => Stream::fail("connection reset".to_string()),
+    ///     _ => Stream::from_iter([1, 2]),
+    /// };
+    /// let stream = Stream::retry(flaky, Schedule::recurs(3));
+    /// assert_eq!(run_blocking(stream.run_collect()), Ok(vec![1, 2]));
+    /// assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    /// ```
+    pub fn retry<F>(make: F, schedule: Schedule<E>) -> Stream<A, E>
+    where
+        F: Fn() -> Stream<A, E> + Send + Sync + 'static,
+    {
+        struct Attempts<A, E, F> {
+            make: F,
+            run: ScheduleRun<E>,
+            clock: Clock,
+            inner: InnerScope,
+            _values: std::marker::PhantomData<fn() -> (A, E)>,
+        }
+        fn attempt<A, E, F>(state: Attempts<A, E, F>) -> Pull<A, E>
+        where
+            A: Send + 'static,
+            E: Send + 'static,
+            F: Fn() -> Stream<A, E> + Send + Sync + 'static,
+        {
+            let scope = state.inner.start();
+            let pull = (state.make)().open(scope);
+            guard(pull, state)
+        }
+        fn guard<A, E, F>(pull: Pull<A, E>, mut state: Attempts<A, E, F>) -> Pull<A, E>
+        where
+            A: Send + 'static,
+            E: Send + 'static,
+            F: Fn() -> Stream<A, E> + Send + Sync + 'static,
+        {
+            pull.result().flat_map(move |step| match step {
+                Ok(Step::Emit(chunk, rest)) => emit(chunk, guard(*rest, state)),
+                Ok(Step::End) => end(),
+                Err(error) => match state.run.next(&error) {
+                    Some(delay) => {
+                        let close = state.inner.close(Err(Cause::Fail(())));
+                        let sleep = state.clock.sleep(delay);
+                        close
+                            .widen()
+                            .flat_map(move |()| {
+                                Effect::from_future(async move {
+                                    sleep.await;
+                                    Ok::<_, Cause<E>>(())
+                                })
+                            })
+                            .flat_map(move |()| attempt(state))
+                    }
+                    None => fail_cause(Cause::Fail(error)),
+                },
+            })
+        }
+        Stream::from_open(move |scope| {
+            let inner = InnerScope::new(&scope);
+            Effect::new(move |ctx| async move {
+                let state = Attempts {
+                    make,
+                    run: schedule.start_run(&Random::of(&ctx)),
+                    clock: Clock::of(&ctx),
+                    inner,
+                    _values: std::marker::PhantomData,
+                };
+                attempt(state).await
+            })
+        })
+    }
+
+    /// Pairs of this stream's and `other`'s values, in order; ends when either ends.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let pairs = Stream::<u32, String>::from_iter(1..).zip(Stream::from_iter(["a", "b"]));
+    /// assert_eq!(run_blocking(pairs.run_collect()), Ok(vec![(1, "a"), (2, "b")]));
+    /// ```
+    pub fn zip<B: Send + 'static>(self, other: Stream<B, E>) -> Stream<(A, B), E> {
+        fn pull<A, B, E>(
+            left: Pull<A, E>,
+            mut lefts: VecDeque<A>,
+            right: Pull<B, E>,
+            mut rights: VecDeque<B>,
+        ) -> Pull<(A, B), E>
+        where
+            A: Send + 'static,
+            B: Send + 'static,
+            E: Send + 'static,
+        {
+            if !lefts.is_empty() && !rights.is_empty() {
+                let n = lefts.len().min(rights.len());
+                let out: Vec<(A, B)> = lefts.drain(..n).zip(rights.drain(..n)).collect();
+                return emit(out, suspend(move || pull(left, lefts, right, rights)));
+            }
+            if lefts.is_empty() {
+                left.flat_map(move |step| match step {
+                    Step::Emit(chunk, rest) => {
+                        lefts.extend(chunk);
+                        pull(*rest, lefts, right, rights)
+                    }
+                    Step::End => end(),
+                })
+            } else {
+                right.flat_map(move |step| match step {
+                    Step::Emit(chunk, rest) => {
+                        rights.extend(chunk);
+                        pull(left, lefts, *rest, rights)
+                    }
+                    Step::End => end(),
+                })
+            }
+        }
+        Stream::from_open(move |scope| {
+            pull(self.open(scope.clone()), VecDeque::new(), other.open(scope), VecDeque::new())
+        })
+    }
+}
+
+/// The scope of the inner stream running now (of `flat_map`, `retry`), inside the scope of
+/// the stream around it.
+///
+/// Invariant: at most one inner scope is open at a time; it is closed when its inner stream
+/// ends (or, for `retry`, before the next attempt starts), and otherwise by the one
+/// finalizer registered in the parent scope, which closes whatever inner scope is open when
+/// the parent closes (the run cut short, failed or interrupted). So a run over a million
+/// inner streams registers one finalizer, not a million.
+#[derive(Clone)]
+pub(crate) struct InnerScope {
+    current: Arc<Mutex<Option<Scope>>>,
+}
+
+impl InnerScope {
+    pub(crate) fn new(parent: &Scope) -> Self {
+        let current: Arc<Mutex<Option<Scope>>> = Arc::default();
+        let open = current.clone();
+        parent.add_finalizer_exit_now(move |exit: &ScopeExit| {
+            let exit = exit.clone();
+            match open.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(scope) => scope.close_effect(exit),
+                None => succeed(()),
+            }
+        });
+        InnerScope { current }
+    }
+
+    /// A fresh scope for the next inner stream.
+    pub(crate) fn start(&self) -> Scope {
+        let scope = Scope::new();
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(scope.clone());
+        scope
+    }
+
+    /// Closes the inner scope open now, if any.
+    pub(crate) fn close(&self, exit: ScopeExit) -> Effect<(), Never> {
+        match self.current.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(scope) => scope.close_effect(exit),
+            None => succeed(()),
+        }
+    }
+}

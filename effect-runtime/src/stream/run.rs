@@ -1,0 +1,226 @@
+//! Running a stream: the sinks (`run_collect`, `run_fold`, `run_for_each`, `run_drain`,
+//! `run_into_queue`) and the bridge to `futures::Stream`.
+//!
+//! Every sink is one effect: it opens the stream in a fresh [`Scope`] (through
+//! [`scoped`]), pulls until the end, a failure, or the sink is done, and closes the scope
+//! however the run ends, so the stream's resources are released and the fibers it started
+//! are interrupted and awaited before the sink's effect ends.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use super::{Step, Stream};
+use crate::cause::{Cause, Exit};
+use crate::context::Context;
+use crate::effect::Effect;
+use crate::fiber::run::Run;
+use crate::scope::{scoped, Scope};
+use crate::sync::{Queue, QueueShutdown};
+
+impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
+    /// Runs the stream to its end, folding its values into `init` with `f`.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let sum = Stream::<u64, String>::from_iter(1..=100).run_fold(0, |sum, n| sum + n);
+    /// assert_eq!(run_blocking(sum), Ok(5050));
+    /// ```
+    pub fn run_fold<S, F>(self, init: S, mut f: F) -> Effect<S, E>
+    where
+        S: Send + 'static,
+        F: FnMut(S, A) -> S + Send + 'static,
+    {
+        scoped(Effect::new(move |ctx: Context| async move {
+            // `scoped` has put the scope there; it closes when this effect ends.
+            let mut pull = self.open(ctx.get::<Scope>());
+            let mut acc = init;
+            loop {
+                match pull.await? {
+                    Step::Emit(chunk, rest) => {
+                        for value in chunk {
+                            acc = f(acc, value);
+                        }
+                        pull = *rest;
+                    }
+                    Step::End => return Ok(acc),
+                }
+            }
+        }))
+    }
+
+    /// Runs the stream to its end, collecting its values in order.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// let letters = Stream::<char, String>::from_iter("abc".chars()).run_collect();
+    /// assert_eq!(run_blocking(letters), Ok(vec!['a', 'b', 'c']));
+    /// ```
+    pub fn run_collect(self) -> Effect<Vec<A>, E> {
+        self.run_fold(Vec::new(), |mut all, value| {
+            all.push(value);
+            all
+        })
+    }
+
+    /// Runs the stream to its end, running the effect `f` builds for each value, one after
+    /// another (the next value is pulled only once the previous effect is done). The first
+    /// failure, of the stream or of an effect, ends the run with it.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use effect_runtime::{run_blocking, stream::Stream, sync};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let record = seen.clone();
+    /// let run = Stream::<u32, String>::from_iter(1..=3).run_for_each(move |n| {
+    ///     let record = record.clone();
+    ///     sync(move || record.lock().unwrap().push(n))
+    /// });
+    /// assert_eq!(run_blocking(run), Ok(()));
+    /// assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
+    /// ```
+    pub fn run_for_each<F>(self, mut f: F) -> Effect<(), E>
+    where
+        F: FnMut(A) -> Effect<(), E> + Send + 'static,
+    {
+        scoped(Effect::new(move |ctx: Context| async move {
+            let mut pull = self.open(ctx.get::<Scope>());
+            loop {
+                match pull.await? {
+                    Step::Emit(chunk, rest) => {
+                        for value in chunk {
+                            f(value).await?;
+                        }
+                        pull = *rest;
+                    }
+                    Step::End => return Ok(()),
+                }
+            }
+        }))
+    }
+
+    /// Runs the stream to its end for its effects, discarding the values.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream};
+    ///
+    /// assert_eq!(run_blocking(Stream::<u8, String>::from_iter(0..10).run_drain()), Ok(()));
+    /// ```
+    pub fn run_drain(self) -> Effect<(), E> {
+        self.run_fold((), |(), _| ())
+    }
+
+    /// Runs the stream into `queue`: each value is offered (waiting while the queue is full,
+    /// so the stream goes at the consumer's pace), and the queue is shut down when the
+    /// stream ends or fails, so a consumer reading it with [`Stream::from_queue`] sees the end.
+    /// If the consumer shuts the queue down first, the run stops there, successfully.
+    ///
+    /// ```
+    /// use effect_runtime::{run_blocking, stream::Stream, Effect, Queue};
+    ///
+    /// let queue = Queue::bounded(16);
+    /// run_blocking(Stream::<u32, String>::from_iter(1..=3).run_into_queue(queue.clone())).unwrap();
+    /// let drained: Effect<Vec<u32>, String> = Stream::from_queue(queue).run_collect();
+    /// assert_eq!(run_blocking(drained), Ok(vec![1, 2, 3]));
+    /// ```
+    pub fn run_into_queue(self, queue: Queue<A>) -> Effect<(), E> {
+        let closing = queue.clone();
+        scoped(Effect::new(move |ctx: Context| async move {
+            let mut pull = self.open(ctx.get::<Scope>());
+            loop {
+                match pull.await? {
+                    Step::Emit(chunk, rest) => {
+                        for value in chunk {
+                            if queue.offer::<QueueShutdown>(value).result().await?.is_err() {
+                                // The consumer is gone: nothing more to deliver.
+                                return Ok(());
+                            }
+                        }
+                        pull = *rest;
+                    }
+                    Step::End => return Ok(()),
+                }
+            }
+        }))
+        .ensuring(crate::effect::sync(move || closing.shutdown()))
+    }
+
+    /// This stream as a [`futures::Stream`] of `Result`s, run with `ctx`: its values as
+    /// `Ok`, then, if it fails, one `Err` with the cause, then the end.
+    ///
+    /// The stream runs only while the futures stream is polled (one value ahead at most), on
+    /// the polling task. Dropping the futures stream before the end interrupts the stream,
+    /// and its finalizers run as when a [`Run`](crate::Run) is dropped: on a task spawned
+    /// onto the current tokio runtime.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use effect_runtime::{stream::Stream, Context};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let numbers = Stream::<u32, String>::from_iter(1..=3).into_futures_stream(&Context::new());
+    /// let collected: Vec<_> = numbers.collect().await;
+    /// assert_eq!(collected, [Ok(1), Ok(2), Ok(3)]);
+    /// # }
+    /// ```
+    pub fn into_futures_stream(self, ctx: &Context) -> IntoFuturesStream<A, E> {
+        // One value in flight: the run waits in `offer` until the consumer has taken it.
+        let queue = Queue::bounded(1);
+        let run = self
+            .run_into_queue(queue.clone())
+            .run(ctx);
+        IntoFuturesStream {
+            queue,
+            run: Some(run),
+            failure: None,
+        }
+    }
+}
+
+/// A [`Stream`] running as a [`futures::Stream`]; see [`Stream::into_futures_stream`].
+#[must_use = "streams do nothing unless polled"]
+pub struct IntoFuturesStream<A, E> {
+    queue: Queue<A>,
+    /// The stream's run, until it has ended.
+    run: Option<Run<(), E>>,
+    /// The run's failure, given after the values it produced before failing.
+    failure: Option<Cause<E>>,
+}
+
+impl<A, E> std::fmt::Debug for IntoFuturesStream<A, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IntoFuturesStream")
+    }
+}
+
+impl<A, E> Unpin for IntoFuturesStream<A, E> {}
+
+impl<A: Send + 'static, E: Send + 'static> futures::Stream for IntoFuturesStream<A, E> {
+    type Item = Result<A, Cause<E>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(value) = this.queue.try_take() {
+                return Poll::Ready(Some(Ok(value)));
+            }
+            let Some(run) = this.run.as_mut() else {
+                return Poll::Ready(this.failure.take().map(Err));
+            };
+            // Drives the stream until it has offered a value and waits for room (or for
+            // anything else: it registered this task's waker), or ends.
+            match Pin::new(run).poll(cx) {
+                Poll::Ready(exit) => {
+                    let exit: Exit<(), E> = exit;
+                    this.run = None;
+                    this.failure = exit.err();
+                }
+                // Taking the value makes room, which wakes the run (on this task) again.
+                Poll::Pending => return this.queue.try_take().map(|v| Some(Ok(v))).map_or(Poll::Pending, Poll::Ready),
+            }
+        }
+    }
+}
