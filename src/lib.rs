@@ -177,8 +177,14 @@ pub use effect_macros::effect_block as effect;
 /// and `.await` on plain futures works. `?` inside closures, `async` blocks and nested fns
 /// keeps its plain Rust meaning. Binding a plain value (`succeed(x)?`) costs a branch.
 ///
-/// In an `effect_block!` every bind shares the block's error type; inside an `#[effect] fn`
-/// (whose error type is declared) a bound error converts with `From`.
+/// In an `effect_block!` every bind shares the block's error type, except effects that
+/// cannot fail (`Effect<A, Never>`), which bind in any block; inside an `#[effect] fn`
+/// (whose error type is declared) a bound error converts with `From`. One consequence: a
+/// block cannot see its error type before its end, so a constructor whose error type is
+/// generic and must convert from something (`queue.offer(x)`, `Effect<(), E>` for any
+/// `E: From<QueueShutdown>`) is taken to be infallible there and is refused; spell its
+/// error type (`queue.offer::<MyError>(x)?`), or write an `#[effect] fn`, where the
+/// declared error type is used.
 ///
 /// ```
 /// use effect::prelude::*;

@@ -236,17 +236,23 @@ impl Binder<'_> {
     /// type; in a declared body a failure converts with `From`, through a real `?` spanned at
     /// the user's `?`, so a missing conversion reads exactly like plain Rust's.
     fn failure(&self, cause: &Ident, expr: &Expr, question: Span) -> TokenStream {
-        let widen = |method: TokenStream| {
-            quote_spanned! {question=> {
+        let Some(error) = self.types.error() else {
+            // The block's error type is inferred: see `Widen`.
+            return quote_spanned! {question=> {
                 #[allow(unused_imports)]
                 use ::effect::__private::WidenAny as _;
-                ::effect::__private::Widen(#cause).#method
-            }}
+                ::effect::__private::Widen(#cause).widen()
+            }};
         };
-        let Some(error) = self.types.error() else {
-            return widen(quote!(widen()));
-        };
-        let widened = widen(quote!(widen_to::<#error>()));
+        let widened = quote_spanned! {question=> {
+            #[allow(unused_imports)]
+            use ::effect::__private::{WidenOther as _, WidenSame as _};
+            ::effect::__private::WidenTo::<_, #error>(
+                ::core::option::Option::Some(#cause),
+                ::core::marker::PhantomData,
+            )
+            .widen_to()
+        }};
         let failure = Ident::new("__effect_failure", Span::mixed_site());
         let err = quote_spanned! {expr.span()=> ::core::result::Result::Err(#failure) };
         let convert = quote_spanned! {question=> #err? };

@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 
 use crate::cause::{Cause, Exit};
 use crate::effect::Effect;
@@ -113,9 +114,13 @@ impl<A> BodyValue<A> for A {
     }
 }
 
-/// A bound failure on its way out of a body. An effect that cannot fail
-/// (`Effect<A, Never>`) binds in a body of any error type: its cause is widened here (an
-/// inherent method, found before the trait method every other cause uses).
+/// A bound failure on its way out of an `effect_block!`, whose error type is inferred. An
+/// effect that cannot fail (`Effect<A, Never>`) binds in a block of any error type: its
+/// cause is widened here (an inherent method, found before the trait method every other
+/// cause uses). So a bound effect whose error type is still open is taken to be `Never`:
+/// a generic constructor whose error type must convert from something
+/// (`queue.offer::<E>(x)`) needs it spelled in a block; `#[effect]` fns, whose error type is
+/// declared, settle it with [`WidenTo`] instead.
 pub struct Widen<E>(pub Cause<E>);
 
 impl Widen<Infallible> {
@@ -125,19 +130,13 @@ impl Widen<Infallible> {
     pub fn widen<E>(self) -> Cause<E> {
         self.0.map(|never| match never {})
     }
-
-    /// The same, into a body's declared error type `E`.
-    #[inline]
-    pub fn widen_to<E>(self) -> Cause<E> {
-        self.widen()
-    }
 }
 
+/// See [`Widen`]: any other cause stays as it is (the block's error type is inferred from
+/// it).
 pub trait WidenAny<E2> {
-    /// Any other cause stays as it is (a body's error type is inferred from it).
+    /// The cause as it is.
     fn widen(self) -> Cause<E2>;
-    /// Any other cause stays as it is (a declared body converts its failure with `From`).
-    fn widen_to<T>(self) -> Cause<E2>;
 }
 
 impl<E2> WidenAny<E2> for Widen<E2> {
@@ -145,9 +144,52 @@ impl<E2> WidenAny<E2> for Widen<E2> {
     fn widen(self) -> Cause<E2> {
         self.0
     }
+}
+
+/// A bound failure on its way out of a body whose error type `E` is declared: the bound
+/// effect's error type `E1` is settled here, by which method is found first.
+///
+/// 1. By value, [`WidenSame`]: `E1` is `E`, or still unknown (a generic constructor such as
+///    `queue.offer(x)` or `sleep(d)`), which makes it `E`: so `queue.offer(x)?` binds in a
+///    body whose error type converts from `QueueShutdown`, as in plain Rust.
+/// 2. By reference, the inherent method on `WidenTo<Never, E>`: an effect that cannot fail
+///    binds in a body of any error type.
+/// 3. By mutable reference, [`WidenOther`]: any other error type stays, and the body then
+///    converts it with a real `?` (so a missing `From` reads as plain Rust's).
+pub struct WidenTo<E1, E>(pub Option<Cause<E1>>, pub PhantomData<fn() -> E>);
+
+impl<E> WidenTo<Infallible, E> {
+    /// A `Cause<Never>` holds no failure, only defects and interruptions: any `E` fits.
     #[inline]
-    fn widen_to<T>(self) -> Cause<E2> {
-        self.0
+    pub fn widen_to(&self) -> Cause<E> {
+        let cause = self.0.clone().expect("a bound failure is widened once");
+        cause.map(|never| match never {})
+    }
+}
+
+/// See [`WidenTo`]: the bound effect's error type is the body's (or becomes it).
+pub trait WidenSame<E> {
+    /// The cause as it is.
+    fn widen_to(self) -> Cause<E>;
+}
+
+impl<E> WidenSame<E> for WidenTo<E, E> {
+    #[inline]
+    fn widen_to(self) -> Cause<E> {
+        self.0.expect("a bound failure is widened once")
+    }
+}
+
+/// See [`WidenTo`]: a bound effect of another error type, converted by the body.
+pub trait WidenOther<E1> {
+    /// The cause as it is, for the body to convert.
+    fn widen_to(&mut self) -> Cause<E1>;
+}
+
+impl<E1, E> WidenOther<E1> for WidenTo<E1, E> {
+    #[inline]
+    fn widen_to(&mut self) -> Cause<E1> {
+        self.0.take().expect("a bound failure is widened once")
     }
 }
 

@@ -126,7 +126,39 @@ fn binds_in_macros() -> Effect<(Vec<u32>, bool), String> {
     (repeated, is_small)
 }
 
+// 6. A generic constructor whose error type converts from something (`Queue::offer` is
+// `Effect<(), E>` for any `E: From<QueueShutdown>`) binds in a declared body: its open error
+// type becomes the body's.
+#[derive(Debug, PartialEq)]
+enum QueueError {
+    Closed,
+}
+
+impl From<effect::QueueShutdown> for QueueError {
+    fn from(_: effect::QueueShutdown) -> Self {
+        QueueError::Closed
+    }
+}
+
+#[effect]
+fn generic_errors_take_the_bodys(queue: effect::Queue<u32>) -> Effect<u32, QueueError> {
+    queue.offer(20)?;
+    sleep(ms(0))?;
+    let cannot_fail = succeed::<u32, Never>(1)?;
+    queue.take()? + cannot_fail
+}
+
 fn main() {
+    assert_eq!(
+        effect::run_blocking(generic_errors_take_the_bodys(effect::Queue::bounded(1))),
+        Ok(21)
+    );
+    let closed = effect::Queue::bounded(1);
+    closed.shutdown();
+    assert_eq!(
+        effect::run_blocking(generic_errors_take_the_bodys(closed)).unwrap_err().failure(),
+        Some(&QueueError::Closed)
+    );
     assert_eq!(effect::run_blocking(tail_unreachable(3)), Ok(3));
     assert!(effect::run_blocking(tail_panics()).unwrap_err().is_die());
     assert_eq!(effect::run_blocking(tail_returns(4)), Ok(8));

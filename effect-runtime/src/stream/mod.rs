@@ -10,10 +10,11 @@
 //!   consumer asks for the next chunk. Operators that decouple producer and consumer
 //!   (`buffer`, `merge`, `map_par`, ...) do so through a bounded queue, so a fast producer
 //!   is never more than that bound ahead of a slow consumer.
-//! - **Chunked.** Each pull yields a `Vec` of values: pure sources (`from_iter`) emit up to
-//!   [`CHUNK_SIZE`] values per pull, so pure pipelines cost a few nanoseconds per value;
-//!   effectful sources emit one value per pull, so what they have produced and what has
-//!   been consumed never drift apart by more than the stages' buffers.
+//! - **Chunked.** Each pull yields a `Vec` of values: `from_iter` emits chunks growing from
+//!   1 to [`CHUNK_SIZE`] values, so pure pipelines cost a few nanoseconds per value while a
+//!   partly consumed iterator runs little ahead; effectful sources (and `unfold`) emit one
+//!   value per pull, so what they have produced and what has been consumed never drift
+//!   apart by more than the stages' buffers.
 //! - **Resource-safe.** Resources a stream acquires ([`Stream::scoped`],
 //!   [`Stream::acquire_release`]) are released when the stream's scope closes: when the run
 //!   ends, however it ends (end of input, failure, defect, interruption, or the consumer
@@ -48,7 +49,7 @@ use crate::scope::Scope;
 
 pub use run::IntoFuturesStream;
 
-/// How many values a pure source ([`Stream::from_iter`], [`Stream::unfold`]) emits per pull.
+/// The most values [`Stream::from_iter`] emits per pull.
 pub const CHUNK_SIZE: usize = 256;
 
 /// A lazy, effectful sequence of `A`s that may fail with an `E`. See the [module

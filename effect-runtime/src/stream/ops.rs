@@ -311,7 +311,9 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             F: FnMut(A) -> Effect<B, E> + Send + 'static,
         {
             suspend(move || match pending.next() {
-                Some(value) => f(value).map(move |out| Step::emit(vec![out], pull(upstream, pending, f))),
+                Some(value) => {
+                    f(value).map(move |out| Step::emit(vec![out], pull(upstream, pending, f)))
+                }
                 None => upstream.flat_map(move |step| match step {
                     Step::Emit(chunk, rest) => pull(*rest, chunk.into_iter(), f),
                     Step::End => end(),
@@ -565,7 +567,12 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             }
         }
         Stream::from_open(move |scope| {
-            pull(self.open(scope.clone()), VecDeque::new(), other.open(scope), VecDeque::new())
+            pull(
+                self.open(scope.clone()),
+                VecDeque::new(),
+                other.open(scope),
+                VecDeque::new(),
+            )
         })
     }
 }
@@ -606,7 +613,12 @@ impl InnerScope {
 
     /// Closes the inner scope open now, if any.
     pub(crate) fn close(&self, exit: ScopeExit) -> Effect<(), Never> {
-        match self.current.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        match self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             Some(scope) => scope.close_effect(exit),
             None => succeed(()),
         }

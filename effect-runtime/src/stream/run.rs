@@ -169,9 +169,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     pub fn into_futures_stream(self, ctx: &Context) -> IntoFuturesStream<A, E> {
         // One value in flight: the run waits in `offer` until the consumer has taken it.
         let queue = Queue::bounded(1);
-        let run = self
-            .run_into_queue(queue.clone())
-            .run(ctx);
+        let run = self.run_into_queue(queue.clone()).run(ctx);
         IntoFuturesStream {
             queue,
             run: Some(run),
@@ -219,7 +217,13 @@ impl<A: Send + 'static, E: Send + 'static> futures::Stream for IntoFuturesStream
                     this.failure = exit.err();
                 }
                 // Taking the value makes room, which wakes the run (on this task) again.
-                Poll::Pending => return this.queue.try_take().map(|v| Some(Ok(v))).map_or(Poll::Pending, Poll::Ready),
+                Poll::Pending => {
+                    return this
+                        .queue
+                        .try_take()
+                        .map(|v| Some(Ok(v)))
+                        .map_or(Poll::Pending, Poll::Ready)
+                }
             }
         }
     }

@@ -27,19 +27,22 @@ pub(crate) fn emit<A: Send + 'static, E: Send + 'static>(
     succeed(Step::emit(chunk, rest))
 }
 
-fn iter_pull<I, E>(mut iter: I) -> Pull<I::Item, E>
+/// The pull of the rest of `iter`, in chunks of `size` values, doubling up to
+/// [`CHUNK_SIZE`]: a stream that is only partly consumed (`take(3)`) runs its iterator little
+/// ahead of what was taken, and a long one runs in full chunks.
+fn iter_pull<I, E>(mut iter: I, size: usize) -> Pull<I::Item, E>
 where
     I: Iterator + Send + 'static,
     I::Item: Send + 'static,
     E: Send + 'static,
 {
-    // The iterator advances only when this pull runs, one chunk at a time.
+    // The iterator advances only when this pull runs.
     sync(move || {
-        let chunk: Vec<I::Item> = iter.by_ref().take(CHUNK_SIZE).collect();
+        let chunk: Vec<I::Item> = iter.by_ref().take(size).collect();
         if chunk.is_empty() {
             Step::End
         } else {
-            Step::emit(chunk, iter_pull(iter))
+            Step::emit(chunk, iter_pull(iter, (size * 2).min(CHUNK_SIZE)))
         }
     })
 }
@@ -80,7 +83,9 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     }
 
     /// The values of `items`, in order. The iterator is advanced only as the stream is
-    /// pulled, [`CHUNK_SIZE`] values at a time, so an endless iterator is fine.
+    /// pulled, in chunks of 1, 2, 4, ... up to [`CHUNK_SIZE`] values, so an endless iterator
+    /// is fine, and one that is only partly consumed runs at most as far again as what was
+    /// taken.
     ///
     /// ```
     /// use effect_runtime::{run_blocking, stream::Stream};
@@ -95,7 +100,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         I::IntoIter: Send + 'static,
     {
         let iter = items.into_iter();
-        Stream::from_open(move |_| iter_pull(iter))
+        Stream::from_open(move |_| iter_pull(iter, 1))
     }
 
     /// The stream of the one value of `effect` (or its failure), run when the stream is
@@ -112,7 +117,8 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     }
 
     /// The values `step` unfolds from `state`: each call gives a value and the next state,
-    /// or `None` to end. Pure; for an effectful step use [`unfold_effect`](Stream::unfold_effect).
+    /// or `None` to end. One value per pull, so `step` never runs ahead of what is consumed.
+    /// Pure; for an effectful step use [`unfold_effect`](Stream::unfold_effect).
     ///
     /// ```
     /// use effect_runtime::{run_blocking, stream::Stream};
@@ -120,17 +126,24 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// let powers = Stream::<u32, String>::unfold(1, |n| (n <= 100).then(|| (n, n * 3)));
     /// assert_eq!(run_blocking(powers.run_collect()), Ok(vec![1, 3, 9, 27, 81]));
     /// ```
-    pub fn unfold<S, F>(state: S, mut step: F) -> Self
+    pub fn unfold<S, F>(state: S, step: F) -> Self
     where
         S: Send + 'static,
         F: FnMut(S) -> Option<(A, S)> + Send + 'static,
     {
-        let mut state = Some(state);
-        Stream::from_iter(std::iter::from_fn(move || {
-            let (value, next) = step(state.take()?)?;
-            state = Some(next);
-            Some(value)
-        }))
+        fn pull<A, E, S, F>(state: S, mut step: F) -> Pull<A, E>
+        where
+            A: Send + 'static,
+            E: Send + 'static,
+            S: Send + 'static,
+            F: FnMut(S) -> Option<(A, S)> + Send + 'static,
+        {
+            sync(move || match step(state) {
+                Some((value, state)) => Step::emit(vec![value], pull(state, step)),
+                None => Step::End,
+            })
+        }
+        Stream::from_open(move |_| pull(state, step))
     }
 
     /// The values the effects of `step` unfold from `state`, one per pull: each effect gives
@@ -234,19 +247,22 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// ```
     pub fn from_queue(queue: Queue<A>) -> Self {
         fn pull<A: Send + 'static, E: Send + 'static>(queue: Queue<A>) -> Pull<A, E> {
-            queue.take::<QueueShutdown>().result().map(move |taken| match taken {
-                Ok(first) => {
-                    let mut chunk = vec![first];
-                    while chunk.len() < CHUNK_SIZE {
-                        match queue.try_take() {
-                            Some(item) => chunk.push(item),
-                            None => break,
+            queue
+                .take::<QueueShutdown>()
+                .result()
+                .map(move |taken| match taken {
+                    Ok(first) => {
+                        let mut chunk = vec![first];
+                        while chunk.len() < CHUNK_SIZE {
+                            match queue.try_take() {
+                                Some(item) => chunk.push(item),
+                                None => break,
+                            }
                         }
+                        Step::emit(chunk, pull(queue))
                     }
-                    Step::emit(chunk, pull(queue))
-                }
-                Err(QueueShutdown) => Step::End,
-            })
+                    Err(QueueShutdown) => Step::End,
+                })
         }
         Stream::from_open(move |_| pull(queue))
     }
@@ -269,9 +285,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(events.run_collect()), Ok(vec!["started", "stopped"]));
     /// ```
     pub fn from_subscription(subscription: Subscription<A>) -> Self {
-        fn pull<A: Send + 'static, E: Send + 'static>(
-            subscription: Subscription<A>,
-        ) -> Pull<A, E> {
+        fn pull<A: Send + 'static, E: Send + 'static>(subscription: Subscription<A>) -> Pull<A, E> {
             subscription
                 .take::<QueueShutdown>()
                 .result()
@@ -357,10 +371,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(first), Ok(vec!["a"]));
     /// assert_eq!(*log.lock().unwrap(), ["open", "close"]);
     /// ```
-    pub fn acquire_release<R>(
-        acquire: Effect<A, E>,
-        release: R,
-    ) -> Self
+    pub fn acquire_release<R>(acquire: Effect<A, E>, release: R) -> Self
     where
         A: Clone,
         R: FnOnce(A, &ScopeExit) -> Effect<(), Never> + Send + 'static,
