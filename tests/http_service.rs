@@ -1,7 +1,7 @@
 //! The `http_service` example, end to end: its app serves on a loopback port and a real
 //! HTTP client talks to it. The service's clock is a `TestClock` and its price feed is
 //! scripted, so timeouts, backoff and fallbacks happen exactly when a test advances virtual
-//! time: no test races real time, and every outcome is the same on every run.
+//! time: no test races or sleeps in real time, and every outcome is the same on every run.
 
 #[allow(dead_code)]
 #[path = "../examples/http_service.rs"]
@@ -166,12 +166,12 @@ async fn within<F: Future>(future: F) -> F::Output {
         .expect("the test was stuck for 10 s")
 }
 
-/// Waits (in real time, within the limit) until `ready` holds: for something only a poll
-/// can see, such as a request having reached the service.
+/// Yields until `ready` holds (within the limit): for what only a poll can see, such as a
+/// request having reached the service without a call to the feed to show for it.
 async fn until(mut ready: impl FnMut() -> bool) {
     within(async {
         while !ready() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            tokio::task::yield_now().await;
         }
     })
     .await;
@@ -313,11 +313,16 @@ async fn a_request_waiting_for_a_connection_still_answers_504_at_its_deadline() 
     };
     let service = start(config, ScriptedFeed::new([], Step::Answer)).await;
     // A fiber of the service's runtime holds the only connection.
-    let hold = never::<(), ApiError>();
+    let holding = Deferred::new();
+    let hold = holding
+        .complete::<ApiError>(())
+        .flat_map(|_| never::<(), ApiError>());
     let holder = service
         .runtime
         .fork(scoped(service.pool.connection().flat_map(|_| hold)));
-    until(|| service.pool.stats().checked_out == 1).await;
+    within(service.runtime.run(holding.wait::<()>()))
+        .await
+        .unwrap();
 
     let request = service.send("/quote/ACME");
     // Its deadline is armed once it waits (for the connection: there is nothing else).
@@ -444,7 +449,7 @@ async fn a_client_hanging_up_interrupts_its_request_which_gives_its_connection_b
     // fiber is interrupted and its finalizers run (on a task of their own). No time passes
     // on the service's clock, so nothing else could end the request.
     drop(stream);
-    until(|| service.pool.stats().returned == 1).await;
-    until(|| service.runtime.live_fibers() == 0).await;
+    within(service.runtime.until_idle()).await;
+    assert_eq!(service.pool.stats().returned, 1);
     service.stop().await;
 }
