@@ -1,7 +1,8 @@
 //! An HTTP service whose handlers are effect programs: `cargo run --example http_service`.
 //!
-//! `GET /quote/{symbol}` answers a stock quote from a downstream price feed, with what a
-//! service needs on its first day in production:
+//! Not a section of the guide: it puts the guide's patterns together in one service.
+//! `GET /quote/{symbol}` answers a stock quote from a downstream price feed, with what
+//! a service needs on its first day in production:
 //!
 //! - **a deadline per request**: every request's effect runs under `timeout_fail`; past it
 //!   the request is interrupted, its cleanup runs, and it answers 504;
@@ -69,6 +70,7 @@ pub struct Config {
     /// How many times a transient feed failure is retried: the first retry after
     /// `backoff`, each next one after twice the delay before.
     pub retries: u64,
+    /// The delay before the first retry.
     pub backoff: Duration,
     /// Connections to the quote store; requests beyond this many wait for one.
     pub pool_size: usize,
@@ -586,6 +588,8 @@ pub async fn http_get(
 
 // ---- main ----
 
+// A plain tokio `main`: axum runs the server loop, and the service keeps its own `Runtime`
+// to shut down (`#[effect::main]` is for programs that are a single effect).
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
