@@ -50,6 +50,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use effect::prelude::*;
+use effect::{Context, Layer, Queue, QueueShutdown, Runtime, Scope};
 use futures::FutureExt;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use effect::prelude::*;
+use effect::{Clock, Context, Deferred, Runtime};
 use futures::FutureExt;
 use http_service::{
     client, http_get, ApiError, App, Cents, Client, Config, Feed, FeedError, Pool, PoolStats,
