@@ -93,11 +93,6 @@ impl Default for Config {
     }
 }
 
-/// The service of type `T` from the context the effect runs in: what the layers built.
-fn service<T: Clone + Send + Sync + 'static>() -> Effect<T, Never> {
-    Effect::new(|ctx| async move { Ok(ctx.get::<T>()) })
-}
-
 // ---- The downstream price feed ----
 
 /// A price in cents, shown in dollars.
