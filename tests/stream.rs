@@ -112,7 +112,7 @@ async fn from_queue_ends_when_the_queue_is_shut_down_and_drained() {
     let producer = queue.clone();
     let produce: Effect<(), QueueShutdown> = effect_block! {
         for n in 1..=10u32 {
-            producer.offer(n)?;
+            producer.offer::<QueueShutdown>(n)?;
         }
         producer.shutdown();
     };
@@ -131,7 +131,7 @@ async fn from_subscription_streams_what_is_published_after_subscribing() {
     let publisher = hub.clone();
     let publish: Effect<(), QueueShutdown> = effect_block! {
         for n in 1..=3u32 {
-            publisher.publish(n)?;
+            publisher.publish::<QueueShutdown>(n)?;
         }
         publisher.shutdown();
     };

@@ -1,0 +1,220 @@
+//! Streams over resources: whatever way a run ends, every resource a stream acquired is
+//! released, exactly once, and as early as the stream's structure allows.
+
+mod common;
+
+use common::{test_env, Log};
+use effect::prelude::*;
+use effect::stream::Stream;
+use futures::StreamExt;
+
+/// A stream of the lines of a (pretend) file, opened when first pulled and closed when the
+/// stream's scope closes; each open and close is logged.
+fn lines(log: &Log, name: &'static str, count: u32) -> Stream<String, String> {
+    let (opened, closed) = (log.clone(), log.clone());
+    Stream::acquire_release(
+        sync(move || {
+            opened.push(format!("open {name}"));
+            name
+        }),
+        move |name, exit| {
+            let how = if exit.is_ok() { "ok" } else { "err" };
+            closed.note(&format!("close {name} {how}"))
+        },
+    )
+    .flat_map(move |name| Stream::from_iter(0..count).map(move |i| format!("{name}:{i}")))
+}
+
+/// An endless stream over a resource.
+fn endless(log: &Log) -> Stream<u64, String> {
+    let (opened, closed) = (log.clone(), log.clone());
+    Stream::acquire_release(sync(move || opened.push("open")), move |(), _| {
+        closed.note("close")
+    })
+    .flat_map(|()| Stream::from_iter(0..))
+}
+
+#[test]
+fn a_resource_is_released_when_the_stream_ends() {
+    let log = Log::default();
+    let all = effect::run_blocking(lines(&log, "a", 3).run_collect()).unwrap();
+    assert_eq!(all, ["a:0", "a:1", "a:2"]);
+    assert_eq!(log.events(), ["open a", "close a ok"]);
+}
+
+#[test]
+fn take_of_an_endless_resource_backed_stream_releases_once() {
+    let log = Log::default();
+    let first = effect::run_blocking(endless(&log).take(3).run_collect()).unwrap();
+    assert_eq!(first, [0, 1, 2]);
+    assert_eq!(log.events(), ["open", "close"]);
+}
+
+#[test]
+fn a_resource_is_released_when_the_stream_fails_or_dies() {
+    let log = Log::default();
+    let failing = lines(&log, "f", 5).map_effect(|line| {
+        if line.ends_with(":2") {
+            fail(format!("bad line {line}"))
+        } else {
+            succeed(line)
+        }
+    });
+    let exit = effect::run_blocking(failing.run_drain());
+    assert_eq!(exit, Err(Cause::Fail("bad line f:2".into())));
+    let dying = lines(&log, "d", 5).map(|line| {
+        assert!(!line.ends_with(":1"), "corrupt line");
+        line
+    });
+    assert!(effect::run_blocking(dying.run_drain())
+        .unwrap_err()
+        .is_die());
+    assert_eq!(
+        log.events(),
+        ["open f", "close f err", "open d", "close d err"]
+    );
+}
+
+#[test]
+fn a_resource_is_released_when_the_consumer_fails() {
+    let log = Log::default();
+    let run = lines(&log, "c", 5).run_for_each(|line| {
+        if line == "c:1" {
+            fail("consumer gave up".to_string())
+        } else {
+            succeed(())
+        }
+    });
+    assert!(effect::run_blocking(run).is_err());
+    assert_eq!(log.events(), ["open c", "close c err"]);
+}
+
+#[tokio::test]
+async fn a_resource_is_released_when_the_run_is_interrupted() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let slow = endless(&log)
+        .map_effect(|n| sleep(secs(1)).as_value(n))
+        .run_drain();
+    let fiber = rt.fork(slow);
+    clock.advance(secs(3)).await;
+    let exit = rt.run(fiber.interrupt::<String>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted_only());
+    assert_eq!(log.events(), ["open", "close"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[test]
+fn inner_streams_release_their_resources_as_each_ends() {
+    let log = Log::default();
+    let files = ["x", "y", "z"];
+    let record = log.clone();
+    let inner_log = log.clone();
+    let all = Stream::<&'static str, String>::from_iter(files)
+        .flat_map(move |name| lines(&inner_log, name, 2))
+        .run_for_each(move |line| record.note(&line));
+    effect::run_blocking(all).unwrap();
+    assert_eq!(
+        log.events(),
+        [
+            "open x",
+            "x:0",
+            "x:1",
+            "close x ok",
+            "open y",
+            "y:0",
+            "y:1",
+            "close y ok",
+            "open z",
+            "z:0",
+            "z:1",
+            "close z ok",
+        ]
+    );
+}
+
+#[test]
+fn an_inner_stream_cut_short_is_released_when_the_run_ends() {
+    let log = Log::default();
+    let inner_log = log.clone();
+    let first_three = Stream::<&'static str, String>::from_iter(["x", "y"])
+        .flat_map(move |name| lines(&inner_log, name, 10))
+        .take(3);
+    let taken = effect::run_blocking(first_three.run_collect()).unwrap();
+    assert_eq!(taken, ["x:0", "x:1", "x:2"]);
+    // `y` was never opened; `x` was closed once, as the run ended (successfully).
+    assert_eq!(log.events(), ["open x", "close x ok"]);
+}
+
+#[test]
+fn concat_releases_the_first_before_opening_the_second() {
+    let log = Log::default();
+    let both = lines(&log, "1", 1).concat(lines(&log, "2", 1));
+    effect::run_blocking(both.run_drain()).unwrap();
+    assert_eq!(
+        log.events(),
+        ["open 1", "close 1 ok", "open 2", "close 2 ok"]
+    );
+}
+
+#[tokio::test]
+async fn retry_releases_a_failed_attempts_resource_before_the_next_attempt() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (make_log, counter) = (log.clone(), attempts.clone());
+    let make = move || {
+        let attempt = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let stream = lines(&make_log, "r", 1);
+        if attempt == 0 {
+            stream.concat(Stream::fail("flaky".into()))
+        } else {
+            stream
+        }
+    };
+    let stream = Stream::retry(make, Schedule::spaced(secs(1)));
+    let run = tokio::spawn(rt.run(stream.run_collect()));
+    clock.advance(secs(1)).await;
+    assert_eq!(run.await.unwrap().unwrap(), ["r:0", "r:0"]);
+    assert_eq!(
+        log.events(),
+        ["open r", "close r ok", "open r", "close r ok"]
+    );
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn dropping_a_futures_stream_releases_the_resource() {
+    let (_, rt) = test_env();
+    let log = Log::default();
+    let mut values = endless(&log).into_futures_stream(rt.context());
+    assert_eq!(values.next().await, Some(Ok(0)));
+    assert_eq!(values.next().await, Some(Ok(1)));
+    assert_eq!(log.events(), ["open"]);
+    drop(values);
+    // The interrupted run finishes its cleanup on a task of its own.
+    for _ in 0..100 {
+        if log.count("close") == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(log.events(), ["open", "close"]);
+}
+
+#[test]
+fn a_scoped_stream_releases_what_its_effect_acquired() {
+    let log = Log::default();
+    let (opened, closed) = (log.clone(), log.clone());
+    let connection = acquire_release(
+        sync(move || {
+            opened.push("connect");
+            7u32
+        }),
+        move |_, _| closed.note("disconnect"),
+    );
+    let ids =
+        Stream::<u32, String>::scoped(connection).flat_map(|id| Stream::from_iter([id, id + 1]));
+    assert_eq!(effect::run_blocking(ids.run_collect()), Ok(vec![7, 8]));
+    assert_eq!(log.events(), ["connect", "disconnect"]);
+}
