@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use effect::prelude::*;
+use effect::stream::Stream;
 
 /// Measured rounds per workload (each side once per round), after one warm-up round.
 const REPETITIONS: usize = 5;
@@ -426,6 +427,30 @@ fn fiber_memory_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
     Box::pin(async move { fiber_memory_side("tokio", n) })
 }
 
+// ---- stream_map_filter: a pure stream pipeline, map + filter + fold ----
+
+fn stream_map_filter_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let total = Stream::<u64, Never>::from_iter(0..n)
+            .map(|i| black_box(i).wrapping_mul(3))
+            .filter(|i| i % 2 == 0)
+            .run_fold(0u64, |total, i| total.wrapping_add(i));
+        black_box(total.run(&Context::new()).await.unwrap_or_default());
+    }))
+}
+
+fn stream_map_filter_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use futures::StreamExt;
+    Box::pin(timed(async move {
+        let total = futures::stream::iter(0..n)
+            .map(|i| black_box(i).wrapping_mul(3))
+            .filter(|i| std::future::ready(i % 2 == 0))
+            .fold(0u64, |total, i| std::future::ready(total.wrapping_add(i)))
+            .await;
+        black_box(total);
+    }))
+}
+
 fn workloads() -> Vec<Workload> {
     vec![
         Workload {
@@ -481,6 +506,12 @@ fn workloads() -> Vec<Workload> {
             n: 100_000,
             effect: fiber_memory_effect,
             baseline: fiber_memory_baseline,
+        },
+        Workload {
+            name: "stream_map_filter",
+            n: 1_000_000,
+            effect: stream_map_filter_effect,
+            baseline: stream_map_filter_baseline,
         },
     ]
 }
