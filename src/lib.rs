@@ -159,14 +159,14 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub use effect_runtime::*;
+pub use effectkit_runtime::*;
 
 /// `effect::effect! { BODY }`: an effect block; the same macro as [`effect_block!`].
 ///
 /// It is named `effect!` at the crate root. The prelude cannot export a macro named `effect`
 /// beside the `#[effect]` attribute (Rust keeps one macro per name in a scope), so after
 /// `use effect::prelude::*;` write blocks as `effect_block! { .. }`.
-pub use effect_macros::effect_block as effect;
+pub use effectkit_macros::effect_block as effect;
 
 /// `effect_block! { BODY }`: an effect written as a do-notation body.
 ///
@@ -201,7 +201,7 @@ pub use effect_macros::effect_block as effect;
 /// };
 /// assert_eq!(effect::run_blocking(total), Ok(6));
 /// ```
-pub use effect_macros::effect_block;
+pub use effectkit_macros::effect_block;
 
 /// `par!(B1, B2, ..)`: runs 2 to 12 branches concurrently and yields the tuple of their
 /// values; fail-fast (the first failure interrupts the others, whose finalizers run before
@@ -217,7 +217,7 @@ pub use effect_macros::effect_block;
 /// }
 /// assert_eq!(effect::run_blocking(both()), Ok((1, "two")));
 /// ```
-pub use effect_macros::par;
+pub use effectkit_macros::par;
 
 /// `race!(B1, B2, ..)`: yields the first branch to **succeed**; the losers are interrupted
 /// and their finalizers have run before it yields. Fails only when every branch fails,
@@ -232,7 +232,7 @@ pub use effect_macros::par;
 /// }
 /// assert_eq!(effect::run_blocking(fastest()), Ok("fast"));
 /// ```
-pub use effect_macros::race;
+pub use effectkit_macros::race;
 
 /// `catch!(B, { PAT => EXPR, .. })`: runs `B`; a typed failure matching an arm is
 /// recovered with that arm's value (arms are effect bodies, so they may bind with `?`, and
@@ -256,7 +256,7 @@ pub use effect_macros::race;
 /// let down: Effect<u32, AppError> = catch!(fail(AppError::Down), { AppError::NotFound => 0 });
 /// assert_eq!(effect::run_blocking(down).unwrap_err().failure(), Some(&AppError::Down));
 /// ```
-pub use effect_macros::catch;
+pub use effectkit_macros::catch;
 
 /// `#[effect::test]`: a test whose body is an effect body. The test gets a fresh
 /// [`TestClock`] (take it as the one argument, `clock: TestClock`, or take none), fails with
@@ -292,7 +292,7 @@ pub use effect_macros::catch;
 /// }
 /// # fn main() {}
 /// ```
-pub use effect_macros::test;
+pub use effectkit_macros::test;
 
 /// The traits behind the DSL's `?`, tail values and return types.
 ///
@@ -301,7 +301,7 @@ pub use effect_macros::test;
 /// effect, an `#[effect]` fn that does not return an effect, an effect awaited with
 /// `.await?`).
 pub mod dsl {
-    pub use effect_runtime::dsl::{
+    pub use effectkit_runtime::dsl::{
         AwaitInBody, AwaitReady, Bindable, BodyValue, EffectAwaited, EffectType, TEST_SEED,
     };
 }
@@ -338,13 +338,13 @@ pub mod dsl {
 ///     println!("{a} + {b} = 3");
 /// }
 /// ```
-pub use effect_macros::main;
+pub use effectkit_macros::main;
 
 /// Support for macro-generated code. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use effect_runtime::dsl::*;
-    pub use effect_runtime::{race, zip_par};
+    pub use effectkit_runtime::dsl::*;
+    pub use effectkit_runtime::{race, zip_par};
 }
 
 /// The names most effect programs use, for `use effect::prelude::*;`.
@@ -402,14 +402,14 @@ pub mod prelude {
     /// }
     /// assert_eq!(effect::run_blocking(answer(true)), Ok(42));
     /// ```
-    pub use effect_macros::effect;
-    pub use effect_macros::{catch, effect_block, par, race};
-    pub use effect_runtime::{
+    pub use effectkit_macros::effect;
+    pub use effectkit_macros::{catch, effect_block, par, race};
+    pub use effectkit_runtime::{
         acquire_release, acquire_use_release, repeat, retry, scoped, BreakerError, CircuitBreaker,
         ClockLayer, Deferred, Hub, Layer, Queue, QueueShutdown, Ref, Schedule, Scope, Semaphore,
         TestClockLayer,
     };
-    pub use effect_runtime::{
+    pub use effectkit_runtime::{
         attempt, attempt_async, die, fail, fail_cause, for_each_par, from_async, instant, ms,
         never, now, race, race_first, secs, service, service_with, sleep, succeed, suspend, sync,
         yield_now, zip_par, Cause, Clock, Context, Effect, Exit, Fiber, Never, Runtime, TestClock,

@@ -26,7 +26,7 @@ fn missing<T>() -> String {
 /// a defect naming the missing service.
 ///
 /// ```
-/// use effect_runtime::{run_blocking_with, service, Context, Effect};
+/// use effect::{run_blocking_with, service, Context, Effect};
 ///
 /// #[derive(Clone, Debug)]
 /// struct Config { greeting: &'static str }
@@ -52,7 +52,7 @@ pub fn service<T: Clone + Send + Sync + 'static>() -> Effect<T, Never> {
 /// without cloning the service. A missing service is a defect, as for [`service`].
 ///
 /// ```
-/// use effect_runtime::{run_blocking_with, service_with, Context, Effect};
+/// use effect::{run_blocking_with, service_with, Context, Effect};
 ///
 /// struct Pool { size: usize } // not `Clone`: read in place
 ///
@@ -81,7 +81,7 @@ where
 ///
 /// ```
 /// use std::time::UNIX_EPOCH;
-/// use effect_runtime::{now, run_blocking, Effect};
+/// use effect::{now, run_blocking, Effect};
 ///
 /// let time: Effect<_, String> = now();
 /// assert!(run_blocking(time).unwrap() > UNIX_EPOCH);
@@ -95,7 +95,7 @@ pub fn now<E: Send + 'static>() -> Effect<SystemTime, E> {
 /// difference is exactly the virtual time that passed.
 ///
 /// ```
-/// use effect_runtime::{instant, ms, run_blocking_with, sleep, Clock, Context, Effect, TestClock};
+/// use effect::{instant, ms, run_blocking_with, sleep, Clock, Context, Effect, TestClock};
 ///
 /// let measured: Effect<std::time::Duration, String> = instant()
 ///     .flat_map(|start| sleep(ms(5)).map(move |()| start.elapsed()));
@@ -109,7 +109,7 @@ pub fn instant<E: Send + 'static>() -> Effect<Instant, E> {
 /// can carry, and what a [`Cause::Interrupt`] names when this fiber interrupts another.
 ///
 /// ```
-/// use effect_runtime::{fiber_id, run_blocking, Effect, FiberId};
+/// use effect::{fiber_id, run_blocking, Effect, FiberId};
 ///
 /// let pair: Effect<(FiberId, FiberId), String> =
 ///     fiber_id().zip(fiber_id::<String>().fork().flat_map(|child| child.join()));
@@ -128,7 +128,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// passed on as it is.
     ///
     /// ```
-    /// use effect_runtime::{ms, run_blocking_with, sleep, Clock, Context, Effect, TestClock};
+    /// use effect::{ms, run_blocking_with, sleep, Clock, Context, Effect, TestClock};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let clock = TestClock::new();
@@ -154,7 +154,7 @@ impl<A: Send + 'static> Effect<A, Never> {
     /// it is used). Bodies do this by themselves when they bind an `Effect<A, Never>`.
     ///
     /// ```
-    /// use effect_runtime::{fail, run_blocking, succeed, Effect, Never};
+    /// use effect::{fail, run_blocking, succeed, Effect, Never};
     ///
     /// let ready: Effect<u32, Never> = succeed(1);
     /// let checked: Effect<u32, String> = ready.widen().flat_map(|n| {

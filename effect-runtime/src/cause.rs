@@ -24,7 +24,7 @@ pub type Exit<A, E> = Result<A, Cause<E>>;
 /// when two parallel branches fail, it is `Both(left, right)`.
 ///
 /// ```
-/// use effect_runtime::{Cause, Defect};
+/// use effect::{Cause, Defect};
 ///
 /// let cause: Cause<String> = Cause::fail("timeout".to_string()).then(Cause::die("cleanup panicked"));
 /// assert_eq!(cause.failure(), Some(&"timeout".to_string()));
@@ -57,7 +57,7 @@ pub enum Cause<E> {
 /// the panic's `file:line:column`, or the call of [`die`](crate::die).
 ///
 /// ```
-/// use effect_runtime::{run_blocking, sync, Effect};
+/// use effect::{run_blocking, sync, Effect};
 ///
 /// let boom: Effect<(), String> = sync(|| panic!("boom"));
 /// let cause = run_blocking(boom).unwrap_err();
@@ -75,7 +75,7 @@ impl Defect {
     /// A defect with the given message, and no location.
     ///
     /// ```
-    /// use effect_runtime::Defect;
+    /// use effect::Defect;
     ///
     /// let defect = Defect::new("invariant broken");
     /// assert_eq!(defect.message(), "invariant broken");
@@ -93,7 +93,7 @@ impl Defect {
     /// `#[track_caller]` function calling it, such as [`die`](crate::die)).
     ///
     /// ```
-    /// use effect_runtime::Defect;
+    /// use effect::Defect;
     ///
     /// let (defect, line) = (Defect::here("unreachable state"), line!());
     /// assert!(defect.location().unwrap().starts_with(&format!("{}:{line}:", file!())));
@@ -114,7 +114,7 @@ impl Defect {
     /// [`location`](Defect::location)).
     ///
     /// ```
-    /// use effect_runtime::Defect;
+    /// use effect::Defect;
     ///
     /// let payload = std::panic::catch_unwind(|| panic!("at {}", 42)).unwrap_err();
     /// assert_eq!(Defect::from_panic(payload).message(), "at 42");
@@ -140,7 +140,7 @@ impl Defect {
     /// The defect's message (for a panic: the panic message).
     ///
     /// ```
-    /// use effect_runtime::Cause;
+    /// use effect::Cause;
     ///
     /// let cause: Cause<()> = Cause::die("out of memory");
     /// assert_eq!(cause.defects()[0].message(), "out of memory");
@@ -158,7 +158,7 @@ impl Defect {
     /// set later with `std::panic::set_hook` replaces it; defects then have no location.
     ///
     /// ```
-    /// use effect_runtime::{die, run_blocking, Effect};
+    /// use effect::{die, run_blocking, Effect};
     ///
     /// let (failed, line): (Effect<(), String>, _) = (die("unreachable"), line!());
     /// let cause = run_blocking(failed).unwrap_err();
@@ -211,7 +211,7 @@ impl<E> Cause<E> {
     /// An interruption from outside any fiber ([`FiberId::NONE`]).
     ///
     /// ```
-    /// use effect_runtime::{Cause, FiberId};
+    /// use effect::{Cause, FiberId};
     ///
     /// let cause: Cause<String> = Cause::interrupt();
     /// assert_eq!(cause, Cause::Interrupt(FiberId::NONE));
@@ -225,7 +225,7 @@ impl<E> Cause<E> {
     /// ([`FiberId::NONE`] stands for an interruption from outside any fiber).
     ///
     /// ```
-    /// use effect_runtime::{Cause, FiberId};
+    /// use effect::{Cause, FiberId};
     ///
     /// let cause: Cause<()> = Cause::interrupt().both(Cause::die("cleanup failed"));
     /// assert_eq!(cause.interruptors(), [FiberId::NONE]);
@@ -483,7 +483,7 @@ impl<E: fmt::Display> fmt::Display for Cause<E> {
 /// ```
 /// use std::error::Error;
 /// use std::io;
-/// use effect_runtime::Cause;
+/// use effect::Cause;
 ///
 /// let cause: Cause<io::Error> = Cause::fail(io::Error::other("disk full"));
 /// assert_eq!(cause.to_string(), "disk full");

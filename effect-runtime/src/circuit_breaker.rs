@@ -52,7 +52,7 @@ pub enum BreakerState {
 /// trial lets the next call try again. Clones share the state.
 ///
 /// ```
-/// use effect_runtime::{fail, run_blocking, secs, BreakerError, CircuitBreaker, Effect};
+/// use effect::{fail, run_blocking, secs, BreakerError, CircuitBreaker, Effect};
 ///
 /// let breaker = CircuitBreaker::new(2, secs(60));
 /// let call = || breaker.call(fail::<u32, &str>("down"));

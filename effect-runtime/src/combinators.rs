@@ -6,7 +6,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Transforms the success value with `f`. Failures pass through unchanged.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, succeed, Effect};
+    /// use effect::{run_blocking, succeed, Effect};
     ///
     /// let doubled: Effect<u32, ()> = succeed(21).map(|n| n * 2);
     /// assert_eq!(run_blocking(doubled), Ok(42));
@@ -23,7 +23,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// `self` skips `f`.
     ///
     /// ```
-    /// use effect_runtime::{fail, run_blocking, succeed, Effect};
+    /// use effect::{fail, run_blocking, succeed, Effect};
     ///
     /// let checked: Effect<u32, String> =
     ///     succeed(7).flat_map(|n| if n > 5 { fail(format!("{n} is too big")) } else { succeed(n) });

@@ -39,7 +39,7 @@ impl Hasher for TypeIdHasher {
 /// (`Clock`, a connection pool behind an `Arc`, ...).
 ///
 /// ```
-/// use effect_runtime::Context;
+/// use effect::Context;
 ///
 /// #[derive(Clone, Debug, PartialEq)]
 /// struct Config { retries: u32 }

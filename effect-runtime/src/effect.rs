@@ -21,7 +21,7 @@ use crate::fiber::run::Run;
 /// effect recursing a million levels deep, runs and drops without growing the native stack.
 ///
 /// ```
-/// use effect_runtime::{fail, succeed, Cause, Context, Effect};
+/// use effect::{fail, succeed, Cause, Context, Effect};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let ctx = Context::new();
@@ -70,7 +70,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// `?` propagates its cause, and `Err(e)?` fails with a typed error.
     ///
     /// ```
-    /// use effect_runtime::{succeed, Context, Effect};
+    /// use effect::{succeed, Context, Effect};
     ///
     /// #[derive(Clone)]
     /// struct Greeting(&'static str);
@@ -193,7 +193,7 @@ where
 /// An effect that starts the future made by `f` when it runs and succeeds with its output.
 ///
 /// ```
-/// use effect_runtime::{from_async, run_blocking, Effect};
+/// use effect::{from_async, run_blocking, Effect};
 ///
 /// let effect: Effect<u32, ()> = from_async(|| async { 40 + 2 });
 /// assert_eq!(run_blocking(effect), Ok(42));

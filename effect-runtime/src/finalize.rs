@@ -21,7 +21,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// ```
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// use std::sync::Arc;
-    /// use effect_runtime::{fail, run_blocking, sync, Effect};
+    /// use effect::{fail, run_blocking, sync, Effect};
     ///
     /// let cleanups = Arc::new(AtomicU32::new(0));
     /// let counter = cleanups.clone();

@@ -19,7 +19,7 @@ use crate::par::fail_fast;
 /// with a message saying so.
 ///
 /// ```
-/// use effect_runtime::{for_each_par, run_blocking, succeed, Effect};
+/// use effect::{for_each_par, run_blocking, succeed, Effect};
 ///
 /// let doubled: Effect<Vec<u32>, ()> = for_each_par(vec![1, 2, 3], |n| succeed(n * 2), 2);
 /// assert_eq!(run_blocking(doubled), Ok(vec![2, 4, 6]));

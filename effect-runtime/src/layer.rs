@@ -35,7 +35,7 @@ type BuildFn<E> = dyn Fn(Context, Memo) -> Effect<Context, E> + Send + Sync;
 /// layer with [`Effect::provide`].
 ///
 /// ```
-/// use effect_runtime::{run_blocking, succeed, Context, Effect, Layer};
+/// use effect::{run_blocking, succeed, Context, Effect, Layer};
 ///
 /// #[derive(Clone)]
 /// struct Config { url: &'static str }
@@ -152,7 +152,7 @@ impl<E: Send + 'static> Layer<E> {
     /// built once per build, however many of the original and mapped copies the graph holds.
     ///
     /// ```
-    /// use effect_runtime::{fail, run_blocking, succeed, Effect, Layer};
+    /// use effect::{fail, run_blocking, succeed, Effect, Layer};
     ///
     /// #[derive(Debug, PartialEq)]
     /// enum AppError { Config(String) }
@@ -184,7 +184,7 @@ impl<E: Send + 'static> Layer<E> {
     /// [`map_err`](Layer::map_err).
     ///
     /// ```
-    /// use effect_runtime::{fail, run_blocking, succeed, Effect, Layer};
+    /// use effect::{fail, run_blocking, succeed, Effect, Layer};
     ///
     /// #[derive(Debug, PartialEq)]
     /// struct AppError(String);
@@ -321,7 +321,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// [`Layer::map_err`].
     ///
     /// ```
-    /// use effect_runtime::{now, run_blocking, Effect, TestClock, TestClockLayer};
+    /// use effect::{now, run_blocking, Effect, TestClock, TestClockLayer};
     ///
     /// // No `provide::<String>`: the layer takes the effect's error type.
     /// let at: Effect<_, String> = now().provide(TestClockLayer(TestClock::new()));
@@ -369,7 +369,7 @@ impl TestClockLayer {
     /// Builds the test clock on top of `ctx`; see [`Layer::build_scoped`].
     ///
     /// ```
-    /// use effect_runtime::{secs, Clock, Context, Scope, TestClock, TestClockLayer};
+    /// use effect::{secs, Clock, Context, Scope, TestClock, TestClockLayer};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let test_clock = TestClock::new();

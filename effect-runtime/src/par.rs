@@ -132,7 +132,7 @@ zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8, e
 /// waits for their finalizers before `zip_par` fails.
 ///
 /// ```
-/// use effect_runtime::{run_blocking, succeed, zip_par, Effect};
+/// use effect::{run_blocking, succeed, zip_par, Effect};
 ///
 /// let pair: Effect<(u32, &str), ()> = zip_par((succeed(1), succeed("two")));
 /// assert_eq!(run_blocking(pair), Ok((1, "two")));

@@ -72,7 +72,7 @@ where
 /// combined in parallel. An empty race dies with a message saying so, rather than hanging.
 ///
 /// ```
-/// use effect_runtime::{fail, race, run_blocking, succeed, Effect};
+/// use effect::{fail, race, run_blocking, succeed, Effect};
 ///
 /// let winner: Effect<&str, &str> = race([fail("primary down"), succeed("backup")]);
 /// assert_eq!(run_blocking(winner), Ok("backup"));

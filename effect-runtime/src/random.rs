@@ -23,7 +23,7 @@ thread_local! {
 /// without one, effects use the live generator.
 ///
 /// ```
-/// use effect_runtime::{Context, Random, TestRandom};
+/// use effect::{Context, Random, TestRandom};
 ///
 /// let ctx = Context::new().with(Random::from(TestRandom::new(7)));
 /// let first = Random::of(&ctx).next_u64();
@@ -64,7 +64,7 @@ impl Random {
     /// The live generator: fastrand's per-thread generator, seeded by the operating system.
     ///
     /// ```
-    /// use effect_runtime::Random;
+    /// use effect::Random;
     ///
     /// let random = Random::live();
     /// assert!(random.next_f64() < 1.0);
@@ -76,7 +76,7 @@ impl Random {
     /// The generator of `ctx`: its `Random` service, or the live generator.
     ///
     /// ```
-    /// use effect_runtime::{Context, Random};
+    /// use effect::{Context, Random};
     ///
     /// let random = Random::of(&Context::new()); // the live generator
     /// assert!(random.range(1..7) < 7);
@@ -95,7 +95,7 @@ impl Random {
     /// A random `u64`, uniform over all values.
     ///
     /// ```
-    /// use effect_runtime::{Random, TestRandom};
+    /// use effect::{Random, TestRandom};
     ///
     /// let random = Random::from(TestRandom::new(1));
     /// assert_ne!(random.next_u64(), random.next_u64());
@@ -107,7 +107,7 @@ impl Random {
     /// A random `f64` in `[0, 1)`.
     ///
     /// ```
-    /// use effect_runtime::{Random, TestRandom};
+    /// use effect::{Random, TestRandom};
     ///
     /// let x = Random::from(TestRandom::new(1)).next_f64();
     /// assert!((0.0..1.0).contains(&x));
@@ -122,7 +122,7 @@ impl Random {
     /// When `range` is empty.
     ///
     /// ```
-    /// use effect_runtime::{Random, TestRandom};
+    /// use effect::{Random, TestRandom};
     ///
     /// let die = Random::from(TestRandom::new(3));
     /// let rolls: Vec<u64> = (0..100).map(|_| die.range(1..=6)).collect();
@@ -135,7 +135,7 @@ impl Random {
     /// Shuffles `items` in place, uniformly.
     ///
     /// ```
-    /// use effect_runtime::{Random, TestRandom};
+    /// use effect::{Random, TestRandom};
     ///
     /// let mut cards: Vec<u32> = (0..52).collect();
     /// Random::from(TestRandom::new(9)).shuffle(&mut cards);
@@ -151,7 +151,7 @@ impl Random {
 /// on every run and platform. Clones share one sequence.
 ///
 /// ```
-/// use effect_runtime::{run_blocking_with, random_range, Context, Effect, Random, TestRandom};
+/// use effect::{run_blocking_with, random_range, Context, Effect, Random, TestRandom};
 ///
 /// let ctx = Context::new().with(Random::from(TestRandom::new(42)));
 /// let roll = || -> Effect<u64, String> { random_range(1..=6) };
@@ -175,7 +175,7 @@ impl TestRandom {
     /// A generator starting from `seed`.
     ///
     /// ```
-    /// use effect_runtime::{Random, TestRandom};
+    /// use effect::{Random, TestRandom};
     ///
     /// let a = Random::from(TestRandom::new(5));
     /// let b = Random::from(TestRandom::new(5));
@@ -191,7 +191,7 @@ impl TestRandom {
     /// The seed this generator started from (print it when a test fails, to replay it).
     ///
     /// ```
-    /// use effect_runtime::TestRandom;
+    /// use effect::TestRandom;
     ///
     /// assert_eq!(TestRandom::new(11).seed(), 11);
     /// ```
@@ -203,7 +203,7 @@ impl TestRandom {
 /// An effect that succeeds with a random `u64` from the context's [`Random`].
 ///
 /// ```
-/// use effect_runtime::{random_u64, run_blocking_with, Context, Effect, Random, TestRandom};
+/// use effect::{random_u64, run_blocking_with, Context, Effect, Random, TestRandom};
 ///
 /// let ctx = Context::new().with(Random::from(TestRandom::new(1)));
 /// let pair: Effect<(u64, u64), String> = random_u64().zip(random_u64());
@@ -217,7 +217,7 @@ pub fn random_u64<E: Send + 'static>() -> Effect<u64, E> {
 /// An effect that succeeds with a random `f64` in `[0, 1)` from the context's [`Random`].
 ///
 /// ```
-/// use effect_runtime::{random_f64, run_blocking, Effect};
+/// use effect::{random_f64, run_blocking, Effect};
 ///
 /// let x: Effect<f64, String> = random_f64();
 /// assert!((0.0..1.0).contains(&run_blocking(x).unwrap()));
@@ -230,7 +230,7 @@ pub fn random_f64<E: Send + 'static>() -> Effect<f64, E> {
 /// An empty range is a defect (the effect dies).
 ///
 /// ```
-/// use effect_runtime::{random_range, run_blocking, Effect};
+/// use effect::{random_range, run_blocking, Effect};
 ///
 /// let roll: Effect<u64, String> = random_range(1..=6);
 /// assert!((1..=6).contains(&run_blocking(roll).unwrap()));

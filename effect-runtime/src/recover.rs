@@ -34,7 +34,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// interruption are not recovered.
     ///
     /// ```
-    /// use effect_runtime::{die, fail, run_blocking, succeed, Effect};
+    /// use effect::{die, fail, run_blocking, succeed, Effect};
     ///
     /// let recovered: Effect<u32, ()> = fail("boom").catch_all(|e: &str| succeed(e.len() as u32));
     /// assert_eq!(run_blocking(recovered), Ok(4));
@@ -113,7 +113,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// `Some(value)` on success, `None` on a typed failure: the guide's fail-safe pattern.
     ///
     /// ```
-    /// use effect_runtime::{fail, run_blocking, succeed, Effect};
+    /// use effect::{fail, run_blocking, succeed, Effect};
     ///
     /// let ok: Effect<Option<u32>, ()> = succeed::<u32, &str>(1).option();
     /// let failed: Effect<Option<u32>, ()> = fail::<u32, &str>("down").option();

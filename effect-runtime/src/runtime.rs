@@ -15,7 +15,7 @@ use crate::fiber::run::Run;
 /// context and a count of the fibers it started.
 ///
 /// ```
-/// use effect_runtime::{succeed, Context, Effect, Runtime};
+/// use effect::{succeed, Context, Effect, Runtime};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let runtime = Runtime::new(Context::new());
@@ -76,7 +76,7 @@ impl Runtime {
     /// its own. Fibers started meanwhile are waited for too.
     ///
     /// ```
-    /// use effect_runtime::{succeed, Context, Effect, Runtime};
+    /// use effect::{succeed, Context, Effect, Runtime};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let runtime = Runtime::new(Context::new());
@@ -110,7 +110,7 @@ impl Runtime {
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::sync::Arc;
-    /// use effect_runtime::{never, sleep, ms, sync, Context, Effect, Runtime};
+    /// use effect::{never, sleep, ms, sync, Context, Effect, Runtime};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let runtime = Runtime::new(Context::new());
@@ -136,7 +136,7 @@ impl Runtime {
     /// finalizing. They go on running (interrupted) on the tokio runtime until it shuts down.
     ///
     /// ```
-    /// use effect_runtime::{never, Context, Effect, Runtime};
+    /// use effect::{never, Context, Effect, Runtime};
     /// use std::time::Duration;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {

@@ -41,7 +41,7 @@ type Start<I> = dyn Fn(&Random) -> Box<dyn Step<I>> + Send + Sync;
 /// each attempt: the error for [`retry`], the value for [`repeat`].
 ///
 /// ```
-/// use effect_runtime::{ms, Schedule};
+/// use effect::{ms, Schedule};
 ///
 /// // Exponential backoff from 10 ms, at most 5 retries, never waiting more than 1 s at once.
 /// let policy: Schedule<String> = (Schedule::exponential(ms(10)) & Schedule::recurs(5)).max_delay(ms(1000));
@@ -149,7 +149,7 @@ impl<I: 'static> Schedule<I> {
     /// run.
     ///
     /// ```
-    /// use effect_runtime::{ms, Random, Schedule, TestRandom};
+    /// use effect::{ms, Random, Schedule, TestRandom};
     ///
     /// let policy: Schedule<()> = Schedule::spaced(ms(100)).jittered();
     /// let delays = policy.delays_with(&Random::from(TestRandom::new(1)), &(), 3);
@@ -168,7 +168,7 @@ impl<I: 'static> Schedule<I> {
     /// schedule), whatever the context: the same seed gives the same delays.
     ///
     /// ```
-    /// use effect_runtime::{ms, Schedule};
+    /// use effect::{ms, Schedule};
     ///
     /// let policy: Schedule<()> = Schedule::exponential(ms(10)).jittered_seeded(3);
     /// assert_eq!(policy.delays(&(), 4), policy.delays(&(), 4));
@@ -308,7 +308,7 @@ impl<I: 'static> Schedule<I> {
     /// draws from the live generator here; see [`delays_with`](Schedule::delays_with).
     ///
     /// ```
-    /// use effect_runtime::{ms, Schedule};
+    /// use effect::{ms, Schedule};
     ///
     /// let policy: Schedule<()> = Schedule::fibonacci(ms(10)) & Schedule::recurs(4);
     /// assert_eq!(policy.delays(&(), 10), [10, 10, 20, 30].map(ms));
@@ -320,7 +320,7 @@ impl<I: 'static> Schedule<I> {
     /// Like [`delays`](Schedule::delays), drawing randomness from `random`.
     ///
     /// ```
-    /// use effect_runtime::{ms, Random, Schedule, TestRandom};
+    /// use effect::{ms, Random, Schedule, TestRandom};
     ///
     /// let policy: Schedule<()> = Schedule::spaced(ms(50)).jittered() & Schedule::recurs(2);
     /// let seeded = || Random::from(TestRandom::new(99));
@@ -383,7 +383,7 @@ impl<I: 'static> BitOr for Schedule<I> {
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;
-/// use effect_runtime::{attempt, retry, run_blocking, Effect, Schedule};
+/// use effect::{attempt, retry, run_blocking, Effect, Schedule};
 ///
 /// let calls = Arc::new(AtomicU32::new(0));
 /// let counter = calls.clone();

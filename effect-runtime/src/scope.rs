@@ -26,7 +26,7 @@ type ScopeFinalizer = Box<dyn FnOnce(&ScopeExit) -> Effect<(), Never> + Send>;
 /// which [`scoped`] provides.
 ///
 /// ```
-/// use effect_runtime::{sync, Scope};
+/// use effect::{sync, Scope};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let scope = Scope::new();
@@ -181,7 +181,7 @@ fn catch_build(finalizer: ScopeFinalizer, exit: &ScopeExit) -> Effect<(), Never>
 /// cause is added after the effect's own.
 ///
 /// ```
-/// use effect_runtime::{acquire_release, run_blocking, scoped, succeed, sync, Effect};
+/// use effect::{acquire_release, run_blocking, scoped, succeed, sync, Effect};
 ///
 /// let program: Effect<u32, String> = scoped(
 ///     acquire_release(succeed(41), |n, _exit| sync(move || println!("released {n}")))

@@ -50,7 +50,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// have run. Failures within the time pass through.
     ///
     /// ```
-    /// use effect_runtime::{ms, never, run_blocking, secs, succeed, Effect};
+    /// use effect::{ms, never, run_blocking, secs, succeed, Effect};
     ///
     /// let fast: Effect<Option<u32>, ()> = succeed(1).timeout(secs(1));
     /// assert_eq!(run_blocking(fast), Ok(Some(1)));

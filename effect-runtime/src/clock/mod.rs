@@ -20,7 +20,7 @@ use crate::context::Context;
 /// effects use the live clock.
 ///
 /// ```
-/// use effect_runtime::{Clock, Context, TestClock};
+/// use effect::{Clock, Context, TestClock};
 ///
 /// let test_clock = TestClock::new();
 /// let ctx = Context::new().with(Clock::from(test_clock.clone()));
@@ -71,7 +71,7 @@ impl Clock {
     /// measure how long something took, use [`instant`](Clock::instant).
     ///
     /// ```
-    /// use effect_runtime::{Clock, TestClock};
+    /// use effect::{Clock, TestClock};
     ///
     /// assert!(Clock::live().current_time().as_secs() > 1_600_000_000);
     /// assert_eq!(Clock::from(TestClock::new()).current_time().as_secs(), 0);
@@ -91,7 +91,7 @@ impl Clock {
     ///
     /// ```
     /// use std::time::UNIX_EPOCH;
-    /// use effect_runtime::{Clock, TestClock};
+    /// use effect::{Clock, TestClock};
     ///
     /// assert_eq!(Clock::from(TestClock::new()).now(), UNIX_EPOCH);
     /// assert!(Clock::live().now() > UNIX_EPOCH);
@@ -109,7 +109,7 @@ impl Clock {
     /// ([`TestClock::instant`]).
     ///
     /// ```
-    /// use effect_runtime::{ms, Clock, TestClock};
+    /// use effect::{ms, Clock, TestClock};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let test_clock = TestClock::new();

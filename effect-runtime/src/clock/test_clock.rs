@@ -42,7 +42,7 @@ const STALL_WARNING_AFTER: Duration = Duration::from_secs(2);
 /// [`advance`](TestClock::advance).
 ///
 /// ```
-/// use effect_runtime::{ms, sleep, Clock, Context, Runtime, TestClock};
+/// use effect::{ms, sleep, Clock, Context, Runtime, TestClock};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let clock = TestClock::new();
@@ -154,7 +154,7 @@ impl TestClock {
     /// The current virtual time, since virtual time zero.
     ///
     /// ```
-    /// use effect_runtime::{secs, TestClock};
+    /// use effect::{secs, TestClock};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let clock = TestClock::new();
@@ -172,7 +172,7 @@ impl TestClock {
     /// advanced between them.
     ///
     /// ```
-    /// use effect_runtime::{ms, TestClock};
+    /// use effect::{ms, TestClock};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let clock = TestClock::new();

@@ -91,7 +91,7 @@ pub fn live_fibers() -> usize {
 /// A fiber's identity, unique in the process.
 ///
 /// ```
-/// use effect_runtime::{run_blocking, succeed, Effect, FiberId};
+/// use effect::{run_blocking, succeed, Effect, FiberId};
 ///
 /// let child: Effect<FiberId, String> = succeed::<(), String>(()).fork().map(|fiber| fiber.id());
 /// let id = run_blocking(child).unwrap();
@@ -106,7 +106,7 @@ impl FiberId {
     /// [`Run`](crate::Run), a runtime shutting down). Real fiber ids are never `NONE`.
     ///
     /// ```
-    /// use effect_runtime::{Cause, FiberId};
+    /// use effect::{Cause, FiberId};
     ///
     /// assert_eq!(Cause::<()>::interrupt(), Cause::Interrupt(FiberId::NONE));
     /// ```

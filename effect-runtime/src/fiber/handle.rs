@@ -131,7 +131,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// if still running, and awaited.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, succeed, Effect};
+    /// use effect::{run_blocking, succeed, Effect};
     ///
     /// let program: Effect<u32, ()> = succeed::<u32, ()>(41)
     ///     .map(|n| n + 1)

@@ -308,7 +308,7 @@ impl<A: Send + 'static, E: Send + 'static> Future for Run<A, E> {
 /// `effect.run(&ctx).await` instead.
 ///
 /// ```
-/// use effect_runtime::{run_blocking, succeed, Effect};
+/// use effect::{run_blocking, succeed, Effect};
 ///
 /// let effect: Effect<u32, String> = succeed(20).map(|n| n + 1).map(|n| n * 2);
 /// assert_eq!(run_blocking(effect), Ok(42));

@@ -13,7 +13,7 @@ use crate::effect::Effect;
 /// share the cell.
 ///
 /// ```
-/// use effect_runtime::{run_blocking, Deferred, Effect};
+/// use effect::{run_blocking, Deferred, Effect};
 ///
 /// let ready: Deferred<&str> = Deferred::new();
 /// let waiter = ready.wait();

@@ -18,7 +18,7 @@ use crate::effect::Effect;
 /// unsubscribes.
 ///
 /// ```
-/// use effect_runtime::{run_blocking, Effect, Hub, QueueShutdown};
+/// use effect::{run_blocking, Effect, Hub, QueueShutdown};
 ///
 /// let hub = Hub::bounded(4);
 /// let (a, b) = (hub.subscribe(), hub.subscribe());

@@ -28,7 +28,7 @@ impl std::error::Error for QueueShutdown {}
 /// operation with [`QueueShutdown`]. Clones share the queue.
 ///
 /// ```
-/// use effect_runtime::{run_blocking, Effect, Queue, QueueShutdown};
+/// use effect::{run_blocking, Effect, Queue, QueueShutdown};
 ///
 /// let queue = Queue::bounded(2);
 /// let program: Effect<(u32, u32), QueueShutdown> = queue

@@ -10,7 +10,7 @@ use crate::effect::Effect;
 /// atomic. Clones share the value.
 ///
 /// ```
-/// use effect_runtime::{run_blocking, Effect, Ref};
+/// use effect::{run_blocking, Effect, Ref};
 ///
 /// let counter = Ref::new(0);
 /// let bumped: Effect<u32, ()> = counter.update(|n| *n += 1).flat_map({

@@ -10,7 +10,7 @@ use crate::effect::Effect;
 /// interruption). Clones share the permits.
 ///
 /// ```
-/// use effect_runtime::{run_blocking, succeed, Effect, Semaphore};
+/// use effect::{run_blocking, succeed, Effect, Semaphore};
 ///
 /// let semaphore = Semaphore::new(2);
 /// let guarded: Effect<u32, ()> = semaphore.with_permit(succeed(1));
