@@ -159,6 +159,10 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The macros' generated code names this crate as its users do: `::effect::__private` (or the
+// name of a renamed dependency). This makes `::effect` resolve inside the crate too.
+extern crate self as effect;
+
 pub use effectkit_runtime::*;
 
 /// `effect::effect! { BODY }`: an effect block; the same macro as [`effect_block!`].
@@ -344,7 +348,7 @@ pub use effectkit_macros::main;
 #[doc(hidden)]
 pub mod __private {
     pub use effectkit_runtime::dsl::*;
-    pub use effectkit_runtime::{race, zip_par};
+    pub use effectkit_runtime::{race, zip_par, Effect, TestClock};
 }
 
 /// The names most effect programs use, for `use effect::prelude::*;`.

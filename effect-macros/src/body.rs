@@ -20,14 +20,17 @@ use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, ExprMacro, ExprReturn, ExprTry, Ident, Item, Macro, Stmt, StmtMacro, Token, Type};
 
 use crate::diverge;
+use crate::facade::Facade;
 
 /// What the body compiler knows about the effect it builds.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub(crate) struct BodyTypes {
     /// The declared return type (`#[effect] fn .. -> Effect<A, E>`, or an alias of it).
     pub(crate) ret: Option<Type>,
     /// The value must have the value type of another effect (a `catch!` arm's).
     like: Option<ValueLike>,
+    /// Where the runtime is, as the user's crate names it.
+    pub(crate) fx: Facade,
 }
 
 /// A check that a body's value has the value type of an effect in scope: a local fn
@@ -47,11 +50,12 @@ impl ValueLike {
     }
 
     /// Declares the shape of `effect` (a variable holding an `Effect`) and the check.
-    pub(crate) fn declare(&self, effect: &Ident) -> TokenStream {
+    pub(crate) fn declare(&self, effect: &Ident, fx: &Facade) -> TokenStream {
         let ValueLike { shape, check } = self;
+        let fx = fx.private(Span::call_site());
         quote! {
             let #shape = {
-                fn shape<A, E>(_: &::effect::Effect<A, E>) -> ::core::marker::PhantomData<fn() -> (A, E)> {
+                fn shape<A, E>(_: &#fx::Effect<A, E>) -> ::core::marker::PhantomData<fn() -> (A, E)> {
                     ::core::marker::PhantomData
                 }
                 shape(&#effect)
@@ -70,17 +74,26 @@ impl ValueLike {
 }
 
 impl BodyTypes {
-    pub(crate) fn declared(ret: Type) -> Self {
+    /// A body whose types are inferred (an `effect_block!`, a `par!` branch).
+    pub(crate) fn new(fx: &Facade) -> Self {
         BodyTypes {
-            ret: Some(ret),
+            ret: None,
             like: None,
+            fx: fx.clone(),
         }
     }
 
-    pub(crate) fn like(like: ValueLike) -> Self {
+    pub(crate) fn declared(ret: Type, fx: &Facade) -> Self {
         BodyTypes {
-            ret: None,
+            ret: Some(ret),
+            ..BodyTypes::new(fx)
+        }
+    }
+
+    pub(crate) fn like(like: ValueLike, fx: &Facade) -> Self {
+        BodyTypes {
             like: Some(like),
+            ..BodyTypes::new(fx)
         }
     }
 
@@ -88,13 +101,15 @@ impl BodyTypes {
     /// at the return type, so a return type that is not an effect is reported once, there.
     fn value(&self) -> Option<TokenStream> {
         let ret = self.ret.as_ref()?;
-        Some(quote_spanned!(ret.span()=> <#ret as ::effect::__private::EffectType>::Value))
+        let fx = self.fx.private(ret.span());
+        Some(quote_spanned!(ret.span()=> <#ret as #fx::EffectType>::Value))
     }
 
     /// `<Ret as EffectType>::Error`, when declared.
     fn error(&self) -> Option<TokenStream> {
         let ret = self.ret.as_ref()?;
-        Some(quote_spanned!(ret.span()=> <#ret as ::effect::__private::EffectType>::Error))
+        let fx = self.fx.private(ret.span());
+        Some(quote_spanned!(ret.span()=> <#ret as #fx::EffectType>::Error))
     }
 }
 
@@ -156,14 +171,16 @@ pub(crate) fn compile(mut stmts: Vec<Stmt>, types: &BodyTypes) -> TokenStream {
             #ending
         }
     };
+    let fx = types.fx.private(span);
     match &types.ret {
         Some(ret) => {
             let effect = quote_spanned! {span=>
-                <::effect::Effect<_, _> as ::effect::__private::EffectType>::from_body(#body)
+                <#fx::Effect<_, _> as #fx::EffectType>::from_body(#body)
             };
-            quote_spanned!(ret.span()=> <#ret as ::effect::__private::EffectType>::from_effect(#effect))
+            let fx = types.fx.private(ret.span());
+            quote_spanned!(ret.span()=> <#ret as #fx::EffectType>::from_effect(#effect))
         }
-        None => quote_spanned!(span=> ::effect::__private::block(#body)),
+        None => quote_spanned!(span=> #fx::block(#body)),
     }
 }
 
@@ -184,9 +201,12 @@ fn success(value: &TokenStream, span: Span, types: &BodyTypes) -> TokenStream {
         return quote_spanned! {span=> ::core::result::Result::Ok(#checked) };
     }
     match types.value() {
-        Some(declared) => quote_spanned! {span=>
-            ::core::result::Result::Ok(::effect::__private::BodyValue::<#declared>::body_value(#value))
-        },
+        Some(declared) => {
+            let fx = types.fx.private(span);
+            quote_spanned! {span=>
+                ::core::result::Result::Ok(#fx::BodyValue::<#declared>::body_value(#value))
+            }
+        }
         None => quote_spanned! {span=> ::core::result::Result::Ok(#value) },
     }
 }
@@ -218,13 +238,14 @@ impl Binder<'_> {
         let bind = Ident::new("__effect_bind", Span::mixed_site());
         let value = Ident::new("__effect_value", Span::mixed_site());
         let cause = Ident::new("__effect_cause", Span::mixed_site());
-        let into_bind =
-            quote_spanned! {expr.span()=> ::effect::__private::Bindable::into_bind(#expr) };
+        let fx_at_expr = self.types.fx.private(expr.span());
+        let into_bind = quote_spanned! {expr.span()=> #fx_at_expr::Bindable::into_bind(#expr) };
         let failure = self.failure(&cause, expr, question);
+        let fx = self.types.fx.private(Span::call_site());
         quote! {
             match match #into_bind {
-                ::effect::__private::Bound::Ready(#exit) => #exit,
-                ::effect::__private::Bound::Run(#bind) => #bind.await,
+                #fx::Bound::Ready(#exit) => #exit,
+                #fx::Bound::Run(#bind) => #bind.await,
             } {
                 ::core::result::Result::Ok(#value) => #value,
                 ::core::result::Result::Err(#cause) => return ::core::result::Result::Err(#failure),
@@ -236,18 +257,19 @@ impl Binder<'_> {
     /// type; in a declared body a failure converts with `From`, through a real `?` spanned at
     /// the user's `?`, so a missing conversion reads exactly like plain Rust's.
     fn failure(&self, cause: &Ident, expr: &Expr, question: Span) -> TokenStream {
+        let fx = self.types.fx.private(question);
         let Some(error) = self.types.error() else {
             // The block's error type is inferred: see `Widen`.
             return quote_spanned! {question=> {
                 #[allow(unused_imports)]
-                use ::effect::__private::WidenAny as _;
-                ::effect::__private::Widen(#cause).widen()
+                use #fx::WidenAny as _;
+                #fx::Widen(#cause).widen()
             }};
         };
         let widened = quote_spanned! {question=> {
             #[allow(unused_imports)]
-            use ::effect::__private::{WidenOther as _, WidenSame as _};
-            ::effect::__private::WidenTo::<_, #error>(
+            use #fx::{WidenOther as _, WidenSame as _};
+            #fx::WidenTo::<_, #error>(
                 ::core::option::Option::Some(#cause),
                 ::core::marker::PhantomData,
             )
@@ -288,11 +310,12 @@ impl Binder<'_> {
         };
         let base = &awaited.base;
         let span = base.span();
+        let fx = self.types.fx.private(span);
         let checked = quote_spanned! {span=>
-            ::effect::__private::AwaitInBody::into_awaited({
+            #fx::AwaitInBody::into_awaited({
                 #[allow(unused_imports)]
-                use ::effect::__private::AwaitedAny as _;
-                ::effect::__private::AwaitProbe(#base).awaited()
+                use #fx::AwaitedAny as _;
+                #fx::AwaitProbe(#base).awaited()
             })
         };
         *awaited.base = Expr::Verbatim(checked);

@@ -8,14 +8,15 @@ use syn::spanned::Spanned;
 use syn::{braced, Arm, Block, Expr, Ident, Token};
 
 use crate::body::{self, BodyTypes};
+use crate::facade::Facade;
 
 /// The most branches `par!` takes: `zip_par` is implemented for tuples up to this size.
 const MAX_PAR_BRANCHES: usize = 12;
 
 /// `effect_block! { BODY }`.
-pub(crate) fn effect_block(input: TokenStream) -> TokenStream {
+pub(crate) fn effect_block(input: TokenStream, fx: &Facade) -> TokenStream {
     match Parser::parse2(Block::parse_within, input) {
-        Ok(stmts) => body::compile(stmts, &BodyTypes::default()),
+        Ok(stmts) => body::compile(stmts, &BodyTypes::new(fx)),
         Err(error) => error.to_compile_error(),
     }
 }
@@ -26,10 +27,10 @@ fn branches(input: TokenStream) -> syn::Result<Vec<Expr>> {
 }
 
 /// A branch: an inline `{ BODY }` is an effect block; anything else is an effect expression.
-fn branch(expr: Expr) -> TokenStream {
+fn branch(expr: Expr, fx: &Facade) -> TokenStream {
     match expr {
         Expr::Block(block) if block.attrs.is_empty() && block.label.is_none() => {
-            body::compile(block.block.stmts, &BodyTypes::default())
+            body::compile(block.block.stmts, &BodyTypes::new(fx))
         }
         other => {
             let span = other.span();
@@ -39,7 +40,7 @@ fn branch(expr: Expr) -> TokenStream {
 }
 
 /// `par!(B1, B2, ..)`: `zip_par` of the branches.
-pub(crate) fn par(input: TokenStream) -> TokenStream {
+pub(crate) fn par(input: TokenStream, fx: &Facade) -> TokenStream {
     let branches = match branches(input) {
         Ok(branches) => branches,
         Err(error) => return error.to_compile_error(),
@@ -60,7 +61,7 @@ pub(crate) fn par(input: TokenStream) -> TokenStream {
             format!("par! takes at most {MAX_PAR_BRANCHES} branches; for more, collect the effects into a `Vec` and use `zip_par(effects)`"),
         )
         .to_compile_error(),
-        _ => zip_branches(branches),
+        _ => zip_branches(branches, fx),
     }
 }
 
@@ -69,7 +70,7 @@ pub(crate) fn par(input: TokenStream) -> TokenStream {
 /// that branch, as "expected `Effect<_, FirstError>`, found `Effect<_, ItsError>`", instead
 /// of as a missing `ZipPar` impl for the whole tuple. The branches are evaluated outside the
 /// block declaring that fn, so it cannot shadow anything they name.
-fn zip_branches(branches: Vec<Expr>) -> TokenStream {
+fn zip_branches(branches: Vec<Expr>, fx: &Facade) -> TokenStream {
     let spans: Vec<Span> = branches.iter().map(Spanned::span).collect();
     let names: Vec<Ident> = (0..branches.len())
         .map(|i| Ident::new(&format!("__effect_branch{i}"), Span::mixed_site()))
@@ -84,29 +85,30 @@ fn zip_branches(branches: Vec<Expr>) -> TokenStream {
         let check = Ident::new("same_error", Span::mixed_site().located_at(*span));
         quote_spanned!(*span=> let #name = #check(&#first, #at_branch);)
     });
-    let branches = branches.into_iter().map(branch);
+    let branches = branches.into_iter().map(|expr| branch(expr, fx));
+    let fx = fx.private(Span::call_site());
     quote! {
         match (#(#branches,)*) {
             (#(#names,)*) => {
-                fn is_effect<A, E>(effect: ::effect::Effect<A, E>) -> ::effect::Effect<A, E> {
+                fn is_effect<A, E>(effect: #fx::Effect<A, E>) -> #fx::Effect<A, E> {
                     effect
                 }
                 let #first = #is_effect(#first_at);
                 fn #same_error<A, B, E>(
-                    _: &::effect::Effect<A, E>,
-                    branch: ::effect::Effect<B, E>,
-                ) -> ::effect::Effect<B, E> {
+                    _: &#fx::Effect<A, E>,
+                    branch: #fx::Effect<B, E>,
+                ) -> #fx::Effect<B, E> {
                     branch
                 }
                 #(#aligned)*
-                ::effect::__private::zip_par((#(#names,)*))
+                #fx::zip_par((#(#names,)*))
             }
         }
     }
 }
 
 /// `race!(B1, B2, ..)`: `race` of the branches.
-pub(crate) fn race(input: TokenStream) -> TokenStream {
+pub(crate) fn race(input: TokenStream, fx: &Facade) -> TokenStream {
     let branches = match branches(input) {
         Ok(branches) => branches,
         Err(error) => return error.to_compile_error(),
@@ -118,8 +120,9 @@ pub(crate) fn race(input: TokenStream) -> TokenStream {
         )
         .to_compile_error();
     }
-    let branches = branches.into_iter().map(branch);
-    quote!(::effect::__private::race([#(#branches),*]))
+    let branches = branches.into_iter().map(|expr| branch(expr, fx));
+    let fx = fx.private(Span::call_site());
+    quote!(#fx::race([#(#branches),*]))
 }
 
 /// The parsed input of `catch!(B, { PAT => EXPR, .. })`.
@@ -172,7 +175,7 @@ impl Parse for Catch {
 }
 
 /// `catch!(B, { PAT => EXPR, .. })`: recovers the failures an arm matches.
-pub(crate) fn catch(input: TokenStream) -> TokenStream {
+pub(crate) fn catch(input: TokenStream, fx: &Facade) -> TokenStream {
     let Catch {
         guarded,
         arms,
@@ -188,7 +191,7 @@ pub(crate) fn catch(input: TokenStream) -> TokenStream {
         )
         .to_compile_error();
     }
-    let guarded = branch(guarded);
+    let guarded = branch(guarded, fx);
     let error = Ident::new("__effect_error", Span::mixed_site());
     let unmatched = Ident::new("__effect_unmatched", Span::mixed_site());
     let effect = Ident::new("__effect_guarded", Span::mixed_site());
@@ -202,17 +205,18 @@ pub(crate) fn catch(input: TokenStream) -> TokenStream {
             ..
         } = arm;
         let guard = guard.map(|(if_token, cond)| quote!(#if_token #cond));
-        let recovery = body::compile_expr(*body, &BodyTypes::like(like.clone()));
+        let recovery = body::compile_expr(*body, &BodyTypes::like(like.clone(), fx));
         quote! { #(#attrs)* #pat #guard => ::core::result::Result::Ok(#recovery), }
     });
-    let declare = like.declare(&effect);
+    let declare = like.declare(&effect, fx);
+    let fx = fx.private(Span::call_site());
     // An arm's value is checked against the guarded effect's value type, so a wrong one is
     // reported at that value rather than at the whole `catch!`.
     quote! {
         match #guarded {
             #effect => {
                 #declare
-                ::effect::__private::catch_match(#effect, move |#error| match #error {
+                #fx::catch_match(#effect, move |#error| match #error {
                     #(#arms)*
                     #[allow(unreachable_patterns)]
                     #unmatched => ::core::result::Result::Err(#unmatched),

@@ -2,7 +2,7 @@
 //! (`flavor = "multi_thread", worker_threads = 2`, as `#[tokio::test]` takes them), and the
 //! `Effect<(), E>` they run, whose failures they render with `E`'s `Debug`.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
@@ -11,6 +11,7 @@ use syn::{Expr, ExprLit, ItemFn, Lit, Meta, MetaNameValue, ReturnType, Signature
 
 use crate::body::BodyTypes;
 use crate::errors::Errors;
+use crate::facade::Facade;
 use crate::function::check_signature;
 use crate::function::effect_args;
 
@@ -221,9 +222,10 @@ fn parse_worker_threads(value: &Expr) -> syn::Result<usize> {
 }
 
 /// The runtime's expression for the generated code.
-pub(crate) fn runtime_expr(flavor: Flavor) -> TokenStream {
+pub(crate) fn runtime_expr(flavor: Flavor, fx: &Facade) -> TokenStream {
+    let fx = fx.private(Span::call_site());
     match flavor {
-        Flavor::CurrentThread => quote!(::effect::__private::EntryRuntime::CurrentThread),
+        Flavor::CurrentThread => quote!(#fx::EntryRuntime::CurrentThread),
         Flavor::MultiThread { worker_threads } => {
             let workers = match worker_threads {
                 Some(count) => {
@@ -232,7 +234,7 @@ pub(crate) fn runtime_expr(flavor: Flavor) -> TokenStream {
                 }
                 None => quote!(::core::option::Option::None),
             };
-            quote!(::effect::__private::EntryRuntime::MultiThread { worker_threads: #workers })
+            quote!(#fx::EntryRuntime::MultiThread { worker_threads: #workers })
         }
     }
 }
@@ -244,6 +246,7 @@ pub(crate) fn check_entry_signature(
     sig: &Signature,
     attribute: Attribute,
     errors: &mut Errors,
+    fx: &Facade,
 ) -> Option<(BodyTypes, Type)> {
     let what = format!("{} fn", attribute.name);
     if !sig.generics.params.is_empty() {
@@ -264,10 +267,10 @@ pub(crate) fn check_entry_signature(
         ));
         let mut declared = sig.clone();
         declared.output = syn::parse_quote!(-> Effect<(), ()>);
-        check_signature(&declared, errors, &what);
+        check_signature(&declared, errors, &what, fx);
         return None;
     }
-    let types = check_signature(sig, errors, &what)?;
+    let types = check_signature(sig, errors, &what, fx)?;
     let ret = types.ret.as_ref()?;
     let Some((value, error)) = effect_args(ret) else {
         errors.push(syn::Error::new_spanned(
@@ -299,6 +302,7 @@ pub(crate) fn render_error(error: &Type) -> TokenStream {
 mod tests {
     use proc_macro2::TokenStream;
 
+    use crate::facade::Facade;
     use crate::{main_attr, test_attr};
 
     /// `#[effect::test]` renders failures with the same `<E as Debug>::fmt` at the user's `E`
@@ -310,8 +314,8 @@ mod tests {
         let renderer = "< AppError as :: core :: fmt :: Debug > :: fmt";
         let item: TokenStream = "fn runs() -> Effect<(), AppError> {}".parse().unwrap();
         for expanded in [
-            test_attr::expand(TokenStream::new(), item.clone()),
-            main_attr::expand(TokenStream::new(), item),
+            test_attr::expand(TokenStream::new(), item.clone(), &Facade::default()),
+            main_attr::expand(TokenStream::new(), item, &Facade::default()),
         ] {
             let expanded = expanded.to_string();
             assert!(expanded.contains(renderer), "{expanded}");

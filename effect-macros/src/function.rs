@@ -9,9 +9,10 @@ use syn::{
 
 use crate::body::{self, BodyTypes};
 use crate::errors::Errors;
+use crate::facade::Facade;
 
 /// The entry point of `#[effect]`.
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn expand(args: TokenStream, item: TokenStream, fx: &Facade) -> TokenStream {
     let mut errors = Errors::default();
     if !args.is_empty() {
         errors.push(syn::Error::new_spanned(
@@ -37,7 +38,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             return errors.into_compile_errors_with(item);
         }
     };
-    let types = check_signature(&function.sig, &mut errors, "#[effect] fn");
+    let types = check_signature(&function.sig, &mut errors, "#[effect] fn", fx);
     match (errors.is_empty(), types) {
         (true, Some(types)) => expand_function(function, &types),
         _ => errors.into_compile_errors_with(stub(&function)),
@@ -96,6 +97,7 @@ pub(crate) fn check_signature(
     sig: &Signature,
     errors: &mut Errors,
     what: &str,
+    fx: &Facade,
 ) -> Option<BodyTypes> {
     if let Some(token) = &sig.asyncness {
         errors.push(syn::Error::new_spanned(
@@ -120,7 +122,7 @@ pub(crate) fn check_signature(
     for input in &sig.inputs {
         check_argument(input, errors, what);
     }
-    effect_types(sig, errors, what)
+    effect_types(sig, errors, what, fx)
 }
 
 fn check_argument(input: &FnArg, errors: &mut Errors, what: &str) {
@@ -238,7 +240,12 @@ fn pretty(ty: &Type) -> String {
 /// The declared return type, when it can be an effect: `Effect<A, E>`, or a path that may
 /// be an alias of it (checked by the compiler through `EffectType`, at the return type).
 /// Types that are plainly not effects are refused here, with the fix.
-fn effect_types(sig: &Signature, errors: &mut Errors, what: &str) -> Option<BodyTypes> {
+fn effect_types(
+    sig: &Signature,
+    errors: &mut Errors,
+    what: &str,
+    fx: &Facade,
+) -> Option<BodyTypes> {
     let help = format!("an {what} returns `Effect<A, E>`: write `-> Effect<Value, Error>`");
     let declared = match &sig.output {
         ReturnType::Default => {
@@ -280,7 +287,7 @@ fn effect_types(sig: &Signature, errors: &mut Errors, what: &str) -> Option<Body
         errors.push(found());
         return None;
     }
-    Some(BodyTypes::declared(ty.clone()))
+    Some(BodyTypes::declared(ty.clone(), fx))
 }
 
 /// `A` and `E` of a return type written `Effect<A, E>`.

@@ -12,6 +12,7 @@ use syn::ItemFn;
 use crate::body;
 use crate::entry::{self, Attribute, Flavor};
 use crate::errors::Errors;
+use crate::facade::Facade;
 
 const MAIN: Attribute = Attribute {
     name: "#[effect::main]",
@@ -21,7 +22,7 @@ const MAIN: Attribute = Attribute {
     },
 };
 
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn expand(args: TokenStream, item: TokenStream, fx: &Facade) -> TokenStream {
     let mut errors = Errors::default();
     let flavor = entry::parse_flavor(args, MAIN, &mut errors);
     let Some(function) = entry::parse_function(&item, MAIN, &mut errors) else {
@@ -35,7 +36,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
              help: remove them, and read the command line in the body with `std::env::args()`",
         ));
     }
-    let checked = entry::check_entry_signature(sig, MAIN, &mut errors);
+    let checked = entry::check_entry_signature(sig, MAIN, &mut errors, fx);
     let (true, Some((types, error))) = (errors.is_empty(), checked) else {
         return errors.into_compile_errors_with(stub(&function));
     };
@@ -46,16 +47,17 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         block,
     } = function;
     let name = &sig.ident;
-    let runtime = entry::runtime_expr(flavor);
+    let runtime = entry::runtime_expr(flavor, fx);
     let render = entry::render_error(&error);
     let body = body::compile(block.stmts, &types);
+    let fx = fx.private(proc_macro2::Span::call_site());
     quote! {
         #(#attrs)*
         #vis fn #name() {
-            ::std::process::exit(::effect::__private::run_main(
+            ::std::process::exit(#fx::run_main(
                 #runtime,
                 #render,
-                || -> ::effect::Effect<(), #error> {
+                || -> #fx::Effect<(), #error> {
                     #body
                 },
             ))
@@ -65,7 +67,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// A rejected `main` as the plain `fn main()` a binary needs, so its mistakes are reported
 /// once, by the macro, and not again as an invalid `main` signature.
-fn stub(function: &ItemFn) -> TokenStream {
+pub(crate) fn stub(function: &ItemFn) -> TokenStream {
     let ItemFn {
         attrs, vis, sig, ..
     } = function;

@@ -4,6 +4,7 @@
 use proc_macro2::{TokenStream, TokenTree};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::facade::Facade;
 use crate::{clauses, function, main_attr, test_attr};
 
 /// Well-formed inputs to mutate, one per entry point.
@@ -91,24 +92,40 @@ type Entry = fn(TokenStream) -> TokenStream;
 fn entries() -> Vec<(&'static str, &'static [&'static str], Entry)> {
     vec![
         ("#[effect]", FUNCTIONS, |item| {
-            function::expand(TokenStream::new(), item)
+            function::expand(TokenStream::new(), item, &Facade::default())
         }),
         ("#[effect::test]", FUNCTIONS, |item| {
-            test_attr::expand(TokenStream::new(), item)
+            test_attr::expand(TokenStream::new(), item, &Facade::default())
         }),
         ("#[effect::main]", FUNCTIONS, |item| {
-            main_attr::expand(TokenStream::new(), item)
+            main_attr::expand(TokenStream::new(), item, &Facade::default())
         }),
         ("#[effect::test(..)]", ENTRY_ARGUMENTS, |args| {
-            test_attr::expand(args, ENTRY_FUNCTION.parse().unwrap_or_default())
+            test_attr::expand(
+                args,
+                ENTRY_FUNCTION.parse().unwrap_or_default(),
+                &Facade::default(),
+            )
         }),
         ("#[effect::main(..)]", ENTRY_ARGUMENTS, |args| {
-            main_attr::expand(args, ENTRY_FUNCTION.parse().unwrap_or_default())
+            main_attr::expand(
+                args,
+                ENTRY_FUNCTION.parse().unwrap_or_default(),
+                &Facade::default(),
+            )
         }),
-        ("effect_block!", BLOCKS, clauses::effect_block),
-        ("par!", BRANCHES, clauses::par),
-        ("race!", BRANCHES, clauses::race),
-        ("catch!", CATCHES, clauses::catch),
+        ("effect_block!", BLOCKS, |input| {
+            clauses::effect_block(input, &Facade::default())
+        }),
+        ("par!", BRANCHES, |input| {
+            clauses::par(input, &Facade::default())
+        }),
+        ("race!", BRANCHES, |input| {
+            clauses::race(input, &Facade::default())
+        }),
+        ("catch!", CATCHES, |input| {
+            clauses::catch(input, &Facade::default())
+        }),
     ]
 }
 
@@ -164,17 +181,20 @@ fn no_entry_point_panics_on_truncations_and_arguments() {
         let item: TokenStream = FUNCTIONS[0].parse().unwrap();
         assert!(catch_unwind(AssertUnwindSafe(|| function::expand(
             args.clone(),
-            item.clone()
+            item.clone(),
+            &Facade::default()
         )))
         .is_ok());
         assert!(catch_unwind(AssertUnwindSafe(|| test_attr::expand(
             args.clone(),
-            item.clone()
+            item.clone(),
+            &Facade::default()
         )))
         .is_ok());
         assert!(catch_unwind(AssertUnwindSafe(|| main_attr::expand(
             args.clone(),
-            item.clone()
+            item.clone(),
+            &Facade::default()
         )))
         .is_ok());
     }
@@ -182,9 +202,14 @@ fn no_entry_point_panics_on_truncations_and_arguments() {
 
 #[test]
 fn malformed_inputs_give_compile_errors() {
-    let expanded = clauses::par(TokenStream::new()).to_string();
+    let expanded = clauses::par(TokenStream::new(), &Facade::default()).to_string();
     assert!(expanded.contains("compile_error"), "{expanded}");
-    let expanded = function::expand(TokenStream::new(), "struct S;".parse().unwrap()).to_string();
+    let expanded = function::expand(
+        TokenStream::new(),
+        "struct S;".parse().unwrap(),
+        &Facade::default(),
+    )
+    .to_string();
     assert!(
         expanded.contains("compile_error") && expanded.contains("struct S"),
         "{expanded}"

@@ -8,6 +8,7 @@ use syn::{FnArg, ItemFn, Pat};
 use crate::body;
 use crate::entry::{self, Attribute, Flavor};
 use crate::errors::Errors;
+use crate::facade::Facade;
 use crate::function::stub;
 
 const TEST: Attribute = Attribute {
@@ -16,7 +17,7 @@ const TEST: Attribute = Attribute {
     default_flavor: Flavor::CurrentThread,
 };
 
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn expand(args: TokenStream, item: TokenStream, fx: &Facade) -> TokenStream {
     let mut errors = Errors::default();
     let flavor = entry::parse_flavor(args, TEST, &mut errors);
     let Some(function) = entry::parse_function(&item, TEST, &mut errors) else {
@@ -42,7 +43,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             None
         }
     };
-    let checked = entry::check_entry_signature(&function.sig, TEST, &mut errors);
+    let checked = entry::check_entry_signature(&function.sig, TEST, &mut errors, fx);
     let (true, Some((types, error))) = (errors.is_empty(), checked) else {
         return errors.into_compile_errors_with(stub(&function));
     };
@@ -57,21 +58,23 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 attrs: Vec::new(),
                 underscore_token: Default::default(),
             });
-            quote!(#ignored: ::effect::TestClock)
+            let fx = fx.private(proc_macro2::Span::call_site());
+            quote!(#ignored: #fx::TestClock)
         }
     };
-    let runtime = entry::runtime_expr(flavor);
+    let runtime = entry::runtime_expr(flavor, fx);
     let render = entry::render_error(&error);
     let body = body::compile(block.stmts, &types);
+    let fx = fx.private(proc_macro2::Span::call_site());
     quote! {
         #[::core::prelude::v1::test]
         #(#attrs)*
         fn #name() {
-            ::effect::__private::run_test(
+            #fx::run_test(
                 ::core::stringify!(#name),
                 #runtime,
                 #render,
-                |#clock_param| -> ::effect::Effect<(), #error> {
+                |#clock_param| -> #fx::Effect<(), #error> {
                     #body
                 },
             );
