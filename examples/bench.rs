@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use effect::prelude::*;
 use effect::stream::Stream;
+use effect::{Clock, Context, Fiber, Runtime};
 
 /// Measured rounds per workload (each side once per round), after one warm-up round.
 const REPETITIONS: usize = 5;

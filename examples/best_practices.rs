@@ -8,6 +8,7 @@
 mod shared;
 
 use effect::prelude::*;
+use effect::{Clock, Context, Runtime};
 use shared::fetch_data;
 
 #[tokio::main]

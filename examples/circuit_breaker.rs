@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use effect::prelude::*;
+use effect::{CircuitBreaker, Clock, Context, Runtime};
 
 /// The guide's breaker, as a user would port it: state behind a mutex, time from the clock.
 #[derive(Clone)]

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use effect::prelude::*;
+use effect::{Queue, QueueShutdown};
 
 #[derive(Clone, Debug)]
 struct Connection {

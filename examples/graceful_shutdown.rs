@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use effect::prelude::*;
+use effect::Context;
 use effect::Runtime;
 
 /// A worker that ticks until interrupted, then takes `cleanup` to stop.

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use effect::prelude::*;
+use effect::{Clock, Context, Runtime, Scope, TestClockLayer};
 
 fn timed_effect(name: &'static str, delay: Duration) -> Effect<String, String> {
     Effect::new(move |ctx| async move {

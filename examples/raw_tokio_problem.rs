@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use effect::prelude::*;
+use effect::Context;
 
 async fn fetch_raw(name: &str, delay: u64, fails: bool) -> Result<String, String> {
     tokio::time::sleep(Duration::from_millis(delay)).await;

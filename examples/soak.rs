@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use effect::prelude::*;
+use effect::{Context, Runtime};
 
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")

@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use effect::prelude::*;
+use effect::{Clock, ClockLayer, Context, Runtime, Scope, TestClockLayer};
 
 fn time_dependent_operation() -> Effect<String, Never> {
     Effect::new(|ctx| async move {

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use effect::prelude::*;
+use effect::{Clock, Context, Layer, Runtime};
 
 #[derive(Debug, Clone, PartialEq)]
 enum FetchError {

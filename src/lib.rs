@@ -3,6 +3,17 @@
 //! Effect programs for Rust: lazy, composable async work with typed errors, structured
 //! concurrency, resource safety, injectable services and deterministic time, on tokio.
 //!
+//! The package is `effectkit`; it is imported as `effect`. `cargo add effectkit` writes
+//! `effectkit = "0.1"`, a dependency whose key is `effectkit` and whose library is named
+//! `effect`, so code says `use effect::prelude::*;` (`effect` and `effect-runtime` on
+//! crates.io are unrelated crates). Renamed in Cargo.toml
+//! (`my_fx = { package = "effectkit", version = "0.1" }`), it is `my_fx`, attributes included
+//! (`#[my_fx::test]`), and the macros' generated code follows the rename.
+//!
+//! The [`prelude`] holds what an effect body writes; what is set up around one
+//! ([`Context`], [`Runtime`], [`Layer`], [`Ref`], [`Queue`], ...) is imported from the crate
+//! root by name.
+//!
 //! ## Effects are values
 //!
 //! An [`Effect<A, E>`](Effect) describes work that succeeds with an `A` or fails with a
@@ -351,7 +362,46 @@ pub mod __private {
     pub use effectkit_runtime::{race, zip_par, Effect, TestClock};
 }
 
-/// The names most effect programs use, for `use effect::prelude::*;`.
+/// What an effect body needs, for `use effect::prelude::*;`.
+///
+/// The rule: a name is here if code *inside* an effect body or `#[effect]` fn writes it
+/// often, and it cannot clash with a name from `std` or tokio that the same file may import.
+///
+/// - effects and their constructors: [`Effect`], [`succeed`], [`fail`], [`fail_cause`],
+///   [`die`], [`sync`], [`attempt`], [`attempt_async`], [`from_async`], [`suspend`],
+///   [`sleep`], [`never`], [`yield_now`];
+/// - the DSL: [`#[effect]`](effect), [`effect_block!`], [`par!`], [`race!`], [`catch!`];
+/// - what a body reads from its context: [`service`], [`service_with`], [`now`],
+///   [`instant`];
+/// - durations: [`ms`], [`secs`];
+/// - outcomes: [`Cause`], [`Exit`], [`Never`] (the error of an effect that cannot fail);
+/// - combinators called as functions: [`zip_par`], [`race()`], [`race_first`],
+///   [`for_each_par`], [`retry`], [`repeat`], [`Schedule`], [`acquire_release`],
+///   [`acquire_use_release`], [`scoped`];
+/// - [`TestClock`], which an `#[effect::test]` fn takes as its argument.
+///
+/// Everything else is at the crate root, imported by name where it is used:
+/// `use effect::{Context, Runtime, Ref, Queue, Semaphore};`. Those are set up around a body
+/// rather than written in it, or their names (`Context`, `Runtime`, `Semaphore`, `Scope`,
+/// `Layer`, `Ref`, `Queue`) clash with `std`, tokio and other crates' names.
+///
+/// ```
+/// use effect::prelude::*;
+/// use effect::{Context, Ref};
+///
+/// #[effect]
+/// fn count_to(n: u32) -> Effect<u32, Never> {
+///     let counter = Ref::new(0);
+///     for _ in 0..n {
+///         counter.update(|c| *c += 1)?;
+///     }
+///     counter.get()?
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// assert_eq!(count_to(3).run(&Context::new()).await, Ok(3));
+/// # });
+/// ```
 pub mod prelude {
     /// `#[effect] fn name(args) -> Effect<A, E> { BODY }`: a function whose body is an effect
     /// body (see [`effect_block!`](crate::effect_block)); calling it builds the effect, which
@@ -409,14 +459,13 @@ pub mod prelude {
     pub use effectkit_macros::effect;
     pub use effectkit_macros::{catch, effect_block, par, race};
     pub use effectkit_runtime::{
-        acquire_release, acquire_use_release, repeat, retry, scoped, BreakerError, CircuitBreaker,
-        ClockLayer, Deferred, Hub, Layer, Queue, QueueShutdown, Ref, Schedule, Scope, Semaphore,
-        TestClockLayer,
+        acquire_release, acquire_use_release, for_each_par, race, race_first, repeat, retry,
+        scoped, zip_par, Schedule,
     };
     pub use effectkit_runtime::{
-        attempt, attempt_async, die, fail, fail_cause, for_each_par, from_async, instant, ms,
-        never, now, race, race_first, secs, service, service_with, sleep, succeed, suspend, sync,
-        yield_now, zip_par, Cause, Clock, Context, Effect, Exit, Fiber, Never, Runtime, TestClock,
+        attempt, attempt_async, die, fail, fail_cause, from_async, instant, ms, never, now, secs,
+        service, service_with, sleep, succeed, suspend, sync, yield_now, Cause, Effect, Exit,
+        Never, TestClock,
     };
 }
 

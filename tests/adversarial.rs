@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use effect::prelude::*;
+use effect::Context;
 use effect::{Deferred, Runtime};
 
 /// Runs the scenario `$body` (an async fn taking no argument) on a current-thread and on a

@@ -5,6 +5,7 @@ mod common;
 use common::test_env;
 use effect::prelude::*;
 use effect::BreakerState;
+use effect::{BreakerError, CircuitBreaker};
 
 fn call(
     breaker: &CircuitBreaker,

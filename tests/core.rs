@@ -9,6 +9,7 @@ mod common;
 
 use common::Log;
 use effect::prelude::*;
+use effect::{Context, Runtime};
 
 async fn run<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) -> Exit<A, E> {
     effect.run(&Context::new()).await

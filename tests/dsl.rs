@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{test_env, Log};
 use effect::prelude::*;
+use effect::Context;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Data {

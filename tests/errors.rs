@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::test_env;
 use effect::prelude::*;
-use effect::{fiber_id, run_blocking, FiberId, Layer, Runtime};
+use effect::{fiber_id, run_blocking, Context, FiberId, Layer, Runtime};
 
 #[derive(Debug, thiserror::Error)]
 enum StoreError {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use common::test_env;
 use effect::prelude::*;
+use effect::Context;
 use effect::{Runtime, Schedule};
 
 /// A DSL loop binding ready values (as good as forever), counting its turns.

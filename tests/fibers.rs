@@ -6,6 +6,7 @@ use common::{test_env, Log};
 use std::future::IntoFuture;
 
 use effect::prelude::*;
+use effect::{Context, Fiber, Runtime};
 
 #[tokio::test]
 async fn fork_then_join_gives_the_fibers_value() {

@@ -5,6 +5,7 @@ mod common;
 
 use common::{after, test_env, Log};
 use effect::prelude::*;
+use effect::{Clock, ClockLayer, Context, Layer, Runtime, Scope, TestClockLayer};
 use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -4,6 +4,7 @@ mod common;
 
 use common::{test_env, Gauge};
 use effect::prelude::*;
+use effect::{Context, Deferred, Hub, Queue, QueueShutdown, Ref, Semaphore};
 use effect::{Runtime, Subscription};
 use std::sync::Arc;
 

@@ -5,6 +5,7 @@ mod common;
 
 use common::{after, fail_after, test_env, Log};
 use effect::prelude::*;
+use effect::Clock;
 
 #[tokio::test]
 async fn the_first_success_wins_and_the_losers_finalizers_ran_before_it_returns() {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use common::test_env;
 use effect::prelude::*;
+use effect::{Context, Ref};
 
 /// An effect factory failing the first `failures` calls, counting calls.
 fn flaky(

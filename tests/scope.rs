@@ -5,6 +5,7 @@ mod common;
 
 use common::{test_env, Log};
 use effect::prelude::*;
+use effect::{Context, Queue, QueueShutdown, Scope};
 
 /// A resource whose acquisition and release are logged.
 fn resource(log: &Log, name: &'static str) -> Effect<&'static str, String> {

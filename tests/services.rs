@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use common::test_env;
 use effect::prelude::*;
-use effect::{random_range, random_u64, Layer, Random, TestClockLayer, TestRandom};
+use effect::{random_range, random_u64, Context, Layer, Random, TestClockLayer, TestRandom};
 
 #[derive(Clone, Debug, PartialEq)]
 struct RequestConfig {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::Log;
 use effect::prelude::*;
+use effect::Context;
 use effect::{run_blocking, Deferred, Runtime};
 
 fn flag() -> (Arc<AtomicBool>, Arc<AtomicBool>) {

@@ -4,6 +4,7 @@
 //! overflows.
 
 use effect::prelude::*;
+use effect::Context;
 
 const DEPTH: u64 = 1_000_000;
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::{test_env, Log};
 use effect::prelude::*;
 use effect::stream::Stream;
-use effect::{Hub, Queue, QueueShutdown};
+use effect::{Context, Hub, Queue, QueueShutdown};
 use futures::StreamExt;
 
 fn collect<A: Send + 'static>(stream: Stream<A, String>) -> Exit<Vec<A>, String> {

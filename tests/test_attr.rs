@@ -12,6 +12,7 @@ use std::thread::ThreadId;
 use common::Log;
 use effect::__private::{run_main_reporting, EntryRuntime};
 use effect::prelude::*;
+use effect::Deferred;
 
 #[derive(Debug)]
 enum AppError {

@@ -4,6 +4,7 @@ mod common;
 
 use common::{after, test_env, Log};
 use effect::prelude::*;
+use effect::{Clock, Context, Runtime};
 
 /// The guide's `time_dependent_operation`.
 fn time_dependent_operation() -> Effect<String, String> {

@@ -4,6 +4,7 @@ mod common;
 
 use common::{after, fail_after, test_env, Log};
 use effect::prelude::*;
+use effect::Context;
 
 #[tokio::test]
 async fn a_tuple_of_effects_gives_a_tuple_of_values() {

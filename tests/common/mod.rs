@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use effect::prelude::*;
+use effect::Context;
 use effect::{Clock, Runtime, TestClock};
 
 /// A runtime whose context holds a fresh test clock.

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use effect::prelude::*;
+use effect::{Queue, QueueShutdown, Semaphore};
 
 use crate::prog::{Fin, FinKind, Pipe, Prog, Sched};
 use crate::reference::Ev;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use effect::prelude::*;
+use effect::{Clock, Context, Queue, Runtime};
 
 use crate::prog::{Fin, Prog};
 use crate::real::World;
