@@ -1,8 +1,9 @@
-//! The runtime behind [`effect`](https://docs.rs/effect): [`Effect`], [`Cause`],
-//! [`Context`], and the interpreter that runs effects on tokio.
+//! The runtime of effectkit: [`Effect`], [`Cause`], [`Context`], and the interpreter that
+//! runs effects on tokio.
 //!
-//! Most users depend on the `effect` crate, which re-exports everything here together with
-//! the `effect!` DSL.
+//! Depend on the facade instead, the `effectkit` package (imported as `effect`): it
+//! re-exports everything here together with the DSL's macros and a prelude, and its docs are
+//! the guide. The examples here are written as a user of the facade writes them.
 #![warn(missing_docs)]
 // One `unsafe` read exists, in `fiber::bind` (the hand-off pointer), with its argument and tests.
 #![deny(unsafe_code)]
