@@ -53,6 +53,13 @@ impl<T: Clone + Send + 'static> Default for Deferred<T> {
 
 impl<T: Clone + Send + 'static> Deferred<T> {
     /// An empty cell.
+    ///
+    /// ```
+    /// use effect::Deferred;
+    ///
+    /// let cell: Deferred<u32> = Deferred::new();
+    /// assert_eq!(cell.try_get(), None);
+    /// ```
     pub fn new() -> Self {
         Deferred {
             inner: Arc::new(Inner {
@@ -64,6 +71,19 @@ impl<T: Clone + Send + 'static> Deferred<T> {
 
     /// An effect that completes the cell with `value` and wakes every waiter; `true` if this
     /// call completed it, `false` if it was already complete (the value is then unchanged).
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Deferred;
+    ///
+    /// #[effect]
+    /// fn complete_twice(cell: Deferred<u32>) -> Effect<(bool, bool), Never> {
+    ///     (cell.complete(1)?, cell.complete(2)?)
+    /// }
+    /// let cell = Deferred::new();
+    /// assert_eq!(effect::run_blocking(complete_twice(cell.clone())), Ok((true, false)));
+    /// assert_eq!(cell.try_get(), Some(1)); // the first value stays
+    /// ```
     pub fn complete<E: Send + 'static>(&self, value: T) -> Effect<bool, E> {
         let inner = self.inner.clone();
         Effect::from_future(async move {
@@ -79,6 +99,25 @@ impl<T: Clone + Send + 'static> Deferred<T> {
     }
 
     /// An effect that waits until the cell is complete and gives its value.
+    ///
+    /// # Cancel safety
+    /// Waiting takes nothing from the cell: an interrupted waiter leaves it as it was, and every
+    /// other waiter still gets the value.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Deferred;
+    ///
+    /// #[effect]
+    /// fn handshake() -> Effect<(u32, u32), Never> {
+    ///     let ready = Deferred::new();
+    ///     let first = ready.wait().fork()?;
+    ///     let second = ready.wait().fork()?;
+    ///     ready.complete(42)?;
+    ///     (first.join()?, second.join()?)
+    /// }
+    /// assert_eq!(effect::run_blocking(handshake()), Ok((42, 42)));
+    /// ```
     pub fn wait<E: Send + 'static>(&self) -> Effect<T, E> {
         let inner = self.inner.clone();
         Effect::from_future(async move {
@@ -94,6 +133,14 @@ impl<T: Clone + Send + 'static> Deferred<T> {
     }
 
     /// The value, if the cell is complete.
+    ///
+    /// ```
+    /// use effect::{run_blocking, Deferred};
+    ///
+    /// let cell = Deferred::new();
+    /// run_blocking(cell.complete::<()>("done")).unwrap();
+    /// assert_eq!(cell.try_get(), Some("done"));
+    /// ```
     pub fn try_get(&self) -> Option<T> {
         lock(&self.inner.value).clone()
     }

@@ -98,6 +98,17 @@ impl<T> fmt::Debug for Hub<T> {
 }
 
 /// One subscriber's view of a [`Hub`]: the items published since it subscribed.
+///
+/// ```
+/// use effect::{run_blocking, Effect, Hub, QueueShutdown};
+///
+/// let hub = Hub::bounded(2);
+/// let subscription = hub.subscribe();
+/// run_blocking(hub.publish::<QueueShutdown>("news")).unwrap();
+/// assert_eq!(subscription.try_take(), Some("news"));
+/// drop(subscription); // unsubscribes
+/// assert_eq!(hub.subscribers(), 0);
+/// ```
 pub struct Subscription<T> {
     queue: Arc<Queue<T>>,
 }
@@ -121,11 +132,43 @@ impl<T: Send + 'static> Subscription<T> {
     /// The effect does not keep the subscription alive: once the `Subscription` is dropped
     /// (unsubscribing), a take still to run gets the items already buffered, then fails with
     /// [`QueueShutdown`].
+    ///
+    /// # Errors
+    /// Fails with `E::from(QueueShutdown)` once the hub is shut down (or the subscription
+    /// dropped) and the buffered items are taken.
+    ///
+    /// # Cancel safety
+    /// Interrupted while waiting, it takes nothing: no item is lost.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Hub, QueueShutdown};
+    ///
+    /// #[effect]
+    /// fn listen() -> Effect<(u32, bool), QueueShutdown> {
+    ///     let hub = Hub::bounded(1);
+    ///     let subscription = hub.subscribe();
+    ///     let listener = subscription.take::<QueueShutdown>().fork()?;
+    ///     hub.publish::<QueueShutdown>(1)?;
+    ///     let first = listener.join()?;
+    ///     hub.shutdown();
+    ///     let after_shutdown = subscription.take::<QueueShutdown>().result()?;
+    ///     (first, after_shutdown.is_err())
+    /// }
+    /// assert_eq!(effect::run_blocking(listen()), Ok((1, true)));
+    /// ```
     pub fn take<E: From<QueueShutdown> + Send + 'static>(&self) -> Effect<T, E> {
         self.queue.take()
     }
 
     /// The next item, if one is waiting.
+    ///
+    /// ```
+    /// use effect::Hub;
+    ///
+    /// let hub = Hub::<u8>::bounded(1);
+    /// assert_eq!(hub.subscribe().try_take(), None);
+    /// ```
     pub fn try_take(&self) -> Option<T> {
         self.queue.try_take()
     }
@@ -136,6 +179,13 @@ impl<T: Clone + Send + 'static> Hub<T> {
     ///
     /// # Panics
     /// When `capacity` is zero.
+    ///
+    /// ```
+    /// use effect::Hub;
+    ///
+    /// let hub = Hub::<String>::bounded(16);
+    /// assert_eq!(hub.subscribers(), 0);
+    /// ```
     pub fn bounded(capacity: usize) -> Self {
         assert!(capacity > 0, "Hub::bounded: capacity must be at least 1");
         Hub {
@@ -152,6 +202,16 @@ impl<T: Clone + Send + 'static> Hub<T> {
 
     /// A new subscriber, receiving the items delivered from now on (including those of a
     /// publish already waiting for room).
+    ///
+    /// ```
+    /// use effect::{run_blocking, Hub, QueueShutdown};
+    ///
+    /// let hub = Hub::bounded(4);
+    /// run_blocking(hub.publish::<QueueShutdown>(1)).unwrap(); // nobody listens: dropped
+    /// let late = hub.subscribe();
+    /// run_blocking(hub.publish::<QueueShutdown>(2)).unwrap();
+    /// assert_eq!(late.try_take(), Some(2));
+    /// ```
     pub fn subscribe(&self) -> Subscription<T> {
         let queue = Arc::new(Queue::watched(
             self.inner.capacity,
@@ -167,6 +227,16 @@ impl<T: Clone + Send + 'static> Hub<T> {
     }
 
     /// How many subscriptions are alive.
+    ///
+    /// ```
+    /// use effect::Hub;
+    ///
+    /// let hub = Hub::<()>::bounded(1);
+    /// let (a, _b) = (hub.subscribe(), hub.subscribe());
+    /// assert_eq!(hub.subscribers(), 2);
+    /// drop(a);
+    /// assert_eq!(hub.subscribers(), 1);
+    /// ```
     pub fn subscribers(&self) -> usize {
         lock(&self.inner.state)
             .subscribers
@@ -191,6 +261,27 @@ impl<T: Clone + Send + 'static> Hub<T> {
     ///
     /// Interrupted while it waits (fiber interruption, `timeout`, a lost `race`), the
     /// publish has delivered the item to no subscriber.
+    ///
+    /// # Errors
+    /// Fails with `E::from(QueueShutdown)` if the hub is shut down before or while it waits.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Hub, QueueShutdown};
+    ///
+    /// #[effect]
+    /// fn fan_out() -> Effect<Vec<u32>, QueueShutdown> {
+    ///     let hub = Hub::bounded(1);
+    ///     let (a, b) = (hub.subscribe(), hub.subscribe());
+    ///     hub.publish::<QueueShutdown>(1)?;
+    ///     // Both buffers are full: this publish waits until both subscribers took an item.
+    ///     let second = hub.publish::<QueueShutdown>(2).fork()?;
+    ///     let firsts = (a.take::<QueueShutdown>()?, b.take::<QueueShutdown>()?);
+    ///     second.join()?;
+    ///     vec![firsts.0, firsts.1, a.take::<QueueShutdown>()?, b.take::<QueueShutdown>()?]
+    /// }
+    /// assert_eq!(effect::run_blocking(fan_out()), Ok(vec![1, 1, 2, 2]));
+    /// ```
     pub fn publish<E: From<QueueShutdown> + Send + 'static>(&self, item: T) -> Effect<(), E> {
         let inner = self.inner.clone();
         Effect::from_future(async move {
@@ -210,6 +301,18 @@ impl<T: Clone + Send + 'static> Hub<T> {
     }
 
     /// Shuts the hub and every subscription down.
+    ///
+    /// ```
+    /// use effect::{run_blocking, Effect, Hub, QueueShutdown};
+    ///
+    /// let hub = Hub::bounded(1);
+    /// let subscription = hub.subscribe();
+    /// hub.shutdown();
+    /// let published: Effect<(), QueueShutdown> = hub.publish(1);
+    /// assert!(run_blocking(published).is_err());
+    /// let taken: Effect<u32, QueueShutdown> = subscription.take();
+    /// assert!(run_blocking(taken).is_err());
+    /// ```
     pub fn shutdown(&self) {
         let mut state = lock(&self.inner.state);
         state.shutdown = true;

@@ -12,6 +12,16 @@ use crate::cause::Cause;
 use crate::effect::Effect;
 
 /// The failure of an operation on a queue (or hub) that was shut down.
+///
+/// ```
+/// use effect::{run_blocking, Effect, Queue, QueueShutdown};
+///
+/// let queue = Queue::<u32>::bounded(1);
+/// queue.shutdown();
+/// let offered: Effect<(), QueueShutdown> = queue.offer(1);
+/// assert_eq!(run_blocking(offered).unwrap_err().failure(), Some(&QueueShutdown));
+/// assert_eq!(QueueShutdown.to_string(), "the queue was shut down");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueShutdown;
 
@@ -100,6 +110,13 @@ impl<T: Send + 'static> Queue<T> {
     ///
     /// # Panics
     /// When `capacity` is zero: such a queue could never hold an item.
+    ///
+    /// ```
+    /// use effect::Queue;
+    ///
+    /// let queue = Queue::<String>::bounded(8);
+    /// assert_eq!((queue.size(), queue.capacity()), (0, 8));
+    /// ```
     pub fn bounded(capacity: usize) -> Self {
         Queue::watched(capacity, None)
     }
@@ -155,6 +172,14 @@ impl<T: Send + 'static> Queue<T> {
     }
 
     /// Adds `item` now if there is room; otherwise hands it back.
+    ///
+    /// ```
+    /// use effect::Queue;
+    ///
+    /// let queue = Queue::bounded(1);
+    /// assert_eq!(queue.try_offer("first"), Ok(()));
+    /// assert_eq!(queue.try_offer("second"), Err("second")); // full
+    /// ```
     pub fn try_offer(&self, item: T) -> Result<(), T> {
         let mut state = lock(&self.inner.state);
         if state.shutdown || state.items.len() >= self.inner.capacity {
@@ -167,6 +192,15 @@ impl<T: Send + 'static> Queue<T> {
     }
 
     /// Takes the oldest item now, if there is one.
+    ///
+    /// ```
+    /// use effect::Queue;
+    ///
+    /// let queue = Queue::bounded(2);
+    /// assert_eq!(queue.try_take(), None::<u32>);
+    /// queue.try_offer(7).unwrap();
+    /// assert_eq!(queue.try_take(), Some(7));
+    /// ```
     pub fn try_take(&self) -> Option<T> {
         let item = lock(&self.inner.state).items.pop_front();
         if item.is_some() {
@@ -177,6 +211,25 @@ impl<T: Send + 'static> Queue<T> {
 
     /// An effect that adds `item`, waiting while the queue is full. Interrupted while
     /// waiting, it adds nothing.
+    ///
+    /// # Errors
+    /// Fails with `E::from(QueueShutdown)` if the queue is shut down before or while it waits.
+    ///
+    /// # Cancel safety
+    /// Interrupted (or dropped) while waiting for room, the item is not added and is dropped.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Queue, QueueShutdown};
+    ///
+    /// #[effect]
+    /// fn producer(queue: Queue<u32>) -> Effect<usize, QueueShutdown> {
+    ///     queue.offer::<QueueShutdown>(1)?;
+    ///     queue.offer::<QueueShutdown>(2)?;
+    ///     queue.size()
+    /// }
+    /// assert_eq!(effect::run_blocking(producer(Queue::bounded(2))), Ok(2));
+    /// ```
     pub fn offer<E: From<QueueShutdown> + Send + 'static>(&self, item: T) -> Effect<(), E> {
         let inner = self.inner.clone();
         Effect::from_future(async move {
@@ -203,6 +256,30 @@ impl<T: Send + 'static> Queue<T> {
 
     /// An effect that takes the oldest item, waiting while the queue is empty. Interrupted
     /// while waiting, it takes nothing.
+    ///
+    /// # Errors
+    /// Fails with `E::from(QueueShutdown)` if the queue is shut down and empty, before or while it
+    /// waits.
+    ///
+    /// # Cancel safety
+    /// Interrupted (or dropped) while waiting for an item, it takes nothing: no item is lost.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Queue, QueueShutdown};
+    ///
+    /// #[effect]
+    /// fn relay() -> Effect<Vec<u32>, QueueShutdown> {
+    ///     let queue = Queue::bounded(1);
+    ///     // The consumer waits for items; the producer waits for room.
+    ///     let consumer = { let q = queue.clone(); q.take::<QueueShutdown>().zip(q.take()) }.fork()?;
+    ///     queue.offer::<QueueShutdown>(1)?;
+    ///     queue.offer::<QueueShutdown>(2)?;
+    ///     let (a, b) = consumer.join()?;
+    ///     vec![a, b]
+    /// }
+    /// assert_eq!(effect::run_blocking(relay()), Ok(vec![1, 2]));
+    /// ```
     pub fn take<E: From<QueueShutdown> + Send + 'static>(&self) -> Effect<T, E> {
         let queue = self.clone();
         Effect::from_future(async move {
@@ -228,21 +305,58 @@ impl<T: Send + 'static> Queue<T> {
 
     /// Shuts the queue down: every waiting and later `offer`/`take` fails with
     /// [`QueueShutdown`] (a `take` still gets the items already queued). Idempotent.
+    ///
+    /// ```
+    /// use effect::{run_blocking, Effect, Queue, QueueShutdown};
+    ///
+    /// let queue = Queue::bounded(2);
+    /// queue.try_offer(1).unwrap();
+    /// queue.shutdown();
+    /// assert!(queue.is_shutdown());
+    /// let queued: Effect<u32, QueueShutdown> = queue.take();
+    /// assert_eq!(run_blocking(queued), Ok(1)); // items already queued are still taken
+    /// let after: Effect<u32, QueueShutdown> = queue.take();
+    /// assert!(run_blocking(after).is_err());
+    /// ```
     pub fn shutdown(&self) {
         self.close();
     }
 
     /// Whether [`shutdown`](Queue::shutdown) was called.
+    ///
+    /// ```
+    /// use effect::Queue;
+    ///
+    /// let queue = Queue::<u8>::bounded(1);
+    /// assert!(!queue.is_shutdown());
+    /// queue.clone().shutdown(); // clones share the queue
+    /// assert!(queue.is_shutdown());
+    /// ```
     pub fn is_shutdown(&self) -> bool {
         lock(&self.inner.state).shutdown
     }
 
     /// How many items are queued.
+    ///
+    /// ```
+    /// use effect::Queue;
+    ///
+    /// let queue = Queue::bounded(4);
+    /// queue.try_offer('a').unwrap();
+    /// queue.try_offer('b').unwrap();
+    /// assert_eq!(queue.size(), 2);
+    /// ```
     pub fn size(&self) -> usize {
         lock(&self.inner.state).items.len()
     }
 
     /// The most items the queue holds.
+    ///
+    /// ```
+    /// use effect::Queue;
+    ///
+    /// assert_eq!(Queue::<()>::bounded(3).capacity(), 3);
+    /// ```
     pub fn capacity(&self) -> usize {
         self.inner.capacity
     }

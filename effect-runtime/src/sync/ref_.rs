@@ -40,6 +40,13 @@ impl<T: fmt::Debug> fmt::Debug for Ref<T> {
 
 impl<T: Send + 'static> Ref<T> {
     /// A reference holding `value`.
+    ///
+    /// ```
+    /// use effect::Ref;
+    ///
+    /// let name = Ref::new(String::from("ada"));
+    /// assert_eq!(name.get_now(), "ada");
+    /// ```
     pub fn new(value: T) -> Self {
         Ref {
             value: Arc::new(Mutex::new(value)),
@@ -47,6 +54,19 @@ impl<T: Send + 'static> Ref<T> {
     }
 
     /// An effect giving a copy of the value.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Ref;
+    ///
+    /// #[effect]
+    /// fn read_twice(cell: Ref<u32>) -> Effect<(u32, u32), Never> {
+    ///     let before = cell.get()?;
+    ///     cell.set(5)?;
+    ///     (before, cell.get()?)
+    /// }
+    /// assert_eq!(effect::run_blocking(read_twice(Ref::new(1))), Ok((1, 5)));
+    /// ```
     pub fn get<E: Send + 'static>(&self) -> Effect<T, E>
     where
         T: Clone,
@@ -56,6 +76,14 @@ impl<T: Send + 'static> Ref<T> {
     }
 
     /// A copy of the value, now.
+    ///
+    /// ```
+    /// use effect::Ref;
+    ///
+    /// let flag = Ref::new(false);
+    /// flag.clone().update::<()>(|f| *f = true); // an effect: nothing happens until it runs
+    /// assert!(!flag.get_now());
+    /// ```
     pub fn get_now(&self) -> T
     where
         T: Clone,
@@ -64,11 +92,30 @@ impl<T: Send + 'static> Ref<T> {
     }
 
     /// An effect replacing the value.
+    ///
+    /// ```
+    /// use effect::{run_blocking, Effect, Ref};
+    ///
+    /// let status = Ref::new("starting");
+    /// let ready: Effect<(), ()> = status.set("ready");
+    /// run_blocking(ready).unwrap();
+    /// assert_eq!(status.get_now(), "ready");
+    /// ```
     pub fn set<E: Send + 'static>(&self, new: T) -> Effect<(), E> {
         self.update(move |value| *value = new)
     }
 
     /// An effect changing the value with `f`, atomically.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Ref;
+    ///
+    /// let hits = Ref::new(0);
+    /// let effects: Vec<Effect<(), Never>> = (0..10).map(|_| hits.update(|n| *n += 1)).collect();
+    /// effect::run_blocking(zip_par(effects)).unwrap();
+    /// assert_eq!(hits.get_now(), 10); // no update is lost
+    /// ```
     pub fn update<E: Send + 'static>(
         &self,
         f: impl FnOnce(&mut T) + Send + 'static,
@@ -77,6 +124,15 @@ impl<T: Send + 'static> Ref<T> {
     }
 
     /// An effect changing the value with `f`, atomically, and giving what `f` returns.
+    ///
+    /// ```
+    /// use effect::{run_blocking, Effect, Ref};
+    ///
+    /// let ids = Ref::new(100);
+    /// let next_id: Effect<u32, ()> = ids.modify(|next| { let id = *next; *next += 1; id });
+    /// assert_eq!(run_blocking(next_id), Ok(100));
+    /// assert_eq!(ids.get_now(), 101);
+    /// ```
     pub fn modify<R: Send + 'static, E: Send + 'static>(
         &self,
         f: impl FnOnce(&mut T) -> R + Send + 'static,

@@ -25,6 +25,13 @@ pub struct Semaphore {
 
 impl Semaphore {
     /// A semaphore with `permits` permits.
+    ///
+    /// ```
+    /// use effect::Semaphore;
+    ///
+    /// let pool = Semaphore::new(3);
+    /// assert_eq!(pool.available(), 3);
+    /// ```
     pub fn new(permits: usize) -> Self {
         Semaphore {
             permits: Arc::new(tokio::sync::Semaphore::new(permits)),
@@ -33,11 +40,48 @@ impl Semaphore {
     }
 
     /// Permits not held right now.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Semaphore;
+    ///
+    /// let semaphore = Semaphore::new(2);
+    /// let inside = semaphore.clone();
+    /// let seen: Effect<usize, Never> = semaphore.with_permit(sync(move || inside.available()));
+    /// assert_eq!(effect::run_blocking(seen), Ok(1)); // one held while the effect runs
+    /// assert_eq!(semaphore.available(), 2); // and returned after
+    /// ```
     pub fn available(&self) -> usize {
         self.permits.available_permits()
     }
 
     /// Runs `effect` holding one permit.
+    ///
+    /// # Cancel safety
+    /// Interrupted while waiting for the permit, it holds none and `effect` never starts;
+    /// interrupted while `effect` runs, the permit is returned after `effect`'s finalizers ran.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Ref, Semaphore};
+    ///
+    /// #[effect]
+    /// fn task(running: Ref<u32>, peak: Ref<u32>) -> Effect<(), Never> {
+    ///     let now = running.modify(|n| { *n += 1; *n })?;
+    ///     peak.update(move |p| *p = (*p).max(now))?;
+    ///     sleep(ms(1))?;
+    ///     running.update(|n| *n -= 1)?;
+    /// }
+    ///
+    /// // Ten tasks, never more than two at a time.
+    /// let semaphore = Semaphore::new(2);
+    /// let (running, peak) = (Ref::new(0), Ref::new(0));
+    /// let tasks: Vec<_> = (0..10)
+    ///     .map(|_| semaphore.with_permit(task(running.clone(), peak.clone())))
+    ///     .collect();
+    /// effect::run_blocking(zip_par(tasks)).unwrap();
+    /// assert!(peak.get_now() <= 2);
+    /// ```
     pub fn with_permit<A: Send + 'static, E: Send + 'static>(
         &self,
         effect: Effect<A, E>,
@@ -47,6 +91,24 @@ impl Semaphore {
 
     /// Runs `effect` holding `n` permits, waiting until they are free. Asking for more
     /// permits than the semaphore has dies with a message saying so (it could never run).
+    ///
+    /// A defect, not a typed failure: asking for more permits than the semaphore has dies.
+    ///
+    /// # Cancel safety
+    /// As [`with_permit`](Semaphore::with_permit): interrupted while waiting it holds no permit;
+    /// the permits come back however `effect` ends.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Semaphore;
+    ///
+    /// let semaphore = Semaphore::new(4);
+    /// let batch: Effect<&str, Never> = semaphore.with_permits(3, succeed("big job"));
+    /// assert_eq!(effect::run_blocking(batch), Ok("big job"));
+    ///
+    /// let too_big: Effect<(), Never> = semaphore.with_permits(5, succeed(()));
+    /// assert!(effect::run_blocking(too_big).unwrap_err().is_die());
+    /// ```
     pub fn with_permits<A: Send + 'static, E: Send + 'static>(
         &self,
         n: usize,
