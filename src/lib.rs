@@ -181,6 +181,11 @@ pub use effectkit_runtime::*;
 /// It is named `effect!` at the crate root. The prelude cannot export a macro named `effect`
 /// beside the `#[effect]` attribute (Rust keeps one macro per name in a scope), so after
 /// `use effect::prelude::*;` write blocks as `effect_block! { .. }`.
+///
+/// ```
+/// let two: effect::Effect<u32, String> = effect::effect! { effect::succeed(1)? + 1 };
+/// assert_eq!(effect::run_blocking(two), Ok(2));
+/// ```
 pub use effectkit_macros::effect_block as effect;
 
 /// `effect_block! { BODY }`: an effect written as a do-notation body.
@@ -315,6 +320,17 @@ pub use effectkit_macros::test;
 /// a body misuses one (binding something that is not an effect, a tail that is an unbound
 /// effect, an `#[effect]` fn that does not return an effect, an effect awaited with
 /// `.await?`).
+///
+/// ```compile_fail
+/// use effect::prelude::*;
+///
+/// #[effect]
+/// fn count() -> Effect<u32, Never> {
+///     // error: the trait `effect::dsl::Bindable` is not implemented for `Option<u32>`
+///     // (a note says to convert it first: `option.ok_or(error)?`)
+///     Some(1)?
+/// }
+/// ```
 pub mod dsl {
     pub use effectkit_runtime::dsl::{
         AwaitInBody, AwaitReady, Bindable, BodyValue, EffectAwaited, EffectType, TEST_SEED,

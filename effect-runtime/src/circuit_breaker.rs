@@ -9,6 +9,17 @@ use crate::clock::Clock;
 use crate::effect::Effect;
 
 /// What a call through a [`CircuitBreaker`] failed with.
+///
+/// ```
+/// use effect::{fail, run_blocking, secs, BreakerError, CircuitBreaker};
+///
+/// let breaker = CircuitBreaker::new(1, secs(60));
+/// let first = run_blocking(breaker.call(fail::<(), _>("timeout"))).unwrap_err();
+/// assert_eq!(first.failure(), Some(&BreakerError::Failed("timeout")));
+/// let second = run_blocking(breaker.call(fail::<(), _>("timeout"))).unwrap_err();
+/// assert_eq!(second.failure(), Some(&BreakerError::Open)); // not called at all
+/// assert_eq!(BreakerError::<&str>::Open.to_string(), "circuit breaker is open");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BreakerError<E> {
     /// The breaker is open: the call was not made.
@@ -29,6 +40,15 @@ impl<E: fmt::Display> fmt::Display for BreakerError<E> {
 impl<E: std::error::Error + 'static> std::error::Error for BreakerError<E> {}
 
 /// The state of a breaker.
+///
+/// ```
+/// use effect::{fail, run_blocking, secs, BreakerState, CircuitBreaker};
+///
+/// let breaker = CircuitBreaker::new(3, secs(10));
+/// assert_eq!(breaker.state(), BreakerState::Closed { failures: 0 });
+/// let _ = run_blocking(breaker.call(fail::<(), _>("oops")));
+/// assert_eq!(breaker.state(), BreakerState::Closed { failures: 1 });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BreakerState {
     /// Calls go through; consecutive failures are counted.
@@ -80,6 +100,13 @@ impl fmt::Debug for CircuitBreaker {
 impl CircuitBreaker {
     /// A closed breaker that opens after `failure_threshold` consecutive failures (at least
     /// 1) and tries again after `reset_timeout`.
+    ///
+    /// ```
+    /// use effect::{secs, BreakerState, CircuitBreaker};
+    ///
+    /// let breaker = CircuitBreaker::new(5, secs(30));
+    /// assert_eq!(breaker.state(), BreakerState::Closed { failures: 0 });
+    /// ```
     pub fn new(failure_threshold: u32, reset_timeout: Duration) -> Self {
         CircuitBreaker {
             state: Arc::new(Mutex::new(BreakerState::Closed { failures: 0 })),
@@ -89,6 +116,15 @@ impl CircuitBreaker {
     }
 
     /// The current state.
+    ///
+    /// ```
+    /// use effect::{die, run_blocking, secs, BreakerState, CircuitBreaker, Effect};
+    ///
+    /// let breaker = CircuitBreaker::new(1, secs(5));
+    /// let crashing: Effect<(), String> = die("bug");
+    /// let _ = run_blocking(breaker.call(crashing)); // a defect counts as a failure
+    /// assert!(matches!(breaker.state(), BreakerState::Open { .. }));
+    /// ```
     pub fn state(&self) -> BreakerState {
         *self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -124,6 +160,35 @@ impl CircuitBreaker {
     }
 
     /// Runs `effect` through the breaker.
+    ///
+    /// # Errors
+    /// Fails with [`BreakerError::Open`], without running `effect`, while the breaker is open (or
+    /// a trial call is in flight); with [`BreakerError::Failed`] when `effect` fails. A defect or
+    /// an interruption of `effect` stays a defect or interruption.
+    ///
+    /// # Cancel safety
+    /// An interrupted call counts neither as a success nor as a failure; an interrupted trial lets
+    /// the next call try again.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{BreakerState, CircuitBreaker, Clock, Context, Runtime};
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     let clock = TestClock::new();
+    ///     let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+    ///     let breaker = CircuitBreaker::new(1, secs(30));
+    ///
+    ///     assert!(runtime.run(breaker.call(fail::<(), _>("down"))).await.is_err());
+    ///     assert!(matches!(breaker.state(), BreakerState::Open { .. }));
+    ///
+    ///     clock.advance(secs(30)).await; // the reset timeout passes: one trial goes through
+    ///     let trial = breaker.call(succeed::<_, &str>("up"));
+    ///     assert_eq!(runtime.run(trial).await, Ok("up"));
+    ///     assert_eq!(breaker.state(), BreakerState::Closed { failures: 0 });
+    /// }
+    /// ```
     pub fn call<A: Send + 'static, E: Send + 'static>(
         &self,
         effect: Effect<A, E>,

@@ -39,6 +39,15 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
 
     /// Runs `self` then `other`, sequentially, and succeeds with both values. The first
     /// failure ends the pair (`other` does not run if `self` fails).
+    ///
+    /// ```
+    /// use effect::{fail, run_blocking, succeed, Effect};
+    ///
+    /// let both: Effect<(u32, &str), ()> = succeed(1).zip(succeed("one"));
+    /// assert_eq!(run_blocking(both), Ok((1, "one")));
+    /// let first_fails: Effect<(u32, u32), &str> = fail("no").zip(succeed(2));
+    /// assert!(run_blocking(first_fails).is_err());
+    /// ```
     pub fn zip<B: Send + 'static>(self, other: Effect<B, E>) -> Effect<(A, B), E> {
         Effect::from_future(async move {
             let a = self.await?;
@@ -49,6 +58,20 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
 
     /// Runs the effect `f` builds from a reference to the value, for its side effect, and
     /// keeps the original value. A failure of the tap fails the whole.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use effect::{run_blocking, succeed, sync, Effect};
+    ///
+    /// let seen = Arc::new(Mutex::new(None));
+    /// let log = seen.clone();
+    /// let value: Effect<u32, ()> = succeed(5).tap(move |n| {
+    ///     let n = *n;
+    ///     sync(move || *log.lock().unwrap() = Some(n))
+    /// });
+    /// assert_eq!(run_blocking(value), Ok(5));
+    /// assert_eq!(*seen.lock().unwrap(), Some(5));
+    /// ```
     pub fn tap<X, F>(self, f: F) -> Effect<A, E>
     where
         X: Send + 'static,
@@ -62,6 +85,13 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     }
 
     /// Replaces the success value with `value`.
+    ///
+    /// ```
+    /// use effect::{run_blocking, sleep, ms, Effect};
+    ///
+    /// let done: Effect<&str, ()> = sleep(ms(1)).as_value("done");
+    /// assert_eq!(run_blocking(done), Ok("done"));
+    /// ```
     pub fn as_value<B: Send + 'static>(self, value: B) -> Effect<B, E> {
         self.map(move |_| value)
     }

@@ -19,6 +19,21 @@ pub use crate::fiber::bind::{Bound, Waiting};
     label = "expected `Effect<Value, Error>` (or an alias of it) here",
     note = "the body's tail is the value; failures leave it with `fail(error)?`"
 )]
+/// ```
+/// use effect::prelude::*;
+/// use effect::dsl::EffectType;
+///
+/// type AppEffect<A> = Effect<A, String>;
+///
+/// #[effect]
+/// fn answer() -> AppEffect<u32> {
+///     42
+/// }
+///
+/// fn fails_with_string<T: EffectType<Value = u32, Error = String>>(_: &T) {}
+/// fails_with_string(&answer());
+/// assert_eq!(effect::run_blocking(answer()), Ok(42));
+/// ```
 pub trait EffectType: Sized {
     /// The success value.
     type Value: Send + 'static;
@@ -65,6 +80,18 @@ where
     label = "this is neither an `Effect` nor a `Result`",
     note = "to fail when an `Option` is `None`, convert it first: `option.ok_or(error)?`"
 )]
+/// ```
+/// use effect::prelude::*;
+///
+/// #[effect]
+/// fn parse_then_wait(text: String) -> Effect<u32, String> {
+///     let n = text.parse::<u32>().map_err(|e| e.to_string())?; // binds a `Result`
+///     sleep(ms(1))?; // binds an `Effect`
+///     n
+/// }
+/// assert_eq!(effect::run_blocking(parse_then_wait("12".into())), Ok(12));
+/// assert!(effect::run_blocking(parse_then_wait("x".into())).is_err());
+/// ```
 pub trait Bindable {
     /// The value `?` gives.
     type Value;
@@ -101,6 +128,14 @@ impl<A, E> Bindable for Result<A, E> {
     label = "expected a `{A}` here",
     note = "the tail expression is the body's value; if it is an effect, bind it with `?`: write `expr?`"
 )]
+/// ```compile_fail
+/// use effect::prelude::*;
+///
+/// #[effect]
+/// fn doubled(n: u32) -> Effect<u32, Never> {
+///     succeed(n * 2) // refused: the tail is an unbound effect; write `succeed(n * 2)?` or `n * 2`
+/// }
+/// ```
 pub trait BodyValue<A> {
     #[doc(hidden)]
     fn body_value(self) -> A;
@@ -199,9 +234,29 @@ impl<E1, E> WidenOther<E1> for WidenTo<E1, E> {
 pub struct AwaitProbe<T>(pub T);
 
 /// What `effect.await?` tried to await in an effect body.
+///
+/// ```compile_fail
+/// use effect::prelude::*;
+///
+/// #[effect]
+/// fn one() -> Effect<u32, Never> {
+///     succeed(1).await? // refused: bind an effect with `succeed(1)?`
+/// }
+/// ```
 pub struct EffectAwaited<A, E>(Effect<A, E>);
 
 /// A plain future awaited with `.await?` in an effect body.
+///
+/// ```
+/// use effect::prelude::*;
+///
+/// #[effect]
+/// fn read() -> Effect<u8, String> {
+///     let byte = async { Ok::<u8, String>(7) }.await?; // a plain future: awaited, then bound
+///     byte
+/// }
+/// assert_eq!(effect::run_blocking(read()), Ok(7));
+/// ```
 pub struct AwaitReady<T>(T);
 
 impl<A, E> AwaitProbe<Effect<A, E>> {
@@ -228,6 +283,17 @@ impl<T> AwaitedAny<T> for AwaitProbe<T> {
     label = "this is an `Effect`: remove `.await` and bind it with `?`",
     note = "in an effect body `effect?` runs the effect and gives its value, or fails the body with its cause; `.await?` is for plain futures"
 )]
+/// ```
+/// use effect::prelude::*;
+///
+/// #[effect]
+/// fn handshake() -> Effect<&'static str, Never> {
+///     let (tx, rx) = tokio::sync::oneshot::channel();
+///     tx.send("hello").unwrap();
+///     rx.await.unwrap_or("closed") // `.await` on a future works in a body
+/// }
+/// assert_eq!(effect::run_blocking(handshake()), Ok("hello"));
+/// ```
 pub trait AwaitInBody {
     type Future: Future;
     #[doc(hidden)]

@@ -36,6 +36,23 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
 
     /// Runs the finalizer `f` builds from this effect's [`Exit`] after it ends. An
     /// interrupted effect's exit is `Err(Cause::Interrupt)`.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use effect::{fail, run_blocking, sync, Effect};
+    ///
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let record = log.clone();
+    /// let request: Effect<u32, &str> = fail("timeout").on_exit(move |exit| {
+    ///     let line = match exit {
+    ///         Ok(n) => format!("ok {n}"),
+    ///         Err(cause) => format!("failed: {:?}", cause.failure()),
+    ///     };
+    ///     sync(move || record.lock().unwrap().push(line))
+    /// });
+    /// assert!(run_blocking(request).is_err());
+    /// assert_eq!(*log.lock().unwrap(), ["failed: Some(\"timeout\")"]);
+    /// ```
     pub fn on_exit<F>(self, f: F) -> Effect<A, E>
     where
         F: FnOnce(&Exit<A, E>) -> Effect<(), Never> + Send + 'static,
@@ -70,6 +87,19 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
 
     /// Runs the finalizer `f` builds from the cause when this effect does not succeed
     /// (typed failure, defect or interruption).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use effect::{run_blocking, succeed, sync, Effect};
+    ///
+    /// let rolled_back = Arc::new(AtomicBool::new(false));
+    /// let flag = rolled_back.clone();
+    /// let commit: Effect<&str, ()> =
+    ///     succeed("committed").on_error(move |_| sync(move || flag.store(true, Ordering::SeqCst)));
+    /// assert_eq!(run_blocking(commit), Ok("committed"));
+    /// assert!(!rolled_back.load(Ordering::SeqCst)); // success: no rollback
+    /// ```
     pub fn on_error<F>(self, f: F) -> Effect<A, E>
     where
         F: FnOnce(&Cause<E>) -> Effect<(), Never> + Send + 'static,
@@ -81,6 +111,19 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     }
 
     /// Runs `finalizer` only when this effect is interrupted.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use effect::prelude::*;
+    ///
+    /// let cancelled = Arc::new(AtomicBool::new(false));
+    /// let flag = cancelled.clone();
+    /// let slow = sleep::<()>(secs(60)).on_interrupt(sync(move || flag.store(true, Ordering::SeqCst)));
+    /// // The timeout interrupts the sleep; its finalizer has run when the timeout returns.
+    /// assert_eq!(effect::run_blocking(slow.timeout(ms(1))), Ok(None));
+    /// assert!(cancelled.load(Ordering::SeqCst));
+    /// ```
     pub fn on_interrupt(self, finalizer: Effect<(), Never>) -> Effect<A, E> {
         self.on_exit(move |exit| match exit {
             Err(cause) if cause.is_interrupted() => finalizer,
@@ -90,21 +133,67 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
 
     /// Runs this effect with interruption disabled: an interrupt arriving meanwhile takes
     /// effect when the region ends (its result is then discarded).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use effect::prelude::*;
+    ///
+    /// let finished = Arc::new(AtomicBool::new(false));
+    /// let flag = finished.clone();
+    /// let critical = sleep::<()>(ms(20))
+    ///     .flat_map(move |()| sync(move || flag.store(true, Ordering::SeqCst)))
+    ///     .uninterruptible();
+    /// // The timeout's interrupt waits for the region to end.
+    /// assert_eq!(effect::run_blocking(critical.timeout(ms(1))), Ok(None));
+    /// assert!(finished.load(Ordering::SeqCst));
+    /// ```
     pub fn uninterruptible(self) -> Effect<A, E> {
         Effect::from_prim(Prim::SetInterruptible(false, Box::new(self.into_prim())))
     }
 
     /// Runs this effect interruptibly, even inside an uninterruptible region.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// // Inside an uninterruptible region, the wait is still interruptible.
+    /// let waiting = sleep::<()>(secs(60)).interruptible();
+    /// let region = waiting.uninterruptible();
+    /// assert_eq!(effect::run_blocking(region.timeout(ms(1))), Ok(None));
+    /// ```
     pub fn interruptible(self) -> Effect<A, E> {
         Effect::from_prim(Prim::SetInterruptible(true, Box::new(self.into_prim())))
     }
 
     /// Runs this effect with `ctx` as its whole context.
+    ///
+    /// ```
+    /// use effect::{run_blocking, Context, Effect};
+    ///
+    /// #[derive(Clone)]
+    /// struct Greeting(&'static str);
+    ///
+    /// let greet: Effect<String, ()> =
+    ///     Effect::new(|ctx: Context| async move { Ok(format!("{}, world", ctx.get::<Greeting>().0)) });
+    /// let provided = greet.provide_context(Context::new().with(Greeting("hello")));
+    /// assert_eq!(run_blocking(provided), Ok("hello, world".to_string()));
+    /// ```
     pub fn provide_context(self, ctx: Context) -> Effect<A, E> {
         Effect::from_prim(Prim::Provide(ctx, Box::new(self.into_prim())))
     }
 
     /// Runs this effect with `service` added to the context it would otherwise see.
+    ///
+    /// ```
+    /// use effect::{run_blocking, Context, Effect};
+    ///
+    /// #[derive(Clone)]
+    /// struct Port(u16);
+    ///
+    /// let port: Effect<u16, ()> = Effect::new(|ctx: Context| async move { Ok(ctx.get::<Port>().0) });
+    /// assert_eq!(run_blocking(port.provide_service(Port(8080))), Ok(8080));
+    /// ```
     pub fn provide_service<T: Send + Sync + 'static>(self, service: T) -> Effect<A, E> {
         let inner = self.into_prim();
         Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {

@@ -15,6 +15,23 @@ use crate::fiber::run::Run;
 
 /// How the region a scope guarded ended: `Ok(())`, or its cause with the typed error erased
 /// (`Cause::Fail(())` for a typed failure; defects and interruption as they were).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use effect::{acquire_release, fail, run_blocking, scoped, succeed, sync, Effect};
+///
+/// let seen = Arc::new(Mutex::new(None));
+/// let record = seen.clone();
+/// let program: Effect<(), &str> = scoped(
+///     acquire_release(succeed("conn"), move |_, exit| {
+///         let failed = exit.is_err();
+///         sync(move || *record.lock().unwrap() = Some(failed))
+///     })
+///     .flat_map(|_| fail("query failed")),
+/// );
+/// assert!(run_blocking(program).is_err());
+/// assert_eq!(*seen.lock().unwrap(), Some(true)); // the release saw `Err(Cause::Fail(()))`
+/// ```
 pub type ScopeExit = Exit<(), ()>;
 
 type ScopeFinalizer = Box<dyn FnOnce(&ScopeExit) -> Effect<(), Never> + Send>;
@@ -57,6 +74,14 @@ impl fmt::Debug for Scope {
 }
 
 /// Erases the typed failure of an exit, for a scope.
+///
+/// ```
+/// use effect::{scope_exit, Cause, Exit};
+///
+/// let failed: Exit<u32, String> = Err(Cause::Fail("disk full".to_string()));
+/// assert_eq!(scope_exit(&failed), Err(Cause::Fail(())));
+/// assert_eq!(scope_exit(&Ok::<u32, Cause<String>>(3)), Ok(()));
+/// ```
 pub fn scope_exit<A, E>(exit: &Exit<A, E>) -> ScopeExit {
     match exit {
         Ok(_) => Ok(()),
@@ -66,6 +91,13 @@ pub fn scope_exit<A, E>(exit: &Exit<A, E>) -> ScopeExit {
 
 impl Scope {
     /// A new, open scope.
+    ///
+    /// ```
+    /// use effect::Scope;
+    ///
+    /// let scope = Scope::new();
+    /// assert!(!scope.is_closed());
+    /// ```
     pub fn new() -> Scope {
         Scope::default()
     }
@@ -75,6 +107,17 @@ impl Scope {
     }
 
     /// Whether the scope has been closed.
+    ///
+    /// ```
+    /// use effect::Scope;
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     let scope = Scope::new();
+    ///     scope.close(Ok(())).await.unwrap();
+    ///     assert!(scope.is_closed());
+    /// }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.state().closed.is_some()
     }
@@ -93,11 +136,51 @@ impl Scope {
 
     /// An effect that registers `finalizer` to run when the scope closes (or runs it at once
     /// if the scope is already closed).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use effect::prelude::*;
+    /// use effect::{Context, Scope};
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     let log = Arc::new(Mutex::new(Vec::new()));
+    ///     let scope = Scope::new();
+    ///     for name in ["registered first", "registered second"] {
+    ///         let log = log.clone();
+    ///         let register: Effect<(), Never> =
+    ///             scope.add_finalizer(sync(move || log.lock().unwrap().push(name)));
+    ///         register.run(&Context::new()).await.unwrap();
+    ///     }
+    ///     scope.close(Ok(())).await.unwrap();
+    ///     assert_eq!(*log.lock().unwrap(), ["registered second", "registered first"]);
+    /// }
+    /// ```
     pub fn add_finalizer<E: Send + 'static>(&self, finalizer: Effect<(), Never>) -> Effect<(), E> {
         self.add_finalizer_exit(move |_| finalizer)
     }
 
     /// An effect that registers a finalizer built from the scope's exit.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use effect::prelude::*;
+    /// use effect::{Context, Scope};
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     let outcome = Arc::new(Mutex::new(String::new()));
+    ///     let record = outcome.clone();
+    ///     let scope = Scope::new();
+    ///     let register: Effect<(), Never> = scope.add_finalizer_exit(move |exit| {
+    ///         let text = if exit.is_ok() { "committed" } else { "rolled back" };
+    ///         sync(move || *record.lock().unwrap() = text.to_string())
+    ///     });
+    ///     register.run(&Context::new()).await.unwrap();
+    ///     scope.close(Err(Cause::Fail(()))).await.unwrap();
+    ///     assert_eq!(*outcome.lock().unwrap(), "rolled back");
+    /// }
+    /// ```
     pub fn add_finalizer_exit<E, F>(&self, finalizer: F) -> Effect<(), E>
     where
         E: Send + 'static,
@@ -114,6 +197,18 @@ impl Scope {
 
     /// Registers `finalizer` right away, from plain code. On a closed scope it is dropped
     /// unrun, and `false` is returned.
+    ///
+    /// ```
+    /// use effect::{sync, Scope};
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     let scope = Scope::new();
+    ///     assert!(scope.add_finalizer_now(sync(|| println!("cleanup"))));
+    ///     scope.close(Ok(())).await.unwrap();
+    ///     assert!(!scope.add_finalizer_now(sync(|| println!("never runs"))));
+    /// }
+    /// ```
     pub fn add_finalizer_now(&self, finalizer: Effect<(), Never>) -> bool {
         self.register(Box::new(move |_| finalizer)).is_none()
     }
@@ -130,6 +225,19 @@ impl Scope {
     /// The effect of closing the scope with `exit`: runs every finalizer, last registered
     /// first, each uninterruptibly, and fails with all their causes (in order) if any failed.
     /// Closing twice runs nothing the second time.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Scope;
+    ///
+    /// let scope = Scope::new();
+    /// scope.add_finalizer_now(die("release failed"));
+    /// scope.add_finalizer_now(sync(|| println!("runs despite the other finalizer's defect")));
+    /// let closing: Effect<(), Never> = scope.close_effect(Ok(()));
+    /// assert!(effect::run_blocking(closing).unwrap_err().is_die());
+    /// let again: Effect<(), Never> = scope.close_effect(Ok(()));
+    /// assert_eq!(effect::run_blocking(again), Ok(())); // nothing left to run
+    /// ```
     pub fn close_effect(&self, exit: ScopeExit) -> Effect<(), Never> {
         let scope = self.clone();
         Effect::from_future(async move {
@@ -161,6 +269,21 @@ impl Scope {
 
     /// Closes the scope with `exit` from plain async code (a test, `main`); see
     /// [`close_effect`](Scope::close_effect).
+    ///
+    /// # Cancel safety
+    /// The finalizers run uninterruptibly; dropping the returned [`Run`] before it completes
+    /// leaves them to finish on a spawned task (see [`Run`]).
+    ///
+    /// ```
+    /// use effect::{sync, Scope};
+    ///
+    /// #[tokio::main(flavor = "current_thread")]
+    /// async fn main() {
+    ///     let scope = Scope::new();
+    ///     scope.add_finalizer_now(sync(|| println!("closing the connection")));
+    ///     assert_eq!(scope.close(Ok(())).await, Ok(()));
+    /// }
+    /// ```
     pub fn close(&self, exit: ScopeExit) -> Run<(), Never> {
         self.close_effect(exit).run(&Context::new())
     }
@@ -207,6 +330,28 @@ pub fn scoped<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) -> Eff
 /// resource and how the scope ended.
 ///
 /// Outside any scope it dies with a message saying to wrap the effect in `scoped(..)`.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use effect::prelude::*;
+///
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let open = |name: &'static str, log: Arc<Mutex<Vec<String>>>| {
+///     let on_release = log.clone();
+///     acquire_release(
+///         sync(move || { log.lock().unwrap().push(format!("open {name}")); name }),
+///         move |name, _exit| sync(move || on_release.lock().unwrap().push(format!("close {name}"))),
+///     )
+/// };
+/// let program: Effect<(), String> = scoped(
+///     open("db", log.clone())
+///         .flat_map({ let log = log.clone(); move |_| open("cache", log) })
+///         .flat_map(|_| fail("request failed".to_string())),
+/// );
+/// assert!(effect::run_blocking(program).is_err());
+/// // Released in reverse order of acquisition, on failure too.
+/// assert_eq!(*log.lock().unwrap(), ["open db", "open cache", "close cache", "close db"]);
+/// ```
 pub fn acquire_release<R, E, F>(acquire: Effect<R, E>, release: F) -> Effect<R, E>
 where
     R: Clone + Send + 'static,
@@ -231,6 +376,22 @@ where
 
 /// Acquires a resource, uses it, and releases it whatever happens, without a scope: the
 /// bracket pattern. Acquire is uninterruptible; release runs exactly once after `use_`.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use effect::prelude::*;
+///
+/// let open_files = Arc::new(AtomicU32::new(0));
+/// let (opened, closed) = (open_files.clone(), open_files.clone());
+/// let length: Effect<usize, String> = acquire_use_release(
+///     sync(move || { opened.fetch_add(1, Ordering::SeqCst); "contents".to_string() }),
+///     |file| succeed(file.len()),
+///     move |_file, _exit| sync(move || { closed.fetch_sub(1, Ordering::SeqCst); }),
+/// );
+/// assert_eq!(effect::run_blocking(length), Ok(8));
+/// assert_eq!(open_files.load(Ordering::SeqCst), 0);
+/// ```
 pub fn acquire_use_release<R, A, E, U, F>(
     acquire: Effect<R, E>,
     use_: U,
