@@ -11,9 +11,28 @@ use crate::fiber::core::FiberId;
 ///
 /// Finalizers (`ensuring`, `on_exit`, ...) are `Effect<(), Never>`: they may still *die*
 /// (panic), and that defect is kept in the [`Cause`] of the effect they guard.
+///
+/// ```
+/// use effect::{run_blocking, succeed, Effect, Never};
+///
+/// fn config_port() -> Effect<u16, Never> {
+///     succeed(8080) // cannot fail: nothing to handle
+/// }
+/// let Ok(port) = run_blocking(config_port()) else { unreachable!("only a defect could end here") };
+/// assert_eq!(port, 8080);
+/// ```
 pub type Never = Infallible;
 
 /// The outcome of running an effect: its value, or the [`Cause`] of its failure.
+///
+/// ```
+/// use effect::{fail, run_blocking, succeed, Cause, Effect, Exit};
+///
+/// let ok: Exit<u32, String> = run_blocking(succeed(1));
+/// assert_eq!(ok, Ok(1));
+/// let failed: Exit<u32, String> = run_blocking(fail("no".to_string()));
+/// assert_eq!(failed, Err(Cause::Fail("no".to_string())));
+/// ```
 pub type Exit<A, E> = Result<A, Cause<E>>;
 
 /// Why an effect did not produce a value.
@@ -199,11 +218,27 @@ impl<E> From<E> for Cause<E> {
 
 impl<E> Cause<E> {
     /// An expected failure.
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// let cause = Cause::fail("not found");
+    /// assert!(cause.is_failure());
+    /// assert_eq!(cause.failure(), Some(&"not found"));
+    /// ```
     pub fn fail(error: E) -> Self {
         Cause::Fail(error)
     }
 
     /// A defect with the given message.
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// let cause: Cause<String> = Cause::die("index out of bounds");
+    /// assert!(cause.is_die() && !cause.is_failure());
+    /// assert_eq!(cause.defects()[0].message(), "index out of bounds");
+    /// ```
     pub fn die(message: impl Into<String>) -> Self {
         Cause::Die(Defect::new(message))
     }
@@ -243,16 +278,40 @@ impl<E> Cause<E> {
     }
 
     /// `self` happened, then `next` (sequential composition).
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// // The request failed, then its cleanup panicked: both are kept, in order.
+    /// let cause = Cause::fail("request failed").then(Cause::die("cleanup panicked"));
+    /// assert_eq!(cause.failure(), Some(&"request failed"));
+    /// assert!(cause.is_die());
+    /// ```
     pub fn then(self, next: Cause<E>) -> Self {
         Cause::Then(Box::new(self), Box::new(next))
     }
 
     /// `self` and `other` happened in parallel (parallel composition).
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// // Two parallel branches failed.
+    /// let cause = Cause::fail("left").both(Cause::fail("right"));
+    /// assert_eq!(cause.failures(), [&"left", &"right"]);
+    /// ```
     pub fn both(self, other: Cause<E>) -> Self {
         Cause::Both(Box::new(self), Box::new(other))
     }
 
     /// The first typed failure in the cause, reading left to right.
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// assert_eq!(Cause::<u8>::die("bug").then(Cause::fail(7)).failure(), Some(&7));
+    /// assert_eq!(Cause::<u8>::interrupt().failure(), None);
+    /// ```
     pub fn failure(&self) -> Option<&E> {
         match self {
             Cause::Fail(e) => Some(e),
@@ -262,6 +321,13 @@ impl<E> Cause<E> {
     }
 
     /// Every typed failure in the cause, left to right.
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// let cause = Cause::fail(1).both(Cause::die("bug")).both(Cause::fail(2));
+    /// assert_eq!(cause.failures(), [&1, &2]);
+    /// ```
     pub fn failures(&self) -> Vec<&E> {
         let mut out = Vec::new();
         self.visit(&mut |leaf| {
@@ -273,6 +339,14 @@ impl<E> Cause<E> {
     }
 
     /// Every defect in the cause, left to right.
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// let cause: Cause<()> = Cause::die("first").then(Cause::die("second"));
+    /// let messages: Vec<&str> = cause.defects().iter().map(|d| d.message()).collect();
+    /// assert_eq!(messages, ["first", "second"]);
+    /// ```
     pub fn defects(&self) -> Vec<&Defect> {
         let mut out = Vec::new();
         self.visit(&mut |leaf| {
@@ -284,26 +358,64 @@ impl<E> Cause<E> {
     }
 
     /// Whether the cause contains a typed failure.
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// assert!(Cause::fail("e").is_failure());
+    /// assert!(!Cause::<&str>::die("bug").is_failure());
+    /// ```
     pub fn is_failure(&self) -> bool {
         self.failure().is_some()
     }
 
     /// Whether the cause contains a defect (a panic or `die`).
+    ///
+    /// ```
+    /// use effect::{run_blocking, sync, Effect};
+    ///
+    /// let panicking: Effect<u32, String> = sync(|| panic!("boom"));
+    /// assert!(run_blocking(panicking).unwrap_err().is_die()); // a panic is a defect
+    /// ```
     pub fn is_die(&self) -> bool {
         self.any_leaf(&|leaf| matches!(leaf, Cause::Die(_)))
     }
 
     /// Whether the cause contains an interruption.
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// let cause: Cause<()> = Cause::interrupt().then(Cause::die("finalizer failed"));
+    /// assert!(cause.is_interrupted());
+    /// assert!(!cause.is_interrupted_only());
+    /// ```
     pub fn is_interrupted(&self) -> bool {
         self.any_leaf(&|leaf| matches!(leaf, Cause::Interrupt(_)))
     }
 
     /// Whether the cause is made of interruptions only (no failure, no defect).
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// assert!(Cause::<()>::interrupt().both(Cause::interrupt()).is_interrupted_only());
+    /// assert!(!Cause::<()>::interrupt().both(Cause::fail(())).is_interrupted_only());
+    /// ```
     pub fn is_interrupted_only(&self) -> bool {
         !self.any_leaf(&|leaf| !matches!(leaf, Cause::Interrupt(_)))
     }
 
     /// The cause with every typed failure replaced by `()`, keeping its shape.
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// let cause = Cause::fail("secret".to_string()).then(Cause::die("bug"));
+    /// let erased: Cause<()> = cause.clone_erased();
+    /// assert_eq!(erased.failure(), Some(&()));
+    /// assert!(erased.is_die());
+    /// ```
     pub fn clone_erased(&self) -> Cause<()> {
         match self {
             Cause::Fail(_) => Cause::Fail(()),
@@ -319,6 +431,15 @@ impl<E> Cause<E> {
     }
 
     /// Maps the typed failures, keeping the shape of the cause.
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// let cause = Cause::fail(404).then(Cause::die("bug"));
+    /// let mapped: Cause<String> = cause.map(|code| format!("HTTP {code}"));
+    /// assert_eq!(mapped.failure(), Some(&"HTTP 404".to_string()));
+    /// assert!(mapped.is_die()); // the shape is kept
+    /// ```
     pub fn map<E2>(self, mut f: impl FnMut(E) -> E2) -> Cause<E2> {
         self.map_with(&mut f)
     }
@@ -361,6 +482,15 @@ impl<E> Cause<E> {
     /// failure (the rest of the cause is dropped, as a handler now owns the outcome), or
     /// `Err(cause)` when it holds only defects and interruptions, which no typed handler may
     /// recover.
+    ///
+    /// ```
+    /// use effect::Cause;
+    ///
+    /// let recoverable = Cause::die("cleanup").then(Cause::fail("timeout"));
+    /// assert_eq!(recoverable.failure_or_cause(), Ok("timeout"));
+    /// let defect_only: Cause<&str> = Cause::die("bug");
+    /// assert!(defect_only.failure_or_cause().unwrap_err().is_die());
+    /// ```
     pub fn failure_or_cause(self) -> Result<E, Cause<Never>> {
         match self {
             Cause::Fail(e) => Ok(e),
@@ -437,6 +567,14 @@ impl<E> Cause<E> {
 
 impl Cause<Never> {
     /// Widens a cause that holds no typed failure to any error type.
+    ///
+    /// ```
+    /// use effect::{Cause, Never};
+    ///
+    /// let finalizer_cause: Cause<Never> = Cause::die("release panicked");
+    /// let widened: Cause<String> = finalizer_cause.widen();
+    /// assert!(widened.is_die());
+    /// ```
     pub fn widen<E>(self) -> Cause<E> {
         self.map(|never| match never {})
     }

@@ -56,11 +56,29 @@ pub struct Context {
 
 impl Context {
     /// An empty context.
+    ///
+    /// ```
+    /// use effect::Context;
+    ///
+    /// let ctx = Context::new();
+    /// assert!(ctx.is_empty());
+    /// ```
     pub fn new() -> Self {
         Context { services: None }
     }
 
     /// This context plus `service` (replacing a service of the same type).
+    ///
+    /// ```
+    /// use effect::Context;
+    ///
+    /// #[derive(Clone, Debug, PartialEq)]
+    /// struct Region(&'static str);
+    ///
+    /// let ctx = Context::new().with(Region("eu")).with(Region("us")); // replaces
+    /// assert_eq!(ctx.get::<Region>(), Region("us"));
+    /// assert_eq!(ctx.len(), 1);
+    /// ```
     pub fn with<T: Send + Sync + 'static>(mut self, service: T) -> Self {
         self.insert(service);
         self
@@ -68,6 +86,16 @@ impl Context {
 
     /// Adds `service`, replacing a service of the same type. Clones of this context taken
     /// before the call keep seeing the old map.
+    ///
+    /// ```
+    /// use effect::Context;
+    ///
+    /// let mut ctx = Context::new();
+    /// let before = ctx.clone();
+    /// ctx.insert(42u32);
+    /// assert_eq!(ctx.get::<u32>(), 42);
+    /// assert!(!before.contains::<u32>()); // earlier clones are unchanged
+    /// ```
     pub fn insert<T: Send + Sync + 'static>(&mut self, service: T) {
         let map = Arc::make_mut(self.services.get_or_insert_with(Default::default));
         map.insert(
@@ -77,6 +105,15 @@ impl Context {
     }
 
     /// Every service of `other` added to this context (`other` wins on a clash).
+    ///
+    /// ```
+    /// use effect::Context;
+    ///
+    /// let defaults = Context::new().with(3u8).with("default name");
+    /// let overrides = Context::new().with("custom name");
+    /// let ctx = defaults.merge(&overrides);
+    /// assert_eq!((ctx.get::<u8>(), ctx.get::<&str>()), (3, "custom name"));
+    /// ```
     pub fn merge(mut self, other: &Context) -> Self {
         let Some(theirs) = &other.services else {
             return self;
@@ -89,6 +126,14 @@ impl Context {
     }
 
     /// A reference to the service of type `T`, if present.
+    ///
+    /// ```
+    /// use effect::Context;
+    ///
+    /// let ctx = Context::new().with(String::from("token"));
+    /// assert_eq!(ctx.try_get::<String>().map(String::as_str), Some("token"));
+    /// assert_eq!(ctx.try_get::<u64>(), None);
+    /// ```
     pub fn try_get<T: Send + Sync + 'static>(&self) -> Option<&T> {
         let (_, service) = self.services.as_ref()?.get(&TypeId::of::<T>())?;
         service.downcast_ref::<T>()
@@ -99,6 +144,19 @@ impl Context {
     /// # Panics
     /// When the context has no `T`. Inside an effect that panic becomes a defect
     /// (`Cause::Die`) whose message names the missing service.
+    ///
+    /// ```
+    /// use effect::{run_blocking_with, service, Context};
+    ///
+    /// #[derive(Clone, Debug, PartialEq)]
+    /// struct Database { url: String }
+    ///
+    /// let ctx = Context::new().with(Database { url: "postgres://db".into() });
+    /// assert_eq!(ctx.get::<Database>().url, "postgres://db");
+    /// // In an effect, a missing service is a defect naming it.
+    /// let missing = run_blocking_with(service::<u64>(), &Context::new()).unwrap_err();
+    /// assert!(missing.defects()[0].message().contains("u64"));
+    /// ```
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> T {
         match self.try_get::<T>() {
             Some(service) => service.clone(),
@@ -110,16 +168,36 @@ impl Context {
     }
 
     /// Whether the context holds a service of type `T`.
+    ///
+    /// ```
+    /// use effect::Context;
+    ///
+    /// let ctx = Context::new().with(1.5f64);
+    /// assert!(ctx.contains::<f64>() && !ctx.contains::<f32>());
+    /// ```
     pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
         self.try_get::<T>().is_some()
     }
 
     /// The number of services.
+    ///
+    /// ```
+    /// use effect::Context;
+    ///
+    /// assert_eq!(Context::new().with(1u8).with(2u16).len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.services.as_ref().map_or(0, |m| m.len())
     }
 
     /// Whether the context holds no service.
+    ///
+    /// ```
+    /// use effect::Context;
+    ///
+    /// assert!(Context::new().is_empty());
+    /// assert!(!Context::new().with(()).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

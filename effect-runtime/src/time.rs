@@ -22,6 +22,19 @@ use crate::fiber::region::{Placement, Region};
 
 /// An effect that succeeds after `duration` on the context's [`Clock`] (instantly under a
 /// `TestClock`, once it is advanced). Interruptible.
+///
+/// ```
+/// use effect::prelude::*;
+/// use effect::{Clock, Context, Runtime};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let clock = TestClock::new();
+/// let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+/// let nap = runtime.fork(sleep::<String>(secs(3600)).as_value("rested"));
+/// clock.advance(secs(3600)).await; // an hour, instantly
+/// assert_eq!(runtime.run(nap.join()).await, Ok("rested"));
+/// # }
+/// ```
 pub fn sleep<E: Send + 'static>(duration: Duration) -> Effect<(), E> {
     // Nanoseconds fit 584 years; longer sleeps are that long.
     let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
@@ -97,6 +110,21 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     }
 
     /// Like [`timeout`](Effect::timeout), but fails with `error` when time is up.
+    ///
+    /// # Errors
+    /// Fails with `error` when `duration` passes first (after the effect's finalizers ran), and
+    /// with the effect's own cause when it fails in time.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum AppError { Timeout }
+    ///
+    /// let slow: Effect<u32, AppError> = sleep(secs(60)).as_value(1);
+    /// let bounded = slow.timeout_fail(ms(5), AppError::Timeout);
+    /// assert_eq!(effect::run_blocking(bounded).unwrap_err().failure(), Some(&AppError::Timeout));
+    /// ```
     pub fn timeout_fail(self, duration: Duration, error: E) -> Effect<A, E> {
         self.timeout(duration).flat_map(move |value| match value {
             Some(value) => Effect::from_future(async move { Ok(value) }),

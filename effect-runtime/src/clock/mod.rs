@@ -53,6 +53,15 @@ impl From<TestClock> for Clock {
 
 impl Clock {
     /// The real clock: wall time, and tokio timers for sleeping.
+    ///
+    /// ```
+    /// use effect::{ms, run_blocking_with, sleep, Clock, Context, Effect};
+    ///
+    /// // Without a `Clock` in the context effects use the live one; providing it is explicit.
+    /// let ctx = Context::new().with(Clock::live());
+    /// let slept: Effect<(), ()> = sleep(ms(1));
+    /// assert_eq!(run_blocking_with(slept, &ctx), Ok(()));
+    /// ```
     pub fn live() -> Clock {
         Clock {
             kind: ClockKind::Live,
@@ -60,6 +69,15 @@ impl Clock {
     }
 
     /// The clock of `ctx`: its `Clock` service, or the live clock.
+    ///
+    /// ```
+    /// use effect::{Clock, Context, TestClock};
+    ///
+    /// let test_clock = TestClock::new();
+    /// let ctx = Context::new().with(Clock::from(test_clock));
+    /// assert_eq!(Clock::of(&ctx).current_time().as_secs(), 0); // the test clock
+    /// assert!(Clock::of(&Context::new()).current_time().as_secs() > 0); // the live clock
+    /// ```
     pub fn of(ctx: &Context) -> Clock {
         ctx.try_get::<Clock>().cloned().unwrap_or_default()
     }
@@ -127,6 +145,21 @@ impl Clock {
     }
 
     /// A future that resolves after `duration` has passed on this clock.
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the sleep (a test clock forgets the sleeper).
+    ///
+    /// ```
+    /// use effect::{ms, Clock, TestClock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let test_clock = TestClock::new();
+    /// let clock = Clock::from(test_clock.clone());
+    /// let sleeping = tokio::spawn(clock.sleep(ms(30)));
+    /// test_clock.advance(ms(30)).await; // resolves it, without real waiting
+    /// sleeping.await.unwrap();
+    /// # }
+    /// ```
     pub fn sleep(&self, duration: Duration) -> ClockSleep {
         ClockSleep {
             inner: match &self.kind {

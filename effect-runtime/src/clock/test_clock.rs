@@ -135,6 +135,13 @@ impl fmt::Debug for TestClock {
 
 impl TestClock {
     /// A test clock at virtual time zero.
+    ///
+    /// ```
+    /// use effect::{secs, TestClock};
+    ///
+    /// let clock = TestClock::new();
+    /// assert_eq!((clock.current_time(), clock.pending_sleepers()), (secs(0), 0));
+    /// ```
     pub fn new() -> Self {
         TestClock::default()
     }
@@ -186,11 +193,42 @@ impl TestClock {
     }
 
     /// How many sleeps are waiting for virtual time to reach their deadline.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Clock, Context, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let clock = TestClock::new();
+    /// let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+    /// let sleeper = runtime.fork(sleep::<()>(secs(5)));
+    /// clock.advance(secs(1)).await; // the fork has reached its sleep, which is not due yet
+    /// assert_eq!(clock.pending_sleepers(), 1);
+    /// clock.advance(secs(4)).await;
+    /// assert_eq!(clock.pending_sleepers(), 0);
+    /// runtime.run(sleeper.join()).await.unwrap();
+    /// # }
+    /// ```
     pub fn pending_sleepers(&self) -> usize {
         self.state().sleepers.len()
     }
 
     /// A future that resolves once virtual time has moved `duration` past now.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it resolves removes the sleeper.
+    ///
+    /// ```
+    /// use effect::{secs, TestClock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let clock = TestClock::new();
+    /// let alarm = tokio::spawn(clock.sleep(secs(60)));
+    /// clock.advance(secs(60)).await;
+    /// alarm.await.unwrap();
+    /// assert_eq!(clock.current_time(), secs(60));
+    /// # }
+    /// ```
     pub fn sleep(&self, duration: Duration) -> TestSleep {
         TestSleep {
             clock: self.clone(),
@@ -220,6 +258,19 @@ impl TestClock {
     ///
     /// Dropping the future before it returns gives up its turn: time stays where it got to,
     /// and the next advance in line goes on from there.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Clock, Context, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let clock = TestClock::new();
+    /// let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+    /// let timed = runtime.fork(sleep::<&str>(secs(10)).as_value("late").timeout(secs(3)));
+    /// clock.advance(secs(3)).await; // no real sleep needed for the fork to start
+    /// assert_eq!(runtime.run(timed.join()).await, Ok(None));
+    /// # }
+    /// ```
     pub async fn advance(&self, duration: Duration) {
         self.take_turn(|now| now.saturating_add(duration)).await;
     }
@@ -231,6 +282,17 @@ impl TestClock {
     /// Among concurrent advances it takes its turn as an advance does, and `time` is
     /// compared with the time the ones before it left: `set_time(secs(3))` joined between
     /// two `advance(secs(1))` ends at 4 s; joined after an `advance(secs(5))`, at 5 s.
+    ///
+    /// ```
+    /// use effect::{secs, TestClock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let clock = TestClock::new();
+    /// clock.set_time(secs(100)).await;
+    /// clock.set_time(secs(50)).await; // never backwards
+    /// assert_eq!(clock.current_time(), secs(100));
+    /// # }
+    /// ```
     pub async fn set_time(&self, time: Duration) {
         self.take_turn(|now| now.max(time)).await;
     }
@@ -375,6 +437,18 @@ impl Drop for Turn<'_> {
 }
 
 /// The future of [`TestClock::sleep`]: resolves once virtual time reaches its deadline.
+///
+/// ```
+/// use effect::{ms, TestClock};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let clock = TestClock::new();
+/// let sleep: effect::TestSleep = clock.sleep(ms(5));
+/// let done = tokio::spawn(sleep);
+/// clock.advance(ms(5)).await;
+/// done.await.unwrap();
+/// # }
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct TestSleep {
     clock: TestClock,
