@@ -94,6 +94,16 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
 
     /// An effect whose body is the given future (which, being a future, does nothing until the
     /// effect runs). The DSL and the combinators build on this.
+    ///
+    /// ```
+    /// use effect::{run_blocking, Cause, Effect};
+    ///
+    /// let checked: Effect<u32, String> = Effect::from_future(async {
+    ///     let n = 7;
+    ///     if n > 5 { Ok(n) } else { Err(Cause::Fail("too small".to_string())) }
+    /// });
+    /// assert_eq!(run_blocking(checked), Ok(7));
+    /// ```
     pub fn from_future<Fut>(body: Fut) -> Self
     where
         Fut: Future<Output = Exit<A, E>> + Send + 'static,
@@ -103,6 +113,15 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
 
     /// Runs the effect with the services of `ctx`; the returned future resolves to its
     /// [`Exit`]. See [`Run`] for what dropping it early means.
+    ///
+    /// ```
+    /// use effect::{succeed, Context, Effect};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let answer: Effect<u32, String> = succeed(21).map(|n| n * 2);
+    /// assert_eq!(answer.run(&Context::new()).await, Ok(42));
+    /// # }
+    /// ```
     pub fn run(self, ctx: &Context) -> Run<A, E> {
         Run::new(self, ctx, Default::default())
     }
@@ -129,6 +148,13 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
 }
 
 /// An effect that succeeds with `value`. Binding it costs no allocation.
+///
+/// ```
+/// use effect::{run_blocking, succeed, Effect};
+///
+/// let greeting: Effect<&str, ()> = succeed("hello");
+/// assert_eq!(run_blocking(greeting), Ok("hello"));
+/// ```
 pub fn succeed<A, E>(value: A) -> Effect<A, E> {
     Effect {
         repr: Repr::Succeed(value),
@@ -138,11 +164,32 @@ pub fn succeed<A, E>(value: A) -> Effect<A, E> {
 /// An effect that fails with the typed error `error`.
 ///
 /// In an effect body, failing early is one statement: `fail(e)?;`.
+///
+/// ```
+/// use effect::prelude::*;
+///
+/// #[effect]
+/// fn withdraw(balance: u32, amount: u32) -> Effect<u32, String> {
+///     if amount > balance {
+///         fail(format!("cannot withdraw {amount} from {balance}"))?;
+///     }
+///     balance - amount
+/// }
+/// assert_eq!(effect::run_blocking(withdraw(10, 3)), Ok(7));
+/// assert!(effect::run_blocking(withdraw(1, 3)).unwrap_err().is_failure());
+/// ```
 pub fn fail<A, E>(error: E) -> Effect<A, E> {
     fail_cause(Cause::Fail(error))
 }
 
 /// An effect that fails with `cause`.
+///
+/// ```
+/// use effect::{fail_cause, run_blocking, Cause, Effect};
+///
+/// let both: Effect<(), &str> = fail_cause(Cause::fail("a").both(Cause::fail("b")));
+/// assert_eq!(run_blocking(both).unwrap_err().failures(), [&"a", &"b"]);
+/// ```
 pub fn fail_cause<A, E>(cause: Cause<E>) -> Effect<A, E> {
     Effect {
         repr: Repr::Fail(cause),
@@ -152,6 +199,15 @@ pub fn fail_cause<A, E>(cause: Cause<E>) -> Effect<A, E> {
 /// An effect that dies with a defect carrying `message`: an unexpected error that typed
 /// handlers (`catch_all`, ...) do not recover. The defect records where `die` was called
 /// ([`Defect::location`](crate::Defect::location)).
+///
+/// ```
+/// use effect::{die, run_blocking, succeed, Effect};
+///
+/// let broken: Effect<u32, String> = die("invariant violated");
+/// let not_recovered: Effect<u32, ()> = broken.catch_all(|_| succeed(0)); // typed handlers do not see defects
+/// let cause = run_blocking(not_recovered).unwrap_err();
+/// assert_eq!(cause.defects()[0].message(), "invariant violated");
+/// ```
 #[track_caller]
 pub fn die<A, E>(message: impl Into<String>) -> Effect<A, E> {
     fail_cause(Cause::Die(crate::cause::Defect::here(message)))
@@ -159,6 +215,18 @@ pub fn die<A, E>(message: impl Into<String>) -> Effect<A, E> {
 
 /// An effect that calls `f` when it runs and succeeds with its result. A panic in `f` is a
 /// defect.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use effect::{run_blocking, sync, Effect};
+///
+/// let calls = Arc::new(AtomicU32::new(0));
+/// let counter = calls.clone();
+/// let count: Effect<u32, ()> = sync(move || counter.fetch_add(1, Ordering::SeqCst) + 1);
+/// assert_eq!(calls.load(Ordering::SeqCst), 0); // lazy: nothing ran yet
+/// assert_eq!(run_blocking(count), Ok(1));
+/// ```
 pub fn sync<A, E, F>(f: F) -> Effect<A, E>
 where
     A: Send + 'static,
@@ -170,6 +238,16 @@ where
 
 /// An effect that calls the fallible `f` when it runs: `Ok(a)` succeeds, `Err(e)` fails with
 /// `e`.
+///
+/// ```
+/// use effect::{attempt, run_blocking, Effect};
+///
+/// let parse = |text: &'static str| -> Effect<i32, std::num::ParseIntError> {
+///     attempt(move || text.parse::<i32>())
+/// };
+/// assert_eq!(run_blocking(parse("42")), Ok(42));
+/// assert!(run_blocking(parse("forty-two")).unwrap_err().is_failure());
+/// ```
 pub fn attempt<A, E, F>(f: F) -> Effect<A, E>
 where
     A: Send + 'static,
@@ -181,6 +259,19 @@ where
 
 /// An effect that builds the effect to run when it starts: for recursion and for effects
 /// whose construction must not happen before they run.
+///
+/// ```
+/// use effect::{run_blocking, succeed, suspend, Effect};
+///
+/// fn countdown(n: u64) -> Effect<u64, ()> {
+///     if n == 0 {
+///         return succeed(0);
+///     }
+///     // Built when it runs, so building `countdown(100_000)` does not recurse 100,000 deep.
+///     suspend(move || countdown(n - 1)).map(move |rest| rest + n)
+/// }
+/// assert_eq!(run_blocking(countdown(100_000)), Ok(5_000_050_000));
+/// ```
 pub fn suspend<A, E, F>(f: F) -> Effect<A, E>
 where
     A: Send + 'static,
@@ -209,6 +300,16 @@ where
 }
 
 /// [`from_async`] for a fallible future: `Ok(a)` succeeds, `Err(e)` fails with `e`.
+///
+/// ```
+/// use effect::{attempt_async, run_blocking, Effect};
+///
+/// let fetch: Effect<String, String> = attempt_async(|| async {
+///     tokio::task::yield_now().await;
+///     Err("connection refused".to_string())
+/// });
+/// assert_eq!(run_blocking(fetch).unwrap_err().failure(), Some(&"connection refused".to_string()));
+/// ```
 pub fn attempt_async<A, E, F, Fut>(f: F) -> Effect<A, E>
 where
     A: Send + 'static,
@@ -220,6 +321,13 @@ where
 }
 
 /// An effect that never finishes on its own; it ends only when interrupted.
+///
+/// ```
+/// use effect::prelude::*;
+///
+/// let hang: Effect<u32, ()> = never();
+/// assert_eq!(effect::run_blocking(hang.timeout(ms(5))), Ok(None)); // ends only when interrupted
+/// ```
 pub fn never<A, E>() -> Effect<A, E>
 where
     A: Send + 'static,
@@ -233,6 +341,23 @@ where
 ///
 /// Bound in a body, it costs no allocation: the fiber's task yields to tokio and the body gets
 /// its `()` when the task is polled again.
+///
+/// ```
+/// use effect::prelude::*;
+///
+/// #[effect]
+/// fn busy_loop() -> Effect<u64, Never> {
+///     let mut sum = 0;
+///     for i in 0..1_000 {
+///         sum += i;
+///         if i % 100 == 0 {
+///             yield_now()?; // let other fibers and tasks run
+///         }
+///     }
+///     sum
+/// }
+/// assert_eq!(effect::run_blocking(busy_loop()), Ok(499_500));
+/// ```
 pub fn yield_now<E: Send + 'static>() -> Effect<(), E> {
     Effect::from_prim(Prim::Yield(yield_frame::<E>))
 }

@@ -152,6 +152,19 @@ fn with_current<R>(f: impl for<'h> FnOnce(Option<&'h HandOff<'h>>) -> R) -> R {
 /// Returned by `effect.await` (through [`IntoFuture`]). A plain value (`succeed(x)`) resolves
 /// on the first poll without allocating; anything else is handed to the interpreter at that
 /// first poll.
+///
+/// ```
+/// use effect::{fail, succeed, Cause, Context, Effect};
+///
+/// let program: Effect<u32, String> = Effect::new(|_ctx: Context| async move {
+///     // Inside an effect's body, `.await` on an effect binds it: a `Bind` resolving to its exit.
+///     let one = succeed::<u32, String>(1).await?;
+///     let failed = fail::<u32, String>("no".into()).await;
+///     assert_eq!(failed, Err(Cause::Fail("no".to_string())));
+///     Ok(one + 1)
+/// });
+/// assert_eq!(effect::run_blocking(program), Ok(2));
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Bind<A, E> {
     state: BindState<A, E>,

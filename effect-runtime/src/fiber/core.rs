@@ -84,6 +84,16 @@ impl Counter {
 ///
 /// Tests that run in parallel share this number; to check one program for leaks use
 /// [`Runtime::live_fibers`](crate::Runtime::live_fibers), which counts only its fibers.
+///
+/// ```
+/// use effect::prelude::*;
+///
+/// let before = effect::live_fibers();
+/// let program: Effect<u32, String> = zip_par((succeed(1), succeed(2))).map(|(a, b)| a + b);
+/// assert_eq!(effect::run_blocking(program), Ok(3));
+/// // Every fiber the run started is done (other threads' tests may still have theirs).
+/// assert!(effect::live_fibers() <= before);
+/// ```
 pub fn live_fibers() -> usize {
     LIVE_FIBERS.get()
 }

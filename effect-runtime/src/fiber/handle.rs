@@ -32,6 +32,18 @@ type TypedCore<A, E> = Arc<FiberCore<Mutex<Option<Exit<A, E>>>>>;
 /// a result among many, complete a [`Deferred`](crate::Deferred) with it; to let several
 /// parties stop a fiber, interrupt it from the one place that owns it (its parent's end, a
 /// `race`, a `timeout` or [`Runtime::shutdown`](crate::Runtime::shutdown) already do).
+///
+/// ```
+/// use effect::prelude::*;
+///
+/// #[effect]
+/// fn in_background() -> Effect<u32, String> {
+///     let fiber = sleep(ms(5)).as_value(20).fork()?; // starts now, runs concurrently
+///     let here = 22;
+///     here + fiber.join()?
+/// }
+/// assert_eq!(effect::run_blocking(in_background()), Ok(42));
+/// ```
 pub struct Fiber<A, E> {
     core: TypedCore<A, E>,
 }
@@ -47,11 +59,44 @@ impl<A, E> fmt::Debug for Fiber<A, E> {
 
 impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// The fiber's identity.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// #[effect]
+    /// fn two_fibers() -> Effect<bool, Never> {
+    ///     let (a, b) = (succeed::<(), Never>(()).fork()?, succeed::<(), Never>(()).fork()?);
+    ///     let distinct = a.id() != b.id();
+    ///     a.join()?;
+    ///     b.join()?;
+    ///     distinct
+    /// }
+    /// assert_eq!(effect::run_blocking(two_fibers()), Ok(true));
+    /// ```
     pub fn id(&self) -> FiberId {
         self.core.id()
     }
 
     /// Whether the fiber has finished (exit stored, finalizers run, children reaped).
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// #[effect]
+    /// fn check() -> Effect<(bool, bool), Never> {
+    ///     let fiber = never::<(), Never>().fork()?;
+    ///     let running = !fiber.is_done();
+    ///     let quick = succeed::<(), Never>(()).fork()?;
+    ///     let mut polls = 0;
+    ///     while !quick.is_done() {
+    ///         yield_now()?;
+    ///         polls += 1;
+    ///     }
+    ///     fiber.interrupt()?;
+    ///     (running, polls < 1_000_000)
+    /// }
+    /// assert_eq!(effect::run_blocking(check()), Ok((true, true)));
+    /// ```
     pub fn is_done(&self) -> bool {
         self.core.is_done()
     }
@@ -69,6 +114,29 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     }
 
     /// Waits for the fiber and succeeds or fails as it did.
+    ///
+    /// # Errors
+    /// Fails with the fiber's cause: its typed failure, its defect, or `Cause::Interrupt` if it
+    /// was interrupted.
+    ///
+    /// # Cancel safety
+    /// Interrupting the fiber that joins stops only the waiting; the joined fiber is not
+    /// interrupted by it (its parent still supervises it).
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// #[effect]
+    /// fn joined() -> Effect<u32, String> {
+    ///     let ok = succeed::<u32, String>(1).fork()?;
+    ///     let failing = fail::<u32, _>("worker failed".to_string()).fork()?;
+    ///     let value = ok.join()?;
+    ///     let failure = failing.join().result()?;
+    ///     assert_eq!(failure, Err("worker failed".to_string()));
+    ///     value
+    /// }
+    /// assert_eq!(effect::run_blocking(joined()), Ok(1));
+    /// ```
     pub fn join(self) -> Effect<A, E> {
         Effect::from_future(async move {
             poll_fn(|cx| self.core.poll_done(cx)).await;
@@ -77,6 +145,18 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     }
 
     /// Waits for the fiber and succeeds with its [`Exit`], whatever it is.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// #[effect]
+    /// fn outcome() -> Effect<bool, Never> {
+    ///     let crashing = die::<u32, String>("bug").fork()?;
+    ///     let exit = crashing.await_exit()?; // never fails: the exit is a value
+    ///     exit.unwrap_err().is_die()
+    /// }
+    /// assert_eq!(effect::run_blocking(outcome()), Ok(true));
+    /// ```
     pub fn await_exit<E2: Send + 'static>(self) -> Effect<Exit<A, E>, E2> {
         Effect::from_future(async move {
             poll_fn(|cx| self.core.poll_done(cx)).await;
@@ -87,6 +167,30 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// Interrupts the fiber and waits until it is done: when this effect finishes, the
     /// fiber's finalizers have run. Succeeds with the fiber's exit (`Err(Cause::Interrupt)`
     /// unless it finished first).
+    ///
+    /// # Cancel safety
+    /// The interruption is requested as soon as this effect starts; if the fiber calling it is
+    /// itself interrupted while waiting, the target is still interrupted, but no longer awaited.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use effect::prelude::*;
+    /// use effect::Deferred;
+    ///
+    /// let cleaned = Arc::new(AtomicBool::new(false));
+    /// let flag = cleaned.clone();
+    /// let program: Effect<bool, Never> = effect_block! {
+    ///     let started = Deferred::new();
+    ///     let cleanup = sleep(ms(5)).flat_map(move |()| sync(move || flag.store(true, Ordering::SeqCst)));
+    ///     let worker = started.complete(()).flat_map(|_| never::<(), Never>()).ensuring(cleanup).fork()?;
+    ///     started.wait()?; // the worker has registered its finalizer
+    ///     let exit = worker.interrupt()?;
+    ///     exit.unwrap_err().is_interrupted()
+    /// };
+    /// assert_eq!(effect::run_blocking(program), Ok(true));
+    /// assert!(cleaned.load(Ordering::SeqCst)); // its async finalizer ran before interrupt returned
+    /// ```
     pub fn interrupt<E2: Send + 'static>(self) -> Effect<Exit<A, E>, E2> {
         Effect::from_future(async move {
             self.core.interrupt();
@@ -146,6 +250,22 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Like [`fork`](Effect::fork), but the new fiber is not supervised: it outlives the
     /// fiber that forked it. A daemon of a [`Runtime`](crate::Runtime) still belongs to that
     /// runtime: [`Runtime::shutdown`](crate::Runtime::shutdown) interrupts and awaits it.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Context, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let runtime = Runtime::new(Context::new());
+    /// let started: Effect<(), Never> = effect_block! {
+    ///     never::<(), Never>().fork_daemon()?; // outlives this effect
+    /// };
+    /// runtime.run(started).await.unwrap();
+    /// assert_eq!(runtime.live_fibers(), 1);
+    /// runtime.shutdown().await; // daemons too are interrupted and awaited
+    /// assert_eq!(runtime.live_fibers(), 0);
+    /// # }
+    /// ```
     pub fn fork_daemon<E2: Send + 'static>(self) -> Effect<Fiber<A, E>, E2> {
         self.fork_with(false)
     }

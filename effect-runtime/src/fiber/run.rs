@@ -212,6 +212,16 @@ fn finish_in_place(mut rest: Driver, core: Arc<FiberCore>) {
 /// the current tokio runtime, since a destructor cannot wait for async work. Effects that
 /// must *finish* their cleanup before the caller moves on should be stopped through the
 /// runtime (`timeout`, `race`, fiber interruption), never by dropping.
+///
+/// ```
+/// use effect::prelude::*;
+/// use effect::Context;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let run: effect::Run<u32, String> = sleep(ms(1)).as_value(5).run(&Context::new());
+/// assert_eq!(run.await, Ok(5));
+/// # }
+/// ```
 #[must_use = "an effect does nothing until its run is awaited"]
 pub struct Run<A, E> {
     state: RunState<A, E>,
@@ -318,6 +328,17 @@ pub fn run_blocking<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) 
 }
 
 /// [`run_blocking`] with the services of `ctx`.
+///
+/// ```
+/// use effect::{run_blocking_with, service, Context, Effect, Never};
+///
+/// #[derive(Clone)]
+/// struct Greeting(&'static str);
+///
+/// let greet: Effect<String, Never> = service::<Greeting>().map(|g| format!("{}!", g.0));
+/// let ctx = Context::new().with(Greeting("hi"));
+/// assert_eq!(run_blocking_with(greet, &ctx), Ok("hi!".to_string()));
+/// ```
 pub fn run_blocking_with<A: Send + 'static, E: Send + 'static>(
     effect: Effect<A, E>,
     ctx: &Context,
