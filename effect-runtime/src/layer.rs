@@ -101,12 +101,40 @@ impl<E: Send + 'static> Layer<E> {
     }
 
     /// A layer providing `service` as it is.
+    ///
+    /// ```
+    /// use effect::{run_blocking, service_with, Effect, Layer};
+    ///
+    /// #[derive(Clone)]
+    /// struct Config { retries: u32 }
+    ///
+    /// let retries: Effect<u32, String> = service_with(|c: &Config| c.retries);
+    /// let provided = retries.provide(Layer::succeed(Config { retries: 3 }));
+    /// assert_eq!(run_blocking(provided), Ok(3));
+    /// ```
     pub fn succeed<T: Clone + Send + Sync + 'static>(service: T) -> Self {
         Layer::from_build(move |_, _| succeed(Context::new().with(service.clone())))
     }
 
     /// A layer whose service is built by the effect `make` returns, given the layer's input
     /// context (the services built before it).
+    ///
+    /// ```
+    /// use effect::{fail, run_blocking, service_with, succeed, Context, Effect, Layer};
+    ///
+    /// #[derive(Clone)]
+    /// struct Config { url: &'static str }
+    /// #[derive(Clone)]
+    /// struct Client { url: &'static str }
+    ///
+    /// let client = Layer::effect(|ctx: Context| {
+    ///     let url = ctx.get::<Config>().url;
+    ///     if url.is_empty() { fail("no url".to_string()) } else { succeed(Client { url }) }
+    /// });
+    /// let layers = Layer::succeed(Config { url: "https://api" }).and_then(client);
+    /// let url: Effect<&str, String> = service_with(|c: &Client| c.url).provide(layers);
+    /// assert_eq!(run_blocking(url), Ok("https://api"));
+    /// ```
     pub fn effect<T, F>(make: F) -> Self
     where
         T: Send + Sync + 'static,
@@ -119,6 +147,26 @@ impl<E: Send + 'static> Layer<E> {
     /// [`acquire_release`](crate::acquire_release), whose release is registered in the build's
     /// scope and runs when that scope closes, in reverse order of construction. A resource
     /// acquired by a build that then fails or is interrupted is released as that build ends.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use effect::{acquire_release, run_blocking, service_with, succeed, sync, Context, Effect, Layer};
+    ///
+    /// #[derive(Clone)]
+    /// struct Pool(&'static str);
+    ///
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let on_close = log.clone();
+    /// let pool = Layer::scoped(move |_ctx: Context| {
+    ///     let on_close = on_close.clone();
+    ///     acquire_release(succeed(Pool("db")), move |_, _| {
+    ///         sync(move || on_close.lock().unwrap().push("pool closed"))
+    ///     })
+    /// });
+    /// let name: Effect<&str, String> = service_with(|p: &Pool| p.0).provide(pool);
+    /// assert_eq!(run_blocking(name), Ok("db"));
+    /// assert_eq!(*log.lock().unwrap(), ["pool closed"]); // torn down when the effect ended
+    /// ```
     pub fn scoped<T, F>(make: F) -> Self
     where
         T: Send + Sync + 'static,
@@ -128,6 +176,16 @@ impl<E: Send + 'static> Layer<E> {
     }
 
     /// This layer, then `next`, which sees this layer's services. Provides both.
+    ///
+    /// ```
+    /// use effect::{run_blocking, service, Context, Effect, Layer};
+    ///
+    /// let base = Layer::succeed(10u32);
+    /// let doubled = Layer::effect(|ctx: Context| effect::succeed(ctx.get::<u32>() as u64 * 2));
+    /// let both: Effect<(u32, u64), String> =
+    ///     service::<u32>().zip(service::<u64>()).widen().provide(base.and_then(doubled));
+    /// assert_eq!(run_blocking(both), Ok((10, 20)));
+    /// ```
     pub fn and_then(self, next: Layer<E>) -> Layer<E> {
         Layer::from_build(move |input, memo| {
             let next = next.clone();
@@ -140,6 +198,15 @@ impl<E: Send + 'static> Layer<E> {
     }
 
     /// This layer and `other`, built concurrently. Provides both.
+    ///
+    /// ```
+    /// use effect::{run_blocking, service, Effect, Layer};
+    ///
+    /// let side_by_side = Layer::succeed(1u8).and(Layer::succeed("name"));
+    /// let both: Effect<(u8, &str), String> =
+    ///     service::<u8>().zip(service::<&str>()).widen().provide(side_by_side);
+    /// assert_eq!(run_blocking(both), Ok((1, "name")));
+    /// ```
     pub fn and(self, other: Layer<E>) -> Layer<E> {
         Layer::from_build(move |input, memo| {
             let left = self.memoized(input.clone(), memo.clone());
@@ -262,6 +329,26 @@ impl<E: Send + 'static> Layer<E> {
     /// everything it had built, in reverse order, by the time it ends; a failing teardown's
     /// cause is added after the build's. Each service is torn down exactly once, whichever
     /// of the build's end and `scope`'s close comes first.
+    ///
+    /// # Errors
+    /// Fails with the first layer's failure (after tearing down what was built).
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Context, Layer, Scope};
+    ///
+    /// #[effect]
+    /// fn with_services(scope: Scope) -> Effect<u32, String> {
+    ///     let ctx: Context = Layer::succeed(7u32).build(&scope)?;
+    ///     ctx.get::<u32>()
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let scope = Scope::new();
+    /// assert_eq!(with_services(scope.clone()).run(&Context::new()).await, Ok(7));
+    /// scope.close(Ok(())).await.unwrap(); // tears the services down
+    /// # }
+    /// ```
     pub fn build(&self, scope: &Scope) -> Effect<Context, E> {
         let layer = self.clone();
         let parent = scope.clone();
@@ -299,6 +386,21 @@ impl<E: Send + 'static> Layer<E> {
     /// built is torn down as the build unwinds (on a task spawned onto the current tokio
     /// runtime, since a destructor cannot wait), or when `scope` closes, whichever comes
     /// first, and exactly once. Nothing built is left to `scope` for good.
+    ///
+    /// # Errors
+    /// Resolves to the build's cause when a layer fails, dies or the build is interrupted.
+    ///
+    /// ```
+    /// use effect::{Context, Layer, Scope};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let scope = Scope::new();
+    /// let layer: Layer<String> = Layer::succeed("service");
+    /// let env = layer.build_scoped(&Context::new(), &scope).await.unwrap();
+    /// assert_eq!(env.get::<&str>(), "service");
+    /// scope.close(Ok(())).await.unwrap();
+    /// # }
+    /// ```
     pub fn build_scoped(&self, ctx: &Context, scope: &Scope) -> Run<Context, E> {
         self.build(scope).run(ctx)
     }
@@ -339,10 +441,26 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
 }
 
 /// The layer providing the live [`Clock`] (what effects use when no clock is provided).
+///
+/// ```
+/// use effect::{now, run_blocking, ClockLayer, Effect};
+///
+/// let wall: Effect<_, String> = now().provide(ClockLayer);
+/// assert!(run_blocking(wall).unwrap() > std::time::UNIX_EPOCH);
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ClockLayer;
 
 /// The layer providing a [`TestClock`] as the context's [`Clock`].
+///
+/// ```
+/// use effect::{instant, run_blocking, Effect, TestClock, TestClockLayer};
+///
+/// let clock = TestClock::new();
+/// let start = clock.instant();
+/// let at: Effect<_, String> = instant().provide(TestClockLayer(clock));
+/// assert_eq!(run_blocking(at), Ok(start)); // virtual time has not moved
+/// ```
 #[derive(Clone, Debug)]
 pub struct TestClockLayer(pub TestClock);
 
@@ -360,6 +478,17 @@ impl<E: Send + 'static> From<TestClockLayer> for Layer<E> {
 
 impl ClockLayer {
     /// Builds the live clock on top of `ctx`; see [`Layer::build_scoped`].
+    ///
+    /// ```
+    /// use effect::{Clock, ClockLayer, Context, Scope};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let scope = Scope::new();
+    /// let env = ClockLayer.build_scoped(&Context::new(), &scope).await.unwrap();
+    /// assert!(env.get::<Clock>().current_time().as_secs() > 0);
+    /// scope.close(Ok(())).await.unwrap();
+    /// # }
+    /// ```
     pub fn build_scoped(&self, ctx: &Context, scope: &Scope) -> Run<Context, Never> {
         Layer::from(*self).build_scoped(ctx, scope)
     }
