@@ -332,6 +332,16 @@ where
 }
 
 /// The seed of the [`TestRandom`](crate::TestRandom) every `#[effect::test]` runs with.
+///
+/// ```
+/// use effect::dsl::TEST_SEED;
+/// use effect::{Random, TestRandom};
+///
+/// // An #[effect::test] draws the same numbers as this generator, run after run.
+/// let a = Random::from(TestRandom::new(TEST_SEED));
+/// let b = Random::from(TestRandom::new(TEST_SEED));
+/// assert_eq!(a.next_u64(), b.next_u64());
+/// ```
 pub const TEST_SEED: u64 = 0x5eed;
 
 /// `#[effect::test]`: runs the test's effect on `runtime` with a context holding a fresh

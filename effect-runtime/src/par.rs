@@ -68,12 +68,31 @@ where
 
 /// Collections of effects that [`zip_par`] can run: tuples of 2 to 12 effects with one error
 /// type (giving a tuple of values), and `Vec<Effect<A, E>>` (giving a `Vec<A>`).
+///
+/// ```
+/// use effect::{run_blocking, succeed, zip_par, Effect, ZipPar};
+///
+/// fn all_of<T: ZipPar>(effects: T) -> Effect<T::Output, T::Error> {
+///     effects.zip_par()
+/// }
+/// let triple: Effect<(u8, &str, bool), ()> = all_of((succeed(1), succeed("two"), succeed(true)));
+/// assert_eq!(run_blocking(triple), Ok((1, "two", true)));
+/// let same: Effect<Vec<u8>, ()> = zip_par(vec![succeed(1), succeed(2)]);
+/// assert_eq!(run_blocking(same), Ok(vec![1, 2]));
+/// ```
 pub trait ZipPar {
     /// The values of all the effects.
     type Output: Send + 'static;
     /// The common error type.
     type Error: Send + 'static;
     /// The effect running them all concurrently.
+    ///
+    /// ```
+    /// use effect::{fail, run_blocking, succeed, Effect, ZipPar};
+    ///
+    /// let pair: Effect<(u32, u32), &str> = (succeed(1), fail("second failed")).zip_par();
+    /// assert_eq!(run_blocking(pair).unwrap_err().failure(), Some(&"second failed"));
+    /// ```
     fn zip_par(self) -> Effect<Self::Output, Self::Error>;
 }
 
@@ -146,6 +165,15 @@ pub fn zip_par<T: ZipPar>(effects: T) -> Effect<T::Output, T::Error> {
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Runs `self` and `other` concurrently; see [`zip_par`].
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// let user = sleep(ms(5)).as_value("ada");
+    /// let orders = sleep(ms(5)).as_value(3);
+    /// let both: Effect<(&str, u32), String> = user.zip_par(orders); // about 5 ms, not 10
+    /// assert_eq!(effect::run_blocking(both), Ok(("ada", 3)));
+    /// ```
     pub fn zip_par<B: Send + 'static>(self, other: Effect<B, E>) -> Effect<(A, B), E> {
         zip_par((self, other))
     }

@@ -102,6 +102,19 @@ where
 
 /// Runs the effects concurrently and finishes as the first to **finish** does, success or
 /// failure; the others are interrupted and awaited first. An empty race dies.
+///
+/// ```
+/// use effect::prelude::*;
+///
+/// #[derive(Debug, PartialEq)]
+/// enum Error { Timeout }
+///
+/// let slow = sleep(secs(10)).as_value("response");
+/// let timer = sleep(ms(5)).flat_map(|()| fail(Error::Timeout));
+/// // Unlike `race`, a failure that finishes first wins.
+/// let first: Effect<&str, Error> = race_first([slow, timer]);
+/// assert_eq!(effect::run_blocking(first).unwrap_err().failure(), Some(&Error::Timeout));
+/// ```
 pub fn race_first<A, E, I>(effects: I) -> Effect<A, E>
 where
     A: Send + 'static,
@@ -123,6 +136,14 @@ where
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Races `self` against `other`; see [`race`].
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// let primary = fail::<&str, String>("primary down".into());
+    /// let backup = sleep(ms(5)).as_value("from backup");
+    /// assert_eq!(effect::run_blocking(primary.race(backup)), Ok("from backup"));
+    /// ```
     pub fn race(self, other: Effect<A, E>) -> Effect<A, E> {
         race([self, other])
     }

@@ -32,6 +32,14 @@ pub struct Runtime {
 
 impl Runtime {
     /// A runtime whose effects see the services of `ctx`.
+    ///
+    /// ```
+    /// use effect::{Clock, Context, Runtime, TestClock};
+    ///
+    /// let runtime = Runtime::new(Context::new().with(Clock::from(TestClock::new())));
+    /// assert!(runtime.context().contains::<Clock>());
+    /// assert_eq!(runtime.live_fibers(), 0);
+    /// ```
     pub fn new(ctx: Context) -> Self {
         crate::panic_location::install();
         Runtime {
@@ -41,11 +49,28 @@ impl Runtime {
     }
 
     /// The context effects run with.
+    ///
+    /// ```
+    /// use effect::{Context, Runtime};
+    ///
+    /// let runtime = Runtime::new(Context::new().with(8080u16));
+    /// assert_eq!(runtime.context().get::<u16>(), 8080);
+    /// ```
     pub fn context(&self) -> &Context {
         &self.ctx
     }
 
     /// Runs `effect` as a root fiber of this runtime; see [`Effect::run`].
+    ///
+    /// ```
+    /// use effect::{service, Context, Effect, Never, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let runtime = Runtime::new(Context::new().with("prod"));
+    /// let env: Effect<&str, Never> = service::<&str>();
+    /// assert_eq!(runtime.run(env).await, Ok("prod"));
+    /// # }
+    /// ```
     pub fn run<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Run<A, E> {
         let run = Run::new(effect, &self.ctx, Some(self.family.clone()));
         if let Some(core) = run.core() {
@@ -59,6 +84,17 @@ impl Runtime {
     ///
     /// # Panics
     /// Outside a tokio runtime.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Context, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let runtime = Runtime::new(Context::new());
+    /// let worker = runtime.fork(sleep::<String>(ms(1)).as_value(5));
+    /// assert_eq!(runtime.run(worker.join()).await, Ok(5));
+    /// # }
+    /// ```
     pub fn fork<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Fiber<A, E> {
         let fiber = spawn_fiber(effect, self.ctx.clone(), Some(self.family.clone()), true);
         self.family.register_unsupervised(&fiber.core());
@@ -67,6 +103,19 @@ impl Runtime {
 
     /// The fibers started through this runtime (roots, forks, and everything they forked)
     /// that are still alive. Zero after every run means nothing leaked.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::{Context, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let runtime = Runtime::new(Context::new());
+    /// let forever = runtime.fork(never::<(), ()>());
+    /// assert_eq!(runtime.live_fibers(), 1);
+    /// runtime.run(forever.interrupt::<()>()).await.unwrap();
+    /// assert_eq!(runtime.live_fibers(), 0);
+    /// # }
+    /// ```
     pub fn live_fibers(&self) -> usize {
         self.family.live()
     }
@@ -126,6 +175,10 @@ impl Runtime {
     /// assert_eq!(runtime.live_fibers(), 0);
     /// # }
     /// ```
+    ///
+    /// # Cancel safety
+    /// Dropping the future stops only the waiting: the fibers were already told to stop, and go on
+    /// running their finalizers; the runtime stays shut down.
     pub async fn shutdown(&self) {
         self.family.begin_shutdown();
         self.until_idle().await;
@@ -161,6 +214,22 @@ impl Runtime {
 }
 
 /// [`Runtime::shutdown_timeout`] gave up: fibers were still finalizing at the deadline.
+///
+/// ```
+/// use effect::{never, Context, Runtime};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let runtime = Runtime::new(Context::new());
+/// let _stuck = runtime.fork(never::<(), ()>().uninterruptible());
+/// tokio::task::yield_now().await;
+/// let error = runtime.shutdown_timeout(Duration::from_secs(1)).await.unwrap_err();
+/// assert_eq!(
+///     error.to_string(),
+///     "runtime shutdown gave up after 1s: 1 fiber(s) were still finalizing"
+/// );
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShutdownTimedOut {
     still_running: usize,
@@ -169,6 +238,20 @@ pub struct ShutdownTimedOut {
 
 impl ShutdownTimedOut {
     /// How many fibers of the runtime were still alive at the deadline.
+    ///
+    /// ```
+    /// use effect::{never, Context, Runtime};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let runtime = Runtime::new(Context::new());
+    /// let _a = runtime.fork(never::<(), ()>().uninterruptible());
+    /// let _b = runtime.fork(never::<(), ()>().uninterruptible());
+    /// tokio::task::yield_now().await;
+    /// let error = runtime.shutdown_timeout(Duration::from_secs(1)).await.unwrap_err();
+    /// assert_eq!(error.still_running(), 2);
+    /// # }
+    /// ```
     pub fn still_running(&self) -> usize {
         self.still_running
     }
