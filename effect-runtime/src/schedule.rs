@@ -17,6 +17,15 @@ use crate::random::Random;
 
 /// What a schedule knows after an attempt: how many recurrences it has allowed so far and
 /// the delay it chose, for [`Schedule::while_output`].
+///
+/// ```
+/// use effect::{ms, Schedule, ScheduleOutput};
+///
+/// // Stop before the third recurrence, whatever the delays.
+/// let policy: Schedule<()> =
+///     Schedule::spaced(ms(5)).while_output(|out: &ScheduleOutput| out.recurrence <= 2);
+/// assert_eq!(policy.delays(&(), 10), [ms(5), ms(5)]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScheduleOutput {
     /// Recurrences allowed so far, counting this one (1 for the first retry or repeat).
@@ -98,11 +107,27 @@ impl<I: 'static> Schedule<I> {
     }
 
     /// Recurs forever without delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use effect::Schedule;
+    ///
+    /// let policy: Schedule<()> = Schedule::forever();
+    /// assert_eq!(policy.delays(&(), 3), [Duration::ZERO; 3]); // never stops on its own
+    /// ```
     pub fn forever() -> Self {
         Schedule::from_delays(|_| Duration::ZERO)
     }
 
     /// Recurs `n` times without delay (`n` retries: `n + 1` attempts in all).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use effect::Schedule;
+    ///
+    /// let policy: Schedule<()> = Schedule::recurs(2);
+    /// assert_eq!(policy.delays(&(), 10), [Duration::ZERO, Duration::ZERO]);
+    /// ```
     pub fn recurs(n: u64) -> Self {
         Schedule::from_step(move || {
             let mut left = n;
@@ -117,21 +142,49 @@ impl<I: 'static> Schedule<I> {
     }
 
     /// Recurs forever, waiting `delay` each time.
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = Schedule::spaced(ms(250)) & Schedule::recurs(3);
+    /// assert_eq!(policy.delays(&(), 10), [ms(250); 3]);
+    /// ```
     pub fn spaced(delay: Duration) -> Self {
         Schedule::from_delays(move |_| delay)
     }
 
     /// Recurs forever with delays `base`, `2·base`, `4·base`, ...
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = Schedule::exponential(ms(100)) & Schedule::recurs(4);
+    /// assert_eq!(policy.delays(&(), 10), [100, 200, 400, 800].map(ms));
+    /// ```
     pub fn exponential(base: Duration) -> Self {
         Schedule::exponential_with(base, 2.0)
     }
 
     /// Recurs forever with delays `base`, `base·factor`, `base·factor²`, ...
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = Schedule::exponential_with(ms(100), 1.5) & Schedule::recurs(3);
+    /// assert_eq!(policy.delays(&(), 10), [100, 150, 225].map(ms));
+    /// ```
     pub fn exponential_with(base: Duration, factor: f64) -> Self {
         Schedule::from_delays(move |n| scale(base, factor.powi(n.min(i32::MAX as u64) as i32)))
     }
 
     /// Recurs forever with delays `base`, `base`, `2·base`, `3·base`, `5·base`, ...
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = Schedule::fibonacci(ms(1)) & Schedule::recurs(6);
+    /// assert_eq!(policy.delays(&(), 10), [1, 1, 2, 3, 5, 8].map(ms));
+    /// ```
     pub fn fibonacci(base: Duration) -> Self {
         Schedule::from_step(move || {
             let (mut current, mut next) = (base, base);
@@ -186,11 +239,25 @@ impl<I: 'static> Schedule<I> {
     }
 
     /// Stops once the total delay would exceed `limit`.
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = Schedule::spaced(ms(100)).up_to(ms(350));
+    /// assert_eq!(policy.delays(&(), 10), [ms(100); 3]);
+    /// ```
     pub fn up_to(self, limit: Duration) -> Self {
         self.while_output(move |out| out.elapsed <= limit)
     }
 
     /// Caps every single delay at `max`.
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = (Schedule::exponential(ms(100)) & Schedule::recurs(5)).max_delay(ms(500));
+    /// assert_eq!(policy.delays(&(), 10), [100, 200, 400, 500, 500].map(ms));
+    /// ```
     pub fn max_delay(self, max: Duration) -> Self {
         self.map_delay(move |d| d.min(max))
     }
@@ -218,6 +285,19 @@ impl<I: 'static> Schedule<I> {
 
     /// Continues only while `predicate` holds for the attempt's input (the error, or the
     /// value), and this schedule continues.
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// #[derive(Debug)]
+    /// enum Error { Busy, Invalid }
+    ///
+    /// // Retry only errors that may go away.
+    /// let policy: Schedule<Error> =
+    ///     Schedule::spaced(ms(10)).while_input(|e| matches!(e, Error::Busy)) & Schedule::recurs(3);
+    /// assert_eq!(policy.delays(&Error::Busy, 10), [ms(10); 3]);
+    /// assert!(policy.delays(&Error::Invalid, 10).is_empty());
+    /// ```
     pub fn while_input(self, predicate: impl Fn(&I) -> bool + Send + Sync + 'static) -> Self {
         let predicate = Arc::new(predicate);
         self.wrap(move |mut step| {
@@ -233,6 +313,13 @@ impl<I: 'static> Schedule<I> {
     }
 
     /// Continues only while `predicate` holds for what this schedule decided.
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = Schedule::exponential(ms(10)).while_output(|out| out.elapsed <= ms(100));
+    /// assert_eq!(policy.delays(&(), 10), [10, 20, 40].map(ms));
+    /// ```
     pub fn while_output(
         self,
         predicate: impl Fn(&ScheduleOutput) -> bool + Send + Sync + 'static,
@@ -258,11 +345,25 @@ impl<I: 'static> Schedule<I> {
     }
 
     /// Continues while **both** continue, with the longer of their delays (also `a & b`).
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = Schedule::spaced(ms(50)).both(Schedule::exponential(ms(10))).both(Schedule::recurs(4));
+    /// assert_eq!(policy.delays(&(), 10), [50, 50, 50, 80].map(ms));
+    /// ```
     pub fn both(self, other: Schedule<I>) -> Self {
         Schedule::combine(self, other, |a, b| Some(a?.max(b?)))
     }
 
     /// Continues while **either** continues, with the shorter of their delays (also `a | b`).
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = (Schedule::spaced(ms(50)) & Schedule::recurs(2)).either(Schedule::spaced(ms(500)) & Schedule::recurs(3));
+    /// assert_eq!(policy.delays(&(), 10), [50, 50, 500].map(ms));
+    /// ```
     pub fn either(self, other: Schedule<I>) -> Self {
         Schedule::combine(self, other, |a, b| match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -285,6 +386,13 @@ impl<I: 'static> Schedule<I> {
     }
 
     /// Runs this schedule until it stops, then `next`.
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let policy: Schedule<()> = (Schedule::spaced(ms(10)) & Schedule::recurs(2)).and_then(Schedule::spaced(ms(1000)) & Schedule::recurs(1));
+    /// assert_eq!(policy.delays(&(), 10), [10, 10, 1000].map(ms));
+    /// ```
     pub fn and_then(self, next: Schedule<I>) -> Self {
         Schedule {
             start: Arc::new(move |random: &Random| {
@@ -412,6 +520,26 @@ where
 /// Runs the effect `make` builds, and after each success asks `schedule` whether to run it
 /// again (after its delay). `n` repeats mean `n + 1` runs. Succeeds with the last value; the
 /// first failure stops it.
+///
+/// ```
+/// use effect::prelude::*;
+/// use effect::{Clock, Context, Ref, Runtime};
+///
+/// #[effect]
+/// fn heartbeat(beats: Ref<u32>) -> Effect<u32, String> {
+///     beats.modify(|n| { *n += 1; *n })?
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let clock = TestClock::new();
+/// let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+/// let beats = Ref::new(0);
+/// let schedule = Schedule::spaced(secs(30)) & Schedule::recurs(3);
+/// let beating = runtime.fork(repeat({ let beats = beats.clone(); move || heartbeat(beats.clone()) }, schedule));
+/// clock.advance(secs(90)).await; // three repeats after the first run, instantly
+/// assert_eq!(runtime.run(beating.join()).await, Ok(4));
+/// # }
+/// ```
 pub fn repeat<A, E, F>(make: F, schedule: Schedule<A>) -> Effect<A, E>
 where
     A: Send + 'static,
