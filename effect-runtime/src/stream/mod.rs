@@ -27,7 +27,7 @@
 //!   `TestClock` makes a timed stream run instantly and reproducibly.
 //!
 //! ```
-//! use effect_runtime::{run_blocking, stream::Stream, Effect};
+//! use effect::{run_blocking, stream::Stream, Effect};
 //!
 //! let squares: Effect<Vec<u64>, String> = Stream::from_iter(1..=10u64)
 //!     .filter(|n| n % 2 == 0)
@@ -50,13 +50,22 @@ use crate::scope::Scope;
 pub use run::IntoFuturesStream;
 
 /// The most values [`Stream::from_iter`] emits per pull.
+///
+/// ```
+/// use effect::run_blocking;
+/// use effect::stream::{Stream, CHUNK_SIZE};
+///
+/// // A source longer than one chunk is pulled chunk by chunk, lazily; the values are the same.
+/// let many = Stream::<usize, String>::from_iter(0..CHUNK_SIZE * 2 + 1).run_collect();
+/// assert_eq!(run_blocking(many).map(|v| v.len()), Ok(CHUNK_SIZE * 2 + 1));
+/// ```
 pub const CHUNK_SIZE: usize = 256;
 
 /// A lazy, effectful sequence of `A`s that may fail with an `E`. See the [module
 /// documentation](self) for the model.
 ///
 /// ```
-/// use effect_runtime::{run_blocking, stream::Stream, succeed, Effect};
+/// use effect::{run_blocking, stream::Stream, succeed, Effect};
 ///
 /// let total: Effect<u32, String> = Stream::from_iter([1, 2, 3])
 ///     .map_effect(|n| succeed(n * 10))

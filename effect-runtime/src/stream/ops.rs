@@ -49,7 +49,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// Each value mapped with `f`.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let doubled = Stream::<u32, String>::from_iter([1, 2, 3]).map(|n| n * 2);
     /// assert_eq!(run_blocking(doubled.run_collect()), Ok(vec![2, 4, 6]));
@@ -68,7 +68,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// The stream's failure mapped with `f`.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let failing = Stream::<u8, &str>::fail("io").map_err(|e| format!("reading: {e}"));
     /// assert_eq!(run_blocking(failing.run_drain()).unwrap_err().failure().unwrap(), "reading: io");
@@ -100,7 +100,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// The values for which `predicate` holds.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let odd = Stream::<u32, String>::from_iter(1..=6).filter(|n| n % 2 == 1);
     /// assert_eq!(run_blocking(odd.run_collect()), Ok(vec![1, 3, 5]));
@@ -121,7 +121,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// The values `f` maps to `Some`.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let numbers = Stream::<_, String>::from_iter(["1", "x", "3"]).filter_map(|s| s.parse::<u32>().ok());
     /// assert_eq!(run_blocking(numbers.run_collect()), Ok(vec![1, 3]));
@@ -141,7 +141,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// released as the run ends.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let first = Stream::<u64, String>::from_iter(0..).take(3);
     /// assert_eq!(run_blocking(first.run_collect()), Ok(vec![0, 1, 2]));
@@ -165,7 +165,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// does not (that value is not emitted).
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let small = Stream::<u32, String>::from_iter([1, 2, 5, 1]).take_while(|n| *n < 3);
     /// assert_eq!(run_blocking(small.run_collect()), Ok(vec![1, 2]));
@@ -192,7 +192,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// The values from the first one for which `predicate` does not hold.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let rest = Stream::<u32, String>::from_iter([1, 2, 5, 1]).drop_while(|n| *n < 3);
     /// assert_eq!(run_blocking(rest.run_collect()), Ok(vec![5, 1]));
@@ -223,7 +223,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// The running states of folding the values with `f`, starting with `init` itself.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let totals = Stream::<u32, String>::from_iter([1, 2, 3]).scan(0, |sum, n| sum + n);
     /// assert_eq!(run_blocking(totals.run_collect()), Ok(vec![0, 1, 3, 6]));
@@ -256,7 +256,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// When `n` is 0.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let pairs = Stream::<u32, String>::from_iter(1..=5).chunks(2);
     /// assert_eq!(run_blocking(pairs.run_collect()), Ok(vec![vec![1, 2], vec![3, 4], vec![5]]));
@@ -285,7 +285,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// it is ready. A failure of an effect fails the stream.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream, succeed, fail};
+    /// use effect::{run_blocking, stream::Stream, succeed, fail};
     ///
     /// let parsed = Stream::<&str, String>::from_iter(["1", "2"])
     ///     .map_effect(|s| match s.parse::<u32>() {
@@ -328,7 +328,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// released) as soon as it ends, or when the whole run ends if it is cut short.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let repeated = Stream::<u32, String>::from_iter(1..=3).flat_map(|n| Stream::from_iter(vec![n; n as usize]));
     /// assert_eq!(run_blocking(repeated.run_collect()), Ok(vec![1, 2, 2, 3, 3, 3]));
@@ -398,7 +398,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// ends; `other` is opened only once this stream has ended.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let both = Stream::<u32, String>::from_iter([1, 2]).concat(Stream::from_iter([3]));
     /// assert_eq!(run_blocking(both.run_collect()), Ok(vec![1, 2, 3]));
@@ -412,7 +412,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// not recovered.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let recovered = Stream::<u32, &str>::from_iter([1, 2])
     ///     .concat(Stream::fail("broken"))
@@ -448,7 +448,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// ```
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// use std::sync::Arc;
-    /// use effect_runtime::{run_blocking, stream::Stream, Schedule};
+    /// use effect::{run_blocking, stream::Stream, Schedule};
     ///
     /// let attempts = Arc::new(AtomicU32::new(0));
     /// let counter = attempts.clone();
@@ -526,7 +526,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// Pairs of this stream's and `other`'s values, in order; ends when either ends.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let pairs = Stream::<u32, String>::from_iter(1..).zip(Stream::from_iter(["a", "b"]));
     /// assert_eq!(run_blocking(pairs.run_collect()), Ok(vec![(1, "a"), (2, "b")]));

@@ -22,7 +22,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// Runs the stream to its end, folding its values into `init` with `f`.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let sum = Stream::<u64, String>::from_iter(1..=100).run_fold(0, |sum, n| sum + n);
     /// assert_eq!(run_blocking(sum), Ok(5050));
@@ -53,7 +53,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// Runs the stream to its end, collecting its values in order.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let letters = Stream::<char, String>::from_iter("abc".chars()).run_collect();
     /// assert_eq!(run_blocking(letters), Ok(vec!['a', 'b', 'c']));
@@ -71,7 +71,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use effect_runtime::{run_blocking, stream::Stream, sync};
+    /// use effect::{run_blocking, stream::Stream, sync};
     ///
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let record = seen.clone();
@@ -105,7 +105,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// Runs the stream to its end for its effects, discarding the values.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// assert_eq!(run_blocking(Stream::<u8, String>::from_iter(0..10).run_drain()), Ok(()));
     /// ```
@@ -119,7 +119,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// If the consumer shuts the queue down first, the run stops there, successfully.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream, Effect, Queue};
+    /// use effect::{run_blocking, stream::Stream, Effect, Queue};
     ///
     /// let queue = Queue::bounded(16);
     /// run_blocking(Stream::<u32, String>::from_iter(1..=3).run_into_queue(queue.clone())).unwrap();
@@ -158,7 +158,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     ///
     /// ```
     /// use futures::StreamExt;
-    /// use effect_runtime::{stream::Stream, Context};
+    /// use effect::{stream::Stream, Context};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let numbers = Stream::<u32, String>::from_iter(1..=3).into_futures_stream(&Context::new());
@@ -179,6 +179,20 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
 }
 
 /// A [`Stream`] running as a [`futures::Stream`]; see [`Stream::into_futures_stream`].
+///
+/// ```
+/// use futures::StreamExt;
+/// use effect::stream::{IntoFuturesStream, Stream};
+/// use effect::Context;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let mut words: IntoFuturesStream<&str, String> =
+///     Stream::from_iter(["one", "two"]).into_futures_stream(&Context::new());
+/// assert_eq!(words.next().await, Some(Ok("one")));
+/// assert_eq!(words.next().await, Some(Ok("two")));
+/// assert_eq!(words.next().await, None);
+/// # }
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct IntoFuturesStream<A, E> {
     queue: Queue<A>,

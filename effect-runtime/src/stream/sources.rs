@@ -51,7 +51,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// The stream of no values.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// assert_eq!(run_blocking(Stream::<u8, String>::empty().run_collect()), Ok(vec![]));
     /// ```
@@ -62,7 +62,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// The stream of one value.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// assert_eq!(run_blocking(Stream::<_, String>::succeed(7).run_collect()), Ok(vec![7]));
     /// ```
@@ -73,7 +73,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// A stream that fails with `error` when pulled, before giving any value.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let failing = Stream::<u8, _>::fail("no input").run_collect();
     /// assert_eq!(run_blocking(failing).unwrap_err().failure(), Some(&"no input"));
@@ -88,7 +88,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// taken.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let evens = Stream::<u64, String>::from_iter(0..).filter(|n| n % 2 == 0).take(4);
     /// assert_eq!(run_blocking(evens.run_collect()), Ok(vec![0, 2, 4, 6]));
@@ -107,7 +107,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// first pulled.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream, sync};
+    /// use effect::{run_blocking, stream::Stream, sync};
     ///
     /// let once = Stream::<_, String>::from_effect(sync(|| 42));
     /// assert_eq!(run_blocking(once.run_collect()), Ok(vec![42]));
@@ -121,7 +121,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// Pure; for an effectful step use [`unfold_effect`](Stream::unfold_effect).
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let powers = Stream::<u32, String>::unfold(1, |n| (n <= 100).then(|| (n, n * 3)));
     /// assert_eq!(run_blocking(powers.run_collect()), Ok(vec![1, 3, 9, 27, 81]));
@@ -150,7 +150,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// a value and the next state, or `None` to end; a failure fails the stream.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream, succeed};
+    /// use effect::{run_blocking, stream::Stream, succeed};
     ///
     /// // Pages of a paginated API: fetch until there is no next page.
     /// let pages = Stream::<String, String>::unfold_effect(Some(1), |page: Option<u32>| {
@@ -188,7 +188,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// ```
     /// use std::sync::atomic::{AtomicU32, Ordering};
     /// use std::sync::Arc;
-    /// use effect_runtime::{run_blocking, stream::Stream, sync, Schedule};
+    /// use effect::{run_blocking, stream::Stream, sync, Schedule};
     ///
     /// let polls = Arc::new(AtomicU32::new(0));
     /// let counter = polls.clone();
@@ -237,7 +237,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// down and drained.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream, Effect, Queue};
+    /// use effect::{run_blocking, stream::Stream, Effect, Queue};
     ///
     /// let queue = Queue::bounded(8);
     /// for n in 1..=3 { queue.try_offer(n).unwrap(); }
@@ -272,7 +272,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// subscription: it unsubscribes when the stream is dropped or ends.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream, Effect, Hub, QueueShutdown};
+    /// use effect::{run_blocking, stream::Stream, Effect, Hub, QueueShutdown};
     ///
     /// let hub = Hub::bounded(8);
     /// let events: Stream<&str, String> = Stream::from_subscription(hub.subscribe());
@@ -311,7 +311,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// when this stream ends or its run ends.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let items = Stream::<_, String>::from_futures_stream(futures::stream::iter(["a", "b"]));
     /// assert_eq!(run_blocking(items.run_collect()), Ok(vec!["a", "b"]));
@@ -327,7 +327,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// `Err` fails the stream.
     ///
     /// ```
-    /// use effect_runtime::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::Stream};
     ///
     /// let lines = futures::stream::iter([Ok("header"), Err("truncated".to_string())]);
     /// let run = Stream::from_futures_try_stream(lines).run_collect();
@@ -358,7 +358,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use effect_runtime::{run_blocking, stream::Stream, succeed, sync, Effect};
+    /// use effect::{run_blocking, stream::Stream, succeed, sync, Effect};
     ///
     /// let log = Arc::new(Mutex::new(Vec::new()));
     /// let (opened, closed) = (log.clone(), log.clone());
@@ -384,7 +384,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// closes (see [`Stream::acquire_release`]).
     ///
     /// ```
-    /// use effect_runtime::{acquire_release, run_blocking, stream::Stream, sync, Effect};
+    /// use effect::{acquire_release, run_blocking, stream::Stream, sync, Effect};
     ///
     /// let connection = acquire_release(sync(|| "conn-1"), |_, _| sync(|| ()));
     /// let ids: Effect<Vec<&str>, String> = Stream::scoped(connection).run_collect();
