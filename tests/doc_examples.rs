@@ -10,7 +10,9 @@
 //! The sources scanned are `effect-runtime/src/**/*.rs` and the facade's `src/lib.rs`. An item
 //! is counted when a user can reach it and it is not `#[doc(hidden)]` or `#[cfg(test)]`:
 //! - an item declared `pub` (fn, struct, enum, trait, type, const, static) whose name the
-//!   runtime's `lib.rs` re-exports, or the facade's `pub mod dsl` re-exports;
+//!   runtime's `lib.rs` re-exports, or the facade's `pub mod dsl` re-exports, or that a
+//!   module the runtime's `lib.rs` declares `pub mod` (not `#[doc(hidden)]`, e.g. `stream`)
+//!   declares or re-exports;
 //! - a `pub fn` or `pub const` in an inherent `impl` of such a type;
 //! - a method declared in such a trait;
 //! - in the facade, each `pub mod` and each documented `pub use` (the macros).
@@ -188,6 +190,28 @@ fn reexported_names(statement: &str) -> Vec<String> {
         .collect()
 }
 
+/// The modules a `lib.rs` declares `pub mod NAME;` without `#[doc(hidden)]` above.
+fn public_modules(lib: &str) -> Vec<String> {
+    let mut modules = Vec::new();
+    let mut hidden = false;
+    for line in lib.lines().map(str::trim) {
+        if line.starts_with("#[") {
+            hidden |= line.contains("doc(hidden)");
+            continue;
+        }
+        if let Some(name) = line
+            .strip_prefix("pub mod ")
+            .and_then(|rest| rest.strip_suffix(';'))
+        {
+            if !hidden {
+                modules.push(name.trim().to_string());
+            }
+        }
+        hidden = false;
+    }
+    modules
+}
+
 /// Every `pub use` statement in `source`, joined onto one line each.
 fn pub_uses(source: &str) -> Vec<String> {
     let mut statements = Vec::new();
@@ -356,6 +380,23 @@ fn public_items() -> Vec<Item> {
         .chain(&pub_uses(&facade_source))
     {
         reachable.extend(reexported_names(statement));
+    }
+    // A public module's own items, and what it re-exports, are reachable through it.
+    for name in public_modules(&runtime_lib) {
+        let file = [format!("{name}.rs"), format!("{name}/mod.rs")]
+            .map(|path| runtime_src.join(path))
+            .into_iter()
+            .find(|path| path.exists());
+        let Some(file) = file else { continue };
+        let source = fs::read_to_string(&file).expect("a public module's source");
+        for statement in pub_uses(&source) {
+            reachable.extend(reexported_names(&statement));
+        }
+        reachable.extend(
+            source
+                .lines()
+                .filter_map(|line| Some(pub_declaration(line)?.1)),
+        );
     }
     let mut files = Vec::new();
     rust_files(&runtime_src, &mut files);
