@@ -385,8 +385,8 @@ pub mod __private {
 ///
 /// - effects and their constructors: [`Effect`], [`succeed`], [`fail`], [`fail_cause`],
 ///   [`die`], [`sync`], [`attempt`], [`attempt_async`], [`from_async`], [`suspend`],
-///   [`sleep`], [`never`], [`yield_now`];
-/// - the DSL: [`#[effect]`](effect), [`effect_block!`], [`par!`], [`race!`], [`catch!`];
+///   [`sleep`], [`never`](fn@never), [`yield_now`];
+/// - the DSL: [`#[effect]`](macro@effect), [`effect_block!`], [`par!`], [`race!`], [`catch!`];
 /// - what a body reads from its context: [`service`], [`service_with`], [`now`],
 ///   [`instant`];
 /// - durations: [`ms`], [`secs`];

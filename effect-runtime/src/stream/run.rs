@@ -153,7 +153,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     ///
     /// The stream runs only while the futures stream is polled (one value ahead at most), on
     /// the polling task. Dropping the futures stream before the end interrupts the stream,
-    /// and its finalizers run as when a [`Run`](crate::Run) is dropped: on a task spawned
+    /// and its finalizers run as when a [`Run`] is dropped: on a task spawned
     /// onto the current tokio runtime.
     ///
     /// ```

@@ -380,7 +380,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     }
 
     /// The stream of the one value of `effect`, run in the stream's scope: resources it
-    /// acquires with [`acquire_release`](crate::acquire_release) are released when that scope
+    /// acquires with [`acquire_release`] are released when that scope
     /// closes (see [`Stream::acquire_release`]).
     ///
     /// ```
