@@ -231,26 +231,12 @@ impl<T: Send + 'static> Queue<T> {
     /// assert_eq!(effect::run_blocking(producer(Queue::bounded(2))), Ok(2));
     /// ```
     pub fn offer<E: From<QueueShutdown> + Send + 'static>(&self, item: T) -> Effect<(), E> {
-        let inner = self.inner.clone();
+        let queue = self.clone();
         Effect::from_future(async move {
-            let mut item = Some(item);
-            loop {
-                let mut room = pin!(inner.not_full.notified());
-                room.as_mut().enable();
-                {
-                    let mut state = lock(&inner.state);
-                    if state.shutdown {
-                        return Err(Cause::Fail(E::from(QueueShutdown)));
-                    }
-                    if state.items.len() < inner.capacity {
-                        state.items.extend(item.take());
-                        drop(state);
-                        inner.not_empty.notify_one();
-                        return Ok(());
-                    }
-                }
-                room.await;
-            }
+            queue
+                .send(item)
+                .await
+                .map_err(|shutdown| Cause::Fail(E::from(shutdown)))
         })
     }
 
@@ -283,24 +269,60 @@ impl<T: Send + 'static> Queue<T> {
     pub fn take<E: From<QueueShutdown> + Send + 'static>(&self) -> Effect<T, E> {
         let queue = self.clone();
         Effect::from_future(async move {
-            let inner = &queue.inner;
-            loop {
-                let mut item_ready = pin!(inner.not_empty.notified());
-                item_ready.as_mut().enable();
-                {
-                    let mut state = lock(&inner.state);
-                    if let Some(item) = state.items.pop_front() {
-                        drop(state);
-                        queue.room_made();
-                        return Ok(item);
-                    }
-                    if state.shutdown {
-                        return Err(Cause::Fail(E::from(QueueShutdown)));
-                    }
-                }
-                item_ready.await;
-            }
+            queue
+                .recv()
+                .await
+                .map_err(|shutdown| Cause::Fail(E::from(shutdown)))
         })
+    }
+
+    /// The future behind [`offer`](Queue::offer), for code that waits on a queue and on
+    /// something else at once (a stream operator racing a take against a timer). Dropped
+    /// while it waits, it has added nothing: the item goes in within the poll that returns
+    /// `Ready`.
+    pub(crate) async fn send(&self, item: T) -> Result<(), QueueShutdown> {
+        let inner = &self.inner;
+        let mut item = Some(item);
+        loop {
+            let mut room = pin!(inner.not_full.notified());
+            room.as_mut().enable();
+            {
+                let mut state = lock(&inner.state);
+                if state.shutdown {
+                    return Err(QueueShutdown);
+                }
+                if state.items.len() < inner.capacity {
+                    state.items.extend(item.take());
+                    drop(state);
+                    inner.not_empty.notify_one();
+                    return Ok(());
+                }
+            }
+            room.await;
+        }
+    }
+
+    /// The future behind [`take`](Queue::take); see [`send`](Queue::send). Dropped while it
+    /// waits, it has taken nothing: the item leaves the queue within the poll that returns
+    /// `Ready`.
+    pub(crate) async fn recv(&self) -> Result<T, QueueShutdown> {
+        let inner = &self.inner;
+        loop {
+            let mut item_ready = pin!(inner.not_empty.notified());
+            item_ready.as_mut().enable();
+            {
+                let mut state = lock(&inner.state);
+                if let Some(item) = state.items.pop_front() {
+                    drop(state);
+                    self.room_made();
+                    return Ok(item);
+                }
+                if state.shutdown {
+                    return Err(QueueShutdown);
+                }
+            }
+            item_ready.await;
+        }
     }
 
     /// Shuts the queue down: every waiting and later `offer`/`take` fails with
