@@ -39,6 +39,8 @@
 //!
 //! [`Clock`]: crate::Clock
 
+mod channel;
+mod concurrent;
 mod ops;
 mod run;
 mod sources;
