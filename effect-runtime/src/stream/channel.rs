@@ -15,13 +15,18 @@
 //! before the close goes on. A stream that fails fast shuts its workers the same way before
 //! it reports the failure.
 
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Pull, Step, Stream, CHUNK_SIZE};
 use crate::cause::{Cause, Exit, Never};
+use crate::clock::Clock;
 use crate::context::Context;
 use crate::effect::{fail_cause, succeed, Effect};
 use crate::fiber::handle::Fiber;
@@ -365,6 +370,26 @@ impl<T: Send + 'static, E: Send + 'static> Channel<T, E> {
     /// The next signal, waiting for one. Cancel-safe.
     pub(crate) async fn recv(&self) -> Signal<T> {
         self.queue.recv().await.unwrap_or(Signal::End)
+    }
+
+    /// The next signal, or `None` once `left` has passed on `clock` (at once if it is zero,
+    /// unless a signal is ready: a signal ready when time is up wins). Without a time limit,
+    /// waits for the signal. Cancel-safe.
+    pub(crate) async fn recv_within(
+        &self,
+        clock: &Clock,
+        left: Option<Duration>,
+    ) -> Option<Signal<T>> {
+        let Some(left) = left else {
+            return Some(self.recv().await);
+        };
+        let mut signal = pin!(self.recv());
+        let mut expiry = pin!(clock.sleep(left));
+        poll_fn(|cx| match signal.as_mut().poll(cx) {
+            Poll::Ready(signal) => Poll::Ready(Some(signal)),
+            Poll::Pending => expiry.as_mut().poll(cx).map(|()| None),
+        })
+        .await
     }
 
     /// After a `Failed` signal: shuts `workers` (every producer interrupted, its finalizers

@@ -44,6 +44,7 @@ mod concurrent;
 mod ops;
 mod run;
 mod sources;
+mod time;
 
 use crate::cause::Never;
 use crate::effect::Effect;
