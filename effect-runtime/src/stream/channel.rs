@@ -448,6 +448,25 @@ impl<T: Send + 'static, E: Send + 'static> Channel<T, E> {
     }
 }
 
+impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
+    /// Opened in `scope`: this stream runs on a producer fiber owned by `scope`, feeding
+    /// `channel`, from the first pull on; `consume` makes the pull that reads the channel
+    /// (given the workers to shut if it fails fast).
+    pub(crate) fn open_producing<B, F>(
+        self,
+        scope: &Scope,
+        channel: Channel<A, E>,
+        consume: F,
+    ) -> Pull<B, E>
+    where
+        B: Send + 'static,
+        F: FnOnce(Channel<A, E>, Workers) -> Pull<B, E> + Send + 'static,
+    {
+        let producer = channel.clone().pump(self, None);
+        Workers::new(scope).start(vec![producer], move |workers| consume(channel, workers))
+    }
+}
+
 /// Waits for one credit, then takes as many more (up to `want` in all) as are free now;
 /// gives how many it took. Credits taken are forgotten: the consumer adds them back.
 async fn take_credits(credits: &Semaphore, want: usize) -> usize {

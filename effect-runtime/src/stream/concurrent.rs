@@ -65,10 +65,8 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             "Stream::buffer: the capacity must be at least 1"
         );
         Stream::from_open(move |scope| {
-            let workers = Workers::new(&scope);
             let channel = Channel::with_value_bound(capacity, 1);
-            let producer = channel.clone().pump(self, None);
-            workers.start(vec![producer], move |workers| channel.receive(workers))
+            self.open_producing(&scope, channel, Channel::receive)
         })
     }
 

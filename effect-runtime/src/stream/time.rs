@@ -105,10 +105,8 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             "Stream::grouped_within: the group size must be at least 1"
         );
         Stream::from_open(move |scope| {
-            let workers = Workers::new(&scope);
             let channel = Channel::new(CHANNEL_CHUNKS, 1);
-            let producer = channel.clone().pump(self, None);
-            workers.start(vec![producer], move |workers| {
+            self.open_producing(&scope, channel, move |channel, workers| {
                 Effect::new(move |ctx| async move {
                     let clock = Clock::of(&ctx);
                     let since = clock.instant();
@@ -208,10 +206,8 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// ```
     pub fn debounce(self, quiet: Duration) -> Stream<A, E> {
         Stream::from_open(move |scope| {
-            let workers = Workers::new(&scope);
             let channel = Channel::new(CHANNEL_CHUNKS, 1);
-            let producer = channel.clone().pump(self, None);
-            workers.start(vec![producer], move |workers| {
+            self.open_producing(&scope, channel, move |channel, workers| {
                 Effect::new(move |ctx| async move {
                     let state = Debouncing {
                         channel,
