@@ -7,26 +7,10 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use common::{fail_after, test_env, Gauge, Log};
+use common::{fail_after, run_for, stamped, test_env, Gauge, Log};
 use effect::prelude::*;
 use effect::stream::Stream;
-use effect::{Exit, Runtime, TestClock};
-
-/// Runs `effect` on `rt`, moves virtual time on by `time`, and gives the effect's exit,
-/// checking that the run left no fiber alive.
-async fn run_for<A: Send + 'static>(
-    rt: &Runtime,
-    clock: &TestClock,
-    time: std::time::Duration,
-    effect: Effect<A, String>,
-) -> Exit<A, String> {
-    let fiber = rt.fork(effect);
-    clock.advance(time).await;
-    assert!(fiber.is_done(), "the run finished within {time:?}");
-    let exit = rt.run(fiber.join()).await;
-    assert_eq!(rt.live_fibers(), 0, "the run left no fiber alive");
-    exit
-}
+use effect::TestClock;
 
 /// How far a source got ahead of its consumer: a source of `0..count`, one value per pull,
 /// and a counter of the values the consumer has consumed.
@@ -65,8 +49,17 @@ impl Lead {
         })
     }
 
-    fn most_ahead(&self) -> usize {
-        self.most.load(SeqCst)
+    /// Runs 100 values through `stage` to a slow consumer, and gives how far the source got
+    /// ahead of the consumer at most.
+    async fn most_ahead_through(
+        stage: impl FnOnce(Stream<u32, String>) -> Stream<u32, String>,
+    ) -> usize {
+        let (clock, rt) = test_env();
+        let lead = Lead::default();
+        let run = lead.consume(stage(lead.source(100)));
+        assert_eq!(run_for(&rt, &clock, secs(2), run).await, Ok(()));
+        assert_eq!(lead.consumed.load(SeqCst), 100);
+        lead.most.load(SeqCst)
     }
 }
 
@@ -86,20 +79,24 @@ fn holding(log: &Log, name: &'static str) -> Stream<u32, String> {
     .map(|()| 1)
 }
 
+/// The events of `holding(.., "a")` and `holding(.., "b")`, both interrupted, sorted.
+const A_AND_B_INTERRUPTED: [&str; 4] = [
+    "a open",
+    "a released (interrupted)",
+    "b open",
+    "b released (interrupted)",
+];
+
 // ---- buffer ----
 
 #[tokio::test]
 async fn buffer_keeps_a_fast_producer_at_most_its_capacity_ahead_of_a_slow_consumer() {
-    let (clock, rt) = test_env();
-    let lead = Lead::default();
-    let run = lead.consume(lead.source(100).buffer(8));
-    assert_eq!(run_for(&rt, &clock, secs(2), run).await, Ok(()));
-    assert_eq!(lead.consumed.load(SeqCst), 100);
+    let ahead = Lead::most_ahead_through(|source| source.buffer(8)).await;
     // At most 8 values wait in the buffer (or in the producer's hand), and the consumer may
     // be working through one chunk of at most 8 it took at once.
-    assert!(lead.most_ahead() <= 16, "ahead by {}", lead.most_ahead());
+    assert!(ahead <= 16, "ahead by {ahead}");
     // The producer did run ahead while the consumer slept.
-    assert!(lead.most_ahead() >= 8, "ahead by {}", lead.most_ahead());
+    assert!(ahead >= 8, "ahead by {ahead}");
 }
 
 #[tokio::test]
@@ -243,15 +240,7 @@ async fn merge_all_fails_fast_once_the_other_sources_are_interrupted_and_release
     let mut events = log.events();
     assert_eq!(events.pop().unwrap(), "failure reported at 1s");
     events.sort();
-    assert_eq!(
-        events,
-        [
-            "a open",
-            "a released (interrupted)",
-            "b open",
-            "b released (interrupted)"
-        ]
-    );
+    assert_eq!(events, A_AND_B_INTERRUPTED);
 }
 
 #[tokio::test]
@@ -266,15 +255,7 @@ async fn interrupting_a_merged_run_interrupts_every_source_and_releases_its_reso
     assert!(exit.unwrap_err().is_interrupted());
     let mut events = log.events();
     events.sort();
-    assert_eq!(
-        events,
-        [
-            "a open",
-            "a released (interrupted)",
-            "b open",
-            "b released (interrupted)"
-        ]
-    );
+    assert_eq!(events, A_AND_B_INTERRUPTED);
     assert_eq!(rt.live_fibers(), 0);
 }
 
@@ -305,7 +286,7 @@ async fn a_defect_in_a_merged_source_is_a_defect_of_the_merged_stream() {
 #[tokio::test]
 async fn a_source_whose_release_dies_as_it_is_interrupted_keeps_that_defect_in_the_run() {
     let (clock, rt) = test_env();
-    let dying = Stream::acquire_release(succeed(()), |(), _| die("release failed"))
+    let dying = Stream::<(), String>::acquire_release(succeed(()), |(), _| die("release failed"))
         .flat_map(|()| Stream::tick(ms(100)).map(|()| 1));
     let first = dying
         .merge(Stream::tick(ms(100)).map(|()| 2))
@@ -369,54 +350,37 @@ fn map_par_in_an_effect_test_on_two_threads(clock: TestClock) -> Effect<(), Stri
 #[tokio::test]
 async fn map_par_unordered_emits_results_in_completion_order() {
     let (clock, rt) = test_env();
-    let time = clock.clone();
-    let mapped = Stream::<u64, String>::from_iter([50, 10, 40, 20, 30])
-        .map_par_unordered(5, |delay| sleep(ms(delay)).as_value(delay))
-        .map(move |delay| (delay, time.current_time()))
-        .run_collect();
+    let delays = Stream::<u64, String>::from_iter([50, 10, 40, 20, 30])
+        .map_par_unordered(5, |delay| sleep(ms(delay)).as_value(delay));
+    let mapped = stamped(&clock, delays).run_collect();
+    let expected = [10, 20, 30, 40, 50].map(|delay| (ms(delay), delay));
     assert_eq!(
         run_for(&rt, &clock, ms(50), mapped).await,
-        Ok(vec![
-            (10, ms(10)),
-            (20, ms(20)),
-            (30, ms(30)),
-            (40, ms(40)),
-            (50, ms(50))
-        ])
+        Ok(expected.to_vec())
     );
 }
 
 #[tokio::test]
 async fn map_par_unordered_starts_the_next_value_as_soon_as_a_slot_frees_up() {
     let (clock, rt) = test_env();
-    let time = clock.clone();
     // Two slots: 100 blocks one for 100 ms while 10, 10, 10 pass through the other.
-    let mapped = Stream::<u64, String>::from_iter([100, 10, 10, 10])
-        .map_par_unordered(2, |delay| sleep(ms(delay)).as_value(delay))
-        .map(move |delay| (delay, time.current_time()))
-        .run_collect();
+    let delays = Stream::<u64, String>::from_iter([100, 10, 10, 10])
+        .map_par_unordered(2, |delay| sleep(ms(delay)).as_value(delay));
+    let mapped = stamped(&clock, delays).run_collect();
+    let expected = [(10, 10), (20, 10), (30, 10), (100, 100)].map(|(at, delay)| (ms(at), delay));
     assert_eq!(
         run_for(&rt, &clock, ms(100), mapped).await,
-        Ok(vec![
-            (10, ms(10)),
-            (10, ms(20)),
-            (10, ms(30)),
-            (100, ms(100))
-        ])
+        Ok(expected.to_vec())
     );
 }
 
 #[tokio::test]
 async fn map_par_keeps_a_fast_producer_at_most_n_values_ahead_of_a_slow_consumer() {
-    let (clock, rt) = test_env();
-    let lead = Lead::default();
-    let run = lead.consume(lead.source(100).map_par(4, succeed));
-    assert_eq!(run_for(&rt, &clock, secs(2), run).await, Ok(()));
-    assert_eq!(lead.consumed.load(SeqCst), 100);
+    let ahead = Lead::most_ahead_through(|source| source.map_par(4, succeed)).await;
     // At most 4 values in flight (mapped or waiting to be emitted), and the consumer may be
     // working through one chunk of at most 4 it took at once.
-    assert!(lead.most_ahead() <= 8, "ahead by {}", lead.most_ahead());
-    assert!(lead.most_ahead() >= 4, "ahead by {}", lead.most_ahead());
+    assert!(ahead <= 8, "ahead by {ahead}");
+    assert!(ahead >= 4, "ahead by {ahead}");
 }
 
 #[tokio::test]

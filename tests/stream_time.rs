@@ -6,35 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fail_after, test_env, Log};
+use common::{fail_after, run_for, stamped, test_env, Log};
 use effect::prelude::*;
 use effect::stream::Stream;
-use effect::{Exit, Runtime, TestClock};
-
-/// Runs `effect` on `rt`, moves virtual time on by `time`, and gives the effect's exit,
-/// checking that the run left no fiber alive.
-async fn run_for<A: Send + 'static>(
-    rt: &Runtime,
-    clock: &TestClock,
-    time: Duration,
-    effect: Effect<A, String>,
-) -> Exit<A, String> {
-    let fiber = rt.fork(effect);
-    clock.advance(time).await;
-    assert!(fiber.is_done(), "the run finished within {time:?}");
-    let exit = rt.run(fiber.join()).await;
-    assert_eq!(rt.live_fibers(), 0, "the run left no fiber alive");
-    exit
-}
-
-/// Each value of `stream` with the virtual time it was emitted at.
-fn stamped<A: Send + 'static>(
-    clock: &TestClock,
-    stream: Stream<A, String>,
-) -> Stream<(Duration, A), String> {
-    let clock = clock.clone();
-    stream.map(move |value| (clock.current_time(), value))
-}
 
 /// The values of `timeline`, each emitted at its time (from the start of the stream).
 fn at_times<A: Send + Clone + 'static>(timeline: &[(u64, A)]) -> Stream<A, String> {

@@ -82,3 +82,28 @@ pub fn fail_after<A: Send + 'static, E: Send + 'static>(
 ) -> Effect<A, E> {
     sleep(delay).flat_map(move |()| fail(error))
 }
+
+/// Runs `effect` on `rt`, moves virtual time on by `time`, and gives the effect's exit,
+/// checking that the run finished by then and left no fiber alive.
+pub async fn run_for<A: Send + 'static>(
+    rt: &Runtime,
+    clock: &TestClock,
+    time: std::time::Duration,
+    effect: Effect<A, String>,
+) -> Exit<A, String> {
+    let fiber = rt.fork(effect);
+    clock.advance(time).await;
+    assert!(fiber.is_done(), "the run finished within {time:?}");
+    let exit = rt.run(fiber.join()).await;
+    assert_eq!(rt.live_fibers(), 0, "the run left no fiber alive");
+    exit
+}
+
+/// Each value of `stream` with the virtual time it was emitted at.
+pub fn stamped<A: Send + 'static>(
+    clock: &TestClock,
+    stream: effect::stream::Stream<A, String>,
+) -> effect::stream::Stream<(std::time::Duration, A), String> {
+    let clock = clock.clone();
+    stream.map(move |value| (clock.current_time(), value))
+}
