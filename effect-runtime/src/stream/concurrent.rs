@@ -314,6 +314,9 @@ where
                             None => acquire(&room).await,
                         };
                         // Counted before it starts, so the channel cannot end before it does.
+                        // The worker belongs to `workers` (the stream's scope), not to this
+                        // dispatcher: it runs on when the upstream ends and the dispatcher with
+                        // it, and is interrupted only by a fail-fast or the scope's close.
                         out.add_producer();
                         workers
                             .fork(start(value, slot))
