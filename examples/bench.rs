@@ -452,6 +452,84 @@ fn stream_map_filter_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Sen
     }))
 }
 
+// ---- stream_map_par_8: an effectful step that yields, 8 at a time, results in order ----
+
+fn stream_map_par_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let total = Stream::<u64, Never>::from_iter(0..n)
+            .map_par(8, |i| yield_now().as_value(black_box(i)))
+            .run_fold(0u64, |total, i| total.wrapping_add(i));
+        black_box(total.run(&Context::new()).await.unwrap_or_default());
+    }))
+}
+
+fn stream_map_par_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use futures::StreamExt;
+    Box::pin(timed(async move {
+        let total = futures::stream::iter(0..n)
+            .map(|i| async move {
+                tokio::task::yield_now().await;
+                black_box(i)
+            })
+            .buffered(8)
+            .fold(0u64, |total, i| std::future::ready(total.wrapping_add(i)))
+            .await;
+        black_box(total);
+    }))
+}
+
+// ---- stream_grouped_within: groups of up to 100 values or 1 s, whichever comes first ----
+
+fn stream_grouped_within_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let groups = Stream::<u64, Never>::from_iter(0..n)
+            .grouped_within(100, Duration::from_secs(1))
+            .run_fold(0u64, |groups, group| {
+                groups + black_box(group).len().min(1) as u64
+            });
+        black_box(groups.run(&Context::new()).await.unwrap_or_default());
+    }))
+}
+
+fn stream_grouped_within_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use futures::StreamExt;
+    Box::pin(timed(async move {
+        // The hand-written loop: a batch closes at 100 values or when a 1 s deadline set at
+        // the previous batch passes, whichever comes first.
+        let mut source = futures::stream::iter(0..n);
+        let mut batch = Vec::with_capacity(100);
+        let mut groups = 0u64;
+        let within = Duration::from_secs(1);
+        let mut deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, source.next()).await {
+                Ok(Some(i)) => {
+                    batch.push(i);
+                    if batch.len() == 100 {
+                        groups += black_box(std::mem::replace(&mut batch, Vec::with_capacity(100)))
+                            .len()
+                            .min(1) as u64;
+                        deadline = tokio::time::Instant::now() + within;
+                    }
+                }
+                Ok(None) => {
+                    if !batch.is_empty() {
+                        groups += 1;
+                    }
+                    break;
+                }
+                Err(_) => {
+                    if !batch.is_empty() {
+                        groups += black_box(std::mem::take(&mut batch)).len().min(1) as u64;
+                    }
+                    deadline = tokio::time::Instant::now() + within;
+                }
+            }
+        }
+        black_box(groups);
+    }))
+}
+
 fn workloads() -> Vec<Workload> {
     vec![
         Workload {
@@ -513,6 +591,18 @@ fn workloads() -> Vec<Workload> {
             n: 1_000_000,
             effect: stream_map_filter_effect,
             baseline: stream_map_filter_baseline,
+        },
+        Workload {
+            name: "stream_map_par_8",
+            n: 1_000_000,
+            effect: stream_map_par_effect,
+            baseline: stream_map_par_baseline,
+        },
+        Workload {
+            name: "stream_grouped_within",
+            n: 1_000_000,
+            effect: stream_grouped_within_effect,
+            baseline: stream_grouped_within_baseline,
         },
     ]
 }
