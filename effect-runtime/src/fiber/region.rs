@@ -342,6 +342,16 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         poll_fn(|cx| self.poll_next(cx)).await
     }
 
+    /// A member already finished, if one is, without waiting: polls the members queued,
+    /// with the task's own waker (so the region's registration stays the task's).
+    pub(crate) async fn try_next_finished(&self) -> Option<(usize, Exit<A, E>)> {
+        poll_fn(|cx| match self.poll_next(cx) {
+            Poll::Ready(finished) => Poll::Ready(finished),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await
+    }
+
     /// Interrupts every member still running and waits until all have finished; the defects
     /// of their exits (cleanup that failed as they were interrupted), which must not be lost.
     pub(crate) async fn interrupt_rest_keeping_defects(&self) -> Option<Cause<Never>> {

@@ -252,6 +252,11 @@ impl<T: Send + 'static, E: Send + 'static> Channel<T, E> {
         }
     }
 
+    /// Sends a chunk whose credits its producer already holds (so it never waits for room).
+    pub(crate) async fn send_chunk(&self, chunk: Vec<T>) {
+        self.send(Signal::Chunk(chunk)).await;
+    }
+
     async fn send(&self, signal: Signal<T>) {
         // Channels are never shut down: a producer is interrupted rather than refused.
         let _ = self.queue.send(signal).await;
@@ -348,18 +353,6 @@ impl<T: Send + 'static, E: Send + 'static> Channel<T, E> {
             }
         }));
         self.finishing(run, slot)
-    }
-
-    /// The producer that runs `effect` and sends the chunk it gives (a `map_par` worker; its
-    /// credit was taken when it was started).
-    pub(crate) fn deliver(self, effect: Effect<Vec<T>, E>) -> Effect<(), Never> {
-        let out = self.clone();
-        let run = Effect::from_future(async move {
-            let chunk = effect.await?;
-            out.send(Signal::Chunk(chunk)).await;
-            Ok(())
-        });
-        self.finishing(run, None)
     }
 
     /// The next signal if one is waiting.

@@ -9,6 +9,7 @@
 //! interrupted, and their finalizers have run, before the failure is reported.
 
 use std::collections::VecDeque;
+use std::pin::pin;
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -18,6 +19,8 @@ use super::{Pull, Step, Stream};
 use crate::cause::{Cause, Never};
 use crate::context::Context;
 use crate::effect::Effect;
+use crate::fiber::bind::current_fiber;
+use crate::fiber::region::{Placement, Region};
 use crate::scope::{scoped, Scope};
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
@@ -239,13 +242,15 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         self.map_par_with(n, f, |_, value| value, Channel::receive)
     }
 
-    /// `map_par` and `map_par_unordered`: a dispatcher fiber starts a worker fiber per value
-    /// once the channel has a credit for it; each worker sends its result, tagged by `tag`
-    /// with the value's index, and `consume` makes the pull that emits them.
+    /// `map_par` and `map_par_unordered`: one producer fiber pulls the upstream and runs the
+    /// effects of up to `n` values at once as in-place members of a region of its own (polled
+    /// by its task, as `race` polls its branches: no task per value); each result, tagged by
+    /// `tag` with the value's index, goes to the channel, and `consume` makes the pull that
+    /// emits them.
     fn map_par_with<B, T, F>(
         self,
         n: usize,
-        mut f: F,
+        f: F,
         tag: fn(u64, B) -> T,
         consume: fn(Channel<T, E>, Workers) -> Pull<B, E>,
     ) -> Stream<B, E>
@@ -257,27 +262,123 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         Stream::from_open(move |scope| {
             let workers = Workers::new(&scope);
             let channel: Channel<T, E> = Channel::with_value_bound(n, 1);
-            let credits = channel.credits().expect("a value-bound channel").clone();
-            let results = channel.clone();
-            let mut index = 0;
-            let dispatcher = dispatch(
-                self,
-                credits,
-                &workers,
-                channel.clone(),
-                move |value, credit| {
-                    // The credit stays taken until the consumer emits the result.
-                    credit.forget();
-                    let at = index;
-                    index += 1;
-                    results
-                        .clone()
-                        .deliver(f(value).map(move |out| vec![tag(at, out)]))
-                },
-            );
-            workers.start(vec![dispatcher], move |workers| consume(channel, workers))
+            let producer = map_in_place(self, f, tag, channel.clone());
+            workers.start(vec![producer], move |workers| consume(channel, workers))
         })
     }
+}
+
+/// What a member of `map_par`'s region gives: the upstream's next step, or the result of
+/// the value with this index.
+enum Done<A, B, E> {
+    Pulled(Step<A, E>),
+    Mapped(u64, B),
+}
+
+/// `map_par`'s producer: the fiber that pulls `upstream` and maps its values.
+///
+/// Invariants: a value starts only with a credit of the channel (its value bound, `n`), kept
+/// until the consumer emits its result, so at most `n` values are being mapped or waiting to
+/// be emitted. The upstream is pulled only when no pulled value waits for a credit and a
+/// credit is free, as a member of the same region, so mapping goes on while it is pulled; a
+/// pull is never interrupted but by the end of the whole stream. Everything runs in the
+/// region on this fiber's stack: when this fiber ends (the upstream and every value done, or
+/// a failure, or the stream's scope interrupting it), the region interrupts and awaits
+/// whatever is still running. This fiber polls its members continuously, whatever the
+/// consumer is doing, so a `TestClock` sees them block like any fiber.
+fn map_in_place<A, B, T, E, F>(
+    upstream: Stream<A, E>,
+    mut f: F,
+    tag: fn(u64, B) -> T,
+    channel: Channel<T, E>,
+) -> Effect<(), Never>
+where
+    A: Send + 'static,
+    B: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    F: FnMut(A) -> Effect<B, E> + Send + 'static,
+{
+    let out = channel.clone();
+    let credits = channel.credits().expect("a value-bound channel").clone();
+    let run = scoped(Effect::new(move |ctx: Context| async move {
+        let mut upstream = Some(upstream.open(ctx.get::<Scope>()));
+        let region: Arc<Region<Done<A, B, E>, E>> = Arc::default();
+        let members = region.clone();
+        Region::effect(region, async move {
+            let (ctx, family) = current_fiber();
+            let mut pending: VecDeque<A> = VecDeque::new();
+            let (mut pulling, mut mapping, mut index) = (false, 0usize, 0u64);
+            loop {
+                while !pending.is_empty() {
+                    let Ok(credit) = credits.try_acquire() else {
+                        break;
+                    };
+                    // The credit stays taken until the consumer emits the result.
+                    credit.forget();
+                    let value = pending.pop_front().expect("a pending value");
+                    let at = index;
+                    index += 1;
+                    let work = f(value).map(move |out| Done::Mapped(at, out));
+                    members.start(work, Placement::InPlace, true, &ctx, &family);
+                    mapping += 1;
+                }
+                if pending.is_empty() && !pulling && credits.available_permits() > 0 {
+                    if let Some(pull) = upstream.take() {
+                        let step = pull.map(Done::Pulled);
+                        members.start(step, Placement::InPlace, true, &ctx, &family);
+                        pulling = true;
+                    }
+                }
+                if !pulling && mapping == 0 && pending.is_empty() && upstream.is_none() {
+                    return Ok(());
+                }
+                // Wait for a member to finish, or (values or the upstream waiting) for a
+                // credit to free up.
+                let waiting_for_credit = !pending.is_empty() || (!pulling && upstream.is_some());
+                let finished = if waiting_for_credit && mapping == 0 && !pulling {
+                    // Nothing runs: only the consumer can make room.
+                    drop(acquire(&credits).await);
+                    continue;
+                } else if waiting_for_credit {
+                    let credit = pin!(acquire(&credits));
+                    let next = pin!(members.next_finished());
+                    match futures::future::select(next, credit).await {
+                        futures::future::Either::Left((finished, _)) => finished,
+                        futures::future::Either::Right((credit, _)) => {
+                            drop(credit);
+                            continue;
+                        }
+                    }
+                } else {
+                    members.next_finished().await
+                };
+                let mut results = Vec::new();
+                let mut next = finished;
+                // Whatever else has finished goes out in the same chunk.
+                while let Some((_, exit)) = next {
+                    match exit? {
+                        Done::Mapped(at, value) => {
+                            mapping -= 1;
+                            results.push(tag(at, value));
+                        }
+                        Done::Pulled(Step::Emit(chunk, rest)) => {
+                            pulling = false;
+                            pending.extend(chunk);
+                            upstream = Some(*rest);
+                        }
+                        Done::Pulled(Step::End) => pulling = false,
+                    }
+                    next = members.try_next_finished().await;
+                }
+                if !results.is_empty() {
+                    out.send_chunk(results).await;
+                }
+            }
+        })
+        .await
+    }));
+    channel.finishing(run, None)
 }
 
 /// The dispatcher of `map_par` and `flat_map_par`, a producer of `channel`: pulls `upstream`
