@@ -82,7 +82,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
                 }
             }
         });
-        Effect::from_prim(Prim::Ensuring(Box::new(self.into_prim()), finalizer))
+        Effect::from_prim(Prim::Ensuring(Box::new((self.into_prim(), finalizer))))
     }
 
     /// Runs the finalizer `f` builds from the cause when this effect does not succeed

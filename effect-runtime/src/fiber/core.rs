@@ -420,13 +420,27 @@ impl FiberCore {
     /// # Panics
     /// If the fiber keeps something else beside its core: a runtime bug.
     pub(crate) fn take_exit<A: 'static, E: 'static>(&self) -> Exit<A, E> {
-        let any: &dyn Any = &self.extra;
-        any.downcast_ref::<Mutex<Option<Exit<A, E>>>>()
-            .expect("effect runtime: a fiber's exit has another type than its owner expects")
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.exit_slot::<A, E>()
             .take()
             .unwrap_or_else(|| Err(self.interruption()))
+    }
+
+    /// Stores the exit of a fiber whose owner keeps an `Exit<A, E>` beside its core, for
+    /// [`take_exit`](Self::take_exit); before the core completes, so that whoever completion
+    /// wakes finds it.
+    ///
+    /// # Panics
+    /// As `take_exit`.
+    pub(crate) fn store_exit<A: 'static, E: 'static>(&self, exit: Exit<A, E>) {
+        *self.exit_slot::<A, E>() = Some(exit);
+    }
+
+    fn exit_slot<A: 'static, E: 'static>(&self) -> MutexGuard<'_, Option<Exit<A, E>>> {
+        let any: &dyn Any = &self.extra;
+        lock(
+            any.downcast_ref::<Mutex<Option<Exit<A, E>>>>()
+                .expect("effect runtime: a fiber's exit has another type than its owner expects"),
+        )
     }
 }
 

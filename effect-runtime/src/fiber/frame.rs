@@ -61,8 +61,9 @@ pub(crate) enum Prim {
     /// An async body.
     Frame(FrameBox),
     /// Run the inner effect, then the finalizer, whatever happens (success, failure, defect
-    /// or interruption). The finalizer runs uninterruptibly.
-    Ensuring(Box<Prim>, Finalizer),
+    /// or interruption). The finalizer runs uninterruptibly. One box for the pair keeps every
+    /// variant within two words, so a `Prim` is three (a fiber's task has no byte to spare).
+    Ensuring(Box<(Prim, Finalizer)>),
     /// Run the inner effect with interruption enabled or disabled.
     SetInterruptible(bool, Box<Prim>),
     /// Run the body of a region: the region's children are interrupted

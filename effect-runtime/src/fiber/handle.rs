@@ -214,14 +214,14 @@ pub(crate) fn spawn_fiber<A: Send + 'static, E: Send + 'static>(
     let core: TypedCore<A, E> = FiberCore::new(family, Mutex::new(None));
     let erased: Arc<FiberCore> = core.clone();
     let mut driver = Driver::new(effect.into_prim(), ctx, erased, interruptible);
-    let task_core = core.clone();
+    // The task holds the driver alone: the core it finishes comes out of the interpreter,
+    // erased, and finds its typed exit slot again by downcasting.
     tokio::spawn(std::future::poll_fn(move |cx| {
-        driver.poll_drive(cx, |outcome| {
+        driver.poll_drive(cx, |outcome, core| {
             // The exit is stored before the core completes, so whoever is woken by
             // completion finds it.
-            *task_core.extra.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(outcome_exit(outcome));
-            task_core.complete();
+            core.store_exit(outcome_exit::<A, E>(outcome));
+            core.complete();
         })
     }));
     Fiber { core }

@@ -219,6 +219,11 @@ impl Interpreter {
         &self.core
     }
 
+    /// The fiber's core, out of a finished interpreter.
+    pub(crate) fn into_core(self) -> Arc<FiberCore> {
+        self.core
+    }
+
     /// Whether dropping this run now would skip something it owes: a finalizer, the rest of
     /// an uninterruptible region, or children to interrupt and await.
     pub(crate) fn owes_work(&self) -> bool {
@@ -283,9 +288,10 @@ impl Interpreter {
                 self.stack.push(Entry::Frame(frame));
                 Next::Resume(None)
             }
-            Prim::Ensuring(inner, finalizer) => {
+            Prim::Ensuring(guarded) => {
+                let (inner, finalizer) = *guarded;
                 self.stack.push(Entry::Finalizer(finalizer));
-                Next::Start(*inner)
+                Next::Start(inner)
             }
             Prim::SetInterruptible(flag, inner) => {
                 self.stack

@@ -41,12 +41,12 @@ impl Driver {
         }
     }
 
-    /// Drives the fiber; once it is finished, hands the outcome to `finish` (which stores the
-    /// exit and completes the core) before this poll ends.
+    /// Drives the fiber; once it is finished, hands the outcome and the fiber's core to
+    /// `finish` (which stores the exit and completes the core) before this poll ends.
     pub(crate) fn poll_drive<R>(
         &mut self,
         cx: &mut TaskContext<'_>,
-        finish: impl FnOnce(Outcome) -> R,
+        finish: impl FnOnce(Outcome, Arc<FiberCore>) -> R,
     ) -> Poll<R> {
         let Some(tracker) = &self.tracker else {
             let polled = self.poll_fiber(cx);
@@ -59,13 +59,13 @@ impl Driver {
             {
                 self.start_tracking();
             }
-            return polled.map(finish);
+            return polled.map(|(outcome, core)| finish(outcome, core));
         };
         let previous = Tracker::polling();
         let waker = tracker.enter(cx.waker());
         let polled = self
             .poll_fiber(&mut TaskContext::from_waker(&waker))
-            .map(finish);
+            .map(|(outcome, core)| finish(outcome, core));
         if let Some(tracker) = &self.tracker {
             tracker.exit(previous);
         }
@@ -83,15 +83,17 @@ impl Driver {
         self.tracker = Some(Tracker::new(activity));
     }
 
-    fn poll_fiber(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
+    /// Polls the fiber's interpreter; once it is finished, drops it and gives its outcome and
+    /// its core (moved out of it: the task owning a fiber keeps no second reference).
+    fn poll_fiber(&mut self, cx: &mut TaskContext<'_>) -> Poll<(Outcome, Arc<FiberCore>)> {
         let interpreter = self
             .interpreter
             .as_mut()
             .expect("effect runtime: a finished fiber was polled");
         let _driving = super::core::driving(interpreter.core().id());
         let outcome = std::task::ready!(interpreter.poll_run(cx));
-        self.interpreter = None;
-        Poll::Ready(outcome)
+        let finished = self.interpreter.take().expect("polled just now");
+        Poll::Ready((outcome, finished.into_core()))
     }
 }
 
@@ -161,7 +163,7 @@ impl Future for Unfinished {
         let this = &mut *self;
         let rest = this.rest.as_mut().expect("polled after completion");
         let core = &this.core;
-        std::task::ready!(rest.poll_drive(cx, |_| core.complete()));
+        std::task::ready!(rest.poll_drive(cx, |_, _| core.complete()));
         this.rest = None;
         Poll::Ready(())
     }
@@ -185,7 +187,7 @@ fn finish_in_place(mut rest: Driver, core: Arc<FiberCore>) {
         // A poll that panics (a timer refusing to start on a runtime that is shutting down)
         // ends the attempt; the rest is dropped below.
         let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            rest.poll_drive(&mut cx, |_| ())
+            rest.poll_drive(&mut cx, |_, _| ())
         }));
         if !matches!(polled, Ok(Poll::Pending)) {
             break;
@@ -294,7 +296,7 @@ impl<A: Send + 'static, E: Send + 'static> Future for Run<A, E> {
                 _ => unreachable!("matched Ready above"),
             },
             RunState::Running(driver, core) => {
-                let finish = |outcome| {
+                let finish = |outcome, _| {
                     core.complete();
                     outcome_exit(outcome)
                 };
