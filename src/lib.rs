@@ -481,7 +481,7 @@ pub mod prelude {
     pub use effectkit_runtime::{
         attempt, attempt_async, die, fail, fail_cause, from_async, instant, ms, never, now, secs,
         service, service_with, sleep, succeed, suspend, sync, yield_now, Cause, Effect, Exit,
-        Never, TestClock,
+        FiberRef, Never, TestClock,
     };
 }
 

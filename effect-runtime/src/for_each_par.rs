@@ -49,10 +49,10 @@ where
     let region: Arc<Region<(), E>> = Arc::default();
     let group = region.clone();
     Region::effect(region, async move {
-        let (ctx, family) = current_fiber();
+        let (inherited, family) = current_fiber();
         for _ in 0..workers {
             let work = worker(queue.clone(), f.clone(), results.clone());
-            group.start(work, Placement::Task, true, &ctx, &family);
+            group.start(work, Placement::Task, true, &inherited, &family);
         }
         while let Some((_, exit)) = group.next_finished().await {
             if let Err(cause) = exit {

@@ -28,10 +28,10 @@ pub(crate) fn zip_par_vec<A: Send + 'static, E: Send + 'static>(
     let region: Arc<Region<A, E>> = Arc::default();
     let group = region.clone();
     Region::effect(region, async move {
-        let (ctx, family) = current_fiber();
+        let (inherited, family) = current_fiber();
         let count = effects.len();
         for effect in effects {
-            group.start(effect, Placement::Task, true, &ctx, &family);
+            group.start(effect, Placement::Task, true, &inherited, &family);
         }
         let mut values: Vec<Option<A>> = (0..count).map(|_| None).collect();
         while let Some((index, exit)) = group.next_finished().await {

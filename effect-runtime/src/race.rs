@@ -41,12 +41,12 @@ where
     let region: Arc<Region<A, E>> = Arc::default();
     let racers = region.clone();
     Region::effect(region, async move {
-        let (ctx, family) = current_fiber();
+        let (inherited, family) = current_fiber();
         // A few branches are polled together at every wake-up; more get a waker each, so a
         // wake-up polls only the branches it woke.
         let wide = effects.len() > SMALL_RACE;
         for effect in effects {
-            racers.start(effect, Placement::InPlace, wide, &ctx, &family);
+            racers.start(effect, Placement::InPlace, wide, &inherited, &family);
         }
         decide(racers).await
     })

@@ -9,6 +9,7 @@ use crate::context::Context;
 use crate::effect::Effect;
 use crate::fiber::core::Family;
 use crate::fiber::handle::{spawn_fiber, Fiber};
+use crate::fiber::locals::Inherited;
 use crate::fiber::run::Run;
 
 /// A handle for running and forking effects from plain async code (tests, `main`), with a
@@ -96,7 +97,8 @@ impl Runtime {
     /// # }
     /// ```
     pub fn fork<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Fiber<A, E> {
-        let fiber = spawn_fiber(effect, self.ctx.clone(), Some(self.family.clone()), true);
+        let inherited = Inherited::root(self.ctx.clone());
+        let fiber = spawn_fiber(effect, inherited, Some(self.family.clone()), true);
         self.family.register_unsupervised(&fiber.core());
         fiber
     }

@@ -80,10 +80,10 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         let region: Arc<Region<A, E>> = Arc::default();
         let guard = region.clone();
         Region::effect(region, async move {
-            let (ctx, family) = current_fiber();
+            let (inherited, family) = current_fiber();
             let effect = Effect::from_prim(guarded);
-            guard.start(effect, Placement::InPlace, false, &ctx, &family);
-            let mut expiry = std::pin::pin!(Clock::of(&ctx).sleep(duration));
+            guard.start(effect, Placement::InPlace, false, &inherited, &family);
+            let mut expiry = std::pin::pin!(Clock::of(&inherited.ctx).sleep(duration));
             let finished = poll_fn(|cx| match guard.poll_next(cx) {
                 Poll::Ready(finished) => Poll::Ready(finished),
                 // The timer is armed only once the effect has had to wait.

@@ -23,6 +23,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::core::{Family, FiberCore};
 use super::frame::{Delivery, Prim};
+use super::locals::{FiberLocals, Inherited};
 use super::run::Run;
 use crate::cause::{Exit, Never};
 use crate::context::Context;
@@ -37,6 +38,8 @@ pub(crate) struct HandOff<'a> {
     /// The fiber's context: for bodies starting with it, and for binds that must run their
     /// effect in place.
     ctx: &'a Context,
+    /// The fiber's fiber-locals: for `FiberRef`s, and for the children bodies start.
+    locals: &'a Cell<FiberLocals>,
     /// The fiber itself: for bodies that start children (`race`, `timeout`, groups).
     core: &'a Arc<FiberCore>,
 }
@@ -84,13 +87,26 @@ impl<'a> HandOff<'a> {
     pub(crate) fn new(
         delivered: Option<Delivery>,
         ctx: &'a Context,
+        locals: &'a Cell<FiberLocals>,
         core: &'a Arc<FiberCore>,
     ) -> Self {
         HandOff {
             request: Cell::new(None),
             delivered: Cell::new(delivered),
             ctx,
+            locals,
             core,
+        }
+    }
+
+    /// What a child started by the body being polled starts with.
+    fn inherited(&self) -> Inherited {
+        let locals = self.locals.take();
+        let copy = locals.clone();
+        self.locals.set(locals);
+        Inherited {
+            ctx: self.ctx.clone(),
+            locals: copy,
         }
     }
 
@@ -258,9 +274,9 @@ impl<A: Send + 'static, E: Send + 'static> Waiting<A, E> {
     fn hand_off(prim: Prim) -> Self {
         match hand_off(prim) {
             Ok(()) => Waiting { other: None },
-            Err((prim, ctx, family)) => Waiting {
+            Err((prim, inherited, family)) => Waiting {
                 other: Some(Box::new(NotHandedOff::Nested(Run::start(
-                    prim, ctx, family,
+                    prim, inherited, family,
                 )))),
             },
         }
@@ -327,23 +343,36 @@ pub(crate) fn current_context() -> Context {
     with_current(|handoff| handoff.map(|h| h.ctx.clone()).unwrap_or_default())
 }
 
-/// The context and family of the fiber whose body is being polled (an empty context and no
-/// family outside any run).
-pub(crate) fn current_fiber() -> (Context, Option<Arc<Family>>) {
+/// What a child started by the body being polled inherits from its fiber, and the fiber's
+/// family (nothing outside any run).
+pub(crate) fn current_fiber() -> (Inherited, Option<Arc<Family>>) {
     with_current(|handoff| match handoff {
-        Some(h) => (h.ctx.clone(), h.core.family().clone()),
+        Some(h) => (h.inherited(), h.core.family().clone()),
         None => Default::default(),
     })
 }
 
-/// Gives `prim` to the interpreter polling the current body, or hands it back (with the
-/// context and family to run it in) when no interpreter can take it now: outside any run, or when this
-/// poll already asked for an effect or has a finished one waiting to be taken.
-fn hand_off(prim: Prim) -> Result<(), (Prim, Context, Option<Arc<Family>>)> {
+/// Calls `f` with the fiber-locals of the fiber whose body is being polled (`None` outside
+/// any run). `f` must not run user code: the locals are taken out of their cell meanwhile.
+pub(crate) fn with_fiber_locals<R>(f: impl FnOnce(&mut FiberLocals) -> R) -> Option<R> {
+    with_current(|handoff| {
+        let cell = handoff?.locals;
+        let mut locals = cell.take();
+        let result = f(&mut locals);
+        cell.set(locals);
+        Some(result)
+    })
+}
+
+/// Gives `prim` to the interpreter polling the current body, or hands it back (with what to
+/// run it with) when no interpreter can take it now: outside any run, or when this poll
+/// already asked for an effect or has a finished one waiting to be taken.
+#[allow(clippy::type_complexity)]
+fn hand_off(prim: Prim) -> Result<(), (Prim, Inherited, Option<Arc<Family>>)> {
     with_current(|handoff| match handoff {
         Some(h) => h
             .accept(prim)
-            .map_err(|prim| (prim, h.ctx.clone(), h.core.family().clone())),
+            .map_err(|prim| (prim, h.inherited(), h.core.family().clone())),
         None => awaited_outside_any_run(),
     })
 }
@@ -411,11 +440,12 @@ mod tests {
         let outer_ctx = Context::new().with(1u32);
         let inner_ctx = Context::new().with(2u32);
         let (outer_core, inner_core) = (core(), core());
+        let no_locals = Cell::default();
         inner_core.interrupt();
-        let outer = HandOff::new(None, &outer_ctx, &outer_core);
+        let outer = HandOff::new(None, &outer_ctx, &no_locals, &outer_core);
         outer.offer(|| {
             assert_eq!(current_ctx_has_u32(), Some(1));
-            let inner = HandOff::new(None, &inner_ctx, &inner_core);
+            let inner = HandOff::new(None, &inner_ctx, &no_locals, &inner_core);
             inner.offer(|| {
                 assert_eq!(current_ctx_has_u32(), Some(2));
             });
@@ -431,9 +461,10 @@ mod tests {
         let outer_ctx = Context::new().with(1u32);
         let inner_ctx = Context::new().with(2u32);
         let (outer_core, inner_core) = (core(), core());
-        let outer = HandOff::new(None, &outer_ctx, &outer_core);
+        let no_locals = Cell::default();
+        let outer = HandOff::new(None, &outer_ctx, &no_locals, &outer_core);
         outer.offer(|| {
-            let inner = HandOff::new(None, &inner_ctx, &inner_core);
+            let inner = HandOff::new(None, &inner_ctx, &no_locals, &inner_core);
             let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 inner.offer(|| panic!("a body panicked"))
             }));
@@ -448,7 +479,8 @@ mod tests {
     #[test]
     fn a_hand_off_takes_one_request_and_refuses_a_second() {
         let (ctx, core) = (Context::new(), core());
-        let handoff = HandOff::new(None, &ctx, &core);
+        let no_locals = Cell::default();
+        let handoff = HandOff::new(None, &ctx, &no_locals, &core);
         let first = succeed::<(), Never>(()).into_prim();
         let second = succeed::<(), Never>(()).into_prim();
         handoff.offer(|| {

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use super::core::{Family, FiberCore, FiberId};
 use super::frame::Prim;
+use super::locals::Inherited;
 use super::run::{outcome_exit, Driver};
 use crate::cause::Exit;
-use crate::context::Context;
 use crate::effect::{succeed, Effect};
 
 /// A fiber's core with its typed exit in the same allocation.
@@ -200,20 +200,20 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     }
 }
 
-/// Starts `effect` on a new fiber (a tokio task) of `family`, interruptible or not from its
-/// start. Whoever calls this owns the fiber: a region adopts it, or the family records it as
-/// unsupervised.
+/// Starts `effect` on a new fiber (a tokio task) of `family`, with what it inherits,
+/// interruptible or not from its start. Whoever calls this owns the fiber: a region adopts
+/// it, or the family records it as unsupervised.
 ///
 /// Must be called from inside a tokio runtime.
 pub(crate) fn spawn_fiber<A: Send + 'static, E: Send + 'static>(
     effect: Effect<A, E>,
-    ctx: Context,
+    inherited: Inherited,
     family: Option<Arc<Family>>,
     interruptible: bool,
 ) -> Fiber<A, E> {
     let core: TypedCore<A, E> = FiberCore::new(family, Mutex::new(None));
     let erased: Arc<FiberCore> = core.clone();
-    let mut driver = Driver::new(effect.into_prim(), ctx, erased, interruptible);
+    let mut driver = Driver::new(effect.into_prim(), inherited, erased, interruptible);
     // The task holds the driver alone: the core it finishes comes out of the interpreter,
     // erased, and finds its typed exit slot again by downcasting.
     tokio::spawn(std::future::poll_fn(move |cx| {
@@ -276,7 +276,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     fn fork_with<E2: Send + 'static>(self, supervised: bool) -> Effect<Fiber<A, E>, E2> {
         Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
             let family = fiber.core.family().clone();
-            let child = spawn_fiber(self, fiber.ctx.clone(), family, fiber.interruptible);
+            let child = spawn_fiber(self, fiber.inherited(), family, fiber.interruptible);
             if supervised {
                 fiber.adopt(child.core());
             } else if let Some(family) = fiber.core.family() {

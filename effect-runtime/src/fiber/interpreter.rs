@@ -17,6 +17,7 @@
 //! - Every step spends the task's budget (`bind::spend_budget`), a bind of a ready value
 //!   included: any loop yields to the scheduler now and then, and so can be interrupted.
 
+use std::cell::Cell;
 use std::mem;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -24,6 +25,7 @@ use std::task::{Context as TaskContext, Poll};
 use super::bind::{fresh_budget, spend_budget, HandOff};
 use super::core::FiberCore;
 use super::frame::{take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
+use super::locals::{FiberLocals, Inherited, LocalValue};
 use super::region::{Forks, Owner};
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::clock::{Activity, Clock};
@@ -35,10 +37,28 @@ pub(crate) struct FiberCx<'a> {
     pub(crate) core: &'a Arc<FiberCore>,
     /// Whether the fiber is interruptible where the request runs.
     pub(crate) interruptible: bool,
+    pub(crate) locals: &'a mut FiberLocals,
     stack: &'a mut Stack,
 }
 
 impl FiberCx<'_> {
+    /// What a child started here starts with (see [`Inherited`]).
+    pub(crate) fn inherited(&self) -> Inherited {
+        Inherited {
+            ctx: self.ctx.clone(),
+            locals: self.locals.clone(),
+        }
+    }
+
+    /// Sets fiber-local `key` to `value` for the effect this request starts next: the value
+    /// it replaces is put back when that effect ends, however it ends (the entry pushed here
+    /// is popped on every way out, as a finalizer's is).
+    pub(crate) fn set_locally(&mut self, key: u64, value: LocalValue) {
+        let previous = self.locals.set(key, value);
+        self.stack
+            .push(Entry::RestoreLocal(Box::new(SavedLocal { key, previous })));
+    }
+
     /// Makes `child` a supervised fork of this fiber: a member of the fiber's own region,
     /// which sits at the bottom of its stack (put there at the first fork), so the child is
     /// interrupted and awaited when the fiber ends, however it ends.
@@ -73,6 +93,9 @@ enum Entry {
     },
     RestoreInterruptible(bool),
     RestoreContext(Context),
+    /// A fiber-local set by `FiberRef::locally` for the effect above: put back as it ends
+    /// (boxed: rare, and every entry of a deep stack pays for the largest variant).
+    RestoreLocal(Box<SavedLocal>),
     /// A region whose body runs above: closed (its members interrupted and awaited) when
     /// the body ends, however it ends.
     Region(Arc<dyn Owner>),
@@ -147,6 +170,12 @@ impl Stack {
     }
 }
 
+/// The value a fiber-local had before `FiberRef::locally` set it (`None`: not set).
+struct SavedLocal {
+    key: u64,
+    previous: Option<LocalValue>,
+}
+
 enum Saved {
     Completed(FrameBox),
     Unwinding(Cause<Never>),
@@ -180,6 +209,9 @@ pub(crate) struct Interpreter {
     /// The effect to start on the first poll.
     start: Option<Prim>,
     ctx: Context,
+    /// The fiber's fiber-locals. In a `Cell` so that the bodies it polls can read and write
+    /// them through the poll's shared hand-off (taken out and put back, never borrowed).
+    locals: Cell<FiberLocals>,
     interruptible: bool,
     core: Arc<FiberCore>,
     /// Whether to yield at random suspension points (`EFFECT_PERTURB`, tests only).
@@ -189,21 +221,23 @@ pub(crate) struct Interpreter {
 }
 
 impl Interpreter {
-    /// An interpreter for the fiber of `core`, starting `prim` with interruption enabled
-    /// or not (a fork inherits its parent's).
+    /// An interpreter for the fiber of `core`, starting `prim` with what it inherited, and
+    /// with interruption enabled or not (a fork inherits its parent's).
     pub(crate) fn new(
         prim: Prim,
-        ctx: Context,
+        inherited: Inherited,
         core: Arc<FiberCore>,
         interruptible: bool,
         tracked: bool,
     ) -> Self {
+        let Inherited { ctx, locals } = inherited;
         Interpreter {
             stack: Stack::default(),
             perturb: super::perturb::enabled(),
             tracked,
             start: Some(prim),
             ctx,
+            locals: Cell::new(locals),
             interruptible,
             core,
         }
@@ -330,6 +364,7 @@ impl Interpreter {
                 ctx: &self.ctx,
                 core: &self.core,
                 interruptible: self.interruptible,
+                locals: self.locals.get_mut(),
                 stack: &mut self.stack,
             })),
         }
@@ -364,7 +399,7 @@ impl Interpreter {
             };
             // The body's binds reach this poll's hand-off through a thread-local pointer; the
             // context is lent, not cloned.
-            let handoff = HandOff::new(delivered.take(), &self.ctx, &self.core);
+            let handoff = HandOff::new(delivered.take(), &self.ctx, &self.locals, &self.core);
             let polled = handoff.offer(|| frame.as_mut().poll_frame(cx));
             match (polled, handoff.into_request()) {
                 (Poll::Ready(()), _) => {
@@ -470,6 +505,10 @@ impl Interpreter {
                 self.ctx = ctx;
                 Next::Deliver(done)
             }
+            Entry::RestoreLocal(saved) => {
+                self.restore_local(*saved);
+                Next::Deliver(done)
+            }
             Entry::Region(region) => self.close_region(region, Saved::Completed(done)),
             Entry::Forks(forks) => self.close_region(forks, Saved::Completed(done)),
         })
@@ -514,6 +553,10 @@ impl Interpreter {
                 self.ctx = ctx;
                 Next::Unwind(cause)
             }
+            Entry::RestoreLocal(saved) => {
+                self.restore_local(*saved);
+                Next::Unwind(cause)
+            }
             Entry::Region(region) => self.close_region(region, Saved::Unwinding(cause)),
             Entry::Forks(forks) => self.close_region(forks, Saved::Unwinding(cause)),
         })
@@ -531,6 +574,10 @@ impl Interpreter {
                 Saved::Unwinding(cause) => Next::Unwind(cause),
             },
         }
+    }
+
+    fn restore_local(&mut self, saved: SavedLocal) {
+        self.locals.get_mut().restore(saved.key, saved.previous);
     }
 
     fn run_finalizer(&mut self, prim: Prim, saved: Saved) -> Next {

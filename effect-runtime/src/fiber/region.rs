@@ -37,9 +37,9 @@ use futures::task::AtomicWaker;
 use super::core::{Family, FiberCore, OnDone};
 use super::frame::{FrameBox, FutureFrame, Prim};
 use super::handle::spawn_fiber;
+use super::locals::Inherited;
 use super::run::Run;
 use crate::cause::{Cause, Exit, Never};
-use crate::context::Context;
 use crate::effect::Effect;
 
 /// How many in-place members may be nested inside one another on one native stack before a
@@ -239,8 +239,9 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         Effect::from_prim(Prim::Region(owner))
     }
 
-    /// Starts `effect` as a member, with the context and family of the fiber owning the
-    /// region; returns its index. `placement` is a wish: an in-place member that would nest
+    /// Starts `effect` as a member, with what it inherits from the fiber owning the region
+    /// (`from`, taken when the region's body started its members) and that fiber's family;
+    /// returns its index. `placement` is a wish: an in-place member that would nest
     /// too deep goes on a task. `own_waker`: give an in-place member a waker of its own, so
     /// that a wake-up polls only the members it woke. Without one, a member is polled
     /// whenever the region is, with the region's waker: cheaper for the few members of a
@@ -252,7 +253,7 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         effect: Effect<A, E>,
         placement: Placement,
         own_waker: bool,
-        ctx: &Context,
+        from: &Inherited,
         family: &Option<Arc<Family>>,
     ) -> usize {
         let placement = match placement {
@@ -264,13 +265,13 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         members.running += 1;
         match placement {
             Placement::InPlace if !own_waker => {
-                let run = Run::new(effect, ctx, family.clone());
+                let run = Run::inheriting(effect, || from.clone(), family.clone());
                 members.always_polled += 1;
                 let member = InPlace { run, own: None };
                 members.slots.push(Slot::InPlace(Box::new(member)));
             }
             Placement::InPlace => {
-                let run = Run::new(effect, ctx, family.clone());
+                let run = Run::inheriting(effect, || from.clone(), family.clone());
                 let ready = members.ready_queue();
                 let wake = Arc::new(MemberWake {
                     index,
@@ -289,7 +290,7 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
             }
             Placement::Task => {
                 let ready = members.ready_queue();
-                let fiber = spawn_fiber(effect, ctx.clone(), family.clone(), true);
+                let fiber = spawn_fiber(effect, from.clone(), family.clone(), true);
                 let core = fiber.core();
                 members.slots.push(Slot::Task(core.clone()));
                 drop(members);

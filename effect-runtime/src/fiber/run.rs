@@ -10,6 +10,7 @@ use std::task::{Context as TaskContext, Poll};
 use super::core::{Family, FiberCore};
 use super::frame::{take_exit, Prim};
 use super::interpreter::{Interpreter, Outcome, NEW_TEST_CLOCK};
+use super::locals::Inherited;
 use crate::cause::Exit;
 use crate::clock::{Clock, Tracker};
 use crate::context::Context;
@@ -29,14 +30,26 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(prim: Prim, ctx: Context, core: Arc<FiberCore>, interruptible: bool) -> Self {
-        let tracker = ctx
+    pub(crate) fn new(
+        prim: Prim,
+        inherited: Inherited,
+        core: Arc<FiberCore>,
+        interruptible: bool,
+    ) -> Self {
+        let tracker = inherited
+            .ctx
             .try_get::<Clock>()
             .and_then(Clock::as_test)
             .map(|clock| Tracker::new(clock.activity().clone()));
         let tracked = tracker.is_some();
         Driver {
-            interpreter: Some(Interpreter::new(prim, ctx, core, interruptible, tracked)),
+            interpreter: Some(Interpreter::new(
+                prim,
+                inherited,
+                core,
+                interruptible,
+                tracked,
+            )),
             tracker,
         }
     }
@@ -239,15 +252,26 @@ enum RunState<A, E> {
 impl<A, E> Unpin for Run<A, E> {}
 
 impl<A, E> Run<A, E> {
-    pub(crate) fn start(prim: Prim, ctx: Context, family: Option<Arc<Family>>) -> Self {
+    pub(crate) fn start(prim: Prim, inherited: Inherited, family: Option<Arc<Family>>) -> Self {
         crate::panic_location::install();
         let core: Arc<FiberCore> = FiberCore::new(family, ());
         Run {
-            state: RunState::Running(Driver::new(prim, ctx, core.clone(), true), core),
+            state: RunState::Running(Driver::new(prim, inherited, core.clone(), true), core),
         }
     }
 
+    /// A root run: `ctx`, and nothing inherited from a fiber.
     pub(crate) fn new(effect: Effect<A, E>, ctx: &Context, family: Option<Arc<Family>>) -> Self {
+        Run::inheriting(effect, || Inherited::root(ctx.clone()), family)
+    }
+
+    /// A run of a fiber started by another, with what `inherit` gives (asked only if there is
+    /// a fiber to start: a plain value or failure is ready at once).
+    pub(crate) fn inheriting(
+        effect: Effect<A, E>,
+        inherit: impl FnOnce() -> Inherited,
+        family: Option<Arc<Family>>,
+    ) -> Self {
         match effect.repr {
             Repr::Succeed(a) => Run {
                 state: RunState::Ready(Ok(a)),
@@ -255,7 +279,7 @@ impl<A, E> Run<A, E> {
             Repr::Fail(cause) => Run {
                 state: RunState::Ready(Err(cause)),
             },
-            Repr::Prim(prim, PhantomData) => Run::start(prim.into_inner(), ctx.clone(), family),
+            Repr::Prim(prim, PhantomData) => Run::start(prim.into_inner(), inherit(), family),
         }
     }
 }
