@@ -144,6 +144,32 @@
 //! spawned with `tokio::spawn` — panics with that advice: there is no context there, so it
 //! would sleep on the real clock instead of the test's `TestClock` and miss every service.
 //!
+//! ## Fiber-local values
+//!
+//! A [`FiberRef`] holds one value per fiber: what every nested call of a piece of work should
+//! see without it being passed down (a request id, a deadline). A fiber starts with a copy of
+//! the values of the fiber that started it (forks, `par!` / `race!` / [`for_each_par`]
+//! branches, a timeout's effect); what it sets afterwards is its own, and is never merged back
+//! when it is joined. [`locally`](FiberRef::locally) scopes a value to one effect.
+//!
+//! ```
+//! use std::sync::LazyLock;
+//! use effect::prelude::*;
+//!
+//! static REQUEST_ID: LazyLock<FiberRef<u64>> = LazyLock::new(|| FiberRef::new(0));
+//!
+//! #[effect]
+//! fn audit(action: &'static str) -> Effect<String, String> {
+//!     format!("request {}: {action}", REQUEST_ID.get()?)
+//! }
+//!
+//! let request = REQUEST_ID.locally(7, par!(audit("read"), audit("write")));
+//! assert_eq!(
+//!     effect::run_blocking(request),
+//!     Ok(("request 7: read".to_string(), "request 7: write".to_string()))
+//! );
+//! ```
+//!
 //! ## Testing time
 //!
 //! Time is a service: [`sleep`], timeouts and schedules read the [`Clock`] in the context.
