@@ -170,6 +170,71 @@
 //! );
 //! ```
 //!
+//! ## Tracing
+//!
+//! With the `tracing` feature (on by default), effects keep the spans of the
+//! [`tracing`](https://docs.rs/tracing) crate across fibers, the way `tracing`'s own
+//! `Instrument` does for one future:
+//!
+//! - **Spans follow fibers.** A fiber runs in the span that was current where it was started,
+//!   entered on every poll of its work: a fiber forked with [`Effect::fork`] (or
+//!   [`fork_daemon`](Effect::fork_daemon)), every branch of [`zip_par`] / `par!`, [`race()`] /
+//!   [`race_first`] / `race!` and [`for_each_par`], the effect a
+//!   [`timeout`](Effect::timeout) guards, and a fiber started with [`Runtime::fork`] (in the
+//!   span current at the call). So what a branch logs has the request's span as an ancestor,
+//!   though the branch runs on a task of its own. A root run ([`Effect::run`]) runs in
+//!   whatever span is current where its future is polled.
+//! - **Instrumenting effects.** [`Effect::instrument`] runs an effect in a span you made;
+//!   [`Effect::with_span`] makes an `INFO` span named as you say (target `effect`, with the
+//!   running fiber's id in its `fiber` field) when the effect starts, as a child of the
+//!   fiber's span then. Either span is entered exactly while that effect's work is polled
+//!   (the fibers it starts inherit it), and is closed when the effect ends, however it ends:
+//!   success, failure, defect or interruption. The effect's own finalizers run in it; code
+//!   after the effect does not.
+//! - **Fibers that end badly are reported**, once each, as events of target `effect` with
+//!   the fields `fiber` (its [`FiberId`]) and `cause` (the [`Cause`] as a tree; typed
+//!   failures appear by their type's name), logged in the span the fiber started in:
+//!
+//! | the fiber ended with | level | message |
+//! |---|---|---|
+//! | a defect (a panic, [`die`]), its own or a finalizer's | `ERROR` | `fiber died` |
+//! | interruption, and no new defect | `DEBUG` | `fiber interrupted` |
+//! | a success or a typed failure | not reported | |
+//!
+//! A defect is reported by the first fiber it ends: fibers that fail with that same defect
+//! afterwards (joining the fiber, a `par!` whose branch died) do not report it again, so a
+//! panic is one `ERROR` event however far it travels. Interruption is `DEBUG` because
+//! structured concurrency interrupts fibers as a matter of course (race losers, expired
+//! timeouts, fail-fast siblings). Typed failures are values for whoever runs or joins the
+//! fiber to judge (a `NotFound` that a `catch!` recovers is no incident): log them where you
+//! handle them.
+//!
+//! With no subscriber (or none interested) this costs a null check per fiber poll and a
+//! level check per fiber end. Without the feature, `instrument` and `with_span` do not exist.
+//!
+//! ```
+//! use effect::prelude::*;
+//!
+//! #[effect]
+//! fn load(table: &'static str) -> Effect<usize, String> {
+//!     sleep(ms(1))?;
+//!     // Logged in `request{id=7}:load{fiber=#..}`, on the branch's own fiber.
+//!     tracing::info!(table, "loaded");
+//!     table.len()
+//! }
+//!
+//! #[effect]
+//! fn handle() -> Effect<usize, String> {
+//!     let (users, orders) = par!(load("users").with_span("load"), load("orders").with_span("load"))?;
+//!     users + orders
+//! }
+//!
+//! # let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).finish();
+//! # tracing::subscriber::set_global_default(subscriber).unwrap();
+//! let request = handle().instrument(tracing::info_span!("request", id = 7));
+//! assert_eq!(effect::run_blocking(request), Ok(11));
+//! ```
+//!
 //! ## Testing time
 //!
 //! Time is a service: [`sleep`], timeouts and schedules read the [`Clock`] in the context.
@@ -195,6 +260,7 @@
 //! ```
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The macros' generated code names this crate as its users do: `::effect::__private` (or the
 // name of a renamed dependency). This makes `::effect` resolve inside the crate too.

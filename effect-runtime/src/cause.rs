@@ -84,11 +84,26 @@ pub enum Cause<E> {
 /// assert_eq!(defect.message(), "boom");
 /// assert!(defect.location().unwrap().starts_with(file!()));
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Two defects are equal when their messages and locations are.
+#[derive(Clone)]
 pub struct Defect {
     message: Arc<str>,
     location: Option<Arc<str>>,
+    /// Set by the first fiber that reports this defect as it ends (the `tracing` feature), and
+    /// shared by its clones (a cause passed from a child to its parent clones it), so that the
+    /// fibers failing with it afterwards do not report it again.
+    #[cfg(feature = "tracing")]
+    reported: Arc<std::sync::atomic::AtomicBool>,
 }
+
+impl PartialEq for Defect {
+    fn eq(&self, other: &Defect) -> bool {
+        self.message == other.message && self.location == other.location
+    }
+}
+
+impl Eq for Defect {}
 
 impl Defect {
     /// A defect with the given message, and no location.
@@ -105,7 +120,18 @@ impl Defect {
         Defect {
             message: message.into(),
             location: None,
+            #[cfg(feature = "tracing")]
+            reported: Arc::default(),
         }
+    }
+
+    /// Claims the report of this defect: `true` for the first caller only, among all its
+    /// clones.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn claim_report(&self) -> bool {
+        !self
+            .reported
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
     }
 
     /// A defect with the given message, located at the caller of this function (or of the

@@ -5,6 +5,7 @@
 //! re-exports everything here together with the DSL's macros and a prelude, and its docs are
 //! the guide. The examples here are written as a user of the facade writes them.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // One `unsafe` read exists, in `fiber::bind` (the hand-off pointer), with its argument and tests.
 #![deny(unsafe_code)]
 
@@ -34,6 +35,8 @@ mod scope;
 pub mod stream;
 mod sync;
 mod time;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use access::{fiber_id, instant, now, service, service_with};
 pub use cause::{Cause, Defect, Exit, Never};

@@ -97,7 +97,7 @@ impl Runtime {
     /// # }
     /// ```
     pub fn fork<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Fiber<A, E> {
-        let inherited = Inherited::root(self.ctx.clone());
+        let inherited = Inherited::root(self.ctx.clone()).in_current_span();
         let fiber = spawn_fiber(effect, inherited, Some(self.family.clone()), true);
         self.family.register_unsupervised(&fiber.core());
         fiber

@@ -107,6 +107,9 @@ impl<'a> HandOff<'a> {
         Inherited {
             ctx: self.ctx.clone(),
             locals: copy,
+            // Inside the poll, the fiber's own span is entered: it is the current one.
+            #[cfg(feature = "tracing")]
+            span: super::span::FiberSpan::current(),
         }
     }
 

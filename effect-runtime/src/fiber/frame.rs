@@ -39,6 +39,11 @@ pub(crate) trait ErasedFrame: Send {
     /// Adds the cause of a failed finalizer to the outcome: a success becomes that failure,
     /// a failure becomes `Then(failure, finalizer's cause)`.
     fn add_cause(self: Pin<&mut Self>, extra: Cause<Never>);
+
+    /// The shape of a failed outcome's cause, its typed failures named by their type (for a
+    /// fiber's end to be reported without knowing `E`); `None` for a success.
+    #[cfg(feature = "tracing")]
+    fn failure_shape(self: Pin<&mut Self>) -> Option<Cause<crate::trace::TypedFailure>>;
 }
 
 pub(crate) type FrameBox = Pin<Box<dyn ErasedFrame>>;
@@ -180,6 +185,14 @@ where
 
     fn add_cause(self: Pin<&mut Self>, extra: Cause<Never>) {
         add_cause_to(self.out(), extra);
+    }
+
+    #[cfg(feature = "tracing")]
+    fn failure_shape(self: Pin<&mut Self>) -> Option<Cause<crate::trace::TypedFailure>> {
+        match self.out() {
+            Some(Err(cause)) => Some(crate::trace::TypedFailure::shape_of(cause)),
+            _ => None,
+        }
     }
 }
 

@@ -27,6 +27,8 @@ use super::core::FiberCore;
 use super::frame::{take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
 use super::locals::{FiberLocals, Inherited, LocalValue};
 use super::region::{Forks, Owner};
+#[cfg(feature = "tracing")]
+use super::span::{Entered, FiberSpan};
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::clock::{Activity, Clock};
 use crate::context::Context;
@@ -38,6 +40,8 @@ pub(crate) struct FiberCx<'a> {
     /// Whether the fiber is interruptible where the request runs.
     pub(crate) interruptible: bool,
     pub(crate) locals: &'a mut FiberLocals,
+    #[cfg(feature = "tracing")]
+    span: &'a mut FiberSpan,
     stack: &'a mut Stack,
 }
 
@@ -47,7 +51,23 @@ impl FiberCx<'_> {
         Inherited {
             ctx: self.ctx.clone(),
             locals: self.locals.clone(),
+            // Requests run inside the poll, where the fiber's own span is entered.
+            #[cfg(feature = "tracing")]
+            span: FiberSpan::current(),
         }
+    }
+
+    /// Runs the effect this request starts next in `span` (if it is enabled; otherwise in
+    /// the fiber's current span, as entering a disabled span changes nothing): the fiber's
+    /// span until then is back when that effect ends, however it ends (the entry pushed here
+    /// is popped on every way out).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn enter_span(&mut self, span: FiberSpan) {
+        if span.is_none() {
+            return;
+        }
+        let outer = mem::replace(self.span, span);
+        self.stack.push(Entry::RestoreSpan(outer));
     }
 
     /// Sets fiber-local `key` to `value` for the effect this request starts next: the value
@@ -96,6 +116,9 @@ enum Entry {
     /// A fiber-local set by `FiberRef::locally` for the effect above: put back as it ends
     /// (boxed: rare, and every entry of a deep stack pays for the largest variant).
     RestoreLocal(Box<SavedLocal>),
+    /// The fiber's span before an instrumented effect above began: put back as it ends.
+    #[cfg(feature = "tracing")]
+    RestoreSpan(FiberSpan),
     /// A region whose body runs above: closed (its members interrupted and awaited) when
     /// the body ends, however it ends.
     Region(Arc<dyn Owner>),
@@ -212,6 +235,9 @@ pub(crate) struct Interpreter {
     /// The fiber's fiber-locals. In a `Cell` so that the bodies it polls can read and write
     /// them through the poll's shared hand-off (taken out and put back, never borrowed).
     locals: Cell<FiberLocals>,
+    /// The span the fiber's work runs in now: entered for every poll.
+    #[cfg(feature = "tracing")]
+    span: FiberSpan,
     interruptible: bool,
     core: Arc<FiberCore>,
     /// Whether to yield at random suspension points (`EFFECT_PERTURB`, tests only).
@@ -230,7 +256,12 @@ impl Interpreter {
         interruptible: bool,
         tracked: bool,
     ) -> Self {
-        let Inherited { ctx, locals } = inherited;
+        let Inherited {
+            ctx,
+            locals,
+            #[cfg(feature = "tracing")]
+            span,
+        } = inherited;
         Interpreter {
             stack: Stack::default(),
             perturb: super::perturb::enabled(),
@@ -238,6 +269,8 @@ impl Interpreter {
             start: Some(prim),
             ctx,
             locals: Cell::new(locals),
+            #[cfg(feature = "tracing")]
+            span,
             interruptible,
             core,
         }
@@ -274,6 +307,11 @@ impl Interpreter {
 
     pub(crate) fn poll_run(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
         let _budget = fresh_budget();
+        // The fiber's span is entered for the whole poll, and exited when it returns. Only
+        // `start`, `deliver` and `unwind` change the span (as an instrumented effect begins or
+        // ends): after each step the entered span follows the fiber's.
+        #[cfg(feature = "tracing")]
+        let mut entered = Entered::enter(&self.span);
         let mut next = match self.start.take() {
             Some(prim) => Next::Start(prim),
             None if matches!(self.stack.last(), Some(Entry::Yielded)) => {
@@ -299,11 +337,11 @@ impl Interpreter {
                 },
                 Next::Deliver(done) => match self.deliver(done) {
                     Ok(next) => next,
-                    Err(outcome) => return Poll::Ready(outcome),
+                    Err(outcome) => return self.finished(outcome),
                 },
                 Next::Unwind(cause) => match self.unwind(cause) {
                     Ok(next) => next,
-                    Err(outcome) => return Poll::Ready(outcome),
+                    Err(outcome) => return self.finished(outcome),
                 },
                 Next::Track(activity) => {
                     // The driver sees `tracked` set without a tracker, and picks this up.
@@ -313,7 +351,17 @@ impl Interpreter {
                     return Poll::Pending;
                 }
             };
+            #[cfg(feature = "tracing")]
+            entered.follow(&self.span);
         }
+    }
+
+    /// The fiber's end: reported once, here (its stack is empty, every finalizer ran, and it
+    /// is back in the span it started in), before its owner stores the exit and completes it.
+    fn finished(&self, outcome: Outcome) -> Poll<Outcome> {
+        #[cfg(feature = "tracing")]
+        let outcome = crate::trace::fiber_ended(self.core.id(), outcome);
+        Poll::Ready(outcome)
     }
 
     fn start(&mut self, prim: Prim) -> Next {
@@ -365,6 +413,8 @@ impl Interpreter {
                 core: &self.core,
                 interruptible: self.interruptible,
                 locals: self.locals.get_mut(),
+                #[cfg(feature = "tracing")]
+                span: &mut self.span,
                 stack: &mut self.stack,
             })),
         }
@@ -509,6 +559,11 @@ impl Interpreter {
                 self.restore_local(*saved);
                 Next::Deliver(done)
             }
+            #[cfg(feature = "tracing")]
+            Entry::RestoreSpan(outer) => {
+                self.span = outer;
+                Next::Deliver(done)
+            }
             Entry::Region(region) => self.close_region(region, Saved::Completed(done)),
             Entry::Forks(forks) => self.close_region(forks, Saved::Completed(done)),
         })
@@ -555,6 +610,11 @@ impl Interpreter {
             }
             Entry::RestoreLocal(saved) => {
                 self.restore_local(*saved);
+                Next::Unwind(cause)
+            }
+            #[cfg(feature = "tracing")]
+            Entry::RestoreSpan(outer) => {
+                self.span = outer;
                 Next::Unwind(cause)
             }
             Entry::Region(region) => self.close_region(region, Saved::Unwinding(cause)),

@@ -9,6 +9,8 @@
 use std::any::Any;
 use std::sync::Arc;
 
+#[cfg(feature = "tracing")]
+use super::span::FiberSpan;
 use crate::context::Context;
 
 /// A fiber-local value, type-erased (its [`FiberRef`](crate::FiberRef) knows the type).
@@ -82,14 +84,30 @@ impl FiberLocals {
 pub(crate) struct Inherited {
     pub(crate) ctx: Context,
     pub(crate) locals: FiberLocals,
+    /// The span current where the child was started, entered on every poll of the child.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: FiberSpan,
 }
 
 impl Inherited {
-    /// What a root fiber starts with: `ctx`, and no fiber-locals.
+    /// What a root fiber starts with: `ctx`, no fiber-locals, and no span of its own (a root
+    /// run runs in whatever span is current where it is polled).
     pub(crate) fn root(ctx: Context) -> Self {
         Inherited {
             ctx,
             locals: FiberLocals::default(),
+            #[cfg(feature = "tracing")]
+            span: FiberSpan::default(),
+        }
+    }
+
+    /// The same, in the span current here (for a fiber started from outside any fiber, on a
+    /// task of its own: `Runtime::fork`).
+    pub(crate) fn in_current_span(self) -> Self {
+        Inherited {
+            #[cfg(feature = "tracing")]
+            span: FiberSpan::current(),
+            ..self
         }
     }
 }

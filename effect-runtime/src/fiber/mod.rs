@@ -9,3 +9,5 @@ pub(crate) mod locals;
 pub(crate) mod perturb;
 pub(crate) mod region;
 pub(crate) mod run;
+#[cfg(feature = "tracing")]
+pub(crate) mod span;
