@@ -67,7 +67,7 @@ impl FiberCx<'_> {
             return;
         }
         let outer = mem::replace(self.span, span);
-        self.stack.push(Entry::RestoreSpan(outer));
+        self.stack.push(Entry::Restore(Restore::Span(outer)));
     }
 
     /// Sets fiber-local `key` to `value` for the effect this request starts next: the value
@@ -76,7 +76,10 @@ impl FiberCx<'_> {
     pub(crate) fn set_locally(&mut self, key: u64, value: LocalValue) {
         let previous = self.locals.set(key, value);
         self.stack
-            .push(Entry::RestoreLocal(Box::new(SavedLocal { key, previous })));
+            .push(Entry::Restore(Restore::Local(Box::new(SavedLocal {
+                key,
+                previous,
+            }))));
     }
 
     /// Makes `child` a supervised fork of this fiber: a member of the fiber's own region,
@@ -112,13 +115,9 @@ enum Entry {
         interruptible: bool,
     },
     RestoreInterruptible(bool),
-    RestoreContext(Context),
-    /// A fiber-local set by `FiberRef::locally` for the effect above: put back as it ends
-    /// (boxed: rare, and every entry of a deep stack pays for the largest variant).
-    RestoreLocal(Box<SavedLocal>),
-    /// The fiber's span before an instrumented effect above began: put back as it ends.
-    #[cfg(feature = "tracing")]
-    RestoreSpan(FiberSpan),
+    /// What the fiber had before the effect above changed it for its own run: put back as
+    /// that effect ends, however it ends.
+    Restore(Restore),
     /// A region whose body runs above: closed (its members interrupted and awaited) when
     /// the body ends, however it ends.
     Region(Arc<dyn Owner>),
@@ -191,6 +190,21 @@ impl Stack {
             self.push(entry);
         }
     }
+}
+
+// A deep stack holds a million entries: each is three words, however many kinds there are.
+const _: () = assert!(mem::size_of::<Entry>() <= 3 * mem::size_of::<usize>());
+
+/// A piece of the fiber's state an effect changed for as long as it runs.
+enum Restore {
+    /// The context before `provide`.
+    Context(Context),
+    /// A fiber-local before `FiberRef::locally` (boxed: rare, and every entry of a deep stack
+    /// pays for the largest variant).
+    Local(Box<SavedLocal>),
+    /// The fiber's span before `instrument` / `with_span`.
+    #[cfg(feature = "tracing")]
+    Span(FiberSpan),
 }
 
 /// The value a fiber-local had before `FiberRef::locally` set it (`None`: not set).
@@ -391,7 +405,7 @@ impl Interpreter {
             }
             Prim::Provide(ctx, inner) => {
                 let outer = mem::replace(&mut self.ctx, ctx);
-                self.stack.push(Entry::RestoreContext(outer));
+                self.stack.push(Entry::Restore(Restore::Context(outer)));
                 // A fiber that was started without a test clock and provides one itself
                 // (`provide(TestClockLayer(..))`) is tracked by it from here on, so that the
                 // clock's `advance` waits for it like for any other fiber on the clock: the
@@ -551,17 +565,8 @@ impl Interpreter {
                     Next::Deliver(done)
                 }
             }
-            Entry::RestoreContext(ctx) => {
-                self.ctx = ctx;
-                Next::Deliver(done)
-            }
-            Entry::RestoreLocal(saved) => {
-                self.restore_local(*saved);
-                Next::Deliver(done)
-            }
-            #[cfg(feature = "tracing")]
-            Entry::RestoreSpan(outer) => {
-                self.span = outer;
+            Entry::Restore(saved) => {
+                self.restore(saved);
                 Next::Deliver(done)
             }
             Entry::Region(region) => self.close_region(region, Saved::Completed(done)),
@@ -604,17 +609,8 @@ impl Interpreter {
                 Next::Unwind(cause)
             }
             Entry::Yielded => Next::Unwind(cause),
-            Entry::RestoreContext(ctx) => {
-                self.ctx = ctx;
-                Next::Unwind(cause)
-            }
-            Entry::RestoreLocal(saved) => {
-                self.restore_local(*saved);
-                Next::Unwind(cause)
-            }
-            #[cfg(feature = "tracing")]
-            Entry::RestoreSpan(outer) => {
-                self.span = outer;
+            Entry::Restore(saved) => {
+                self.restore(saved);
                 Next::Unwind(cause)
             }
             Entry::Region(region) => self.close_region(region, Saved::Unwinding(cause)),
@@ -636,8 +632,16 @@ impl Interpreter {
         }
     }
 
-    fn restore_local(&mut self, saved: SavedLocal) {
-        self.locals.get_mut().restore(saved.key, saved.previous);
+    fn restore(&mut self, saved: Restore) {
+        match saved {
+            Restore::Context(ctx) => self.ctx = ctx,
+            Restore::Local(local) => {
+                let SavedLocal { key, previous } = *local;
+                self.locals.get_mut().restore(key, previous);
+            }
+            #[cfg(feature = "tracing")]
+            Restore::Span(span) => self.span = span,
+        }
     }
 
     fn run_finalizer(&mut self, prim: Prim, saved: Saved) -> Next {

@@ -6,7 +6,7 @@
 //!   a branch, or `Runtime::fork` was called ([`Inherited`](super::locals::Inherited) carries
 //!   it). A root run starts in none of its own: it runs in whatever span its poller entered.
 //! - The interpreter enters the fiber's current span for the whole of each poll ([`Entered`]),
-//!   and the span changes only where an instrumented effect starts (a `RestoreSpan` entry is
+//!   and the span changes only where an instrumented effect starts (a `Restore` entry is
 //!   pushed under it) or ends (that entry is popped, on every way out): so an instrumented
 //!   effect's span is entered exactly while its own work is polled, and never outlives it.
 //! - Only enabled spans are kept: a disabled span (no subscriber, or one not interested) is
