@@ -229,17 +229,28 @@ impl fmt::Display for TypedFailure {
 }
 
 /// Reports the end of fiber `fiber` (see the module docs): called once per fiber, as its
-/// interpreter finishes, in the span the fiber started in. Gives the outcome back untouched.
-pub(crate) fn fiber_ended(fiber: FiberId, mut outcome: Outcome) -> Outcome {
-    // `ERROR` is the least verbose level: when it is off, nothing here is wanted.
-    if !tracing::enabled!(target: TARGET, Level::ERROR) {
-        return outcome;
+/// interpreter finishes, in the span the fiber started in.
+#[inline]
+pub(crate) fn fiber_ended(fiber: FiberId, outcome: &mut Outcome) {
+    // `ERROR` is the least verbose level: when no subscriber wants it (no subscriber at all,
+    // typically), nothing here is wanted, and this is all a fiber's end costs.
+    if Level::ERROR > STATIC_MAX_LEVEL || Level::ERROR > LevelFilter::current() {
+        return;
     }
-    let (cause, interrupted) = match &mut outcome {
+    report_end(fiber, outcome);
+}
+
+#[cold]
+#[inline(never)]
+fn report_end(fiber: FiberId, outcome: &mut Outcome) {
+    if !tracing::enabled!(target: TARGET, Level::ERROR) {
+        return;
+    }
+    let (cause, interrupted) = match outcome {
         Outcome::Interrupted(cause) => (widen_never(cause), true),
         Outcome::Completed(frame) => match frame.as_mut().failure_shape() {
             Some(cause) => (cause, false),
-            None => return outcome,
+            None => return,
         },
     };
     if claim_new_defects(&cause) {
@@ -247,7 +258,6 @@ pub(crate) fn fiber_ended(fiber: FiberId, mut outcome: Outcome) -> Outcome {
     } else if interrupted {
         tracing::debug!(target: TARGET, fiber = %fiber, cause = %cause, "fiber interrupted");
     }
-    outcome
 }
 
 fn widen_never(cause: &Cause<Never>) -> Cause<TypedFailure> {

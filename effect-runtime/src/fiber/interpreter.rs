@@ -372,9 +372,10 @@ impl Interpreter {
 
     /// The fiber's end: reported once, here (its stack is empty, every finalizer ran, and it
     /// is back in the span it started in), before its owner stores the exit and completes it.
-    fn finished(&self, outcome: Outcome) -> Poll<Outcome> {
+    #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
+    fn finished(&self, mut outcome: Outcome) -> Poll<Outcome> {
         #[cfg(feature = "tracing")]
-        let outcome = crate::trace::fiber_ended(self.core.id(), outcome);
+        crate::trace::fiber_ended(self.core.id(), &mut outcome);
         Poll::Ready(outcome)
     }
 

@@ -40,20 +40,21 @@ impl FiberSpan {
         self.0.is_none()
     }
 
+    /// Whether `self` and `other` are the same span (or both none): one pointer comparison.
+    #[inline]
     fn is(&self, other: &FiberSpan) -> bool {
-        match (&self.0, &other.0) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        }
+        let address = |span: &FiberSpan| span.0.as_ref().map_or(std::ptr::null(), Arc::as_ptr);
+        address(self) == address(other)
     }
 
+    #[inline]
     fn enter(&self) {
         if let Some(span) = &self.0 {
             span.with_subscriber(|(id, dispatch)| dispatch.enter(id));
         }
     }
 
+    #[inline]
     fn exit(&self) {
         if let Some(span) = &self.0 {
             span.with_subscriber(|(id, dispatch)| dispatch.exit(id));
@@ -67,6 +68,7 @@ impl FiberSpan {
 pub(crate) struct Entered(FiberSpan);
 
 impl Entered {
+    #[inline]
     pub(crate) fn enter(span: &FiberSpan) -> Self {
         span.enter();
         Entered(span.clone())
@@ -77,14 +79,21 @@ impl Entered {
     #[inline]
     pub(crate) fn follow(&mut self, span: &FiberSpan) {
         if !self.0.is(span) {
-            self.0.exit();
-            self.0 = span.clone();
-            self.0.enter();
+            self.switch(span);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn switch(&mut self, span: &FiberSpan) {
+        self.0.exit();
+        self.0 = span.clone();
+        self.0.enter();
     }
 }
 
 impl Drop for Entered {
+    #[inline]
     fn drop(&mut self) {
         self.0.exit();
     }
