@@ -187,19 +187,51 @@ fn fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
 }
 
 fn fork_join_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(join_set(n, step_async)))
+}
+
+/// The floor of `fork_join`: `n` tasks (made by `task`) in a `JoinSet`, their values
+/// collected as they finish.
+async fn join_set<F>(n: u64, task: impl Fn(u64) -> F)
+where
+    F: Future<Output = u64> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        set.spawn(task(i));
+    }
+    let mut values = vec![0; n as usize];
+    let mut index = 0;
+    while let Some(value) = set.join_next().await {
+        values[index] = value.unwrap_or_default();
+        index += 1;
+    }
+    black_box(values);
+}
+
+// ---- traced_fork_join: fork_join inside a request span, no subscriber ----
+//
+// What a service pays for the `tracing` feature when nobody collects: each side runs inside a
+// span (disabled, there being no subscriber), the effect side's branches inheriting it, the
+// floor's tasks taking it with `in_current_span`. Compare with `fork_join`'s effect figure.
+
+fn traced_fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use tracing::Instrument;
     Box::pin(timed(async move {
-        let mut set = tokio::task::JoinSet::new();
-        for i in 0..n {
-            set.spawn(step_async(i));
-        }
-        let mut values = vec![0; n as usize];
-        let mut index = 0;
-        while let Some(value) = set.join_next().await {
-            values[index] = value.unwrap_or_default();
-            index += 1;
-        }
-        black_box(values);
+        let effects: Vec<Effect<u64, Never>> = (0..n).map(step_effect).collect();
+        let run = zip_par(effects).run(&Context::new());
+        black_box(
+            run.instrument(tracing::info_span!("request"))
+                .await
+                .unwrap_or_default(),
+        );
     }))
+}
+
+fn traced_fork_join_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use tracing::Instrument;
+    let tasks = join_set(n, |i| step_async(i).in_current_span());
+    Box::pin(timed(tasks.instrument(tracing::info_span!("request"))))
 }
 
 // ---- for_each_par_64 vs buffered(64) ----
@@ -549,6 +581,12 @@ fn workloads() -> Vec<Workload> {
             n: 100_000,
             effect: fork_join_effect,
             baseline: fork_join_baseline,
+        },
+        Workload {
+            name: "traced_fork_join",
+            n: 100_000,
+            effect: traced_fork_join_effect,
+            baseline: traced_fork_join_baseline,
         },
         Workload {
             name: "for_each_par_64",
