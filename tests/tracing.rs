@@ -224,12 +224,14 @@ fn par_branches_run_in_the_span_of_the_fiber_that_started_them() {
 }
 
 #[test]
-fn a_forked_child_runs_in_the_span_current_where_it_was_forked() {
+fn a_forked_child_or_daemon_runs_in_the_span_current_where_it_was_forked() {
     let (exit, collector) = traced(|clock, rt, _| async move {
         let parent: Effect<(), Never> = effect_block! {
             let child = sleep(secs(1)).flat_map(|()| note("child")).fork()?;
+            let daemon = sleep(secs(1)).flat_map(|()| note("daemon")).fork_daemon()?;
             note("parent")?;
             child.join()?;
+            daemon.join()?;
         };
         let fiber = rt.fork(parent.with_span("handler").instrument(request_span()));
         clock.advance(secs(1)).await;
@@ -239,6 +241,7 @@ fn a_forked_child_runs_in_the_span_current_where_it_was_forked() {
     let trace = collector.trace();
     assert_eq!(trace.scope_of(trace.note("parent")), ["request", "handler"]);
     assert_eq!(trace.scope_of(trace.note("child")), ["request", "handler"]);
+    assert_eq!(trace.scope_of(trace.note("daemon")), ["request", "handler"]);
 }
 
 #[test]

@@ -81,7 +81,9 @@ impl Runtime {
     }
 
     /// Starts `effect` on a new fiber of this runtime (no parent supervises it; the
-    /// runtime's [`shutdown`](Runtime::shutdown) interrupts and awaits it).
+    /// runtime's [`shutdown`](Runtime::shutdown) interrupts and awaits it). The fiber starts
+    /// with every [`FiberRef`](crate::FiberRef) at its initial value, and (with the `tracing`
+    /// feature) in the span current where `fork` is called.
     ///
     /// # Panics
     /// Outside a tokio runtime.

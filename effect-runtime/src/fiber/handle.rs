@@ -231,8 +231,9 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Starts this effect on a new child fiber and succeeds at once with its [`Fiber`].
     ///
     /// The child runs concurrently (in parallel on a multi-thread runtime) with the services
-    /// of the forking fiber's context. When the forking fiber ends, the child is interrupted
-    /// if still running, and awaited.
+    /// of the forking fiber's context, a copy of its [`FiberRef`](crate::FiberRef) values, and
+    /// (with the `tracing` feature) in the span current in the forking fiber. When the forking
+    /// fiber ends, the child is interrupted if still running, and awaited.
     ///
     /// ```
     /// use effect::{run_blocking, succeed, Effect};
