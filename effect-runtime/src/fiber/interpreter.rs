@@ -16,6 +16,12 @@
 //!   fiber is interrupted and awaited before the region's fiber goes past it.
 //! - Every step spends the task's budget (`bind::spend_budget`), a bind of a ready value
 //!   included: any loop yields to the scheduler now and then, and so can be interrupted.
+//! - What an effect changes for as long as it runs (the context of `provide`, a fiber-local
+//!   of `FiberRef::locally`, the span of `instrument`) is saved in a `Restore` entry under it,
+//!   popped on every way out like a finalizer's: it is back however the effect ends.
+//! - The fiber's span is entered for the whole of each poll and follows the fiber's span
+//!   after every step (see [`span`](super::span)), so an instrumented effect's span is entered
+//!   exactly while its own work runs.
 
 use std::cell::Cell;
 use std::mem;
@@ -29,6 +35,7 @@ use super::locals::{FiberLocals, Inherited, LocalValue};
 use super::region::{Forks, Owner};
 #[cfg(feature = "tracing")]
 use super::span::{Entered, FiberSpan};
+use super::stack::Stack;
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::clock::{Activity, Clock};
 use crate::context::Context;
@@ -42,7 +49,7 @@ pub(crate) struct FiberCx<'a> {
     pub(crate) locals: &'a mut FiberLocals,
     #[cfg(feature = "tracing")]
     span: &'a mut FiberSpan,
-    stack: &'a mut Stack,
+    stack: &'a mut Stack<Entry>,
 }
 
 impl FiberCx<'_> {
@@ -86,10 +93,10 @@ impl FiberCx<'_> {
     /// which sits at the bottom of its stack (put there at the first fork), so the child is
     /// interrupted and awaited when the fiber ends, however it ends.
     pub(crate) fn adopt(&mut self, child: Arc<FiberCore>) {
-        if !matches!(self.stack.low[0], Some(Entry::Forks(_))) {
+        if !matches!(self.stack.bottom(), Some(Entry::Forks(_))) {
             self.stack.insert_bottom(Entry::Forks(Arc::default()));
         }
-        let Some(Entry::Forks(forks)) = &self.stack.low[0] else {
+        let Some(Entry::Forks(forks)) = self.stack.bottom() else {
             unreachable!("the fiber's forks were put at the bottom just now")
         };
         forks.adopt(child);
@@ -126,70 +133,6 @@ enum Entry {
     /// The body below bound `yield_now`: the run returned to the scheduler once, and the body
     /// gets its unit when the run is polled again.
     Yielded,
-}
-
-/// The interpreter's stack: the bottom two entries inline, the rest in a `Vec`. Most fibers
-/// never hold more than a body and one bind, so most fibers never allocate a stack.
-#[derive(Default)]
-struct Stack {
-    /// Filled first, bottom first; `low[1]` is set only when `low[0]` is.
-    low: [Option<Entry>; 2],
-    /// The entries above the two inline ones.
-    high: Vec<Entry>,
-}
-
-impl Stack {
-    fn push(&mut self, entry: Entry) {
-        if !self.high.is_empty() {
-            self.high.push(entry);
-        } else if self.low[0].is_none() {
-            self.low[0] = Some(entry);
-        } else if self.low[1].is_none() {
-            self.low[1] = Some(entry);
-        } else {
-            self.high.push(entry);
-        }
-    }
-
-    fn pop(&mut self) -> Option<Entry> {
-        self.high
-            .pop()
-            .or_else(|| self.low[1].take())
-            .or_else(|| self.low[0].take())
-    }
-
-    fn last(&self) -> Option<&Entry> {
-        self.high
-            .last()
-            .or(self.low[1].as_ref())
-            .or(self.low[0].as_ref())
-    }
-
-    fn last_mut(&mut self) -> Option<&mut Entry> {
-        if !self.high.is_empty() {
-            self.high.last_mut()
-        } else if self.low[1].is_some() {
-            self.low[1].as_mut()
-        } else {
-            self.low[0].as_mut()
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.low.iter().flatten().chain(&self.high)
-    }
-
-    /// Puts `entry` below every other entry: O(depth), once per fiber (its first fork).
-    fn insert_bottom(&mut self, entry: Entry) {
-        let mut all = Vec::with_capacity(self.high.len() + 3);
-        all.push(entry);
-        all.extend(self.low[0].take());
-        all.extend(self.low[1].take());
-        all.append(&mut self.high);
-        for entry in all {
-            self.push(entry);
-        }
-    }
 }
 
 // A deep stack holds a million entries: each is three words, however many kinds there are.
@@ -242,7 +185,7 @@ pub(crate) enum Outcome {
 /// kept across polls, which keeps every fiber small. (The task holding a fiber is allocated
 /// in 128-byte steps; 16 bytes less here is 128 bytes less per fiber.)
 pub(crate) struct Interpreter {
-    stack: Stack,
+    stack: Stack<Entry>,
     /// The effect to start on the first poll.
     start: Option<Prim>,
     ctx: Context,

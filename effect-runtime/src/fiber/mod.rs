@@ -11,3 +11,4 @@ pub(crate) mod region;
 pub(crate) mod run;
 #[cfg(feature = "tracing")]
 pub(crate) mod span;
+pub(crate) mod stack;
