@@ -480,8 +480,9 @@ impl App {
         let started = Instant::now();
         let program = scoped(program).timeout_fail(self.config.request_timeout, ApiError::TimedOut);
         // `tracing::Instrument` enters the span each time the run is polled, and that poll
-        // drives the request's fiber, so whatever the program logs is inside the span. A
-        // fiber it forked would run on a task of its own, outside the span; it forks none.
+        // drives the request's fiber, so whatever the program logs is inside the span; so is
+        // what the fibers it starts log (forks, `par!` / `race!` branches, its timeout's
+        // effect), since each starts in the span current where it was started.
         let exit = self.runtime.run(program).instrument(span.clone()).await;
         let (status, body) = match exit {
             Ok(value) => (StatusCode::OK, value.to_string()),
