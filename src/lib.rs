@@ -486,7 +486,9 @@ pub mod __private {
 /// - combinators called as functions: [`zip_par`], [`race()`], [`race_first`],
 ///   [`for_each_par`], [`retry`], [`repeat`], [`Schedule`], [`acquire_release`],
 ///   [`acquire_use_release`], [`scoped`];
-/// - [`TestClock`], which an `#[effect::test]` fn takes as its argument.
+/// - [`TestClock`], which an `#[effect::test]` fn takes as its argument;
+/// - [`FiberRef`], the fiber-local values bodies read and scope without passing them down
+///   (`REQUEST_ID.get()?`, `DEADLINE.locally(..)`).
 ///
 /// Everything else is at the crate root, imported by name where it is used:
 /// `use effect::{Context, Runtime, Ref, Queue, Semaphore};`. Those are set up around a body
