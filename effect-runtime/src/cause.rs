@@ -88,18 +88,24 @@ pub enum Cause<E> {
 /// Two defects are equal when their messages and locations are.
 #[derive(Clone)]
 pub struct Defect {
-    message: Arc<str>,
+    /// One pointer, so that every `Cause`, and every `Exit` and frame holding one, stays
+    /// small. Shared by the clones of one defect (a cause passed from a child to its parent
+    /// clones it): they are one defect, reported once.
+    inner: Arc<DefectInner>,
+}
+
+struct DefectInner {
+    message: Box<str>,
     location: Option<Arc<str>>,
-    /// Set by the first fiber that reports this defect as it ends (the `tracing` feature), and
-    /// shared by its clones (a cause passed from a child to its parent clones it), so that the
-    /// fibers failing with it afterwards do not report it again.
+    /// Set by the first fiber that reports this defect as it ends (the `tracing` feature), so
+    /// that the fibers failing with it afterwards do not report it again.
     #[cfg(feature = "tracing")]
-    reported: Arc<std::sync::atomic::AtomicBool>,
+    reported: std::sync::atomic::AtomicBool,
 }
 
 impl PartialEq for Defect {
     fn eq(&self, other: &Defect) -> bool {
-        self.message == other.message && self.location == other.location
+        self.message() == other.message() && self.location() == other.location()
     }
 }
 
@@ -116,12 +122,17 @@ impl Defect {
     /// assert_eq!(defect.location(), None);
     /// ```
     pub fn new(message: impl Into<String>) -> Self {
-        let message: String = message.into();
+        Defect::located(message.into(), None)
+    }
+
+    fn located(message: String, location: Option<Arc<str>>) -> Self {
         Defect {
-            message: message.into(),
-            location: None,
-            #[cfg(feature = "tracing")]
-            reported: Arc::default(),
+            inner: Arc::new(DefectInner {
+                message: message.into_boxed_str(),
+                location,
+                #[cfg(feature = "tracing")]
+                reported: std::sync::atomic::AtomicBool::new(false),
+            }),
         }
     }
 
@@ -130,6 +141,7 @@ impl Defect {
     #[cfg(feature = "tracing")]
     pub(crate) fn claim_report(&self) -> bool {
         !self
+            .inner
             .reported
             .swap(true, std::sync::atomic::Ordering::AcqRel)
     }
@@ -146,12 +158,7 @@ impl Defect {
     #[track_caller]
     pub fn here(message: impl Into<String>) -> Self {
         let location = std::panic::Location::caller();
-        Defect::new(message).at(location.to_string())
-    }
-
-    fn at(mut self, location: String) -> Self {
-        self.location = Some(location.into());
-        self
+        Defect::located(message.into(), Some(location.to_string().into()))
     }
 
     /// Turns a panic payload (from `catch_unwind`) into a defect carrying the panic message,
@@ -172,14 +179,7 @@ impl Defect {
         } else {
             "panic with a non-string payload".to_string()
         };
-        let defect = Defect::new(message);
-        match crate::panic_location::take() {
-            Some(location) => Defect {
-                location: Some(location),
-                ..defect
-            },
-            None => defect,
-        }
+        Defect::located(message, crate::panic_location::take())
     }
 
     /// The defect's message (for a panic: the panic message).
@@ -191,7 +191,7 @@ impl Defect {
     /// assert_eq!(cause.defects()[0].message(), "out of memory");
     /// ```
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// Where the defect happened, as `file:line:column`: the panic's location for a panic
@@ -211,15 +211,15 @@ impl Defect {
     /// assert!(location.starts_with(&format!("{}:{line}:", file!())));
     /// ```
     pub fn location(&self) -> Option<&str> {
-        self.location.as_deref()
+        self.inner.location.as_deref()
     }
 }
 
 impl fmt::Debug for Defect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.location {
-            Some(location) => write!(f, "Defect({:?} at {location})", &*self.message),
-            None => write!(f, "Defect({:?})", &*self.message),
+        match self.location() {
+            Some(location) => write!(f, "Defect({:?} at {location})", self.message()),
+            None => write!(f, "Defect({:?})", self.message()),
         }
     }
 }
@@ -227,8 +227,8 @@ impl fmt::Debug for Defect {
 impl fmt::Display for Defect {
     /// The message, then the location when there is one: `boom (at src/main.rs:3:5)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(location) = &self.location {
+        f.write_str(self.message())?;
+        if let Some(location) = self.location() {
             write!(f, " (at {location})")?;
         }
         Ok(())
