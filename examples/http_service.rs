@@ -494,13 +494,12 @@ impl App {
                     StatusCode::SERVICE_UNAVAILABLE,
                     ApiError::ShuttingDown.to_string(),
                 ),
-                None => {
-                    tracing::error!(parent: &span, "request died:\n{cause}");
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal error".to_string(),
-                    )
-                }
+                // A defect: the runtime has already logged it (an ERROR event with the cause's
+                // tree, inside this request's span), once.
+                None => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_string(),
+                ),
             },
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
