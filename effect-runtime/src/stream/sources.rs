@@ -47,6 +47,54 @@ where
     })
 }
 
+/// What `from_queue` and `from_subscription` read: a queue of items that ends with
+/// [`QueueShutdown`] once shut down and drained.
+trait Takes<A>: Send + 'static {
+    fn take(&self) -> Effect<A, QueueShutdown>;
+    fn try_take(&self) -> Option<A>;
+}
+
+impl<A: Send + 'static> Takes<A> for Queue<A> {
+    fn take(&self) -> Effect<A, QueueShutdown> {
+        Queue::take(self)
+    }
+    fn try_take(&self) -> Option<A> {
+        Queue::try_take(self)
+    }
+}
+
+impl<A: Send + 'static> Takes<A> for Subscription<A> {
+    fn take(&self) -> Effect<A, QueueShutdown> {
+        Subscription::take(self)
+    }
+    fn try_take(&self) -> Option<A> {
+        Subscription::try_take(self)
+    }
+}
+
+/// Each pull waits for one item, then takes what else is already there, up to
+/// [`CHUNK_SIZE`]; the stream ends at the shutdown.
+fn take_pull<A, E, Q>(source: Q) -> Pull<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+    Q: Takes<A>,
+{
+    source.take().result().map(move |taken| match taken {
+        Ok(first) => {
+            let mut chunk = vec![first];
+            while chunk.len() < CHUNK_SIZE {
+                match source.try_take() {
+                    Some(item) => chunk.push(item),
+                    None => break,
+                }
+            }
+            Step::emit(chunk, take_pull(source))
+        }
+        Err(QueueShutdown) => Step::End,
+    })
+}
+
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// The stream of no values.
     ///
@@ -246,25 +294,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(drained), Ok(vec![1, 2, 3]));
     /// ```
     pub fn from_queue(queue: Queue<A>) -> Self {
-        fn pull<A: Send + 'static, E: Send + 'static>(queue: Queue<A>) -> Pull<A, E> {
-            queue
-                .take::<QueueShutdown>()
-                .result()
-                .map(move |taken| match taken {
-                    Ok(first) => {
-                        let mut chunk = vec![first];
-                        while chunk.len() < CHUNK_SIZE {
-                            match queue.try_take() {
-                                Some(item) => chunk.push(item),
-                                None => break,
-                            }
-                        }
-                        Step::emit(chunk, pull(queue))
-                    }
-                    Err(QueueShutdown) => Step::End,
-                })
-        }
-        Stream::from_open(move |_| pull(queue))
+        Stream::from_open(move |_| take_pull(queue))
     }
 
     /// The items published to a [`Hub`](crate::Hub) through `subscription` from now on;
@@ -285,25 +315,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(events.run_collect()), Ok(vec!["started", "stopped"]));
     /// ```
     pub fn from_subscription(subscription: Subscription<A>) -> Self {
-        fn pull<A: Send + 'static, E: Send + 'static>(subscription: Subscription<A>) -> Pull<A, E> {
-            subscription
-                .take::<QueueShutdown>()
-                .result()
-                .map(move |taken| match taken {
-                    Ok(first) => {
-                        let mut chunk = vec![first];
-                        while chunk.len() < CHUNK_SIZE {
-                            match subscription.try_take() {
-                                Some(item) => chunk.push(item),
-                                None => break,
-                            }
-                        }
-                        Step::emit(chunk, pull(subscription))
-                    }
-                    Err(QueueShutdown) => Step::End,
-                })
-        }
-        Stream::from_open(move |_| pull(subscription))
+        Stream::from_open(move |_| take_pull(subscription))
     }
 
     /// The items of a [`futures::Stream`], one per pull, for interop with the futures
