@@ -86,13 +86,24 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     where
         F: FnMut(A) -> Effect<(), E> + Send + 'static,
     {
+        self.run_while(move |value| f(value).as_value(true))
+    }
+
+    /// Runs the stream, running the effect `f` builds for each value, one after another,
+    /// until the stream ends or an effect says `false` (the rest is not pulled).
+    fn run_while<F>(self, mut f: F) -> Effect<(), E>
+    where
+        F: FnMut(A) -> Effect<bool, E> + Send + 'static,
+    {
         scoped(Effect::new(move |ctx: Context| async move {
             let mut pull = self.open(ctx.get::<Scope>());
             loop {
                 match pull.await? {
                     Step::Emit(chunk, rest) => {
                         for value in chunk {
-                            f(value).await?;
+                            if !f(value).await? {
+                                return Ok(());
+                            }
                         }
                         pull = *rest;
                     }
@@ -128,23 +139,13 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// ```
     pub fn run_into_queue(self, queue: Queue<A>) -> Effect<(), E> {
         let closing = queue.clone();
-        scoped(Effect::new(move |ctx: Context| async move {
-            let mut pull = self.open(ctx.get::<Scope>());
-            loop {
-                match pull.await? {
-                    Step::Emit(chunk, rest) => {
-                        for value in chunk {
-                            if queue.offer::<QueueShutdown>(value).result().await?.is_err() {
-                                // The consumer is gone: nothing more to deliver.
-                                return Ok(());
-                            }
-                        }
-                        pull = *rest;
-                    }
-                    Step::End => return Ok(()),
-                }
-            }
-        }))
+        // An offer refused means the consumer shut the queue down: nothing more to deliver.
+        self.run_while(move |value| {
+            queue
+                .offer::<QueueShutdown>(value)
+                .result()
+                .map(|offered| offered.is_ok())
+        })
         .ensuring(crate::effect::sync(move || closing.shutdown()))
     }
 
