@@ -110,6 +110,34 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         })
     }
 
+    /// Runs the effect `f` builds from the typed failure when this effect fails with one (to
+    /// log it, count it, ...), then fails with that same failure. Defects and interruption
+    /// pass by (see [`on_error`](Effect::on_error) for every cause).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use effect::{fail, run_blocking, sync, Cause, Effect};
+    ///
+    /// let logged = Arc::new(Mutex::new(Vec::new()));
+    /// let log = logged.clone();
+    /// let failing: Effect<(), String> = fail::<(), _>("quota exceeded".to_string())
+    ///     .tap_error(move |error| {
+    ///         let line = format!("failed: {error}");
+    ///         sync(move || log.lock().unwrap().push(line))
+    ///     });
+    /// assert_eq!(run_blocking(failing), Err(Cause::Fail("quota exceeded".to_string())));
+    /// assert_eq!(*logged.lock().unwrap(), ["failed: quota exceeded"]);
+    /// ```
+    pub fn tap_error<F>(self, f: F) -> Effect<A, E>
+    where
+        F: FnOnce(&E) -> Effect<(), Never> + Send + 'static,
+    {
+        self.on_error(move |cause| match cause.failure() {
+            Some(error) => f(error),
+            None => succeed(()),
+        })
+    }
+
     /// Runs `finalizer` only when this effect is interrupted.
     ///
     /// ```

@@ -331,6 +331,11 @@ pub fn scoped<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) -> Eff
 ///
 /// Outside any scope it dies with a message saying to wrap the effect in `scoped(..)`.
 ///
+/// Because the acquisition is uninterruptible, an `acquire` that *waits* (a pool checkout,
+/// a permit) ignores deadlines and shutdown while it waits. Make the waiting part
+/// interruptible, and keep only the taking uninterruptible: `acquire_release(wait_for_free
+/// .interruptible().flat_map(|_| take), release)`, where `take` cannot wait.
+///
 /// ```
 /// use std::sync::{Arc, Mutex};
 /// use effect::prelude::*;
