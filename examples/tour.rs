@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use effect::prelude::*;
+use effect::stream::Stream;
 use effect::{Clock, Context, Layer, Runtime};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -191,9 +192,10 @@ async fn main() {
     #[derive(Clone)]
     struct Greeter(&'static str);
     let greeter: Layer<FetchError> = Layer::succeed(Greeter("welcome"));
-    let greet = Effect::new(|ctx| async move {
-        Ok::<_, Cause<FetchError>>(format!("{}, user-1", ctx.get::<Greeter>().0))
-    });
+    let greet: Effect<String, FetchError> = effect_block! {
+        let greeter = service::<Greeter>()?;
+        format!("{}, user-1", greeter.0)
+    };
     println!(
         "provided by a layer: {:?}",
         greet.provide(greeter).run(&ctx).await
@@ -221,6 +223,25 @@ async fn main() {
         "recursed {:?} levels deep on a normal stack",
         count_down(1_000_000).run(&ctx).await
     );
+
+    section("14. streams");
+    let squares = Stream::from_iter(1..=1_000_000u64)
+        .filter(|n| n % 3 == 0)
+        .map_par(8, |n| succeed::<u64, FetchError>(n * n))
+        .take(4)
+        .run_collect();
+    println!(
+        "the first four squares of multiples of 3, mapped 8 at a time: {:?}",
+        squares.run(&ctx).await
+    );
+
+    section("15. errors that fit anyhow and Box<dyn Error>");
+    let failed: Result<u32, Cause<std::io::Error>> =
+        attempt(|| Err(std::io::Error::other("disk full")))
+            .run(&ctx)
+            .await;
+    let boxed: Box<dyn std::error::Error + Send + Sync> = failed.unwrap_err().into();
+    println!("one `?` away from a boxed error: {boxed}");
 }
 
 /// Reads the time from the context's clock: virtual under a TestClock.
