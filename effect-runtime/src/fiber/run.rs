@@ -253,7 +253,6 @@ impl<A, E> Unpin for Run<A, E> {}
 
 impl<A, E> Run<A, E> {
     pub(crate) fn start(prim: Prim, inherited: Inherited, family: Option<Arc<Family>>) -> Self {
-        crate::panic_location::install();
         let core: Arc<FiberCore> = FiberCore::new(family, ());
         Run {
             state: RunState::Running(Driver::new(prim, inherited, core.clone(), true), core),
@@ -262,6 +261,9 @@ impl<A, E> Run<A, E> {
 
     /// A root run: `ctx`, and nothing inherited from a fiber.
     pub(crate) fn new(effect: Effect<A, E>, ctx: &Context, family: Option<Arc<Family>>) -> Self {
+        // Root runs (and `Runtime::new`) install the panic-location hook, once per process;
+        // every other fiber starts inside one of them.
+        crate::panic_location::install();
         Run::inheriting(effect, || Inherited::root(ctx.clone()), family)
     }
 
