@@ -6,17 +6,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::cause::{Cause, Never};
 use crate::clock::Clock;
-use crate::context::Context;
+use crate::context::{missing_service, Context};
 use crate::effect::Effect;
 use crate::fiber::core::{driving_fiber, FiberId};
-
-/// The message of the defect a missing service dies with (the same as `Context::get`'s).
-fn missing<T>() -> String {
-    format!(
-        "service `{}` is not in the context; add it with `Context::with` or provide a layer that builds it",
-        std::any::type_name::<T>()
-    )
-}
 
 /// An effect that succeeds with (a clone of) the service of type `T` in the context.
 ///
@@ -43,7 +35,7 @@ pub fn service<T: Clone + Send + Sync + 'static>() -> Effect<T, Never> {
     Effect::new(|ctx: Context| async move {
         match ctx.try_get::<T>() {
             Some(service) => Ok(service.clone()),
-            None => Err(Cause::die(missing::<T>())),
+            None => Err(Cause::die(missing_service::<T>())),
         }
     })
 }
@@ -70,7 +62,7 @@ where
     Effect::new(|ctx: Context| async move {
         match ctx.try_get::<T>() {
             Some(service) => Ok(f(service)),
-            None => Err(Cause::die(missing::<T>())),
+            None => Err(Cause::die(missing_service::<T>())),
         }
     })
 }

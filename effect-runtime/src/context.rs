@@ -31,6 +31,15 @@ impl Hasher for TypeIdHasher {
     }
 }
 
+/// What a missing service of type `T` is reported with, by [`Context::get`]'s panic and by
+/// the defect of [`service`](crate::service).
+pub(crate) fn missing_service<T>() -> String {
+    format!(
+        "service `{}` is not in the context; add it with `Context::with` or provide a layer that builds it",
+        std::any::type_name::<T>()
+    )
+}
+
 /// A typed map of services, keyed by type, that every effect of a run can read.
 ///
 /// A context is a persistent value: cloning it is one reference-count increment, and adding a
@@ -160,10 +169,7 @@ impl Context {
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> T {
         match self.try_get::<T>() {
             Some(service) => service.clone(),
-            None => panic!(
-                "service `{}` is not in the context; add it with `Context::with` or provide a layer that builds it",
-                std::any::type_name::<T>()
-            ),
+            None => panic!("{}", missing_service::<T>()),
         }
     }
 

@@ -565,7 +565,7 @@ where
 {
     Effect::new(move |ctx| async move {
         let clock = Clock::of(&ctx);
-        let mut step = (schedule.start)(&Random::of(&ctx));
+        let mut step = schedule.start_run(&Random::of(&ctx));
         loop {
             let exit = make().await;
             match input(&exit).and_then(|input| step.next(input)) {

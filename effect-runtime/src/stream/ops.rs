@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use super::sources::{emit, end};
 use super::{Pull, Step, Stream};
 use crate::cause::{Cause, Never};
-use crate::clock::Clock;
 use crate::effect::{fail_cause, succeed, suspend, Effect};
 use crate::random::Random;
 use crate::schedule::{Schedule, ScheduleRun};
@@ -467,7 +466,6 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         struct Attempts<A, E, F> {
             make: F,
             run: ScheduleRun<E>,
-            clock: Clock,
             inner: InnerScope,
             _values: std::marker::PhantomData<fn() -> (A, E)>,
         }
@@ -493,15 +491,10 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
                 Err(error) => match state.run.next(&error) {
                     Some(delay) => {
                         let close = state.inner.close(Err(Cause::Fail(())));
-                        let sleep = state.clock.sleep(delay);
+                        // `sleep` reads the context's clock.
                         close
                             .widen()
-                            .flat_map(move |()| {
-                                Effect::from_future(async move {
-                                    sleep.await;
-                                    Ok::<_, Cause<E>>(())
-                                })
-                            })
+                            .flat_map(move |()| crate::time::sleep(delay))
                             .flat_map(move |()| attempt(state))
                     }
                     None => fail_cause(Cause::Fail(error)),
@@ -514,7 +507,6 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
                 let state = Attempts {
                     make,
                     run: schedule.start_run(&Random::of(&ctx)),
-                    clock: Clock::of(&ctx),
                     inner,
                     _values: std::marker::PhantomData,
                 };

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use super::{Pull, Step, Stream, CHUNK_SIZE};
 use crate::cause::Cause;
-use crate::clock::Clock;
 use crate::effect::{fail_cause, succeed, suspend, sync, Effect};
 use crate::random::Random;
 use crate::schedule::{Schedule, ScheduleRun};
 use crate::scope::{acquire_release, ScopeExit};
 use crate::sync::{Queue, QueueShutdown, Subscription};
+use crate::time::sleep;
 use crate::Never;
 
 /// The pull of a stream that has ended.
@@ -250,7 +250,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     where
         F: Fn() -> Effect<A, E> + Send + Sync + 'static,
     {
-        fn pull<A, E, F>(make: Arc<F>, mut run: ScheduleRun<A>, clock: Clock) -> Pull<A, E>
+        fn pull<A, E, F>(make: Arc<F>, mut run: ScheduleRun<A>) -> Pull<A, E>
         where
             A: Send + 'static,
             E: Send + 'static,
@@ -258,14 +258,8 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         {
             make().map(move |value| {
                 let rest = match run.next(&value) {
-                    Some(delay) => {
-                        let sleep = clock.sleep(delay);
-                        Effect::from_future(async move {
-                            sleep.await;
-                            Ok::<_, Cause<E>>(())
-                        })
-                        .flat_map(move |()| pull(make, run, clock))
-                    }
+                    // `sleep` reads the context's clock.
+                    Some(delay) => sleep(delay).flat_map(move |()| pull(make, run)),
                     None => end(),
                 };
                 Step::emit(vec![value], rest)
@@ -275,7 +269,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         Stream::from_open(move |_| {
             Effect::new(move |ctx| async move {
                 let run = schedule.start_run(&Random::of(&ctx));
-                pull(make, run, Clock::of(&ctx)).await
+                pull(make, run).await
             })
         })
     }
