@@ -563,3 +563,86 @@ async fn a_fiber_that_yields_before_it_sleeps_is_not_skipped_by_advance() {
     );
     assert_eq!(clock.pending_sleepers(), 0);
 }
+
+// ---- live timers: a cancelled timer is handed on to the next sleep on its thread ----
+//
+// These run on paused tokio time (which jumps straight to the next timer's deadline), so a
+// sleep's deadline can be checked exactly without waiting.
+
+/// One race of a live one-hour timer against a value that comes after a yield: the timer
+/// loses, is cancelled, and becomes the thread's spare.
+fn race_against_an_hour(i: u64) -> Effect<u64, Never> {
+    race([sleep(secs(3600)).as_value(0), yield_now().as_value(i)])
+}
+
+fn paused_current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime")
+}
+
+#[test]
+fn live_timers_cancelled_one_after_another_still_fire_at_their_own_deadlines() {
+    paused_current_thread().block_on(async {
+        let ctx = Context::new();
+        for i in 1..=100 {
+            assert_eq!(race_against_an_hour(i).run(&ctx).await, Ok(i));
+        }
+        let start = tokio::time::Instant::now();
+        // Each of these starts on the spare the previous one left.
+        assert_eq!(
+            never::<(), Never>().timeout(ms(20)).run(&ctx).await,
+            Ok(None)
+        );
+        assert_eq!(start.elapsed(), ms(20));
+        assert_eq!(sleep::<Never>(ms(5)).run(&ctx).await, Ok(()));
+        assert_eq!(start.elapsed(), ms(25));
+        let clock_sleep = Effect::<(), Never>::new(|ctx| async move {
+            Clock::of(&ctx).sleep(ms(7)).await;
+            Ok(())
+        });
+        assert_eq!(race_against_an_hour(1).run(&ctx).await, Ok(1));
+        assert_eq!(clock_sleep.run(&ctx).await, Ok(()));
+        assert_eq!(start.elapsed(), ms(32));
+    });
+}
+
+#[test]
+fn a_spare_timer_is_never_reused_on_another_runtime() {
+    // Runtime A leaves a spare timer on this thread, then shuts down; runtime B, on the
+    // same thread, must sleep on a timer of its own (A's driver no longer fires anything).
+    let first = paused_current_thread();
+    assert_eq!(
+        first.block_on(race_against_an_hour(7).run(&Context::new())),
+        Ok(7)
+    );
+    drop(first);
+    let second = paused_current_thread();
+    second.block_on(async {
+        let start = tokio::time::Instant::now();
+        assert_eq!(sleep::<Never>(ms(5)).run(&Context::new()).await, Ok(()));
+        assert_eq!(start.elapsed(), ms(5));
+    });
+}
+
+#[test]
+fn worker_threads_holding_spare_timers_shut_down_cleanly() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("a multi-thread runtime");
+    let total = runtime.block_on(async {
+        let races = (0..64u64).map(|i| tokio::spawn(race_against_an_hour(i).run(&Context::new())));
+        let mut total = 0;
+        for race in races.collect::<Vec<_>>() {
+            total += race.await.expect("the race's task").unwrap_or_default();
+        }
+        total
+    });
+    assert_eq!(total, (0..64).sum::<u64>());
+    // The workers exit with their spares (each a timer an hour from now) still registered.
+    runtime.shutdown_timeout(secs(5));
+}

@@ -13,7 +13,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::cause::{Cause, Exit};
-use crate::clock::Clock;
+use crate::clock::{Clock, LiveSleep};
 use crate::context::Context;
 use crate::effect::{fail_cause, succeed, Effect, Repr};
 use crate::fiber::bind::current_fiber;
@@ -47,7 +47,7 @@ fn start_sleep<E: Send + 'static>(ctx: &Context, nanos: u64) -> Prim {
     let duration = Duration::from_nanos(nanos);
     let body = match Clock::of(ctx).as_test() {
         Some(clock) => FutureFrame::boxed(sleep_on::<E>(clock.sleep(duration))),
-        None => FutureFrame::boxed(sleep_on::<E>(tokio::time::sleep(duration))),
+        None => FutureFrame::boxed(sleep_on::<E>(LiveSleep::new(duration))),
     };
     Prim::Frame(body)
 }

@@ -1,6 +1,7 @@
 //! Time as a service: [`Clock`] (live by default), [`TestClock`] (virtual time), and the
 //! effects that read it: [`sleep`](crate::sleep), `timeout`.
 
+mod live;
 mod sleepers;
 mod test_clock;
 
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pin_project_lite::pin_project;
 
+pub(crate) use live::LiveSleep;
 pub(crate) use test_clock::{Activity, Tracker};
 pub use test_clock::{TestClock, TestSleep};
 
@@ -164,7 +166,7 @@ impl Clock {
         ClockSleep {
             inner: match &self.kind {
                 ClockKind::Live => SleepKind::Live {
-                    sleep: tokio::time::sleep(duration),
+                    sleep: LiveSleep::new(duration),
                 },
                 ClockKind::Test(clock) => SleepKind::Test {
                     sleep: clock.sleep(duration),
@@ -195,7 +197,7 @@ pin_project! {
 pin_project! {
     #[project = SleepProjection]
     enum SleepKind {
-        Live { #[pin] sleep: tokio::time::Sleep },
+        Live { sleep: LiveSleep },
         Test { sleep: TestSleep },
     }
 }
@@ -205,7 +207,7 @@ impl Future for ClockSleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         match self.project().inner.project() {
-            SleepProjection::Live { sleep } => sleep.poll(cx),
+            SleepProjection::Live { sleep } => Pin::new(sleep).poll(cx),
             SleepProjection::Test { sleep } => Pin::new(sleep).poll(cx),
         }
     }
