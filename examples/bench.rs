@@ -27,6 +27,9 @@ use effect::{Clock, Context, Fiber, Runtime};
 /// Measured rounds per workload (each side once per round), after one warm-up round.
 const REPETITIONS: usize = 5;
 
+/// Worker threads of the runtime both sides run on.
+const WORKERS: usize = 2;
+
 struct Options {
     json: bool,
     scale: f64,
@@ -73,6 +76,8 @@ struct Workload {
     n: u64,
     effect: SideFn,
     baseline: SideFn,
+    /// What the floor is, when it is not the obvious hand-written tokio code.
+    note: Option<&'static str>,
 }
 
 async fn timed<F: Future<Output = ()>>(work: F) -> Side {
@@ -136,26 +141,133 @@ fn count_down_async(n: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
     })
 }
 
-/// The deepest boxed async recursion this bench lets the floor attempt on a worker thread;
-/// beyond it the hand-written version overflows its 2 MiB stack.
-const BASELINE_MAX_DEPTH: u64 = 10_000;
+/// The floor of a recursion `n` levels deep: the same recursion, hand-written, at the deepest
+/// depth it survives on a worker thread's 2 MiB stack (found in child processes, since an
+/// overflow aborts the process), its time scaled to `n` levels: the ratio compares the cost
+/// per level.
+async fn deepest_floor<F>(n: u64, probe: &'static str, run: F) -> Side
+where
+    F: FnOnce(u64) -> Pin<Box<dyn Future<Output = u64> + Send>>,
+{
+    let depth = tokio::task::spawn_blocking(move || deepest_surviving(probe, n))
+        .await
+        .map_err(|e| e.to_string())??;
+    let start = Instant::now();
+    tokio::spawn(run(depth))
+        .await
+        .map_err(|e| format!("the hand-written recursion failed: {e}"))?;
+    Ok(start.elapsed().mul_f64(n as f64 / depth as f64))
+}
+
+/// The deepest of `n` levels (a power of two times 1,000, then bisected) at which the
+/// hand-written recursion `probe` finishes in a child process, probed once per process.
+fn deepest_surviving(probe: &'static str, n: u64) -> Result<u64, String> {
+    use std::sync::Mutex;
+    static FOUND: Mutex<Vec<(&str, u64, u64)>> = Mutex::new(Vec::new());
+    let found = FOUND.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(&(_, _, depth)) = found.iter().find(|(p, m, _)| *p == probe && *m == n) {
+        return Ok(depth);
+    }
+    drop(found);
+    let survives = |depth: u64| -> Result<bool, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let status = std::process::Command::new(exe)
+            .args(["--depth-probe-child", probe, &depth.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map_err(|e| e.to_string())?;
+        Ok(status.success())
+    };
+    let (mut good, mut bad) = (0, None);
+    let mut depth = 1_000.min(n);
+    while bad.is_none() && good < n {
+        if survives(depth)? {
+            good = depth;
+            depth = (depth * 2).min(n);
+        } else {
+            bad = Some(depth);
+        }
+    }
+    if let Some(mut bad) = bad {
+        // Bisect to within 5%.
+        while good > 0 && bad - good > good / 20 {
+            let mid = (good + bad) / 2;
+            if survives(mid)? {
+                good = mid;
+            } else {
+                bad = mid;
+            }
+        }
+    }
+    if good == 0 {
+        return Err(format!(
+            "the hand-written `{probe}` overflows even at 1,000 levels"
+        ));
+    }
+    // A margin below the deepest survivor: stack use varies a little between processes.
+    let depth = if good == n { n } else { good - good / 10 };
+    FOUND
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((probe, n, depth));
+    Ok(depth)
+}
+
+/// In a child process: runs the hand-written recursion `probe` `depth` levels deep on a
+/// worker thread; the process exits normally only if it survived.
+fn depth_probe_child(probe: &str, depth: u64) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let run = match probe {
+        "count_down" => count_down_async(depth),
+        "nested_timeout" => nested_timeout_async(depth),
+        _ => std::process::exit(2),
+    };
+    let survived = runtime.block_on(runtime.spawn(run)).is_ok();
+    std::process::exit(if survived { 0 } else { 1 });
+}
 
 fn deep_recursion_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(deepest_floor(n, "count_down", count_down_async))
+}
+
+// ---- nested_timeout: each level of a recursion runs the next under a one-hour timeout ----
+
+#[effect]
+fn nested_timeouts(n: u64) -> Effect<u64, Never> {
+    if n == 0 {
+        return 0;
+    }
+    nested_timeouts(n - 1).timeout(secs(3600))?.unwrap_or(0) + 1
+}
+
+fn nested_timeout_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        black_box(
+            nested_timeouts(n)
+                .run(&Context::new())
+                .await
+                .unwrap_or_default(),
+        );
+    }))
+}
+
+fn nested_timeout_async(n: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
     Box::pin(async move {
-        let depth = n.min(BASELINE_MAX_DEPTH);
-        let start = Instant::now();
-        let result = tokio::spawn(count_down_async(depth)).await;
-        let elapsed = start.elapsed();
-        match result {
-            // Report per-operation time at the largest depth that runs.
-            Ok(_) if depth == n => Ok(elapsed),
-            Ok(_) => Err(format!(
-                "hand-written async recursion overflows a 2 MiB stack far below {n} levels; measured at {depth}: {:.1} ns/op",
-                elapsed.as_nanos() as f64 / depth as f64
-            )),
-            Err(e) => Err(format!("hand-written recursion failed: {e}")),
+        if n == 0 {
+            return 0;
         }
+        tokio::time::timeout(Duration::from_secs(3600), nested_timeout_async(n - 1))
+            .await
+            .unwrap_or(0)
+            + 1
     })
+}
+
+fn nested_timeout_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(deepest_floor(n, "nested_timeout", nested_timeout_async))
 }
 
 // ---- the per-item work: yield once, then 2*i ----
@@ -211,9 +323,9 @@ where
 
 // ---- traced_fork_join: fork_join inside a request span, no subscriber ----
 //
-// What a service pays for the `tracing` feature when nobody collects: each side runs inside a
-// span (disabled, there being no subscriber), the effect side's branches inheriting it, the
-// floor's tasks taking it with `in_current_span`. Compare with `fork_join`'s effect figure.
+// What a service pays for the `tracing` feature when nobody collects: `fork_join` run inside a
+// span (disabled, there being no subscriber), its branches inheriting it, against the same
+// `fork_join` with no span current.
 
 fn traced_fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
     use tracing::Instrument;
@@ -226,12 +338,6 @@ fn traced_fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>>
                 .unwrap_or_default(),
         );
     }))
-}
-
-fn traced_fork_join_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    use tracing::Instrument;
-    let tasks = join_set(n, |i| step_async(i).in_current_span());
-    Box::pin(timed(tasks.instrument(tracing::info_span!("request"))))
 }
 
 // ---- for_each_par_64 vs buffered(64) ----
@@ -375,6 +481,101 @@ fn test_clock_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
             black_box(total);
         })
     })
+}
+
+// ---- race_wide: a race of n branches sleeping i+1 ms on a test clock, one advance ----
+
+fn race_wide_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    on_current_thread(move || {
+        timed(async move {
+            let clock = TestClock::new();
+            let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+            let branches = (0..n).map(|i| sleep(ms(i + 1)).as_value(i));
+            let race: Fiber<u64, Never> = runtime.fork(race(branches));
+            clock.advance(ms(1)).await;
+            black_box(runtime.run(race.join()).await.unwrap_or_default());
+        })
+    })
+}
+
+fn race_wide_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use futures::StreamExt;
+    on_current_thread(move || {
+        timed(async move {
+            let race = tokio::spawn(async move {
+                let mut branches: futures::stream::FuturesUnordered<_> = (0..n)
+                    .map(|i| async move {
+                        tokio::time::sleep(Duration::from_millis(i + 1)).await;
+                        i
+                    })
+                    .collect();
+                // The first to finish; the rest are dropped (cancelled) with the set.
+                branches.next().await.unwrap_or_default()
+            });
+            tokio::time::advance(Duration::from_millis(1)).await;
+            black_box(race.await.unwrap_or_default());
+        })
+    })
+}
+
+// ---- cpu_fork_join: n items of about 10 us of CPU work each, zip_par vs JoinSet ----
+
+/// About 10 µs of CPU work on this machine: a xorshift chain the optimizer cannot shorten.
+fn cpu_work(seed: u64) -> u64 {
+    let mut x = seed | 1;
+    for _ in 0..CPU_WORK_STEPS {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x = black_box(x);
+    }
+    x
+}
+
+const CPU_WORK_STEPS: u32 = 6_600;
+
+fn cpu_fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let effects: Vec<Effect<u64, Never>> = (0..n).map(|i| succeed(i).map(cpu_work)).collect();
+        black_box(
+            zip_par(effects)
+                .run(&Context::new())
+                .await
+                .unwrap_or_default(),
+        );
+    }))
+}
+
+fn cpu_fork_join_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(join_set(n, |i| async move { cpu_work(i) })))
+}
+
+/// `cpu_fork_join`'s effect side on a 1-worker and on a 2-worker runtime: the speedup the
+/// second worker brings (median of the repetitions).
+fn cpu_speedup(n: u64) -> String {
+    let median_on = |workers: usize| -> Result<f64, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut samples = Vec::new();
+        for round in 0..=REPETITIONS {
+            let taken = sample(&runtime, n, cpu_fork_join_effect)?;
+            if round > 0 {
+                samples.push(taken);
+            }
+        }
+        Ok(median(samples).as_secs_f64())
+    };
+    match (median_on(1), median_on(2)) {
+        (Ok(one), Ok(two)) => format!(
+            "speedup of 2 workers over 1: {:.2}x ({:.1} us per item of CPU work on 1 worker)",
+            one / two,
+            one * 1e6 / n as f64
+        ),
+        (Err(e), _) | (_, Err(e)) => format!("speedup not measured: {e}"),
+    }
 }
 
 // ---- real_sleep_10ms: n concurrent live sleeps (wall time) ----
@@ -569,78 +770,114 @@ fn workloads() -> Vec<Workload> {
             n: 1_000_000,
             effect: bind_chain_effect,
             baseline: bind_chain_baseline,
+            note: None,
         },
         Workload {
             name: "deep_recursion",
             n: 1_000_000,
             effect: deep_recursion_effect,
             baseline: deep_recursion_baseline,
+            note: Some(
+                "floor: the hand-written recursion at the deepest depth it survives, per level",
+            ),
         },
         Workload {
             name: "fork_join",
             n: 100_000,
             effect: fork_join_effect,
             baseline: fork_join_baseline,
+            note: None,
         },
         Workload {
             name: "traced_fork_join",
             n: 100_000,
             effect: traced_fork_join_effect,
-            baseline: traced_fork_join_baseline,
+            baseline: fork_join_effect,
+            note: Some("floor: fork_join's effect side, with no span current"),
+        },
+        Workload {
+            name: "nested_timeout",
+            n: 100_000,
+            effect: nested_timeout_effect,
+            baseline: nested_timeout_baseline,
+            note: Some("floor: nested tokio timeouts at the deepest depth they survive, per level"),
         },
         Workload {
             name: "for_each_par_64",
             n: 1_000_000,
             effect: for_each_par_effect,
             baseline: for_each_par_baseline,
+            note: None,
         },
         Workload {
             name: "race_interrupt_loser",
             n: 100_000,
             effect: race_effect,
             baseline: race_baseline,
+            note: None,
         },
         Workload {
             name: "timeout_fast",
             n: 100_000,
             effect: timeout_effect,
             baseline: timeout_baseline,
+            note: None,
         },
         Workload {
             name: "test_clock_sleepers",
             n: 100_000,
             effect: test_clock_effect,
             baseline: test_clock_baseline,
+            note: None,
+        },
+        Workload {
+            name: "race_wide",
+            n: 10_000,
+            effect: race_wide_effect,
+            baseline: race_wide_baseline,
+            note: Some("per branch; floor: FuturesUnordered on paused tokio time"),
+        },
+        Workload {
+            name: "cpu_fork_join",
+            n: 10_000,
+            effect: cpu_fork_join_effect,
+            baseline: cpu_fork_join_baseline,
+            note: None,
         },
         Workload {
             name: "real_sleep_10ms",
             n: 10_000,
             effect: real_sleep_effect,
             baseline: real_sleep_baseline,
+            note: None,
         },
         Workload {
             name: "fiber_memory",
             n: 100_000,
             effect: fiber_memory_effect,
             baseline: fiber_memory_baseline,
+            note: None,
         },
         Workload {
             name: "stream_map_filter",
             n: 1_000_000,
             effect: stream_map_filter_effect,
             baseline: stream_map_filter_baseline,
+            note: None,
         },
         Workload {
             name: "stream_map_par_8",
             n: 1_000_000,
             effect: stream_map_par_effect,
             baseline: stream_map_par_baseline,
+            note: None,
         },
         Workload {
             name: "stream_grouped_within",
             n: 1_000_000,
             effect: stream_grouped_within_effect,
             baseline: stream_grouped_within_baseline,
+            note: None,
         },
     ]
 }
@@ -699,6 +936,12 @@ fn main() {
             fiber_memory_child(&side, n);
             return;
         }
+        Some("--depth-probe-child") => {
+            let probe = args.next().unwrap_or_default();
+            let depth = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            depth_probe_child(&probe, depth);
+            return;
+        }
         Some("--workload-child") => {
             let name = args.next().unwrap_or_default();
             let n = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
@@ -735,16 +978,25 @@ fn main() {
     }
     for workload in selected {
         let n = ((workload.n as f64 * options.scale).round() as u64).max(1);
-        let (effect, baseline) = run_workload_child(workload.name, n);
-        report(&options, workload.name, n, &effect, &baseline);
+        let (effect, baseline, measured) = run_workload_child(workload.name, n);
+        let notes: Vec<String> = workload
+            .note
+            .map(str::to_string)
+            .into_iter()
+            .chain(measured)
+            .collect();
+        report(&options, workload.name, n, &effect, &baseline, &notes);
     }
 }
+
+/// Both sides' figures, and what else the workload measured (a line to print beside them).
+type Figures = (Result<f64, String>, Result<f64, String>, Option<String>);
 
 /// Runs one workload, both sides, in a child process of its own: each workload starts with a
 /// fresh heap, so what an earlier workload left in the allocator (a hundred thousand freed
 /// fibers or tasks) does not slow down, or speed up, the next one's sides.
-fn run_workload_child(name: &str, n: u64) -> (Result<f64, String>, Result<f64, String>) {
-    let failed = |why: String| (Err(why.clone()), Err(why));
+fn run_workload_child(name: &str, n: u64) -> Figures {
+    let failed = |why: String| (Err(why.clone()), Err(why), None);
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => return failed(format!("cannot find the bench executable: {e}")),
@@ -757,9 +1009,13 @@ fn run_workload_child(name: &str, n: u64) -> (Result<f64, String>, Result<f64, S
         Err(e) => return failed(format!("cannot start the workload's process: {e}")),
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut lines = stdout.lines().map(parse_side);
+    let mut lines = stdout.lines();
     match (lines.next(), lines.next()) {
-        (Some(effect), Some(baseline)) => (effect, baseline),
+        (Some(effect), Some(baseline)) => (
+            parse_side(effect),
+            parse_side(baseline),
+            lines.next().map(str::to_string),
+        ),
         _ => failed(format!(
             "the workload's process gave no figures ({}): {}",
             out.status,
@@ -776,6 +1032,7 @@ fn workload_child(name: &str, n: u64) {
         return;
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
         .enable_all()
         .build()
         .expect("tokio runtime");
@@ -785,6 +1042,21 @@ fn workload_child(name: &str, n: u64) {
             Ok(value) => println!("ok {value}"),
             Err(error) => println!("err {}", error.replace('\n', " ")),
         }
+    }
+    drop(runtime);
+    match workload.name {
+        "cpu_fork_join" => println!("{}", cpu_speedup(n)),
+        "deep_recursion" | "nested_timeout" => {
+            let probe = if workload.name == "deep_recursion" {
+                "count_down"
+            } else {
+                "nested_timeout"
+            };
+            if let Ok(depth) = deepest_surviving(probe, n) {
+                println!("the floor ran {depth} levels deep, and its time is scaled to {n}");
+            }
+        }
+        _ => {}
     }
 }
 
@@ -804,6 +1076,7 @@ fn report(
     n: u64,
     effect: &Result<f64, String>,
     baseline: &Result<f64, String>,
+    notes: &[String],
 ) {
     let ratio = match (effect, baseline) {
         (Ok(e), Ok(b)) if *b > 0.0 => Some(e / b),
@@ -823,6 +1096,9 @@ fn report(
         if let Some(error) = error {
             line.push_str(&format!(",\"error\":{:?}", error));
         }
+        if !notes.is_empty() {
+            line.push_str(&format!(",\"note\":{:?}", notes.join("; ")));
+        }
         line.push('}');
         println!("{line}");
     } else {
@@ -839,7 +1115,10 @@ fn report(
             ratio.map_or("-".to_string(), |r| format!("{r:.2}"))
         );
         if let Some(error) = error {
-            println!("  note: {error}");
+            println!("  error: {error}");
+        }
+        for note in notes {
+            println!("  note: {note}");
         }
     }
 }
