@@ -30,6 +30,32 @@ async fn the_first_success_wins_and_the_losers_finalizers_ran_before_it_returns(
     assert_eq!(rt.live_fibers(), 0);
 }
 
+/// The losers of a decided race are interrupted without a wake-up (the racing fiber polls
+/// them itself right away): in a small race (polled together) and a wide one (a waker each),
+/// each must still be polled to its end, its finalizer run, before the race returns.
+#[tokio::test]
+async fn losers_interrupted_without_a_wake_up_still_finish_before_the_race_returns() {
+    for width in [2, 3, 8, 64] {
+        let (clock, rt) = test_env();
+        let log = Log::default();
+        let mut branches: Vec<Effect<usize, String>> = (1..width)
+            .map(|i| never().on_interrupt(log.note(&format!("loser {i} interrupted"))))
+            .collect();
+        branches.insert(width / 2, after(ms(1), width));
+        let fiber = rt.fork(race(branches).ensuring(log.note("race returned")));
+        clock.advance(ms(1)).await;
+        assert!(
+            fiber.is_done(),
+            "a race of {width} hung after its winner finished"
+        );
+        assert_eq!(rt.run(fiber.join()).await, Ok(width));
+        let events = log.events();
+        assert_eq!(events.len(), width, "width {width}: {events:?}");
+        assert_eq!(events.last().unwrap(), "race returned");
+        assert_eq!(rt.live_fibers(), 0);
+    }
+}
+
 #[tokio::test]
 async fn a_slow_success_beats_a_fast_failure() {
     let (clock, rt) = test_env();

@@ -331,6 +331,21 @@ impl<X: ?Sized> FiberCore<X> {
     /// Asks the fiber to stop at its next interruptible suspension point, on behalf of the
     /// fiber this thread is running (the first interrupter is the one remembered).
     pub(crate) fn interrupt(&self) {
+        self.mark_interrupted();
+        self.task.wake();
+    }
+
+    /// Interrupts the fiber without waking its task, for a fiber its interrupter polls next
+    /// itself (an in-place member of a region, whose task is the interrupter's own): waking
+    /// the running task would have tokio poll it again, and on a multi-thread runtime wake an
+    /// idle worker to steal it, for nothing. The waker registered is dropped, so that a later
+    /// interrupt does not wake a task that no longer waits for it.
+    pub(crate) fn interrupt_quietly(&self) {
+        self.mark_interrupted();
+        drop(self.task.take());
+    }
+
+    fn mark_interrupted(&self) {
         let by = driving_fiber().0;
         let _ = self.interrupted_by.compare_exchange(
             NOT_INTERRUPTED,
@@ -338,7 +353,6 @@ impl<X: ?Sized> FiberCore<X> {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
-        self.task.wake();
     }
 
     #[inline]

@@ -190,6 +190,16 @@ struct MemberWake {
     ready: Arc<ReadyQueue>,
 }
 
+impl MemberWake {
+    /// Queues the member (once until it is polled) without waking the region's task: for the
+    /// region's own task, which polls the queue next.
+    fn queue_quietly(&self) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            lock(&self.ready.indices).push_back(self.index);
+        }
+    }
+}
+
 impl Wake for MemberWake {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -458,11 +468,22 @@ fn poll_in_place<A: Send + 'static, E: Send + 'static>(
 }
 
 impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
+    /// Interrupts the members still running. In-place members are interrupted quietly and
+    /// queued for the region's next poll rather than woken: the only callers are the region's
+    /// own task, which polls the region right after (`interrupt_rest` at once; the close's
+    /// frame is the next thing its interpreter runs, or, past the poll's budget, its yield
+    /// wakes the task), and a wake-up of the running task would only cost tokio a needless
+    /// re-poll and, on a multi-thread runtime, a wake-up of an idle worker.
     fn interrupt_members(&self) {
         let members = lock(&self.members);
         for slot in &members.slots[members.closed_through..] {
             match slot {
-                Slot::InPlace(member) => member.run.interrupt(),
+                Slot::InPlace(member) => {
+                    member.run.interrupt_quietly();
+                    if let Some((wake, _)) = &member.own {
+                        wake.queue_quietly();
+                    }
+                }
                 Slot::Task(core) | Slot::Fork(core) => core.interrupt(),
                 Slot::Finished => {}
             }

@@ -295,10 +295,11 @@ impl<A, E> Run<A, E> {
         }
     }
 
-    /// Asks the run's fiber to stop; keep polling the run to let it unwind.
-    pub(crate) fn interrupt(&self) {
+    /// Asks the run's fiber to stop without waking whoever polls it: for a caller that polls
+    /// the run next itself (see [`FiberCore::interrupt_quietly`]).
+    pub(crate) fn interrupt_quietly(&self) {
         if let Some(core) = self.core() {
-            core.interrupt();
+            core.interrupt_quietly();
         }
     }
 }
