@@ -304,3 +304,49 @@ async fn race_first_zip_par_and_for_each_par_poll_each_branch_a_bounded_number_o
     );
     assert_eq!(rt.live_fibers(), 0);
 }
+
+/// A branch that sleeps, yields a few times and does some ready work, then sleeps again: the
+/// test clock must not see it idle between its first wake-up and its second sleep, or it
+/// moves time on and lets a later branch win.
+fn sleeps_twice(first: u64, second: u64, value: &'static str) -> Effect<&'static str, String> {
+    effect::effect_block! {
+        sleep(ms(first))?;
+        for _ in 0..3 {
+            yield_now()?;
+        }
+        let later: u64 = succeed(second)?;
+        sleep(ms(later))?;
+        value
+    }
+}
+
+/// Branches polled in place run inside their racing fiber's polls, and count for the test
+/// clock as part of them: a branch busy between two sleeps keeps the clock from moving on,
+/// in a small race and in a wide one, on both runtime flavours.
+async fn check_in_place_branches_keep_the_test_clock_from_moving_on() {
+    for width in [2, 8] {
+        let (clock, rt) = test_env();
+        let mut branches = vec![sleeps_twice(5, 5, "busy branch")];
+        branches.extend((1..width).map(|_| after(ms(11), "later branch")));
+        let fiber = rt.fork(race(branches));
+        clock.advance(ms(20)).await;
+        assert_eq!(
+            rt.run(fiber.join()).await,
+            Ok("busy branch"),
+            "width {width}"
+        );
+        assert_eq!(rt.live_fibers(), 0);
+    }
+}
+
+#[tokio::test]
+async fn in_place_branches_keep_the_test_clock_from_moving_on() {
+    check_in_place_branches_keep_the_test_clock_from_moving_on().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_place_branches_keep_the_test_clock_from_moving_on_multi_thread() {
+    for _ in 0..50 {
+        check_in_place_branches_keep_the_test_clock_from_moving_on().await;
+    }
+}

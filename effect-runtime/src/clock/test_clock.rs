@@ -524,6 +524,13 @@ impl Activity {
         Arc::as_ptr(self) as usize
     }
 
+    /// Whether a poll reported to this clock is under way on this thread (a tracked fiber's,
+    /// which a child polled in place is part of).
+    pub(crate) fn is_being_polled(self: &Arc<Self>) -> bool {
+        let (address, depth) = POLLING.get();
+        address == self.address() && depth > 0
+    }
+
     /// Whether nothing but `own` polls (the caller's own fiber) is queued or running.
     fn is_idle(&self, own: usize) -> bool {
         self.queued.load(Ordering::SeqCst) == 0 && self.running.load(Ordering::SeqCst) <= own

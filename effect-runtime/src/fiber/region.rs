@@ -275,13 +275,13 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         members.running += 1;
         match placement {
             Placement::InPlace if !own_waker => {
-                let run = Run::inheriting(effect, || from.clone(), family.clone());
+                let run = Run::in_place(effect, || from.clone(), family.clone());
                 members.always_polled += 1;
                 let member = InPlace { run, own: None };
                 members.slots.push(Slot::InPlace(Box::new(member)));
             }
             Placement::InPlace => {
-                let run = Run::inheriting(effect, || from.clone(), family.clone());
+                let run = Run::in_place(effect, || from.clone(), family.clone());
                 let ready = members.ready_queue();
                 let wake = Arc::new(MemberWake {
                     index,

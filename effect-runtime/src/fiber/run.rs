@@ -42,12 +42,31 @@ impl Driver {
         core: Arc<FiberCore>,
         interruptible: bool,
     ) -> Self {
-        let tracker = inherited
-            .ctx
-            .try_get::<Clock>()
-            .and_then(Clock::as_test)
-            .map(|clock| Tracker::new(clock.activity().clone()));
-        let tracked = tracker.is_some();
+        Driver::with_placement(prim, inherited, core, interruptible, false)
+    }
+
+    /// A driver for a fiber its parent polls in place (a member of a race, a timeout), whose
+    /// polls are inside its parent's own. When the parent's poll is already reported to the
+    /// fiber's test clock, the child needs no tracker of its own: its polls count as its
+    /// parent's, and every waker it registers leads to its parent's task, whose tracker sees
+    /// the wake-up. (A tracker is an allocation and a few contended atomics per poll, for
+    /// every branch of a wide race.)
+    fn in_place(prim: Prim, inherited: Inherited, core: Arc<FiberCore>) -> Self {
+        Driver::with_placement(prim, inherited, core, true, true)
+    }
+
+    fn with_placement(
+        prim: Prim,
+        inherited: Inherited,
+        core: Arc<FiberCore>,
+        interruptible: bool,
+        in_place: bool,
+    ) -> Self {
+        let (tracker, tracked) = match inherited.ctx.try_get::<Clock>().and_then(Clock::as_test) {
+            None => (None, false),
+            Some(clock) if in_place && clock.activity().is_being_polled() => (None, true),
+            Some(clock) => (Some(Tracker::new(clock.activity().clone())), true),
+        };
         Driver {
             interpreter: Some(Interpreter::new(
                 prim,
@@ -262,6 +281,30 @@ impl<A, E> Run<A, E> {
         let core: Arc<FiberCore> = FiberCore::new(family, ());
         Run {
             state: RunState::Running(Driver::new(prim, inherited, core.clone(), true), core),
+        }
+    }
+
+    /// A run of `effect` that the fiber starting it polls in place, as a member of one of its
+    /// regions, and never anything else (see [`Driver::in_place`]).
+    pub(crate) fn in_place(
+        effect: Effect<A, E>,
+        inherit: impl FnOnce() -> Inherited,
+        family: Option<Arc<Family>>,
+    ) -> Self {
+        match effect.repr {
+            Repr::Succeed(a) => Run {
+                state: RunState::Ready(Ok(a)),
+            },
+            Repr::Fail(cause) => Run {
+                state: RunState::Ready(Err(cause)),
+            },
+            Repr::Prim(prim, PhantomData) => {
+                let core: Arc<FiberCore> = FiberCore::new(family, ());
+                let driver = Driver::in_place(prim.into_inner(), inherit(), core.clone());
+                Run {
+                    state: RunState::Running(driver, core),
+                }
+            }
         }
     }
 
