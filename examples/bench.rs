@@ -899,9 +899,13 @@ fn sample(runtime: &tokio::runtime::Runtime, n: u64, side: SideFn) -> Side {
 
 /// Both sides of a workload, as medians in ns per operation. The sides take turns, after one
 /// unmeasured warm-up each, and the order alternates between rounds: drift in the machine's
-/// speed, and whatever one side leaves behind in the allocator, fall on both alike.
+/// speed, and whatever one side leaves behind in the allocator, fall on both alike. Each side
+/// runs on a tokio runtime of its own (`runtimes[0]` the effect side's), so that neither
+/// inherits the other's timers or worker state: a timer one side left registered keeps the
+/// other's time driver from parking with an empty wheel, which changes how often registering
+/// a timer wakes a worker.
 fn measure(
-    runtime: &tokio::runtime::Runtime,
+    runtimes: &[tokio::runtime::Runtime; 2],
     n: u64,
     effect: SideFn,
     baseline: SideFn,
@@ -911,7 +915,7 @@ fn measure(
     for round in 0..=REPETITIONS {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for which in order {
-            let taken = sample(runtime, n, sides[which]);
+            let taken = sample(&runtimes[which], n, sides[which]);
             if let (Ok(list), true) = (&mut samples[which], round > 0) {
                 match taken {
                     Ok(duration) => list.push(duration),
@@ -1031,19 +1035,22 @@ fn workload_child(name: &str, n: u64) {
         println!("err no workload named {name}");
         return;
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let (effect, baseline) = measure(&runtime, n, workload.effect, workload.baseline);
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    };
+    let runtimes = [runtime(), runtime()];
+    let (effect, baseline) = measure(&runtimes, n, workload.effect, workload.baseline);
     for side in [effect, baseline] {
         match side {
             Ok(value) => println!("ok {value}"),
             Err(error) => println!("err {}", error.replace('\n', " ")),
         }
     }
-    drop(runtime);
+    drop(runtimes);
     match workload.name {
         "cpu_fork_join" => println!("{}", cpu_speedup(n)),
         "deep_recursion" | "nested_timeout" => {
