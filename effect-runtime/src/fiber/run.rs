@@ -278,33 +278,24 @@ impl<A, E> Unpin for Run<A, E> {}
 
 impl<A, E> Run<A, E> {
     pub(crate) fn start(prim: Prim, inherited: Inherited, family: Option<Arc<Family>>) -> Self {
-        let core: Arc<FiberCore> = FiberCore::new(family, ());
-        Run {
-            state: RunState::Running(Driver::new(prim, inherited, core.clone(), true), core),
-        }
+        Run::start_placed(prim, inherited, family, false)
     }
 
-    /// A run of `effect` that the fiber starting it polls in place, as a member of one of its
-    /// regions, and never anything else (see [`Driver::in_place`]).
-    pub(crate) fn in_place(
-        effect: Effect<A, E>,
-        inherit: impl FnOnce() -> Inherited,
+    /// `in_place`: the fiber starting this run polls it in place (see [`Driver::in_place`]).
+    fn start_placed(
+        prim: Prim,
+        inherited: Inherited,
         family: Option<Arc<Family>>,
+        in_place: bool,
     ) -> Self {
-        match effect.repr {
-            Repr::Succeed(a) => Run {
-                state: RunState::Ready(Ok(a)),
-            },
-            Repr::Fail(cause) => Run {
-                state: RunState::Ready(Err(cause)),
-            },
-            Repr::Prim(prim, PhantomData) => {
-                let core: Arc<FiberCore> = FiberCore::new(family, ());
-                let driver = Driver::in_place(prim.into_inner(), inherit(), core.clone());
-                Run {
-                    state: RunState::Running(driver, core),
-                }
-            }
+        let core: Arc<FiberCore> = FiberCore::new(family, ());
+        let driver = if in_place {
+            Driver::in_place(prim, inherited, core.clone())
+        } else {
+            Driver::new(prim, inherited, core.clone(), true)
+        };
+        Run {
+            state: RunState::Running(driver, core),
         }
     }
 
@@ -323,6 +314,25 @@ impl<A, E> Run<A, E> {
         inherit: impl FnOnce() -> Inherited,
         family: Option<Arc<Family>>,
     ) -> Self {
+        Run::placed(effect, inherit, family, false)
+    }
+
+    /// Like [`inheriting`](Run::inheriting), for a run that the fiber starting it polls in
+    /// place, as a member of one of its regions, and never anything else.
+    pub(crate) fn in_place(
+        effect: Effect<A, E>,
+        inherit: impl FnOnce() -> Inherited,
+        family: Option<Arc<Family>>,
+    ) -> Self {
+        Run::placed(effect, inherit, family, true)
+    }
+
+    fn placed(
+        effect: Effect<A, E>,
+        inherit: impl FnOnce() -> Inherited,
+        family: Option<Arc<Family>>,
+        in_place: bool,
+    ) -> Self {
         match effect.repr {
             Repr::Succeed(a) => Run {
                 state: RunState::Ready(Ok(a)),
@@ -330,7 +340,9 @@ impl<A, E> Run<A, E> {
             Repr::Fail(cause) => Run {
                 state: RunState::Ready(Err(cause)),
             },
-            Repr::Prim(prim, PhantomData) => Run::start(prim.into_inner(), inherit(), family),
+            Repr::Prim(prim, PhantomData) => {
+                Run::start_placed(prim.into_inner(), inherit(), family, in_place)
+            }
         }
     }
 }
