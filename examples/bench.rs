@@ -86,19 +86,30 @@ async fn timed<F: Future<Output = ()>>(work: F) -> Side {
     Ok(start.elapsed())
 }
 
+/// The effect side of a workload: builds the effect with `make` and runs it to its value,
+/// all of it timed.
+fn run_effect<A, F>(make: F) -> Pin<Box<dyn Future<Output = Side> + Send>>
+where
+    A: Default + Send + 'static,
+    F: FnOnce() -> Effect<A, Never> + Send + 'static,
+{
+    Box::pin(timed(async move {
+        black_box(make().run(&Context::new()).await.unwrap_or_default());
+    }))
+}
+
 // ---- bind_chain: sequential binds of a pure value in one body ----
 
 fn bind_chain_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        let body: Effect<u64, Never> = effect_block! {
+    run_effect(move || {
+        effect_block! {
             let mut total = 0u64;
             for i in 0..n {
                 total = total.wrapping_add(succeed(black_box(i))?);
             }
             total
-        };
-        black_box(body.run(&Context::new()).await.unwrap_or_default());
-    }))
+        }
+    })
 }
 
 async fn step(i: u64) -> u64 {
@@ -126,9 +137,7 @@ fn count_down(n: u64) -> Effect<u64, Never> {
 }
 
 fn deep_recursion_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        black_box(count_down(n).run(&Context::new()).await.unwrap_or_default());
-    }))
+    run_effect(move || count_down(n))
 }
 
 fn count_down_async(n: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
@@ -244,14 +253,7 @@ fn nested_timeouts(n: u64) -> Effect<u64, Never> {
 }
 
 fn nested_timeout_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        black_box(
-            nested_timeouts(n)
-                .run(&Context::new())
-                .await
-                .unwrap_or_default(),
-        );
-    }))
+    run_effect(move || nested_timeouts(n))
 }
 
 fn nested_timeout_async(n: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
@@ -287,15 +289,7 @@ async fn step_async(i: u64) -> u64 {
 // ---- fork_join: zip_par of a Vec vs JoinSet ----
 
 fn fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        let effects: Vec<Effect<u64, Never>> = (0..n).map(step_effect).collect();
-        black_box(
-            zip_par(effects)
-                .run(&Context::new())
-                .await
-                .unwrap_or_default(),
-        );
-    }))
+    run_effect(move || zip_par((0..n).map(step_effect).collect::<Vec<_>>()))
 }
 
 fn fork_join_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
@@ -343,10 +337,7 @@ fn traced_fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>>
 // ---- for_each_par_64 vs buffered(64) ----
 
 fn for_each_par_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        let work = for_each_par(0..n, step_effect, 64);
-        black_box(work.run(&Context::new()).await.unwrap_or_default());
-    }))
+    run_effect(move || for_each_par(0..n, step_effect, 64))
 }
 
 fn for_each_par_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
@@ -364,16 +355,15 @@ fn for_each_par_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
 // ---- race_interrupt_loser: race(sleep 1 h, work) vs select! ----
 
 fn race_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        let body: Effect<u64, Never> = effect_block! {
+    run_effect(move || {
+        effect_block! {
             let mut total = 0u64;
             for i in 0..n {
                 total += race!(sleep(secs(3600)).as_value(0), step_effect(i))?;
             }
             total
-        };
-        black_box(body.run(&Context::new()).await.unwrap_or_default());
-    }))
+        }
+    })
 }
 
 fn race_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
@@ -392,16 +382,15 @@ fn race_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
 // ---- timeout_fast: timeout(1 s) around the work ----
 
 fn timeout_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        let body: Effect<u64, Never> = effect_block! {
+    run_effect(move || {
+        effect_block! {
             let mut total = 0u64;
             for i in 0..n {
                 total += step_effect(i).timeout(secs(1))?.unwrap_or(0);
             }
             total
-        };
-        black_box(body.run(&Context::new()).await.unwrap_or_default());
-    }))
+        }
+    })
 }
 
 fn timeout_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
@@ -535,15 +524,13 @@ fn cpu_work(seed: u64) -> u64 {
 const CPU_WORK_STEPS: u32 = 6_600;
 
 fn cpu_fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        let effects: Vec<Effect<u64, Never>> = (0..n).map(|i| succeed(i).map(cpu_work)).collect();
-        black_box(
-            zip_par(effects)
-                .run(&Context::new())
-                .await
-                .unwrap_or_default(),
-        );
-    }))
+    run_effect(move || {
+        zip_par(
+            (0..n)
+                .map(|i| sync(move || cpu_work(i)))
+                .collect::<Vec<_>>(),
+        )
+    })
 }
 
 fn cpu_fork_join_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
@@ -664,13 +651,12 @@ fn fiber_memory_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
 // ---- stream_map_filter: a pure stream pipeline, map + filter + fold ----
 
 fn stream_map_filter_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        let total = Stream::<u64, Never>::from_iter(0..n)
+    run_effect(move || {
+        Stream::<u64, Never>::from_iter(0..n)
             .map(|i| black_box(i).wrapping_mul(3))
             .filter(|i| i % 2 == 0)
-            .run_fold(0u64, |total, i| total.wrapping_add(i));
-        black_box(total.run(&Context::new()).await.unwrap_or_default());
-    }))
+            .run_fold(0u64, |total, i| total.wrapping_add(i))
+    })
 }
 
 fn stream_map_filter_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
@@ -688,12 +674,11 @@ fn stream_map_filter_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Sen
 // ---- stream_map_par_8: an effectful step that yields, 8 at a time, results in order ----
 
 fn stream_map_par_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        let total = Stream::<u64, Never>::from_iter(0..n)
+    run_effect(move || {
+        Stream::<u64, Never>::from_iter(0..n)
             .map_par(8, |i| yield_now().as_value(black_box(i)))
-            .run_fold(0u64, |total, i| total.wrapping_add(i));
-        black_box(total.run(&Context::new()).await.unwrap_or_default());
-    }))
+            .run_fold(0u64, |total, i| total.wrapping_add(i))
+    })
 }
 
 fn stream_map_par_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
@@ -714,14 +699,13 @@ fn stream_map_par_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>>
 // ---- stream_grouped_within: groups of up to 100 values or 1 s, whichever comes first ----
 
 fn stream_grouped_within_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
-    Box::pin(timed(async move {
-        let groups = Stream::<u64, Never>::from_iter(0..n)
+    run_effect(move || {
+        Stream::<u64, Never>::from_iter(0..n)
             .grouped_within(100, Duration::from_secs(1))
             .run_fold(0u64, |groups, group| {
                 groups + black_box(group).len().min(1) as u64
-            });
-        black_box(groups.run(&Context::new()).await.unwrap_or_default());
-    }))
+            })
+    })
 }
 
 fn stream_grouped_within_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
