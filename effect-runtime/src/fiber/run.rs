@@ -45,16 +45,12 @@ impl Driver {
         Driver::with_placement(prim, inherited, core, interruptible, false)
     }
 
-    /// A driver for a fiber its parent polls in place (a member of a race, a timeout), whose
-    /// polls are inside its parent's own. When the parent's poll is already reported to the
-    /// fiber's test clock, the child needs no tracker of its own: its polls count as its
+    /// `in_place`: the fiber is polled in place by its parent (a member of a race, a
+    /// timeout), inside its parent's own polls. When the parent's poll is already reported to
+    /// the fiber's test clock, the child needs no tracker of its own: its polls count as its
     /// parent's, and every waker it registers leads to its parent's task, whose tracker sees
     /// the wake-up. (A tracker is an allocation and a few contended atomics per poll, for
     /// every branch of a wide race.)
-    fn in_place(prim: Prim, inherited: Inherited, core: Arc<FiberCore>) -> Self {
-        Driver::with_placement(prim, inherited, core, true, true)
-    }
-
     fn with_placement(
         prim: Prim,
         inherited: Inherited,
@@ -281,7 +277,8 @@ impl<A, E> Run<A, E> {
         Run::start_placed(prim, inherited, family, false)
     }
 
-    /// `in_place`: the fiber starting this run polls it in place (see [`Driver::in_place`]).
+    /// `in_place`: the fiber starting this run polls it in place (see
+    /// [`Driver::with_placement`]).
     fn start_placed(
         prim: Prim,
         inherited: Inherited,
@@ -289,11 +286,7 @@ impl<A, E> Run<A, E> {
         in_place: bool,
     ) -> Self {
         let core: Arc<FiberCore> = FiberCore::new(family, ());
-        let driver = if in_place {
-            Driver::in_place(prim, inherited, core.clone())
-        } else {
-            Driver::new(prim, inherited, core.clone(), true)
-        };
+        let driver = Driver::with_placement(prim, inherited, core.clone(), true, in_place);
         Run {
             state: RunState::Running(driver, core),
         }
