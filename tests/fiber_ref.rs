@@ -93,6 +93,19 @@ fn a_set_inside_locally_lasts_until_it_ends_and_other_fiber_refs_keep_theirs() -
     assert_eq!(other.get()?, 7, "another fiber-local set inside stays set");
 }
 
+/// A timeout's effect runs on the fiber itself: what it sets stays set after it, as after
+/// any other effect the fiber runs.
+#[effect::test]
+fn a_timeouts_effect_sets_the_fibers_own_values() -> Effect<(), String> {
+    REQUEST_ID.set(1)?;
+    assert_eq!(set_then_read(2).timeout(secs(1))?, Some(2));
+    assert_eq!(
+        request_id()?,
+        2,
+        "set inside a timeout that finished in time"
+    );
+}
+
 #[effect::test]
 fn forks_and_branches_start_with_the_values_of_the_fiber_that_started_them(
     clock: TestClock,

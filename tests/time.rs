@@ -180,6 +180,131 @@ async fn a_timeout_inside_an_uninterruptible_region_is_not_cut_short_by_an_inter
     assert_eq!(rt.live_fibers(), 0);
 }
 
+// ---- timeouts run on the timing-out fiber: its deadline against uninterruptible regions,
+// nesting, failing cleanup, and deep nesting ----
+
+#[tokio::test]
+async fn a_timeout_inside_an_uninterruptible_region_still_cuts_its_effect_at_the_deadline() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let guarded = never::<u8, String>()
+        .on_interrupt(log.note("guarded interrupted"))
+        .timeout(secs(5));
+    let fiber = rt.fork(guarded.uninterruptible());
+    clock.advance(ms(4999)).await;
+    assert!(!fiber.is_done());
+    clock.advance(ms(1)).await;
+    assert!(fiber.is_done(), "the deadline cut the effect short");
+    assert_eq!(rt.run(fiber.join()).await, Ok(None));
+    assert_eq!(log.events(), ["guarded interrupted"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn an_uninterruptible_effect_under_a_timeout_finishes_then_times_out() {
+    // Time is up at 5 s, while the effect cannot be interrupted; it runs to its end at 8 s,
+    // and the deadline takes effect there: its value is discarded.
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let guarded = sleep::<String>(secs(8))
+        .flat_map({
+            let note = log.note("uninterruptible part done");
+            move |()| note
+        })
+        .uninterruptible()
+        .as_value(7u8)
+        .timeout(secs(5));
+    let fiber = rt.fork(guarded);
+    clock.advance(secs(7)).await;
+    assert!(
+        !fiber.is_done(),
+        "the uninterruptible part runs on past the deadline"
+    );
+    clock.advance(secs(1)).await;
+    assert!(fiber.is_done());
+    assert_eq!(rt.run(fiber.join()).await, Ok(None));
+    assert_eq!(log.events(), ["uninterruptible part done"]);
+    assert_eq!(clock.current_time(), secs(8));
+}
+
+#[tokio::test]
+async fn nested_timeouts_each_keep_their_own_deadline() {
+    let (clock, rt) = test_env();
+    // The inner deadline comes first: the inner timeout ends with `None`, the outer with it.
+    let inner_first = rt.fork(never::<u8, String>().timeout(secs(1)).timeout(secs(10)));
+    // The outer deadline comes first: it cuts the inner timeout short.
+    let outer_first = rt.fork(never::<u8, String>().timeout(secs(10)).timeout(secs(1)));
+    // Neither comes: the value passes through both.
+    let neither = rt.fork(
+        after::<_, String>(ms(500), 3u8)
+            .timeout(secs(10))
+            .timeout(secs(1)),
+    );
+    clock.advance(secs(1)).await;
+    assert!(inner_first.is_done() && outer_first.is_done() && neither.is_done());
+    assert_eq!(rt.run(inner_first.join()).await, Ok(Some(None)));
+    assert_eq!(rt.run(outer_first.join()).await, Ok(None));
+    assert_eq!(rt.run(neither.join()).await, Ok(Some(Some(3))));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_timeout_whose_effect_cleans_up_with_a_defect_fails_with_it() {
+    let (clock, rt) = test_env();
+    let guarded = never::<u8, String>()
+        .ensuring(sync(|| panic!("cleanup broke")))
+        .timeout(secs(1));
+    let fiber = rt.fork(guarded);
+    clock.advance(secs(1)).await;
+    assert!(fiber.is_done());
+    let cause = rt.run(fiber.join()).await.unwrap_err();
+    assert!(cause.is_interrupted(), "{cause}");
+    assert!(!cause.is_interrupted_only(), "the defect is kept: {cause}");
+    assert!(cause.to_string().contains("cleanup broke"), "{cause}");
+}
+
+#[tokio::test]
+async fn the_fibers_own_interrupt_passes_through_a_timeout() {
+    let (clock, rt) = test_env();
+    let fiber = rt.fork(never::<u8, String>().timeout(secs(10)));
+    clock.advance(secs(1)).await;
+    let exit = rt.run(fiber.interrupt::<()>()).await.unwrap();
+    assert!(
+        exit.unwrap_err().is_interrupted(),
+        "interrupted, not timed out"
+    );
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+/// A fiber `depth` timeouts deep, waiting at the bottom: on the live clock it arms one timer
+/// (the earliest deadline), however deep it is.
+#[effect]
+fn timeouts_around_a_sleep(depth: u32) -> Effect<u32, Never> {
+    if depth == 0 {
+        sleep::<Never>(ms(5))?;
+        return 0;
+    }
+    timeouts_around_a_sleep(depth - 1)
+        .timeout(secs(3600))?
+        .unwrap_or(0)
+        + 1
+}
+
+#[test]
+fn ten_thousand_nested_timeouts_around_a_wait_all_finish_in_time() {
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime");
+    paused.block_on(async {
+        let start = tokio::time::Instant::now();
+        let exit = timeouts_around_a_sleep(10_000).run(&Context::new()).await;
+        assert_eq!(exit, Ok(10_000));
+        assert_eq!(start.elapsed(), ms(5));
+    });
+}
+
 /// The guide's `with_timeout_and_fallback`. The guide builds it with `race`, but `race` waits
 /// for the first *success*, and a failing timer is not one: the slow primary would still win
 /// after 2 s. `race_first` (first to finish) is what makes the timer cut the primary short.

@@ -29,10 +29,11 @@ static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 ///   back when that effect ends, however it ends (success, failure, defect, interruption).
 /// - **Copy on fork.** A fiber started by [`fork`](Effect::fork) (or a daemon fork), a
 ///   branch of [`zip_par`](crate::zip_par) / `par!`, [`race`](crate::race()) /
-///   `race!`, [`for_each_par`](crate::for_each_par()), and the effect a
-///   [`timeout`](Effect::timeout) guards start with the values of the fiber that started them,
-///   as they were at that moment. What a child sets afterwards is its own: the parent and the
-///   siblings never see it, and it sees nothing they set later.
+///   `race!` and [`for_each_par`](crate::for_each_par()) start with the values of the fiber
+///   that started them, as they were at that moment. What a child sets afterwards is its own:
+///   the parent and the siblings never see it, and it sees nothing they set later. (The
+///   effect a [`timeout`](Effect::timeout) guards is no child: it runs on the fiber itself,
+///   and what it sets stays set, as after any other effect the fiber runs.)
 /// - **No merge on join.** Joining a fiber gives its value, not its fiber-locals: the
 ///   joining fiber's values stay as they were. (ZIO merges a joined child's values into its
 ///   parent; here a child that has something to hand back returns it.) This keeps a fiber's

@@ -1,24 +1,21 @@
 //! Effects that read the [`Clock`]: `sleep`, `timeout`, `timeout_fail`.
 //!
-//! `timeout` runs the guarded effect as the one member of a [`Region`], in place (polled by
-//! the timing-out fiber's own task, as `race` does), with the clock's sleep polled beside it.
-//! When time is up the effect is interrupted and `timeout` waits until its finalizers have
-//! run before it yields `None`; when the fiber itself is interrupted, the interpreter closes
-//! the region the same way before the fiber unwinds.
+//! `timeout` runs the guarded effect on the timing-out fiber itself, under a deadline the
+//! interpreter keeps on the fiber's stack (see `Prim::Deadline`): no fiber, task or region of
+//! its own, and no timer at all unless the effect has to wait. When time is up the effect is
+//! interrupted where it stands and unwound to the deadline, its finalizers run, before
+//! `timeout` yields `None`; when the fiber itself is interrupted, it unwinds through the
+//! deadline like through any other step.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::marker::PhantomData;
-use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
-use crate::cause::{Cause, Exit};
+use crate::cause::{Cause, Exit, Never};
 use crate::clock::{Clock, LiveSleep};
 use crate::context::Context;
 use crate::effect::{fail_cause, succeed, Effect, Repr};
-use crate::fiber::bind::current_fiber;
-use crate::fiber::frame::{FutureFrame, Prim};
-use crate::fiber::region::{Placement, Region};
+use crate::fiber::frame::{DeadlineStart, FrameBox, FutureFrame, Prim};
 
 /// An effect that succeeds after `duration` on the context's [`Clock`] (instantly under a
 /// `TestClock`, once it is advanced). Interruptible.
@@ -57,6 +54,17 @@ async fn sleep_on<E>(sleep: impl Future<Output = ()>) -> Exit<(), E> {
     Ok(())
 }
 
+/// What a timeout whose time is up ends with, from the cause its guarded effect was unwound
+/// with: `None` for the interruption alone; the cause, when the effect's cleanup failed too.
+fn timed_out<A: Send + 'static, E: Send + 'static>(cause: Cause<Never>) -> FrameBox {
+    let exit: Exit<Option<A>, E> = if cause.is_interrupted_only() {
+        Ok(None)
+    } else {
+        Err(cause.widen())
+    };
+    FutureFrame::boxed(async move { exit })
+}
+
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Runs this effect for at most `duration` on the context's clock: `Some(value)` if it
     /// finished in time, `None` if not, in which case it was interrupted and its finalizers
@@ -77,36 +85,12 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             Repr::Fail(cause) => return fail_cause(cause),
             Repr::Prim(prim, PhantomData) => prim.into_inner(),
         };
-        let region: Arc<Region<A, E>> = Arc::default();
-        let guard = region.clone();
-        Region::effect(region, async move {
-            let (inherited, family) = current_fiber();
-            let effect = Effect::from_prim(guarded);
-            guard.start(effect, Placement::InPlace, false, &inherited, &family);
-            let mut expiry = std::pin::pin!(Clock::of(&inherited.ctx).sleep(duration));
-            let finished = poll_fn(|cx| match guard.poll_next(cx) {
-                Poll::Ready(finished) => Poll::Ready(finished),
-                // The timer is armed only once the effect has had to wait.
-                Poll::Pending => expiry.as_mut().poll(cx).map(|()| None),
-            })
-            .await;
-            let exit = match finished {
-                Some((_, exit)) => exit,
-                None => {
-                    // Time is up: interrupt the effect, and wait until its finalizers ran.
-                    let mut rest = guard.interrupt_rest().await;
-                    match rest.pop() {
-                        Some((_, exit)) => exit,
-                        None => Err(Cause::Interrupt(crate::fiber::core::driving_fiber())),
-                    }
-                }
-            };
-            match exit {
-                Ok(value) => Ok(Some(value)),
-                Err(cause) if cause.is_interrupted_only() => Ok(None),
-                Err(cause) => Err(cause),
-            }
-        })
+        let guarded = Effect::<A, E>::from_prim(guarded).map(Some).into_prim();
+        Effect::from_prim(Prim::Deadline(Box::new(DeadlineStart {
+            guarded,
+            duration,
+            timed_out: timed_out::<A, E>,
+        })))
     }
 
     /// Like [`timeout`](Effect::timeout), but fails with `error` when time is up.

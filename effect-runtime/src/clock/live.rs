@@ -63,6 +63,10 @@ impl LiveSleep {
         }
     }
 
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     /// The thread's spare, if it belongs to `runtime`, reset to this sleep's deadline; a
     /// fresh timer otherwise.
     fn register(&self) -> (Id, Pin<Box<Sleep>>) {

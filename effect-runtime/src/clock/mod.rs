@@ -202,6 +202,16 @@ pin_project! {
     }
 }
 
+impl ClockSleep {
+    /// When a live sleep ends (`None` on a test clock).
+    pub(crate) fn live_deadline(&self) -> Option<tokio::time::Instant> {
+        match &self.inner {
+            SleepKind::Live { sleep } => Some(sleep.deadline()),
+            SleepKind::Test { .. } => None,
+        }
+    }
+}
+
 impl Future for ClockSleep {
     type Output = ();
 

@@ -40,7 +40,7 @@ pub(crate) struct HandOff<'a> {
     ctx: &'a Context,
     /// The fiber's fiber-locals: for `FiberRef`s, and for the children bodies start.
     locals: &'a Cell<FiberLocals>,
-    /// The fiber itself: for bodies that start children (`race`, `timeout`, groups).
+    /// The fiber itself: for bodies that start children (`race`, groups).
     core: &'a Arc<FiberCore>,
 }
 

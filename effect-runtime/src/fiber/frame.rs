@@ -88,6 +88,20 @@ pub(crate) enum Prim {
     /// the body a unit when polled again); anywhere else it runs the frame the function
     /// builds.
     Yield(fn() -> FrameBox),
+    /// Run the inner effect on this fiber under a deadline (`timeout`): see
+    /// [`DeadlineStart`].
+    Deadline(Box<DeadlineStart>),
+}
+
+/// What `timeout` asks the interpreter to run: `guarded` (the effect, its value already
+/// wrapped in `Some`) for at most `duration` on the context's clock. When time is up the
+/// guarded effect is interrupted where it stands, on this same fiber, and unwound to the
+/// deadline, running its finalizers; then `timed_out` makes the frame the timeout ends with
+/// from the cause the unwinding gathered (`Ok(None)` when it is an interruption alone).
+pub(crate) struct DeadlineStart {
+    pub(crate) guarded: Prim,
+    pub(crate) duration: std::time::Duration,
+    pub(crate) timed_out: fn(Cause<Never>) -> FrameBox,
 }
 
 pin_project! {

@@ -11,9 +11,15 @@
 //! - Interruption is observed only where the fiber is interruptible, at suspension points:
 //!   before polling a body and when a body returns `Pending`, and as an uninterruptible
 //!   region or a finalizer ends.
-//! - A region entry (a group, a race, a timeout, the fiber's own forks at the bottom) is
-//!   popped only through `close_region`, on every way out, like a finalizer: so every child
-//!   fiber is interrupted and awaited before the region's fiber goes past it.
+//! - A region entry (a group, a race, the fiber's own forks at the bottom) is popped only
+//!   through `close_region`, on every way out, like a finalizer: so every child fiber is
+//!   interrupted and awaited before the region's fiber goes past it.
+//! - A deadline entry (`timeout`) interrupts the effect above it, on this fiber, once its
+//!   sleep ends: where the effect is interruptible (even inside an uninterruptible region
+//!   the timeout began in, which still holds back the fiber's own interrupts), and the
+//!   unwinding stops at the deadline, which ends the timeout. Its sleep is polled only while
+//!   the fiber waits (so a timeout whose effect never waits costs no timer), and only the
+//!   earliest of the live ones.
 //! - Every step spends the task's budget (`bind::spend_budget`), a bind of a ready value
 //!   included: any loop yields to the scheduler now and then, and so can be interrupted.
 //! - What an effect changes for as long as it runs (the context of `provide`, a fiber-local
@@ -24,20 +30,21 @@
 //!   exactly while its own work runs.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::mem;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use super::bind::{fresh_budget, spend_budget, HandOff};
 use super::core::FiberCore;
-use super::frame::{take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
+use super::frame::{take_exit, DeadlineStart, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
 use super::locals::{FiberLocals, Inherited, LocalValue};
 use super::region::{Forks, Owner};
 #[cfg(feature = "tracing")]
 use super::span::{Entered, FiberSpan};
 use super::stack::Stack;
 use crate::cause::{Cause, Defect, Exit, Never};
-use crate::clock::{Activity, Clock};
+use crate::clock::{Activity, Clock, ClockSleep};
 use crate::context::Context;
 
 /// What a [`Prim::WithFiber`] request sees of the fiber running it.
@@ -133,6 +140,24 @@ enum Entry {
     /// The body below bound `yield_now`: the run returned to the scheduler once, and the body
     /// gets its unit when the run is polled again.
     Yielded,
+    /// A `timeout` whose guarded effect runs above (boxed: rare next to bodies, and every
+    /// entry of a deep stack pays for the largest variant).
+    Deadline(Box<Deadline>),
+}
+
+/// A deadline on the stack: the guarded effect above it is interrupted when the sleep ends,
+/// and unwound to here.
+struct Deadline {
+    /// Started with the deadline, so that time counts from there; polled (which arms a timer)
+    /// only while the fiber waits.
+    sleep: ClockSleep,
+    /// The sleep ended: the guarded effect is to be interrupted at its next interruptible
+    /// point (at once if it is interruptible now).
+    expired: bool,
+    timed_out: fn(Cause<Never>) -> FrameBox,
+    /// The fiber's interruptibility before the deadline began, put back when it ends.
+    interruptible: bool,
+    fiber_masked: bool,
 }
 
 // A deep stack holds a million entries: each is three words, however many kinds there are.
@@ -201,7 +226,18 @@ pub(crate) struct Interpreter {
     perturb: bool,
     /// Whether the fiber reports its activity to a test clock (its driver's tracker).
     tracked: bool,
+    /// Whether the fiber's own interrupts are held back even where `interruptible` is set:
+    /// inside a `timeout` begun in an uninterruptible region, whose guarded effect its
+    /// deadline can interrupt, but the fiber's interrupt cannot, as the region promised.
+    fiber_masked: bool,
+    /// How many deadlines are on the stack ([`DEADLINE_COUNT`]), and whether one of them has
+    /// expired ([`DEADLINE_EXPIRED`]). Zero for almost every fiber: then waiting costs
+    /// nothing more.
+    deadlines: u32,
 }
+
+const DEADLINE_EXPIRED: u32 = 1 << 31;
+const DEADLINE_COUNT: u32 = DEADLINE_EXPIRED - 1;
 
 impl Interpreter {
     /// An interpreter for the fiber of `core`, starting `prim` with what it inherited, and
@@ -230,6 +266,8 @@ impl Interpreter {
             span,
             interruptible,
             core,
+            fiber_masked: false,
+            deadlines: 0,
         }
     }
 
@@ -258,6 +296,8 @@ impl Interpreter {
                 | Entry::RestoreInterruptible(false) => true,
                 Entry::Region(region) => !region.is_closed(),
                 Entry::Forks(forks) => !forks.is_closed(),
+                // Inside a timeout begun in an uninterruptible region.
+                Entry::Deadline(deadline) => !deadline.interruptible,
                 _ => false,
             })
     }
@@ -279,15 +319,14 @@ impl Interpreter {
         };
         loop {
             next = match next {
-                Next::Start(prim) => {
-                    if self.interruptible && self.core.is_interrupted() {
-                        // Interrupted before this step began: it never starts.
+                Next::Start(prim) => match self.pending_interruption() {
+                    // Interrupted before this step began: it never starts.
+                    Some(cause) => {
                         drop(prim);
-                        Next::Unwind(self.core.interruption())
-                    } else {
-                        self.start(prim)
+                        Next::Unwind(cause)
                     }
-                }
+                    None => self.start(prim),
+                },
                 Next::Resume(delivered) => match self.run_bodies(cx, delivered) {
                     Ok(next) => next,
                     Err(pending) => return pending,
@@ -364,6 +403,27 @@ impl Interpreter {
                 Next::Start(*inner)
             }
             Prim::FromContext(make, data) => Next::Start(make(&self.ctx, data)),
+            Prim::Deadline(start) => {
+                let DeadlineStart {
+                    guarded,
+                    duration,
+                    timed_out,
+                } = *start;
+                self.stack.push(Entry::Deadline(Box::new(Deadline {
+                    sleep: Clock::of(&self.ctx).sleep(duration),
+                    expired: false,
+                    timed_out,
+                    interruptible: self.interruptible,
+                    fiber_masked: self.fiber_masked,
+                })));
+                // The deadline interrupts the guarded effect wherever it is interruptible, even
+                // in an uninterruptible region (as a fiber of its own would be); the fiber's
+                // own interrupts stay held back there.
+                self.fiber_masked |= !self.interruptible;
+                self.interruptible = true;
+                self.deadlines += 1;
+                Next::Start(guarded)
+            }
             // Not bound by a body (a root, a finalizer, a branch): run it as a frame.
             Prim::Yield(make) => Next::Start(Prim::Frame(make())),
             Prim::WithFiber(request) => Next::Start(request(&mut FiberCx {
@@ -394,13 +454,13 @@ impl Interpreter {
         mut delivered: Option<Delivery>,
     ) -> Result<Next, Poll<Outcome>> {
         loop {
-            if self.interruptible && self.core.is_interrupted() {
-                return Ok(Next::Unwind(self.core.interruption()));
+            if let Some(cause) = self.pending_interruption() {
+                return Ok(Next::Unwind(cause));
             }
             let yielding = !spend_budget() || (self.perturb && super::perturb::should_yield());
             if yielding && delivered.is_none() {
                 cx.waker().wake_by_ref();
-                return Err(Poll::Pending);
+                return self.suspend(cx);
             }
             let Some(Entry::Frame(frame)) = self.stack.last_mut() else {
                 panic!("effect runtime: polling a stack whose top is not a body");
@@ -439,16 +499,14 @@ impl Interpreter {
                         debug_assert!(polled.is_pending(), "a fresh yield_now yields once");
                     }
                     self.core.register_task(cx.waker());
-                    return Err(Poll::Pending);
+                    return self.suspend(cx);
                 }
                 (Poll::Pending, Some(request)) => return Ok(Next::Start(request)),
                 (Poll::Pending, None) => {
                     self.core.register_task(cx.waker());
-                    if self.interruptible && self.core.is_interrupted() {
-                        // Interrupted between the poll and the registration: act on it now.
-                        continue;
-                    }
-                    return Err(Poll::Pending);
+                    // Interrupted between the poll and the registration (or a deadline
+                    // passed): act on it now.
+                    return self.suspend(cx);
                 }
             }
         }
@@ -482,31 +540,31 @@ impl Interpreter {
                 // An interrupt that arrived while the finalizer ran takes effect as it ends,
                 // as at the end of any uninterruptible region: the guarded result is
                 // discarded, and the finalizer's own failure kept.
-                let interrupted = interruptible && self.core.is_interrupted();
-                match (*saved, exit) {
-                    (Saved::Completed(_), Ok(())) if interrupted => {
-                        Next::Unwind(self.core.interruption())
+                let interrupted = match &*saved {
+                    Saved::Completed(_) => self.pending_interruption(),
+                    Saved::Unwinding(_) => None,
+                };
+                match (*saved, exit, interrupted) {
+                    (Saved::Completed(_), Ok(()), Some(interruption)) => Next::Unwind(interruption),
+                    (Saved::Completed(_), Err(cause), Some(interruption)) => {
+                        Next::Unwind(interruption.then(cause))
                     }
-                    (Saved::Completed(_), Err(cause)) if interrupted => {
-                        Next::Unwind(self.core.interruption().then(cause))
-                    }
-                    (Saved::Completed(frame), Ok(())) => Next::Deliver(frame),
-                    (Saved::Completed(mut frame), Err(cause)) => {
+                    (Saved::Completed(frame), Ok(()), None) => Next::Deliver(frame),
+                    (Saved::Completed(mut frame), Err(cause), None) => {
                         frame.as_mut().add_cause(cause);
                         Next::Deliver(frame)
                     }
-                    (Saved::Unwinding(cause), Ok(())) => Next::Unwind(cause),
-                    (Saved::Unwinding(cause), Err(more)) => Next::Unwind(cause.then(more)),
+                    (Saved::Unwinding(cause), Ok(()), _) => Next::Unwind(cause),
+                    (Saved::Unwinding(cause), Err(more), _) => Next::Unwind(cause.then(more)),
                 }
             }
             Entry::RestoreInterruptible(flag) => {
                 self.interruptible = flag;
-                if flag && self.core.is_interrupted() {
+                match self.pending_interruption() {
                     // Leaving an uninterruptible region with an interrupt pending: the
                     // region's result is discarded and the fiber unwinds.
-                    Next::Unwind(self.core.interruption())
-                } else {
-                    Next::Deliver(done)
+                    Some(interruption) => Next::Unwind(interruption),
+                    None => Next::Deliver(done),
                 }
             }
             Entry::Restore(saved) => {
@@ -515,6 +573,13 @@ impl Interpreter {
             }
             Entry::Region(region) => self.close_region(region, Saved::Completed(done)),
             Entry::Forks(forks) => self.close_region(forks, Saved::Completed(done)),
+            // The guarded effect finished: in time, or after its deadline but before the
+            // deadline could interrupt it (it was uninterruptible to its end). Either way its
+            // outcome stands, as a fiber of its own that finished would.
+            Entry::Deadline(deadline) => {
+                self.leave_deadline(&deadline);
+                Next::Deliver(done)
+            }
         })
     }
 
@@ -559,7 +624,109 @@ impl Interpreter {
             }
             Entry::Region(region) => self.close_region(region, Saved::Unwinding(cause)),
             Entry::Forks(forks) => self.close_region(forks, Saved::Unwinding(cause)),
+            Entry::Deadline(deadline) => {
+                self.leave_deadline(&deadline);
+                if deadline.expired {
+                    // The unwinding its expiry began (or any other that reaches an expired
+                    // deadline) ends here: the timeout ends with `None`, or with the defects
+                    // the guarded effect's cleanup raised. An interrupt of the fiber itself
+                    // takes over at its next interruptible step.
+                    self.stack.push(Entry::Frame((deadline.timed_out)(cause)));
+                    Next::Resume(None)
+                } else {
+                    Next::Unwind(cause)
+                }
+            }
         })
+    }
+
+    /// The interruption to act on now, if any: the fiber's own interrupt (unless held back
+    /// inside a timeout begun in an uninterruptible region), else an expired deadline's.
+    /// Neither acts where the fiber is uninterruptible.
+    #[inline]
+    fn pending_interruption(&self) -> Option<Cause<Never>> {
+        if !self.interruptible {
+            return None;
+        }
+        if !self.fiber_masked && self.core.is_interrupted() {
+            return Some(self.core.interruption());
+        }
+        if self.deadlines & DEADLINE_EXPIRED != 0 {
+            return Some(Cause::Interrupt(self.core.id()));
+        }
+        None
+    }
+
+    /// Returns to the scheduler, the fiber waiting (or yielding): first the deadlines on the
+    /// stack are polled, arming their timers, so that one passing wakes the fiber; and an
+    /// interruption due now (an interrupt that arrived during the poll, a deadline passed) is
+    /// acted on instead.
+    fn suspend(&mut self, cx: &mut TaskContext<'_>) -> Result<Next, Poll<Outcome>> {
+        if self.deadlines != 0 {
+            self.poll_deadlines(cx);
+        }
+        match self.pending_interruption() {
+            Some(cause) => Ok(Next::Unwind(cause)),
+            None => Err(Poll::Pending),
+        }
+    }
+
+    /// Polls the sleeps of the deadlines on the stack that have not expired, marking those
+    /// that have ended. A live sleep is polled only if it ends first among the live ones (a
+    /// later one cannot end before it: a hundred thousand nested timeouts arm one timer); a
+    /// test clock's sleeps are all polled (each counts from its first poll).
+    fn poll_deadlines(&mut self, cx: &mut TaskContext<'_>) {
+        let mut earliest: Option<(tokio::time::Instant, &mut Deadline)> = None;
+        let mut expired = false;
+        for entry in self.stack.iter_mut() {
+            let Entry::Deadline(deadline) = entry else {
+                continue;
+            };
+            if deadline.expired {
+                continue;
+            }
+            match deadline.sleep.live_deadline() {
+                Some(at) => match &earliest {
+                    Some((first, _)) if *first <= at => {}
+                    _ => earliest = Some((at, deadline)),
+                },
+                None => {
+                    if std::pin::Pin::new(&mut deadline.sleep).poll(cx).is_ready() {
+                        deadline.expired = true;
+                        expired = true;
+                    }
+                }
+            }
+        }
+        if let Some((_, deadline)) = earliest {
+            if std::pin::Pin::new(&mut deadline.sleep).poll(cx).is_ready() {
+                deadline.expired = true;
+                expired = true;
+            }
+        }
+        if expired {
+            self.deadlines |= DEADLINE_EXPIRED;
+        }
+    }
+
+    /// Pops the bookkeeping of a deadline leaving the stack: the interruptibility from before
+    /// it, the count, and whether another on the stack has expired.
+    fn leave_deadline(&mut self, deadline: &Deadline) {
+        self.interruptible = deadline.interruptible;
+        self.fiber_masked = deadline.fiber_masked;
+        let count = (self.deadlines & DEADLINE_COUNT) - 1;
+        let another_expired = deadline.expired
+            && self.deadlines & DEADLINE_EXPIRED != 0
+            && self.stack.iter().any(|entry| match entry {
+                Entry::Deadline(other) => other.expired,
+                _ => false,
+            });
+        let still_expired = if deadline.expired {
+            another_expired
+        } else {
+            self.deadlines & DEADLINE_EXPIRED != 0
+        };
+        self.deadlines = count | if still_expired { DEADLINE_EXPIRED } else { 0 };
     }
 
     /// Pops a region whose body ended, however it ended: its members still running are

@@ -75,8 +75,8 @@ impl FiberLocals {
 }
 
 /// What a child fiber starts with, taken from the fiber that starts it at that moment (a
-/// fork, a branch of `zip_par` / `race` / `for_each_par`, a timeout's effect): its context,
-/// its fiber-locals and (with the `tracing` feature) the span current there. The child owns
+/// fork, a branch of `zip_par` / `race` / `for_each_par`): its context, its fiber-locals and
+/// (with the `tracing` feature) the span current there. The child owns
 /// these copies: nothing it does to them reaches its parent or its siblings, and nothing the
 /// parent does afterwards reaches the child. The fiber's family goes with it separately,
 /// into its core.

@@ -1,6 +1,6 @@
 //! [`Region`]: the one owner of child fibers. Every child a fiber starts belongs to exactly
 //! one region: the fiber's own forks (the region at the bottom of its interpreter stack), a
-//! `zip_par` / `for_each_par` group, a race's branches, a timeout's guarded effect.
+//! `zip_par` / `for_each_par` group, a race's branches.
 //!
 //! **No child outlives its region.** A region lives on its fiber's interpreter stack as an
 //! [`Entry::Region`](super::interpreter), pushed when the region's effect starts. However
@@ -12,7 +12,7 @@
 //!
 //! Members come in two placements, a setting of the region, not separate code paths:
 //! - [`Placement::InPlace`]: the member is a nested [`Run`] owned by the region and polled by
-//!   the region's own fiber, in its task: no task to spawn, which suits races and timeouts
+//!   the region's own fiber, in its task: no task to spawn, which suits races
 //!   (a race is about waiting). Each member is polled only when its own waker fired, so a
 //!   wake-up costs work for the members woken, not for every member.
 //! - [`Placement::Task`]: the member is a fiber on a tokio task of its own (forks, groups:
@@ -21,7 +21,7 @@
 //!
 //! In-place members nest on the native stack (a member's poll polls its own regions'
 //! members). So an in-place region opened deeper than [`MAX_IN_PLACE_DEPTH`] nested members
-//! places its members on tasks instead: a program nesting a hundred thousand timeouts runs
+//! places its members on tasks instead: a program nesting a hundred thousand races runs
 //! on a fresh native stack every few dozen levels.
 
 use std::cell::Cell;
@@ -114,7 +114,7 @@ struct Members<A, E> {
     /// whenever the region is (a few at most, in a small region: see [`Region::start`]).
     always_polled: usize,
     /// Made for the first member that reports through it (an in-place member with a waker of
-    /// its own, a task member): a small race or a timeout never needs one.
+    /// its own, a task member): a small race never needs one.
     ready: Option<Arc<ReadyQueue>>,
     /// The body driving the region, until the interpreter starts it.
     body: Option<FrameBox>,
@@ -255,7 +255,7 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
     /// too deep goes on a task. `own_waker`: give an in-place member a waker of its own, so
     /// that a wake-up polls only the members it woke. Without one, a member is polled
     /// whenever the region is, with the region's waker: cheaper for the few members of a
-    /// small race or a timeout (no waker to allocate, no queue to go through), and the work
+    /// small race (no waker to allocate, no queue to go through), and the work
     /// per wake-up stays proportional to those few. Wide regions must give every member its
     /// own.
     pub(crate) fn start(

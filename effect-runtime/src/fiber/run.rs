@@ -45,8 +45,8 @@ impl Driver {
         Driver::with_placement(prim, inherited, core, interruptible, false)
     }
 
-    /// `in_place`: the fiber is polled in place by its parent (a member of a race, a
-    /// timeout), inside its parent's own polls. When the parent's poll is already reported to
+    /// `in_place`: the fiber is polled in place by its parent (a member of a race), inside its
+    /// parent's own polls. When the parent's poll is already reported to
     /// the fiber's test clock, the child needs no tracker of its own: its polls count as its
     /// parent's, and every waker it registers leads to its parent's task, whose tracker sees
     /// the wake-up. (A tracker is an allocation and a few contended atomics per poll, for

@@ -2,8 +2,8 @@
 //!
 //! Invariants kept here and in the interpreter:
 //! - A fiber starts in the span that was current where it was started: when its parent
-//!   forked it, or the body of a `zip_par` / `race` / `for_each_par` / `timeout` started it as
-//!   a branch, or `Runtime::fork` was called ([`Inherited`](super::locals::Inherited) carries
+//!   forked it, or the body of a `zip_par` / `race` / `for_each_par` started it as a branch,
+//!   or `Runtime::fork` was called ([`Inherited`](super::locals::Inherited) carries
 //!   it). A root run starts in none of its own: it runs in whatever span its poller entered.
 //! - The interpreter enters the fiber's current span for the whole of each poll ([`Entered`]),
 //!   and the span changes only where an instrumented effect starts (a `Restore` entry is

@@ -60,6 +60,10 @@ impl<T> Stack<T> {
         self.low.iter().flatten().chain(&self.high)
     }
 
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.low.iter_mut().flatten().chain(&mut self.high)
+    }
+
     /// The entry at the bottom.
     pub(crate) fn bottom(&self) -> Option<&T> {
         self.low[0].as_ref()
