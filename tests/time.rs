@@ -276,6 +276,63 @@ async fn the_fibers_own_interrupt_passes_through_a_timeout() {
     assert_eq!(rt.live_fibers(), 0);
 }
 
+// Found by the model test when timeouts began to run on their own fiber: each once lost a
+// defect, let an outer deadline reach into an uninterruptible region, or let a fork outlive
+// its timeout.
+
+#[tokio::test]
+async fn a_defect_raised_while_an_inner_timeout_unwinds_survives_the_outer_one() {
+    // The inner deadline (1 s) interrupts the work; its cleanup runs until 3 s and dies; the
+    // outer deadline (2 s) passes meanwhile. The defect is the outer timeout's failure.
+    let (clock, rt) = test_env();
+    let guarded = sleep::<String>(secs(5))
+        .as_value(1u8)
+        .ensuring(sleep(secs(2)).flat_map(|()| sync(|| panic!("cleanup broke"))))
+        .timeout(secs(1))
+        .timeout(secs(2));
+    let fiber = rt.fork(guarded);
+    clock.advance(secs(3)).await;
+    assert!(fiber.is_done());
+    let cause = rt.run(fiber.join()).await.unwrap_err();
+    assert!(cause.to_string().contains("cleanup broke"), "{cause}");
+}
+
+#[tokio::test]
+async fn an_outer_deadline_waits_for_an_uninterruptible_region_around_an_inner_timeout() {
+    // The outer deadline (1 s) passes inside an uninterruptible region, whose inner timeout
+    // (10 s) lets its work run to its end (3 s): only then does the outer timeout end.
+    let (clock, rt) = test_env();
+    let inner = after::<_, String>(secs(3), 7u8).timeout(secs(10));
+    let fiber = rt.fork(inner.uninterruptible().timeout(secs(1)));
+    clock.advance(ms(2999)).await;
+    assert!(
+        !fiber.is_done(),
+        "the region runs on past the outer deadline"
+    );
+    clock.advance(ms(1)).await;
+    assert!(fiber.is_done());
+    assert_eq!(rt.run(fiber.join()).await, Ok(None));
+}
+
+#[tokio::test]
+async fn what_a_timeouts_effect_forks_is_interrupted_and_awaited_before_it_ends() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let child = never::<u8, String>().ensuring(sleep(secs(2)).flat_map({
+        let note = log.note("child cleaned up");
+        move |()| note
+    }));
+    let guarded = child.fork().flat_map(|fiber| fiber.join()).timeout(secs(1));
+    let fiber = rt.fork(guarded.ensuring(log.note("timeout ended")));
+    clock.advance(secs(1)).await;
+    assert!(!fiber.is_done(), "the child's cleanup runs first");
+    clock.advance(secs(2)).await;
+    assert!(fiber.is_done());
+    assert_eq!(rt.run(fiber.join()).await, Ok(None));
+    assert_eq!(log.events(), ["child cleaned up", "timeout ended"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
 /// A fiber `depth` timeouts deep, waiting at the bottom: on the live clock it arms one timer
 /// (the earliest deadline), however deep it is.
 #[effect]

@@ -16,10 +16,12 @@
 //!   interrupted and awaited before the region's fiber goes past it.
 //! - A deadline entry (`timeout`) interrupts the effect above it, on this fiber, once its
 //!   sleep ends: where the effect is interruptible (even inside an uninterruptible region
-//!   the timeout began in, which still holds back the fiber's own interrupts), and the
-//!   unwinding stops at the deadline, which ends the timeout. Its sleep is polled only while
-//!   the fiber waits (so a timeout whose effect never waits costs no timer), and only the
-//!   earliest of the live ones.
+//!   the timeout began in, which still holds back the fiber's own interrupts and every
+//!   deadline below), and the unwinding stops at the deadline, which ends the timeout,
+//!   unless another interruption applies there: then it unwinds on, defects kept. What the
+//!   effect forks belongs to the deadline and is interrupted and awaited as it ends. Its
+//!   sleep is polled only while the fiber waits (so a timeout whose effect never waits costs
+//!   no timer), and only the earliest of the live ones.
 //! - Every step spends the task's budget (`bind::spend_budget`), a bind of a ready value
 //!   included: any loop yields to the scheduler now and then, and so can be interrupted.
 //! - What an effect changes for as long as it runs (the context of `provide`, a fiber-local
@@ -57,6 +59,8 @@ pub(crate) struct FiberCx<'a> {
     #[cfg(feature = "tracing")]
     span: &'a mut FiberSpan,
     stack: &'a mut Stack<Entry>,
+    /// Whether a deadline is on the stack (see [`Interpreter::deadlines`]).
+    in_deadline: bool,
 }
 
 impl FiberCx<'_> {
@@ -98,8 +102,20 @@ impl FiberCx<'_> {
 
     /// Makes `child` a supervised fork of this fiber: a member of the fiber's own region,
     /// which sits at the bottom of its stack (put there at the first fork), so the child is
-    /// interrupted and awaited when the fiber ends, however it ends.
+    /// interrupted and awaited when the fiber ends, however it ends. Inside a `timeout`, the
+    /// child belongs to the innermost deadline instead, and is interrupted and awaited when
+    /// the timeout ends: a timeout's effect owns what it forks, as a fiber of its own would.
     pub(crate) fn adopt(&mut self, child: Arc<FiberCore>) {
+        if self.in_deadline {
+            let innermost = self.stack.iter_mut().rev().find_map(|entry| match entry {
+                Entry::Deadline(deadline) => Some(deadline),
+                _ => None,
+            });
+            if let Some(deadline) = innermost {
+                deadline.forks.get_or_insert_with(Arc::default).adopt(child);
+                return;
+            }
+        }
         if !matches!(self.stack.bottom(), Some(Entry::Forks(_))) {
             self.stack.insert_bottom(Entry::Forks(Arc::default()));
         }
@@ -158,6 +174,9 @@ struct Deadline {
     /// The fiber's interruptibility before the deadline began, put back when it ends.
     interruptible: bool,
     fiber_masked: bool,
+    /// What the guarded effect forked (made at its first fork): interrupted and awaited when
+    /// the deadline ends, however it ends, before the timeout does.
+    forks: Option<Arc<Forks>>,
 }
 
 // A deep stack holds a million entries: each is three words, however many kinds there are.
@@ -296,8 +315,14 @@ impl Interpreter {
                 | Entry::RestoreInterruptible(false) => true,
                 Entry::Region(region) => !region.is_closed(),
                 Entry::Forks(forks) => !forks.is_closed(),
-                // Inside a timeout begun in an uninterruptible region.
-                Entry::Deadline(deadline) => !deadline.interruptible,
+                // Inside a timeout begun in an uninterruptible region, or with forks to close.
+                Entry::Deadline(deadline) => {
+                    !deadline.interruptible
+                        || deadline
+                            .forks
+                            .as_ref()
+                            .is_some_and(|forks| !forks.is_closed())
+                }
                 _ => false,
             })
     }
@@ -415,6 +440,7 @@ impl Interpreter {
                     timed_out,
                     interruptible: self.interruptible,
                     fiber_masked: self.fiber_masked,
+                    forks: None,
                 })));
                 // The deadline interrupts the guarded effect wherever it is interruptible, even
                 // in an uninterruptible region (as a fiber of its own would be); the fiber's
@@ -434,6 +460,7 @@ impl Interpreter {
                 #[cfg(feature = "tracing")]
                 span: &mut self.span,
                 stack: &mut self.stack,
+                in_deadline: self.deadlines != 0,
             })),
         }
     }
@@ -576,10 +603,18 @@ impl Interpreter {
             // The guarded effect finished: in time, or after its deadline but before the
             // deadline could interrupt it (it was uninterruptible to its end). Either way its
             // outcome stands, as a fiber of its own that finished would.
-            Entry::Deadline(deadline) => {
-                self.leave_deadline(&deadline);
-                Next::Deliver(done)
-            }
+            Entry::Deadline(mut deadline) => match deadline.forks.take() {
+                // Its forks are closed first, like a finalizer, with the deadline kept on the
+                // stack meanwhile; the result then comes back to it.
+                Some(forks) => {
+                    self.stack.push(Entry::Deadline(deadline));
+                    self.close_region(forks, Saved::Completed(done))
+                }
+                None => {
+                    self.leave_deadline(&deadline);
+                    Next::Deliver(done)
+                }
+            },
         })
     }
 
@@ -624,18 +659,32 @@ impl Interpreter {
             }
             Entry::Region(region) => self.close_region(region, Saved::Unwinding(cause)),
             Entry::Forks(forks) => self.close_region(forks, Saved::Unwinding(cause)),
-            Entry::Deadline(deadline) => {
-                self.leave_deadline(&deadline);
-                if deadline.expired {
-                    // The unwinding its expiry began (or any other that reaches an expired
-                    // deadline) ends here: the timeout ends with `None`, or with the defects
-                    // the guarded effect's cleanup raised. An interrupt of the fiber itself
-                    // takes over at its next interruptible step.
-                    self.stack.push(Entry::Frame((deadline.timed_out)(cause)));
-                    Next::Resume(None)
-                } else {
-                    Next::Unwind(cause)
+            Entry::Deadline(mut deadline) => {
+                if let Some(forks) = deadline.forks.take() {
+                    // As on completion: its forks are closed first, then the unwinding comes
+                    // back to it.
+                    self.stack.push(Entry::Deadline(deadline));
+                    return Ok(self.close_region(forks, Saved::Unwinding(cause)));
                 }
+                self.leave_deadline(&deadline);
+                if !deadline.expired {
+                    return Ok(Next::Unwind(cause));
+                }
+                if let Some(interruption) = self.pending_interruption() {
+                    // Another interruption applies here too (the fiber's own, an enclosing
+                    // timeout's): the fiber unwinds on past this timeout with it, keeping the
+                    // defects the guarded effect's cleanup raised (ending the timeout first
+                    // would hand them to a body that interruption then drops).
+                    return Ok(Next::Unwind(match cause.into_defects() {
+                        Some(defects) => interruption.then(defects),
+                        None => interruption,
+                    }));
+                }
+                // The unwinding its expiry began (or any other that reaches an expired
+                // deadline) ends here: the timeout ends with `None`, or with the defects the
+                // guarded effect's cleanup raised.
+                self.stack.push(Entry::Frame((deadline.timed_out)(cause)));
+                Next::Resume(None)
             }
         })
     }
@@ -651,10 +700,30 @@ impl Interpreter {
         if !self.fiber_masked && self.core.is_interrupted() {
             return Some(self.core.interruption());
         }
-        if self.deadlines & DEADLINE_EXPIRED != 0 {
+        if self.deadlines & DEADLINE_EXPIRED != 0 && (!self.fiber_masked || self.expired_in_scope())
+        {
             return Some(Cause::Interrupt(self.core.id()));
         }
         None
+    }
+
+    /// Whether an expired deadline is within reach of interruption where the fiber's own
+    /// interrupts are held back: one at or above the innermost deadline begun in an
+    /// uninterruptible region. Deadlines below it are held back with the fiber's interrupts,
+    /// as the region promised; they act once it has ended.
+    #[cold]
+    fn expired_in_scope(&self) -> bool {
+        for entry in self.stack.iter().rev() {
+            if let Entry::Deadline(deadline) = entry {
+                if deadline.expired {
+                    return true;
+                }
+                if !deadline.interruptible {
+                    return false;
+                }
+            }
+        }
+        false
     }
 
     /// Returns to the scheduler, the fiber waiting (or yielding): first the deadlines on the
