@@ -122,9 +122,10 @@ async fn a_million_binds_in_one_loop_run() {
     assert_eq!(on_worker(effectful_loop).await, Ok(DEPTH / 2));
 }
 
-/// Nested regions: each level runs the next inside a `timeout` or a `race`, whose members are
-/// polled in place by the level's task until the nesting gets deep, then on tasks of their
-/// own; either way the native stack stays flat.
+/// Nested timeouts and races: each level runs the next inside a `timeout` (a deadline on the
+/// fiber's own stack) or a `race` (whose members are polled in place by the level's task
+/// until the nesting gets deep, then on tasks of their own); either way the native stack
+/// stays flat.
 const NESTED_REGIONS: u64 = 100_000;
 
 fn nested_timeouts(n: u64) -> Effect<u64, String> {
@@ -134,6 +135,28 @@ fn nested_timeouts(n: u64) -> Effect<u64, String> {
     suspend(move || nested_timeouts(n - 1))
         .timeout(secs(3600))
         .map(|below| below.expect("within the hour") + 1)
+}
+
+/// `depth` timeouts built one around the other before anything runs, around `inner`.
+fn timeouts_built_around(inner: Effect<u64, String>, depth: u64) -> Effect<u64, String> {
+    let mut chain = inner;
+    for _ in 0..depth {
+        chain = chain
+            .timeout(secs(3600))
+            .map(|below| below.map_or(0, |n| n + 1));
+    }
+    chain
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_timeouts_built_around_an_effect_run_and_drop_unrun() {
+    let built = timeouts_built_around(yield_now().as_value(0), NESTED_REGIONS);
+    assert_eq!(on_worker(built).await, Ok(NESTED_REGIONS));
+    tokio::spawn(async {
+        drop(timeouts_built_around(never(), NESTED_REGIONS));
+    })
+    .await
+    .expect("dropping the unrun chain must not overflow the worker's stack");
 }
 
 fn nested_races(n: u64) -> Effect<u64, String> {

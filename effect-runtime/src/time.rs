@@ -15,7 +15,8 @@ use crate::cause::{Cause, Exit, Never};
 use crate::clock::{Clock, LiveSleep};
 use crate::context::Context;
 use crate::effect::{fail_cause, succeed, Effect, Repr};
-use crate::fiber::frame::{DeadlineStart, FrameBox, FutureFrame, Prim};
+use crate::fiber::frame::{FrameBox, FutureFrame, Prim};
+use crate::fiber::interpreter::Deadline;
 
 /// An effect that succeeds after `duration` on the context's [`Clock`] (instantly under a
 /// `TestClock`, once it is advanced). Interruptible.
@@ -86,11 +87,11 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             Repr::Prim(prim, PhantomData) => prim.into_inner(),
         };
         let guarded = Effect::<A, E>::from_prim(guarded).map(Some).into_prim();
-        Effect::from_prim(Prim::Deadline(Box::new(DeadlineStart {
+        Effect::from_prim(Prim::Deadline(Deadline::new(
             guarded,
             duration,
-            timed_out: timed_out::<A, E>,
-        })))
+            timed_out::<A, E>,
+        )))
     }
 
     /// Like [`timeout`](Effect::timeout), but fails with `error` when time is up.

@@ -20,7 +20,7 @@ use std::task::{Context as TaskContext, Poll};
 use pin_project_lite::pin_project;
 
 use super::bind::current_context;
-use super::interpreter::FiberCx;
+use super::interpreter::{Deadline, FiberCx};
 use super::region::Owner;
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::context::Context;
@@ -88,20 +88,9 @@ pub(crate) enum Prim {
     /// the body a unit when polled again); anywhere else it runs the frame the function
     /// builds.
     Yield(fn() -> FrameBox),
-    /// Run the inner effect on this fiber under a deadline (`timeout`): see
-    /// [`DeadlineStart`].
-    Deadline(Box<DeadlineStart>),
-}
-
-/// What `timeout` asks the interpreter to run: `guarded` (the effect, its value already
-/// wrapped in `Some`) for at most `duration` on the context's clock. When time is up the
-/// guarded effect is interrupted where it stands, on this same fiber, and unwound to the
-/// deadline, running its finalizers; then `timed_out` makes the frame the timeout ends with
-/// from the cause the unwinding gathered (`Ok(None)` when it is an interruption alone).
-pub(crate) struct DeadlineStart {
-    pub(crate) guarded: Prim,
-    pub(crate) duration: std::time::Duration,
-    pub(crate) timed_out: fn(Cause<Never>) -> FrameBox,
+    /// Run the inner effect on this fiber under a deadline (`timeout`): see [`Deadline`]. The
+    /// box becomes the deadline's entry on the stack.
+    Deadline(Box<Deadline>),
 }
 
 pin_project! {

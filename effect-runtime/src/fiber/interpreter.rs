@@ -39,7 +39,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::bind::{fresh_budget, spend_budget, HandOff};
 use super::core::FiberCore;
-use super::frame::{take_exit, DeadlineStart, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
+use super::frame::{take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
 use super::locals::{FiberLocals, Inherited, LocalValue};
 use super::region::{Forks, Owner};
 #[cfg(feature = "tracing")]
@@ -161,12 +161,19 @@ enum Entry {
     Deadline(Box<Deadline>),
 }
 
-/// A deadline on the stack: the guarded effect above it is interrupted when the sleep ends,
-/// and unwound to here.
-struct Deadline {
-    /// Started with the deadline, so that time counts from there; polled (which arms a timer)
-    /// only while the fiber waits.
-    sleep: ClockSleep,
+/// What `timeout` asks the interpreter to run, and then its entry on the stack: `guarded`
+/// (the effect, its value already wrapped in `Some`) runs above it for at most `duration` on
+/// the context's clock. When time is up the guarded effect is interrupted where it stands,
+/// on this same fiber, and unwound to here, running its finalizers; then `timed_out` makes the
+/// frame the timeout ends with from the cause the unwinding gathered (`Ok(None)` when it is
+/// an interruption alone).
+pub(crate) struct Deadline {
+    /// Until the deadline starts.
+    guarded: Option<Prim>,
+    duration: std::time::Duration,
+    /// Made as the deadline starts, so that time counts from there; polled (which arms a
+    /// timer) only while the fiber waits.
+    sleep: Option<ClockSleep>,
     /// The sleep ended: the guarded effect is to be interrupted at its next interruptible
     /// point (at once if it is interruptible now).
     expired: bool,
@@ -177,6 +184,35 @@ struct Deadline {
     /// What the guarded effect forked (made at its first fork): interrupted and awaited when
     /// the deadline ends, however it ends, before the timeout does.
     forks: Option<Arc<Forks>>,
+}
+
+impl Deadline {
+    pub(crate) fn new(
+        guarded: Prim,
+        duration: std::time::Duration,
+        timed_out: fn(Cause<Never>) -> FrameBox,
+    ) -> Box<Self> {
+        Box::new(Deadline {
+            guarded: Some(guarded),
+            duration,
+            sleep: None,
+            expired: false,
+            timed_out,
+            interruptible: true,
+            fiber_masked: false,
+            forks: None,
+        })
+    }
+
+    /// Polls the sleep (arming its timer); marks the deadline expired once it has ended.
+    fn poll_sleep(&mut self, cx: &mut TaskContext<'_>) -> bool {
+        let sleep = self
+            .sleep
+            .as_mut()
+            .expect("a deadline on the stack has started");
+        self.expired = std::pin::Pin::new(sleep).poll(cx).is_ready();
+        self.expired
+    }
 }
 
 // A deep stack holds a million entries: each is three words, however many kinds there are.
@@ -428,20 +464,15 @@ impl Interpreter {
                 Next::Start(*inner)
             }
             Prim::FromContext(make, data) => Next::Start(make(&self.ctx, data)),
-            Prim::Deadline(start) => {
-                let DeadlineStart {
-                    guarded,
-                    duration,
-                    timed_out,
-                } = *start;
-                self.stack.push(Entry::Deadline(Box::new(Deadline {
-                    sleep: Clock::of(&self.ctx).sleep(duration),
-                    expired: false,
-                    timed_out,
-                    interruptible: self.interruptible,
-                    fiber_masked: self.fiber_masked,
-                    forks: None,
-                })));
+            Prim::Deadline(mut deadline) => {
+                let guarded = deadline
+                    .guarded
+                    .take()
+                    .expect("effect runtime: a deadline was started twice");
+                deadline.sleep = Some(Clock::of(&self.ctx).sleep(deadline.duration));
+                deadline.interruptible = self.interruptible;
+                deadline.fiber_masked = self.fiber_masked;
+                self.stack.push(Entry::Deadline(deadline));
                 // The deadline interrupts the guarded effect wherever it is interruptible, even
                 // in an uninterruptible region (as a fiber of its own would be); the fiber's
                 // own interrupts stay held back there.
@@ -754,24 +785,16 @@ impl Interpreter {
             if deadline.expired {
                 continue;
             }
-            match deadline.sleep.live_deadline() {
+            match deadline.sleep.as_ref().and_then(ClockSleep::live_deadline) {
                 Some(at) => match &earliest {
                     Some((first, _)) if *first <= at => {}
                     _ => earliest = Some((at, deadline)),
                 },
-                None => {
-                    if std::pin::Pin::new(&mut deadline.sleep).poll(cx).is_ready() {
-                        deadline.expired = true;
-                        expired = true;
-                    }
-                }
+                None => expired |= deadline.poll_sleep(cx),
             }
         }
         if let Some((_, deadline)) = earliest {
-            if std::pin::Pin::new(&mut deadline.sleep).poll(cx).is_ready() {
-                deadline.expired = true;
-                expired = true;
-            }
+            expired |= deadline.poll_sleep(cx);
         }
         if expired {
             self.deadlines |= DEADLINE_EXPIRED;
