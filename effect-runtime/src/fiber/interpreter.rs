@@ -807,17 +807,13 @@ impl Interpreter {
         self.interruptible = deadline.interruptible;
         self.fiber_masked = deadline.fiber_masked;
         let count = (self.deadlines & DEADLINE_COUNT) - 1;
-        let another_expired = deadline.expired
-            && self.deadlines & DEADLINE_EXPIRED != 0
-            && self.stack.iter().any(|entry| match entry {
-                Entry::Deadline(other) => other.expired,
-                _ => false,
-            });
-        let still_expired = if deadline.expired {
-            another_expired
-        } else {
-            self.deadlines & DEADLINE_EXPIRED != 0
-        };
+        // Another expired one remains only if one had, and it was not this one alone.
+        let still_expired = self.deadlines & DEADLINE_EXPIRED != 0
+            && (!deadline.expired
+                || self.stack.iter().any(|entry| match entry {
+                    Entry::Deadline(other) => other.expired,
+                    _ => false,
+                }));
         self.deadlines = count | if still_expired { DEADLINE_EXPIRED } else { 0 };
     }
 
