@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::cause::Cause;
 use crate::effect::{succeed, Effect};
 use crate::fiber::bind::current_fiber;
+use crate::fiber::core::FiberId;
 use crate::fiber::region::{Placement, Region};
 
 /// Runs every effect of a `Vec` concurrently, each on its own fiber, and succeeds with their
@@ -56,13 +57,15 @@ where
     E: Send + 'static,
 {
     let mut combined = cause;
-    for (_, exit) in group.interrupt_rest().await {
-        if let Err(other) = exit {
-            if !other.is_interrupted_only() {
-                combined = combined.both(other);
+    group
+        .interrupt_rest(|exit| match exit {
+            Err(other) if !other.is_interrupted_only() => {
+                let earlier = std::mem::replace(&mut combined, Cause::Interrupt(FiberId::NONE));
+                combined = earlier.both(other);
             }
-        }
-    }
+            _ => {}
+        })
+        .await;
     combined
 }
 

@@ -38,7 +38,7 @@ where
             "{name} of no effects: give {name} at least one effect"
         ));
     }
-    let region: Arc<Region<A, E>> = Arc::default();
+    let region = Arc::new(Region::with_capacity(effects.len()));
     let racers = region.clone();
     Region::effect(region, async move {
         let (inherited, family) = current_fiber();

@@ -42,6 +42,9 @@ use super::run::Run;
 use crate::cause::{Cause, Exit, Never};
 use crate::effect::Effect;
 
+/// The end of the list of vacant slots.
+const NO_SLOT: u32 = u32::MAX;
+
 /// How many in-place members may be nested inside one another on one native stack before a
 /// region places its members on tasks. Each level costs a few hundred bytes of native stack
 /// in release builds and a few kilobytes in debug builds; 32 levels stay far below a
@@ -104,7 +107,17 @@ pub(crate) struct Region<A, E> {
 }
 
 struct Members<A, E> {
-    slots: Vec<Slot<A, E>>,
+    slots: Vec<Slot>,
+    /// The runs of the in-place members, side by side (a race reserves room for all its
+    /// branches at once: one allocation, not one per branch).
+    in_place: Vec<InPlace<A, E>>,
+    /// The first slot of the list of [`Slot::Vacant`] ones (`NO_SLOT`: none), which the next
+    /// in-place members take over. A region that keeps starting members as others finish (a
+    /// stream's `map_par`, over millions of elements) stays as large as the most members it
+    /// ran at once, not as all it ever ran; the list lives in the slots, so a race, which
+    /// never reuses one, allocates nothing for it. Task members never reuse a slot: a group's
+    /// index is its member's position in the input.
+    vacant: u32,
     /// Members not yet finished.
     running: usize,
     /// Every slot below this index is finished: closing waits for the members in order from
@@ -123,9 +136,10 @@ struct Members<A, E> {
     defects: Option<Cause<Never>>,
 }
 
-enum Slot<A, E> {
-    /// A nested run (boxed: a region of forks or tasks should not pay for its size).
-    InPlace(Box<InPlace<A, E>>),
+enum Slot {
+    /// A nested run: its index in `in_place` (kept apart: a slot of a region of forks or
+    /// tasks should not pay for a run's size).
+    InPlace(usize),
     /// A fiber on its own task, whose exit (an `Exit<A, E>`) is in its core, and whose
     /// completion is queued for the region (a group member).
     Task(Arc<FiberCore>),
@@ -134,9 +148,16 @@ enum Slot<A, E> {
     Fork(Arc<FiberCore>),
     /// Finished; its exit until the region's body takes it.
     Finished,
+    /// A finished in-place member's: its room in `in_place` (`at`) and the next vacant slot
+    /// (`NO_SLOT`: none), for the next in-place member to take over.
+    Vacant { at: u32, next: u32 },
 }
 
 /// An in-place member: its run, and its own waker (`None`: polled whenever the region is).
+///
+/// Moved when `in_place` grows, which is sound: a `Run` is not pinned (its interpreter keeps
+/// its bodies boxed), `start` grows the vector only under the members' lock, and a run is
+/// polled only under that same lock, so never while it moves.
 struct InPlace<A, E> {
     run: Run<A, E>,
     own: Option<(Arc<MemberWake>, Waker)>,
@@ -220,9 +241,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<A, E> Default for Region<A, E> {
     fn default() -> Self {
+        Region::with_capacity(0)
+    }
+}
+
+impl<A, E> Region<A, E> {
+    /// A region with room for `members` members, all in place: a race knows its width.
+    pub(crate) fn with_capacity(members: usize) -> Self {
         Region {
             members: Mutex::new(Members {
-                slots: Vec::new(),
+                slots: Vec::with_capacity(members),
+                in_place: Vec::with_capacity(members),
+                vacant: NO_SLOT,
                 running: 0,
                 closed_through: 0,
                 always_polled: 0,
@@ -271,14 +301,16 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
             placement => placement,
         };
         let mut members = lock(&self.members);
-        let index = members.slots.len();
+        let index = match placement {
+            Placement::InPlace => members.next_in_place(),
+            Placement::Task => members.slots.len(),
+        };
         members.running += 1;
         match placement {
             Placement::InPlace if !own_waker => {
                 let run = Run::in_place(effect, || from.clone(), family.clone());
                 members.always_polled += 1;
-                let member = InPlace { run, own: None };
-                members.slots.push(Slot::InPlace(Box::new(member)));
+                members.push_in_place(InPlace { run, own: None });
             }
             Placement::InPlace => {
                 let run = Run::in_place(effect, || from.clone(), family.clone());
@@ -290,11 +322,10 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
                     ready: ready.clone(),
                 });
                 let waker = Waker::from(wake.clone());
-                let member = InPlace {
+                members.push_in_place(InPlace {
                     run,
                     own: Some((wake, waker)),
-                };
-                members.slots.push(Slot::InPlace(Box::new(member)));
+                });
                 drop(members);
                 ready.push(index);
             }
@@ -367,21 +398,19 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
     /// of their exits (cleanup that failed as they were interrupted), which must not be lost.
     pub(crate) async fn interrupt_rest_keeping_defects(&self) -> Option<Cause<Never>> {
         let mut defects = None;
-        for (_, exit) in self.interrupt_rest().await {
-            keep_defects(&mut defects, exit);
-        }
+        self.interrupt_rest(|exit| keep_defects(&mut defects, exit))
+            .await;
         defects
     }
 
-    /// Interrupts every member still running, waits until all have finished, and returns
-    /// the exits the body had not taken yet, in the order they finished.
-    pub(crate) async fn interrupt_rest(&self) -> Vec<(usize, Exit<A, E>)> {
+    /// Interrupts every member still running, waits until all have finished, and gives
+    /// `each` the exits the body had not taken yet, in the order they finished (as they come:
+    /// a race's losers are looked at once, not gathered first).
+    pub(crate) async fn interrupt_rest(&self, mut each: impl FnMut(Exit<A, E>)) {
         self.interrupt_members();
-        let mut exits = Vec::new();
-        while let Some(finished) = self.next_finished().await {
-            exits.push(finished);
+        while let Some((_, exit)) = self.next_finished().await {
+            each(exit);
         }
-        exits
     }
 
     /// Adds a fiber forked by the region's fiber (a supervised fork): it is interrupted and
@@ -394,6 +423,8 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
                 Slot::Task(core) | Slot::Fork(core) => !core.is_done(),
                 Slot::InPlace(..) => true,
                 Slot::Finished => false,
+                // A region of forks has no in-place members.
+                Slot::Vacant { .. } => true,
             });
             members.running = members.slots.len();
             members.closed_through = 0;
@@ -412,20 +443,61 @@ impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
         }
     }
 
+    /// The slot index the next in-place member gets.
+    fn next_in_place(&self) -> usize {
+        match self.vacant {
+            NO_SLOT => self.slots.len(),
+            index => index as usize,
+        }
+    }
+
+    /// Puts an in-place member at [`next_in_place`](Members::next_in_place). A reused slot
+    /// may still be named in the ready queue, by a wake-up of its finished member that came
+    /// late: the new member is then polled once for nothing, which is harmless.
+    fn push_in_place(&mut self, member: InPlace<A, E>) {
+        match self.vacant {
+            NO_SLOT => {
+                self.slots.push(Slot::InPlace(self.in_place.len()));
+                self.in_place.push(member);
+            }
+            index => {
+                let index = index as usize;
+                let Slot::Vacant { at, next } = self.slots[index] else {
+                    unreachable!("the vacant list holds vacant slots only")
+                };
+                self.vacant = next;
+                self.in_place[at as usize] = member;
+                self.slots[index] = Slot::InPlace(at as usize);
+            }
+        }
+    }
+
     fn is_always_polled(&self, index: usize) -> bool {
-        matches!(&self.slots[index], Slot::InPlace(member) if member.own.is_none())
+        matches!(self.slots[index], Slot::InPlace(at) if self.in_place[at].own.is_none())
     }
 
     fn ready_queue(&mut self) -> Arc<ReadyQueue> {
         self.ready.get_or_insert_with(Arc::default).clone()
     }
 
+    /// What the slot of a finished in-place member becomes: the head of the vacant list
+    /// (past `u32::MAX` slots, never in practice, just `Finished`).
+    fn vacate(&mut self, index: usize, at: usize) -> Slot {
+        match (u32::try_from(index), u32::try_from(at)) {
+            (Ok(slot), Ok(at)) if slot != NO_SLOT => {
+                let next = std::mem::replace(&mut self.vacant, slot);
+                Slot::Vacant { at, next }
+            }
+            _ => Slot::Finished,
+        }
+    }
+
     /// Polls member `index` if it is an in-place run, or takes a finished task's exit; the
-    /// exit if the member finished now (then its slot is `Finished`).
+    /// exit if the member finished now (then its slot is `Finished`, or `Vacant`).
     fn poll_member(&mut self, index: usize, cx: &mut TaskContext<'_>) -> Option<Exit<A, E>> {
         let exit = match &mut self.slots[index] {
-            Slot::InPlace(member) => {
-                let InPlace { run, own } = &mut **member;
+            Slot::InPlace(at) => {
+                let InPlace { run, own } = &mut self.in_place[*at];
                 let polled = match own {
                     Some((wake, waker)) => {
                         // Cleared before the poll: a wake during it queues the member again.
@@ -440,13 +512,19 @@ impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
                 }
             }
             Slot::Task(core) if core.is_done() => core.take_exit::<A, E>(),
-            Slot::Task(_) | Slot::Fork(_) | Slot::Finished => return None,
+            Slot::Task(_) | Slot::Fork(_) | Slot::Finished | Slot::Vacant { .. } => return None,
         };
-        if self.is_always_polled(index) {
-            self.always_polled -= 1;
-        }
-        self.slots[index] = Slot::Finished;
         self.running -= 1;
+        self.slots[index] = match self.slots[index] {
+            Slot::InPlace(at) => {
+                // Its waker goes now (the finished run holds nothing; its room stays).
+                if self.in_place[at].own.take().is_none() {
+                    self.always_polled -= 1;
+                }
+                self.vacate(index, at)
+            }
+            _ => Slot::Finished,
+        };
         Some(exit)
     }
 }
@@ -478,14 +556,15 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
         let members = lock(&self.members);
         for slot in &members.slots[members.closed_through..] {
             match slot {
-                Slot::InPlace(member) => {
+                Slot::InPlace(at) => {
+                    let member = &members.in_place[*at];
                     member.run.interrupt_quietly();
                     if let Some((wake, _)) = &member.own {
                         wake.queue_quietly();
                     }
                 }
                 Slot::Task(core) | Slot::Fork(core) => core.interrupt(),
-                Slot::Finished => {}
+                Slot::Finished | Slot::Vacant { .. } => {}
             }
         }
     }
@@ -498,7 +577,7 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
                 .all(|slot| match slot {
                     Slot::Task(core) | Slot::Fork(core) => core.is_done(),
                     Slot::InPlace(..) => false,
-                    Slot::Finished => true,
+                    Slot::Finished | Slot::Vacant { .. } => true,
                 })
     }
 
@@ -522,7 +601,7 @@ impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
         while members.closed_through < members.slots.len() {
             let index = members.closed_through;
             match &members.slots[index] {
-                Slot::Finished => {}
+                Slot::Finished | Slot::Vacant { .. } => {}
                 Slot::InPlace(..) => return Poll::Pending,
                 Slot::Task(core) | Slot::Fork(core) => {
                     if core.poll_done(cx).is_pending() {
@@ -578,3 +657,102 @@ impl<A, E> Drop for Region<A, E> {
 /// A fiber's own forks: their exits (of many types) are in their handles, so the region is
 /// typed by nothing.
 pub(crate) type Forks = Region<(), Never>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Context;
+    use crate::effect::{never, succeed, yield_now};
+
+    /// What a region holds: slots, room for in-place runs.
+    fn size<A, E>(region: &Region<A, E>) -> (usize, usize) {
+        let members = lock(&region.members);
+        (members.slots.len(), members.in_place.len())
+    }
+
+    /// The region's next finished member, polled with a waker that does nothing.
+    fn finished<A: Send + 'static, E: Send + 'static>(
+        region: &Region<A, E>,
+    ) -> Option<(usize, Exit<A, E>)> {
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        match region.poll_next(&mut cx) {
+            Poll::Ready(finished) => finished,
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn in_place_members_started_as_others_finish_reuse_their_room() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let region: Region<u64, Never> = Region::default();
+            let from = Inherited::root(Context::new());
+            // A member that never finishes keeps its slot throughout.
+            let stays = region.start(never(), Placement::InPlace, true, &from, &None);
+            assert!(finished(&region).is_none());
+            for i in 0..1_000u64 {
+                // Suspends once (a member that needs its waker), then finishes.
+                let member = yield_now().flat_map(move |()| succeed(i));
+                let index = region.start(member, Placement::InPlace, true, &from, &None);
+                assert_ne!(index, stays, "a running member's slot is never given away");
+                let mut exit = finished(&region);
+                while exit.is_none() {
+                    tokio::task::yield_now().await;
+                    exit = finished(&region);
+                }
+                assert_eq!(exit, Some((index, Ok(i))));
+            }
+            assert_eq!(
+                size(&region),
+                (2, 2),
+                "as large as the most members at once"
+            );
+            // Members running side by side each get a slot of their own.
+            let a = region.start(never(), Placement::InPlace, true, &from, &None);
+            let b = region.start(never(), Placement::InPlace, true, &from, &None);
+            assert!(stays != a && a != b && stays != b);
+            assert_eq!(size(&region), (3, 3));
+            region.interrupt_members();
+            let mut interrupted = Vec::new();
+            while interrupted.len() < 3 {
+                match finished(&region) {
+                    Some((index, exit)) => {
+                        assert!(exit.is_err_and(|cause| cause.is_interrupted_only()));
+                        interrupted.push(index);
+                    }
+                    None => tokio::task::yield_now().await,
+                }
+            }
+            interrupted.sort();
+            assert_eq!(interrupted, vec![0, 1, 2]);
+            assert!(finished(&region).is_none(), "no member runs any more");
+        });
+    }
+
+    #[test]
+    fn task_members_never_reuse_a_slot() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let region: Region<u64, Never> = Region::default();
+            let from = Inherited::root(Context::new());
+            for i in 0..10u64 {
+                let index = region.start(succeed(i), Placement::Task, true, &from, &None);
+                assert_eq!(
+                    index, i as usize,
+                    "a task member's index is its start order"
+                );
+                let mut exit = finished(&region);
+                while exit.is_none() {
+                    tokio::task::yield_now().await;
+                    exit = finished(&region);
+                }
+                assert_eq!(exit, Some((index, Ok(i))));
+            }
+            assert_eq!(size(&region), (10, 0));
+        });
+    }
+}
