@@ -14,15 +14,71 @@
 //!
 //! This machine's speed drifts (shared cores): compare ratios from the same run, and rerun a
 //! workload with `--only` before trusting one outlier.
+//!
+//! Beside the times, each side's heap allocations per operation (and bytes asked for) are
+//! counted in one more run of each side, untimed: they do not drift, and they are most of
+//! what separates a fiber from a bare task.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use effect::prelude::*;
 use effect::stream::Stream;
 use effect::{Clock, Context, Fiber, Runtime};
+
+/// The system allocator, counting allocations while [`COUNTING`] is on. Off (all timed
+/// runs), it costs one relaxed load per allocation, on both sides alike.
+struct CountingAllocator;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+impl CountingAllocator {
+    fn count(size: usize) {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            ALLOCATED_BYTES.fetch_add(size as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
+// `System`'s guarantees are this allocator's; counting touches only atomics (it never
+// allocates, which would recurse).
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::count(layout.size());
+        // SAFETY: forwarded as is (see above).
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::count(layout.size());
+        // SAFETY: forwarded as is (see above).
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is (see above).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    /// A growth counts as an allocation of the new size (a growing `Vec` pays for each).
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::count(new_size);
+        // SAFETY: forwarded as is (see above).
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Measured rounds per workload (each side once per round), after one warm-up round.
 const REPETITIONS: usize = 5;
@@ -960,31 +1016,38 @@ fn main() {
     }
     if !options.json {
         println!(
-            "{:<24} {:>10} {:>14} {:>14} {:>8}",
-            "workload", "n", "effect ns/op", "tokio ns/op", "ratio"
+            "{:<24} {:>10} {:>14} {:>14} {:>8} {:>17}",
+            "workload", "n", "effect ns/op", "tokio ns/op", "ratio", "allocs/op e | t"
         );
     }
     for workload in selected {
         let n = ((workload.n as f64 * options.scale).round() as u64).max(1);
-        let (effect, baseline, measured) = run_workload_child(workload.name, n);
+        let (effect, baseline, allocations, measured) = run_workload_child(workload.name, n);
         let notes: Vec<String> = workload
             .note
             .map(str::to_string)
             .into_iter()
             .chain(measured)
             .collect();
-        report(&options, workload.name, n, &effect, &baseline, &notes);
+        let figures = (effect, baseline, allocations);
+        report(&options, workload.name, n, &figures, &notes);
     }
 }
 
-/// Both sides' figures, and what else the workload measured (a line to print beside them).
-type Figures = (Result<f64, String>, Result<f64, String>, Option<String>);
+/// Both sides' figures, their allocations, and what else the workload measured (a line to
+/// print beside them).
+type Figures = (
+    Result<f64, String>,
+    Result<f64, String>,
+    Allocations,
+    Option<String>,
+);
 
 /// Runs one workload, both sides, in a child process of its own: each workload starts with a
 /// fresh heap, so what an earlier workload left in the allocator (a hundred thousand freed
 /// fibers or tasks) does not slow down, or speed up, the next one's sides.
 fn run_workload_child(name: &str, n: u64) -> Figures {
-    let failed = |why: String| (Err(why.clone()), Err(why), None);
+    let failed = |why: String| (Err(why.clone()), Err(why), [None, None], None);
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => return failed(format!("cannot find the bench executable: {e}")),
@@ -999,11 +1062,23 @@ fn run_workload_child(name: &str, n: u64) -> Figures {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut lines = stdout.lines();
     match (lines.next(), lines.next()) {
-        (Some(effect), Some(baseline)) => (
-            parse_side(effect),
-            parse_side(baseline),
-            lines.next().map(str::to_string),
-        ),
+        (Some(effect), Some(baseline)) => {
+            let mut allocations = [None, None];
+            let mut measured = None;
+            for line in lines {
+                if line.starts_with("allocations ") {
+                    allocations = parse_allocations(line);
+                } else {
+                    measured = Some(line.to_string());
+                }
+            }
+            (
+                parse_side(effect),
+                parse_side(baseline),
+                allocations,
+                measured,
+            )
+        }
         _ => failed(format!(
             "the workload's process gave no figures ({}): {}",
             out.status,
@@ -1034,6 +1109,26 @@ fn workload_child(name: &str, n: u64) {
             Err(error) => println!("err {}", error.replace('\n', " ")),
         }
     }
+    // Counted where a side runs its `n` operations in this process: `fiber_memory`'s sides
+    // run in processes of their own, and the deep floors run fewer levels, scaled.
+    let counted = [
+        workload.name != "fiber_memory",
+        !matches!(
+            workload.name,
+            "fiber_memory" | "deep_recursion" | "nested_timeout"
+        ),
+    ];
+    let sides = [workload.effect, workload.baseline];
+    let counts: Vec<String> = (0..2)
+        .map(|which| match counted[which] {
+            true => count_allocations(&runtimes[which], n, sides[which])
+                .map_or("- -".to_string(), |(count, bytes)| {
+                    format!("{count} {bytes}")
+                }),
+            false => "- -".to_string(),
+        })
+        .collect();
+    println!("allocations {}", counts.join(" "));
     drop(runtimes);
     match workload.name {
         "cpu_fork_join" => println!("{}", cpu_speedup(n)),
@@ -1051,6 +1146,42 @@ fn workload_child(name: &str, n: u64) {
     }
 }
 
+/// One more run of a side, untimed, with the allocator counting: its allocations and bytes
+/// asked for, per operation (`None` if the side failed).
+fn count_allocations(
+    runtime: &tokio::runtime::Runtime,
+    n: u64,
+    side: SideFn,
+) -> Option<(f64, f64)> {
+    let before = (
+        ALLOCATIONS.load(Ordering::SeqCst),
+        ALLOCATED_BYTES.load(Ordering::SeqCst),
+    );
+    COUNTING.store(true, Ordering::SeqCst);
+    let ran = sample(runtime, n, side);
+    COUNTING.store(false, Ordering::SeqCst);
+    ran.ok()?;
+    let count = ALLOCATIONS.load(Ordering::SeqCst) - before.0;
+    let bytes = ALLOCATED_BYTES.load(Ordering::SeqCst) - before.1;
+    Some((count as f64 / n as f64, bytes as f64 / n as f64))
+}
+
+/// Allocations and bytes per operation of each side, from the child's `allocations` line.
+type Allocations = [Option<(f64, f64)>; 2];
+
+fn parse_allocations(line: &str) -> Allocations {
+    let numbers: Vec<Option<f64>> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|word| word.parse().ok())
+        .collect();
+    let side = |at: usize| match (numbers.get(at), numbers.get(at + 1)) {
+        (Some(Some(count)), Some(Some(bytes))) => Some((*count, *bytes)),
+        _ => None,
+    };
+    [side(0), side(2)]
+}
+
 fn parse_side(line: &str) -> Result<f64, String> {
     match line.split_once(' ') {
         Some(("ok", value)) => value
@@ -1065,8 +1196,7 @@ fn report(
     options: &Options,
     name: &str,
     n: u64,
-    effect: &Result<f64, String>,
-    baseline: &Result<f64, String>,
+    (effect, baseline, allocations): &(Result<f64, String>, Result<f64, String>, Allocations),
     notes: &[String],
 ) {
     let ratio = match (effect, baseline) {
@@ -1084,6 +1214,13 @@ fn report(
             num(baseline.as_ref().ok().copied()),
             num(ratio)
         );
+        for (side, counted) in ["effect", "baseline"].iter().zip(allocations) {
+            if let Some((count, bytes)) = counted {
+                line.push_str(&format!(
+                    ",\"{side}_allocs_per_op\":{count:.2},\"{side}_alloc_bytes_per_op\":{bytes:.1}"
+                ));
+            }
+        }
         if let Some(error) = error {
             line.push_str(&format!(",\"error\":{:?}", error));
         }
@@ -1097,13 +1234,16 @@ fn report(
             side.as_ref()
                 .map_or("error".to_string(), |v| format!("{v:.1}"))
         };
+        let allocs =
+            |side: &Option<(f64, f64)>| side.map_or("-".to_string(), |(c, _)| format!("{c:.2}"));
         println!(
-            "{:<24} {:>10} {:>14} {:>14} {:>8}",
+            "{:<24} {:>10} {:>14} {:>14} {:>8} {:>17}",
             name,
             n,
             cell(effect),
             cell(baseline),
-            ratio.map_or("-".to_string(), |r| format!("{r:.2}"))
+            ratio.map_or("-".to_string(), |r| format!("{r:.2}")),
+            format!("{} | {}", allocs(&allocations[0]), allocs(&allocations[1]))
         );
         if let Some(error) = error {
             println!("  error: {error}");
