@@ -681,12 +681,28 @@ mod tests {
         }
     }
 
+    /// The region's next finished member, letting the runtime's other tasks run until one is.
+    async fn next_exit<A: Send + 'static, E: Send + 'static>(
+        region: &Region<A, E>,
+    ) -> (usize, Exit<A, E>) {
+        loop {
+            match finished(region) {
+                Some(exit) => return exit,
+                None => tokio::task::yield_now().await,
+            }
+        }
+    }
+
+    fn on_current_thread(test: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(test);
+    }
+
     #[test]
     fn in_place_members_started_as_others_finish_reuse_their_room() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async {
+        on_current_thread(async {
             let region: Region<u64, Never> = Region::default();
             let from = Inherited::root(Context::new());
             // A member that never finishes keeps its slot throughout.
@@ -697,12 +713,7 @@ mod tests {
                 let member = yield_now().flat_map(move |()| succeed(i));
                 let index = region.start(member, Placement::InPlace, true, &from, &None);
                 assert_ne!(index, stays, "a running member's slot is never given away");
-                let mut exit = finished(&region);
-                while exit.is_none() {
-                    tokio::task::yield_now().await;
-                    exit = finished(&region);
-                }
-                assert_eq!(exit, Some((index, Ok(i))));
+                assert_eq!(next_exit(&region).await, (index, Ok(i)));
             }
             assert_eq!(
                 size(&region),
@@ -717,13 +728,9 @@ mod tests {
             region.interrupt_members();
             let mut interrupted = Vec::new();
             while interrupted.len() < 3 {
-                match finished(&region) {
-                    Some((index, exit)) => {
-                        assert!(exit.is_err_and(|cause| cause.is_interrupted_only()));
-                        interrupted.push(index);
-                    }
-                    None => tokio::task::yield_now().await,
-                }
+                let (index, exit) = next_exit(&region).await;
+                assert!(exit.is_err_and(|cause| cause.is_interrupted_only()));
+                interrupted.push(index);
             }
             interrupted.sort();
             assert_eq!(interrupted, vec![0, 1, 2]);
@@ -733,10 +740,7 @@ mod tests {
 
     #[test]
     fn task_members_never_reuse_a_slot() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async {
+        on_current_thread(async {
             let region: Region<u64, Never> = Region::default();
             let from = Inherited::root(Context::new());
             for i in 0..10u64 {
@@ -745,12 +749,7 @@ mod tests {
                     index, i as usize,
                     "a task member's index is its start order"
                 );
-                let mut exit = finished(&region);
-                while exit.is_none() {
-                    tokio::task::yield_now().await;
-                    exit = finished(&region);
-                }
-                assert_eq!(exit, Some((index, Ok(i))));
+                assert_eq!(next_exit(&region).await, (index, Ok(i)));
             }
             assert_eq!(size(&region), (10, 0));
         });
