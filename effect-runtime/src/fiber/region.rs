@@ -315,16 +315,22 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
             Placement::InPlace => {
                 let run = Run::in_place(effect, || from.clone(), family.clone());
                 let ready = members.ready_queue();
-                let wake = Arc::new(MemberWake {
-                    index,
-                    // Queued right below, for its first poll.
-                    queued: AtomicBool::new(true),
-                    ready: ready.clone(),
+                // The waker of the slot's previous member, if it had one: it names the same
+                // slot and queue.
+                let own = members.vacant_waker().unwrap_or_else(|| {
+                    let wake = Arc::new(MemberWake {
+                        index,
+                        queued: AtomicBool::new(true),
+                        ready: ready.clone(),
+                    });
+                    let waker = Waker::from(wake.clone());
+                    (wake, waker)
                 });
-                let waker = Waker::from(wake.clone());
+                // Queued right below, for its first poll.
+                own.0.queued.store(true, Ordering::Release);
                 members.push_in_place(InPlace {
                     run,
-                    own: Some((wake, waker)),
+                    own: Some(own),
                 });
                 drop(members);
                 ready.push(index);
@@ -472,6 +478,16 @@ impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
         }
     }
 
+    /// The waker left by the member whose slot [`next_in_place`](Members::next_in_place)
+    /// gives, taken out for the next member. A late wake-up through it, from something the
+    /// finished member waited on, polls the new member once for nothing, which is harmless.
+    fn vacant_waker(&mut self) -> Option<(Arc<MemberWake>, Waker)> {
+        match self.slots.get(self.vacant as usize) {
+            Some(&Slot::Vacant { at, .. }) => self.in_place[at as usize].own.take(),
+            _ => None,
+        }
+    }
+
     fn is_always_polled(&self, index: usize) -> bool {
         matches!(self.slots[index], Slot::InPlace(at) if self.in_place[at].own.is_none())
     }
@@ -517,8 +533,8 @@ impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
         self.running -= 1;
         self.slots[index] = match self.slots[index] {
             Slot::InPlace(at) => {
-                // Its waker goes now (the finished run holds nothing; its room stays).
-                if self.in_place[at].own.take().is_none() {
+                // Its room stays, and its waker, for the next member in this slot.
+                if self.in_place[at].own.is_none() {
                     self.always_polled -= 1;
                 }
                 self.vacate(index, at)
@@ -670,6 +686,19 @@ mod tests {
         (members.slots.len(), members.in_place.len())
     }
 
+    /// The waker a running in-place member was given.
+    fn waker_of<A, E>(region: &Region<A, E>, index: usize) -> *const MemberWake {
+        let members = lock(&region.members);
+        let Slot::InPlace(at) = members.slots[index] else {
+            panic!("slot {index} holds no running in-place member");
+        };
+        let (wake, _) = members.in_place[at]
+            .own
+            .as_ref()
+            .expect("a waker of its own");
+        Arc::as_ptr(wake)
+    }
+
     /// The region's next finished member, polled with a waker that does nothing.
     fn finished<A: Send + 'static, E: Send + 'static>(
         region: &Region<A, E>,
@@ -708,13 +737,17 @@ mod tests {
             // A member that never finishes keeps its slot throughout.
             let stays = region.start(never(), Placement::InPlace, true, &from, &None);
             assert!(finished(&region).is_none());
+            let mut wakers = Vec::new();
             for i in 0..1_000u64 {
                 // Suspends once (a member that needs its waker), then finishes.
                 let member = yield_now().flat_map(move |()| succeed(i));
                 let index = region.start(member, Placement::InPlace, true, &from, &None);
                 assert_ne!(index, stays, "a running member's slot is never given away");
+                wakers.push(waker_of(&region, index));
                 assert_eq!(next_exit(&region).await, (index, Ok(i)));
             }
+            wakers.dedup();
+            assert_eq!(wakers.len(), 1, "the slot's waker goes to its next member");
             assert_eq!(
                 size(&region),
                 (2, 2),
