@@ -177,7 +177,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// assert!(finished.load(Ordering::SeqCst));
     /// ```
     pub fn uninterruptible(self) -> Effect<A, E> {
-        Effect::from_prim(Prim::SetInterruptible(false, Box::new(self.into_prim())))
+        Effect::from_prim(Prim::Uninterruptible(Box::new(self.into_prim())))
     }
 
     /// Runs this effect interruptibly, even inside an uninterruptible region.
@@ -191,7 +191,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// assert_eq!(effect::run_blocking(region.timeout(ms(1))), Ok(None));
     /// ```
     pub fn interruptible(self) -> Effect<A, E> {
-        Effect::from_prim(Prim::SetInterruptible(true, Box::new(self.into_prim())))
+        Effect::from_prim(Prim::Interruptible(Box::new(self.into_prim())))
     }
 
     /// Runs this effect with `ctx` as its whole context.

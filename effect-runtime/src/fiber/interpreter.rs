@@ -140,11 +140,12 @@ enum Entry {
     Finalizer(Finalizer),
     /// A finalizer is running above; what to resume with once it is done (boxed: this is
     /// rare, and every entry of a deep stack pays for the largest variant).
-    RunningFinalizer {
-        saved: Box<Saved>,
-        interruptible: bool,
-    },
-    RestoreInterruptible(bool),
+    RunningFinalizer(Box<AfterFinalizer>),
+    /// What the fiber's interruptibility was before the effect above set it: put back as
+    /// that effect ends. (Two variants, not one with a `bool`: see [`Prim`] on fields
+    /// narrower than a word.)
+    RestoreInterruptible,
+    RestoreUninterruptible,
     /// What the fiber had before the effect above changed it for its own run: put back as
     /// that effect ends, however it ends.
     Restore(Restore),
@@ -159,6 +160,23 @@ enum Entry {
     /// A `timeout` whose guarded effect runs above (boxed: rare next to bodies, and every
     /// entry of a deep stack pays for the largest variant).
     Deadline(Box<Deadline>),
+}
+
+/// What a fiber resumes with once the finalizer running above it is done.
+struct AfterFinalizer {
+    saved: Saved,
+    interruptible: bool,
+}
+
+impl Entry {
+    /// The entry putting back `interruptible` as the effect above it ends.
+    fn restore_interruptible(interruptible: bool) -> Entry {
+        if interruptible {
+            Entry::RestoreInterruptible
+        } else {
+            Entry::RestoreUninterruptible
+        }
+    }
 }
 
 /// What `timeout` asks the interpreter to run, and then its entry on the stack: `guarded`
@@ -347,8 +365,8 @@ impl Interpreter {
         !self.interruptible
             || self.stack.iter().any(|entry| match entry {
                 Entry::Finalizer(_)
-                | Entry::RunningFinalizer { .. }
-                | Entry::RestoreInterruptible(false) => true,
+                | Entry::RunningFinalizer(_)
+                | Entry::RestoreUninterruptible => true,
                 Entry::Region(region) => !region.is_closed(),
                 Entry::Forks(forks) => !forks.is_closed(),
                 // Inside a timeout begun in an uninterruptible region, or with forks to close.
@@ -433,12 +451,8 @@ impl Interpreter {
                 self.stack.push(Entry::Finalizer(finalizer));
                 Next::Start(inner)
             }
-            Prim::SetInterruptible(flag, inner) => {
-                self.stack
-                    .push(Entry::RestoreInterruptible(self.interruptible));
-                self.interruptible = flag;
-                Next::Start(*inner)
-            }
+            Prim::Interruptible(inner) => self.set_interruptible(true, *inner),
+            Prim::Uninterruptible(inner) => self.set_interruptible(false, *inner),
             Prim::Region(region) => {
                 let body = region
                     .take_body()
@@ -588,21 +602,22 @@ impl Interpreter {
                     None => Next::Deliver(done),
                 }
             }
-            Entry::RunningFinalizer {
-                saved,
-                interruptible,
-            } => {
+            Entry::RunningFinalizer(after) => {
+                let AfterFinalizer {
+                    saved,
+                    interruptible,
+                } = *after;
                 // `done` is the finalizer's own frame.
                 let exit: Exit<(), Never> = take_exit(&mut done);
                 self.interruptible = interruptible;
                 // An interrupt that arrived while the finalizer ran takes effect as it ends,
                 // as at the end of any uninterruptible region: the guarded result is
                 // discarded, and the finalizer's own failure kept.
-                let interrupted = match &*saved {
+                let interrupted = match &saved {
                     Saved::Completed(_) => self.pending_interruption(),
                     Saved::Unwinding(_) => None,
                 };
-                match (*saved, exit, interrupted) {
+                match (saved, exit, interrupted) {
                     (Saved::Completed(_), Ok(()), Some(interruption)) => Next::Unwind(interruption),
                     (Saved::Completed(_), Err(cause), Some(interruption)) => {
                         Next::Unwind(interruption.then(cause))
@@ -616,8 +631,8 @@ impl Interpreter {
                     (Saved::Unwinding(cause), Err(more), _) => Next::Unwind(cause.then(more)),
                 }
             }
-            Entry::RestoreInterruptible(flag) => {
-                self.interruptible = flag;
+            Entry::RestoreInterruptible | Entry::RestoreUninterruptible => {
+                self.interruptible = matches!(entry, Entry::RestoreInterruptible);
                 match self.pending_interruption() {
                     // Leaving an uninterruptible region with an interrupt pending: the
                     // region's result is discarded and the fiber unwinds.
@@ -669,18 +684,19 @@ impl Interpreter {
                 Some(prim) => self.run_finalizer(prim, Saved::Unwinding(cause)),
                 None => Next::Unwind(cause),
             },
-            Entry::RunningFinalizer {
-                saved,
-                interruptible,
-            } => {
+            Entry::RunningFinalizer(after) => {
+                let AfterFinalizer {
+                    saved,
+                    interruptible,
+                } = *after;
                 self.interruptible = interruptible;
-                match *saved {
+                match saved {
                     Saved::Completed(_) => Next::Unwind(cause),
                     Saved::Unwinding(earlier) => Next::Unwind(earlier.then(cause)),
                 }
             }
-            Entry::RestoreInterruptible(flag) => {
-                self.interruptible = flag;
+            Entry::RestoreInterruptible | Entry::RestoreUninterruptible => {
+                self.interruptible = matches!(entry, Entry::RestoreInterruptible);
                 Next::Unwind(cause)
             }
             Entry::Yielded => Next::Unwind(cause),
@@ -843,11 +859,20 @@ impl Interpreter {
         }
     }
 
+    /// Runs `inner` with interruption `enabled`, and puts the fiber's back as it ends.
+    fn set_interruptible(&mut self, enabled: bool, inner: Prim) -> Next {
+        self.stack
+            .push(Entry::restore_interruptible(self.interruptible));
+        self.interruptible = enabled;
+        Next::Start(inner)
+    }
+
     fn run_finalizer(&mut self, prim: Prim, saved: Saved) -> Next {
-        self.stack.push(Entry::RunningFinalizer {
-            saved: Box::new(saved),
-            interruptible: self.interruptible,
-        });
+        self.stack
+            .push(Entry::RunningFinalizer(Box::new(AfterFinalizer {
+                saved,
+                interruptible: self.interruptible,
+            })));
         self.interruptible = false;
         Next::Start(prim)
     }
