@@ -14,9 +14,10 @@
 //! (outside any effect run, or a second bind polled in the same step, as inside `join!`), it
 //! runs the effect itself as a nested run: correct everywhere, stack-safe to ordinary depths.
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -32,7 +33,7 @@ use crate::effect::{Effect, Repr};
 /// What the interpreter polling a body offers that body's binds, for the length of one poll.
 pub(crate) struct HandOff<'a> {
     /// The effect a body asked the interpreter to run.
-    request: Cell<Option<Prim>>,
+    request: RequestSlot,
     /// The finished frame of the effect the body asked for last.
     delivered: Cell<Option<Delivery>>,
     /// The fiber's context: for bodies starting with it, and for binds that must run their
@@ -91,7 +92,7 @@ impl<'a> HandOff<'a> {
         core: &'a Arc<FiberCore>,
     ) -> Self {
         HandOff {
-            request: Cell::new(None),
+            request: RequestSlot::new(),
             delivered: Cell::new(delivered),
             ctx,
             locals,
@@ -133,21 +134,71 @@ impl<'a> HandOff<'a> {
         let delivered = self.delivered.take();
         let undelivered = delivered.is_some();
         self.delivered.set(delivered);
-        match self.request.take() {
-            None if !undelivered => {
-                self.request.set(Some(prim));
-                Ok(())
-            }
-            earlier => {
-                self.request.set(earlier);
-                Err(prim)
-            }
+        if undelivered {
+            return Err(prim);
         }
+        self.request.fill(prim)
     }
 
     /// The effect the body asked for during the poll, if any.
     pub(crate) fn into_request(self) -> Option<Prim> {
-        self.request.into_inner()
+        self.request.take()
+    }
+}
+
+/// The one request of a poll: filled at most once, taken at most once.
+///
+/// Not a `Cell<Option<Prim>>`: setting one reads what it held (to drop it), and that read,
+/// a 16-byte load right after the one-byte store of the initial `None`, misses store-to-load
+/// forwarding and stalls; a bind of an effect that runs (every level of deep recursion) paid
+/// it once (about a tenth of a level's time). Here a flag says whether the slot is filled,
+/// and the request is written into empty room, never read before it is taken.
+struct RequestSlot {
+    filled: Cell<bool>,
+    prim: UnsafeCell<MaybeUninit<Prim>>,
+}
+
+impl RequestSlot {
+    fn new() -> Self {
+        RequestSlot {
+            filled: Cell::new(false),
+            prim: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// Fills the slot, or hands `prim` back if it is filled already.
+    #[allow(unsafe_code)]
+    fn fill(&self, prim: Prim) -> Result<(), Prim> {
+        if self.filled.get() {
+            return Err(prim);
+        }
+        // SAFETY: the slot is empty, so nothing is overwritten (or leaked). No reference into
+        // `prim`'s cell exists: the slot never lends one, and `take` only copies out through a
+        // pointer that does not outlive it. The slot is `!Sync` (it holds an `UnsafeCell`), so
+        // no other thread is inside `fill` or `take` now, and neither runs code that could
+        // re-enter the slot (a write and a read of plain memory).
+        unsafe { (*self.prim.get()).write(prim) };
+        self.filled.set(true);
+        Ok(())
+    }
+
+    /// Empties the slot: what it held, if anything.
+    #[allow(unsafe_code)]
+    fn take(&self) -> Option<Prim> {
+        if !self.filled.replace(false) {
+            return None;
+        }
+        // SAFETY: `filled` was set, so `fill` wrote a `Prim` that nothing has read since; the
+        // flag is cleared first, so it is read this once and never dropped again. No other
+        // access can overlap, for the reasons given in `fill`.
+        Some(unsafe { (*self.prim.get()).assume_init_read() })
+    }
+}
+
+impl Drop for RequestSlot {
+    /// A request never taken (its poll unwound) is dropped with the slot, not leaked.
+    fn drop(&mut self) {
+        drop(self.take());
     }
 }
 
@@ -417,15 +468,82 @@ impl<A: Send + 'static, E: Send + 'static> IntoFuture for Effect<A, E> {
 
 #[cfg(test)]
 mod tests {
-    //! The thread-local hand-off pointer is the one `unsafe` read in the runtime: these tests
-    //! check that it is set exactly while a hand-off is offered, nests, and is restored when
-    //! a poll unwinds.
+    //! The thread-local hand-off pointer and the request slot are the `unsafe` code of the
+    //! hand-off: these tests check that the pointer is set exactly while a hand-off is
+    //! offered, nests, and is restored when a poll unwinds, and that a request is taken once,
+    //! refused when one is there, and dropped (not leaked) when never taken.
     use super::*;
     use crate::cause::Never;
     use crate::effect::succeed;
 
     fn core() -> Arc<FiberCore> {
         FiberCore::new(None, ())
+    }
+
+    /// A request whose body sets `dropped` when it is dropped (it is never polled).
+    fn request_noting_its_drop(dropped: &Arc<std::sync::atomic::AtomicBool>) -> Prim {
+        struct Note(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Note {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let note = Note(dropped.clone());
+        Effect::<(), Never>::from_future(async move {
+            let _note = note;
+            Ok(())
+        })
+        .into_prim()
+    }
+
+    #[test]
+    fn the_request_slot_is_filled_once_taken_once_and_drops_what_it_holds() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let slot = RequestSlot::new();
+        assert!(slot.take().is_none(), "empty at first");
+        let (first, second) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        assert!(slot.fill(request_noting_its_drop(&first)).is_ok());
+        let refused = slot.fill(request_noting_its_drop(&second));
+        assert!(refused.is_err(), "a filled slot refuses a second request");
+        assert!(!second.load(Ordering::SeqCst), "and hands it back, whole");
+        drop(refused);
+        assert!(second.load(Ordering::SeqCst));
+        let taken = slot.take().expect("the first request");
+        assert!(slot.take().is_none(), "taken once");
+        assert!(!first.load(Ordering::SeqCst), "taking is not dropping");
+        drop(taken);
+        assert!(first.load(Ordering::SeqCst));
+        // Filled again after a take; dropped with the slot when never taken.
+        let third = Arc::new(AtomicBool::new(false));
+        assert!(slot.fill(request_noting_its_drop(&third)).is_ok());
+        drop(slot);
+        assert!(
+            third.load(Ordering::SeqCst),
+            "a request never taken is dropped, not leaked"
+        );
+    }
+
+    #[test]
+    fn a_request_made_by_a_poll_that_unwinds_is_dropped_with_the_hand_off() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (ctx, core) = (Context::new(), core());
+        let no_locals = Cell::default();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let handoff = HandOff::new(None, &ctx, &no_locals, &core);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handoff.offer(|| {
+                assert!(hand_off(request_noting_its_drop(&dropped)).is_ok());
+                panic!("the body panicked after its bind");
+            })
+        }));
+        assert!(unwound.is_err());
+        assert!(!dropped.load(Ordering::SeqCst));
+        drop(handoff);
+        assert!(dropped.load(Ordering::SeqCst));
+        core.complete();
     }
 
     fn current_ctx_has_u32() -> Option<u32> {
