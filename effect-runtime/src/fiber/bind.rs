@@ -151,8 +151,8 @@ impl<'a> HandOff<'a> {
 /// Not a `Cell<Option<Prim>>`: setting one reads what it held (to drop it), and that read,
 /// a 16-byte load right after the one-byte store of the initial `None`, misses store-to-load
 /// forwarding and stalls; a bind of an effect that runs (every level of deep recursion) paid
-/// it once (about a tenth of a level's time). Here a flag says whether the slot is filled,
-/// and the request is written into empty room, never read before it is taken.
+/// it once (a level took 60 ns with it, 55.5 without). Here a flag says whether the slot is
+/// filled, and the request is written into empty room, never read before it is taken.
 struct RequestSlot {
     filled: Cell<bool>,
     prim: UnsafeCell<MaybeUninit<Prim>>,

@@ -66,8 +66,8 @@ pub(crate) type Finalizer = Box<dyn FnOnce(FinalizerExit<'_>) -> Option<Prim> + 
 /// No variant has a field narrower than a word. A one-byte field would sit right after the
 /// tag, and the compiler then moves every `Prim` as bytes 1..17 and 16..24: the loads of a
 /// body's box that follow such a move straddle its stores, miss store-to-load forwarding,
-/// and stall (about a fifth of the time of a level of deep recursion, where a `Prim` is
-/// moved four times per level). The same holds for the interpreter's stack entries.
+/// and stall. A level of deep recursion moves a `Prim` several times: with a narrow field
+/// it took 70 ns, without 60. The same holds for the interpreter's stack entries.
 pub(crate) enum Prim {
     /// An async body.
     Frame(FrameBox),
