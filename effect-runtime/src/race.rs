@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::cause::{Cause, Exit};
 use crate::effect::{die, Effect};
 use crate::fiber::bind::current_fiber;
@@ -20,17 +22,23 @@ use crate::fiber::region::{Placement, Region};
 /// The most branches a race polls together at each wake-up, rather than through a waker each.
 const SMALL_RACE: usize = 4;
 
+/// How many branches a race keeps in its own allocations: as effects in its body before
+/// they start, as runs in its region after. A race of two (`race!`, `a.race(b)`, the usual
+/// timeout-or-fallback) allocates neither a vector of branches nor one of runs.
+const INLINE_BRANCHES: usize = 2;
+
+type Branches<A, E> = SmallVec<[Effect<A, E>; INLINE_BRANCHES]>;
+
+/// The region of a race's branches.
+type Racers<A, E> = Region<A, E, INLINE_BRANCHES>;
+
 /// An effect racing `effects` in one region, decided by `decide` (given the region once every
 /// branch has started). `name` is for the empty-race message.
-fn with_racers<A, E, F, Fut>(
-    name: &'static str,
-    effects: Vec<Effect<A, E>>,
-    decide: F,
-) -> Effect<A, E>
+fn with_racers<A, E, F, Fut>(name: &'static str, effects: Branches<A, E>, decide: F) -> Effect<A, E>
 where
     A: Send + 'static,
     E: Send + 'static,
-    F: FnOnce(Arc<Region<A, E>>) -> Fut + Send + 'static,
+    F: FnOnce(Arc<Racers<A, E>>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Exit<A, E>> + Send + 'static,
 {
     if effects.is_empty() {
@@ -38,7 +46,7 @@ where
             "{name} of no effects: give {name} at least one effect"
         ));
     }
-    let region = Arc::new(Region::with_capacity(effects.len()));
+    let region = Arc::new(Racers::with_capacity(effects.len()));
     let racers = region.clone();
     Region::effect(region, async move {
         let (inherited, family) = current_fiber();
@@ -55,7 +63,7 @@ where
 /// The race's outcome once its losers are interrupted and awaited: the winner's exit, unless
 /// a loser's cleanup failed with a defect as it was interrupted. A defect is never lost: as
 /// with a finalizer that dies, a success becomes that defect, and a failure is kept beside it.
-async fn with_losers_defects<A, E>(exit: Exit<A, E>, racers: &Region<A, E>) -> Exit<A, E>
+async fn with_losers_defects<A, E>(exit: Exit<A, E>, racers: &Racers<A, E>) -> Exit<A, E>
 where
     A: Send + 'static,
     E: Send + 'static,

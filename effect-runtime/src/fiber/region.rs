@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 
 use futures::task::AtomicWaker;
+use smallvec::SmallVec;
 
 use super::core::{Family, FiberCore, OnDone};
 use super::frame::{FrameBox, FutureFrame, Prim};
@@ -41,6 +42,10 @@ use super::locals::Inherited;
 use super::run::Run;
 use crate::cause::{Cause, Exit, Never};
 use crate::effect::Effect;
+
+/// How many slots a region keeps in its own allocation before they move to the heap: the
+/// forks of a fiber that forks once or twice, a race of two, allocate none.
+const INLINE_SLOTS: usize = 2;
 
 /// The end of the list of vacant slots.
 const NO_SLOT: u32 = u32::MAX;
@@ -101,16 +106,21 @@ impl dyn Owner {
     }
 }
 
-/// The children of one region, whose exits are `Exit<A, E>`.
-pub(crate) struct Region<A, E> {
-    members: Mutex<Members<A, E>>,
+/// The children of one region, whose exits are `Exit<A, E>`. `IN`: how many in-place runs
+/// the region keeps in its own allocation (a race of two keeps both; a region that never
+/// runs members in place, the forks of a fiber, a group of tasks, pays nothing for room it
+/// does not use: a run is about 200 bytes).
+pub(crate) struct Region<A, E, const IN: usize = 0> {
+    members: Mutex<Members<A, E, IN>>,
 }
 
-struct Members<A, E> {
-    slots: Vec<Slot>,
-    /// The runs of the in-place members, side by side (a race reserves room for all its
-    /// branches at once: one allocation, not one per branch).
-    in_place: Vec<InPlace<A, E>>,
+struct Members<A, E, const IN: usize> {
+    /// Inline up to [`INLINE_SLOTS`].
+    slots: SmallVec<[Slot; INLINE_SLOTS]>,
+    /// The runs of the in-place members, side by side: inline up to `IN`, and beyond it in
+    /// one allocation, which a race reserves for all its branches at once (not one per
+    /// branch).
+    in_place: SmallVec<[InPlace<A, E>; IN]>,
     /// The first slot of the list of [`Slot::Vacant`] ones (`NO_SLOT`: none), which the next
     /// in-place members take over. A region that keeps starting members as others finish (a
     /// stream's `map_par`, over millions of elements) stays as large as the most members it
@@ -239,19 +249,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
-impl<A, E> Default for Region<A, E> {
+impl<A, E, const IN: usize> Default for Region<A, E, IN> {
     fn default() -> Self {
         Region::with_capacity(0)
     }
 }
 
-impl<A, E> Region<A, E> {
+impl<A, E, const IN: usize> Region<A, E, IN> {
     /// A region with room for `members` members, all in place: a race knows its width.
     pub(crate) fn with_capacity(members: usize) -> Self {
         Region {
             members: Mutex::new(Members {
-                slots: Vec::with_capacity(members),
-                in_place: Vec::with_capacity(members),
+                slots: SmallVec::with_capacity(members),
+                in_place: SmallVec::with_capacity(members),
                 vacant: NO_SLOT,
                 running: 0,
                 closed_through: 0,
@@ -264,7 +274,7 @@ impl<A, E> Region<A, E> {
     }
 }
 
-impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
+impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
     /// The effect of `body` driving `region`: the interpreter owns the region for as long as
     /// the body runs, and closes it (interrupting and awaiting every member still running)
     /// whenever and however the body ends.
@@ -440,7 +450,7 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
     }
 }
 
-impl<A: Send + 'static, E: Send + 'static> Members<A, E> {
+impl<A: Send + 'static, E: Send + 'static, const IN: usize> Members<A, E, IN> {
     /// Finishes member `index` for the close, if it is done: its exit is of no use any more,
     /// but its defects are kept.
     fn close_member(&mut self, index: usize, cx: &mut TaskContext<'_>) {
@@ -561,7 +571,7 @@ fn poll_in_place<A: Send + 'static, E: Send + 'static>(
     Pin::new(run).poll(cx)
 }
 
-impl<A: Send + 'static, E: Send + 'static> Owner for Region<A, E> {
+impl<A: Send + 'static, E: Send + 'static, const IN: usize> Owner for Region<A, E, IN> {
     /// Interrupts the members still running. In-place members are interrupted quietly and
     /// queued for the region's next poll rather than woken: the only callers are the region's
     /// own task, which polls the region right after (`interrupt_rest` at once; the close's
@@ -652,7 +662,7 @@ fn add_defects(kept: &mut Option<Cause<Never>>, more: Cause<Never>) {
     });
 }
 
-impl<A, E> Drop for Region<A, E> {
+impl<A, E, const IN: usize> Drop for Region<A, E, IN> {
     /// A region is dropped unclosed only with its whole fiber, dropped before it finished
     /// (see `Driver`'s drop, which finishes what the fiber owes elsewhere when it can). Its
     /// in-place members are dropped with it, each finishing what it owes the same way; its
@@ -681,9 +691,15 @@ mod tests {
     use crate::effect::{never, succeed, yield_now};
 
     /// What a region holds: slots, room for in-place runs.
-    fn size<A, E>(region: &Region<A, E>) -> (usize, usize) {
+    fn size<A, E, const IN: usize>(region: &Region<A, E, IN>) -> (usize, usize) {
         let members = lock(&region.members);
         (members.slots.len(), members.in_place.len())
+    }
+
+    /// Whether the region's slots, and its runs, have moved out of its own allocation.
+    fn spilled<A, E, const IN: usize>(region: &Region<A, E, IN>) -> (bool, bool) {
+        let members = lock(&region.members);
+        (members.slots.spilled(), members.in_place.spilled())
     }
 
     /// The waker a running in-place member was given.
@@ -700,8 +716,8 @@ mod tests {
     }
 
     /// The region's next finished member, polled with a waker that does nothing.
-    fn finished<A: Send + 'static, E: Send + 'static>(
-        region: &Region<A, E>,
+    fn finished<A: Send + 'static, E: Send + 'static, const IN: usize>(
+        region: &Region<A, E, IN>,
     ) -> Option<(usize, Exit<A, E>)> {
         let mut cx = TaskContext::from_waker(Waker::noop());
         match region.poll_next(&mut cx) {
@@ -711,8 +727,8 @@ mod tests {
     }
 
     /// The region's next finished member, letting the runtime's other tasks run until one is.
-    async fn next_exit<A: Send + 'static, E: Send + 'static>(
-        region: &Region<A, E>,
+    async fn next_exit<A: Send + 'static, E: Send + 'static, const IN: usize>(
+        region: &Region<A, E, IN>,
     ) -> (usize, Exit<A, E>) {
         loop {
             match finished(region) {
@@ -785,6 +801,37 @@ mod tests {
                 assert_eq!(next_exit(&region).await, (index, Ok(i)));
             }
             assert_eq!(size(&region), (10, 0));
+        });
+    }
+
+    #[test]
+    fn a_race_of_two_keeps_its_members_inline_and_a_third_moves_them_all() {
+        on_current_thread(async {
+            // A race's region: room for two runs of its own, reserved for two members.
+            let region: Region<u64, Never, 2> = Region::with_capacity(2);
+            let from = Inherited::root(Context::new());
+            let turns = |n: u64| {
+                (0..n).fold(succeed::<u64, Never>(n), |effect, _| {
+                    effect.flat_map(|n| yield_now().flat_map(move |()| succeed(n)))
+                })
+            };
+            // Started and polled once each: both suspended, in the region's own room.
+            let slow = region.start(turns(50), Placement::InPlace, false, &from, &None);
+            let slower = region.start(turns(80), Placement::InPlace, false, &from, &None);
+            assert!(finished(&region).is_none());
+            assert_eq!(spilled(&region), (false, false));
+            // A third moves the slots and the two suspended runs to the heap, mid-flight.
+            let quick = region.start(turns(10), Placement::InPlace, false, &from, &None);
+            assert_eq!(spilled(&region), (true, true));
+            let mut order = Vec::new();
+            while order.len() < 3 {
+                order.push(next_exit(&region).await);
+            }
+            assert_eq!(
+                order,
+                vec![(quick, Ok(10)), (slow, Ok(50)), (slower, Ok(80))]
+            );
+            assert!(finished(&region).is_none(), "no member runs any more");
         });
     }
 }
