@@ -42,6 +42,79 @@ async fn join_fails_as_the_fiber_failed_and_await_exit_gives_the_exit() {
 }
 
 #[tokio::test]
+async fn join_waits_for_a_running_fiber_and_takes_a_finished_ones_exit_at_once() {
+    let (clock, rt) = test_env();
+    // Joined by a body: once while the fiber still sleeps, once after it has finished.
+    let program: Effect<(u32, u32), String> = effect_block! {
+        let slow = sleep(secs(5)).as_value(1u32).fork()?;
+        let quick = succeed::<u32, String>(2).fork()?;
+        let waited = slow.join()?;
+        let done_already = quick.join()?;
+        (waited, done_already)
+    };
+    let run = rt.fork(program);
+    clock.advance(secs(5)).await;
+    assert_eq!(rt.run(run.join()).await, Ok((1, 2)));
+    // Joined by nothing: a join run as the whole effect (the root of a run, a race branch).
+    let fiber = rt.fork(sleep::<String>(secs(1)).as_value(3u32));
+    let alone = rt.fork(fiber.join());
+    clock.advance(secs(1)).await;
+    assert_eq!(rt.run(alone.join()).await, Ok(3));
+    let raced = rt.run(race([
+        never::<u32, String>(),
+        rt.fork(succeed::<u32, String>(4)).join(),
+    ]));
+    assert_eq!(raced.await, Ok(4));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn interrupting_a_fiber_while_it_joins_another_stops_only_the_waiting() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let worker = rt.fork(
+        sleep::<String>(secs(10))
+            .as_value(7u32)
+            .ensuring(log.note("worker finished")),
+    );
+    let waiter = rt.fork(worker.join().ensuring(log.note("waiter unwound")));
+    clock.advance(secs(1)).await;
+    assert!(!waiter.is_done());
+    let exit = rt.run(waiter.interrupt::<String>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted());
+    assert_eq!(log.events(), ["waiter unwound"]);
+    // The joined fiber went on: it finishes, and its value is still there for whoever asks.
+    clock.advance(secs(9)).await;
+    assert_eq!(log.events(), ["waiter unwound", "worker finished"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_timeout_around_a_join_gives_up_on_the_waiting_not_on_the_fiber() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let finished = log.note::<String>("worker finished");
+    let program: Effect<Option<u32>, String> = effect_block! {
+        let worker = sleep(secs(10)).flat_map(move |()| finished).as_value(5u32).fork()?;
+        let gave_up = worker.join().timeout(secs(1))?;
+        // Still the worker's parent: it keeps running until this body ends.
+        sleep(secs(10))?;
+        gave_up
+    };
+    let run = rt.fork(program);
+    clock.advance(secs(1)).await;
+    assert!(log.events().is_empty());
+    clock.advance(secs(10)).await;
+    assert_eq!(
+        log.events(),
+        ["worker finished"],
+        "the timeout left the worker alone"
+    );
+    assert_eq!(rt.run(run.join()).await, Ok(None));
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
 async fn interrupt_returns_only_after_the_fibers_finalizers_ran() {
     let (clock, rt) = test_env();
     let log = Log::default();
