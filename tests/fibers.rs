@@ -83,7 +83,7 @@ async fn interrupting_a_fiber_while_it_joins_another_stops_only_the_waiting() {
     let exit = rt.run(waiter.interrupt::<String>()).await.unwrap();
     assert!(exit.unwrap_err().is_interrupted());
     assert_eq!(log.events(), ["waiter unwound"]);
-    // The joined fiber went on: it finishes, and its value is still there for whoever asks.
+    // The joined fiber went on, and finishes in its own time.
     clock.advance(secs(9)).await;
     assert_eq!(log.events(), ["waiter unwound", "worker finished"]);
     assert_eq!(rt.live_fibers(), 0);
