@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::within;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -73,13 +75,9 @@ fn turns<A: Send + 'static>(n: usize, value: A) -> Effect<A, String> {
 ///
 /// Waits for the runtime to say so, not for a number of yields: on a multi-thread runtime a
 /// yield can come straight back to this task while the other worker still runs what a drop
-/// spawned (100,000 yields took 1.6 ms there, and the rest then took up to 4). The limit only
-/// turns a fiber that would never finish into a failure; nothing waits on it when all is well.
+/// spawned (100,000 yields took 1.6 ms there, and the rest then took up to 4).
 async fn settle(runtime: &Runtime) {
-    let idle = tokio::time::timeout(std::time::Duration::from_secs(60), runtime.until_idle());
-    if idle.await.is_err() {
-        panic!("{} fiber(s) still alive after 60 s", runtime.live_fibers());
-    }
+    within(runtime.until_idle()).await;
 }
 
 /// A program with every kind of region, each member guarded, that never finishes.

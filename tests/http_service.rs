@@ -3,17 +3,19 @@
 //! scripted, so timeouts, backoff and fallbacks happen exactly when a test advances virtual
 //! time: no test races or sleeps in real time, and every outcome is the same on every run.
 
+mod common;
+
 #[allow(dead_code)]
 #[path = "../examples/http_service.rs"]
 mod http_service;
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use common::within;
 use effect::prelude::*;
 use effect::{Clock, Context, Deferred, Runtime};
 use futures::FutureExt;
@@ -157,14 +159,6 @@ impl Service {
         assert_eq!(stats.returned, stats.checked_out, "{stats:?}");
         assert!(stats.closed);
     }
-}
-
-/// Awaits `future`, failing the test after 10 s of real time. Nothing here waits on real
-/// time: the limit turns a bug that would hang the test into a failure.
-async fn within<F: Future>(future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(10), future)
-        .await
-        .expect("the test was stuck for 10 s")
 }
 
 /// Yields until `ready` holds (within the limit): for what only a poll can see, such as a

@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use effect::prelude::*;
 use effect::Context;
@@ -13,6 +15,14 @@ pub fn test_env() -> (TestClock, Runtime) {
     let clock = TestClock::new();
     let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
     (clock, runtime)
+}
+
+/// Awaits `future`, failing the test after 10 s of real time. Nothing waits on real time:
+/// the limit turns a bug that would hang the test into a failure.
+pub async fn within<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("the test was stuck for 10 s")
 }
 
 /// Records events in order, from any fiber.
