@@ -347,9 +347,12 @@ pub use effectkit_macros::par;
 pub use effectkit_macros::race;
 
 /// `catch!(B, { PAT => EXPR, .. })`: runs `B`; a typed failure matching an arm is
-/// recovered with that arm's value (arms are effect bodies, so they may bind with `?`, and
-/// take guards `PAT if cond =>`). An unmatched failure, a defect or an interruption
-/// propagates unchanged.
+/// recovered with that arm's value (arms are effect-body code, so they may bind with `?`,
+/// and take guards `PAT if cond =>`; `return v` in an arm gives the catch the value `v`). An
+/// unmatched failure, a defect or an interruption propagates unchanged.
+///
+/// Bound with `?` in a body, `catch!(..)?` is compiled into that body, as the `match` on a
+/// call's error an `async fn` would write: no effect of its own is built or run.
 ///
 /// ```
 /// use effect::prelude::*;
@@ -406,12 +409,13 @@ pub use effectkit_macros::catch;
 /// ```
 pub use effectkit_macros::test;
 
-/// The traits behind the DSL's `?`, tail values and return types.
+/// The traits and types behind the DSL's `?`, tail values and return types.
 ///
 /// You never implement or call these: the macros use them, and the compiler names them when
 /// a body misuses one (binding something that is not an effect, a tail that is an unbound
 /// effect, an `#[effect]` fn that does not return an effect, an effect awaited with
-/// `.await?`).
+/// `.await?`, a bound failure without a `From` into the body's error type:
+/// [`BoundFailure`](dsl::BoundFailure), [`BodyFailure`](dsl::BodyFailure)).
 ///
 /// ```compile_fail
 /// use effect::prelude::*;
@@ -425,7 +429,8 @@ pub use effectkit_macros::test;
 /// ```
 pub mod dsl {
     pub use effectkit_runtime::dsl::{
-        AwaitInBody, AwaitReady, Bindable, BodyValue, EffectAwaited, EffectType, TEST_SEED,
+        AwaitInBody, AwaitReady, Bindable, BodyFailure, BodyValue, BoundFailure, EffectAwaited,
+        EffectType, TEST_SEED,
     };
 }
 
@@ -530,6 +535,10 @@ pub mod prelude {
     ///   `return x;`, `loop {}` without `break`) is fine, and warns about nothing.
     /// - `effect?` binds an effect; `.await?` is for plain futures (on an effect it is refused
     ///   with that advice).
+    /// - The fn is `#[inline]` (unless you give it an `#[inline(..)]` of your own): like an
+    ///   `async fn`'s state machine, its body is compiled by the crate that uses it, not by a
+    ///   library that only defines it. Calls between `#[effect]` fns never nest generic code,
+    ///   so a chain of any length compiles.
     ///
     /// ```
     /// use effect::prelude::*;

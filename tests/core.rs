@@ -487,6 +487,69 @@ async fn panics_in_user_code_become_defects_with_their_message() {
     assert_eq!(defect_message(run(in_catch).await), "in a handler");
 }
 
+/// A future that gives `exit` when polled (or panics with "in poll" when `exit` is `None`),
+/// and whose destructor panics with "in drop".
+struct PanicsOnDrop(Option<Exit<i32, String>>);
+
+impl std::future::Future for PanicsOnDrop {
+    type Output = Exit<i32, String>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Exit<i32, String>> {
+        match self.0.take() {
+            Some(exit) => std::task::Poll::Ready(exit),
+            None => panic!("in poll"),
+        }
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("in drop");
+    }
+}
+
+/// The defects of a cause, in order, by message.
+fn defect_messages(cause: &Cause<String>) -> Vec<&str> {
+    cause
+        .defects()
+        .into_iter()
+        .map(|defect| defect.message())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_body_whose_destructor_panics_keeps_its_failure_and_adds_the_defect() {
+    // A body is dropped as soon as it finishes; a destructor that panics then is a defect
+    // added to the body's exit, after it: a failure is kept, nothing is lost.
+    let failed = Effect::from_future(PanicsOnDrop(Some(Err(Cause::fail("boom".to_string())))));
+    let cause = run(failed).await.unwrap_err();
+    assert_eq!(cause.failures(), [&"boom".to_string()]);
+    assert_eq!(defect_messages(&cause), ["in drop"]);
+    assert!(
+        matches!(&cause, Cause::Then(first, then)
+            if **first == Cause::Fail("boom".to_string()) && then.is_die()),
+        "{cause:?}"
+    );
+    // A success has nothing to keep beside the defect.
+    let succeeded = Effect::from_future(PanicsOnDrop(Some(Ok(1))));
+    assert_eq!(defect_message(run(succeeded).await), "in drop");
+}
+
+#[tokio::test]
+async fn a_body_that_panics_and_whose_destructor_panics_keeps_both_defects_in_order() {
+    let cause = run(Effect::from_future(PanicsOnDrop(None)))
+        .await
+        .unwrap_err();
+    assert_eq!(defect_messages(&cause), ["in poll", "in drop"]);
+    assert!(cause.failures().is_empty());
+    // The fiber carries on after both: the next effect runs.
+    let next =
+        Effect::from_future(PanicsOnDrop(None)).catch_all_cause(|_| succeed::<i32, String>(7));
+    assert_eq!(run(next).await, Ok(7));
+}
+
 #[tokio::test]
 async fn a_panic_is_recoverable_only_as_a_cause() {
     let survived = panicking::<i32>().catch_all(|_| succeed::<i32, String>(0));

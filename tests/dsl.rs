@@ -473,6 +473,130 @@ async fn catch_leaves_unmatched_failures_and_defects_unchanged() {
     assert!(defect.run(&ctx).await.unwrap_err().is_die());
 }
 
+// `catch!(..)?` inside a body is compiled into that body (no effect of its own): it must do
+// exactly what binding the `catch!` effect does.
+
+/// The failure of `outcome`, or its value, after a suspension (so the bind really waits).
+#[effect]
+fn lookup(outcome: Result<u32, AppError>) -> Effect<u32, AppError> {
+    yield_now()?;
+    outcome?
+}
+
+#[effect]
+fn recover_in_body(outcome: Result<u32, AppError>, log: Log) -> Effect<u32, AppError> {
+    let value = catch!(lookup(outcome), {
+        AppError::NotFound => {
+            log.push("not found");
+            yield_now()?; // an arm's binds bind in this body
+            0
+        }
+        AppError::Db(message) if message.len() > 3 => lookup(Ok(message.len() as u32))? + 100,
+    })?;
+    log.push(format!("value {value}"));
+    value + 1
+}
+
+#[effect::test]
+fn catch_bound_in_a_body_recovers_with_binds_and_guards_in_its_arms() -> Effect<(), String> {
+    let log = Log::default();
+    assert_eq!(recover_in_body(Ok(5), log.clone()).result()?, Ok(6));
+    assert_eq!(
+        recover_in_body(Err(AppError::NotFound), log.clone()).result()?,
+        Ok(1)
+    );
+    assert_eq!(
+        recover_in_body(Err(AppError::Db("down".into())), log.clone()).result()?,
+        Ok(105)
+    );
+    assert_eq!(
+        log.events(),
+        ["value 5", "not found", "value 0", "value 104"]
+    );
+}
+
+#[derive(Debug, PartialEq)]
+enum ServiceError {
+    App(AppError),
+}
+
+impl From<AppError> for ServiceError {
+    fn from(error: AppError) -> Self {
+        ServiceError::App(error)
+    }
+}
+
+/// The exit of `effect`, as a value.
+fn exit_of<A: Send + 'static, E: Send + 'static>(
+    effect: Effect<A, E>,
+) -> Effect<Exit<A, E>, String> {
+    effect.map(Ok).catch_all_cause(|cause| succeed(Err(cause)))
+}
+
+/// Binds a `catch!` whose unmatched failures convert into another error type.
+#[effect]
+fn recover_or_convert(guarded: Effect<u32, AppError>, log: Log) -> Effect<u32, ServiceError> {
+    let value = catch!(guarded, { AppError::NotFound => 0 })?;
+    log.push("after the catch");
+    value
+}
+
+#[effect::test]
+fn catch_bound_in_a_body_passes_the_rest_on_unchanged_and_converted() -> Effect<(), String> {
+    let log = Log::default();
+    // Unmatched: the body fails with it, converted by `From`, and stops there.
+    let unmatched = exit_of(recover_or_convert(fail(AppError::Timeout), log.clone()))?;
+    assert_eq!(
+        unmatched.unwrap_err(),
+        Cause::Fail(ServiceError::App(AppError::Timeout))
+    );
+    // The rest of a composed cause is kept: the cleanup's defect after the failure.
+    let composed = fail::<u32, AppError>(AppError::Timeout)
+        .ensuring(effect::fail_cause(Cause::die("cleanup broke")));
+    let cause = exit_of(recover_or_convert(composed, log.clone()))?.unwrap_err();
+    assert_eq!(
+        cause,
+        Cause::fail(ServiceError::App(AppError::Timeout)).then(Cause::die("cleanup broke"))
+    );
+    // A recovered failure's cleanup defect is not recovered: the arms see typed failures only,
+    // and the first of them is what a matching arm replaces (as with the `catch!` effect).
+    let defect = exit_of(recover_or_convert(die("bug"), log.clone()))?.unwrap_err();
+    assert!(defect.is_die(), "{defect:?}");
+    assert!(log.events().is_empty(), "{:?}", log.events());
+    assert_eq!(
+        recover_or_convert(fail(AppError::NotFound), log.clone()).result()?,
+        Ok(0)
+    );
+    assert_eq!(log.events(), ["after the catch"]);
+}
+
+#[effect]
+fn return_in_an_arm(outcome: Result<u32, AppError>) -> Effect<u32, AppError> {
+    let value = catch!(lookup(outcome), {
+        AppError::NotFound => return 7,
+    })?;
+    value + 100
+}
+
+#[effect::test]
+fn a_return_in_a_catch_arm_gives_the_catchs_value_not_the_bodys() -> Effect<(), String> {
+    assert_eq!(return_in_an_arm(Err(AppError::NotFound)).result()?, Ok(107));
+    assert_eq!(return_in_an_arm(Ok(1)).result()?, Ok(101));
+}
+
+#[effect::test]
+fn catch_bound_in_an_effect_block_infers_its_error_type() -> Effect<(), String> {
+    let recovered: Effect<u32, AppError> = effect_block! {
+        let value = catch!(lookup(Err(AppError::NotFound)), { AppError::NotFound => 3 })?;
+        value * 2
+    };
+    assert_eq!(recovered.result()?, Ok(6));
+    let unmatched: Effect<u32, AppError> = effect_block! {
+        catch!(lookup(Err(AppError::Timeout)), { AppError::NotFound => 3 })?
+    };
+    assert_eq!(unmatched.result()?, Err(AppError::Timeout));
+}
+
 #[tokio::test]
 async fn par_inside_race_inside_catch() {
     let (clock, rt) = test_env();

@@ -12,7 +12,7 @@
 //! declared return type, so aliases and macro-generated return types work, and conversions
 //! go through a real `?` in generated code, so a missing `From` gets rustc's own message.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -27,50 +27,8 @@ use crate::facade::Facade;
 pub(crate) struct BodyTypes {
     /// The declared return type (`#[effect] fn .. -> Effect<A, E>`, or an alias of it).
     pub(crate) ret: Option<Type>,
-    /// The value must have the value type of another effect (a `catch!` arm's).
-    like: Option<ValueLike>,
     /// Where the runtime is, as the user's crate names it.
     pub(crate) fx: Facade,
-}
-
-/// A check that a body's value has the value type of an effect in scope: a local fn
-/// `same_value(&shape, value)`, where `shape` carries that effect's types.
-#[derive(Clone)]
-pub(crate) struct ValueLike {
-    shape: Ident,
-    check: Ident,
-}
-
-impl ValueLike {
-    pub(crate) fn new() -> Self {
-        ValueLike {
-            shape: Ident::new("__effect_shape", Span::mixed_site()),
-            check: Ident::new("catch_arm_value", Span::mixed_site()),
-        }
-    }
-
-    /// Declares the shape of `effect` (a variable holding an `Effect`) and the check.
-    pub(crate) fn declare(&self, effect: &Ident, fx: &Facade) -> TokenStream {
-        let ValueLike { shape, check } = self;
-        let fx = fx.private(Span::call_site());
-        quote! {
-            let #shape = {
-                fn shape<A, E>(_: &#fx::Effect<A, E>) -> ::core::marker::PhantomData<fn() -> (A, E)> {
-                    ::core::marker::PhantomData
-                }
-                shape(&#effect)
-            };
-            fn #check<A, E>(_: &::core::marker::PhantomData<fn() -> (A, E)>, value: A) -> A {
-                value
-            }
-        }
-    }
-
-    fn check(&self, value: &TokenStream, span: Span) -> TokenStream {
-        let shape = &self.shape;
-        let check = Ident::new(&self.check.to_string(), Span::mixed_site().located_at(span));
-        quote_spanned!(span=> #check(&#shape, #value))
-    }
 }
 
 impl BodyTypes {
@@ -78,7 +36,6 @@ impl BodyTypes {
     pub(crate) fn new(fx: &Facade) -> Self {
         BodyTypes {
             ret: None,
-            like: None,
             fx: fx.clone(),
         }
     }
@@ -86,13 +43,6 @@ impl BodyTypes {
     pub(crate) fn declared(ret: Type, fx: &Facade) -> Self {
         BodyTypes {
             ret: Some(ret),
-            ..BodyTypes::new(fx)
-        }
-    }
-
-    pub(crate) fn like(like: ValueLike, fx: &Facade) -> Self {
-        BodyTypes {
-            like: Some(like),
             ..BodyTypes::new(fx)
         }
     }
@@ -130,32 +80,46 @@ pub(crate) fn compile(mut stmts: Vec<Stmt>, types: &BodyTypes) -> TokenStream {
         None => None,
     };
     let last_diverges = tail.is_none() && stmts.last().is_some_and(diverge::stmt);
+    compile_with(types, |binder| {
+        for stmt in &mut stmts {
+            binder.visit_stmt_mut(stmt);
+        }
+        let ending = match tail {
+            Some(mut expr) => {
+                let never = diverge::expr(&expr);
+                binder.visit_expr_mut(&mut expr);
+                if never {
+                    // `panic!()`, `return x`, `loop {}`: its type `!` becomes the body's
+                    // (wrapped in `Ok(..)` it would make rustc warn about an unreachable
+                    // call).
+                    expr.into_token_stream()
+                } else {
+                    success(&expr.to_token_stream(), expr.span(), types)
+                }
+            }
+            None if last_diverges => TokenStream::new(),
+            None => {
+                // No tail: the value is `()`, and a mismatch points at the last statement.
+                let span = stmts.last().map_or_else(Span::call_site, Spanned::span);
+                success(&quote_spanned!(span=> ()), span, types)
+            }
+        };
+        quote!(#(#stmts)* #ending)
+    })
+}
+
+/// Compiles a body whose code `build` writes, with the binder rewriting the user's parts of
+/// it: the code of an async block whose output is the body's `Exit`.
+pub(crate) fn compile_with(
+    types: &BodyTypes,
+    build: impl FnOnce(&mut Binder<'_>) -> TokenStream,
+) -> TokenStream {
     let mut binder = Binder {
         types,
         first_bind: None,
     };
-    for stmt in &mut stmts {
-        binder.visit_stmt_mut(stmt);
-    }
-    let ending = match tail {
-        Some(mut expr) => {
-            let never = diverge::expr(&expr);
-            binder.visit_expr_mut(&mut expr);
-            if never {
-                // `panic!()`, `return x`, `loop {}`: its type `!` becomes the body's (wrapped
-                // in `Ok(..)` it would make rustc warn about an unreachable call).
-                expr.into_token_stream()
-            } else {
-                success(&expr.to_token_stream(), expr.span(), types)
-            }
-        }
-        None if last_diverges => TokenStream::new(),
-        None => {
-            // No tail: the value is `()`, and a mismatch points at the last statement.
-            let span = stmts.last().map_or_else(Span::call_site, Spanned::span);
-            success(&quote_spanned!(span=> ()), span, types)
-        }
-    };
+    let code = build(&mut binder);
+    let prelude = binder.first_bind.map(|_| body_prelude(types));
     // The async block, and the call requiring it to be `Send`, are spanned at the first
     // bind, where a value that is not `Send` (a `MutexGuard`, an `Rc`) held across binds is
     // reported, instead of at the attribute. Without binds they are spanned at the return
@@ -167,39 +131,76 @@ pub(crate) fn compile(mut stmts: Vec<Stmt>, types: &BodyTypes) -> TokenStream {
         .unwrap_or_else(Span::call_site);
     let body = quote_spanned! {span=>
         async move {
-            #(#stmts)*
-            #ending
+            #prelude
+            #code
         }
     };
     let fx = types.fx.private(span);
+    // The body's `poll` is named here, so the compiler reaches the body's code from this
+    // expansion rather than through the runtime's generic frame (see `dsl::PollBody`).
+    let poll = quote_spanned!(span=> ::core::future::Future::poll);
     match &types.ret {
         Some(ret) => {
             let effect = quote_spanned! {span=>
-                <#fx::Effect<_, _> as #fx::EffectType>::from_body(#body)
+                <#fx::Effect<_, _> as #fx::EffectType>::from_body(#body, #poll)
             };
             let fx = types.fx.private(ret.span());
             quote_spanned!(ret.span()=> <#ret as #fx::EffectType>::from_effect(#effect))
         }
-        None => quote_spanned!(span=> #fx::block(#body)),
+        None => quote_spanned!(span=> #fx::block(#body, #poll)),
     }
 }
 
-/// Compiles a single expression as a body (a `catch!` arm, a `par!` branch block).
-pub(crate) fn compile_expr(expr: Expr, types: &BodyTypes) -> TokenStream {
-    match expr {
-        Expr::Block(block) if block.attrs.is_empty() && block.label.is_none() => {
-            compile(block.block.stmts, types)
+/// `tokens` in parentheses: a `match` at the start of a statement or of a match arm's value
+/// would end there (`a? + 1;`), and a bind goes wherever the user's `?` was.
+pub(crate) fn parenthesized(tokens: TokenStream) -> TokenStream {
+    let mut group = Group::new(Delimiter::Parenthesis, tokens);
+    group.set_span(Span::mixed_site());
+    group.into_token_stream()
+}
+
+/// What the binds of a body share, written once at its start: the names they use, the traits
+/// that settle a bound failure's error type, and (in a declared body) that error type, as a
+/// marker value.
+fn body_prelude(types: &BodyTypes) -> TokenStream {
+    let fx = types.fx.private(Span::mixed_site());
+    let [bindable, ready, run, ok, err] = [
+        "__effect_Bindable",
+        "__effect_Ready",
+        "__effect_Run",
+        "__effect_Ok",
+        "__effect_Err",
+    ]
+    .map(hidden);
+    let shared = quote! {
+        #[allow(unused_imports)]
+        use #fx::{Bindable as #bindable, Bound::{Ready as #ready, Run as #run}};
+        #[allow(unused_imports)]
+        use ::core::result::Result::{Ok as #ok, Err as #err};
+    };
+    match types.error() {
+        Some(error) => {
+            let [widen_to, error_type] = ["__effect_WidenTo", "__effect_error_type"].map(hidden);
+            quote! {
+                #shared
+                #[allow(unused_imports)]
+                use #fx::{WidenOther as _, WidenSame as _, WidenTo as #widen_to};
+                let #error_type = ::core::marker::PhantomData::<fn() -> #error>;
+            }
         }
-        other => compile(vec![Stmt::Expr(other, None)], types),
+        None => {
+            let widen = hidden("__effect_Widen");
+            quote! {
+                #shared
+                #[allow(unused_imports)]
+                use #fx::{WidenAny as _, Widen as #widen};
+            }
+        }
     }
 }
 
 /// `Ok(value)`, checked against the declared value type when there is one.
 fn success(value: &TokenStream, span: Span, types: &BodyTypes) -> TokenStream {
-    if let Some(like) = &types.like {
-        let checked = like.check(value, span);
-        return quote_spanned! {span=> ::core::result::Result::Ok(#checked) };
-    }
     match types.value() {
         Some(declared) => {
             let fx = types.fx.private(span);
@@ -211,7 +212,7 @@ fn success(value: &TokenStream, span: Span, types: &BodyTypes) -> TokenStream {
     }
 }
 
-fn macro_name(mac: &Macro) -> String {
+pub(crate) fn macro_name(mac: &Macro) -> String {
     mac.path
         .segments
         .last()
@@ -223,73 +224,106 @@ fn is_dsl_macro(mac: &Macro) -> bool {
     DSL_MACROS.contains(&macro_name(mac).as_str())
 }
 
-struct Binder<'a> {
-    types: &'a BodyTypes,
+/// Rewrites a body's binds (`?`) and `return`s.
+pub(crate) struct Binder<'a> {
+    pub(crate) types: &'a BodyTypes,
     /// The `?` of the first bind, if any.
     first_bind: Option<Span>,
 }
 
+/// A name of the code the macros write: mixed-site, so no user name can shadow it, and
+/// prefixed, so it collides with none either.
+pub(crate) fn hidden(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// A name the prelude of a body imports ([`body_prelude`]), written with the user's `span`:
+/// rustc reports an expression at the user's tokens only when the first and last of its
+/// tokens are the user's (a mixed-site one sends the report to the macro call). An imported
+/// name is an item, and items are found from the user's spans as from the macro's.
+fn imported_at(name: &str, span: Span) -> Ident {
+    Ident::new(name, span)
+}
+
 impl Binder<'_> {
-    fn bind(&mut self, node: &ExprTry) -> TokenStream {
+    /// A bind: the value of `expr?`, or the body leaves with its failure. The names it uses
+    /// are brought in once per body ([`body_prelude`]), so each bind is a few dozen tokens.
+    ///
+    /// The bound effect's exit is at hand at once for a ready value, else awaited; its value
+    /// is the bind's. Its failure leaves the body: in a declared body through
+    /// `Err(WidenTo::new(cause, marker).widen_to())?`, the user's own `?`, a real one, so a
+    /// missing `From` is reported at it (and `Err(..)`'s type at the bound expression) as for
+    /// a plain `?`; in an inferred body (whose error type comes from its binds) by returning
+    /// the cause, widened when it is `Never`.
+    pub(crate) fn bind(&mut self, node: &ExprTry) -> TokenStream {
         let expr = &node.expr;
         let question = node.question_token.span;
         self.first_bind.get_or_insert(question);
-        let exit = Ident::new("__effect_exit", Span::mixed_site());
-        let bind = Ident::new("__effect_bind", Span::mixed_site());
-        let value = Ident::new("__effect_value", Span::mixed_site());
-        let cause = Ident::new("__effect_cause", Span::mixed_site());
-        let fx_at_expr = self.types.fx.private(expr.span());
-        let into_bind = quote_spanned! {expr.span()=> #fx_at_expr::Bindable::into_bind(#expr) };
-        let failure = self.failure(&cause, expr, question);
-        let fx = self.types.fx.private(Span::call_site());
-        quote! {
+        let bindable = imported_at("__effect_Bindable", expr.span());
+        let into_bind = quote_spanned! {expr.span()=> #bindable::into_bind(#expr) };
+        let [ready, run, exit, bind, value, cause] = [
+            "__effect_Ready",
+            "__effect_Run",
+            "__effect_exit",
+            "__effect_bind",
+            "__effect_value",
+            "__effect_cause",
+        ]
+        .map(hidden);
+        let failure = match self.types.error() {
+            Some(_) => {
+                let [err, widen_to, method] = ["__effect_Err", "__effect_WidenTo", "widen_to"]
+                    .map(|name| imported_at(name, expr.span()));
+                let error_type = hidden("__effect_error_type");
+                let widened = quote_spanned! {expr.span()=>
+                    #err(#widen_to::new(#cause, #error_type).#method())
+                };
+                quote_spanned! {question=> #widened? }
+            }
+            None => {
+                // The block's error type is inferred: see `Widen`. The widened cause is a
+                // block's value, so a mismatch is reported at it alone (at the `?`), not as
+                // an argument of `Err`.
+                let [err, widen, method] = ["__effect_Err", "__effect_Widen", "widen"]
+                    .map(|name| imported_at(name, question));
+                quote_spanned! {question=> return #err({ #widen(#cause).#method() }) }
+            }
+        };
+        let ok = imported_at("__effect_Ok", question);
+        let err = hidden("__effect_Err");
+        parenthesized(quote! {
             match match #into_bind {
+                #ready(#exit) => #exit,
+                #run(#bind) => #bind.await,
+            } {
+                #ok(#value) => #value,
+                #err(#cause) => #failure,
+            }
+        })
+    }
+
+    /// A bind of `effect` (code making an `Effect`) that fails the body with the effect's
+    /// cause as it is, without widening or converting it: the body's error type is the
+    /// effect's. For code the macros write around the user's (`catch!`'s attempt); it names
+    /// everything in full, needing no prelude.
+    pub(crate) fn bind_exact(&mut self, effect: TokenStream) -> TokenStream {
+        let fx = self.types.fx.private(Span::call_site());
+        let [exit, bind, value, cause] = [
+            "__effect_exit",
+            "__effect_bind",
+            "__effect_value",
+            "__effect_cause",
+        ]
+        .map(hidden);
+        parenthesized(quote! {
+            match match #fx::Bindable::into_bind(#effect) {
                 #fx::Bound::Ready(#exit) => #exit,
                 #fx::Bound::Run(#bind) => #bind.await,
             } {
                 ::core::result::Result::Ok(#value) => #value,
-                ::core::result::Result::Err(#cause) => return ::core::result::Result::Err(#failure),
+                ::core::result::Result::Err(#cause) => return ::core::result::Result::Err(#cause),
             }
-        }
-    }
-
-    /// The body's cause for a bound `cause`: an effect that cannot fail widens to any error
-    /// type; in a declared body a failure converts with `From`, through a real `?` spanned at
-    /// the user's `?`, so a missing conversion reads exactly like plain Rust's.
-    fn failure(&self, cause: &Ident, expr: &Expr, question: Span) -> TokenStream {
-        let fx = self.types.fx.private(question);
-        let Some(error) = self.types.error() else {
-            // The block's error type is inferred: see `Widen`.
-            return quote_spanned! {question=> {
-                #[allow(unused_imports)]
-                use #fx::WidenAny as _;
-                #fx::Widen(#cause).widen()
-            }};
-        };
-        let widened = quote_spanned! {question=> {
-            #[allow(unused_imports)]
-            use #fx::{WidenOther as _, WidenSame as _};
-            #fx::WidenTo::<_, #error>(
-                ::core::option::Option::Some(#cause),
-                ::core::marker::PhantomData,
-            )
-            .widen_to()
-        }};
-        let failure = Ident::new("__effect_failure", Span::mixed_site());
-        let err = quote_spanned! {expr.span()=> ::core::result::Result::Err(#failure) };
-        let convert = quote_spanned! {question=> #err? };
-        quote_spanned! {question=>
-            #widened.map(|#failure| {
-                #[allow(clippy::type_complexity)]
-                let converted = move || -> ::core::result::Result<::core::convert::Infallible, #error> {
-                    #convert
-                };
-                match converted() {
-                    ::core::result::Result::Err(#failure) => #failure,
-                    ::core::result::Result::Ok(never) => match never {},
-                }
-            })
-        }
+        })
     }
 
     fn early_return(&self, node: &ExprReturn) -> TokenStream {
@@ -424,6 +458,10 @@ impl VisitMut for Binder<'_> {
             // `?` and `return` inside these keep their plain Rust meaning.
             Expr::Closure(_) | Expr::Async(_) | Expr::Const(_) => {}
             Expr::Try(node) => {
+                if let Some(inline) = crate::catch::inline(self, node) {
+                    *expr = Expr::Verbatim(inline);
+                    return;
+                }
                 self.visit_expr_mut(&mut node.expr);
                 self.checked_await(node);
                 *expr = Expr::Verbatim(self.bind(node));

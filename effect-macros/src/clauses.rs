@@ -1,11 +1,11 @@
-//! The expression macros: `effect_block!`, `par!`, `race!` and `catch!`.
+//! The expression macros: `effect_block!`, `par!` and `race!` (`catch!` is in `catch.rs`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::parse::{Parse, ParseStream, Parser};
+use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{braced, Arm, Block, Expr, Ident, Token};
+use syn::{Block, Expr, Ident, Token};
 
 use crate::body::{self, BodyTypes};
 use crate::facade::Facade;
@@ -27,7 +27,7 @@ fn branches(input: TokenStream) -> syn::Result<Vec<Expr>> {
 }
 
 /// A branch: an inline `{ BODY }` is an effect block; anything else is an effect expression.
-fn branch(expr: Expr, fx: &Facade) -> TokenStream {
+pub(crate) fn branch(expr: Expr, fx: &Facade) -> TokenStream {
     match expr {
         Expr::Block(block) if block.attrs.is_empty() && block.label.is_none() => {
             body::compile(block.block.stmts, &BodyTypes::new(fx))
@@ -123,105 +123,4 @@ pub(crate) fn race(input: TokenStream, fx: &Facade) -> TokenStream {
     let branches = branches.into_iter().map(|expr| branch(expr, fx));
     let fx = fx.private(Span::call_site());
     quote!(#fx::race([#(#branches),*]))
-}
-
-/// The parsed input of `catch!(B, { PAT => EXPR, .. })`.
-struct Catch {
-    guarded: Expr,
-    arms: Vec<Arm>,
-    brace: Span,
-}
-
-impl Parse for Catch {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let usage =
-            "catch! takes an effect and braced arms: `catch!(effect, { Pattern => value, .. })`";
-        if input.is_empty() {
-            return Err(syn::Error::new(Span::call_site(), usage));
-        }
-        let guarded: Expr = input.parse()?;
-        if input.is_empty() {
-            return Err(syn::Error::new_spanned(
-                &guarded,
-                format!("missing arms after the effect; {usage}"),
-            ));
-        }
-        input.parse::<Token![,]>()?;
-        if !input.peek(syn::token::Brace) {
-            return Err(input.error(format!("expected `{{` with the recovery arms; {usage}")));
-        }
-        let content;
-        let brace = braced!(content in input);
-        let mut arms = Vec::new();
-        while !content.is_empty() {
-            let arm: Arm = content.parse().map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    format!("expected a match arm `Pattern => value` ({e}); {usage}"),
-                )
-            })?;
-            arms.push(arm);
-        }
-        let _trailing: Option<Token![,]> = input.parse()?;
-        if !input.is_empty() {
-            return Err(input.error(format!("unexpected tokens after the arms; {usage}")));
-        }
-        Ok(Catch {
-            guarded,
-            arms,
-            brace: brace.span.join(),
-        })
-    }
-}
-
-/// `catch!(B, { PAT => EXPR, .. })`: recovers the failures an arm matches.
-pub(crate) fn catch(input: TokenStream, fx: &Facade) -> TokenStream {
-    let Catch {
-        guarded,
-        arms,
-        brace,
-    } = match syn::parse2::<Catch>(input) {
-        Ok(catch) => catch,
-        Err(error) => return error.to_compile_error(),
-    };
-    if arms.is_empty() {
-        return syn::Error::new(
-            brace,
-            "catch! without arms recovers nothing; add `Pattern => value` arms, or bind the effect directly",
-        )
-        .to_compile_error();
-    }
-    let guarded = branch(guarded, fx);
-    let error = Ident::new("__effect_error", Span::mixed_site());
-    let unmatched = Ident::new("__effect_unmatched", Span::mixed_site());
-    let effect = Ident::new("__effect_guarded", Span::mixed_site());
-    let like = body::ValueLike::new();
-    let arms = arms.into_iter().map(|arm| {
-        let Arm {
-            attrs,
-            pat,
-            guard,
-            body,
-            ..
-        } = arm;
-        let guard = guard.map(|(if_token, cond)| quote!(#if_token #cond));
-        let recovery = body::compile_expr(*body, &BodyTypes::like(like.clone(), fx));
-        quote! { #(#attrs)* #pat #guard => ::core::result::Result::Ok(#recovery), }
-    });
-    let declare = like.declare(&effect, fx);
-    let fx = fx.private(Span::call_site());
-    // An arm's value is checked against the guarded effect's value type, so a wrong one is
-    // reported at that value rather than at the whole `catch!`.
-    quote! {
-        match #guarded {
-            #effect => {
-                #declare
-                #fx::catch_match(#effect, move |#error| match #error {
-                    #(#arms)*
-                    #[allow(unreachable_patterns)]
-                    #unmatched => ::core::result::Result::Err(#unmatched),
-                })
-            }
-        }
-    }
 }

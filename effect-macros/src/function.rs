@@ -84,8 +84,14 @@ fn expand_function(function: ItemFn, types: &BodyTypes) -> TokenStream {
         block,
     } = function;
     let body = body::compile(block.stmts, types);
+    // `#[inline]` makes the fn's body (its state machine and the frame that erases it) be
+    // compiled where the fn is used, as an `async fn`'s state machine is compiled where it
+    // is polled: a library of effect fns costs its own build type checking, not code
+    // generation for fns nothing in it runs. An `#[inline(..)]` of the user's stays.
+    let inline =
+        (!attrs.iter().any(|attr| attr.path().is_ident("inline"))).then(|| quote!(#[inline]));
     quote! {
-        #(#attrs)* #vis #sig {
+        #(#attrs)* #inline #vis #sig {
             #body
         }
     }

@@ -9,6 +9,7 @@
 //! `compile_error!`s.
 
 mod body;
+mod catch;
 mod clauses;
 mod diverge;
 mod entry;
@@ -80,7 +81,7 @@ pub fn race(input: TokenStream) -> TokenStream {
 /// `catch!(B, { PAT => EXPR, .. })`: see the `effect` crate.
 #[proc_macro]
 pub fn catch(input: TokenStream) -> TokenStream {
-    with_facade(|fx| clauses::catch(input.into(), fx), Default::default)
+    with_facade(|fx| catch::catch(input.into(), fx), Default::default)
 }
 
 /// `#[effect::test]`: see the `effect` crate.
@@ -103,5 +104,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     )
 }
 
+#[cfg(test)]
+mod expansion_size;
 #[cfg(test)]
 mod never_panics;

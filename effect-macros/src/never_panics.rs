@@ -5,7 +5,7 @@ use proc_macro2::{TokenStream, TokenTree};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::facade::Facade;
-use crate::{clauses, function, main_attr, test_attr};
+use crate::{catch, clauses, function, main_attr, test_attr};
 
 /// Well-formed inputs to mutate, one per entry point.
 const FUNCTIONS: &[&str] = &[
@@ -124,7 +124,7 @@ fn entries() -> Vec<(&'static str, &'static [&'static str], Entry)> {
             clauses::race(input, &Facade::default())
         }),
         ("catch!", CATCHES, |input| {
-            clauses::catch(input, &Facade::default())
+            catch::catch(input, &Facade::default())
         }),
     ]
 }

@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 use crate::cause::{Cause, Exit};
 use crate::effect::Effect;
 pub use crate::fiber::bind::{Bound, Waiting};
+pub use crate::fiber::frame::PollBody;
 
 /// The return type of an `#[effect]` fn: `Effect<A, E>`, or any alias of it
 /// (`type AppEffect<A> = Effect<A, AppError>;`). The body's value and error types are read
@@ -42,14 +43,15 @@ pub trait EffectType: Sized {
     #[doc(hidden)]
     fn from_effect(effect: Effect<Self::Value, Self::Error>) -> Self;
 
-    /// The effect of a DSL body whose type is declared (an `#[effect]` fn's return type).
+    /// The effect of a DSL body whose type is declared (an `#[effect]` fn's return type);
+    /// `poll` is `Future::poll`, reified by the expansion (see [`block`]).
     #[doc(hidden)]
     #[inline]
-    fn from_body<F>(future: F) -> Self
+    fn from_body<F>(future: F, poll: PollBody<F>) -> Self
     where
-        F: Future<Output = Exit<Self::Value, Self::Error>> + Send + 'static,
+        F: Future<Output = Result<Self::Value, BodyFailure<Self::Error>>> + Send + 'static,
     {
-        Self::from_effect(Effect::from_future(future))
+        Self::from_effect(Effect::from_body(future, poll))
     }
 }
 
@@ -63,15 +65,16 @@ impl<A: Send + 'static, E: Send + 'static> EffectType for Effect<A, E> {
     }
 }
 
-/// The effect of a DSL body whose types are inferred (`effect_block!`, clause branches).
+/// The effect of a DSL body whose types are inferred (`effect_block!`, clause branches);
+/// `poll` is the body's `Future::poll` (see [`PollBody`]).
 #[inline]
-pub fn block<A, E, F>(future: F) -> Effect<A, E>
+pub fn block<A, E, F>(future: F, poll: PollBody<F>) -> Effect<A, E>
 where
     A: Send + 'static,
     E: Send + 'static,
     F: Future<Output = Exit<A, E>> + Send + 'static,
 {
-    Effect::from_future(future)
+    Effect::from_body(future, poll)
 }
 
 /// What `?` binds in a DSL body: an effect, or a plain `Result`.
@@ -181,24 +184,36 @@ impl<E2> WidenAny<E2> for Widen<E2> {
     }
 }
 
-/// A bound failure on its way out of a body whose error type `E` is declared: the bound
-/// effect's error type `E1` is settled here, by which method is found first.
+/// A bound failure on its way out of a body whose error type `E` is declared, as
+/// `Err(WidenTo::new(cause, marker).widen_to())?`: the bound effect's error type `E1` is
+/// settled by which method is found first.
 ///
 /// 1. By value, [`WidenSame`]: `E1` is `E`, or still unknown (a generic constructor such as
 ///    `queue.offer(x)` or `sleep(d)`), which makes it `E`: so `queue.offer(x)?` binds in a
 ///    body whose error type converts from `QueueShutdown`, as in plain Rust.
 /// 2. By reference, the inherent method on `WidenTo<Never, E>`: an effect that cannot fail
 ///    binds in a body of any error type.
-/// 3. By mutable reference, [`WidenOther`]: any other error type stays, and the body then
-///    converts it with a real `?` (so a missing `From` reads as plain Rust's).
-pub struct WidenTo<E1, E>(pub Option<Cause<E1>>, pub PhantomData<fn() -> E>);
+/// 3. By mutable reference, [`WidenOther`]: any other error type comes out as a
+///    [`BoundFailure`], which the body's `?` converts with `From`.
+///
+/// The `?` after it is the user's own, a real one: a missing `From` reads as plain Rust's.
+/// Each method is generic over the two error types only, so every bind of the same pair of
+/// types in a crate shares its failure path's code.
+pub struct WidenTo<E1, E>(Cause<E1>, PhantomData<fn() -> E>);
+
+impl<E1, E> WidenTo<E1, E> {
+    /// The failure of a bind in a body whose error type is the one of `marker`.
+    #[inline]
+    pub fn new(cause: Cause<E1>, _marker: PhantomData<fn() -> E>) -> Self {
+        WidenTo(cause, PhantomData)
+    }
+}
 
 impl<E> WidenTo<Infallible, E> {
     /// A `Cause<Never>` holds no failure, only defects and interruptions: any `E` fits.
     #[inline]
     pub fn widen_to(&self) -> Cause<E> {
-        let cause = self.0.clone().expect("a bound failure is widened once");
-        cause.map(|never| match never {})
+        self.0.clone().map(|never| match never {})
     }
 }
 
@@ -211,20 +226,94 @@ pub trait WidenSame<E> {
 impl<E> WidenSame<E> for WidenTo<E, E> {
     #[inline]
     fn widen_to(self) -> Cause<E> {
-        self.0.expect("a bound failure is widened once")
+        self.0
     }
 }
 
-/// See [`WidenTo`]: a bound effect of another error type, converted by the body.
+/// See [`WidenTo`]: a bound effect of another error type, converted by the body's `?`.
 pub trait WidenOther<E1> {
-    /// The cause as it is, for the body to convert.
-    fn widen_to(&mut self) -> Cause<E1>;
+    /// The cause, for the body to convert.
+    fn widen_to(&mut self) -> BoundFailure<E1>;
 }
 
 impl<E1, E> WidenOther<E1> for WidenTo<E1, E> {
     #[inline]
-    fn widen_to(&mut self) -> Cause<E1> {
-        self.0.take().expect("a bound failure is widened once")
+    fn widen_to(&mut self) -> BoundFailure<E1> {
+        // The probe has `&mut self` here; what is left behind is dropped unseen.
+        let left = Cause::Interrupt(crate::fiber::core::FiberId::NONE);
+        BoundFailure(std::mem::replace(&mut self.0, left))
+    }
+}
+
+/// The failure of an effect bound with `?` in a body whose error type is another: the body's
+/// `?` turns it into its own ([`BodyFailure`]), converting each typed failure with `From`.
+/// Without such a `From`, rustc says so as it does for any `?`:
+///
+/// ```compile_fail,E0277
+/// use effect::prelude::*;
+///
+/// #[derive(Debug)]
+/// struct AppError;
+///
+/// #[effect]
+/// fn parse(text: String) -> Effect<u32, std::num::ParseIntError> {
+///     text.parse::<u32>()?
+/// }
+///
+/// #[effect]
+/// fn load() -> Effect<u32, AppError> {
+///     parse("7".to_string())? // `?` couldn't convert the error to `AppError`
+/// }
+/// ```
+pub struct BoundFailure<E1>(Cause<E1>);
+
+/// How a body whose error type is declared fails: its async block's output is
+/// `Result<A, BodyFailure<E>>`, and the frame running it turns that into the `Exit<A, E>`.
+///
+/// It is not `Cause<E>` itself because a `?` on a [`BoundFailure`] converts into it with
+/// `From`, and `Cause<E>` already converts from `E` (for `Err(e)?` in `Effect::new`): the two
+/// impls would overlap.
+///
+/// ```
+/// use effect::prelude::*;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct AppError(String);
+///
+/// impl From<std::num::ParseIntError> for AppError {
+///     fn from(error: std::num::ParseIntError) -> Self {
+///         AppError(error.to_string())
+///     }
+/// }
+///
+/// #[effect]
+/// fn parse(text: String) -> Effect<u32, AppError> {
+///     // A `ParseIntError` leaves the body as an `AppError`, through `From`.
+///     text.parse::<u32>()?
+/// }
+/// let cause = effect::run_blocking(parse("x".into())).unwrap_err();
+/// assert_eq!(cause.failure(), Some(&AppError("invalid digit found in string".into())));
+/// ```
+pub struct BodyFailure<E>(Cause<E>);
+
+impl<E> From<Cause<E>> for BodyFailure<E> {
+    #[inline]
+    fn from(cause: Cause<E>) -> BodyFailure<E> {
+        BodyFailure(cause)
+    }
+}
+
+impl<E1, E: From<E1>> From<BoundFailure<E1>> for BodyFailure<E> {
+    #[inline]
+    fn from(failure: BoundFailure<E1>) -> BodyFailure<E> {
+        BodyFailure(failure.0.map(E::from))
+    }
+}
+
+impl<A, E> crate::fiber::frame::IntoExit<A, E> for Result<A, BodyFailure<E>> {
+    #[inline]
+    fn into_exit(self) -> Exit<A, E> {
+        self.map_err(|failure| failure.0)
     }
 }
 
@@ -308,27 +397,53 @@ impl<F: IntoFuture> AwaitInBody for AwaitReady<F> {
     }
 }
 
-/// `catch!`: recovers the first typed failure when `handler` accepts it; an unmatched
-/// failure, a defect or an interruption propagates unchanged.
-pub fn catch_match<A, E, F>(effect: Effect<A, E>, handler: F) -> Effect<A, E>
+/// `catch!`: the guarded effect's value, or its first typed failure ([`Caught`]); a failure
+/// without a typed failure (a defect, an interruption) fails as it is.
+pub fn catch_attempt<A, E>(effect: Effect<A, E>) -> Effect<Result<A, Caught<E>>, E>
 where
     A: Send + 'static,
     E: Send + 'static,
-    F: FnOnce(E) -> Result<Effect<A, E>, E> + Send + 'static,
 {
     Effect::from_future(async move {
         let cause = match effect.await {
-            Ok(value) => return Ok(value),
+            Ok(value) => return Ok(Ok(value)),
             Err(cause) => cause,
         };
         match cause.split_first_failure() {
-            Ok((error, rebuild)) => match handler(error) {
-                Ok(recovery) => recovery.await,
-                Err(error) => Err(rebuild(error)),
-            },
+            Ok((error, rebuild)) => Ok(Err(Caught { error, rebuild })),
             Err(cause) => Err(cause),
         }
     })
+}
+
+/// The first typed failure of a guarded effect's cause, and the rest of that cause.
+pub struct Caught<E> {
+    error: E,
+    rebuild: Box<dyn FnOnce(E) -> Cause<E> + Send>,
+}
+
+impl<E> Caught<E> {
+    /// The failure for the arms to match, and how to fail with the cause unchanged when none
+    /// does.
+    pub fn into_parts(self) -> (E, Rethrow<E>) {
+        (self.error, Rethrow(self.rebuild))
+    }
+}
+
+/// A guarded effect's cause, its first typed failure taken out: what `catch!` fails with
+/// when no arm matches that failure.
+pub struct Rethrow<E>(Box<dyn FnOnce(E) -> Cause<E> + Send>);
+
+impl<E> Rethrow<E> {
+    /// The cause, `error` back in the place of its first typed failure.
+    pub fn into_cause(self, error: E) -> Cause<E> {
+        (self.0)(error)
+    }
+
+    /// The effect failing with that cause (for a `catch!` compiled into the body binding it).
+    pub fn fail<A>(self, error: E) -> Effect<A, E> {
+        crate::effect::fail_cause(self.into_cause(error))
+    }
 }
 
 /// The seed of the [`TestRandom`](crate::TestRandom) every `#[effect::test]` runs with.

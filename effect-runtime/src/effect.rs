@@ -6,7 +6,9 @@ use std::marker::PhantomData;
 
 use crate::cause::{Cause, Exit};
 use crate::context::Context;
-use crate::fiber::frame::{context_frame, DeferDrop, FrameBox, FutureFrame, Prim};
+use crate::fiber::frame::{
+    context_frame, DeferDrop, FrameBox, FutureFrame, IntoExit, PollBody, Prim,
+};
 use crate::fiber::run::Run;
 
 /// A lazy, single-shot description of async work that succeeds with an `A` or fails with a
@@ -124,6 +126,18 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// ```
     pub fn run(self, ctx: &Context) -> Run<A, E> {
         Run::new(self, ctx, Default::default())
+    }
+
+    /// The effect of a DSL body: `poll` is the body's `Future::poll`, reified where the body
+    /// is built (see [`PollBody`]).
+    pub(crate) fn from_body<Fut>(body: Fut, poll: PollBody<Fut>) -> Self
+    where
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoExit<A, E>,
+    {
+        Effect::from_prim(Prim::Frame(FutureFrame::<Fut, A, E>::boxed_with(
+            body, poll,
+        )))
     }
 
     pub(crate) fn from_prim(prim: Prim) -> Self {

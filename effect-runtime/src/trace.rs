@@ -248,7 +248,7 @@ fn report_end(fiber: FiberId, outcome: &mut Outcome) {
     }
     let (cause, interrupted) = match outcome {
         Outcome::Interrupted(cause) => (widen_never(cause), true),
-        Outcome::Completed(frame) => match frame.as_mut().failure_shape() {
+        Outcome::Completed(frame) => match frame.as_mut().exit_slot().failure_shape() {
             Some(cause) => (cause, false),
             None => return,
         },

@@ -115,7 +115,9 @@ impl<'a> HandOff<'a> {
     }
 
     /// Runs `poll` (one poll of a body) with this hand-off current on this thread, then puts
-    /// back whichever was current before, even if `poll` unwinds.
+    /// back whichever was current before, even if `poll` unwinds. Inlined: it is on the path
+    /// of every poll of a body.
+    #[inline(always)]
     pub(crate) fn offer<R>(&self, poll: impl FnOnce() -> R) -> R {
         struct Restore(*const ());
         impl Drop for Restore {

@@ -39,7 +39,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::bind::{fresh_budget, spend_budget, HandOff};
 use super::core::FiberCore;
-use super::frame::{take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
+use super::frame::{poll_guarded, take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
 use super::locals::{FiberLocals, Inherited, LocalValue};
 use super::region::{Forks, Owner};
 #[cfg(feature = "tracing")]
@@ -540,7 +540,7 @@ impl Interpreter {
             // The body's binds reach this poll's hand-off through a thread-local pointer; the
             // context is lent, not cloned.
             let handoff = HandOff::new(delivered.take(), &self.ctx, &self.locals, &self.core);
-            let polled = handoff.offer(|| frame.as_mut().poll_frame(cx));
+            let polled = handoff.offer(|| poll_guarded(frame, cx));
             match (polled, handoff.into_request()) {
                 (Poll::Ready(()), _) => {
                     let Some(Entry::Frame(done)) = self.stack.pop() else {
@@ -624,7 +624,7 @@ impl Interpreter {
                     }
                     (Saved::Completed(frame), Ok(()), None) => Next::Deliver(frame),
                     (Saved::Completed(mut frame), Err(cause), None) => {
-                        frame.as_mut().add_cause(cause);
+                        frame.as_mut().exit_slot().add_cause(cause);
                         Next::Deliver(frame)
                     }
                     (Saved::Unwinding(cause), Ok(()), _) => Next::Unwind(cause),
