@@ -213,6 +213,13 @@ where
     pub(crate) fn boxed_with(body: F, poll: PollBody<F>) -> FrameBox {
         Box::pin(FutureFrame::<F, A, E>::Running { body, poll })
     }
+
+    fn out(self: Pin<&mut Self>) -> &mut Option<Exit<A, E>> {
+        match self.project() {
+            FrameProj::Done { out } => out,
+            FrameProj::Running { .. } => outcome_of_a_running_frame(),
+        }
+    }
 }
 
 impl<F, A, E> FutureFrame<F, A, E>
@@ -236,21 +243,6 @@ where
 {
     // Starting is user code too: it runs inside the frame's first poll, under its panic guard.
     FutureFrame::boxed(async move { start(current_context()).await })
-}
-
-impl<F, A, E> FutureFrame<F, A, E>
-where
-    F: Future + Send + 'static,
-    F::Output: IntoExit<A, E>,
-    A: Send + 'static,
-    E: Send + 'static,
-{
-    fn out(self: Pin<&mut Self>) -> &mut Option<Exit<A, E>> {
-        match self.project() {
-            FrameProj::Done { out } => out,
-            FrameProj::Running { .. } => outcome_of_a_running_frame(),
-        }
-    }
 }
 
 #[cold]
