@@ -55,7 +55,10 @@ impl ConnectionPool {
 
     fn release(&self, conn: Connection) -> Effect<(), Never> {
         self.in_use.fetch_sub(1, Ordering::SeqCst);
-        self.available.offer::<QueueShutdown>(conn).or_die()
+        self.available
+            .offer::<QueueShutdown>(conn)
+            .as_value(())
+            .or_die()
     }
 }
 

@@ -5,7 +5,7 @@ mod common;
 use common::{test_env, Gauge};
 use effect::prelude::*;
 use effect::{Context, Deferred, Hub, Queue, QueueShutdown, Ref, Semaphore};
-use effect::{Runtime, Subscription};
+use effect::{Runtime, Subscription, TestClock};
 use std::sync::Arc;
 
 #[tokio::test]
@@ -411,4 +411,289 @@ async fn parallel_publishers_lose_and_duplicate_nothing() {
     let mut sorted = seen_a.clone();
     sorted.sort();
     assert_eq!(sorted, (0..2 * PER_PUBLISHER).collect::<Vec<_>>());
+}
+
+// ---- queue strategies and batch operations, on both runtime flavours ----
+
+crate::effect_tests_on_both_flavours! {
+    strategies:
+    a_sliding_queue_keeps_the_newest_and_never_waits => sliding_keeps_the_newest;
+    a_dropping_queue_refuses_the_newest_and_says_so => dropping_refuses_the_newest;
+    an_unbounded_queue_never_waits_nor_drops => unbounded_never_waits;
+    every_strategy_fails_waiters_and_later_offers_on_shutdown => shutdown_for_every_strategy;
+    offer_all_waits_for_room_item_by_item_in_order => offer_all_on_a_bounded_queue;
+    offer_all_gives_back_what_a_dropping_queue_refused => offer_all_on_a_dropping_queue;
+    take_up_to_takes_what_is_there_without_waiting => take_up_to_never_waits;
+    take_between_waits_for_the_least_and_takes_the_most => take_between_waits_for_min;
+    take_between_interrupted_while_waiting_takes_nothing => take_between_interrupted;
+    take_between_and_take_waiting_together_both_get_their_items => take_between_beside_take;
+    take_between_after_shutdown_gives_what_is_left => take_between_after_shutdown;
+    bad_batch_arguments_are_refused_clearly => bad_batch_arguments;
+}
+
+fn sliding_keeps_the_newest(_clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::sliding(3);
+        for i in 1..=5 {
+            // Offers to a full sliding queue succeed at once.
+            assert!(queue.offer::<QueueShutdown>(i).map_err(|e| e.to_string())?);
+        }
+        assert_eq!(queue.size(), 3);
+        assert_eq!(queue.try_offer(6), Ok(()), "try_offer slides too");
+        assert_eq!(queue.take_all::<QueueShutdown>().map_err(|e| e.to_string())?, [4, 5, 6]);
+    }
+}
+
+fn dropping_refuses_the_newest(_clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::dropping(2);
+        let offered = (
+            queue.offer::<QueueShutdown>(1).map_err(|e| e.to_string())?,
+            queue.offer::<QueueShutdown>(2).map_err(|e| e.to_string())?,
+            queue.offer::<QueueShutdown>(3).map_err(|e| e.to_string())?,
+        );
+        assert_eq!(offered, (true, true, false));
+        assert_eq!(queue.try_offer(4), Err(4), "try_offer hands the refused item back");
+        assert_eq!(queue.try_take(), Some(1));
+        assert!(queue.offer::<QueueShutdown>(5).map_err(|e| e.to_string())?, "room again");
+        assert_eq!(queue.take_all::<QueueShutdown>().map_err(|e| e.to_string())?, [2, 5]);
+    }
+}
+
+fn unbounded_never_waits(_clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::unbounded();
+        for i in 0..10_000u32 {
+            assert!(queue.offer::<QueueShutdown>(i).map_err(|e| e.to_string())?);
+        }
+        assert_eq!(queue.size(), 10_000);
+        let all = queue.take_all::<QueueShutdown>().map_err(|e| e.to_string())?;
+        assert!(all.iter().copied().eq(0..10_000), "in order, none lost");
+    }
+}
+
+/// A taker waiting on each kind of queue fails when it is shut down; later offers fail;
+/// items queued before the shutdown are still taken.
+fn shutdown_for_every_strategy(clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        for queue in [Queue::bounded(2), Queue::sliding(2), Queue::dropping(2), Queue::unbounded()] {
+            let waiting = queue.take::<QueueShutdown>().fork()?;
+            clock.advance(ms(1)).await;
+            assert!(!waiting.is_done(), "a take waits on an empty queue");
+            queue.shutdown();
+            assert_eq!(waiting.join().result()?, Err(QueueShutdown));
+            assert_eq!(queue.offer::<QueueShutdown>(1).result()?, Err(QueueShutdown));
+            assert_eq!(queue.try_offer(1), Err(1));
+        }
+        let queue = Queue::sliding(2);
+        queue.try_offer(7).unwrap();
+        queue.shutdown();
+        assert_eq!(queue.take::<QueueShutdown>().result()?, Ok(7));
+        assert_eq!(queue.take_up_to::<QueueShutdown>(5).result()?, Err(QueueShutdown));
+    }
+}
+
+fn offer_all_on_a_bounded_queue(clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::bounded(2);
+        let offering = queue.offer_all::<QueueShutdown, _>(1..=5).fork()?;
+        clock.advance(ms(1)).await;
+        assert!(!offering.is_done(), "waits for room for the third item");
+        assert_eq!(queue.size(), 2);
+        let mut taken = Vec::new();
+        while taken.len() < 5 {
+            taken.push(queue.take::<QueueShutdown>().map_err(|e| e.to_string())?);
+        }
+        assert_eq!(offering.join().map_err(|e| e.to_string())?, Vec::<u32>::new());
+        assert_eq!(taken, [1, 2, 3, 4, 5]);
+        // Interrupted while waiting: what went in stays, the rest is dropped.
+        let offering = queue.offer_all::<QueueShutdown, _>(10..=13).fork()?;
+        clock.advance(ms(1)).await;
+        assert!(offering.interrupt()?.unwrap_err().is_interrupted());
+        assert_eq!(queue.take_all::<QueueShutdown>().map_err(|e| e.to_string())?, [10, 11]);
+    }
+}
+
+fn offer_all_on_a_dropping_queue(_clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::dropping(3);
+        queue.try_offer(0).unwrap();
+        let refused = queue.offer_all::<QueueShutdown, _>(vec![1, 2, 3, 4]).map_err(|e| e.to_string())?;
+        assert_eq!(refused, [3, 4], "nothing lost: the refused items come back");
+        let sliding = Queue::sliding(2);
+        let refused = sliding.offer_all::<QueueShutdown, _>(vec![1, 2, 3]).map_err(|e| e.to_string())?;
+        assert!(refused.is_empty());
+        assert_eq!(sliding.take_all::<QueueShutdown>().map_err(|e| e.to_string())?, [2, 3]);
+        assert_eq!(queue.take_all::<QueueShutdown>().map_err(|e| e.to_string())?, [0, 1, 2]);
+    }
+}
+
+fn take_up_to_never_waits(_clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::bounded(8);
+        assert_eq!(queue.take_up_to::<QueueShutdown>(3).map_err(|e| e.to_string())?, Vec::<u32>::new());
+        queue.offer_all::<QueueShutdown, _>(1..=4).map_err(|e| e.to_string())?;
+        assert_eq!(queue.take_up_to::<QueueShutdown>(3).map_err(|e| e.to_string())?, [1, 2, 3]);
+        assert_eq!(queue.take_up_to::<QueueShutdown>(0).map_err(|e| e.to_string())?, Vec::<u32>::new());
+        assert_eq!(queue.take_up_to::<QueueShutdown>(3).map_err(|e| e.to_string())?, [4]);
+    }
+}
+
+fn take_between_waits_for_min(clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::bounded(8);
+        let batch = queue.take_between::<QueueShutdown>(3, 4).fork()?;
+        for i in 1..=2 {
+            queue.offer::<QueueShutdown>(i).map_err(|e| e.to_string())?;
+            clock.advance(ms(1)).await;
+            assert!(!batch.is_done(), "{i} items are fewer than 3");
+        }
+        queue.offer_all::<QueueShutdown, _>(3..=6).map_err(|e| e.to_string())?;
+        assert_eq!(batch.join().map_err(|e| e.to_string())?, [1, 2, 3, 4]);
+        assert_eq!(queue.size(), 2);
+        // `min` of zero: no wait.
+        assert_eq!(queue.take_between::<QueueShutdown>(0, 1).map_err(|e| e.to_string())?, [5]);
+    }
+}
+
+fn take_between_interrupted(clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::bounded(8);
+        let batch = queue.take_between::<QueueShutdown>(3, 3).fork()?;
+        queue.offer_all::<QueueShutdown, _>(vec![1, 2]).map_err(|e| e.to_string())?;
+        clock.advance(ms(1)).await;
+        assert!(batch.interrupt()?.unwrap_err().is_interrupted());
+        assert_eq!(queue.take_all::<QueueShutdown>().map_err(|e| e.to_string())?, [1, 2], "it took nothing");
+    }
+}
+
+/// A `take_between` that cannot go on yet must not swallow the wake-up a plain `take`
+/// waiting beside it needs.
+fn take_between_beside_take(clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::bounded(8);
+        let batch = queue.take_between::<QueueShutdown>(5, 5).fork()?;
+        let single = queue.take::<QueueShutdown>().fork()?;
+        clock.advance(ms(1)).await;
+        queue.offer::<QueueShutdown>(1).map_err(|e| e.to_string())?;
+        clock.advance(ms(1)).await;
+        assert!(single.is_done(), "the plain take got the one item");
+        assert_eq!(single.join().map_err(|e| e.to_string())?, 1);
+        queue.offer_all::<QueueShutdown, _>(2..=6).map_err(|e| e.to_string())?;
+        assert_eq!(batch.join().map_err(|e| e.to_string())?, [2, 3, 4, 5, 6]);
+    }
+}
+
+fn take_between_after_shutdown(clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::bounded(8);
+        let batch = queue.take_between::<QueueShutdown>(5, 8).fork()?;
+        queue.offer_all::<QueueShutdown, _>(vec![1, 2]).map_err(|e| e.to_string())?;
+        clock.advance(ms(1)).await;
+        queue.shutdown();
+        assert_eq!(batch.join().map_err(|e| e.to_string())?, [1, 2], "what was queued is not lost");
+        assert_eq!(queue.take_between::<QueueShutdown>(1, 2).result()?, Err(QueueShutdown));
+    }
+}
+
+fn bad_batch_arguments(_clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let queue = Queue::<u32>::bounded(4);
+        let cause = exit_of(queue.take_between::<QueueShutdown>(3, 2))?.unwrap_err();
+        let message = cause.defects()[0].message().to_string();
+        assert!(message.contains("at least 3 and at most 2"), "{message}");
+        let zero = std::panic::catch_unwind(|| Queue::<u32>::sliding(0));
+        assert!(zero.is_err(), "a sliding queue of capacity 0 is refused");
+        assert!(std::panic::catch_unwind(|| Queue::<u32>::dropping(0)).is_err());
+    }
+}
+
+/// The exit of `effect`, as a value.
+fn exit_of<A: Send + 'static, E: Send + 'static>(
+    effect: Effect<A, E>,
+) -> Effect<Exit<A, E>, String> {
+    effect.map(Ok).catch_all_cause(|cause| succeed(Err(cause)))
+}
+
+// ---- scoped permits ----
+
+crate::effect_tests_on_both_flavours! {
+    scoped_permits:
+    a_scoped_permit_is_held_until_the_scope_closes_however_it_ends => permits_held_until_scope_closes;
+    a_fiber_interrupted_waiting_for_a_scoped_permit_takes_none => scoped_permit_interrupted;
+    scoped_permits_are_granted_in_the_order_asked => scoped_permits_in_order;
+    scoped_permits_refuse_bad_requests_clearly => scoped_permits_bad_requests;
+}
+
+fn permits_held_until_scope_closes(_clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let semaphore = Semaphore::new(3);
+        let inside = semaphore.clone();
+        let seen = scoped(effect_block! {
+            inside.permits::<String>(2)?;
+            inside.available()
+        })?;
+        assert_eq!(seen, 1);
+        assert_eq!(semaphore.available(), 3, "returned when the scope closed");
+        // On failure, and on a defect, too.
+        let failing = semaphore.clone();
+        let failed = scoped(failing.permit::<String>().flat_map(|()| fail::<(), _>("boom".to_string())));
+        assert!(failed.result()?.is_err());
+        let dying = semaphore.clone();
+        let died = scoped(dying.permit::<String>().flat_map(|()| die::<(), String>("bug")));
+        assert!(exit_of(died)?.unwrap_err().is_die());
+        assert_eq!(semaphore.available(), 3);
+    }
+}
+
+fn scoped_permit_interrupted(clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let semaphore = Semaphore::new(1);
+        let holder = semaphore.clone();
+        let held = scoped(holder.permit::<String>().flat_map(|()| never::<(), String>())).fork()?;
+        clock.advance(ms(1)).await;
+        assert_eq!(semaphore.available(), 0);
+        let waiter = scoped(semaphore.permit::<String>()).fork()?;
+        clock.advance(ms(1)).await;
+        assert!(!waiter.is_done());
+        assert!(waiter.interrupt()?.unwrap_err().is_interrupted());
+        assert!(held.interrupt()?.unwrap_err().is_interrupted());
+        assert_eq!(semaphore.available(), 1, "neither the holder's nor the waiter's permit leaked");
+    }
+}
+
+fn scoped_permits_in_order(clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let semaphore = Semaphore::new(1);
+        let log = common::Log::default();
+        let gate = Deferred::<()>::new();
+        let first = {
+            let (semaphore, gate) = (semaphore.clone(), gate.clone());
+            scoped(semaphore.permit::<String>().flat_map(move |()| gate.wait())).fork()?
+        };
+        clock.advance(ms(1)).await;
+        let mut waiters = Vec::new();
+        for i in 0..5 {
+            let (semaphore, log) = (semaphore.clone(), log.clone());
+            waiters.push(scoped(semaphore.permit::<String>().flat_map(move |()| log.note(&i.to_string()))).fork()?);
+            clock.advance(ms(1)).await;
+        }
+        gate.complete::<String>(())?;
+        first.join()?;
+        for waiter in waiters {
+            waiter.join()?;
+        }
+        assert_eq!(log.events(), ["0", "1", "2", "3", "4"]);
+    }
+}
+
+fn scoped_permits_bad_requests(_clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let semaphore = Semaphore::new(2);
+        let outside = exit_of(semaphore.permit::<String>())?.unwrap_err();
+        assert!(outside.defects()[0].message().contains("outside a scope"), "{outside:?}");
+        let too_many = exit_of(scoped(semaphore.permits::<String>(3)))?.unwrap_err();
+        assert!(too_many.defects()[0].message().contains("3 permits of a semaphore that has 2"));
+        assert_eq!(semaphore.available(), 2);
+    }
 }

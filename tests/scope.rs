@@ -215,7 +215,7 @@ async fn guide_connection_pool_never_exceeds_its_size_and_returns_every_connecti
             let (take, give_back) = (pool.clone(), pool.clone());
             acquire_release(
                 take.take::<QueueShutdown>().map_err(|e| e.to_string()),
-                move |conn, _| give_back.offer::<QueueShutdown>(conn).or_die(),
+                move |conn, _| give_back.offer::<QueueShutdown>(conn).as_value(()).or_die(),
             )
         }
     };

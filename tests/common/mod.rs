@@ -117,3 +117,37 @@ pub fn stamped<A: Send + 'static>(
     let clock = clock.clone();
     stream.map(move |value| (clock.current_time(), value))
 }
+
+/// Runs each scenario (a fn taking the test's `TestClock` and giving an
+/// `Effect<(), String>`) as an `#[effect::test]` on a current-thread and on a two-worker
+/// multi-thread runtime, in `mod $group::{current_thread, multi_thread}`:
+/// `live_fibers() == 0` is checked after each.
+#[macro_export]
+macro_rules! effect_tests_on_both_flavours {
+    ($group:ident: $($name:ident => $scenario:ident;)+) => {
+        mod $group {
+            #[allow(unused_imports)]
+            use super::*;
+            mod current_thread {
+                #[allow(unused_imports)]
+                use super::*;
+                $(
+                    #[effect::test]
+                    fn $name(clock: TestClock) -> Effect<(), String> {
+                        $scenario(clock)?
+                    }
+                )+
+            }
+            mod multi_thread {
+                #[allow(unused_imports)]
+                use super::*;
+                $(
+                    #[effect::test(flavor = "multi_thread", worker_threads = 2)]
+                    fn $name(clock: TestClock) -> Effect<(), String> {
+                        $scenario(clock)?
+                    }
+                )+
+            }
+        }
+    };
+}

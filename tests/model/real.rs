@@ -244,7 +244,7 @@ impl World {
             producer = producer.flat_map(move |()| {
                 pause
                     .flat_map(move |()| queue.offer::<QueueShutdown>(item).map_err(|_| -998))
-                    .flat_map(move |()| world.note(Ev::Offer(pipe.id, item)))
+                    .flat_map(move |_offered| world.note(Ev::Offer(pipe.id, item)))
             });
         }
         let consumer = self.consume(pipe, queue, pipe.items, 0);

@@ -1,9 +1,11 @@
-//! [`Semaphore`]: a fixed number of permits, held for the length of an effect.
+//! [`Semaphore`]: a fixed number of permits, held for the length of an effect, or until the
+//! enclosing scope closes.
 
 use std::sync::Arc;
 
 use crate::cause::Cause;
-use crate::effect::Effect;
+use crate::effect::{sync, Effect};
+use crate::scope::Scope;
 
 /// Limits how many effects run at once: [`with_permits`](Semaphore::with_permits) waits for
 /// permits, runs the effect, and returns them however it ends (success, failure, defect or
@@ -89,6 +91,80 @@ impl Semaphore {
         self.with_permits(1, effect)
     }
 
+    /// Takes one permit and holds it until the scope of the context closes (see
+    /// [`scoped`](crate::scoped)): a permit as a resource, for the length of a region rather
+    /// than of one effect.
+    ///
+    /// # Cancel safety
+    /// The wait is interruptible and takes nothing when interrupted. The permit is registered
+    /// with the scope in the same step that takes it, so once taken it is returned exactly
+    /// once, when the scope closes, however the scope's region ends.
+    ///
+    /// Outside any scope it dies with a message saying to wrap the region in `scoped(..)`.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Semaphore;
+    ///
+    /// #[effect]
+    /// fn held_for_the_region(semaphore: Semaphore) -> Effect<usize, Never> {
+    ///     semaphore.permit()?;
+    ///     semaphore.permit()?;
+    ///     semaphore.available() // two held until the scope closes
+    /// }
+    /// let semaphore = Semaphore::new(3);
+    /// assert_eq!(effect::run_blocking(scoped(held_for_the_region(semaphore.clone()))), Ok(1));
+    /// assert_eq!(semaphore.available(), 3); // returned as the scope closed
+    /// ```
+    pub fn permit<E: Send + 'static>(&self) -> Effect<(), E> {
+        self.permits(1)
+    }
+
+    /// Takes `n` permits and holds them until the scope of the context closes; see
+    /// [`permit`](Semaphore::permit). Asking for more permits than the semaphore has dies
+    /// with a message saying so (it could never be granted).
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Semaphore;
+    ///
+    /// let semaphore = Semaphore::new(4);
+    /// let region: Effect<usize, Never> = {
+    ///     let semaphore = semaphore.clone();
+    ///     scoped(semaphore.permits(3).flat_map(move |()| succeed(semaphore.available())))
+    /// };
+    /// assert_eq!(effect::run_blocking(region), Ok(1));
+    /// assert_eq!(semaphore.available(), 4);
+    ///
+    /// let too_many: Effect<(), Never> = scoped(semaphore.permits(5));
+    /// assert!(effect::run_blocking(too_many).unwrap_err().is_die());
+    /// ```
+    pub fn permits<E: Send + 'static>(&self, n: usize) -> Effect<(), E> {
+        let (permits, total) = (self.permits.clone(), self.total);
+        Effect::new(move |ctx| async move {
+            let Some(scope) = ctx.try_get::<Scope>().cloned() else {
+                return Err(Cause::die(
+                    "Semaphore::permits outside a scope: wrap the region that holds the permits in `scoped(..)`",
+                ));
+            };
+            let count = permit_count(n, total, "permits")?;
+            // Waiting is interruptible: dropped while it waits, it has taken nothing.
+            let Ok(permit) = permits.acquire_many_owned(count).await else {
+                return Err(Cause::die("semaphore closed"));
+            };
+            // Registered in the poll that took it: there is no point at which the permits
+            // are held and not yet the scope's to return.
+            if scope.add_finalizer_now(sync(move || drop(permit))) {
+                Ok(())
+            } else {
+                // The scope closed meanwhile: the finalizer (and the permits) were dropped.
+                Err(Cause::die(
+                    "Semaphore::permits: the scope closed before the permits were taken",
+                ))
+            }
+        })
+    }
+
     /// Runs `effect` holding `n` permits, waiting until they are free. Asking for more
     /// permits than the semaphore has dies with a message saying so (it could never run).
     ///
@@ -116,11 +192,7 @@ impl Semaphore {
     ) -> Effect<A, E> {
         let (permits, total) = (self.permits.clone(), self.total);
         Effect::from_future(async move {
-            let Some(count) = u32::try_from(n).ok().filter(|_| n <= total) else {
-                return Err(Cause::die(format!(
-                    "with_permits: asked for {n} permits of a semaphore that has {total}"
-                )));
-            };
+            let count = permit_count(n, total, "with_permits")?;
             // The permit lives in this body: it is returned when the body ends or is dropped
             // on interruption, after the effect's own finalizers ran.
             let _permit = match permits.acquire_many_owned(count).await {
@@ -130,4 +202,14 @@ impl Semaphore {
             effect.await
         })
     }
+}
+
+/// `n` permits of a semaphore that has `total`, as tokio counts them; more than `total` is a
+/// defect saying so (they could never be granted).
+fn permit_count<E>(n: usize, total: usize, operation: &str) -> Result<u32, Cause<E>> {
+    u32::try_from(n).ok().filter(|_| n <= total).ok_or_else(|| {
+        Cause::die(format!(
+            "{operation}: asked for {n} permits of a semaphore that has {total}"
+        ))
+    })
 }
