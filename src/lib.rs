@@ -582,9 +582,9 @@ pub mod prelude {
         scoped, zip_par, Schedule,
     };
     pub use effectkit_runtime::{
-        attempt, attempt_async, die, fail, fail_cause, from_async, instant, ms, never, now, secs,
-        service, service_with, sleep, succeed, suspend, sync, yield_now, Cause, Effect, Exit,
-        FiberRef, Never, TestClock,
+        attempt, attempt_async, die, fail, fail_cause, from_async, instant, ms, never, now,
+        random_f64, random_range, random_u64, secs, service, service_with, shutdown_signal, sleep,
+        succeed, suspend, sync, yield_now, Cause, Effect, Exit, FiberRef, Never, TestClock,
     };
 }
 

@@ -386,3 +386,20 @@ async fn an_interrupt_during_the_last_finalizer_of_a_fiber_takes_effect_when_it_
     assert_eq!(log.events(), ["finalizer finished"]);
     assert_eq!(rt.live_fibers(), 0);
 }
+
+#[tokio::test]
+async fn poll_gives_the_exit_of_a_finished_fiber_and_the_handle_of_a_running_one() {
+    let (clock, rt) = test_env();
+    let slow = rt.fork(sleep::<String>(secs(1)).as_value(5));
+    let slow = match slow.poll() {
+        Ok(exit) => panic!("finished before its time: {exit:?}"),
+        Err(handle) => handle,
+    };
+    clock.advance(secs(1)).await;
+    assert_eq!(slow.poll().ok(), Some(Ok(5)));
+    let failed = rt.fork(fail::<u32, String>("no".into()));
+    clock.advance(ms(1)).await;
+    let exit = failed.poll().expect("finished");
+    assert_eq!(exit.unwrap_err().failure(), Some(&"no".to_string()));
+    assert_eq!(rt.live_fibers(), 0);
+}

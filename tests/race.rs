@@ -5,7 +5,7 @@ mod common;
 
 use common::{after, fail_after, test_env, Log};
 use effect::prelude::*;
-use effect::Clock;
+use effect::{Clock, TestClock};
 
 #[tokio::test]
 async fn the_first_success_wins_and_the_losers_finalizers_ran_before_it_returns() {
@@ -348,5 +348,49 @@ async fn in_place_branches_keep_the_test_clock_from_moving_on() {
 async fn in_place_branches_keep_the_test_clock_from_moving_on_multi_thread() {
     for _ in 0..50 {
         check_in_place_branches_keep_the_test_clock_from_moving_on().await;
+    }
+}
+
+// ---- interrupt_when ----
+
+crate::effect_tests_on_both_flavours! {
+    interrupt_when:
+    a_signal_completing_first_interrupts_the_effect_after_its_finalizers => signal_first;
+    an_effect_finishing_first_interrupts_the_signal => effect_first;
+    a_signal_that_dies_fails_the_effect_with_its_defect => signal_dies;
+}
+
+fn signal_first(clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let log = Log::default();
+        let work = never::<u32, String>()
+            .ensuring(log.note("work cleaned up"))
+            .interrupt_when(sleep(secs(5)))
+            .fork()?;
+        clock.advance(ms(4_999)).await;
+        assert!(!work.is_done(), "not before the signal");
+        clock.advance(ms(1)).await;
+        let exit = work.await_exit()?;
+        assert!(exit.unwrap_err().is_interrupted_only());
+        assert_eq!(log.events(), ["work cleaned up"]);
+    }
+}
+
+fn effect_first(clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let log = Log::default();
+        let signal = never::<(), Never>().ensuring(log.note("signal stopped"));
+        let work = sleep(secs(1)).as_value(7).interrupt_when(signal).fork()?;
+        clock.advance(secs(1)).await;
+        assert_eq!(work.join()?, 7);
+        assert_eq!(log.events(), ["signal stopped"]);
+    }
+}
+
+fn signal_dies(_clock: TestClock) -> Effect<(), String> {
+    effect_block! {
+        let work = never::<u32, String>().interrupt_when(die::<(), Never>("signal broke"));
+        let exit = work.map(Ok).catch_all_cause(|cause| succeed(Err(cause)))?;
+        assert_eq!(exit.unwrap_err().defects()[0].message(), "signal broke");
     }
 }

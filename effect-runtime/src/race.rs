@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::cause::{Cause, Exit};
+use crate::cause::{Cause, Exit, Never};
 use crate::effect::{die, Effect};
 use crate::fiber::bind::current_fiber;
 use crate::fiber::region::{Placement, Region};
@@ -143,6 +143,42 @@ where
 }
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
+    /// This effect, interrupted when `signal` completes first: a race of the two (see
+    /// [`race_first`]), where the signal's completion is an interruption. If the effect
+    /// finishes first, the signal is interrupted; if the signal does, the effect is
+    /// interrupted and its finalizers have run before this fails with `Cause::Interrupt`.
+    ///
+    /// The signal is any effect that cannot fail: a [`Deferred`](crate::Deferred)'s
+    /// `wait()`, a `sleep`, or [`shutdown_signal`](crate::shutdown_signal) (Ctrl-C or
+    /// SIGTERM), for a program that stops its work on a signal and still cleans up.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Deferred;
+    ///
+    /// #[effect]
+    /// fn stopped_early() -> Effect<bool, Never> {
+    ///     let stop = Deferred::<()>::new();
+    ///     let work = never::<u32, Never>().interrupt_when(stop.wait()).fork()?;
+    ///     stop.complete::<Never>(())?;
+    ///     work.await_exit()?.unwrap_err().is_interrupted()
+    /// }
+    /// assert_eq!(effect::run_blocking(stopped_early()), Ok(true));
+    ///
+    /// // Finished first: the signal is the one interrupted.
+    /// let quick: Effect<u32, Never> = succeed(1).interrupt_when(never::<(), Never>());
+    /// assert_eq!(effect::run_blocking(quick), Ok(1));
+    /// ```
+    pub fn interrupt_when<S: Send + 'static>(self, signal: Effect<S, Never>) -> Effect<A, E> {
+        let stop = Effect::from_future(async move {
+            match signal.await {
+                Ok(_) => Err(Cause::interrupt()),
+                Err(cause) => Err(cause.widen()),
+            }
+        });
+        race_first([self, stop])
+    }
+
     /// Races `self` against `other`; see [`race`].
     ///
     /// ```

@@ -101,6 +101,40 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
         self.core.is_done()
     }
 
+    /// The fiber's exit if it has finished, without waiting; the handle back if it has not.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Deferred;
+    ///
+    /// #[effect]
+    /// fn poll_twice() -> Effect<(bool, u32), Never> {
+    ///     let go = Deferred::<u32>::new();
+    ///     let fiber = go.wait::<Never>().fork()?;
+    ///     let fiber = match fiber.poll() {
+    ///         Ok(_) => unreachable!("it waits for `go`"),
+    ///         Err(still_running) => still_running, // the handle comes back
+    ///     };
+    ///     go.complete::<Never>(7)?;
+    ///     let mut fiber = fiber;
+    ///     loop {
+    ///         match fiber.poll() {
+    ///             Ok(exit) => return (true, exit.unwrap()),
+    ///             Err(running) => fiber = running,
+    ///         }
+    ///         yield_now()?;
+    ///     }
+    /// }
+    /// assert_eq!(effect::run_blocking(poll_twice()), Ok((true, 7)));
+    /// ```
+    pub fn poll(self) -> Result<Exit<A, E>, Fiber<A, E>> {
+        if self.is_done() {
+            Ok(self.take_exit())
+        } else {
+            Err(self)
+        }
+    }
+
     /// The fiber's core, erased.
     pub(crate) fn core(&self) -> Arc<FiberCore> {
         self.core.clone()
