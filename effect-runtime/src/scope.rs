@@ -213,6 +213,18 @@ impl Scope {
         self.register(Box::new(move |_| finalizer)).is_none()
     }
 
+    /// Registers `finalizer` right away; on a closed scope hands it back, for the caller to
+    /// run (what it releases must not be dropped unreleased).
+    pub(crate) fn add_finalizer_or_back(
+        &self,
+        finalizer: Effect<(), Never>,
+    ) -> Result<(), Effect<(), Never>> {
+        match self.register(Box::new(move |_| finalizer)) {
+            None => Ok(()),
+            Some((late, exit)) => Err(late(&exit)),
+        }
+    }
+
     /// Registers a finalizer built from the scope's exit right away (`false`, and dropped
     /// unrun, on a closed scope).
     pub(crate) fn add_finalizer_exit_now(

@@ -1,0 +1,534 @@
+//! The machinery of one pool of items (a [`Pool`](super::Pool), or one key of a
+//! [`KeyedPool`](super::KeyedPool)): checkout, return, acquisition, invalidation, the
+//! waiters, shrinking and closing.
+//!
+//! Invariants, each kept where the code says so:
+//! - I1 Every item is in exactly one place: idle, checked out (its return registered in the
+//!   scope of the one who took it), handed to a waiter (in the waiter's cell), or being
+//!   released. An item leaves the pool only by having its scope closed, once.
+//! - I2 `size = idle + checked out + granted + acquiring + releasing <= max`: an item handed
+//!   to a waiter is counted in `granted` until it takes it; a slot is counted in `acquiring`
+//!   from the moment it is granted until its acquisition ends, and in `releasing` until its
+//!   item's release has finished, and only then handed on (or given up), however it ends.
+//! - I3 Waiters are served in arrival order: an item or a slot freed while anyone waits goes
+//!   to the first waiter, never to idle or to a newcomer. So while anyone waits, nothing is
+//!   idle and the pool is at `max`.
+//! - I4 A waiter's grant is in its cell until it takes it; a waiter that leaves (served,
+//!   interrupted, unwound) passes on a grant it had not taken: an interrupted waiter takes
+//!   nothing and loses nothing.
+//! - I5 Once closed, the pool hands out nothing more: waiters are interrupted, returned and
+//!   newly acquired items are released, and closing waits until nothing is checked out,
+//!   granted, being acquired or being released (releasing whatever comes back idle).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use crate::cause::{Cause, Never};
+use crate::clock::Clock;
+use crate::effect::{succeed, Effect};
+use crate::scope::{scope_exit, Scope};
+
+mod lifecycle;
+
+/// How a pool makes an item: an effect run with a scope of the item's own in its context
+/// (what it acquires with `acquire_release` is released when that scope closes).
+pub(crate) type Acquire<R, E> = Arc<dyn Fn() -> Effect<R, E> + Send + Sync>;
+
+/// An item with what releases it.
+pub(crate) struct Item<R> {
+    id: u64,
+    value: R,
+    /// Closing it releases the item.
+    scope: Scope,
+    /// When it went idle (meaningful while idle).
+    idle_since: Instant,
+}
+
+/// What a waiter is given.
+enum Grant<R> {
+    /// An item to check out.
+    Item(Item<R>),
+    /// A slot: the waiter acquires a new item itself (counted in `acquiring` already).
+    Slot,
+    /// The pool closed.
+    Closed,
+}
+
+/// A waiter's cell: its grant, and its wake-up.
+struct Waiter<R> {
+    grant: Mutex<Option<Grant<R>>>,
+    wake: Notify,
+}
+
+impl<R> Waiter<R> {
+    fn give(&self, grant: Grant<R>) {
+        *lock(&self.grant) = Some(grant);
+        // A stored permit if it is not waiting yet: the grant is not missed.
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Option<Grant<R>> {
+        lock(&self.grant).take()
+    }
+}
+
+struct CoreState<R> {
+    /// The most recently returned last: checkouts take from the end, shrinking from the
+    /// front (the longest idle).
+    idle: Vec<Item<R>>,
+    /// Items checked out: their id and a clone, for `invalidate`.
+    checked_out: Vec<(u64, R)>,
+    /// Checked-out items to release when they come back.
+    invalidated: HashSet<u64>,
+    /// Items handed to waiters that have not taken them yet (I2).
+    granted: usize,
+    /// Slots whose acquisition is under way, or granted to a waiter (I2).
+    acquiring: usize,
+    /// Items being released (I2).
+    releasing: usize,
+    waiters: VecDeque<Arc<Waiter<R>>>,
+    next_id: u64,
+    closed: bool,
+}
+
+impl<R> CoreState<R> {
+    fn size(&self) -> usize {
+        self.idle.len() + self.checked_out.len() + self.granted + self.acquiring + self.releasing
+    }
+
+    /// Whether nothing is held, granted, acquired or released: what closing waits for.
+    fn settled(&self) -> bool {
+        self.idle.is_empty()
+            && self.checked_out.is_empty()
+            && self.granted == 0
+            && self.acquiring == 0
+            && self.releasing == 0
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One pool of items.
+pub(crate) struct PoolCore<R, E> {
+    acquire: Acquire<R, E>,
+    pub(crate) min: usize,
+    pub(crate) max: usize,
+    /// How long an idle item beyond `min` is kept.
+    pub(crate) ttl: Option<Duration>,
+    state: Mutex<CoreState<R>>,
+    /// Told whenever an item goes idle or leaves, and when the pool closes: for the reaper
+    /// and for closing.
+    changed: Notify,
+}
+
+/// The counts a pool reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) size: usize,
+    pub(crate) idle: usize,
+    pub(crate) in_use: usize,
+    pub(crate) waiting: usize,
+}
+
+impl<R, E> PoolCore<R, E>
+where
+    R: Clone + PartialEq + Send + 'static,
+    E: Send + 'static,
+{
+    pub(crate) fn new(
+        acquire: Acquire<R, E>,
+        min: usize,
+        max: usize,
+        ttl: Option<Duration>,
+    ) -> Self {
+        PoolCore {
+            acquire,
+            min,
+            max,
+            ttl,
+            state: Mutex::new(CoreState {
+                idle: Vec::new(),
+                checked_out: Vec::new(),
+                invalidated: HashSet::new(),
+                granted: 0,
+                acquiring: 0,
+                releasing: 0,
+                waiters: VecDeque::new(),
+                next_id: 0,
+                closed: false,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CoreState<R>> {
+        lock(&self.state)
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        let state = self.lock();
+        Counts {
+            size: state.size(),
+            idle: state.idle.len(),
+            in_use: state.checked_out.len(),
+            waiting: state.waiters.len(),
+        }
+    }
+
+    /// Closes the pool if it holds nothing and nobody uses or waits for it (a key a keyed
+    /// pool forgets): nothing is left to release or wait for, and its reaper ends.
+    pub(crate) fn close_if_empty(&self) -> bool {
+        let mut state = self.lock();
+        if state.size() != 0 || !state.waiters.is_empty() {
+            return false;
+        }
+        state.closed = true;
+        drop(state);
+        self.changed.notify_waiters();
+        true
+    }
+
+    /// Hands `grant` on to the first waiter; with nobody waiting an item goes idle and a
+    /// slot is given up (I3). Called with the state locked. Once closed, a slot is given up
+    /// and an item goes idle, where closing finds and releases it.
+    fn pass_on(&self, state: &mut CoreState<R>, grant: Grant<R>, now: Instant) {
+        let waiter = if state.closed {
+            None
+        } else {
+            state.waiters.pop_front()
+        };
+        match (waiter, grant) {
+            (_, Grant::Closed) => {}
+            (Some(waiter), Grant::Slot) => {
+                state.acquiring += 1;
+                waiter.give(Grant::Slot);
+            }
+            (Some(waiter), Grant::Item(item)) => {
+                state.granted += 1;
+                waiter.give(Grant::Item(item));
+            }
+            (None, Grant::Item(mut item)) => {
+                item.idle_since = now;
+                state.idle.push(item);
+                self.changed.notify_waiters();
+            }
+            (None, Grant::Slot) => {}
+        }
+    }
+
+    /// An effect that checks an item out for the scope of its context: an idle one, a new
+    /// one if the pool may grow, or the first to come back or be made once it is its turn.
+    pub(crate) fn checkout(self: Arc<Self>) -> Effect<R, E> {
+        Effect::new(move |ctx| async move {
+            let Some(scope) = ctx.try_get::<Scope>().cloned() else {
+                return Err(Cause::die(
+                    "Pool::get outside a scope: wrap the region that uses the item in `scoped(..)`",
+                ));
+            };
+            let clock = Clock::of(&ctx);
+            // What the lock decides; the waiting and acquiring happen after it is released.
+            let next = {
+                let mut state = self.lock();
+                if state.closed {
+                    return Err(Cause::interrupt());
+                }
+                if let Some(item) = state.idle.pop() {
+                    Next::Settle(self.hand_out(&mut state, item, &scope))
+                } else if state.size() < self.max {
+                    state.acquiring += 1;
+                    Next::Acquire
+                } else {
+                    let waiter = Arc::new(Waiter {
+                        grant: Mutex::new(None),
+                        wake: Notify::new(),
+                    });
+                    state.waiters.push_back(waiter.clone());
+                    Next::Wait(WaitGuard {
+                        core: self.clone(),
+                        waiter,
+                        clock: clock.clone(),
+                    })
+                }
+            };
+            let grant = match next {
+                Next::Settle(checked_out) => return Self::settle(checked_out).await,
+                Next::Acquire => Grant::Slot,
+                Next::Wait(guard) => guard.wait().await,
+            };
+            match grant {
+                Grant::Item(item) => {
+                    let checked_out = {
+                        let mut state = self.lock();
+                        state.granted -= 1;
+                        self.hand_out(&mut state, item, &scope)
+                    };
+                    Self::settle(checked_out).await
+                }
+                Grant::Slot => self.acquire_for(&scope, &clock).await,
+                Grant::Closed => Err(Cause::interrupt()),
+            }
+        })
+    }
+
+    /// Checks `item` out to `scope`: registered as checked out, its return registered in the
+    /// scope, in one step under the lock (I1). Called with the state locked. If the scope
+    /// has closed already, the return comes back instead, to be run at once
+    /// ([`settle`](Self::settle)): the item goes back, not away.
+    fn hand_out(
+        self: &Arc<Self>,
+        state: &mut CoreState<R>,
+        item: Item<R>,
+        scope: &Scope,
+    ) -> Result<R, Effect<(), Never>> {
+        let value = item.value.clone();
+        state.checked_out.push((item.id, value.clone()));
+        let returning = self.clone().give_back(item);
+        scope.add_finalizer_or_back(returning).map(|()| value)
+    }
+
+    /// The end of a checkout: its value, or, when the scope closed before the item could be
+    /// checked out to it, the item's return run at once and a defect saying so.
+    async fn settle(checked_out: Result<R, Effect<(), Never>>) -> Result<R, Cause<E>> {
+        match checked_out {
+            Ok(value) => Ok(value),
+            Err(returning) => {
+                returning.await.map_err(Cause::widen)?;
+                Err(Cause::die(
+                    "Pool::get: the scope closed before the item could be checked out to it",
+                ))
+            }
+        }
+    }
+
+    /// Acquires a new item in a slot already counted (I2), and checks it out to `scope`.
+    async fn acquire_for(self: &Arc<Self>, scope: &Scope, clock: &Clock) -> Result<R, Cause<E>> {
+        let slot = SlotGuard {
+            core: self.clone(),
+            clock: clock.clone(),
+            armed: true,
+        };
+        let (value, item_scope) = self.acquire_item().await?;
+        let mut slot = slot;
+        slot.armed = false;
+        let checked_out = {
+            let mut state = self.lock();
+            state.acquiring -= 1;
+            if state.closed {
+                state.releasing += 1;
+                None
+            } else {
+                let id = state.next_id;
+                state.next_id += 1;
+                let item = Item {
+                    id,
+                    value,
+                    scope: item_scope.clone(),
+                    idle_since: clock.instant(),
+                };
+                Some(self.hand_out(&mut state, item, scope))
+            }
+        };
+        match checked_out {
+            Some(checked_out) => Self::settle(checked_out).await,
+            None => {
+                // I5: made while the pool closed: released, and the getter interrupted.
+                let _ = self.finish_release(item_scope, clock.instant()).await;
+                Err(Cause::interrupt())
+            }
+        }
+    }
+
+    /// Runs the acquisition in a scope of the item's own. What it acquired is released if it
+    /// fails or is interrupted: that scope closes then (its `on_exit` runs on interruption
+    /// too).
+    async fn acquire_item(&self) -> Result<(R, Scope), Cause<E>> {
+        let item_scope = Scope::new();
+        let closing = item_scope.clone();
+        let value = (self.acquire)()
+            .provide_service(item_scope.clone())
+            .on_exit(move |exit| match exit {
+                Ok(_) => succeed(()),
+                Err(_) => closing.close_effect(scope_exit(exit)),
+            })
+            .await?;
+        Ok((value, item_scope))
+    }
+
+    /// Acquires an idle item, counting its slot while it does (filling a pool to `min`).
+    pub(crate) async fn add_idle(self: &Arc<Self>, clock: &Clock) -> Result<(), Cause<E>> {
+        self.lock().acquiring += 1;
+        let slot = SlotGuard {
+            core: self.clone(),
+            clock: clock.clone(),
+            armed: true,
+        };
+        let (value, item_scope) = self.acquire_item().await?;
+        let mut slot = slot;
+        slot.armed = false;
+        let mut state = self.lock();
+        state.acquiring -= 1;
+        let id = state.next_id;
+        state.next_id += 1;
+        let item = Item {
+            id,
+            value,
+            scope: item_scope,
+            idle_since: clock.instant(),
+        };
+        self.pass_on(&mut state, Grant::Item(item), clock.instant());
+        Ok(())
+    }
+
+    /// The return of a checked-out item, run when the scope it was checked out to closes:
+    /// to the first waiter, or idle; released instead if it was invalidated or the pool
+    /// closed.
+    fn give_back(self: Arc<Self>, item: Item<R>) -> Effect<(), Never> {
+        Effect::new(move |ctx| async move {
+            let now = Clock::of(&ctx).instant();
+            let release = {
+                let mut state = self.lock();
+                state.checked_out.retain(|(held, _)| *held != item.id);
+                let invalid = state.invalidated.remove(&item.id);
+                if state.closed || invalid {
+                    state.releasing += 1;
+                    Some(item.scope)
+                } else {
+                    self.pass_on(&mut state, Grant::Item(item), now);
+                    None
+                }
+            };
+            let released = match release {
+                Some(scope) => self.finish_release(scope, now).await,
+                None => Ok(()),
+            };
+            self.changed.notify_waiters();
+            released
+        })
+    }
+
+    /// Releases an item counted in `releasing` (closes its scope), then hands its slot on
+    /// (I2, I3).
+    async fn finish_release(&self, item_scope: Scope, now: Instant) -> Result<(), Cause<Never>> {
+        let released = item_scope.close_effect(Ok(())).await;
+        let mut state = self.lock();
+        state.releasing -= 1;
+        self.pass_on(&mut state, Grant::Slot, now);
+        drop(state);
+        self.changed.notify_waiters();
+        released
+    }
+
+    /// An effect that invalidates `value`: released now if idle, when it comes back if
+    /// checked out, not at all if the pool does not hold it.
+    pub(crate) fn invalidate<E2: Send + 'static>(self: Arc<Self>, value: R) -> Effect<(), E2> {
+        Effect::new(move |ctx| async move {
+            let now = Clock::of(&ctx).instant();
+            let idle = {
+                let mut state = self.lock();
+                match state.idle.iter().position(|item| item.value == value) {
+                    Some(at) => {
+                        state.releasing += 1;
+                        Some(state.idle.remove(at))
+                    }
+                    None => {
+                        let held = state.checked_out.iter().find(|(_, held)| *held == value);
+                        if let Some(&(id, _)) = held {
+                            state.invalidated.insert(id);
+                        }
+                        None
+                    }
+                }
+            };
+            match idle {
+                Some(item) => self
+                    .finish_release(item.scope, now)
+                    .await
+                    .map_err(Cause::widen),
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+/// What a checkout does once the lock is released.
+enum Next<R: Clone + PartialEq + Send + 'static, E: Send + 'static> {
+    /// Checked out an idle item (or must give it back).
+    Settle(Result<R, Effect<(), Never>>),
+    /// Acquire a new item in the slot counted for it.
+    Acquire,
+    /// Wait for an item or a slot.
+    Wait(WaitGuard<R, E>),
+}
+
+/// A waiter's place in the queue. Dropping it (served, interrupted, unwound) takes it out
+/// and passes on a grant it had not taken (I4).
+struct WaitGuard<R: Clone + PartialEq + Send + 'static, E: Send + 'static> {
+    core: Arc<PoolCore<R, E>>,
+    waiter: Arc<Waiter<R>>,
+    clock: Clock,
+}
+
+impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> WaitGuard<R, E> {
+    async fn wait(self) -> Grant<R> {
+        loop {
+            if let Some(grant) = self.waiter.take() {
+                return grant;
+            }
+            self.waiter.wake.notified().await;
+        }
+    }
+}
+
+impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> Drop for WaitGuard<R, E> {
+    fn drop(&mut self) {
+        let mut state = self.core.lock();
+        state
+            .waiters
+            .retain(|waiter| !Arc::ptr_eq(waiter, &self.waiter));
+        // Granted and never taken: counted for this waiter, now counted for the next (or
+        // given up).
+        match self.waiter.take() {
+            Some(Grant::Item(item)) => {
+                state.granted -= 1;
+                self.core
+                    .pass_on(&mut state, Grant::Item(item), self.clock.instant());
+            }
+            Some(Grant::Slot) => {
+                state.acquiring -= 1;
+                self.core
+                    .pass_on(&mut state, Grant::Slot, self.clock.instant());
+            }
+            Some(Grant::Closed) | None => {}
+        }
+        drop(state);
+        self.core.changed.notify_waiters();
+    }
+}
+
+/// A slot counted in `acquiring` while its acquisition runs. Dropped armed (the acquisition
+/// failed, or was interrupted or unwound), it gives the slot up: to the first waiter, who
+/// then tries to acquire, or back to the pool (I2).
+struct SlotGuard<R: Clone + PartialEq + Send + 'static, E: Send + 'static> {
+    core: Arc<PoolCore<R, E>>,
+    clock: Clock,
+    armed: bool,
+}
+
+impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> Drop for SlotGuard<R, E> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut state = self.core.lock();
+        state.acquiring -= 1;
+        self.core
+            .pass_on(&mut state, Grant::Slot, self.clock.instant());
+        drop(state);
+        self.core.changed.notify_waiters();
+    }
+}
