@@ -397,15 +397,18 @@ impl<X: ?Sized> FiberCore<X> {
                 return;
             }
             state.done = true;
+            // No longer live before anyone can see it done (under this lock): whoever awaited
+            // it and then counts the live fibers does not count it. (The family's lock, taken
+            // here when the last fiber ends, never waits for a fiber's.)
+            LIVE_FIBERS.add(-1);
+            if let Some(family) = &self.family {
+                family.fiber_ended();
+            }
             (
                 state.first_watcher.take(),
                 std::mem::take(&mut state.more_watchers),
             )
         };
-        LIVE_FIBERS.add(-1);
-        if let Some(family) = &self.family {
-            family.fiber_ended();
-        }
         let (first, more) = watchers;
         first.into_iter().chain(more).for_each(Watcher::fire);
     }
