@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 mod access;
+mod cache;
 mod cause;
 mod circuit_breaker;
 mod clock;
@@ -42,6 +43,7 @@ mod time;
 mod trace;
 
 pub use access::{fiber_id, instant, now, service, service_with};
+pub use cache::{Cache, CacheBuilder, CacheStats};
 pub use cause::{Cause, Defect, Exit, Never};
 pub use circuit_breaker::{BreakerError, BreakerState, CircuitBreaker};
 pub use clock::{Clock, ClockSleep, TestClock, TestSleep};

@@ -21,6 +21,9 @@ use crate::fiber::handle::Fiber;
 
 type KeyedAcquire<K, R, E> = Arc<dyn Fn(&K) -> Effect<R, E> + Send + Sync>;
 
+/// A key's pool, and whether it was made just now.
+type KeyPool<R, E> = (Arc<PoolCore<R, E>>, bool);
+
 /// A [`Pool`](super::Pool) per key, made on the key's first [`get`](KeyedPool::get): up to
 /// `max_per_key` items for each key, the same guarantees for each (scoped checkout, waiters
 /// in order, interrupted waiters taking nothing, failed acquisitions reported and retried,
@@ -44,9 +47,6 @@ type KeyedAcquire<K, R, E> = Arc<dyn Fn(&K) -> Effect<R, E> + Send + Sync>;
 ///     effect::run_blocking(program),
 ///     Ok(("a.example".to_string(), "b.example".to_string(), 2))
 /// );
-/// A key's pool, and whether it was made just now.
-type KeyPool<R, E> = (Arc<PoolCore<R, E>>, bool);
-
 /// ```
 pub struct KeyedPool<K, R, E> {
     inner: Arc<KeyedInner<K, R, E>>,
