@@ -10,12 +10,13 @@
 //!   are retried on `Schedule::exponential`, a few times;
 //! - **a fallback with `catch!`**: a feed that is down, or too slow for the feed budget,
 //!   yields the last known price from the quote store, marked `cached`;
-//! - **a resource per request**: a connection to the quote store, checked out of a pool
-//!   with `acquire_release` and returned when the request's `scoped` region ends, however
-//!   it ends;
-//! - **services from layers**: the configuration, the feed and the pool are built by
-//!   `Layer`s into the runtime's `Context` at startup and torn down at shutdown, so
-//!   `tests/http_service.rs` swaps in slow and flaky feeds and a `TestClock`;
+//! - **a resource per request**: a connection to the quote store, checked out of an
+//!   `effect::Pool` with `pool.get()` and returned when the request's `scoped` region ends,
+//!   however it ends;
+//! - **services from layers**: the configuration, the feed and the quote store's pool are
+//!   built by `Layer`s into the runtime's `Context` at startup (the pool in its layer's
+//!   scope) and torn down at shutdown, so `tests/http_service.rs` swaps in slow and flaky
+//!   feeds and a `TestClock`;
 //! - **a tracing span per request**: `request{method path request_id}` on every line a
 //!   request logs;
 //! - **graceful shutdown on Ctrl-C**: axum stops accepting, requests in flight get a few
@@ -50,7 +51,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use effect::prelude::*;
-use effect::{Context, Layer, Queue, QueueShutdown, Runtime, Scope};
+use effect::{Context, Layer, Pool, Runtime, Scope};
 use futures::FutureExt;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -214,10 +215,23 @@ impl fmt::Display for Quote {
     }
 }
 
+/// Where the quote store keeps the last known price of each symbol.
+type Prices = Arc<Mutex<HashMap<String, Cents>>>;
+
 /// A connection to the quote store, which keeps the last known price of each symbol.
 #[derive(Clone)]
 pub struct Connection {
-    prices: Arc<Mutex<HashMap<String, Cents>>>,
+    /// Which connection this is, in the order opened.
+    id: usize,
+    prices: Prices,
+}
+
+/// A pool tells its items apart with `==` (to find the one to `invalidate`): a connection is
+/// the same connection whatever the store holds.
+impl PartialEq for Connection {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
 }
 
 impl Connection {
@@ -240,94 +254,131 @@ impl Connection {
     }
 }
 
-/// A pool of connections to the quote store, counting what it lends so the test can check
-/// that every request gives its connection back.
+/// The quote store: an [`effect::Pool`] of connections to it, counting what it opens and
+/// lends so the test can check that every request gives its connection back and that the
+/// pool closes every connection at shutdown.
 #[derive(Clone)]
-pub struct Pool {
-    idle: Queue<Connection>,
+pub struct QuoteStore {
+    pool: Pool<Connection, Never>,
     counts: Arc<PoolCounts>,
 }
 
+/// What the pool's connections went through, counted around the pool's acquisition and
+/// release of a connection, and around each checkout.
 #[derive(Default)]
 struct PoolCounts {
+    opened: AtomicUsize,
+    closed: AtomicUsize,
     checked_out: AtomicUsize,
     returned: AtomicUsize,
     in_use: AtomicUsize,
     most_in_use: AtomicUsize,
 }
 
-/// What a [`Pool`] has lent so far.
+/// What the quote store's pool has done so far.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolStats {
+    /// Connections opened: the pool's size, from startup on.
+    pub opened: usize,
+    /// Connections closed: none while the pool lives, all of them once it has closed.
+    pub closed: usize,
+    /// Connections lent to requests.
     pub checked_out: usize,
+    /// Connections given back by the requests they were lent to.
     pub returned: usize,
+    /// The most connections lent at once.
     pub most_in_use: usize,
-    pub closed: bool,
 }
 
-impl Pool {
-    /// The layer that opens a pool of `size` connections at startup and closes it when the
-    /// services are torn down.
-    pub fn layer(size: usize) -> Layer {
-        Layer::scoped(move |_| {
-            acquire_release(sync(move || Pool::open(size)), |pool: Pool, _| {
-                sync(move || pool.close())
-            })
-        })
+impl PoolCounts {
+    /// Opens a connection to the store's `prices`, and closes it when the pool lets it go:
+    /// how the pool makes its connections.
+    fn connect(self: Arc<Self>, prices: Prices) -> Effect<Connection, Never> {
+        let closing = self.clone();
+        acquire_release(
+            sync(move || Connection {
+                id: self.opened.fetch_add(1, Ordering::SeqCst),
+                prices,
+            }),
+            move |_, _| {
+                sync(move || {
+                    closing.closed.fetch_add(1, Ordering::SeqCst);
+                })
+            },
+        )
     }
 
-    fn open(size: usize) -> Pool {
-        let prices = LAST_CLOSE.map(|(symbol, close)| (symbol.to_string(), close));
-        let prices = Arc::new(Mutex::new(HashMap::from(prices)));
-        let idle = Queue::bounded(size);
-        for _ in 0..size {
-            let connection = Connection {
-                prices: prices.clone(),
-            };
-            assert!(idle.try_offer(connection).is_ok(), "the pool has room");
-        }
-        Pool {
-            idle,
-            counts: Arc::default(),
-        }
-    }
-
-    fn close(&self) {
-        self.idle.shutdown();
-        tracing::info!(stats = ?self.stats(), "quote store pool closed");
-    }
-
-    /// A connection for the rest of the enclosing `scoped` region: checked out now
-    /// (waiting while every connection is in use), given back when the region ends,
-    /// however it ends.
-    pub fn connection(&self) -> Effect<Connection, ApiError> {
-        let (counts, pool) = (self.counts.clone(), self.clone());
-        // `acquire_release` acquires uninterruptibly, so that a resource acquired is always
-        // registered for release. Waiting for a free connection must stay interruptible:
-        // a request waiting in line still has a deadline, and the service may shut down.
-        let checkout = self.idle.take().interruptible().map(move |connection| {
-            let in_use = counts.in_use.fetch_add(1, Ordering::SeqCst) + 1;
-            counts.most_in_use.fetch_max(in_use, Ordering::SeqCst);
-            counts.checked_out.fetch_add(1, Ordering::SeqCst);
+    /// Counts `connection` as lent to the enclosing `scoped` region, and as returned when
+    /// that region ends.
+    fn lend(self: Arc<Self>, connection: Connection) -> Effect<Connection, Never> {
+        let returning = self.clone();
+        let lent = sync(move || {
+            let in_use = self.in_use.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_in_use.fetch_max(in_use, Ordering::SeqCst);
+            self.checked_out.fetch_add(1, Ordering::SeqCst);
             connection
         });
-        acquire_release(checkout, move |connection, _exit| {
+        acquire_release(lent, move |_, _| {
             sync(move || {
-                pool.counts.in_use.fetch_sub(1, Ordering::SeqCst);
-                pool.counts.returned.fetch_add(1, Ordering::SeqCst);
-                // After the pool closed there is nowhere to put it back: it is dropped.
-                let _ = pool.idle.try_offer(connection);
+                returning.in_use.fetch_sub(1, Ordering::SeqCst);
+                returning.returned.fetch_add(1, Ordering::SeqCst);
             })
         })
+    }
+
+    fn stats(&self) -> PoolStats {
+        PoolStats {
+            opened: self.opened.load(Ordering::SeqCst),
+            closed: self.closed.load(Ordering::SeqCst),
+            checked_out: self.checked_out.load(Ordering::SeqCst),
+            returned: self.returned.load(Ordering::SeqCst),
+            most_in_use: self.most_in_use.load(Ordering::SeqCst),
+        }
+    }
+}
+
+impl QuoteStore {
+    /// The layer that opens the store's pool of `size` connections at startup and closes it
+    /// when the services are torn down (the pool lives in the layer's scope).
+    pub fn layer(size: usize) -> Layer {
+        Layer::scoped(move |_| QuoteStore::open(size))
+    }
+
+    /// Opens a pool of `size` connections, living until the scope of the context closes.
+    fn open(size: usize) -> Effect<QuoteStore, Never> {
+        let prices = LAST_CLOSE.map(|(symbol, close)| (symbol.to_string(), close));
+        let prices: Prices = Arc::new(Mutex::new(HashMap::from(prices)));
+        let counts = Arc::<PoolCounts>::default();
+        effect_block! {
+            // Registered before the pool, so it runs once the pool has closed: a scope runs
+            // its finalizers in reverse order.
+            let closed = counts.clone();
+            let log_closed = sync(move || {
+                tracing::info!(stats = ?closed.stats(), "quote store pool closed");
+            });
+            service::<Scope>()?.add_finalizer::<Never>(log_closed)?;
+            let connecting = counts.clone();
+            let connect = move || connecting.clone().connect(prices.clone());
+            // All `size` connections now; on shutdown the pool waits for those lent, then
+            // closes them all.
+            let pool = Pool::make(connect, size..=size)?;
+            QuoteStore { pool, counts }
+        }
+    }
+
+    /// A connection for the rest of the enclosing `scoped` region: checked out of the pool
+    /// now (waiting while every connection is in use), given back when the region ends,
+    /// however it ends. The wait can be interrupted: a request waiting in line still has its
+    /// deadline, and the service may shut down (the pool's close interrupts those waiting).
+    pub fn connection(&self) -> Effect<Connection, Never> {
+        let counts = self.counts.clone();
+        self.pool
+            .get()
+            .flat_map(move |connection| counts.lend(connection))
     }
 
     pub fn stats(&self) -> PoolStats {
-        PoolStats {
-            checked_out: self.counts.checked_out.load(Ordering::SeqCst),
-            returned: self.counts.returned.load(Ordering::SeqCst),
-            most_in_use: self.counts.most_in_use.load(Ordering::SeqCst),
-            closed: self.idle.is_shutdown(),
-        }
+        self.counts.stats()
     }
 }
 
@@ -352,12 +403,6 @@ impl From<FeedError> for ApiError {
             FeedError::UnknownSymbol(symbol) => ApiError::UnknownSymbol(symbol),
             FeedError::Unavailable | FeedError::TimedOut => ApiError::NoPrice,
         }
-    }
-}
-
-impl From<QueueShutdown> for ApiError {
-    fn from(_: QueueShutdown) -> Self {
-        ApiError::ShuttingDown
     }
 }
 
@@ -388,7 +433,7 @@ impl fmt::Display for ApiError {
 fn quote(symbol: String) -> Effect<Quote, ApiError> {
     let config = service::<Config>()?;
     let feed = service::<Feed>()?;
-    let store = service::<Pool>()?.connection()?;
+    let store = service::<QuoteStore>()?.connection()?;
     let live = {
         let store = store.clone();
         live_price(&config, feed, symbol.clone()).map(move |quote| store.remember(quote))
@@ -444,7 +489,7 @@ impl App {
     pub async fn start(config: Config, feed: Layer, base: Context) -> Result<App, Cause<Never>> {
         let layers = Layer::succeed(config.clone())
             .and(feed)
-            .and(Pool::layer(config.pool_size));
+            .and(QuoteStore::layer(config.pool_size));
         let services = Scope::new();
         let ctx = layers.build_scoped(&base, &services).await?;
         Ok(App {
@@ -513,7 +558,7 @@ impl App {
     /// 2. the requests in flight get `config.drain` to finish (`Runtime::until_idle`);
     /// 3. the rest are interrupted (`Runtime::shutdown`): each runs its finalizers (its
     ///    connection goes back to the pool) and answers 503, and axum closes its connection;
-    /// 4. the services are torn down (the pool closes).
+    /// 4. the services are torn down: the pool closes, and with it every connection.
     ///
     /// Returns once all of that is done: no fiber of the runtime is alive.
     pub async fn serve(

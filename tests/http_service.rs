@@ -20,8 +20,8 @@ use effect::prelude::*;
 use effect::{Clock, Context, Deferred, Runtime};
 use futures::FutureExt;
 use http_service::{
-    client, http_get, ApiError, App, Cents, Client, Config, Feed, FeedError, Pool, PoolStats,
-    PriceFeed, LAST_CLOSE,
+    client, http_get, App, Cents, Client, Config, Feed, FeedError, PoolStats, PriceFeed,
+    QuoteStore, LAST_CLOSE,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch, Barrier};
@@ -102,7 +102,7 @@ struct Service {
     clock: TestClock,
     feed: ScriptedFeed,
     runtime: Runtime,
-    pool: Pool,
+    store: QuoteStore,
     client: Client,
     stop: oneshot::Sender<()>,
     server: JoinHandle<()>,
@@ -115,7 +115,7 @@ async fn start(config: Config, feed: ScriptedFeed) -> Service {
         .await
         .expect("the services start");
     let runtime = app.runtime().clone();
-    let pool = runtime.context().get::<Pool>();
+    let store = runtime.context().get::<QuoteStore>();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -125,7 +125,7 @@ async fn start(config: Config, feed: ScriptedFeed) -> Service {
         clock,
         feed,
         runtime,
-        pool,
+        store,
         client: client(),
         stop,
         server,
@@ -150,14 +150,16 @@ impl Service {
     }
 
     /// Shuts the service down and checks it stopped cleanly: the server task ended, no
-    /// fiber is alive, every connection lent was returned, and the pool is closed.
+    /// fiber is alive, every connection lent was returned, and the pool is closed: every
+    /// connection it opened is closed.
     async fn stop(self) {
-        let (runtime, pool) = (self.runtime.clone(), self.pool.clone());
+        let (runtime, store) = (self.runtime.clone(), self.store.clone());
         within(self.shut_down()).await.unwrap();
         assert_eq!(runtime.live_fibers(), 0);
-        let stats = pool.stats();
+        let stats = store.stats();
         assert_eq!(stats.returned, stats.checked_out, "{stats:?}");
-        assert!(stats.closed);
+        assert!(stats.opened > 0, "{stats:?}");
+        assert_eq!(stats.closed, stats.opened, "{stats:?}");
     }
 }
 
@@ -193,12 +195,13 @@ async fn answers_live_quotes_and_404_for_unlisted_symbols() {
     // An unlisted symbol is not worth a retry.
     assert_eq!(service.feed.calls(), 2);
     let stats = PoolStats {
+        opened: 4,
+        closed: 0,
         checked_out: 2,
         returned: 2,
         most_in_use: 1,
-        closed: false,
     };
-    assert_eq!(service.pool.stats(), stats);
+    assert_eq!(service.store.stats(), stats);
     // Nothing here needed virtual time.
     assert_eq!(service.clock.current_time(), Duration::ZERO);
     service.stop().await;
@@ -225,7 +228,7 @@ async fn a_feed_that_never_answers_yields_the_last_known_price_at_the_feed_timeo
         answer(StatusCode::OK, "ACME 100.00 cached")
     );
     // Its connection was returned, although the feed call it made never ended.
-    assert_eq!(service.pool.stats().returned, 2);
+    assert_eq!(service.store.stats().returned, 2);
     service.stop().await;
 }
 
@@ -249,7 +252,7 @@ async fn retry_backs_off_exponentially_and_recovers_from_a_feed_failing_three_ti
         within(request).await.unwrap(),
         answer(StatusCode::OK, "ACME 100.00 live")
     );
-    assert_eq!(service.pool.stats().returned, 1);
+    assert_eq!(service.store.stats().returned, 1);
     service.stop().await;
 }
 
@@ -291,12 +294,13 @@ async fn a_request_past_its_deadline_answers_504_and_gives_its_connection_back()
         answer(StatusCode::GATEWAY_TIMEOUT, "request timed out")
     );
     let stats = PoolStats {
+        opened: 4,
+        closed: 0,
         checked_out: 1,
         returned: 1,
         most_in_use: 1,
-        closed: false,
     };
-    assert_eq!(service.pool.stats(), stats);
+    assert_eq!(service.store.stats(), stats);
     service.stop().await;
 }
 
@@ -310,11 +314,11 @@ async fn a_request_waiting_for_a_connection_still_answers_504_at_its_deadline() 
     // A fiber of the service's runtime holds the only connection.
     let holding = Deferred::new();
     let hold = holding
-        .complete::<ApiError>(())
-        .flat_map(|_| never::<(), ApiError>());
+        .complete::<Never>(())
+        .flat_map(|_| never::<(), Never>());
     let holder = service
         .runtime
-        .fork(scoped(service.pool.connection().flat_map(|_| hold)));
+        .fork(scoped(service.store.connection().flat_map(|_| hold)));
     within(service.runtime.run(holding.wait::<()>()))
         .await
         .unwrap();
@@ -328,10 +332,10 @@ async fn a_request_waiting_for_a_connection_still_answers_504_at_its_deadline() 
         answer(StatusCode::GATEWAY_TIMEOUT, "request timed out")
     );
     assert_eq!(service.feed.calls(), 0);
-    assert_eq!(service.pool.stats().checked_out, 1);
+    assert_eq!(service.store.stats().checked_out, 1);
     let held = within(service.runtime.run(holder.interrupt::<()>())).await;
     assert!(held.unwrap().unwrap_err().is_interrupted());
-    assert_eq!(service.pool.stats().returned, 1);
+    assert_eq!(service.store.stats().returned, 1);
     service.stop().await;
 }
 
@@ -358,12 +362,13 @@ async fn concurrent_requests_share_the_pool() {
         );
     }
     let stats = PoolStats {
+        opened: 3,
+        closed: 0,
         checked_out: 12,
         returned: 12,
         most_in_use: 3,
-        closed: false,
     };
-    assert_eq!(service.pool.stats(), stats);
+    assert_eq!(service.store.stats(), stats);
     service.stop().await;
 }
 
@@ -376,10 +381,10 @@ async fn shutdown_lets_a_request_in_flight_finish_within_the_drain() {
     let service = start(config.clone(), ScriptedFeed::new([], Step::Hang)).await;
     let in_flight = service.send("/quote/HOOLI");
     service.feed.called(1).await;
-    let (clock, runtime, pool) = (
+    let (clock, runtime, store) = (
         service.clock.clone(),
         service.runtime.clone(),
-        service.pool.clone(),
+        service.store.clone(),
     );
 
     let server = service.shut_down();
@@ -391,8 +396,13 @@ async fn shutdown_lets_a_request_in_flight_finish_within_the_drain() {
     );
     within(server).await.unwrap();
     assert_eq!(runtime.live_fibers(), 0);
-    assert_eq!(pool.stats().returned, 1);
-    assert!(pool.stats().closed);
+    let stats = store.stats();
+    assert_eq!(stats.returned, 1);
+    // The pool closed: every connection it opened is closed.
+    assert_eq!(
+        (stats.opened, stats.closed),
+        (config.pool_size, config.pool_size)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,11 +414,11 @@ async fn shutdown_interrupts_requests_still_in_flight_after_the_drain() {
     let service = start(config, ScriptedFeed::new([], Step::Hang)).await;
     let in_flight = service.send("/quote/HOOLI");
     service.feed.called(1).await;
-    let (addr, client, runtime, pool) = (
+    let (addr, client, runtime, store) = (
         service.addr,
         service.client.clone(),
         service.runtime.clone(),
-        service.pool.clone(),
+        service.store.clone(),
     );
 
     // No time passes on the service's clock: the request can only end by interruption.
@@ -419,12 +429,13 @@ async fn shutdown_interrupts_requests_still_in_flight_after_the_drain() {
     );
     assert_eq!(runtime.live_fibers(), 0);
     let stats = PoolStats {
+        opened: 4,
+        closed: 4,
         checked_out: 1,
         returned: 1,
         most_in_use: 1,
-        closed: true,
     };
-    assert_eq!(pool.stats(), stats);
+    assert_eq!(store.stats(), stats);
     // The listener is closed.
     assert!(http_get(&client, addr, "/health").await.is_err());
 }
@@ -438,13 +449,13 @@ async fn a_client_hanging_up_interrupts_its_request_which_gives_its_connection_b
     stream.writable().await.unwrap();
     assert_eq!(stream.try_write(request).unwrap(), request.len());
     service.feed.called(1).await;
-    assert_eq!(service.pool.stats().returned, 0);
+    assert_eq!(service.store.stats().returned, 0);
 
     // hyper drops the handler's future, and with it the run of the request's effect: its
     // fiber is interrupted and its finalizers run (on a task of their own). No time passes
     // on the service's clock, so nothing else could end the request.
     drop(stream);
     within(service.runtime.until_idle()).await;
-    assert_eq!(service.pool.stats().returned, 1);
+    assert_eq!(service.store.stats().returned, 1);
     service.stop().await;
 }
