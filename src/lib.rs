@@ -134,6 +134,38 @@
 //! assert_eq!(effect::run_blocking(program), Ok("hello, world".to_string()));
 //! ```
 //!
+//! ## The toolkit
+//!
+//! What a service reaches for on its first day, each built in a [`Scope`] (closing it stops
+//! the thing, interrupts whoever waits and releases what it holds) and timed on the
+//! context's [`Clock`]: [`Pool`] and [`KeyedPool`] (reusable items, checked out for the
+//! length of a scope), [`RateLimiter`] and [`KeyedRateLimiter`] (token bucket or fixed
+//! window, waiters in order), [`Cache`] (one lookup per missing key however many ask,
+//! least-recently-used eviction, a time to live per exit), [`Queue`] with its four
+//! strategies, [`Semaphore`] permits held for a scope, and [`CircuitBreaker`].
+//!
+//! ```
+//! use effect::prelude::*;
+//! use effect::{Cache, Pool, RateLimiter};
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! struct Connection(u32);
+//!
+//! let program: Effect<Vec<String>, String> = scoped(effect_block! {
+//!     let pool = Pool::make(|| succeed::<_, String>(Connection(1)), 1..=2)?;
+//!     let limiter = RateLimiter::token_bucket(10, 10, secs(1));
+//!     let users = Cache::make(100, secs(60), move |id: &u32| {
+//!         let (pool, id) = (pool.clone(), *id);
+//!         // A lookup checks a connection out for its own length.
+//!         scoped(pool.get().map(move |conn| format!("user {id} via connection {}", conn.0)))
+//!     })?;
+//!     let gets: Vec<_> = [1, 2, 1].into_iter().map(|id| users.get(id).rate_limited(&limiter)).collect();
+//!     zip_par(gets)?
+//! });
+//! let names = effect::run_blocking(program).unwrap();
+//! assert_eq!(names[0], names[2]); // the second get of user 1 came from the cache
+//! ```
+//!
 //! ## Running effects
 //!
 //! An effect runs with a context: [`Effect::run`]`(&ctx).await` from async code,
