@@ -2,7 +2,7 @@
 //! Every combinator is checked on its success, failure and defect paths.
 
 use std::future::IntoFuture;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod common;
@@ -485,6 +485,34 @@ async fn panics_in_user_code_become_defects_with_their_message() {
     assert_eq!(defect_message(run(formatted).await), "code 7");
     let in_catch = boom::<i32>().catch_all(|_| -> Effect<i32, String> { panic!("in a handler") });
     assert_eq!(defect_message(run(in_catch).await), "in a handler");
+    // `sync` and `attempt` bound in a body are run in place, not as frames: a panic there is
+    // still the bind's defect, with the panic's location, and the body's finalizers run.
+    let cleaned = Arc::new(AtomicBool::new(false));
+    let flag = cleaned.clone();
+    let in_body: Effect<i32, String> = effect_block! {
+        let one: i32 = sync(|| 1)?;
+        let two: i32 = attempt(|| Ok::<i32, String>(2))?;
+        let never: i32 = sync(|| -> i32 { panic!("in a sync bound in a body") })?;
+        one + two + never
+    }
+    .ensuring(sync(move || flag.store(true, Ordering::SeqCst)));
+    let cause = run(in_body).await.unwrap_err();
+    let defect = cause.defects()[0];
+    assert_eq!(defect.message(), "in a sync bound in a body");
+    assert!(
+        defect.location().unwrap().starts_with(file!()),
+        "{:?}",
+        defect.location()
+    );
+    assert!(cleaned.load(Ordering::SeqCst));
+    let failed: Effect<i32, String> = effect_block! {
+        let n: i32 = attempt(|| Err::<i32, String>("attempt failed".into()))?;
+        n
+    };
+    assert_eq!(
+        run(failed).await,
+        Err(Cause::Fail("attempt failed".to_string()))
+    );
 }
 
 /// A future that gives `exit` when polled (or panics with "in poll" when `exit` is `None`),

@@ -35,6 +35,45 @@ async fn a_loop_of_ready_binds_can_be_interrupted_on_a_current_thread_runtime() 
     assert_eq!(runtime.live_fibers(), 0);
 }
 
+/// A DSL loop binding `sync` effects, which a body makes in place (no frame, no trip
+/// through the interpreter), counting its turns.
+fn busy_sync_loop(turns: Arc<AtomicU64>) -> Effect<(), ()> {
+    effect::effect! {
+        while turns.load(Ordering::Relaxed) < u64::MAX {
+            let counted = turns.clone();
+            sync(move || counted.fetch_add(1, Ordering::Relaxed))?;
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_loop_of_sync_binds_can_be_interrupted_and_does_not_starve_a_sibling() {
+    let runtime = Runtime::new(Context::new());
+    let turns = Arc::new(AtomicU64::new(0));
+    let fiber = runtime.fork(busy_sync_loop(turns.clone()));
+    tokio::task::yield_now().await;
+    assert!(turns.load(Ordering::Relaxed) > 0);
+    let exit = runtime.run(fiber.interrupt::<()>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted());
+    let after = turns.load(Ordering::Relaxed);
+    tokio::task::yield_now().await;
+    assert_eq!(
+        turns.load(Ordering::Relaxed),
+        after,
+        "nothing runs once interrupted"
+    );
+    let sibling_ran = Arc::new(AtomicBool::new(false));
+    let ran = sibling_ran.clone();
+    let sibling = sync::<(), (), _>(move || ran.store(true, Ordering::SeqCst));
+    let raced = race_first([
+        busy_sync_loop(turns.clone()),
+        yield_now().flat_map(|()| sibling),
+    ]);
+    assert_eq!(runtime.run(raced).await, Ok(()));
+    assert!(sibling_ran.load(Ordering::SeqCst));
+    assert_eq!(runtime.live_fibers(), 0);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_loop_of_ready_binds_does_not_starve_a_sibling() {
     let runtime = Runtime::new(Context::new());

@@ -45,9 +45,17 @@ pub(crate) enum Repr<A, E> {
     Succeed(A),
     /// A plain failure.
     Fail(Cause<E>),
+    /// An effect made from the context when it runs, without waiting (`sync`, `attempt`, the
+    /// toolkit's fast paths). Bound in a body, it is made and bound in place, with no frame
+    /// and no trip through the interpreter (see `fiber/bind.rs`); anywhere else it is a body
+    /// frame like any other.
+    Suspend(MakeEffect<A, E>),
     /// Anything else, for the interpreter.
     Prim(DeferDrop, PhantomData<fn() -> (A, E)>),
 }
+
+/// What a [`Repr::Suspend`] effect is made by.
+pub(crate) type MakeEffect<A, E> = Box<dyn FnOnce(&Context) -> Effect<A, E> + Send>;
 
 // Effects are moved, never pinned: an unstarted body is boxed and pinned on its own.
 impl<A, E> Unpin for Effect<A, E> {}
@@ -57,7 +65,7 @@ impl<A, E> fmt::Debug for Effect<A, E> {
         let kind = match self.repr {
             Repr::Succeed(_) => "succeed",
             Repr::Fail(_) => "fail",
-            Repr::Prim(..) => "suspended",
+            Repr::Suspend(_) | Repr::Prim(..) => "suspended",
         };
         write!(f, "Effect({kind})")
     }
@@ -146,9 +154,33 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         }
     }
 
+    /// An effect made by `make` from the context when it runs (see [`Repr::Suspend`]).
+    /// `make` must not wait: what waits goes in the effect it makes.
+    pub(crate) fn suspend_with<F>(make: F) -> Self
+    where
+        F: FnOnce(&Context) -> Effect<A, E> + Send + 'static,
+    {
+        Effect {
+            repr: Repr::Suspend(Box::new(make)),
+        }
+    }
+
     pub(crate) fn into_prim(self) -> Prim {
         match self.repr {
             Repr::Prim(prim, PhantomData) => prim.into_inner(),
+            Repr::Suspend(make) => {
+                Prim::Suspend(Box::new(
+                    move |ctx: &Context| match std::panic::catch_unwind(
+                        std::panic::AssertUnwindSafe(|| make(ctx)),
+                    ) {
+                        Ok(effect) => effect.into_prim(),
+                        Err(panic) => {
+                            let defect = Cause::Die(crate::cause::Defect::from_panic(panic));
+                            fail_cause::<A, E>(defect).into_prim()
+                        }
+                    },
+                ))
+            }
             Repr::Succeed(a) => {
                 Prim::Frame(FutureFrame::boxed(std::future::ready(Ok::<A, Cause<E>>(a))))
             }
@@ -247,7 +279,7 @@ where
     E: Send + 'static,
     F: FnOnce() -> A + Send + 'static,
 {
-    Effect::from_future(async move { Ok(f()) })
+    Effect::suspend_with(move |_| succeed(f()))
 }
 
 /// An effect that calls the fallible `f` when it runs: `Ok(a)` succeeds, `Err(e)` fails with
@@ -268,7 +300,10 @@ where
     E: Send + 'static,
     F: FnOnce() -> Result<A, E> + Send + 'static,
 {
-    Effect::from_future(async move { f().map_err(Cause::Fail) })
+    Effect::suspend_with(move |_| match f() {
+        Ok(a) => succeed(a),
+        Err(e) => fail(e),
+    })
 }
 
 /// An effect that builds the effect to run when it starts: for recursion and for effects

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::cause::{Cause, Exit, Never};
 use crate::context::Context;
 use crate::effect::{die, succeed, Effect};
+use crate::fiber::frame::Prim;
 use crate::fiber::run::Run;
 
 /// How the region a scope guarded ended: `Ok(())`, or its cause with the typed error erased
@@ -251,32 +252,47 @@ impl Scope {
     /// assert_eq!(effect::run_blocking(again), Ok(())); // nothing left to run
     /// ```
     pub fn close_effect(&self, exit: ScopeExit) -> Effect<(), Never> {
+        self.closing(exit).uninterruptible()
+    }
+
+    /// The closing of [`close_effect`](Scope::close_effect), to be run uninterruptibly (as
+    /// a finalizer is).
+    fn closing(&self, exit: ScopeExit) -> Effect<(), Never> {
         let scope = self.clone();
-        Effect::from_future(async move {
-            let finalizers = {
+        // Taking the finalizers is done in place as the effect starts; one finalizer (the
+        // common case: a scope around one resource) is run as it is, more in a loop, each
+        // uninterruptible with the whole closing.
+        Effect::suspend_with(move |_| {
+            let mut finalizers = {
                 let mut state = scope.state();
                 if state.closed.is_some() {
-                    return Ok(());
+                    return succeed(());
                 }
                 state.closed = Some(exit.clone());
                 std::mem::take(&mut state.finalizers)
             };
-            let mut failure: Option<Cause<Never>> = None;
-            for finalizer in finalizers.into_iter().rev() {
-                let guarded = catch_build(finalizer, &exit).uninterruptible();
-                if let Err(cause) = guarded.await {
-                    failure = Some(match failure {
-                        None => cause,
-                        Some(earlier) => earlier.then(cause),
-                    });
+            if finalizers.len() <= 1 {
+                return match finalizers.pop() {
+                    Some(finalizer) => catch_build(finalizer, &exit),
+                    None => succeed(()),
+                };
+            }
+            Effect::from_future(async move {
+                let mut failure: Option<Cause<Never>> = None;
+                for finalizer in finalizers.into_iter().rev() {
+                    if let Err(cause) = catch_build(finalizer, &exit).await {
+                        failure = Some(match failure {
+                            None => cause,
+                            Some(earlier) => earlier.then(cause),
+                        });
+                    }
                 }
-            }
-            match failure {
-                None => Ok(()),
-                Some(cause) => Err(cause),
-            }
+                match failure {
+                    None => Ok(()),
+                    Some(cause) => Err(cause),
+                }
+            })
         })
-        .uninterruptible()
     }
 
     /// Closes the scope with `exit` from plain async code (a test, `main`); see
@@ -325,13 +341,13 @@ fn catch_build(finalizer: ScopeFinalizer, exit: &ScopeExit) -> Effect<(), Never>
 /// assert_eq!(run_blocking(program), Ok(42)); // prints "released 41" first
 /// ```
 pub fn scoped<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) -> Effect<A, E> {
-    Effect::from_future(async move {
+    Effect::suspend_with(move |ctx| {
         let scope = Scope::new();
         let closing = scope.clone();
-        effect
-            .provide_service(scope)
-            .on_exit(move |exit| closing.close_effect(scope_exit(exit)))
-            .await
+        let inner = ctx.clone().with(scope);
+        Effect::<A, E>::from_prim(Prim::Provide(inner, Box::new(effect.into_prim())))
+            // A finalizer runs uninterruptibly: the closing needs no region of its own.
+            .on_exit(move |exit| closing.closing(scope_exit(exit)))
     })
 }
 

@@ -85,6 +85,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             Repr::Succeed(value) => return succeed(Some(value)),
             Repr::Fail(cause) => return fail_cause(cause),
             Repr::Prim(prim, PhantomData) => prim.into_inner(),
+            repr @ Repr::Suspend(_) => Effect { repr }.into_prim(),
         };
         let guarded = Effect::<A, E>::from_prim(guarded).map(Some).into_prim();
         Effect::from_prim(Prim::Deadline(Deadline::new(

@@ -18,6 +18,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -26,9 +27,9 @@ use super::core::{Family, FiberCore};
 use super::frame::{Delivery, Prim};
 use super::locals::{FiberLocals, Inherited};
 use super::run::Run;
-use crate::cause::{Exit, Never};
+use crate::cause::{Cause, Defect, Exit, Never};
 use crate::context::Context;
-use crate::effect::{Effect, Repr};
+use crate::effect::{Effect, MakeEffect, Repr};
 
 /// What the interpreter polling a body offers that body's binds, for the length of one poll.
 pub(crate) struct HandOff<'a> {
@@ -384,6 +385,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             Repr::Prim(prim, PhantomData) => {
                 return Bound::Run(Waiting::hand_off(prim.into_inner()))
             }
+            Repr::Suspend(make) => return bind_suspended(make),
         };
         // A ready bind is a step like any other: a loop of them yields when the budget is
         // spent, so it cannot starve other fibers nor miss its interrupt.
@@ -391,6 +393,50 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             return Bound::Ready(ready);
         }
         Waiting::yielding(ready)
+    }
+}
+
+/// Binds a suspended effect in place: made with the context of the body being polled, then
+/// bound in turn (a suspended effect making another is made in the same loop), with no frame
+/// and no trip through the interpreter. What it makes that must wait is handed off as usual.
+///
+/// Each effect made in place spends a step of the budget, as a ready bind does. When the
+/// budget is spent, or the fiber is being interrupted, or no run is polling (awaited outside
+/// any run), the effect is handed to the interpreter as a frame instead, which yields, or
+/// sees the interruption (and the interruptibility of the region) exactly as for any effect.
+/// A panic in `make` is the bind's defect, as a panic in a frame is the frame's.
+fn bind_suspended<A: Send + 'static, E: Send + 'static>(make: MakeEffect<A, E>) -> Bound<A, E> {
+    let mut pending = Some(make);
+    loop {
+        let made = with_current(|handoff| {
+            let handoff = handoff.filter(|h| !h.core.is_interrupted())?;
+            if !spend_budget() {
+                return None;
+            }
+            let make = pending.take()?;
+            Some(catch_unwind(AssertUnwindSafe(move || make(handoff.ctx))))
+        });
+        let effect = match made {
+            Some(Ok(effect)) => effect,
+            Some(Err(panic)) => return Bound::Ready(Err(Cause::Die(Defect::from_panic(panic)))),
+            None => {
+                let make = pending
+                    .take()
+                    .expect("a suspended effect not made is still here");
+                let effect = Effect::<A, E> {
+                    repr: Repr::Suspend(make),
+                };
+                return Bound::Run(Waiting::hand_off(effect.into_prim()));
+            }
+        };
+        match effect.repr {
+            Repr::Succeed(a) => return Bound::Ready(Ok(a)),
+            Repr::Fail(cause) => return Bound::Ready(Err(cause)),
+            Repr::Prim(prim, PhantomData) => {
+                return Bound::Run(Waiting::hand_off(prim.into_inner()))
+            }
+            Repr::Suspend(next) => pending = Some(next),
+        }
     }
 }
 

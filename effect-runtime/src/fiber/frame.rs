@@ -155,6 +155,11 @@ pub(crate) enum Prim {
     /// starts can depend on the context (`sleep` builds a small virtual-time sleeper on a test
     /// clock, a tokio timer on the live one).
     FromContext(fn(&Context, u64) -> Prim, u64),
+    /// Make the effect to run next from the fiber's context, with a closure that does not
+    /// wait (an effect of `sync`, `attempt`, the toolkit's fast paths, run anywhere but a
+    /// body's bind, which makes it in place). The closure turns a panic of its own into the
+    /// effect's defect.
+    Suspend(Box<dyn FnOnce(&Context) -> Prim + Send>),
     /// Let other tasks run once, then succeed with `()`. Bound by a body, the interpreter
     /// does it without a frame (it yields the task as `tokio::task::yield_now` does and hands
     /// the body a unit when polled again); anywhere else it runs the frame the function

@@ -272,7 +272,7 @@ enum RunState<A, E> {
 // The interpreter keeps its bodies boxed and pinned on its own; nothing here is pinned.
 impl<A, E> Unpin for Run<A, E> {}
 
-impl<A, E> Run<A, E> {
+impl<A: Send + 'static, E: Send + 'static> Run<A, E> {
     pub(crate) fn start(prim: Prim, inherited: Inherited, family: Option<Arc<Family>>) -> Self {
         Run::start_placed(prim, inherited, family, false)
     }
@@ -335,6 +335,10 @@ impl<A, E> Run<A, E> {
             },
             Repr::Prim(prim, PhantomData) => {
                 Run::start_placed(prim.into_inner(), inherit(), family, in_place)
+            }
+            repr @ Repr::Suspend(_) => {
+                let prim = Effect { repr }.into_prim();
+                Run::start_placed(prim, inherit(), family, in_place)
             }
         }
     }
