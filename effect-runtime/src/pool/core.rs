@@ -122,7 +122,7 @@ pub(crate) struct PoolCore<R, E> {
     pub(crate) ttl: Option<Duration>,
     state: Mutex<CoreState<R>>,
     /// Told whenever an item goes idle or leaves, and when the pool closes: for the reaper
-    /// and for closing.
+    /// and for closing, and only while one of them may listen (`anyone_listens`).
     changed: Notify,
 }
 
@@ -193,10 +193,20 @@ where
         true
     }
 
+    /// Whether a change just made to `state` (locked) must be told on `changed`. Only the
+    /// reaper and closing listen (`lifecycle.rs`): the reaper runs only with a time to live,
+    /// and closing marks the pool closed under the lock before it first looks, so what
+    /// changed under the lock while the pool was open is in what it sees then. Telling
+    /// nobody costs a lock of `changed` on every return, which a busy pool feels.
+    fn anyone_listens(&self, state: &CoreState<R>) -> bool {
+        self.ttl.is_some() || state.closed
+    }
+
     /// Hands `grant` on to the first waiter; with nobody waiting an item goes idle and a
     /// slot is given up (I3). Called with the state locked. Once closed, a slot is given up
-    /// and an item goes idle, where closing finds and releases it.
-    fn pass_on(&self, state: &mut CoreState<R>, grant: Grant<R>, now: Instant) {
+    /// and an item goes idle, where closing finds and releases it. The clock is read only
+    /// for an item going idle (when it went idle is what the reaper needs).
+    fn pass_on(&self, state: &mut CoreState<R>, grant: Grant<R>, clock: &Clock) {
         let waiter = if state.closed {
             None
         } else {
@@ -213,9 +223,11 @@ where
                 waiter.give(Grant::Item(item));
             }
             (None, Grant::Item(mut item)) => {
-                item.idle_since = now;
+                item.idle_since = clock.instant();
                 state.idle.push(item);
-                self.changed.notify_waiters();
+                if self.anyone_listens(state) {
+                    self.changed.notify_waiters();
+                }
             }
             (None, Grant::Slot) => {}
         }
@@ -224,6 +236,29 @@ where
     /// An effect that checks an item out for the scope of its context: an idle one, a new
     /// one if the pool may grow, or the first to come back or be made once it is its turn.
     pub(crate) fn checkout(self: Arc<Self>) -> Effect<R, E> {
+        // The common case, an idle item (nobody waits then, I3), is taken in place as the
+        // effect starts; anything else (growing, waiting, the errors) goes the long way.
+        Effect::suspend_with(move |ctx| {
+            if let Some(scope) = ctx.try_get::<Scope>() {
+                let mut state = self.lock();
+                if !state.closed {
+                    if let Some(item) = state.idle.pop() {
+                        return match self.hand_out(&mut state, item, scope) {
+                            Ok(value) => succeed(value),
+                            Err(returning) => {
+                                drop(state);
+                                Effect::from_future(Self::settle(Err(returning)))
+                            }
+                        };
+                    }
+                }
+            }
+            self.checkout_waiting()
+        })
+    }
+
+    /// A checkout that may have to grow the pool or wait; see [`checkout`](Self::checkout).
+    fn checkout_waiting(self: Arc<Self>) -> Effect<R, E> {
         Effect::new(move |ctx| async move {
             let Some(scope) = ctx.try_get::<Scope>().cloned() else {
                 return Err(Cause::die(
@@ -252,6 +287,7 @@ where
                         core: self.clone(),
                         waiter,
                         clock: clock.clone(),
+                        served: false,
                     })
                 }
             };
@@ -337,7 +373,7 @@ where
             Some(checked_out) => Self::settle(checked_out).await,
             None => {
                 // I5: made while the pool closed: released, and the getter interrupted.
-                let _ = self.finish_release(item_scope, clock.instant()).await;
+                let _ = self.finish_release(item_scope, clock).await;
                 Err(Cause::interrupt())
             }
         }
@@ -380,7 +416,7 @@ where
             scope: item_scope,
             idle_since: clock.instant(),
         };
-        self.pass_on(&mut state, Grant::Item(item), clock.instant());
+        self.pass_on(&mut state, Grant::Item(item), clock);
         Ok(())
     }
 
@@ -388,38 +424,51 @@ where
     /// to the first waiter, or idle; released instead if it was invalidated or the pool
     /// closed.
     fn give_back(self: Arc<Self>, item: Item<R>) -> Effect<(), Never> {
-        Effect::new(move |ctx| async move {
-            let now = Clock::of(&ctx).instant();
-            let release = {
+        // Handing back is done in place, as the effect starts; only a release waits.
+        Effect::suspend_with(move |ctx| {
+            let clock = Clock::of(ctx);
+            let (release, tell) = {
                 let mut state = self.lock();
                 state.checked_out.retain(|(held, _)| *held != item.id);
-                let invalid = state.invalidated.remove(&item.id);
-                if state.closed || invalid {
+                // Most pools never invalidate anything: no hashing then.
+                let invalid = !state.invalidated.is_empty() && state.invalidated.remove(&item.id);
+                let release = if state.closed || invalid {
                     state.releasing += 1;
                     Some(item.scope)
                 } else {
-                    self.pass_on(&mut state, Grant::Item(item), now);
+                    self.pass_on(&mut state, Grant::Item(item), &clock);
                     None
+                };
+                (release, self.anyone_listens(&state))
+            };
+            let Some(scope) = release else {
+                if tell {
+                    self.changed.notify_waiters();
                 }
+                return succeed(());
             };
-            let released = match release {
-                Some(scope) => self.finish_release(scope, now).await,
-                None => Ok(()),
-            };
-            self.changed.notify_waiters();
-            released
+            Effect::from_future(async move {
+                let released = self.finish_release(scope, &clock).await;
+                if tell {
+                    self.changed.notify_waiters();
+                }
+                released
+            })
         })
     }
 
     /// Releases an item counted in `releasing` (closes its scope), then hands its slot on
     /// (I2, I3).
-    async fn finish_release(&self, item_scope: Scope, now: Instant) -> Result<(), Cause<Never>> {
+    async fn finish_release(&self, item_scope: Scope, clock: &Clock) -> Result<(), Cause<Never>> {
         let released = item_scope.close_effect(Ok(())).await;
         let mut state = self.lock();
         state.releasing -= 1;
-        self.pass_on(&mut state, Grant::Slot, now);
+        self.pass_on(&mut state, Grant::Slot, clock);
+        let tell = self.anyone_listens(&state);
         drop(state);
-        self.changed.notify_waiters();
+        if tell {
+            self.changed.notify_waiters();
+        }
         released
     }
 
@@ -427,7 +476,7 @@ where
     /// checked out, not at all if the pool does not hold it.
     pub(crate) fn invalidate<E2: Send + 'static>(self: Arc<Self>, value: R) -> Effect<(), E2> {
         Effect::new(move |ctx| async move {
-            let now = Clock::of(&ctx).instant();
+            let clock = Clock::of(&ctx);
             let idle = {
                 let mut state = self.lock();
                 match state.idle.iter().position(|item| item.value == value) {
@@ -446,7 +495,7 @@ where
             };
             match idle {
                 Some(item) => self
-                    .finish_release(item.scope, now)
+                    .finish_release(item.scope, &clock)
                     .await
                     .map_err(Cause::widen),
                 None => Ok(()),
@@ -471,12 +520,15 @@ struct WaitGuard<R: Clone + PartialEq + Send + 'static, E: Send + 'static> {
     core: Arc<PoolCore<R, E>>,
     waiter: Arc<Waiter<R>>,
     clock: Clock,
+    /// It took its grant: it has left the queue and holds nothing to pass on.
+    served: bool,
 }
 
 impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> WaitGuard<R, E> {
-    async fn wait(self) -> Grant<R> {
+    async fn wait(mut self) -> Grant<R> {
         loop {
             if let Some(grant) = self.waiter.take() {
+                self.served = true;
                 return grant;
             }
             self.waiter.wake.notified().await;
@@ -486,6 +538,11 @@ impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> WaitGuard<R, E> {
 
 impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> Drop for WaitGuard<R, E> {
     fn drop(&mut self) {
+        // A grant is given only to a waiter already taken out of the queue (`pass_on`,
+        // closing), and only once: a served waiter has nothing left to undo (I4).
+        if self.served {
+            return;
+        }
         let mut state = self.core.lock();
         state
             .waiters
@@ -496,17 +553,19 @@ impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> Drop for WaitGuar
             Some(Grant::Item(item)) => {
                 state.granted -= 1;
                 self.core
-                    .pass_on(&mut state, Grant::Item(item), self.clock.instant());
+                    .pass_on(&mut state, Grant::Item(item), &self.clock);
             }
             Some(Grant::Slot) => {
                 state.acquiring -= 1;
-                self.core
-                    .pass_on(&mut state, Grant::Slot, self.clock.instant());
+                self.core.pass_on(&mut state, Grant::Slot, &self.clock);
             }
             Some(Grant::Closed) | None => {}
         }
+        let tell = self.core.anyone_listens(&state);
         drop(state);
-        self.core.changed.notify_waiters();
+        if tell {
+            self.core.changed.notify_waiters();
+        }
     }
 }
 
@@ -526,9 +585,11 @@ impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> Drop for SlotGuar
         }
         let mut state = self.core.lock();
         state.acquiring -= 1;
-        self.core
-            .pass_on(&mut state, Grant::Slot, self.clock.instant());
+        self.core.pass_on(&mut state, Grant::Slot, &self.clock);
+        let tell = self.core.anyone_listens(&state);
         drop(state);
-        self.core.changed.notify_waiters();
+        if tell {
+            self.core.changed.notify_waiters();
+        }
     }
 }

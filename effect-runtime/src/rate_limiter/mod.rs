@@ -335,18 +335,53 @@ impl RateLimiter {
     /// assert!(effect::run_blocking(impossible).unwrap_err().is_die());
     /// ```
     pub fn acquire<E: Send + 'static>(&self, cost: u64) -> Effect<(), E> {
+        self.taking(cost, crate::effect::succeed(()))
+    }
+
+    /// `next`, once `cost` tokens are taken. With nobody waiting and the tokens there, they
+    /// are taken as the effect starts, in place (no frame, no wait); otherwise it waits in
+    /// line, on the context's clock.
+    fn taking<A: Send + 'static, E: Send + 'static>(
+        &self,
+        cost: u64,
+        next: Effect<A, E>,
+    ) -> Effect<A, E> {
         let limiter = self.inner.clone();
-        Effect::new(move |ctx| async move {
+        Effect::suspend_with(move |ctx| {
             let capacity = limiter.rule.capacity();
             if cost > capacity {
-                return Err(Cause::die(format!(
+                return crate::effect::die(format!(
                     "RateLimiter: a cost of {cost} can never be taken from a limiter of {capacity}"
-                )));
+                ));
             }
             if cost == 0 {
-                return Ok(());
+                return next;
             }
-            let clock = Clock::of(&ctx);
+            let clock = Clock::of(ctx);
+            {
+                let mut state = limiter.lock();
+                if state.queue.is_empty() {
+                    let now = LimiterInner::elapsed(&mut state, clock.instant());
+                    if limiter
+                        .rule
+                        .try_take(&mut state.counters, now, cost)
+                        .is_ok()
+                    {
+                        return next;
+                    }
+                }
+            }
+            Self::wait_in_line(limiter, cost, clock).flat_map(move |()| next)
+        })
+    }
+
+    /// Waits in line for `cost` tokens: behind whoever came first, then for the tokens.
+    fn wait_in_line<E: Send + 'static>(
+        limiter: Arc<LimiterInner>,
+        cost: u64,
+        clock: Clock,
+    ) -> Effect<(), E> {
+        Effect::from_future(async move {
             let mut place: Option<Place> = None;
             loop {
                 let wait = {
@@ -415,7 +450,7 @@ impl RateLimiter {
         cost: u64,
         effect: Effect<A, E>,
     ) -> Effect<A, E> {
-        self.acquire(cost).flat_map(move |()| effect)
+        self.taking(cost, effect)
     }
 
     /// How many acquisitions are waiting right now.

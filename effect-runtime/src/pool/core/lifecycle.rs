@@ -43,7 +43,7 @@ where
                 };
                 if !expired.is_empty() {
                     for item in expired {
-                        let _ = self.finish_release(item.scope, now).await;
+                        let _ = self.finish_release(item.scope, &clock).await;
                     }
                     continue;
                 }
@@ -93,9 +93,9 @@ where
                     changed.await;
                     continue;
                 }
-                let now = Clock::of(&ctx).instant();
+                let clock = Clock::of(&ctx);
                 for item in idle {
-                    if let Err(cause) = self.finish_release(item.scope, now).await {
+                    if let Err(cause) = self.finish_release(item.scope, &clock).await {
                         failure = Some(match failure {
                             None => cause,
                             Some(earlier) => earlier.then(cause),
