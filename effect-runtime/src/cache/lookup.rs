@@ -197,6 +197,21 @@ where
         now.checked_add(keep)
     }
 
+    /// The exit kept for `key`, if it has not expired (counted as a hit, and made the most
+    /// recently used); `None` for anything else, counted by [`begin_get`](Self::begin_get).
+    pub(crate) fn hit(&self, key: &K) -> Option<Exit<V, E>> {
+        let now = self.clock.instant();
+        let mut state = self.lock();
+        let exit = match state.entries.get_mut(key) {
+            Some(Entry::Ready { exit, expires, .. }) if expires.is_none_or(|at| now < at) => {
+                exit.clone()
+            }
+            _ => return None,
+        };
+        state.hits += 1;
+        Some(exit)
+    }
+
     /// The start of a `get` (L1): a hit, a wait for the lookup in flight, or a new lookup.
     pub(crate) fn begin_get(self: &Arc<Self>, key: K) -> Result<Next<K, V, E>, Cause<E>> {
         let now = self.clock.instant();

@@ -331,8 +331,16 @@ where
     /// ```
     pub fn get(&self, key: K) -> Effect<V, E> {
         let inner = self.inner.clone();
-        self.inner
-            .run(Effect::from_future(async move { inner.begin_get(key) }))
+        // A hit is answered in place as the effect starts; a miss goes the long way (which
+        // looks again under the lock).
+        Effect::suspend_with(move |_| match inner.hit(&key) {
+            Some(Ok(value)) => crate::effect::succeed(value),
+            Some(Err(cause)) => crate::effect::fail_cause(cause),
+            None => {
+                let begin = inner.clone();
+                inner.run(Effect::from_future(async move { begin.begin_get(key) }))
+            }
+        })
     }
 
     /// An effect that looks `key` up again and keeps the new exit, while `get`s are still
