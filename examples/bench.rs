@@ -12,6 +12,11 @@
 //! workload; `test_clock_sleepers` runs both sides on a current-thread runtime (the only kind
 //! paused tokio time allows, and the kind `#[effect::test]` uses).
 //!
+//! The last workloads (`pool_get_release`, `rate_limiter_acquire`, `cache_hit`) measure our
+//! toolkit types against the crates the field uses for the same job (deadpool, governor,
+//! moka) instead of hand-written code: the peer's figure fills the floor column, the ratio
+//! is ours / the peer's, and a `peer:` line (a `"peer"` field in JSON) names it.
+//!
 //! This machine's speed drifts (shared cores), and some figures depend on the process as a
 //! whole (how tokio spreads a `JoinSet` over its two workers, what one side leaves in the
 //! heap for the other): the same floor runs at 640 ns in one process and 900 in the next.
@@ -151,6 +156,9 @@ struct Workload {
     baseline: SideFn,
     /// What the floor is, when it is not the obvious hand-written tokio code.
     note: Option<&'static str>,
+    /// For a workload measured against another crate (see `peer_workloads`): that crate, and
+    /// the way it is used. Its side is the floor, and the ratio is ours / the peer's.
+    peer: Option<&'static str>,
 }
 
 async fn timed<F: Future<Output = ()>>(work: F) -> Side {
@@ -820,14 +828,258 @@ fn stream_grouped_within_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> +
     }))
 }
 
-fn workloads() -> Vec<Workload> {
+// ==== Peers: our toolkit types against the field's standard crates ====
+//
+// Each workload below runs one of our types as a user would, against the crate most Rust
+// services use for the same job, doing the same work on the same runtime; the peer's side
+// takes the floor's place, so the ratio is ours / the peer's. A new one needs its two sides
+// and an entry in `peer_workloads`.
+
+/// Splits `n` operations as evenly as possible over `parts` fibers or tasks.
+fn shares(n: u64, parts: u64) -> impl Iterator<Item = u64> {
+    (0..parts).map(move |part| n / parts + u64::from(part < n % parts))
+}
+
+// ---- pool_get_release: 8 fibers checking out and returning 4 pooled items ----
+//
+// Each cycle checks an item out, holds it across one yield (so that the others contend for
+// it: with the holders suspended, all 4 items are out and the other fibers wait), reads it,
+// and returns it. n counts the cycles of all the fibers together.
+
+/// How many fibers (tasks) share the pool, and how many items it holds.
+const POOL_USERS: u64 = 8;
+const POOL_ITEMS: usize = 4;
+
+/// The items both pools hand out: numbers, in the order they were made.
+#[derive(Default)]
+struct NumberedItems(AtomicU64);
+
+impl NumberedItems {
+    fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// One fiber's `cycles` checkouts; each item returns when its `scoped` region closes.
+#[effect]
+fn use_pooled(pool: effect::Pool<u64, Never>, cycles: u64) -> Effect<u64, Never> {
+    let mut total = 0u64;
+    for _ in 0..cycles {
+        total = total.wrapping_add(scoped(hold_pooled(pool.clone()))?);
+    }
+    total
+}
+
+/// Checks an item out, holds it across a yield, and gives its number.
+#[effect]
+fn hold_pooled(pool: effect::Pool<u64, Never>) -> Effect<u64, Never> {
+    let item = pool.get()?;
+    yield_now()?;
+    black_box(item)
+}
+
+fn pool_get_release_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    run_effect(move || {
+        let items = std::sync::Arc::new(NumberedItems::default());
+        scoped(effect_block! {
+            let pool = effect::Pool::make(
+                move || succeed(items.next()),
+                POOL_ITEMS..=POOL_ITEMS,
+            )?;
+            let users: Vec<_> = shares(n, POOL_USERS)
+                .map(|cycles| use_pooled(pool.clone(), cycles))
+                .collect();
+            zip_par(users)?.into_iter().fold(0u64, u64::wrapping_add)
+        })
+    })
+}
+
+impl deadpool::managed::Manager for NumberedItems {
+    type Type = u64;
+    type Error = std::convert::Infallible;
+
+    async fn create(&self) -> Result<u64, Self::Error> {
+        Ok(self.next())
+    }
+
+    async fn recycle(
+        &self,
+        _: &mut u64,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Self::Error> {
+        Ok(())
+    }
+}
+
+fn pool_get_release_peer(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(async move {
+        let start = Instant::now();
+        let pool = deadpool::managed::Pool::<NumberedItems>::builder(NumberedItems::default())
+            .max_size(POOL_ITEMS)
+            .build()
+            .map_err(|e| format!("deadpool: {e}"))?;
+        let mut users = tokio::task::JoinSet::new();
+        for cycles in shares(n, POOL_USERS) {
+            let pool = pool.clone();
+            users.spawn(async move {
+                let mut total = 0u64;
+                for _ in 0..cycles {
+                    // Back to the pool when `item` drops, at the end of the iteration.
+                    let item = pool.get().await.map_err(|e| format!("deadpool: {e}"))?;
+                    tokio::task::yield_now().await;
+                    total = total.wrapping_add(black_box(*item));
+                }
+                Ok::<u64, String>(total)
+            });
+        }
+        let mut total = 0u64;
+        while let Some(joined) = users.join_next().await {
+            total = total.wrapping_add(joined.map_err(|e| e.to_string())??);
+        }
+        black_box(total);
+        Ok(start.elapsed())
+    })
+}
+
+// ---- rate_limiter_acquire: one fiber taking a token at a time, never waiting ----
+
+/// Tokens a second, and the burst: far more than a run takes, so that nobody waits.
+const NEVER_LIMITING: u32 = 1_000_000_000;
+
+fn rate_limiter_acquire_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    run_effect(move || {
+        let rate = u64::from(NEVER_LIMITING);
+        let limiter = effect::RateLimiter::token_bucket(rate, rate, secs(1));
+        effect_block! {
+            for _ in 0..n {
+                limiter.acquire::<Never>(1)?;
+            }
+            n
+        }
+    })
+}
+
+fn rate_limiter_acquire_peer(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use governor::{Quota, RateLimiter};
+    Box::pin(async move {
+        let start = Instant::now();
+        let rate = std::num::NonZeroU32::new(NEVER_LIMITING).ok_or("a zero rate")?;
+        let limiter = RateLimiter::direct(Quota::per_second(rate));
+        for _ in 0..n {
+            limiter.until_ready().await;
+        }
+        black_box(&limiter);
+        Ok(start.elapsed())
+    })
+}
+
+// ---- cache_hit: 8 fibers reading keys the cache holds ----
+//
+// The cache holds every key read (64 of them); each read is a `get` that finds its value.
+// The peer reads with moka's plain `get` (its `get_with`, a lookup on a miss as our `get`
+// is, measured within 5% of it here).
+
+/// The keys the cache holds, and how many fibers (tasks) read them.
+const CACHE_KEYS: u64 = 64;
+const CACHE_READERS: u64 = 8;
+
+/// One fiber's `reads` gets, from key `first` on.
+#[effect]
+fn read_cached(
+    cache: effect::Cache<u64, u64, Never>,
+    reads: u64,
+    first: u64,
+) -> Effect<u64, Never> {
+    let mut total = 0u64;
+    for i in 0..reads {
+        total = total.wrapping_add(cache.get((first + i) % CACHE_KEYS)?);
+    }
+    total
+}
+
+fn cache_hit_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    run_effect(move || {
+        scoped(effect_block! {
+            let cache = effect::Cache::make(1_000, Duration::MAX, |key: &u64| succeed::<u64, Never>(key * 2))?;
+            for key in 0..CACHE_KEYS {
+                cache.get(key)?;
+            }
+            let readers: Vec<_> = shares(n, CACHE_READERS)
+                .zip(0..)
+                .map(|(reads, first)| read_cached(cache.clone(), reads, first))
+                .collect();
+            zip_par(readers)?.into_iter().fold(0u64, u64::wrapping_add)
+        })
+    })
+}
+
+fn cache_hit_peer(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(async move {
+        let start = Instant::now();
+        let cache: moka::future::Cache<u64, u64> = moka::future::Cache::new(1_000);
+        for key in 0..CACHE_KEYS {
+            cache.insert(key, key * 2).await;
+        }
+        let mut readers = tokio::task::JoinSet::new();
+        for (reads, first) in shares(n, CACHE_READERS).zip(0..) {
+            let cache = cache.clone();
+            readers.spawn(async move {
+                let mut total = 0u64;
+                for i in 0..reads {
+                    let key = (first + i) % CACHE_KEYS;
+                    total = total.wrapping_add(cache.get(&key).await.unwrap_or_default());
+                }
+                total
+            });
+        }
+        let mut total = 0u64;
+        while let Some(joined) = readers.join_next().await {
+            total = total.wrapping_add(joined.map_err(|e| e.to_string())?);
+        }
+        black_box(total);
+        Ok(start.elapsed())
+    })
+}
+
+/// The workloads measured against another crate instead of hand-written tokio code.
+fn peer_workloads() -> Vec<Workload> {
     vec![
+        Workload {
+            name: "pool_get_release",
+            n: 100_000,
+            effect: pool_get_release_effect,
+            baseline: pool_get_release_peer,
+            note: Some("per cycle: 8 fibers (tasks) sharing 4 items, each held across a yield"),
+            peer: Some("deadpool 0.13, managed pool"),
+        },
+        Workload {
+            name: "rate_limiter_acquire",
+            n: 1_000_000,
+            effect: rate_limiter_acquire_effect,
+            baseline: rate_limiter_acquire_peer,
+            note: Some("one fiber, a token at a time, a limit it never reaches"),
+            peer: Some("governor 0.10, direct limiter, until_ready"),
+        },
+        Workload {
+            name: "cache_hit",
+            n: 1_000_000,
+            effect: cache_hit_effect,
+            baseline: cache_hit_peer,
+            note: Some("8 fibers (tasks) reading 64 keys the cache holds"),
+            peer: Some("moka 0.12, future::Cache, get"),
+        },
+    ]
+}
+
+fn workloads() -> Vec<Workload> {
+    let measured_against_tokio = vec![
         Workload {
             name: "bind_chain",
             n: 1_000_000,
             effect: bind_chain_effect,
             baseline: bind_chain_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "deep_recursion",
@@ -837,6 +1089,7 @@ fn workloads() -> Vec<Workload> {
             note: Some(
                 "floor: the hand-written recursion at the deepest depth it survives, per level",
             ),
+            peer: None,
         },
         Workload {
             name: "fork_join",
@@ -844,6 +1097,7 @@ fn workloads() -> Vec<Workload> {
             effect: fork_join_effect,
             baseline: fork_join_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "traced_fork_join",
@@ -851,6 +1105,7 @@ fn workloads() -> Vec<Workload> {
             effect: traced_fork_join_effect,
             baseline: fork_join_effect,
             note: Some("floor: fork_join's effect side, with no span current"),
+            peer: None,
         },
         Workload {
             name: "nested_timeout",
@@ -858,6 +1113,7 @@ fn workloads() -> Vec<Workload> {
             effect: nested_timeout_effect,
             baseline: nested_timeout_baseline,
             note: Some("floor: nested tokio timeouts at the deepest depth they survive, per level"),
+            peer: None,
         },
         Workload {
             name: "for_each_par_64",
@@ -865,6 +1121,7 @@ fn workloads() -> Vec<Workload> {
             effect: for_each_par_effect,
             baseline: for_each_par_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "race_interrupt_loser",
@@ -872,6 +1129,7 @@ fn workloads() -> Vec<Workload> {
             effect: race_effect,
             baseline: race_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "timeout_fast",
@@ -879,6 +1137,7 @@ fn workloads() -> Vec<Workload> {
             effect: timeout_effect,
             baseline: timeout_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "test_clock_sleepers",
@@ -886,6 +1145,7 @@ fn workloads() -> Vec<Workload> {
             effect: test_clock_effect,
             baseline: test_clock_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "race_wide",
@@ -893,6 +1153,7 @@ fn workloads() -> Vec<Workload> {
             effect: race_wide_effect,
             baseline: race_wide_baseline,
             note: Some("per branch; floor: FuturesUnordered on paused tokio time"),
+            peer: None,
         },
         Workload {
             name: "cpu_fork_join",
@@ -900,6 +1161,7 @@ fn workloads() -> Vec<Workload> {
             effect: cpu_fork_join_effect,
             baseline: cpu_fork_join_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "real_sleep_10ms",
@@ -907,6 +1169,7 @@ fn workloads() -> Vec<Workload> {
             effect: real_sleep_effect,
             baseline: real_sleep_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "fiber_memory",
@@ -914,6 +1177,7 @@ fn workloads() -> Vec<Workload> {
             effect: fiber_memory_effect,
             baseline: fiber_memory_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "stream_map_filter",
@@ -921,6 +1185,7 @@ fn workloads() -> Vec<Workload> {
             effect: stream_map_filter_effect,
             baseline: stream_map_filter_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "stream_map_par_8",
@@ -928,6 +1193,7 @@ fn workloads() -> Vec<Workload> {
             effect: stream_map_par_effect,
             baseline: stream_map_par_baseline,
             note: None,
+            peer: None,
         },
         Workload {
             name: "stream_grouped_within",
@@ -935,8 +1201,13 @@ fn workloads() -> Vec<Workload> {
             effect: stream_grouped_within_effect,
             baseline: stream_grouped_within_baseline,
             note: None,
+            peer: None,
         },
-    ]
+    ];
+    measured_against_tokio
+        .into_iter()
+        .chain(peer_workloads())
+        .collect()
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -1034,7 +1305,7 @@ fn main() {
     if !options.json {
         println!(
             "{:<24} {:>10} {:>14} {:>14} {:>8} {:>17}",
-            "workload", "n", "effect ns/op", "tokio ns/op", "ratio", "allocs/op e | t"
+            "workload", "n", "effect ns/op", "floor ns/op", "ratio", "allocs/op e | f"
         );
     }
     for workload in selected {
@@ -1048,7 +1319,7 @@ fn main() {
             .chain(measured)
             .collect();
         let figures = (effect, baseline, allocations);
-        report(&options, workload.name, n, &figures, &notes);
+        report(&options, &workload, n, &figures, &notes);
     }
 }
 
@@ -1233,7 +1504,7 @@ fn parse_side(line: &str) -> Result<f64, String> {
 
 fn report(
     options: &Options,
-    name: &str,
+    workload: &Workload,
     n: u64,
     (effect, baseline, allocations): &(Result<f64, String>, Result<f64, String>, Allocations),
     notes: &[String],
@@ -1245,6 +1516,7 @@ fn report(
     let error = [effect, baseline]
         .iter()
         .find_map(|side| side.as_ref().err().cloned());
+    let name = workload.name;
     if options.json {
         let num = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
         let mut line = format!(
@@ -1259,6 +1531,9 @@ fn report(
                     ",\"{side}_allocs_per_op\":{count:.2},\"{side}_alloc_bytes_per_op\":{bytes:.1}"
                 ));
             }
+        }
+        if let Some(peer) = workload.peer {
+            line.push_str(&format!(",\"peer\":{peer:?}"));
         }
         if let Some(error) = error {
             line.push_str(&format!(",\"error\":{:?}", error));
@@ -1284,6 +1559,9 @@ fn report(
             ratio.map_or("-".to_string(), |r| format!("{r:.2}")),
             format!("{} | {}", allocs(&allocations[0]), allocs(&allocations[1]))
         );
+        if let Some(peer) = workload.peer {
+            println!("  peer: {peer}: its ns/op in the floor column; ratio = ours / peer's");
+        }
         if let Some(error) = error {
             println!("  error: {error}");
         }
