@@ -1,13 +1,17 @@
 //! [`Effect`]: the lazy description of async work, and its constructors.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 use crate::cause::{Cause, Exit};
 use crate::context::Context;
 use crate::fiber::frame::{
-    context_frame, DeferDrop, FrameBox, FutureFrame, IntoExit, PollBody, Prim,
+    context_frame, DeferDrop, ErasedFrame, ExitSlot, FrameBox, FutureFrame, IntoExit, MakePrim,
+    PollBody, Prim,
 };
 use crate::fiber::run::Run;
 
@@ -54,8 +58,91 @@ pub(crate) enum Repr<A, E> {
     Prim(DeferDrop, PhantomData<fn() -> (A, E)>),
 }
 
-/// What a [`Repr::Suspend`] effect is made by.
-pub(crate) type MakeEffect<A, E> = Box<dyn FnOnce(&Context) -> Effect<A, E> + Send>;
+/// What a [`Repr::Suspend`] effect is made by: typed for a bind, which makes it in place;
+/// erased (upcast to [`MakePrim`]) for the interpreter.
+pub(crate) type MakeEffect<A, E> = Box<dyn Make<A, E>>;
+
+pub(crate) trait Make<A, E>: MakePrim {
+    fn make(self: Box<Self>, ctx: &Context) -> Effect<A, E>;
+}
+
+/// A maker closure, with room for the exit of what it makes: made outside a bind (forked,
+/// raced, in a combinator), a plain value or failure is stored here and the same box runs as
+/// an already finished frame, so a suspended effect costs one allocation wherever it runs.
+struct Maker<F, A, E> {
+    make: Option<F>,
+    out: Option<Exit<A, E>>,
+}
+
+// Nothing in a maker is pinned: its frame is finished before it is ever polled.
+impl<F, A, E> Unpin for Maker<F, A, E> {}
+
+impl<F, A, E> Maker<F, A, E>
+where
+    F: FnOnce(&Context) -> Effect<A, E> + Send + 'static,
+{
+    fn take(&mut self) -> F {
+        self.make
+            .take()
+            .expect("effect runtime: a suspended effect was made twice")
+    }
+}
+
+impl<F, A, E> Make<A, E> for Maker<F, A, E>
+where
+    F: FnOnce(&Context) -> Effect<A, E> + Send + 'static,
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    fn make(mut self: Box<Self>, ctx: &Context) -> Effect<A, E> {
+        (self.take())(ctx)
+    }
+}
+
+impl<F, A, E> MakePrim for Maker<F, A, E>
+where
+    F: FnOnce(&Context) -> Effect<A, E> + Send + 'static,
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    fn make_prim(mut self: Box<Self>, ctx: &Context) -> Prim {
+        let make = self.take();
+        let exit = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(ctx))) {
+            Ok(Effect {
+                repr: Repr::Succeed(a),
+            }) => Ok(a),
+            Ok(Effect {
+                repr: Repr::Fail(cause),
+            }) => Err(cause),
+            Ok(effect) => return effect.into_prim(),
+            Err(panic) => Err(Cause::Die(crate::cause::Defect::from_panic(panic))),
+        };
+        self.out = Some(exit);
+        Prim::Frame(Box::into_pin(self))
+    }
+}
+
+impl<F, A, E> ErasedFrame for Maker<F, A, E>
+where
+    F: FnOnce(&Context) -> Effect<A, E> + Send + 'static,
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    /// Finished: a maker becomes a frame only with its exit stored.
+    fn poll_frame(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+
+    fn drop_body(self: Pin<&mut Self>) {}
+
+    fn exit_slot(self: Pin<&mut Self>) -> &mut dyn ExitSlot {
+        &mut self.get_mut().out
+    }
+
+    fn output(self: Pin<&mut Self>) -> &mut dyn Any {
+        &mut self.get_mut().out
+    }
+}
 
 // Effects are moved, never pinned: an unstarted body is boxed and pinned on its own.
 impl<A, E> Unpin for Effect<A, E> {}
@@ -161,26 +248,17 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         F: FnOnce(&Context) -> Effect<A, E> + Send + 'static,
     {
         Effect {
-            repr: Repr::Suspend(Box::new(make)),
+            repr: Repr::Suspend(Box::new(Maker {
+                make: Some(make),
+                out: None,
+            })),
         }
     }
 
     pub(crate) fn into_prim(self) -> Prim {
         match self.repr {
             Repr::Prim(prim, PhantomData) => prim.into_inner(),
-            Repr::Suspend(make) => {
-                Prim::Suspend(Box::new(
-                    move |ctx: &Context| match std::panic::catch_unwind(
-                        std::panic::AssertUnwindSafe(|| make(ctx)),
-                    ) {
-                        Ok(effect) => effect.into_prim(),
-                        Err(panic) => {
-                            let defect = Cause::Die(crate::cause::Defect::from_panic(panic));
-                            fail_cause::<A, E>(defect).into_prim()
-                        }
-                    },
-                ))
-            }
+            Repr::Suspend(make) => Prim::Suspend(make),
             Repr::Succeed(a) => {
                 Prim::Frame(FutureFrame::boxed(std::future::ready(Ok::<A, Cause<E>>(a))))
             }

@@ -414,7 +414,9 @@ fn bind_suspended<A: Send + 'static, E: Send + 'static>(make: MakeEffect<A, E>) 
                 return None;
             }
             let make = pending.take()?;
-            Some(catch_unwind(AssertUnwindSafe(move || make(handoff.ctx))))
+            Some(catch_unwind(AssertUnwindSafe(move || {
+                make.make(handoff.ctx)
+            })))
         });
         let effect = match made {
             Some(Ok(effect)) => effect,

@@ -112,6 +112,14 @@ pub(crate) fn poll_guarded(frame: &mut FrameBox, cx: &mut TaskContext<'_>) -> Po
 
 pub(crate) type FrameBox = Pin<Box<dyn ErasedFrame>>;
 
+/// What a [`Prim::Suspend`] is made by: the erased side of a suspended effect's maker (the
+/// same box, upcast, so that running it anywhere but a bind costs no allocation more).
+pub(crate) trait MakePrim: Send {
+    /// Makes the step to run next, from the fiber's context; a panic of the maker is the
+    /// step's defect.
+    fn make_prim(self: Box<Self>, ctx: &Context) -> Prim;
+}
+
 /// What a finalizer is told about the region it guards.
 pub(crate) enum FinalizerExit<'a> {
     /// The region finished; its frame's output is `&mut Option<Exit<A, E>>`.
@@ -159,7 +167,7 @@ pub(crate) enum Prim {
     /// wait (an effect of `sync`, `attempt`, the toolkit's fast paths, run anywhere but a
     /// body's bind, which makes it in place). The closure turns a panic of its own into the
     /// effect's defect.
-    Suspend(Box<dyn FnOnce(&Context) -> Prim + Send>),
+    Suspend(Box<dyn MakePrim>),
     /// Let other tasks run once, then succeed with `()`. Bound by a body, the interpreter
     /// does it without a frame (it yields the task as `tokio::task::yield_now` does and hands
     /// the body a unit when polled again); anywhere else it runs the frame the function

@@ -478,7 +478,7 @@ impl Interpreter {
                 Next::Start(*inner)
             }
             Prim::FromContext(make, data) => Next::Start(make(&self.ctx, data)),
-            Prim::Suspend(make) => Next::Start(make(&self.ctx)),
+            Prim::Suspend(make) => Next::Start(make.make_prim(&self.ctx)),
             Prim::Deadline(mut deadline) => {
                 let guarded = deadline
                     .guarded
