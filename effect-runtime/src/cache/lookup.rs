@@ -417,6 +417,32 @@ where
     }
 }
 
+/// Whether the entry of a key holds a given lookup.
+enum Holds {
+    /// As its first lookup.
+    Loading,
+    /// As the refresh of its value: taken out of it now.
+    Refresh,
+    Not,
+}
+
+/// Where the entry of `key` holds `pending`, if it does (a refresh is taken out of it).
+fn detach<K: CacheKey, V: Shared, E: Shared>(
+    state: &mut State<K, V, E>,
+    key: &K,
+    pending: &Arc<Pending<V, E>>,
+) -> Holds {
+    let ours = |p: &Arc<Pending<V, E>>| Arc::ptr_eq(p, pending);
+    match state.entries.peek_mut(key) {
+        Some(Entry::Loading(p)) if ours(p) => Holds::Loading,
+        Some(Entry::Ready { refreshing, .. }) if refreshing.as_ref().is_some_and(ours) => {
+            *refreshing = None;
+            Holds::Refresh
+        }
+        _ => Holds::Not,
+    }
+}
+
 /// A caller's wait for a lookup. Dropped (served, interrupted, unwound), it leaves; the last
 /// to leave before the lookup ends abandons it (L2).
 pub(crate) struct Waiter<K, V, E>
@@ -465,15 +491,8 @@ where
         pending.abandoned = true;
         let fiber = pending.fiber.take();
         drop(pending);
-        let ours = |p: &Arc<Pending<V, E>>| Arc::ptr_eq(p, &self.pending);
-        match state.entries.peek_mut(&self.key) {
-            Some(Entry::Loading(p)) if ours(p) => {
-                state.entries.pop(&self.key);
-            }
-            Some(Entry::Ready { refreshing, .. }) if refreshing.as_ref().is_some_and(ours) => {
-                *refreshing = None;
-            }
-            _ => {}
+        if let Holds::Loading = detach(&mut state, &self.key, &self.pending) {
+            state.entries.pop(&self.key);
         }
         drop(state);
         // The fiber stays in `lookups`, awaited when the cache closes (L3).
@@ -514,30 +533,22 @@ where
     /// Stores `exit` if the entry still holds this lookup and it is to be kept (L4), and
     /// gives it to the callers.
     fn settle(&self, exit: Exit<V, E>) {
-        let expires = self.inner.expiry(&exit, self.inner.clock.instant());
-        let keep = expires.is_none_or(|at| at > self.inner.clock.instant());
+        let now = self.inner.clock.instant();
+        let expires = self.inner.expiry(&exit, now);
+        let keep = expires.is_none_or(|at| at > now);
         let mut state = self.inner.lock();
-        let ours = |p: &Arc<Pending<V, E>>| Arc::ptr_eq(p, &self.pending);
-        let replace = match state.entries.peek_mut(&self.key) {
-            Some(Entry::Loading(p)) if ours(p) => true,
-            Some(Entry::Ready { refreshing, .. }) if refreshing.as_ref().is_some_and(ours) => {
-                // A refresh not kept (a failure not cached) leaves the value served so far.
-                *refreshing = None;
-                true
-            }
-            _ => false,
-        };
-        if replace {
-            if keep {
-                let ready = Entry::Ready {
-                    exit: exit.clone(),
-                    expires,
-                    refreshing: None,
-                };
-                state.entries.put(self.key.clone(), ready);
-            } else if matches!(state.entries.peek(&self.key), Some(Entry::Loading(_))) {
-                state.entries.pop(&self.key);
-            }
+        // A refresh whose exit is not kept (a failure not cached) leaves the value served
+        // so far; a first lookup's leaves nothing.
+        let holds = detach(&mut state, &self.key, &self.pending);
+        if keep && !matches!(holds, Holds::Not) {
+            let ready = Entry::Ready {
+                exit: exit.clone(),
+                expires,
+                refreshing: None,
+            };
+            state.entries.put(self.key.clone(), ready);
+        } else if let Holds::Loading = holds {
+            state.entries.pop(&self.key);
         }
         self.pending.settle(exit);
         drop(state);

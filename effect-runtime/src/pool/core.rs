@@ -343,14 +343,7 @@ where
 
     /// Acquires a new item in a slot already counted (I2), and checks it out to `scope`.
     async fn acquire_for(self: &Arc<Self>, scope: &Scope, clock: &Clock) -> Result<R, Cause<E>> {
-        let slot = SlotGuard {
-            core: self.clone(),
-            clock: clock.clone(),
-            armed: true,
-        };
-        let (value, item_scope) = self.acquire_item().await?;
-        let mut slot = slot;
-        slot.armed = false;
+        let (value, item_scope) = self.acquire_in_slot(clock).await?;
         let checked_out = {
             let mut state = self.lock();
             state.acquiring -= 1;
@@ -379,6 +372,20 @@ where
         }
     }
 
+    /// Acquires an item in a slot counted in `acquiring`. If the acquisition fails, or is
+    /// interrupted or unwound, the slot is given up (I2); if it succeeds, the slot is still
+    /// counted, for the caller to move under the lock.
+    async fn acquire_in_slot(self: &Arc<Self>, clock: &Clock) -> Result<(R, Scope), Cause<E>> {
+        let mut slot = SlotGuard {
+            core: self.clone(),
+            clock: clock.clone(),
+            armed: true,
+        };
+        let acquired = self.acquire_item().await?;
+        slot.armed = false;
+        Ok(acquired)
+    }
+
     /// Runs the acquisition in a scope of the item's own. What it acquired is released if it
     /// fails or is interrupted: that scope closes then (its `on_exit` runs on interruption
     /// too).
@@ -398,14 +405,7 @@ where
     /// Acquires an idle item, counting its slot while it does (filling a pool to `min`).
     pub(crate) async fn add_idle(self: &Arc<Self>, clock: &Clock) -> Result<(), Cause<E>> {
         self.lock().acquiring += 1;
-        let slot = SlotGuard {
-            core: self.clone(),
-            clock: clock.clone(),
-            armed: true,
-        };
-        let (value, item_scope) = self.acquire_item().await?;
-        let mut slot = slot;
-        slot.armed = false;
+        let (value, item_scope) = self.acquire_in_slot(clock).await?;
         let mut state = self.lock();
         state.acquiring -= 1;
         let id = state.next_id;
