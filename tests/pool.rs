@@ -27,6 +27,8 @@ crate::effect_tests_on_both_flavours! {
     a_failed_acquisition_is_reported_to_its_get_and_retried_on_the_next => failed_acquisition;
     an_acquisition_interrupted_midway_releases_what_it_acquired => interrupted_acquisition;
     invalidated_items_are_released_and_replaced => invalidation;
+    an_item_invalidated_once_handed_to_a_waiter_is_taken_back_and_replaced => invalidate_handed;
+    an_invalidation_interrupted_while_it_releases_still_settles_the_slot => invalidate_interrupted;
     the_pool_shrinks_back_to_its_minimum_at_the_exact_instant => ttl_shrink;
     closing_waits_for_checked_out_items_and_releases_each_once => closing;
     make_fails_with_the_first_failed_acquisition_and_releases_the_rest => make_fails;
@@ -104,6 +106,63 @@ fn hold_until(
         let id = conn.0;
         tracker.hold(&conn, gate.wait()).map(move |()| id)
     }))
+}
+
+/// The holder gives its item back to the pool, which hands it to the waiting get, and then
+/// invalidates it, before the waiter has run: the item is taken back from the waiter and
+/// released, and the waiter gets a new one (an invalidation was once lost here).
+fn invalidate_handed(clock: TestClock) -> Effect<(), String> {
+    let tracker = Tracker::default();
+    let acquire = tracker.clone();
+    let check = tracker.clone();
+    scoped(effect_block! {
+        let pool = Pool::make(move || acquire.acquire(), 0..=1)?;
+        let (holding, invalidating) = (pool.clone(), pool.clone());
+        let holder = scoped(holding.get().flat_map(|conn| sleep(ms(10)).as_value(conn)))
+            .flat_map(move |conn| invalidating.invalidate(&conn).as_value(conn.0))
+            .fork()?;
+        clock.advance(ms(1)).await;
+        let waiter = scoped(pool.get().map(|c| c.0)).fork()?;
+        clock.advance(ms(10)).await;
+        assert_eq!(holder.join()?, 0);
+        assert_eq!(waiter.join()?, 1, "the waiter got a new item, not the invalidated one");
+        assert_eq!(tracker.released(), vec![0]);
+        assert_eq!(scoped(pool.get().map(|c| c.0))?, 1);
+        assert_eq!((pool.size(), pool.idle(), pool.waiting()), (1, 1, 0));
+    })
+    .flat_map(move |()| {
+        check.all_released_once();
+        succeed(())
+    })
+}
+
+/// An idle item's invalidation is cut short (a timeout) while the item's release runs: the
+/// release finishes, its slot is settled, and the pool closes (it once waited forever).
+fn invalidate_interrupted(clock: TestClock) -> Effect<(), String> {
+    let released = Arc::new(AtomicU32::new(0));
+    let counted = released.clone();
+    let program = scoped(effect_block! {
+        let pool = Pool::make(
+            move || {
+                let counted = counted.clone();
+                acquire_release(succeed::<Conn, String>(Conn(0)), move |_, _| {
+                    let counted = counted.clone();
+                    sleep(ms(100)).flat_map(move |()| sync(move || { counted.fetch_add(1, Ordering::SeqCst); }))
+                })
+            },
+            0..=1,
+        )?;
+        let conn = scoped(pool.get())?;
+        // The deadline passes while the release runs, which it does not interrupt.
+        let _cut_short = pool.invalidate::<String>(&conn).timeout(ms(50))?;
+        (pool.size(), pool.idle())
+    });
+    effect_block! {
+        let closed = program.fork()?;
+        clock.advance(ms(100)).await;
+        assert_eq!(closed.join()?, (0, 0));
+        assert_eq!(released.load(Ordering::SeqCst), 1);
+    }
 }
 
 fn grows_to_max(clock: TestClock) -> Effect<(), String> {

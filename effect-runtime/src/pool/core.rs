@@ -90,6 +90,9 @@ struct CoreState<R> {
     /// Items being released (I2).
     releasing: usize,
     waiters: VecDeque<Arc<Waiter<R>>>,
+    /// The waiters holding an item in their cell, not taken yet (counted in `granted`): an
+    /// invalidation can find the item there and take it back.
+    handed: Vec<Arc<Waiter<R>>>,
     next_id: u64,
     closed: bool,
 }
@@ -159,6 +162,7 @@ where
                 acquiring: 0,
                 releasing: 0,
                 waiters: VecDeque::new(),
+                handed: Vec::new(),
                 next_id: 0,
                 closed: false,
             }),
@@ -220,6 +224,7 @@ where
             }
             (Some(waiter), Grant::Item(item)) => {
                 state.granted += 1;
+                state.handed.push(waiter.clone());
                 waiter.give(Grant::Item(item));
             }
             (None, Grant::Item(mut item)) => {
@@ -291,22 +296,32 @@ where
                     })
                 }
             };
-            let grant = match next {
+            let mut guard = match next {
                 Next::Settle(checked_out) => return Self::settle(checked_out).await,
-                Next::Acquire => Grant::Slot,
-                Next::Wait(guard) => guard.wait().await,
+                Next::Acquire => return self.acquire_for(scope, clock).await,
+                Next::Wait(guard) => guard,
             };
-            match grant {
-                Grant::Item(item) => {
-                    let checked_out = {
-                        let mut state = self.lock();
-                        state.granted -= 1;
-                        self.hand_out(&mut state, item, &scope)
-                    };
-                    Self::settle(checked_out).await
-                }
-                Grant::Slot => self.acquire_for(&scope, &clock).await,
-                Grant::Closed => Err(Cause::interrupt()),
+            loop {
+                guard.ready().await;
+                // The grant is taken under the lock, and an item checked out in the same step
+                // (an invalidation looks for it in the waiters' cells under that lock).
+                let next = {
+                    let mut state = self.lock();
+                    match guard.take(&mut state) {
+                        Some(Grant::Item(item)) => {
+                            state.granted -= 1;
+                            Next::<R, E>::Settle(self.hand_out(&mut state, item, &scope))
+                        }
+                        Some(Grant::Slot) => Next::Acquire,
+                        Some(Grant::Closed) => return Err(Cause::interrupt()),
+                        // Taken back (its item was invalidated): first in line again.
+                        None => continue,
+                    }
+                };
+                return match next {
+                    Next::Settle(checked_out) => Self::settle(checked_out).await,
+                    _ => self.acquire_for(scope, clock).await,
+                };
             }
         })
     }
@@ -333,7 +348,7 @@ where
         match checked_out {
             Ok(value) => Ok(value),
             Err(returning) => {
-                returning.await.map_err(Cause::widen)?;
+                returning.uninterruptible().await.map_err(Cause::widen)?;
                 Err(Cause::die(
                     "Pool::get: the scope closed before the item could be checked out to it",
                 ))
@@ -341,83 +356,86 @@ where
         }
     }
 
-    /// Acquires a new item in a slot already counted (I2), and checks it out to `scope`.
-    async fn acquire_for(self: &Arc<Self>, scope: &Scope, clock: &Clock) -> Result<R, Cause<E>> {
-        let (value, item_scope) = self.acquire_in_slot(clock).await?;
-        let checked_out = {
-            let mut state = self.lock();
+    /// An effect acquiring a new item in a slot already counted (I2) and checking it out to
+    /// `scope`. Made at once after the slot is counted: dropped unrun, it gives the slot up.
+    fn acquire_for(self: &Arc<Self>, scope: Scope, clock: Clock) -> Effect<R, E> {
+        self.acquire_then(clock, move |core, item, clock| {
+            let mut state = core.lock();
             state.acquiring -= 1;
             if state.closed {
-                state.releasing += 1;
-                None
-            } else {
-                let id = state.next_id;
-                state.next_id += 1;
-                let item = Item {
-                    id,
-                    value,
-                    scope: item_scope.clone(),
-                    idle_since: clock.instant(),
-                };
-                Some(self.hand_out(&mut state, item, scope))
-            }
-        };
-        match checked_out {
-            Some(checked_out) => Self::settle(checked_out).await,
-            None => {
                 // I5: made while the pool closed: released, and the getter interrupted.
-                let _ = self.finish_release(item_scope, clock).await;
-                Err(Cause::interrupt())
+                state.releasing += 1;
+                drop(state);
+                let release = core.finish_release(item.scope, &clock);
+                return release
+                    .map_err(|never| match never {})
+                    .flat_map(|()| crate::effect::fail_cause(Cause::interrupt()));
             }
-        }
+            let checked_out = core.hand_out(&mut state, item, &scope);
+            drop(state);
+            Effect::from_future(Self::settle(checked_out))
+        })
     }
 
-    /// Acquires an item in a slot counted in `acquiring`. If the acquisition fails, or is
-    /// interrupted or unwound, the slot is given up (I2); if it succeeds, the slot is still
-    /// counted, for the caller to move under the lock.
-    async fn acquire_in_slot(self: &Arc<Self>, clock: &Clock) -> Result<(R, Scope), Cause<E>> {
+    /// An effect acquiring an idle item in a slot it counts (filling a pool to `min`).
+    pub(crate) fn add_idle(self: &Arc<Self>, clock: Clock) -> Effect<(), E> {
+        let core = self.clone();
+        Effect::suspend_with(move |_| {
+            core.lock().acquiring += 1;
+            core.acquire_then(clock, |core, item, clock| {
+                let mut state = core.lock();
+                state.acquiring -= 1;
+                // Once closed, it goes idle, where closing finds and releases it.
+                core.pass_on(&mut state, Grant::Item(item), &clock);
+                succeed(())
+            })
+        })
+    }
+
+    /// An effect acquiring an item in a slot counted in `acquiring`, then giving it to
+    /// `place` (which moves the slot under the lock). The acquisition runs in a scope of the
+    /// item's own and may be interrupted: if it fails, or is interrupted, or the effect is
+    /// dropped before it runs, what it acquired is released and the slot given up (I2). Once
+    /// it has succeeded, the rest is uninterruptible: the item reaches `place`, it is never
+    /// dropped on its way.
+    fn acquire_then<X, F>(self: &Arc<Self>, clock: Clock, place: F) -> Effect<X, E>
+    where
+        X: Send + 'static,
+        F: FnOnce(&Arc<Self>, Item<R>, Clock) -> Effect<X, E> + Send + 'static,
+    {
         let mut slot = SlotGuard {
             core: self.clone(),
-            clock: clock.clone(),
+            clock,
             armed: true,
         };
-        let acquired = self.acquire_item().await?;
-        slot.armed = false;
-        Ok(acquired)
-    }
-
-    /// Runs the acquisition in a scope of the item's own. What it acquired is released if it
-    /// fails or is interrupted: that scope closes then (its `on_exit` runs on interruption
-    /// too).
-    async fn acquire_item(&self) -> Result<(R, Scope), Cause<E>> {
         let item_scope = Scope::new();
         let closing = item_scope.clone();
-        let value = (self.acquire)()
+        let acquire = self.acquire.clone();
+        crate::effect::suspend(move || acquire())
             .provide_service(item_scope.clone())
             .on_exit(move |exit| match exit {
                 Ok(_) => succeed(()),
                 Err(_) => closing.close_effect(scope_exit(exit)),
             })
-            .await?;
-        Ok((value, item_scope))
-    }
-
-    /// Acquires an idle item, counting its slot while it does (filling a pool to `min`).
-    pub(crate) async fn add_idle(self: &Arc<Self>, clock: &Clock) -> Result<(), Cause<E>> {
-        self.lock().acquiring += 1;
-        let (value, item_scope) = self.acquire_in_slot(clock).await?;
-        let mut state = self.lock();
-        state.acquiring -= 1;
-        let id = state.next_id;
-        state.next_id += 1;
-        let item = Item {
-            id,
-            value,
-            scope: item_scope,
-            idle_since: clock.instant(),
-        };
-        self.pass_on(&mut state, Grant::Item(item), clock);
-        Ok(())
+            .interruptible()
+            .flat_map(move |value| {
+                slot.armed = false;
+                let core = slot.core.clone();
+                let clock = slot.clock.clone();
+                let id = {
+                    let mut state = core.lock();
+                    state.next_id += 1;
+                    state.next_id - 1
+                };
+                let item = Item {
+                    id,
+                    value,
+                    scope: item_scope,
+                    idle_since: clock.instant(),
+                };
+                place(&core, item, clock)
+            })
+            .uninterruptible()
     }
 
     /// The return of a checked-out item, run when the scope it was checked out to closes:
@@ -447,60 +465,72 @@ where
                 }
                 return succeed(());
             };
-            Effect::from_future(async move {
-                let released = self.finish_release(scope, &clock).await;
-                if tell {
-                    self.changed.notify_waiters();
-                }
-                released
-            })
+            self.finish_release(scope, &clock)
         })
     }
 
-    /// Releases an item counted in `releasing` (closes its scope), then hands its slot on
-    /// (I2, I3).
-    async fn finish_release(&self, item_scope: Scope, clock: &Clock) -> Result<(), Cause<Never>> {
-        let released = item_scope.close_effect(Ok(())).await;
-        let mut state = self.lock();
-        state.releasing -= 1;
-        self.pass_on(&mut state, Grant::Slot, clock);
-        let tell = self.anyone_listens(&state);
-        drop(state);
-        if tell {
-            self.changed.notify_waiters();
-        }
-        released
-    }
-
-    /// An effect that invalidates `value`: released now if idle, when it comes back if
-    /// checked out, not at all if the pool does not hold it.
-    pub(crate) fn invalidate<E2: Send + 'static>(self: Arc<Self>, value: R) -> Effect<(), E2> {
-        Effect::new(move |ctx| async move {
-            let clock = Clock::of(&ctx);
-            let idle = {
-                let mut state = self.lock();
-                match state.idle.iter().position(|item| item.value == value) {
-                    Some(at) => {
-                        state.releasing += 1;
-                        Some(state.idle.remove(at))
-                    }
-                    None => {
-                        let held = state.checked_out.iter().find(|(_, held)| *held == value);
-                        if let Some(&(id, _)) = held {
-                            state.invalidated.insert(id);
-                        }
-                        None
-                    }
-                }
-            };
-            match idle {
-                Some(item) => self
-                    .finish_release(item.scope, &clock)
-                    .await
-                    .map_err(Cause::widen),
-                None => Ok(()),
+    /// An effect releasing an item counted in `releasing` (closing its scope), then handing
+    /// its slot on (I2, I3). Uninterruptible: once started, the count is always settled.
+    /// Callers make it in the same step that counts the item in `releasing`, inside an
+    /// uninterruptible region, so that it is never dropped unrun.
+    fn finish_release(self: &Arc<Self>, item_scope: Scope, clock: &Clock) -> Effect<(), Never> {
+        let (core, clock) = (self.clone(), clock.clone());
+        // However the release ends (a defect of it is the effect's), the count is settled.
+        let settle = crate::effect::sync(move || {
+            let mut state = core.lock();
+            state.releasing -= 1;
+            core.pass_on(&mut state, Grant::Slot, &clock);
+            let tell = core.anyone_listens(&state);
+            drop(state);
+            if tell {
+                core.changed.notify_waiters();
             }
+        });
+        item_scope
+            .close_effect(Ok(()))
+            .ensuring(settle)
+            .uninterruptible()
+    }
+
+    /// An effect that invalidates `value`: released now if idle or handed to a waiter that
+    /// has not taken it yet (the waiter is first in line again, and is given the slot the
+    /// release frees); when it comes back if checked out; not at all if the pool does not
+    /// hold it. Deciding and releasing are one uninterruptible step.
+    pub(crate) fn invalidate<E2: Send + 'static>(self: Arc<Self>, value: R) -> Effect<(), E2> {
+        Effect::suspend_with(move |ctx| {
+            let clock = Clock::of(ctx);
+            let mut state = self.lock();
+            let released = if let Some(at) = state.idle.iter().position(|i| i.value == value) {
+                Some(state.idle.remove(at))
+            } else if let Some(&(id, _)) = state.checked_out.iter().find(|(_, v)| *v == value) {
+                state.invalidated.insert(id);
+                None
+            } else {
+                self.take_back(&mut state, &value)
+            };
+            let Some(item) = released else {
+                return succeed(());
+            };
+            state.releasing += 1;
+            drop(state);
+            self.finish_release(item.scope, &clock)
+                .map_err(|never| match never {})
         })
+        .uninterruptible()
+    }
+
+    /// Takes an item equal to `value` back from the cell of a waiter it was handed to, and
+    /// puts that waiter first in line again. Called with the state locked.
+    fn take_back(&self, state: &mut CoreState<R>, value: &R) -> Option<Item<R>> {
+        let holds = |waiter: &Arc<Waiter<R>>| matches!(&*lock(&waiter.grant), Some(Grant::Item(item)) if item.value == *value);
+        let at = state.handed.iter().position(holds)?;
+        let waiter = state.handed.remove(at);
+        let Some(Grant::Item(item)) = waiter.take() else {
+            unreachable!("a handed waiter's cell holds its item until taken under the lock");
+        };
+        state.granted -= 1;
+        state.waiters.push_front(waiter);
+        Some(item)
     }
 }
 
@@ -525,14 +555,22 @@ struct WaitGuard<R: Clone + PartialEq + Send + 'static, E: Send + 'static> {
 }
 
 impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> WaitGuard<R, E> {
-    async fn wait(mut self) -> Grant<R> {
-        loop {
-            if let Some(grant) = self.waiter.take() {
-                self.served = true;
-                return grant;
-            }
+    /// Resolves once the waiter's cell holds a grant (`give` stores a wake-up permit, so none
+    /// is missed; a stale one only means looking again).
+    async fn ready(&self) {
+        while lock(&self.waiter.grant).is_none() {
             self.waiter.wake.notified().await;
         }
+    }
+
+    /// Takes the grant, under the state lock (`None`: it was taken back meanwhile).
+    fn take(&mut self, state: &mut CoreState<R>) -> Option<Grant<R>> {
+        let grant = self.waiter.take()?;
+        if let Grant::Item(_) = grant {
+            state.handed.retain(|w| !Arc::ptr_eq(w, &self.waiter));
+        }
+        self.served = true;
+        Some(grant)
     }
 }
 
@@ -551,6 +589,7 @@ impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> Drop for WaitGuar
         // given up).
         match self.waiter.take() {
             Some(Grant::Item(item)) => {
+                state.handed.retain(|w| !Arc::ptr_eq(w, &self.waiter));
                 state.granted -= 1;
                 self.core
                     .pass_on(&mut state, Grant::Item(item), &self.clock);

@@ -228,7 +228,7 @@ where
             let fills: Vec<Effect<(), E>> = (0..min)
                 .map(|_| {
                     let (core, clock) = (core.clone(), clock.clone());
-                    Effect::from_future(async move { core.add_idle(&clock).await })
+                    core.add_idle(clock)
                 })
                 .collect();
             if let Err(cause) = crate::par::zip_par(fills).await {

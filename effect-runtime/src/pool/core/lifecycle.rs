@@ -3,12 +3,12 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Grant, Item, PoolCore};
 use crate::cause::{Cause, Never};
 use crate::clock::Clock;
-use crate::effect::Effect;
+use crate::effect::{succeed, Effect};
 
 impl<R, E> PoolCore<R, E>
 where
@@ -25,28 +25,11 @@ where
                 let mut changed = pin!(self.changed.notified());
                 changed.as_mut().enable();
                 let now = clock.instant();
-                let (expired, next) = {
-                    let mut state = self.lock();
-                    if state.closed {
-                        return Ok(());
-                    }
-                    let excess = state.size().saturating_sub(self.min).min(state.idle.len());
-                    // The idle list is in the order items went idle: the front is the oldest.
-                    let due = state.idle[..excess]
-                        .iter()
-                        .take_while(|item| item.idle_since + ttl <= now)
-                        .count();
-                    let expired: Vec<Item<R>> = state.idle.drain(..due).collect();
-                    state.releasing += expired.len();
-                    let next = (due < excess).then(|| state.idle[0].idle_since + ttl);
-                    (expired, next)
+                let next = match self.clone().release_due(ttl, now, &clock).await? {
+                    Reaped::Closed => return Ok(()),
+                    Reaped::Some => continue,
+                    Reaped::Nothing(next) => next,
                 };
-                if !expired.is_empty() {
-                    for item in expired {
-                        let _ = self.finish_release(item.scope, &clock).await;
-                    }
-                    continue;
-                }
                 match next {
                     // Until the next item is due, or something changes (an item checked out
                     // or returned, the pool closing): then look again.
@@ -58,6 +41,48 @@ where
                 }
             }
         })
+    }
+
+    /// Releases the idle items beyond `min` that are due at `now`, the longest idle first.
+    /// Taking them out of the idle list and releasing them is one uninterruptible step: the
+    /// reaper is interrupted when the pool's scope closes, and an item taken out must not be
+    /// lost on its way to its release (I2).
+    fn release_due(
+        self: Arc<Self>,
+        ttl: Duration,
+        now: Instant,
+        clock: &Clock,
+    ) -> Effect<Reaped, Never> {
+        let clock = clock.clone();
+        Effect::suspend_with(move |_| {
+            let (expired, next) = {
+                let mut state = self.lock();
+                if state.closed {
+                    return succeed(Reaped::Closed);
+                }
+                let excess = state.size().saturating_sub(self.min).min(state.idle.len());
+                // The idle list is in the order items went idle: the front is the oldest.
+                let due = state.idle[..excess]
+                    .iter()
+                    .take_while(|item| item.idle_since + ttl <= now)
+                    .count();
+                let expired: Vec<Item<R>> = state.idle.drain(..due).collect();
+                state.releasing += expired.len();
+                let next = (due < excess).then(|| state.idle[0].idle_since + ttl);
+                (expired, next)
+            };
+            if expired.is_empty() {
+                return succeed(Reaped::Nothing(next));
+            }
+            Effect::from_future(async move {
+                for item in expired {
+                    // A release's defect is its own; the others still run.
+                    let _ = self.finish_release(item.scope, &clock).await;
+                }
+                Ok(Reaped::Some)
+            })
+        })
+        .uninterruptible()
     }
 
     /// Closes the pool (I5): waiters interrupted, idle items released, then waits until what
@@ -105,5 +130,17 @@ where
             }
             failure.map_or(Ok(()), Err)
         })
+        // What closing takes out of the idle list it releases, however it was started.
+        .uninterruptible()
     }
+}
+
+/// What a look for due items found.
+enum Reaped {
+    /// The pool has closed: the reaper ends.
+    Closed,
+    /// Some were released: look again.
+    Some,
+    /// None is due; the next will be at this instant (none: not until something changes).
+    Nothing(Option<Instant>),
 }
