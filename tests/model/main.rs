@@ -3,13 +3,17 @@
 //!
 //! For every program: the outcome (value, or the kinds and values of its causes) and the
 //! completion time equal the model's; every finalizer and resource, every retry attempt,
-//! every item a pipe offered or took, was logged at the virtual time the model says, exactly
-//! once; every acquired resource was released and every started finalizer finished, exactly
-//! once; a semaphore pool never had more holders than permits and has them all back; no pipe
-//! item was lost or duplicated; no fiber is alive after the run (daemons included, once they
-//! are done).
+//! every item a pipe offered or took, every item an `effect::Pool` handed out and every
+//! caller an `effect::RateLimiter` let through, was logged at the virtual time the model says,
+//! exactly once; every acquired resource was released and every started finalizer finished,
+//! exactly once; a semaphore pool never had more holders than permits and has them all back;
+//! an item pool never held more than its maximum (items alive or being acquired), never
+//! handed an item to two holders at once or once released, and released every item it made
+//! exactly once; a rate limiter never let more through than its limit allows at any virtual
+//! instant and has nobody left in line; no pipe item was lost or duplicated; no fiber is
+//! alive after the run (daemons included, once they are done).
 //!
-//! Programs are drawn in three shapes (`prog::Shape`: the bulk at depth 4, some at depth 8
+//! Programs are drawn in three shapes (`gen::Shape`: the bulk at depth 4, some at depth 8
 //! and more, some with 50 to 80 children in one group) and run in one of the `run::Mode`s:
 //! to their end, interrupted from outside at a virtual time (often just after a finalizer
 //! started), their `Run` future dropped at a virtual time, or (a small slice, kept cheap) on
@@ -23,16 +27,22 @@
 //! program n alone and shows what the model expects of it. A failing program is shrunk
 //! before it is shown.
 
+mod gen;
 mod prog;
 mod real;
+mod real_limiter;
+mod real_pool;
 mod reference;
+mod reference_limiter;
 mod reference_par;
+mod reference_pool;
 mod run;
 mod shrink;
 
 use std::collections::BTreeMap;
 
-use prog::{Gen, Prog, Rng, Shape};
+use gen::{Gen, Rng, Shape};
+use prog::Prog;
 use run::{check, expect, Config, Mode, Verdict};
 
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -128,8 +138,13 @@ fn random_programs_behave_as_the_model_says() {
         *tally.entry(("shape", "50 or more children")).or_default() += u64::from(width >= 50);
         let verdict = match check(&prog, mode, &config) {
             Ok(verdict) => verdict,
-            Err(_) => {
+            Err(first) => {
                 let (small, why) = shrink::minimize(prog.clone(), mode, &config);
+                let why = if why.is_empty() {
+                    format!("{first} (it did not fail again: the scheduler decides)")
+                } else {
+                    why
+                };
                 let report = format!(
                     "program {case} of seed {seed} ({mode:?}) disagrees with the model: {why}\n  \
                      shrunk: {small}\n  original: {prog}"
@@ -152,6 +167,12 @@ fn random_programs_behave_as_the_model_says() {
             }
         };
         *tally.entry((mode_name(mode), name)).or_default() += 1;
+        if prog.any(&|p| matches!(p, Prog::ItemPool(..))) {
+            *tally.entry(("with an item pool", name)).or_default() += 1;
+        }
+        if prog.any(&|p| matches!(p, Prog::Limited(..))) {
+            *tally.entry(("with a rate limiter", name)).or_default() += 1;
+        }
     }
     for ((mode, verdict), count) in &tally {
         println!("model test: {count:>5} {mode}: {verdict}");

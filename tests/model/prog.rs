@@ -1,5 +1,5 @@
-//! The programs: what a random effect program is made of, how one prints, and how one is
-//! drawn from a seed.
+//! The programs: what a random effect program is made of, and how one prints (`gen.rs` draws
+//! them from a seed).
 
 use std::fmt;
 
@@ -149,6 +149,80 @@ pub struct Pipe {
     pub consume: u64,
 }
 
+/// An `effect::Pool` of items numbered in the order they are made, built with `min..=max`
+/// items in a scope of its own: an acquisition sleeps `acquire` ms (acquisition number j,
+/// counted from 0 over all of them, fails if `j >= min` and bit `j - min` of `fails` is set),
+/// and a release sleeps `release` ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSpec {
+    pub id: i64,
+    pub min: usize,
+    pub max: usize,
+    pub acquire: u64,
+    pub release: u64,
+    pub fails: u8,
+}
+
+impl PoolSpec {
+    /// Whether acquisition number `j` fails.
+    pub fn fails(&self, j: usize) -> bool {
+        j >= self.min && j - self.min < 8 && self.fails >> (j - self.min) & 1 == 1
+    }
+}
+
+/// A holder of a `Prog::ItemPool`: it gets an item (giving up after `patience` ms if given:
+/// the value is then -1; a failed acquisition gives -2), runs `prog` with the item checked
+/// out, and invalidates the item as `invalidate` says (if `prog` succeeded).
+#[derive(Clone, Debug)]
+pub struct Checkout {
+    pub patience: Option<u64>,
+    pub invalidate: Invalidate,
+    pub prog: Prog,
+}
+
+/// When a holder invalidates the item it had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invalidate {
+    Never,
+    /// Before giving it back: it is released as it comes back.
+    Holding,
+    /// Once it gave it back: released at once if idle, when it comes back if another holder
+    /// has it, not at all if it is gone.
+    Returned,
+}
+
+/// The rule of an `effect::RateLimiter`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// `token_bucket(capacity, refill, refill * interval ms)`: a token every `interval` ms.
+    Bucket {
+        capacity: u64,
+        refill: u64,
+        interval: u64,
+    },
+    /// `fixed_window(limit, window ms)`.
+    Window { limit: u64, window: u64 },
+}
+
+impl Limit {
+    /// The most one acquisition may take.
+    pub fn capacity(&self) -> u64 {
+        match *self {
+            Limit::Bucket { capacity, .. } => capacity,
+            Limit::Window { limit, .. } => limit,
+        }
+    }
+}
+
+/// A caller of a `Prog::Limited`: it acquires `cost` (giving up after `patience` ms if given:
+/// the value is then -1), then runs `prog`.
+#[derive(Clone, Debug)]
+pub struct Ask {
+    pub cost: u64,
+    pub patience: Option<u64>,
+    pub prog: Prog,
+}
+
 #[derive(Clone, Debug)]
 pub enum Prog {
     /// Succeeds with the value after the delay (ms).
@@ -192,6 +266,13 @@ pub enum Prog {
     /// permits; program k asks for its permit k ms after the start.
     Pool(usize, Vec<Prog>),
     Pipe(Pipe),
+    /// `zip_par` of the holders of one `effect::Pool`, made for them in a scope of its own
+    /// (closed, releasing every item, when they are done); holder k asks for its item k ms
+    /// after the pool is made. The value is the sum.
+    ItemPool(PoolSpec, Vec<Checkout>),
+    /// `zip_par` of the callers of one `effect::RateLimiter`; caller k asks k ms after the
+    /// start. The value is the sum.
+    Limited(i64, Limit, Vec<Ask>),
 }
 
 impl Prog {
@@ -216,6 +297,8 @@ impl Prog {
             | Prog::Retry(_, _, ps)
             | Prog::Repeat(_, _, ps)
             | Prog::Pool(_, ps) => ps.iter().collect(),
+            Prog::ItemPool(_, holders) => holders.iter().map(|h| &h.prog).collect(),
+            Prog::Limited(_, _, asks) => asks.iter().map(|a| &a.prog).collect(),
         }
     }
 
@@ -242,6 +325,26 @@ impl Prog {
             Prog::Retry(id, s, _) => Prog::Retry(*id, *s, new),
             Prog::Repeat(id, s, _) => Prog::Repeat(*id, *s, new),
             Prog::Pool(n, _) => Prog::Pool(*n, new),
+            // The same holders (or callers), each with its program replaced.
+            Prog::ItemPool(spec, holders) => {
+                assert_eq!(holders.len(), new.len(), "one program per holder");
+                let holders = holders.iter().zip(new);
+                Prog::ItemPool(
+                    *spec,
+                    holders
+                        .map(|(h, prog)| Checkout { prog, ..h.clone() })
+                        .collect(),
+                )
+            }
+            Prog::Limited(id, limit, asks) => {
+                assert_eq!(asks.len(), new.len(), "one program per caller");
+                let asks = asks.iter().zip(new);
+                Prog::Limited(
+                    *id,
+                    *limit,
+                    asks.map(|(a, prog)| Ask { prog, ..a.clone() }).collect(),
+                )
+            }
         }
     }
 
@@ -254,6 +357,11 @@ impl Prog {
         for child in self.children() {
             child.finalizers(out);
         }
+    }
+
+    /// Whether the program or any part of it is as `is` says.
+    pub fn any(&self, is: &dyn Fn(&Prog) -> bool) -> bool {
+        is(self) || self.children().into_iter().any(|child| child.any(is))
     }
 
     /// The depth, and the most children of one node.
@@ -308,230 +416,76 @@ impl fmt::Display for Prog {
                 "pipe#{}(cap {}, {} items, produce {}ms, consume {}ms)",
                 p.id, p.capacity, p.items, p.produce, p.consume
             ),
-        }
-    }
-}
-
-/// A seeded xorshift generator: the same seed gives the same programs.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// Delays from a wide range, so that two events rarely share a virtual instant.
-    pub fn delay(&mut self) -> u64 {
-        1 + self.below(5_000)
-    }
-    /// `true` with probability `percent`/100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
-/// The sizes of programs drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shape {
-    /// Depth 4, two or three children per list: the bulk of the cases.
-    Normal,
-    /// Depth 8 to 10, kept to a few dozen nodes.
-    Deep,
-    /// A list node with 50 to 80 small children.
-    Wide,
-}
-
-/// Draws programs; ids (resources, finalizers, schedules, pipes) are unique in a program.
-pub struct Gen<'a> {
-    pub rng: &'a mut Rng,
-    ids: i64,
-    /// Nodes still allowed (keeps deep programs from growing wide too).
-    budget: i64,
-    shape: Shape,
-}
-
-impl<'a> Gen<'a> {
-    /// A program of the given shape. (Wide races run under `EFFECT_PERTURB` too: a wake-up
-    /// of one branch polls that branch only, so random yields in fifty branches no longer
-    /// keep a `TestClock` from going idle.)
-    pub fn program(rng: &'a mut Rng, shape: Shape) -> Prog {
-        let mut gen = Gen {
-            rng,
-            ids: 0,
-            budget: if shape == Shape::Deep { 40 } else { i64::MAX },
-            shape,
-        };
-        if shape == Shape::Wide {
-            return gen.wide(true);
-        }
-        match shape {
-            Shape::Normal => gen.node(4),
-            Shape::Deep => {
-                let depth = 8 + gen.rng.below(3) as u32;
-                gen.node(depth)
+            Prog::ItemPool(spec, holders) => {
+                write!(f, "item_pool{spec}(")?;
+                for (i, h) in holders.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { "" };
+                    write!(f, "{sep}get{}", patience(h.patience))?;
+                    let invalidate = match h.invalidate {
+                        Invalidate::Never => "",
+                        Invalidate::Holding => " invalidate",
+                        Invalidate::Returned => " invalidate_after",
+                    };
+                    write!(f, "{invalidate}({})", h.prog)?;
+                }
+                write!(f, ")")
             }
-            Shape::Wide => unreachable!("drawn above"),
-        }
-    }
-
-    fn id(&mut self) -> i64 {
-        self.ids += 1;
-        self.ids
-    }
-
-    fn wide(&mut self, races: bool) -> Prog {
-        let children: Vec<Prog> = (0..50 + self.rng.below(31))
-            .map(|_| {
-                let depth = self.rng.below(3) as u32;
-                self.node(depth)
-            })
-            .collect();
-        let kind = match self.rng.below(5) {
-            1 | 2 if !races => 0,
-            kind => kind,
-        };
-        let wide = match kind {
-            0 => Prog::ZipPar(children),
-            1 => Prog::Race(children),
-            2 => Prog::RaceFirst(children),
-            3 => Prog::ForEachPar(children, 1 + self.rng.below(8) as usize),
-            _ => Prog::Pool(1 + self.rng.below(8) as usize, children),
-        };
-        match self.rng.below(3) {
-            0 => {
-                let id = self.id();
-                Prog::Ensuring(Box::new(wide), id, self.fin())
+            Prog::Limited(id, limit, asks) => {
+                write!(f, "limited#{id}[{limit}](")?;
+                for (i, a) in asks.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { "" };
+                    write!(
+                        f,
+                        "{sep}take {}{}({})",
+                        a.cost,
+                        patience(a.patience),
+                        a.prog
+                    )?;
+                }
+                write!(f, ")")
             }
-            1 => Prog::Timeout(self.rng.delay() * 2, Box::new(wide)),
-            _ => wide,
         }
     }
+}
 
-    fn leaf(&mut self) -> Prog {
-        match self.rng.below(20) {
-            0..=8 => Prog::Value(self.rng.delay(), self.rng.below(100) as i64),
-            9..=14 => Prog::Fail(self.rng.delay(), self.rng.below(100) as i64),
-            15 | 16 => Prog::Die(self.rng.delay()),
-            17 | 18 => Prog::Panic(self.rng.delay()),
-            _ => self.pipe(),
-        }
-    }
+fn patience(patience: Option<u64>) -> String {
+    patience.map_or(String::new(), |p| format!(" within {p}ms"))
+}
 
-    fn pipe(&mut self) -> Prog {
-        let id = self.id();
-        let mut pace = || match self.rng.below(3) {
-            0 => 0,
-            _ => 1 + self.rng.below(1_500),
-        };
-        let (produce, consume) = (pace(), pace());
-        Prog::Pipe(Pipe {
+impl fmt::Display for PoolSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let PoolSpec {
             id,
-            capacity: 1 + self.rng.below(3) as usize,
-            items: 1 + self.rng.below(6) as u32,
-            produce,
-            consume,
-        })
-    }
-
-    /// Half the finalizers are plain (instant, succeeding); the others sleep, fail, or panic.
-    fn fin(&mut self) -> Fin {
-        if self.rng.chance(50) {
-            return Fin::PLAIN;
+            min,
+            max,
+            acquire,
+            release,
+            fails,
+        } = self;
+        write!(
+            f,
+            "#{id}[{min}..={max}, acquire {acquire}ms, release {release}ms"
+        )?;
+        if *fails != 0 {
+            write!(f, ", fails {fails:#b}")?;
         }
-        let delay = if self.rng.chance(25) {
-            0
-        } else {
-            1 + self.rng.below(3_000)
-        };
-        let kind = match self.rng.below(20) {
-            0..=9 => FinKind::Ok,
-            10..=12 => FinKind::Die,
-            13 | 14 => FinKind::OrDie,
-            15..=17 => FinKind::Panic,
-            _ => {
-                return Fin {
-                    delay: 0,
-                    kind: FinKind::PanicOnBuild,
-                }
-            }
-        };
-        Fin { delay, kind }
+        write!(f, "]")
     }
+}
 
-    fn sched(&mut self) -> Sched {
-        let n = |rng: &mut Rng| rng.below(4);
-        let d = |rng: &mut Rng| 1 + rng.below(2_000);
-        match self.rng.below(7) {
-            0 => Sched::Recurs(n(self.rng)),
-            1 => Sched::Spaced(d(self.rng), n(self.rng)),
-            2 => Sched::Exponential(1 + self.rng.below(500), n(self.rng)),
-            3 => Sched::Fibonacci(1 + self.rng.below(800), n(self.rng)),
-            4 => Sched::AndThen(self.rng.below(3), d(self.rng), self.rng.below(3)),
-            5 => Sched::Either(d(self.rng), n(self.rng), d(self.rng), n(self.rng)),
-            _ => Sched::UpTo(d(self.rng), self.rng.below(5_000), 1 + n(self.rng)),
-        }
-    }
-
-    fn node(&mut self, depth: u32) -> Prog {
-        self.budget -= 1;
-        let leaf_chance = if self.shape == Shape::Deep { 5 } else { 30 };
-        if depth == 0 || self.budget <= 0 || self.rng.chance(leaf_chance) {
-            return self.leaf();
-        }
-        let sub = |g: &mut Self| Box::new(g.node(depth - 1));
-        let width = if self.shape == Shape::Deep { 2 } else { 3 };
-        let many = |g: &mut Self, extra: u64| -> Vec<Prog> {
-            (0..2 + g.rng.below(width - 1 + extra))
-                .map(|_| g.node(depth - 1))
-                .collect()
-        };
-        match self.rng.below(100) {
-            0..=5 => Prog::Seq(sub(self), sub(self)),
-            6..=11 => Prog::ZipPar(many(self, 0)),
-            12..=17 => Prog::Race(many(self, 0)),
-            18..=22 => Prog::RaceFirst(many(self, 0)),
-            23..=29 => Prog::Timeout(self.rng.delay(), sub(self)),
-            30..=35 => Prog::CatchAll(sub(self), sub(self)),
-            36..=42 => {
-                let (id, fin) = (self.id(), self.fin());
-                Prog::Resource(id, fin, sub(self))
-            }
-            43..=53 => {
-                let inner = sub(self);
-                let id = self.id();
-                Prog::Ensuring(inner, id, self.fin())
-            }
-            54..=58 => Prog::Uninterruptible(sub(self)),
-            59..=63 => Prog::ForkJoin(sub(self)),
-            64..=68 => {
-                let items = many(self, 2);
-                Prog::ForEachPar(items, 1 + self.rng.below(3) as usize)
-            }
-            69..=74 => Prog::ForkInterrupt(sub(self), self.rng.delay()),
-            75..=79 => {
-                let join = self.rng.chance(50);
-                Prog::Daemon(sub(self), join)
-            }
-            80..=88 => {
-                let (id, sched) = (self.id(), self.sched());
-                let attempts = (0..=sched.delays().len())
-                    .map(|_| self.node(depth.saturating_sub(2)))
-                    .collect();
-                if self.rng.chance(50) {
-                    Prog::Retry(id, sched, attempts)
-                } else {
-                    Prog::Repeat(id, sched, attempts)
-                }
-            }
-            _ => {
-                let permits = 1 + self.rng.below(3) as usize;
-                Prog::Pool(permits, many(self, 1))
-            }
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Bucket {
+                capacity,
+                refill,
+                interval,
+            } => write!(
+                f,
+                "token_bucket({capacity}, {refill} per {}ms)",
+                refill * interval
+            ),
+            Limit::Window { limit, window } => write!(f, "fixed_window({limit} per {window}ms)"),
         }
     }
 }

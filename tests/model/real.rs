@@ -1,5 +1,6 @@
-//! Building the real effect of a program, with everything it logs and the semaphores and
-//! queues it makes kept aside for the checks after the run.
+//! Building the real effect of a program, with everything it logs and the semaphores,
+//! queues, pools and rate limiters it makes kept aside for the checks after the run
+//! (`effect::Pool` is built in `real_pool`, `effect::RateLimiter` in `real_limiter`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,8 @@ use effect::prelude::*;
 use effect::{Queue, QueueShutdown, Semaphore};
 
 use crate::prog::{Fin, FinKind, Pipe, Prog, Sched};
+use crate::real_limiter::LimiterCheck;
+use crate::real_pool::PoolCheck;
 use crate::reference::Ev;
 
 /// Every panic a program makes on purpose starts with this; the panic hook keeps them quiet.
@@ -22,7 +25,7 @@ pub struct Gauge {
 }
 
 /// A pool's semaphore, its permits, and its gauge.
-pub struct PoolCheck {
+pub struct SemaphoreCheck {
     pub semaphore: Semaphore,
     pub permits: usize,
     pub gauge: Arc<Gauge>,
@@ -31,15 +34,27 @@ pub struct PoolCheck {
 /// A pipe and the queue it runs on.
 pub type PipeQueue = (Pipe, Queue<u32>);
 
-/// What a program touches: the log, the clock that times it, and the pools and pipes it made.
+/// A model delay (ms) as a real duration: microseconds on the live clock.
+pub fn duration(live: bool, d: u64) -> Duration {
+    if live {
+        Duration::from_micros(d)
+    } else {
+        ms(d)
+    }
+}
+
+/// What a program touches: the log, the clock that times it, and the pools, pipes and rate
+/// limiters it made.
 #[derive(Clone)]
 pub struct World {
     pub log: Arc<Mutex<Vec<(u64, Ev)>>>,
     pub clock: TestClock,
     /// Delays run on the live clock, as microseconds instead of milliseconds.
     pub live: bool,
-    pub pools: Arc<Mutex<Vec<PoolCheck>>>,
+    pub pools: Arc<Mutex<Vec<SemaphoreCheck>>>,
     pub pipes: Arc<Mutex<Vec<PipeQueue>>>,
+    pub item_pools: Arc<Mutex<Vec<Arc<PoolCheck>>>>,
+    pub limiters: Arc<Mutex<Vec<Arc<LimiterCheck>>>>,
 }
 
 impl World {
@@ -50,19 +65,17 @@ impl World {
             live,
             pools: Arc::default(),
             pipes: Arc::default(),
+            item_pools: Arc::default(),
+            limiters: Arc::default(),
         }
     }
 
     /// A model delay as a real duration.
     pub fn dur(&self, d: u64) -> Duration {
-        if self.live {
-            Duration::from_micros(d)
-        } else {
-            ms(d)
-        }
+        duration(self.live, d)
     }
 
-    fn sleep<E: Send + 'static>(&self, d: u64) -> Effect<(), E> {
+    pub fn sleep<E: Send + 'static>(&self, d: u64) -> Effect<(), E> {
         sleep(self.dur(d))
     }
 
@@ -172,6 +185,8 @@ impl World {
             }
             Prog::Pool(permits, items) => self.pool(*permits, items),
             Prog::Pipe(pipe) => self.pipe(*pipe),
+            Prog::ItemPool(spec, holders) => self.item_pool(*spec, holders),
+            Prog::Limited(id, limit, asks) => self.limited(*id, *limit, asks),
         }
     }
 
@@ -212,7 +227,7 @@ impl World {
     /// counts itself among the holders while it has one.
     fn pool(&self, permits: usize, items: &[Prog]) -> Effect<i64, i64> {
         let (semaphore, gauge) = (Semaphore::new(permits), Arc::new(Gauge::default()));
-        self.pools.lock().unwrap().push(PoolCheck {
+        self.pools.lock().unwrap().push(SemaphoreCheck {
             semaphore: semaphore.clone(),
             permits,
             gauge: gauge.clone(),

@@ -11,13 +11,14 @@
 //!   kept).
 //! - A forked child is interrupted when its parent's fiber ends (after the parent's
 //!   finalizers), and the fiber is done once its children are (`reap`).
-//! - Concurrency (`zip_par`, races, `for_each_par`, pools, pipes) is in `reference_par`.
+//! - Concurrency (`zip_par`, races, `for_each_par`, pools, pipes) is in `reference_par`;
+//!   `effect::Pool` is in `reference_pool`, `effect::RateLimiter` in `reference_limiter`.
 //!
 //! When two events the outcome depends on fall on the same instant the scheduler decides,
 //! and the model says so (`ambiguous`): such programs are checked for invariants only.
 
 use crate::prog::{Fin, Prog, Sched};
-use crate::reference_par;
+use crate::{reference_limiter, reference_par, reference_pool};
 
 /// What a program logs, with the virtual time it happened at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,6 +34,10 @@ pub enum Ev {
     Offer(i64, u32),
     /// A pipe's consumer took the item.
     Take(i64, u32),
+    /// Holder k of the item pool with the id got its item.
+    Got(i64, usize),
+    /// Caller k of the rate limiter with the id was let through.
+    Granted(i64, usize),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -196,7 +201,7 @@ pub fn fiber(prog: &Prog, start: u64, interrupt: Option<u64>, tail: Tail) -> Mod
 
 /// Supervision: when a fiber's body and finalizers are done, the children still running are
 /// interrupted, and the fiber is done when they are. When that is.
-fn reap(m: &mut Model) -> u64 {
+pub fn reap(m: &mut Model) -> u64 {
     let mut done = m.end;
     for orphan in std::mem::take(&mut m.orphans) {
         let cut = orphan.cut.map_or(m.end, |cut| cut.min(m.end));
@@ -254,6 +259,10 @@ fn node(prog: &Prog, start: u64, interrupt: Option<u64>, tail: Tail) -> Model {
             reference_par::workers(items, *permits, |k| start + k as u64, start, interrupt)
         }
         Prog::Pipe(pipe) => reference_par::pipe(pipe, start, interrupt),
+        Prog::ItemPool(spec, holders) => reference_pool::item_pool(spec, holders, start, interrupt),
+        Prog::Limited(id, limit, asks) => {
+            reference_limiter::limited(*id, limit, asks, start, interrupt)
+        }
         Prog::Resource(id, fin, p) => {
             if interrupt == Some(start) {
                 return Model::interrupted(start, true);
@@ -334,7 +343,14 @@ fn finalize(mut run: Model, id: i64, fin: Fin, interrupt: Option<u64>, start: u6
         // defect with the region's result.
         run.known |= known::INTERRUPT_IN_FINALIZER;
     }
-    let defects = usize::from(fin.dies());
+    closing(run, fin.delay, fin.dies(), interrupt)
+}
+
+/// A finalizer (or a scope's closing) running from `run.end` for `delay`, with interruption
+/// disabled, adding a defect if it `dies`.
+pub fn closing(mut run: Model, delay: u64, dies: bool, interrupt: Option<u64>) -> Model {
+    let (begins, ends) = (run.end, run.end + delay);
+    let defects = usize::from(dies);
     let during = interrupt.filter(|at| begins < *at && *at < ends);
     run.outcome = if run.outcome.is_interrupted() || during.is_none() {
         run.outcome.with_defects(defects)
@@ -342,7 +358,7 @@ fn finalize(mut run: Model, id: i64, fin: Fin, interrupt: Option<u64>, start: u6
         // The interrupt arrived while the finalizer ran: it takes effect when the finalizer
         // ends, and the result of what it guarded is discarded (not its own defect).
         run.unnoticed = true;
-        if fin.dies() {
+        if dies {
             // The runtime drops this defect with the guarded result when it acts on the
             // interrupt in the next body (and keeps both when no body follows).
             run.known |= known::INTERRUPT_IN_FINALIZER;

@@ -1,5 +1,7 @@
-//! The reference model of the concurrent forms: `zip_par`, `race`/`race_first`, `timeout`,
-//! `for_each_par` and semaphore pools (workers taking items in order), and pipes.
+//! The reference model of the concurrent forms: `zip_par` (and any fail-fast group: see
+//! `fail_fast`, and `Agenda` for the groups whose members share a pool or a limiter),
+//! `race`/`race_first`, `timeout`, `for_each_par` and semaphore pools (workers taking items
+//! in order), and pipes.
 //!
 //! Rules: a fail-fast group interrupts the others at its first failure, waits for them, and
 //! fails with that failure plus every other failure or defect they produced (an interrupted
@@ -7,8 +9,13 @@
 //! decided and waits for them; a loser's finalizer defect is kept too (no failure is ever
 //! lost). Interrupted from outside, each form interrupts everything it runs and waits for it.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use crate::prog::{Pipe, Prog};
-use crate::reference::{failed, fiber, interrupted_while_closing, known, Ev, Model, Outcome, Tail};
+use crate::reference::{
+    failed, fiber, interrupted_while_closing, known, reap, Ev, Model, Outcome, Tail,
+};
 
 /// The end and merged logs of concurrent runs, with `outcome`.
 fn combine(end: u64, outcome: Outcome, runs: Vec<Model>) -> Model {
@@ -91,10 +98,24 @@ fn closing_defects<'a>(members: impl Iterator<Item = &'a Model>, interrupt: Opti
 }
 
 pub fn zip_par(children: &[Prog], start: u64, interrupt: Option<u64>) -> Model {
-    let runs: Vec<Model> = children
-        .iter()
-        .map(|c| fiber(c, start, interrupt, Tail::Observed))
-        .collect();
+    let run = |cut: &dyn Fn(usize) -> Option<u64>| {
+        let runs = children.iter().enumerate();
+        let runs = runs.map(|(i, c)| fiber(c, start, cut(i), Tail::Observed));
+        (runs.collect(), ())
+    };
+    fail_fast(start, interrupt, run).0
+}
+
+/// A fail-fast group with `zip_par`'s rules. `run(cut)` gives the run of each member, member
+/// k interrupted at `cut(k)`, and whatever else it found (`S`, as of that run): the members
+/// run as they would with only the outside interrupt; if one fails, they run again with the
+/// others interrupted at that first failure (the first runs as it did).
+pub fn fail_fast<S>(
+    start: u64,
+    interrupt: Option<u64>,
+    run: impl Fn(&dyn Fn(usize) -> Option<u64>) -> (Vec<Model>, S),
+) -> (Model, S) {
+    let (runs, natural) = run(&|_| interrupt);
     let failures: Vec<(u64, usize)> = runs
         .iter()
         .enumerate()
@@ -113,29 +134,96 @@ pub fn zip_par(children: &[Prog], start: u64, interrupt: Option<u64>) -> Model {
         };
         let mut m = combine(end, outcome, runs);
         m.known |= flag;
-        return m;
+        return (m, natural);
     };
     let natural_known = known_of(&runs);
     let ambiguous = failures.iter().filter(|(at, _)| *at == first_at).count() > 1;
     // The others are interrupted when the first fails.
     let cut = Some(interrupt.map_or(first_at, |at| at.min(first_at)));
-    let mut outcome = runs[first].outcome.clone();
-    let mut all = Vec::new();
-    for (i, child) in children.iter().enumerate() {
-        let run = if i == first {
-            fiber(child, start, interrupt, Tail::Observed)
-        } else {
-            fiber(child, start, cut, Tail::Observed)
-        };
+    let (all, found) = run(&|i| if i == first { interrupt } else { cut });
+    let mut outcome = all[first].outcome.clone();
+    for (i, sibling) in all.iter().enumerate() {
         if i != first {
-            add_sibling(&mut outcome, &run.outcome);
+            add_sibling(&mut outcome, &sibling.outcome);
         }
-        all.push(run);
     }
     let mut m = failed_fast(all, outcome, first_at, start, interrupt);
     m.ambiguous |= ambiguous;
     m.known |= natural_known;
-    m
+    (m, found)
+}
+
+/// The steps of a fail-fast group's members in time order, for the models that simulate
+/// what the members share (`reference_pool`, `reference_limiter`), with each member's run once
+/// it has one. At one instant steps go in the order of their kind (`S`), except that a
+/// member's steps at the instant it is interrupted, and what they cause then, come after all
+/// others: a sibling's failure interrupts the others only once it has happened, after
+/// everything it did at that instant.
+pub struct Agenda<'a, S> {
+    cut: &'a dyn Fn(usize) -> Option<u64>,
+    steps: BinaryHeap<Reverse<(u64, bool, S)>>,
+    /// The instant of the step being taken, and whether an interruption caused it.
+    now: (u64, bool),
+    /// Each member's run, once it has one (complete once the member is done).
+    pub runs: Vec<Option<Model>>,
+}
+
+impl<'a, S: Ord> Agenda<'a, S> {
+    /// The agenda of `members` members, member k interrupted at `cut(k)`.
+    pub fn new(members: usize, cut: &'a dyn Fn(usize) -> Option<u64>) -> Self {
+        Agenda {
+            cut,
+            steps: BinaryHeap::new(),
+            now: (0, false),
+            runs: (0..members).map(|_| None).collect(),
+        }
+    }
+
+    /// Member k asks (`ask(k)`) `k` ms after `from`, and is interrupted (`interrupted(k)`) when
+    /// the agenda's cut says.
+    pub fn members_ask(&mut self, from: u64, ask: fn(usize) -> S, interrupted: fn(usize) -> S) {
+        for k in 0..self.runs.len() {
+            self.at(from + k as u64, ask(k), k);
+            if let Some(at) = self.cut(k) {
+                self.at(at, interrupted(k), k);
+            }
+        }
+    }
+
+    /// When member `k` is interrupted.
+    pub fn cut(&self, k: usize) -> Option<u64> {
+        (self.cut)(k)
+    }
+
+    /// `step` of member `k` happens at `time`.
+    pub fn at(&mut self, time: u64, step: S, k: usize) {
+        let late = self.cut(k) == Some(time) || self.now == (time, true);
+        self.steps.push(Reverse((time, late, step)));
+    }
+
+    /// The next step, and when.
+    pub fn next(&mut self) -> Option<(u64, S)> {
+        let Reverse((time, late, step)) = self.steps.pop()?;
+        self.now = (time, late);
+        Some((time, step))
+    }
+
+    /// Whether a step that `is` says is still to come at `time`.
+    pub fn pending(&self, time: u64, is: impl Fn(&S) -> bool) -> bool {
+        self.steps
+            .iter()
+            .any(|Reverse((at, _, step))| *at == time && is(step))
+    }
+
+    /// The members' runs, each done once its orphans are reaped.
+    pub fn finish(self) -> Vec<Model> {
+        let runs = self.runs.into_iter().map(|run| {
+            let mut run = run.expect("every member ends");
+            run.end = reap(&mut run);
+            run
+        });
+        runs.collect()
+    }
 }
 
 pub fn race(children: &[Prog], first_wins: bool, start: u64, interrupt: Option<u64>) -> Model {

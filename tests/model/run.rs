@@ -256,19 +256,39 @@ pub fn timing_free(prog: &Prog) -> bool {
     match prog {
         Prog::Race(_) | Prog::RaceFirst(_) | Prog::Timeout(..) | Prog::ForkInterrupt(..) => false,
         Prog::Daemon(_, false) => true,
-        Prog::ZipPar(ps) | Prog::ForEachPar(ps, _) | Prog::Pool(_, ps) => {
-            let failing: Vec<usize> = (0..ps.len())
-                .filter(|&i| !model(&ps[i], 0, None, Tail::Inner).outcome.is_ok())
-                .collect();
-            ps.iter().all(timing_free)
-                && match failing[..] {
-                    [] => true,
-                    [one] => (0..ps.len()).all(|i| i == one || !may_die_finalizing(&ps[i])),
-                    _ => false,
-                }
+        // Giving up and failing acquisitions depend on timing; a cost beyond the limit is a
+        // failing member its program does not show.
+        Prog::ItemPool(spec, holders) => {
+            spec.fails == 0
+                && holders.iter().all(|h| h.patience.is_none())
+                && group_timing_free(&members(prog))
         }
+        Prog::Limited(_, limit, asks) => {
+            asks.iter()
+                .all(|a| a.patience.is_none() && a.cost <= limit.capacity())
+                && group_timing_free(&members(prog))
+        }
+        Prog::ZipPar(ps) | Prog::ForEachPar(ps, _) | Prog::Pool(_, ps) => group_timing_free(ps),
         other => other.children().into_iter().all(timing_free),
     }
+}
+
+/// A fail-fast group is timing-free when its members are, and at most one of them fails, with
+/// siblings that have no finalizer that could die (or not) depending on when they are stopped.
+fn group_timing_free(ps: &[Prog]) -> bool {
+    let failing: Vec<usize> = (0..ps.len())
+        .filter(|&i| !model(&ps[i], 0, None, Tail::Inner).outcome.is_ok())
+        .collect();
+    ps.iter().all(timing_free)
+        && match failing[..] {
+            [] => true,
+            [one] => (0..ps.len()).all(|i| i == one || !may_die_finalizing(&ps[i])),
+            _ => false,
+        }
+}
+
+fn members(group: &Prog) -> Vec<Prog> {
+    group.children().into_iter().cloned().collect()
 }
 
 fn may_die_finalizing(prog: &Prog) -> bool {
@@ -290,8 +310,9 @@ pub fn outcome_of(exit: &Exit<i64, i64>) -> Outcome {
 
 /// What holds whatever the scheduler decided: every event at most once; every acquired
 /// resource released exactly once; every finalizer that started finished; every pool's
-/// permits all back and never more holders than permits; no pipe item taken twice or both
-/// taken and still queued.
+/// permits all back and never more holders than permits; every item pool's and rate
+/// limiter's rules kept (`real_pool::check`, `real_limiter::check`); no pipe item taken twice
+/// or both taken and still queued.
 fn invariants(prog: &Prog, events: &[(u64, Ev)], world: &World) -> Result<(), String> {
     let mut counts: BTreeMap<Ev, usize> = BTreeMap::new();
     for (_, event) in events {
@@ -341,6 +362,8 @@ fn invariants(prog: &Prog, events: &[(u64, Ev)], world: &World) -> Result<(), St
             ));
         }
     }
+    crate::real_pool::check(world)?;
+    crate::real_limiter::check(world)?;
     for (pipe, queue) in world.pipes.lock().unwrap().iter() {
         let queued = drain(queue);
         for item in &queued {

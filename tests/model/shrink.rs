@@ -1,10 +1,11 @@
 //! Shrinking a failing program: smaller variants are tried until none fails any more.
 
-use crate::prog::{Fin, Pipe, Prog, Sched};
+use crate::prog::{Ask, Checkout, Fin, Invalidate, Limit, Pipe, PoolSpec, Prog, Sched};
 use crate::run::{check, Config, Mode};
 
-/// Smaller variants of a program: each child in place of its parent, fewer children, simpler
-/// finalizers, schedules and pipes, leaves in place of nodes, and each child shrunk in place.
+/// Smaller variants of a program: each child in place of its parent, fewer children (holders,
+/// callers), simpler finalizers, schedules, pipes, pools and limits, leaves in place of
+/// nodes, and each child shrunk in place.
 pub fn shrink(prog: &Prog) -> Vec<Prog> {
     let children: Vec<Prog> = prog.children().into_iter().cloned().collect();
     let mut out: Vec<Prog> = children.clone();
@@ -40,31 +41,123 @@ pub fn shrink(prog: &Prog) -> Vec<Prog> {
         | Prog::Race(ps)
         | Prog::RaceFirst(ps)
         | Prog::ForEachPar(ps, _)
-        | Prog::Pool(_, ps)
-            if ps.len() > 1 =>
-        {
-            // Halves first: wide programs shrink in a few steps.
-            if ps.len() > 3 {
-                let half = ps.len() / 2;
-                out.push(prog.with_children(ps[..half].to_vec()));
-                out.push(prog.with_children(ps[half..].to_vec()));
-            }
-            for i in 0..ps.len() {
-                let mut fewer = ps.clone();
-                fewer.remove(i);
-                out.push(prog.with_children(fewer));
-            }
+        | Prog::Pool(_, ps) => out.extend(fewer(ps).map(|fewer| prog.with_children(fewer))),
+        Prog::ItemPool(spec, holders) => {
+            let variants = fewer(holders).chain(one_simpler(holders, simpler_checkout));
+            out.extend(variants.map(|hs| Prog::ItemPool(*spec, hs)));
+            out.extend(simpler_pools(spec).map(|s| Prog::ItemPool(s, holders.clone())));
+        }
+        Prog::Limited(id, limit, asks) => {
+            let variants = fewer(asks).chain(one_simpler(asks, simpler_ask));
+            out.extend(variants.map(|asks| Prog::Limited(*id, *limit, asks)));
+            out.extend(simpler_limits(limit).map(|l| Prog::Limited(*id, l, asks.clone())));
         }
         _ => {}
     }
-    for i in 0..children.len() {
-        for smaller in shrink(&children[i]) {
-            let mut changed = children.clone();
-            changed[i] = smaller;
-            out.push(prog.with_children(changed));
-        }
+    out.extend(one_simpler(&children, shrink).map(|changed| prog.with_children(changed)));
+    out
+}
+
+/// The list with its first or second half left out (if long: wide programs shrink in a few
+/// steps), then with each member left out in turn.
+fn fewer<T: Clone>(members: &[T]) -> impl Iterator<Item = Vec<T>> + '_ {
+    let n = members.len();
+    let halves = (n > 3).then(|| [members[..n / 2].to_vec(), members[n / 2..].to_vec()]);
+    let one_out = (0..n).filter(move |_| n > 1).map(move |i| {
+        let mut fewer = members.to_vec();
+        fewer.remove(i);
+        fewer
+    });
+    halves.into_iter().flatten().chain(one_out)
+}
+
+/// The list with one member replaced by one of its simpler variants, each way.
+fn one_simpler<T: Clone>(
+    members: &[T],
+    simpler: fn(&T) -> Vec<T>,
+) -> impl Iterator<Item = Vec<T>> + '_ {
+    members.iter().enumerate().flat_map(move |(i, member)| {
+        simpler(member).into_iter().map(move |simpler| {
+            let mut changed = members.to_vec();
+            changed[i] = simpler;
+            changed
+        })
+    })
+}
+
+fn simpler_checkout(h: &Checkout) -> Vec<Checkout> {
+    let mut out = Vec::new();
+    if h.patience.is_some() {
+        out.push(Checkout {
+            patience: None,
+            ..h.clone()
+        });
+    }
+    if h.invalidate != Invalidate::Never {
+        out.push(Checkout {
+            invalidate: Invalidate::Never,
+            ..h.clone()
+        });
     }
     out
+}
+
+fn simpler_ask(a: &Ask) -> Vec<Ask> {
+    let mut out = Vec::new();
+    if a.patience.is_some() {
+        out.push(Ask {
+            patience: None,
+            ..a.clone()
+        });
+    }
+    if a.cost != 1 {
+        out.push(Ask {
+            cost: 1,
+            ..a.clone()
+        });
+    }
+    out
+}
+
+fn simpler_pools(spec: &PoolSpec) -> impl Iterator<Item = PoolSpec> {
+    let spec = *spec;
+    let smaller = (spec.max - 1).max(1);
+    let candidates = [
+        PoolSpec { fails: 0, ..spec },
+        PoolSpec { acquire: 0, ..spec },
+        PoolSpec { release: 0, ..spec },
+        PoolSpec { min: 0, ..spec },
+        PoolSpec {
+            max: smaller,
+            min: spec.min.min(smaller),
+            ..spec
+        },
+    ];
+    candidates.into_iter().filter(move |c| *c != spec)
+}
+
+fn simpler_limits(limit: &Limit) -> impl Iterator<Item = Limit> {
+    let limit = *limit;
+    let candidates = match limit {
+        Limit::Bucket {
+            capacity,
+            refill,
+            interval,
+        } => vec![
+            Limit::Bucket {
+                capacity,
+                refill: 1,
+                interval,
+            },
+            Limit::Bucket {
+                capacity: 1,
+                refill,
+                interval,
+            },
+        ],
+        Limit::Window { window, .. } => vec![Limit::Window { limit: 1, window }],
+    };
+    candidates.into_iter().filter(move |c| *c != limit)
 }
 
 fn simpler_fins(fin: &Fin) -> Vec<Fin> {
