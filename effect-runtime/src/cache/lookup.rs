@@ -28,6 +28,7 @@ use crate::context::Context;
 use crate::effect::{succeed, suspend, Effect};
 use crate::fiber::core::FiberCore;
 use crate::fiber::handle::Fiber;
+use crate::fiber::kept::Kept;
 
 /// What a cache's keys must be: hashed, compared, and cloned into each lookup.
 pub(crate) trait CacheKey: Hash + Eq + Clone + Send + 'static {}
@@ -39,9 +40,6 @@ impl<T: Clone + Send + 'static> Shared for T {}
 
 pub(crate) type Lookup<K, V, E> = Arc<dyn Fn(&K) -> Effect<V, E> + Send + Sync>;
 pub(crate) type TimeToLive<V, E> = Arc<dyn Fn(&Exit<V, E>) -> Duration + Send + Sync>;
-
-/// Lookup fibers kept before the first look for ended ones to forget.
-const FIRST_SWEEP: usize = 64;
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The state is consistent between statements that mutate it: a panic elsewhere (in a
@@ -115,8 +113,7 @@ impl<V: Clone, E: Clone> Pending<V, E> {
 pub(crate) struct State<K, V, E> {
     pub(crate) entries: LruCache<K, Entry<V, E>>,
     /// Every lookup fiber started and not yet seen ended (L3).
-    lookups: Vec<Fiber<(), Never>>,
-    sweep_at: usize,
+    lookups: Kept,
     pub(crate) closed: bool,
     pub(crate) hits: u64,
     pub(crate) misses: u64,
@@ -128,8 +125,7 @@ impl<K: Hash + Eq, V, E> State<K, V, E> {
     pub(crate) fn new() -> Self {
         State {
             entries: LruCache::unbounded(),
-            lookups: Vec::new(),
-            sweep_at: FIRST_SWEEP,
+            lookups: Kept::new(),
             closed: false,
             hits: 0,
             misses: 0,
@@ -367,12 +363,7 @@ where
             drop(state);
             return fiber.interrupt::<E2>().map(|_| ());
         }
-        if state.lookups.len() >= state.sweep_at {
-            let lookups = std::mem::take(&mut state.lookups);
-            state.lookups = lookups.into_iter().filter_map(|f| f.poll().err()).collect();
-            state.sweep_at = (state.lookups.len() * 2).max(FIRST_SWEEP);
-        }
-        state.lookups.push(fiber);
+        state.lookups.keep(fiber);
         drop(state);
         if abandoned {
             core.interrupt();
@@ -402,17 +393,11 @@ where
     /// Closes the cache: no more lookups, nothing kept, every lookup in flight interrupted
     /// and awaited (L3); their callers are interrupted.
     pub(crate) fn close(self: Arc<Self>) -> Effect<(), Never> {
-        Effect::from_future(async move {
-            let lookups = {
-                let mut state = self.lock();
-                state.closed = true;
-                state.entries.clear();
-                std::mem::take(&mut state.lookups)
-            };
-            for fiber in lookups {
-                let _ = fiber.interrupt::<Never>().await;
-            }
-            Ok(())
+        Effect::suspend_with(move |_| {
+            let mut state = self.lock();
+            state.closed = true;
+            state.entries.clear();
+            state.lookups.stop_all()
         })
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod core;
 pub(crate) mod frame;
 pub(crate) mod handle;
 pub(crate) mod interpreter;
+pub(crate) mod kept;
 pub(crate) mod locals;
 pub(crate) mod perturb;
 pub(crate) mod region;

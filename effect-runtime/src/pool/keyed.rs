@@ -17,7 +17,7 @@ use super::core::{Counts, PoolCore};
 use super::{checked_size, scope_of};
 use crate::cause::{Cause, Never};
 use crate::effect::Effect;
-use crate::fiber::handle::Fiber;
+use crate::fiber::kept::Kept;
 
 type KeyedAcquire<K, R, E> = Arc<dyn Fn(&K) -> Effect<R, E> + Send + Sync>;
 
@@ -62,7 +62,7 @@ struct KeyedInner<K, R, E> {
 struct KeyedState<K, R, E> {
     pools: HashMap<K, Arc<PoolCore<R, E>>>,
     /// The reapers of the keys' pools, until the keyed pool closes and awaits them.
-    reapers: Vec<Fiber<(), Never>>,
+    reapers: Kept,
     /// Look for keys to forget when there are this many.
     sweep_at: usize,
     closed: bool,
@@ -166,7 +166,7 @@ where
                     ttl,
                     state: Mutex::new(KeyedState {
                         pools: HashMap::new(),
-                        reapers: Vec::new(),
+                        reapers: Kept::new(),
                         sweep_at: FIRST_SWEEP,
                         closed: false,
                     }),
@@ -203,14 +203,9 @@ where
     }
 
     /// Forgets the keys whose pools hold nothing and serve nobody (closing them, which has
-    /// nothing to release), and the handles of the reapers that have ended.
+    /// nothing to release; their reapers end).
     fn forget_empty(state: &mut KeyedState<K, R, E>) {
         state.pools.retain(|_, core| !core.close_if_empty());
-        let reapers = std::mem::take(&mut state.reapers);
-        state.reapers = reapers
-            .into_iter()
-            .filter_map(|reaper| reaper.poll().err())
-            .collect();
     }
 
     /// An effect that checks out an item of `key` until the scope of its context closes;
@@ -229,29 +224,36 @@ where
     /// ```
     pub fn get(&self, key: K) -> Effect<R, E> {
         let pool = self.clone();
-        Effect::new(move |_ctx| async move {
-            let (core, new) = pool.pool_of(&key)?;
-            if let (true, Some(ttl)) = (new, pool.inner.ttl) {
-                let reaper = core.clone().reap(ttl).fork_daemon::<Never>().await;
-                let reaper = reaper.map_err(Cause::widen)?;
-                // Kept for closing to await, unless the pool closed meanwhile (closing waits
-                // only for the reapers it saw): then stopped here.
-                let late = {
-                    let mut state = pool.inner.lock();
-                    if state.closed {
-                        Some(reaper)
-                    } else {
-                        state.reapers.push(reaper);
-                        None
-                    }
-                };
-                if let Some(reaper) = late {
-                    let _ = reaper.interrupt::<Never>().await;
-                    return Err(Cause::interrupt());
-                }
-            }
-            core.checkout().await
+        // Finding (or making) the key's pool and starting its reaper are one uninterruptible
+        // step, so a new pool never goes without its reaper; only the checkout waits.
+        Effect::suspend_with(move |_| match (pool.pool_of(&key), pool.inner.ttl) {
+            (Err(cause), _) => crate::effect::fail_cause(cause),
+            (Ok((core, true)), Some(ttl)) => pool.start_reaper(&core, ttl).map(move |()| core),
+            (Ok((core, _)), _) => crate::effect::succeed(core),
         })
+        .uninterruptible()
+        .flat_map(|core| core.checkout())
+    }
+
+    /// Starts the reaper of a key's new pool and keeps it for closing to await, in the step
+    /// that forks it; if the keyed pool closed meanwhile (closing awaits only the reapers it
+    /// saw), stops it here and is interrupted.
+    fn start_reaper(&self, core: &Arc<PoolCore<R, E>>, ttl: Duration) -> Effect<(), E> {
+        let inner = self.inner.clone();
+        core.clone()
+            .reap(ttl)
+            .fork_daemon::<E>()
+            .flat_map(move |reaper| {
+                let mut state = inner.lock();
+                if state.closed {
+                    drop(state);
+                    return reaper
+                        .interrupt::<E>()
+                        .flat_map(|_| crate::effect::fail_cause(Cause::interrupt()));
+                }
+                state.reapers.keep(reaper);
+                crate::effect::succeed(())
+            })
     }
 
     /// An effect that invalidates `item` in whichever key's pool holds it; see
@@ -367,7 +369,7 @@ where
                 let mut state = self.inner.lock();
                 state.closed = true;
                 let cores: Vec<_> = state.pools.drain().map(|(_, core)| core).collect();
-                (cores, std::mem::take(&mut state.reapers))
+                (cores, state.reapers.stop_all())
             };
             let mut failure: Option<Cause<Never>> = None;
             for core in cores {
@@ -378,9 +380,7 @@ where
                     });
                 }
             }
-            for reaper in reapers {
-                let _ = reaper.interrupt::<Never>().await;
-            }
+            let _ = reapers.await;
             failure.map_or(Ok(()), Err)
         })
     }
