@@ -239,6 +239,16 @@ fn imported_at(name: &str, span: Span) -> Ident {
     Ident::new(name, span)
 }
 
+/// The span of the last token of `tokens` (a group's, delimiters included), so generated
+/// code can span from the user's first token to their last.
+pub(crate) fn last_span(tokens: &impl ToTokens) -> Span {
+    tokens
+        .to_token_stream()
+        .into_iter()
+        .last()
+        .map_or_else(Span::call_site, |token| token.span())
+}
+
 impl Binder<'_> {
     /// A bind: the value of `expr?`, or the body leaves with its failure. The names it uses
     /// are brought in once per body ([`body_prelude`]), so each bind is a few dozen tokens.
@@ -253,8 +263,12 @@ impl Binder<'_> {
         let expr = &node.expr;
         let question = node.question_token.span;
         self.first_bind.get_or_insert(question);
+        // The trait's path spans the bound expression, from its first token to its last:
+        // a value that is not `Bindable` is reported at the path (for the associated types
+        // of the result) and at the argument, and both reports, at one place, are one.
         let bindable = imported_at("__effect_Bindable", expr.span());
-        let into_bind = quote_spanned! {expr.span()=> #bindable::into_bind(#expr) };
+        let method = Ident::new("into_bind", last_span(expr));
+        let into_bind = quote_spanned! {expr.span()=> #bindable::#method(#expr) };
         let [ready, run, exit, bind, value, cause] = [
             "__effect_Ready",
             "__effect_Run",
