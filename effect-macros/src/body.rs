@@ -147,7 +147,12 @@ pub(crate) fn compile_with(
             let fx = types.fx.private(ret.span());
             quote_spanned!(ret.span()=> <#ret as #fx::EffectType>::from_effect(#effect))
         }
-        None => quote_spanned!(span=> #fx::block(#body, #poll)),
+        None => {
+            // Mixed-site, so that when nothing settles the block's error type, rustc asks
+            // for an annotation on the user's code, not on this call.
+            let effect = Ident::new("effect", Span::mixed_site().located_at(span));
+            quote_spanned!(span=> #fx::block(#body, #poll).#effect())
+        }
     }
 }
 
@@ -296,8 +301,12 @@ impl Binder<'_> {
         // The block's error type is inferred: see `Widen`. The widened cause is a block's
         // value, so a mismatch is reported at it alone (at the `?`), not as an argument of
         // `Err`.
-        let [ok, err, widen, method] = ["__effect_Ok", "__effect_Err", "__effect_Widen", "widen"]
+        let [ok, err, widen] = ["__effect_Ok", "__effect_Err", "__effect_Widen"]
             .map(|name| imported_at(name, question));
+        // Mixed-site, so that when nothing settles the block's error type, rustc asks for an
+        // annotation on the user's code (`let e: Effect<_, _> = ..`), not for a turbofish
+        // on this call, which would read as one after the user's `?`.
+        let method = Ident::new("widen", Span::mixed_site().located_at(question));
         parenthesized(quote_spanned! {question=>
             match #bound {
                 #ok(#value) => #value,

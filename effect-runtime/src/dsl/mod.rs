@@ -69,16 +69,36 @@ impl<A: Send + 'static, E: Send + 'static> EffectType for Effect<A, E> {
     }
 }
 
-/// The effect of a DSL body whose types are inferred (`effect_block!`, clause branches);
-/// `poll` is the body's `Future::poll` (see [`PollBody`]).
+/// A DSL body whose types are inferred (`effect_block!`, clause branches), on its way to
+/// being an effect: `block(future, poll).effect()`; `poll` is the body's `Future::poll` (see
+/// [`PollBody`]).
+///
+/// Two steps, so the bounds on the body's types are required after the body is type
+/// checked, not before: when nothing settles the error type, rustc then reports the user's
+/// `let` as the place to annotate ("type annotations needed for `Effect<i32, _>`"),
+/// not a bound of this function.
 #[inline]
-pub fn block<A, E, F>(future: F, poll: PollBody<F>) -> Effect<A, E>
-where
-    A: Send + 'static,
-    E: Send + 'static,
-    F: Future<Output = Exit<A, E>> + Send + 'static,
-{
-    Effect::from_body(future, poll)
+pub fn block<F: Future>(future: F, poll: PollBody<F>) -> Block<F> {
+    Block { future, poll }
+}
+
+/// See [`block`].
+pub struct Block<F: Future> {
+    future: F,
+    poll: PollBody<F>,
+}
+
+impl<F: Future> Block<F> {
+    /// The body's effect.
+    #[inline]
+    pub fn effect<A, E>(self) -> Effect<A, E>
+    where
+        A: Send + 'static,
+        E: Send + 'static,
+        F: Future<Output = Exit<A, E>> + Send + 'static,
+    {
+        Effect::from_body(self.future, self.poll)
+    }
 }
 
 /// What `?` binds in a DSL body: an effect, or a plain `Result`.
