@@ -44,7 +44,7 @@ mod trace;
 
 pub use access::{fiber_id, instant, now, service, service_with};
 pub use cache::{Cache, CacheBuilder, CacheStats};
-pub use cause::{Cause, Defect, Exit, Never};
+pub use cause::{Cause, Defect, Exit, HoldsFailure, Never};
 pub use circuit_breaker::{BreakerError, BreakerState, CircuitBreaker};
 pub use clock::{Clock, ClockSleep, TestClock, TestSleep};
 pub use context::Context;

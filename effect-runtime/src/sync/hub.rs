@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use super::lock;
 use super::queue::{Queue, QueueShutdown};
-use crate::cause::Cause;
+use crate::cause::{Cause, HoldsFailure};
 use crate::effect::Effect;
 
 /// Broadcasts each published item to every current subscriber. Each subscriber has a
@@ -157,7 +157,7 @@ impl<T: Send + 'static> Subscription<T> {
     /// }
     /// assert_eq!(effect::run_blocking(listen()), Ok((1, true)));
     /// ```
-    pub fn take<E: From<QueueShutdown> + Send + 'static>(&self) -> Effect<T, E> {
+    pub fn take<E: HoldsFailure<QueueShutdown> + Send + 'static>(&self) -> Effect<T, E> {
         self.queue.take()
     }
 
@@ -282,7 +282,10 @@ impl<T: Clone + Send + 'static> Hub<T> {
     /// }
     /// assert_eq!(effect::run_blocking(fan_out()), Ok(vec![1, 1, 2, 2]));
     /// ```
-    pub fn publish<E: From<QueueShutdown> + Send + 'static>(&self, item: T) -> Effect<(), E> {
+    pub fn publish<E: HoldsFailure<QueueShutdown> + Send + 'static>(
+        &self,
+        item: T,
+    ) -> Effect<(), E> {
         let inner = self.inner.clone();
         Effect::from_future(async move {
             let mut item = item;

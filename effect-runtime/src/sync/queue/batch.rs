@@ -5,7 +5,7 @@
 use std::pin::pin;
 
 use super::{Pushed, Queue, QueueShutdown};
-use crate::cause::Cause;
+use crate::cause::{Cause, HoldsFailure};
 use crate::effect::Effect;
 use crate::sync::lock;
 
@@ -38,7 +38,7 @@ impl<T: Send + 'static> Queue<T> {
     /// ```
     pub fn offer_all<E, I>(&self, items: I) -> Effect<Vec<T>, E>
     where
-        E: From<QueueShutdown> + Send + 'static,
+        E: HoldsFailure<QueueShutdown> + Send + 'static,
         I: IntoIterator<Item = T>,
         I::IntoIter: Send + 'static,
     {
@@ -101,7 +101,7 @@ impl<T: Send + 'static> Queue<T> {
     ///     Ok(vec![vec![1, 2], vec![3, 4], vec![5], vec![]])
     /// );
     /// ```
-    pub fn take_up_to<E: From<QueueShutdown> + Send + 'static>(
+    pub fn take_up_to<E: HoldsFailure<QueueShutdown> + Send + 'static>(
         &self,
         max: usize,
     ) -> Effect<Vec<T>, E> {
@@ -133,7 +133,7 @@ impl<T: Send + 'static> Queue<T> {
     /// let all: Effect<Vec<char>, QueueShutdown> = queue.take_all();
     /// assert_eq!(run_blocking(all), Ok(vec!['a', 'b']));
     /// ```
-    pub fn take_all<E: From<QueueShutdown> + Send + 'static>(&self) -> Effect<Vec<T>, E> {
+    pub fn take_all<E: HoldsFailure<QueueShutdown> + Send + 'static>(&self) -> Effect<Vec<T>, E> {
         self.take_up_to(usize::MAX)
     }
 
@@ -165,7 +165,7 @@ impl<T: Send + 'static> Queue<T> {
     /// }
     /// assert_eq!(effect::run_blocking(at_least_two(Queue::bounded(8))), Ok(vec![1, 2, 3]));
     /// ```
-    pub fn take_between<E: From<QueueShutdown> + Send + 'static>(
+    pub fn take_between<E: HoldsFailure<QueueShutdown> + Send + 'static>(
         &self,
         min: usize,
         max: usize,

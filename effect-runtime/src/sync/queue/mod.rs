@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 mod batch;
 
 use super::lock;
-use crate::cause::Cause;
+use crate::cause::{Cause, HoldsFailure};
 use crate::effect::Effect;
 
 /// The failure of an operation on a queue (or hub) that was shut down.
@@ -388,7 +388,10 @@ impl<T: Send + 'static> Queue<T> {
     /// }
     /// assert_eq!(effect::run_blocking(producer(Queue::bounded(2))), Ok(2));
     /// ```
-    pub fn offer<E: From<QueueShutdown> + Send + 'static>(&self, item: T) -> Effect<bool, E> {
+    pub fn offer<E: HoldsFailure<QueueShutdown> + Send + 'static>(
+        &self,
+        item: T,
+    ) -> Effect<bool, E> {
         let queue = self.clone();
         Effect::from_future(async move {
             queue
@@ -424,7 +427,7 @@ impl<T: Send + 'static> Queue<T> {
     /// }
     /// assert_eq!(effect::run_blocking(relay()), Ok(vec![1, 2]));
     /// ```
-    pub fn take<E: From<QueueShutdown> + Send + 'static>(&self) -> Effect<T, E> {
+    pub fn take<E: HoldsFailure<QueueShutdown> + Send + 'static>(&self) -> Effect<T, E> {
         let queue = self.clone();
         Effect::from_future(async move {
             queue
