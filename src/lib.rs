@@ -445,7 +445,9 @@ pub use effectkit_macros::test;
 ///
 /// You never implement or call these: the macros use them, and the compiler names them when
 /// a body misuses one (binding something that is not an effect, a tail that is an unbound
-/// effect, an `#[effect]` fn that does not return an effect, an effect awaited with
+/// effect, an effect dropped by a statement without `?`
+/// ([`StatementValue`](dsl::StatementValue)), an `#[effect]` fn that does not return an
+/// effect, an effect awaited with
 /// `.await?`, a bound failure without a `From` into the body's error type:
 /// [`BoundFailure`](dsl::BoundFailure), [`BodyFailure`](dsl::BodyFailure)).
 ///
@@ -462,7 +464,7 @@ pub use effectkit_macros::test;
 pub mod dsl {
     pub use effectkit_runtime::dsl::{
         AwaitInBody, AwaitReady, Bindable, BodyFailure, BodyValue, BoundFailure, EffectAwaited,
-        EffectType, TEST_SEED,
+        EffectType, StatementValue, TEST_SEED,
     };
 }
 

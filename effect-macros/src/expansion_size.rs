@@ -89,6 +89,11 @@ fn measurements() -> Vec<Measured> {
                     .collect::<String>()
             ))
     };
+    // An expression statement without `?` is checked for an effect it would drop unrun:
+    // `log(x);` is 4 tokens written by the user; the names the checks share come once.
+    let one_statement = effect_fn("log(x); x + 1");
+    let statement = effect_fn("log(x); log(x); x + 1") - one_statement - 4;
+    let statement_prelude = one_statement.saturating_sub(plain + statement + 4);
     // The function the compile-cost generator writes (see scripts/compile-cost).
     let generator_shape = effect_fn(
         "sleep(ms(1))?; let a = f0(x + 1)?; if a > 2_000_000 { fail(AppError::Invalid(a))?; } \
@@ -112,6 +117,16 @@ fn measurements() -> Vec<Measured> {
             what: "a bind `e?` (beyond `e`)",
             tokens: bind,
             budget: 36,
+        },
+        Measured {
+            what: "a statement `f(x);` (beyond `f(x);`)",
+            tokens: statement,
+            budget: 27,
+        },
+        Measured {
+            what: "the names statements share (once per body with `f(x);` statements)",
+            tokens: statement_prelude,
+            budget: 31,
         },
         Measured {
             what: "a 50-arm match with a bind in every arm (beyond the same match without)",

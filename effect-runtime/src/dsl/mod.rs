@@ -12,9 +12,11 @@ use crate::cause::{Cause, Exit};
 use crate::effect::Effect;
 
 mod entry;
+mod statement;
 pub use crate::fiber::bind::{Bound, Waiting};
 pub use crate::fiber::frame::PollBody;
 pub use entry::*;
+pub use statement::*;
 
 /// The return type of an `#[effect]` fn: `Effect<A, E>`, or any alias of it
 /// (`type AppEffect<A> = Effect<A, AppError>;`). The body's value and error types are read
