@@ -40,7 +40,10 @@ const CALLERS: usize = 1_000;
 
 /// A lookup that records each run, then waits for `gate` before answering `key * 10`;
 /// recording "interrupted k" if it is interrupted.
-fn gated(log: &Log, gate: &Deferred<()>) -> impl Fn(&u32) -> Effect<u32, String> + Send + Sync {
+fn gated(
+    log: &Log,
+    gate: &Deferred<()>,
+) -> impl Fn(&u32) -> Effect<u32, String> + Send + Sync + use<> {
     let (log, gate) = (log.clone(), gate.clone());
     move |key: &u32| {
         let key = *key;
@@ -59,7 +62,7 @@ fn exit_of<A: Send + 'static, E: Send + 'static>(
 }
 
 /// A lookup answering `key * 10` at once, counting its runs.
-fn counted(runs: &Arc<AtomicU32>) -> impl Fn(&u32) -> Effect<u32, String> + Send + Sync {
+fn counted(runs: &Arc<AtomicU32>) -> impl Fn(&u32) -> Effect<u32, String> + Send + Sync + use<> {
     let runs = runs.clone();
     move |key: &u32| {
         runs.fetch_add(1, Ordering::SeqCst);

@@ -169,8 +169,7 @@ async fn jittered_attempt_times(seed: u64) -> Vec<Duration> {
     let run = tokio::spawn(retry(attempt, policy).run(&ctx));
     clock.advance(secs(10)).await;
     assert_eq!(run.await.unwrap(), Err(Cause::Fail("flaky".to_string())));
-    let times = times.lock().unwrap().clone();
-    times
+    times.lock().unwrap().clone()
 }
 
 #[tokio::test]

@@ -13,11 +13,15 @@
 //! instant and has nobody left in line; no pipe item was lost or duplicated; no fiber is
 //! alive after the run (daemons included, once they are done).
 //!
-//! Programs are drawn in three shapes (`gen::Shape`: the bulk at depth 4, some at depth 8
+//! Programs are drawn in three shapes (`generate::Shape`: the bulk at depth 4, some at depth 8
 //! and more, some with 50 to 80 children in one group) and run in one of the `run::Mode`s:
 //! to their end, interrupted from outside at a virtual time (often just after a finalizer
 //! started), their `Run` future dropped at a virtual time, or (a small slice, kept cheap) on
 //! the live clock, where times are not compared.
+//!
+//! How many: 30,000 programs in an optimized build, which CI runs in four variants (`cargo
+//! test --release --test model`, on both runtime flavours, with and without random yields),
+//! and a quick 4,000 in a debug build, the slice `cargo test --workspace` runs while you work.
 //!
 //! Reproduce a failure with `EFFECT_MODEL_SEED=<seed printed> cargo test --release --test
 //! model`; `EFFECT_MODEL_CASES=N` runs more programs, `EFFECT_MODEL_RUNTIME=multi_thread` runs
@@ -27,7 +31,7 @@
 //! program n alone and shows what the model expects of it. A failing program is shrunk
 //! before it is shown.
 
-mod gen;
+mod generate;
 mod prog;
 mod real;
 mod real_limiter;
@@ -41,7 +45,7 @@ mod shrink;
 
 use std::collections::BTreeMap;
 
-use gen::{Gen, Rng, Shape};
+use generate::{Gen, Rng, Shape};
 use prog::Prog;
 use run::{check, expect, Config, Mode, Verdict};
 
@@ -107,7 +111,8 @@ fn mode_name(mode: Mode) -> &'static str {
 fn random_programs_behave_as_the_model_says() {
     quiet_model_panics();
     let seed: u64 = env("EFFECT_MODEL_SEED").unwrap_or(0x00c0_ffee_1234_5678);
-    let cases: u64 = env("EFFECT_MODEL_CASES").unwrap_or(30_000);
+    let default_cases = if cfg!(debug_assertions) { 4_000 } else { 30_000 };
+    let cases: u64 = env("EFFECT_MODEL_CASES").unwrap_or(default_cases);
     let config = Config {
         multi_thread: std::env::var("EFFECT_MODEL_RUNTIME").as_deref() == Ok("multi_thread"),
     };

@@ -1,4 +1,4 @@
-//! The programs: what a random effect program is made of, and how one prints (`gen.rs` draws
+//! The programs: what a random effect program is made of, and how one prints (`generate.rs` draws
 //! them from a seed).
 
 use std::fmt;

@@ -195,7 +195,7 @@ impl World {
     }
 
     /// The `make` of a retry/repeat: attempt k logs its start and runs the k-th program.
-    fn attempts(&self, id: i64, attempts: &[Prog]) -> impl Fn() -> Effect<i64, i64> + Send {
+    fn attempts(&self, id: i64, attempts: &[Prog]) -> impl Fn() -> Effect<i64, i64> + Send + use<> {
         let (attempts, world) = (Arc::new(attempts.to_vec()), self.clone());
         let made = AtomicUsize::new(0);
         move || {

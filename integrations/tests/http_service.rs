@@ -3,6 +3,7 @@
 //! scripted, so timeouts, backoff and fallbacks happen exactly when a test advances virtual
 //! time: no test races or sleeps in real time, and every outcome is the same on every run.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 #[allow(dead_code)]

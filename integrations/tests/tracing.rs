@@ -5,6 +5,7 @@
 //! or set on every worker of a multi-thread one). No test waits on the wall clock.
 #![cfg(feature = "tracing")]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

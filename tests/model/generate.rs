@@ -50,20 +50,20 @@ impl<'a> Gen<'a> {
     /// of one branch polls that branch only, so random yields in fifty branches no longer
     /// keep a `TestClock` from going idle.)
     pub fn program(rng: &'a mut Rng, shape: Shape) -> Prog {
-        let mut gen = Gen {
+        let mut generator = Gen {
             rng,
             ids: 0,
             budget: if shape == Shape::Deep { 40 } else { i64::MAX },
             shape,
         };
         if shape == Shape::Wide {
-            return gen.wide(true);
+            return generator.wide(true);
         }
         match shape {
-            Shape::Normal => gen.node(4),
+            Shape::Normal => generator.node(4),
             Shape::Deep => {
-                let depth = 8 + gen.rng.below(3) as u32;
-                gen.node(depth)
+                let depth = 8 + generator.rng.below(3) as u32;
+                generator.node(depth)
             }
             Shape::Wide => unreachable!("drawn above"),
         }

@@ -2,12 +2,13 @@
 //! message in its `.stderr` (pointing at the user's tokens and saying what to write), and
 //! every tricky-but-valid program in `ui-tests/pass` compiles and runs.
 //!
-//! Refresh the expected messages with `TRYBUILD=overwrite cargo test --test ui`, then review
+//! Refresh the expected messages with `TRYBUILD=overwrite cargo test --test ui` (from the repository's root or
+//! this folder), then review
 //! the diff like code.
 
 #[test]
 fn dsl_misuse_is_rejected_and_tricky_programs_compile() {
     let cases = trybuild::TestCases::new();
-    cases.compile_fail("ui-tests/fail/*.rs");
-    cases.pass("ui-tests/pass/*.rs");
+    cases.compile_fail("fail/*.rs");
+    cases.pass("pass/*.rs");
 }
