@@ -8,6 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use effect::prelude::*;
 
+/// A call that never returns, as its block's tail.
+fn fatal() -> ! {
+    std::process::exit(2)
+}
+
 #[effect]
 fn statements(log: Arc<Mutex<Vec<String>>>) -> Effect<usize, String> {
     let mut items = vec![1, 2];
@@ -26,6 +31,9 @@ fn statements(log: Arc<Mutex<Vec<String>>>) -> Effect<usize, String> {
     assert_eq!(fiber.join()?, 7);
     if total > 100 {
         std::process::exit(1);
+    }
+    if total > 200 {
+        fatal()
     }
     total
 }

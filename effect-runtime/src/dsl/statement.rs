@@ -11,6 +11,13 @@ use std::marker::PhantomData;
 use crate::effect::Effect;
 
 /// What an expression statement `expr;` of an effect body may drop: any value but an effect.
+///
+/// One limit: a call to a function of your own that never returns (`fn fatal() -> !`),
+/// written as a statement with its `;`, has no type yet where the check runs, and is taken
+/// for an effect. Write it without the `;`, as the tail of its block
+/// (`if broken { fatal() }`), or as `let _ = fatal();`. `panic!`, `unreachable!`, `todo!`,
+/// `unimplemented!` and `std::process::exit` are known to never return, and are left as
+/// they are.
 #[diagnostic::on_unimplemented(
     message = "this effect is never run: the statement drops it without binding it",
     label = "an effect, dropped unrun",
