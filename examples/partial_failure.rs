@@ -1,7 +1,8 @@
 //! Guide section "Partial Failure Handling".
 //!
 //! Look for: the critical services must all succeed; the optional ones (which time out here)
-//! fall back to "unavailable" instead of failing the whole.
+//! fall back to "unavailable" instead of failing the whole. `catch_all!` recovers every
+//! failure of an optional service, so its type says it cannot fail: `Effect<Data, Never>`.
 
 #[path = "shared/mod.rs"]
 mod shared;
@@ -13,9 +14,11 @@ use shared::{fetch_data, Data};
 fn partial_failure_example() -> Effect<(), String> {
     // Critical services (must succeed)
     let critical_effects = vec![fetch_data("Auth", ms(100)), fetch_data("Core", ms(100))];
-    // Optional services (can fail)
-    let optional = |name: &'static str, delay| {
-        fetch_data(name, delay).catch_all(move |_| succeed(Data::new(name, "unavailable")))
+    // Optional services (can fail, but every failure is recovered: they cannot fail the whole)
+    let optional = |name: &'static str, delay| -> Effect<Data, Never> {
+        catch_all!(fetch_data(name, delay), {
+            _timeout => Data::new(name, "unavailable"),
+        })
     };
     let optional_effects = vec![
         optional("Analytics", ms(300)),

@@ -36,7 +36,7 @@
 //!
 //! Most code is written as do-notation bodies: [`#[effect]`](prelude::effect) functions and
 //! [`effect_block!`] blocks, where `expr?` binds an effect (or a `Result`), the tail is the
-//! value, and [`par!`], [`race!`] and [`catch!`] are clauses:
+//! value, and [`par!`], [`race!`], [`catch!`] and [`catch_all!`] are clauses:
 //!
 //! ```
 //! use effect::prelude::*;
@@ -61,6 +61,18 @@
 //! }
 //! assert_eq!(effect::run_blocking(page()), Ok("item-1 item-2 none".to_string()));
 //! ```
+//!
+//! | you write | meaning |
+//! |---|---|
+//! | `EXPR?` | **bind**: run the effect `EXPR`, give its value, or leave the body with its failure (converted with `From` into the body's error type). On a `Result` it does the same. |
+//! | `EXPR;` | a plain statement. An effect there would be dropped unrun, so it is refused: bind it (`EXPR?;`), or drop it on purpose (`let _ = EXPR;`). |
+//! | `par!(B1, B2, ..)` | the branches concurrently, fail-fast, giving the tuple of their values. |
+//! | `race!(B1, B2, ..)` | the first branch to succeed; the losers are interrupted. |
+//! | `catch!(B, { PAT => EXPR, .. })` | B; a failure matching an arm is recovered with the arm's value, any other propagates unchanged. The error type stays B's. |
+//! | `catch_all!(B, { PAT => EXPR, .. })` | B, every failure recovered by the arms, which must match them all (checked as any `match` is). No failure is left, so the error type is free: [`Never`] for an effect that cannot fail, or the one the arms' binds fail with, like Effect-TS's `catchTags` narrowing its error channel to `never`. |
+//!
+//! Defects and interruptions are never caught by `catch!` or `catch_all!`: they pass through
+//! unchanged.
 //!
 //! ## Structured concurrency
 //!
@@ -318,7 +330,8 @@ pub use effectkit_macros::effect_block as effect;
 /// it runs the effect and gives its value, or leaves the block with its cause; on a
 /// `Result<T, E2>` it does the same with the `Err`. The tail expression is the block's
 /// value (a value, not an effect: bind effects with `?`), `return value` ends it early,
-/// and `.await` on plain futures works. `?` inside closures, `async` blocks and nested fns
+/// and `.await` on plain futures works. A statement that would drop an effect unrun
+/// (`sleep(d);` without `?`) is refused: bind it, or drop it on purpose with `let _ =`. `?` inside closures, `async` blocks and nested fns
 /// keeps its plain Rust meaning. Binding a plain value (`succeed(x)?`) costs a branch.
 ///
 /// In an `effect_block!` every bind shares the block's error type, except effects that
@@ -404,6 +417,64 @@ pub use effectkit_macros::race;
 /// assert_eq!(effect::run_blocking(down).unwrap_err().failure(), Some(&AppError::Down));
 /// ```
 pub use effectkit_macros::catch;
+
+/// `catch_all!(B, { PAT => EXPR, .. })`: runs `B` and recovers **every** typed failure with
+/// the arms, which must match them all: the compiler checks it as it checks any `match`, and
+/// names a variant they miss. With no failure left to propagate, the result's error type is
+/// free: `Never` (an effect that cannot fail, binding in any body), or the error type the
+/// arms' binds fail with (an arm may bind with `?`: `Err::Stale => refetch()?`). Defects
+/// and interruptions pass through unchanged, as with [`catch!`].
+///
+/// Use it where every failure has a recovery, instead of [`catch!`] and a placeholder
+/// error type: the type then says the effect cannot fail. Bound with `?` in a body,
+/// `catch_all!(..)?` is compiled into the body, as `catch!(..)?` is.
+///
+/// ```
+/// use effect::prelude::*;
+///
+/// #[derive(Debug, PartialEq)]
+/// enum LoadError { NotFound, Timeout }
+///
+/// fn load(id: u32) -> Effect<&'static str, LoadError> {
+///     match id {
+///         0 => fail(LoadError::NotFound),
+///         1 => fail(LoadError::Timeout),
+///         _ => succeed("profile"),
+///     }
+/// }
+///
+/// fn profile_or_guest(id: u32) -> Effect<&'static str, Never> {
+///     catch_all!(load(id), {
+///         LoadError::NotFound => "guest",
+///         LoadError::Timeout => "cached",
+///     })
+/// }
+/// assert_eq!(effect::run_blocking(profile_or_guest(0)), Ok("guest"));
+/// assert_eq!(effect::run_blocking(profile_or_guest(1)), Ok("cached"));
+/// assert_eq!(effect::run_blocking(profile_or_guest(2)), Ok("profile"));
+///
+/// // An effect that cannot fail binds in a body of any error type.
+/// #[effect]
+/// fn page(id: u32) -> Effect<String, String> {
+///     format!("page of {}", profile_or_guest(id)?)
+/// }
+/// assert_eq!(effect::run_blocking(page(0)), Ok("page of guest".to_string()));
+/// ```
+///
+/// Arms that leave a failure unmatched are refused where they are written:
+///
+/// ```compile_fail,E0004
+/// use effect::prelude::*;
+///
+/// #[derive(Debug)]
+/// enum LoadError { NotFound, Timeout }
+///
+/// fn guest(effect: Effect<&'static str, LoadError>) -> Effect<&'static str, Never> {
+///     // error[E0004]: non-exhaustive patterns: `LoadError::Timeout` not covered
+///     catch_all!(effect, { LoadError::NotFound => "guest" })
+/// }
+/// ```
+pub use effectkit_macros::catch_all;
 
 /// `#[effect::test]`: a test whose body is an effect body. The test gets a fresh
 /// [`TestClock`] (take it as the one argument, `clock: TestClock`, or take none), fails with
@@ -517,7 +588,8 @@ pub mod __private {
 /// - effects and their constructors: [`Effect`], [`succeed`], [`fail`], [`fail_cause`],
 ///   [`die`], [`sync`], [`attempt`], [`attempt_async`], [`from_async`], [`suspend`],
 ///   [`sleep`], [`never`](fn@never), [`yield_now`];
-/// - the DSL: [`#[effect]`](macro@effect), [`effect_block!`], [`par!`], [`race!`], [`catch!`];
+/// - the DSL: [`#[effect]`](macro@effect), [`effect_block!`], [`par!`], [`race!`], [`catch!`],
+///   [`catch_all!`];
 /// - what a body reads from its context: [`service`], [`service_with`], [`now`],
 ///   [`instant`];
 /// - durations: [`ms`], [`secs`];
@@ -610,7 +682,7 @@ pub mod prelude {
     /// assert_eq!(effect::run_blocking(answer(true)), Ok(42));
     /// ```
     pub use effectkit_macros::effect;
-    pub use effectkit_macros::{catch, effect_block, par, race};
+    pub use effectkit_macros::{catch, catch_all, effect_block, par, race};
     pub use effectkit_runtime::{
         acquire_release, acquire_use_release, for_each_par, race, race_first, repeat, retry,
         scoped, zip_par, Schedule,

@@ -1,4 +1,5 @@
-//! The DSL: `#[effect]` fns, `effect_block!`, `par!`, `race!`, `catch!` and `#[effect::test]`.
+//! The DSL: `#[effect]` fns, `effect_block!`, `par!`, `race!`, `catch!`, `catch_all!` and
+//! `#[effect::test]`.
 //! Every row of the design's table, binds in every control-flow form, and the guide's
 //! patterns written in the DSL.
 
@@ -595,6 +596,107 @@ fn catch_bound_in_an_effect_block_infers_its_error_type() -> Effect<(), String> 
         catch!(lookup(Err(AppError::Timeout)), { AppError::NotFound => 3 })?
     };
     assert_eq!(unmatched.result()?, Err(AppError::Timeout));
+}
+
+// ---- catch_all! ----
+
+/// Every failure of `lookup(outcome)` recovered: the effect cannot fail.
+fn recover_all(outcome: Result<u32, AppError>) -> Effect<u32, Never> {
+    catch_all!(lookup(outcome), {
+        AppError::NotFound => 0,
+        AppError::Db(message) if message.len() > 3 => succeed(message.len() as u32)? + 100,
+        AppError::Db(_) => 1,
+        AppError::Timeout => {
+            yield_now()?; // an arm's binds bind in the catch's body
+            2
+        }
+    })
+}
+
+#[effect::test]
+fn catch_all_recovers_every_failure_into_an_effect_that_cannot_fail() -> Effect<(), String> {
+    // Each is an `Effect<u32, Never>`, bound here in a body failing with `String`.
+    assert_eq!(recover_all(Ok(5))?, 5);
+    assert_eq!(recover_all(Err(AppError::NotFound))?, 0);
+    assert_eq!(recover_all(Err(AppError::Db("down".into())))?, 104);
+    assert_eq!(recover_all(Err(AppError::Db("x".into())))?, 1);
+    assert_eq!(recover_all(Err(AppError::Timeout))?, 2);
+}
+
+#[effect::test]
+fn catch_all_passes_defects_and_interruptions_through_unchanged() -> Effect<(), String> {
+    let defect: Effect<u32, Never> = catch_all!(die("bug"), { AppError::NotFound => 0, _ => 1 });
+    let cause = exit_of(defect)?.unwrap_err();
+    assert!(cause.is_die(), "{cause:?}");
+    let interrupted: Effect<u32, Never> =
+        catch_all!(effect::fail_cause(Cause::interrupt()), { AppError::NotFound => 0, _ => 1 });
+    let cause = exit_of(interrupted)?.unwrap_err();
+    assert!(cause.is_interrupted_only(), "{cause:?}");
+    // An interruption from outside: the guarded effect's finalizer runs, nothing recovers.
+    let log = Log::default();
+    let guarded = never::<u32, AppError>().ensuring(log.note("released"));
+    let fiber = catch_all!(guarded, { _ => 0 }).fork::<String>()?;
+    yield_now()?;
+    let exit: Exit<u32, Never> = fiber.interrupt()?;
+    assert!(exit.unwrap_err().is_interrupted_only());
+    assert_eq!(log.events(), ["released"]);
+    // A recovered failure's cleanup defect is dropped with the rest of its cause, as
+    // `catch!` and `Effect::catch_all` drop it: the handler owns the outcome.
+    let composed = fail::<u32, AppError>(AppError::Timeout)
+        .ensuring(effect::fail_cause(Cause::die("cleanup broke")));
+    let recovered: Effect<u32, Never> = catch_all!(composed, { _ => 9 });
+    assert_eq!(exit_of(recovered)?, Ok(9));
+}
+
+/// `catch_all!(..)?` compiled into a declared body: an arm's failure converts with `From`.
+#[effect]
+fn recover_all_in_body(outcome: Result<u32, AppError>, log: Log) -> Effect<u32, ServiceError> {
+    let value = catch_all!(lookup(outcome), {
+        AppError::NotFound => 0,
+        AppError::Db(message) => {
+            log.push(format!("db: {message}"));
+            lookup(Ok(message.len() as u32))?
+        }
+        AppError::Timeout => fail(AppError::Timeout)?,
+    })?;
+    log.push(format!("value {value}"));
+    value + 1
+}
+
+#[effect::test]
+fn catch_all_bound_in_a_body_recovers_in_place_and_its_arms_fail_the_body() -> Effect<(), String> {
+    let log = Log::default();
+    assert_eq!(recover_all_in_body(Ok(5), log.clone()).result()?, Ok(6));
+    assert_eq!(
+        recover_all_in_body(Err(AppError::NotFound), log.clone()).result()?,
+        Ok(1)
+    );
+    assert_eq!(
+        recover_all_in_body(Err(AppError::Db("down".into())), log.clone()).result()?,
+        Ok(5)
+    );
+    assert_eq!(
+        recover_all_in_body(Err(AppError::Timeout), log.clone()).result()?,
+        Err(ServiceError::App(AppError::Timeout))
+    );
+    assert_eq!(log.events(), ["value 5", "value 0", "db: down", "value 4"]);
+}
+
+#[effect::test]
+fn catch_all_in_an_effect_block_takes_its_error_type_from_the_arms() -> Effect<(), String> {
+    // No arm fails: the block's error type is the one written for it.
+    let total: Effect<u32, Never> = effect_block! {
+        catch_all!(lookup(Err(AppError::Timeout)), { AppError::Timeout => 3, _ => 4 })? * 2
+    };
+    assert_eq!(total.result()?, Ok(6));
+    // An arm binds a failing effect: the block fails with its error.
+    let failing = effect_block! {
+        catch_all!(lookup(Err(AppError::Timeout)), {
+            AppError::Timeout => fail("gave up".to_string())?,
+            _ => 4,
+        })?
+    };
+    assert_eq!(failing.result()?, Err("gave up".to_string()));
 }
 
 #[tokio::test]

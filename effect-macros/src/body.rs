@@ -64,7 +64,14 @@ impl BodyTypes {
 }
 
 /// Macros whose bodies are compiled on their own when they expand.
-const DSL_MACROS: &[&str] = &["effect", "effect_block", "par", "race", "catch"];
+const DSL_MACROS: &[&str] = &[
+    "effect",
+    "effect_block",
+    "par",
+    "race",
+    "catch",
+    "catch_all",
+];
 
 /// Macros whose input is `expr, pattern`: the expression binds.
 const MATCHES_MACROS: &[&str] = &["matches", "assert_matches", "debug_assert_matches"];
@@ -359,6 +366,17 @@ impl Binder<'_> {
     /// effect's. For code the macros write around the user's (`catch!`'s attempt); it names
     /// everything in full, needing no prelude.
     pub(crate) fn bind_exact(&mut self, effect: TokenStream) -> TokenStream {
+        self.bind_generated(effect, false)
+    }
+
+    /// A bind of `effect`, code making an `Effect<_, Never>` (`catch_all!`'s attempt), whose
+    /// cause (defects, interruptions) fails the body widened to the body's error type, which
+    /// is left to the rest of the body and the code around it.
+    pub(crate) fn bind_widened(&mut self, effect: TokenStream) -> TokenStream {
+        self.bind_generated(effect, true)
+    }
+
+    fn bind_generated(&mut self, effect: TokenStream, widen: bool) -> TokenStream {
         let fx = self.types.fx.private(Span::call_site());
         let [exit, bind, value, cause] = [
             "__effect_exit",
@@ -367,13 +385,17 @@ impl Binder<'_> {
             "__effect_cause",
         ]
         .map(hidden);
+        let failure = match widen {
+            true => quote!(#cause.widen()),
+            false => quote!(#cause),
+        };
         parenthesized(quote! {
             match match #fx::Bindable::into_bind(#effect) {
                 #fx::Bound::Ready(#exit) => #exit,
                 #fx::Bound::Run(#bind) => #bind.await,
             } {
                 ::core::result::Result::Ok(#value) => #value,
-                ::core::result::Result::Err(#cause) => return ::core::result::Result::Err(#cause),
+                ::core::result::Result::Err(#cause) => return ::core::result::Result::Err(#failure),
             }
         })
     }

@@ -1,4 +1,7 @@
-//! `catch!(B, { PAT => EXPR, .. })`: recovers the typed failures an arm matches.
+//! `catch!(B, { PAT => EXPR, .. })`: recovers the typed failures an arm matches; and
+//! `catch_all!(B, { PAT => EXPR, .. })`, whose arms must match every failure (the compiler
+//! checks it, as for any `match`), so none is left to propagate and the result's error type
+//! is free: `Never`, or whatever the arms' binds fail with.
 //!
 //! Two forms, one meaning. Bound with `?` in a body (`catch!(..)?`, the common form), it is
 //! compiled into that body ([`inline`]): the guarded effect's attempt is bound and its
@@ -9,7 +12,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{ParseStream, Parser};
 use syn::visit_mut::VisitMut;
 use syn::{braced, Arm, Expr, ExprMacro, ExprTry, Ident, Item, Macro, Token};
 
@@ -17,17 +20,45 @@ use crate::body::{self, hidden, macro_name, parenthesized, Binder, BodyTypes};
 use crate::clauses::branch;
 use crate::facade::Facade;
 
-/// The parsed input of `catch!(B, { PAT => EXPR, .. })`.
+/// Which of the two macros: what a failure no arm matches does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// `catch!`: it propagates, its cause unchanged.
+    Partial,
+    /// `catch_all!`: there is none; the arms match every failure.
+    Total,
+}
+
+impl Form {
+    fn name(self) -> &'static str {
+        match self {
+            Form::Partial => "catch",
+            Form::Total => "catch_all",
+        }
+    }
+
+    fn of(mac: &Macro) -> Option<Form> {
+        match macro_name(mac).as_str() {
+            "catch" => Some(Form::Partial),
+            "catch_all" => Some(Form::Total),
+            _ => None,
+        }
+    }
+}
+
+/// The parsed input of `catch!(B, { PAT => EXPR, .. })` (or `catch_all!`).
 struct Catch {
     guarded: Expr,
     arms: Vec<Arm>,
     brace: Span,
 }
 
-impl Parse for Catch {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let usage =
-            "catch! takes an effect and braced arms: `catch!(effect, { Pattern => value, .. })`";
+impl Catch {
+    fn parse(input: ParseStream<'_>, form: Form) -> syn::Result<Self> {
+        let name = form.name();
+        let usage = format!(
+            "{name}! takes an effect and braced arms: `{name}!(effect, {{ Pattern => value, .. }})`"
+        );
         if input.is_empty() {
             return Err(syn::Error::new(Span::call_site(), usage));
         }
@@ -66,27 +97,34 @@ impl Parse for Catch {
     }
 }
 
-/// `catch!(B, { PAT => EXPR, .. })`: recovers the failures an arm matches.
+/// `catch!(B, { PAT => EXPR, .. })`: recovers the failures an arm matches (`catch_all!`:
+/// every failure, matched by arms that cover them all).
 ///
 /// It is one body: it binds the guarded effect's attempt (a value, or its first typed
 /// failure with the rest of its cause), and matches that failure with the user's arms, which
 /// are code of this body like any other (an arm's `?` binds in it, its `return` gives the
 /// catch's value). A failure no arm matches fails the body with the cause unchanged.
-pub(crate) fn catch(input: TokenStream, fx: &Facade) -> TokenStream {
+pub(crate) fn catch(input: TokenStream, fx: &Facade, form: Form) -> TokenStream {
     let Catch {
         guarded,
         arms,
         brace,
-    } = match syn::parse2::<Catch>(input) {
+    } = match Parser::parse2(|input: ParseStream<'_>| Catch::parse(input, form), input) {
         Ok(catch) => catch,
         Err(error) => return error.to_compile_error(),
     };
     if arms.is_empty() {
         return syn::Error::new(
             brace,
-            "catch! without arms recovers nothing; add `Pattern => value` arms, or bind the effect directly",
+            format!(
+                "{}! without arms recovers nothing; add `Pattern => value` arms, or bind the effect directly",
+                form.name()
+            ),
         )
         .to_compile_error();
+    }
+    if form == Form::Total {
+        return catch_total(guarded, arms, brace, fx);
     }
     let guarded = branch(guarded, fx);
     let effect = Ident::new("__effect_guarded", Span::mixed_site());
@@ -101,17 +139,7 @@ pub(crate) fn catch(input: TokenStream, fx: &Facade) -> TokenStream {
         // leave with the guarded effect's cause as it is: the catch's error type is the
         // guarded effect's.
         let attempt = binder.bind_exact(quote!(#private::catch_attempt(#effect)));
-        let arms = arms.into_iter().map(|mut arm| {
-            if let Some((_, guard)) = &mut arm.guard {
-                binder.visit_expr_mut(guard);
-            }
-            binder.visit_expr_mut(&mut arm.body);
-            // Each arm ends with a comma (the last one may be written without one). Printed
-            // as an arm, so syn puts a body that starts with a bind's `match` in parentheses.
-            arm.comma = Some(Token![,](arm.fat_arrow_token.spans[0]));
-            arm.into_token_stream()
-        });
-        let arms: Vec<TokenStream> = arms.collect();
+        let arms = body_arms(binder, arms);
         quote! {
             let #caught = match #attempt {
                 ::core::result::Result::Ok(#value) => {
@@ -139,6 +167,40 @@ pub(crate) fn catch(input: TokenStream, fx: &Facade) -> TokenStream {
     }
 }
 
+/// `catch_all!(B, { arms })` as an effect of its own: `catch!`'s body without the arm for an
+/// unmatched failure. Its attempt fails only with a cause holding no typed failure (a
+/// defect, an interruption), widened to the body's error type, which is left to the arms'
+/// binds and the code around. The match is spanned at the user's arms, so a failure they do
+/// not cover is reported there ("non-exhaustive patterns: `AppError::Down` not covered").
+fn catch_total(guarded: Expr, arms: Vec<Arm>, brace: Span, fx: &Facade) -> TokenStream {
+    let guarded = branch(guarded, fx);
+    let effect = hidden("__effect_guarded");
+    let value = hidden("__effect_value");
+    let error = Ident::new("__effect_error", brace);
+    let private = fx.private(Span::call_site());
+    let body = body::compile_with(&BodyTypes::new(fx), |binder| {
+        let attempt = binder.bind_widened(quote!(#private::catch_all_attempt(#effect)));
+        let arms = body_arms(binder, arms);
+        quote! {
+            let #error = match #attempt {
+                ::core::result::Result::Ok(#value) => {
+                    return ::core::result::Result::Ok(#value);
+                }
+                ::core::result::Result::Err(#error) => #error,
+            };
+            #[allow(unreachable_code)]
+            return ::core::result::Result::Ok(match #error {
+                #(#arms)*
+            });
+        }
+    });
+    quote! {
+        match #guarded {
+            #effect => #body,
+        }
+    }
+}
+
 /// `catch!(B, { arms })?` in a body, compiled into the body itself: the guarded effect's
 /// attempt is bound, and its failure matched with the arms right there, as an `async fn`
 /// matches the error of a call. No body or allocation of its own, and what it does is what
@@ -151,10 +213,9 @@ pub(crate) fn inline(binder: &mut Binder<'_>, node: &ExprTry) -> Option<TokenStr
     let Expr::Macro(ExprMacro { mac, .. }) = &*node.expr else {
         return None;
     };
-    if macro_name(mac) != "catch" {
-        return None;
-    }
-    let catch: Catch = syn::parse2(mac.tokens.clone()).ok()?;
+    let form = Form::of(mac)?;
+    let parser = |input: ParseStream<'_>| Catch::parse(input, form);
+    let catch: Catch = Parser::parse2(parser, mac.tokens.clone()).ok()?;
     let arm_returns = |arm: &Arm| {
         returns(&arm.body) || arm.guard.as_ref().is_some_and(|(_, guard)| returns(guard))
     };
@@ -172,6 +233,10 @@ pub(crate) fn inline(binder: &mut Binder<'_>, node: &ExprTry) -> Option<TokenStr
         };
         binder.bind(&node)
     };
+    if form == Form::Total {
+        let attempt = bind_of(binder, quote!(#fx::catch_all_attempt(#guarded)));
+        return Some(inline_total(binder, attempt, catch.arms, catch.brace));
+    }
     let attempt = bind_of(binder, quote!(#fx::catch_attempt(#guarded)));
     let [value, caught, rethrow, unmatched] = [
         "__effect_value",
@@ -185,12 +250,75 @@ pub(crate) fn inline(binder: &mut Binder<'_>, node: &ExprTry) -> Option<TokenStr
     // is one no user code writes.
     let error = Ident::new("__effect_error", mac_span(mac));
     let rethrown = bind_of(binder, quote!(#rethrow.fail(#unmatched)));
-    // The catch's value leaves a labeled block: the guarded effect's value first, so each
-    // arm's value is checked against its type, and a wrong one is reported at that value.
-    let label = syn::Lifetime::new("'__effect_catch", Span::mixed_site());
-    let arms: Vec<TokenStream> = catch
-        .arms
-        .into_iter()
+    let label = catch_label();
+    let arms = break_arms(binder, catch.arms, &label);
+    Some(parenthesized(quote! {
+        #label: {
+            let #caught = match #attempt {
+                ::core::result::Result::Ok(#value) => break #label #value,
+                ::core::result::Result::Err(#caught) => #caught,
+            };
+            let (#error, #rethrow) = #caught.into_parts();
+            match #error {
+                #(#arms)*
+                #[allow(unreachable_patterns)]
+                #unmatched => #rethrown,
+            }
+        }
+    }))
+}
+
+/// `catch_all!(B, { arms })?` in a body: as `catch!(..)?`, without the arm for an unmatched
+/// failure; `attempt` is the bind of the guarded effect's attempt, which fails only with a
+/// cause holding no typed failure. The user's arms are the arms of a plain `match` (no
+/// attribute or `break` of ours in them), spanned at the user's arms, so a failure they do
+/// not cover is reported there, with rustc's suggestion placed after the last of them.
+fn inline_total(
+    binder: &mut Binder<'_>,
+    attempt: TokenStream,
+    arms: Vec<Arm>,
+    brace: Span,
+) -> TokenStream {
+    let value = hidden("__effect_value");
+    let error = Ident::new("__effect_error", brace);
+    let arms = body_arms(binder, arms);
+    parenthesized(quote! {
+        match #attempt {
+            ::core::result::Result::Ok(#value) => #value,
+            ::core::result::Result::Err(#error) => match #error {
+                #(#arms)*
+            },
+        }
+    })
+}
+
+/// The user's arms, compiled as code of the body (an arm's `?` binds in it), each ending
+/// with a comma.
+fn body_arms(binder: &mut Binder<'_>, arms: Vec<Arm>) -> Vec<TokenStream> {
+    arms.into_iter()
+        .map(|mut arm| {
+            if let Some((_, guard)) = &mut arm.guard {
+                binder.visit_expr_mut(guard);
+            }
+            binder.visit_expr_mut(&mut arm.body);
+            // The last arm may be written without a comma. Printed as an arm, so syn puts
+            // a body that starts with a bind's `match` in parentheses.
+            arm.comma = Some(Token![,](arm.fat_arrow_token.spans[0]));
+            arm.into_token_stream()
+        })
+        .collect()
+}
+
+/// The label of the block an inline catch's value leaves.
+fn catch_label() -> syn::Lifetime {
+    syn::Lifetime::new("'__effect_catch", Span::mixed_site())
+}
+
+/// The user's arms, compiled as code of the body, each leaving the catch's block with its
+/// value: the guarded effect's value leaves it first, so each arm's value is checked against
+/// its type, and a wrong one is reported at that value.
+fn break_arms(binder: &mut Binder<'_>, arms: Vec<Arm>, label: &syn::Lifetime) -> Vec<TokenStream> {
+    arms.into_iter()
         .map(|mut arm| {
             if let Some((_, guard)) = &mut arm.guard {
                 binder.visit_expr_mut(guard);
@@ -211,21 +339,7 @@ pub(crate) fn inline(binder: &mut Binder<'_>, node: &ExprTry) -> Option<TokenStr
                 #(#attrs)* #pat #guard #fat_arrow_token break #label #body,
             }
         })
-        .collect();
-    Some(parenthesized(quote! {
-        #label: {
-            let #caught = match #attempt {
-                ::core::result::Result::Ok(#value) => break #label #value,
-                ::core::result::Result::Err(#caught) => #caught,
-            };
-            let (#error, #rethrow) = #caught.into_parts();
-            match #error {
-                #(#arms)*
-                #[allow(unreachable_patterns)]
-                #unmatched => #rethrown,
-            }
-        }
-    }))
+        .collect()
 }
 
 /// Where a macro call is written: its path's first token.

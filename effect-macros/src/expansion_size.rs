@@ -77,6 +77,10 @@ fn measurements() -> Vec<Measured> {
         "let v = catch!(fetch(x), { AppError::NotFound => 0, AppError::Db(_) => 1 })?; v",
     )
     .saturating_sub(one_bind);
+    let inline_catch_all = effect_fn(
+        "let v = catch_all!(fetch(x), { AppError::NotFound => 0, AppError::Db(_) => 1 })?; v",
+    )
+    .saturating_sub(one_bind);
     let fifty_arms = {
         let arms: String = (0..50)
             .map(|i| format!("{i} => fetch(x + {i})?, "))
@@ -151,10 +155,23 @@ fn measurements() -> Vec<Measured> {
         Measured {
             what: "catch!(e, { 2 arms }) as an effect (beyond its input)",
             tokens: clause(
-                catch::catch,
+                |input, fx| catch::catch(input, fx, catch::Form::Partial),
                 "fetch(1), { AppError::NotFound => 0, AppError::Db(_) => 1 }",
             ),
             budget: 295,
+        },
+        Measured {
+            what: "catch_all!(e, { 2 arms }) as an effect (beyond its input)",
+            tokens: clause(
+                |input, fx| catch::catch(input, fx, catch::Form::Total),
+                "fetch(1), { AppError::NotFound => 0, AppError::Db(_) => 1 }",
+            ),
+            budget: 258,
+        },
+        Measured {
+            what: "catch_all!(e, { 2 arms })? in a body (beyond a bind's)",
+            tokens: inline_catch_all,
+            budget: 107,
         },
         Measured {
             what: "catch!(e, { 2 arms })? in a body (beyond a bind's)",

@@ -81,7 +81,19 @@ pub fn race(input: TokenStream) -> TokenStream {
 /// `catch!(B, { PAT => EXPR, .. })`: see the `effect` crate.
 #[proc_macro]
 pub fn catch(input: TokenStream) -> TokenStream {
-    with_facade(|fx| catch::catch(input.into(), fx), Default::default)
+    with_facade(
+        |fx| catch::catch(input.into(), fx, catch::Form::Partial),
+        Default::default,
+    )
+}
+
+/// `catch_all!(B, { PAT => EXPR, .. })`: see the `effect` crate.
+#[proc_macro]
+pub fn catch_all(input: TokenStream) -> TokenStream {
+    with_facade(
+        |fx| catch::catch(input.into(), fx, catch::Form::Total),
+        Default::default,
+    )
 }
 
 /// `#[effect::test]`: see the `effect` crate.

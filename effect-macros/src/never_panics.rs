@@ -124,7 +124,10 @@ fn entries() -> Vec<(&'static str, &'static [&'static str], Entry)> {
             clauses::race(input, &Facade::default())
         }),
         ("catch!", CATCHES, |input| {
-            catch::catch(input, &Facade::default())
+            catch::catch(input, &Facade::default(), catch::Form::Partial)
+        }),
+        ("catch_all!", CATCHES, |input| {
+            catch::catch(input, &Facade::default(), catch::Form::Total)
         }),
     ]
 }

@@ -452,6 +452,23 @@ where
     })
 }
 
+/// `catch_all!`: the guarded effect's value, or its first typed failure for the arms (which
+/// match every failure; the rest of the cause is dropped, as [`Effect::catch_all`] drops it);
+/// a cause without a typed failure (defects, an interruption) fails as it is, holding no
+/// failure, so it fits the catch's error type, whatever it is.
+pub fn catch_all_attempt<A, E>(effect: Effect<A, E>) -> Effect<Result<A, E>, Infallible>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    Effect::from_future(async move {
+        match effect.await {
+            Ok(value) => Ok(Ok(value)),
+            Err(cause) => cause.failure_or_cause().map(Err),
+        }
+    })
+}
+
 /// The first typed failure of a guarded effect's cause, and the rest of that cause.
 pub struct Caught<E> {
     error: E,
