@@ -21,6 +21,7 @@ use syn::{Expr, ExprMacro, ExprReturn, ExprTry, Ident, Item, Macro, Stmt, StmtMa
 
 use crate::diverge;
 use crate::facade::Facade;
+use crate::statement;
 
 /// What the body compiler knows about the effect it builds.
 #[derive(Clone)]
@@ -128,7 +129,7 @@ pub(crate) fn compile_with(
     };
     let code = build(&mut binder);
     let prelude = binder.first_bind.map(|_| body_prelude(types));
-    let statement_prelude = binder.checks_statements.then(|| statement_prelude(types));
+    let statement_prelude = binder.checks_statements.then(|| statement::prelude(types));
     // The async block, and the call requiring it to be `Send`, are spanned at the first
     // bind, where a value that is not `Send` (a `MutexGuard`, an `Rc`) held across binds is
     // reported, instead of at the attribute. Without binds they are spanned at the return
@@ -208,40 +209,6 @@ fn body_prelude(types: &BodyTypes) -> TokenStream {
     }
 }
 
-/// The names the checked statements of a body share ([`Binder::checked_statement`]).
-fn statement_prelude(types: &BodyTypes) -> TokenStream {
-    let fx = types.fx.private(Span::mixed_site());
-    let statement_value = hidden("__effect_StatementValue");
-    quote! {
-        #[allow(unused_imports)]
-        use #fx::{
-            EffectStatement as _, OtherStatement as _, StatementValue as #statement_value,
-        };
-    }
-}
-
-/// Whether `expr`, the whole of an expression statement `expr;`, may be an effect the
-/// statement drops unrun: a call, a method call, a path or a DSL clause. Control flow,
-/// assignments, operators, other macros (`println!`) and what never finishes are left as
-/// they are: they are not effects, or (an `if` whose branches are effects) too rare to pay
-/// for a check.
-fn may_drop_an_effect(expr: &Expr) -> bool {
-    match expr {
-        // An attribute (`#[cfg(..)]`) stays on the statement as written.
-        Expr::Call(syn::ExprCall { attrs, .. })
-        | Expr::MethodCall(syn::ExprMethodCall { attrs, .. })
-        | Expr::Path(syn::ExprPath { attrs, .. })
-        | Expr::Macro(ExprMacro { attrs, .. })
-            if !attrs.is_empty() =>
-        {
-            false
-        }
-        Expr::Call(_) | Expr::MethodCall(_) | Expr::Path(_) => !diverge::expr(expr),
-        Expr::Macro(node) => is_dsl_macro(&node.mac),
-        _ => false,
-    }
-}
-
 /// `Ok(value)`, checked against the declared value type when there is one.
 fn success(value: &TokenStream, span: Span, types: &BodyTypes) -> TokenStream {
     match types.value() {
@@ -263,7 +230,7 @@ pub(crate) fn macro_name(mac: &Macro) -> String {
         .unwrap_or_default()
 }
 
-fn is_dsl_macro(mac: &Macro) -> bool {
+pub(crate) fn is_dsl_macro(mac: &Macro) -> bool {
     DSL_MACROS.contains(&macro_name(mac).as_str())
 }
 
@@ -272,7 +239,7 @@ pub(crate) struct Binder<'a> {
     pub(crate) types: &'a BodyTypes,
     /// The `?` of the first bind, if any.
     first_bind: Option<Span>,
-    /// Whether a statement was checked for a dropped effect.
+    /// Whether a statement was checked for a dropped effect (see `statement.rs`).
     checks_statements: bool,
 }
 
@@ -286,7 +253,7 @@ pub(crate) fn hidden(name: &str) -> Ident {
 /// rustc reports an expression at the user's tokens only when the first and last of its
 /// tokens are the user's (a mixed-site one sends the report to the macro call). An imported
 /// name is an item, and items are found from the user's spans as from the macro's.
-fn imported_at(name: &str, span: Span) -> Ident {
+pub(crate) fn imported_at(name: &str, span: Span) -> Ident {
     Ident::new(name, span)
 }
 
@@ -398,33 +365,6 @@ impl Binder<'_> {
                 ::core::result::Result::Err(#cause) => return ::core::result::Result::Err(#failure),
             }
         })
-    }
-
-    /// `expr;` (after its binds are compiled), checked for an effect it would drop unrun,
-    /// which is reported at `expr` (see the runtime's `dsl::StatementValue`). A value of
-    /// any other type is the statement's value as before: its temporaries and it are dropped
-    /// as before, and a `#[must_use]` type is still reported unused, at `expr` (a
-    /// `#[must_use]` on a called fn, not on its type, is not: the call is the check's).
-    /// The path and the call span from the user's first token (`first`) to their last
-    /// (`last`), so a report is at the whole of `expr`, once.
-    fn checked_statement(&mut self, expr: &Expr, first: Span, last: Span) -> TokenStream {
-        self.checks_statements = true;
-        let trait_path = imported_at("__effect_StatementValue", first);
-        let discard = Ident::new("discard", last);
-        let value = hidden("__effect_value");
-        let kind = Ident::new("__effect_kind", Span::mixed_site());
-        let arm = quote!(#value => ((&#value).#kind(), #value));
-        let mut arms = Group::new(Delimiter::Brace, arm);
-        arms.set_span(last);
-        let mut args = Group::new(
-            Delimiter::Parenthesis,
-            quote_spanned!(first=> match #expr #arms),
-        );
-        args.set_span(last);
-        quote! {
-            #[allow(unreachable_code)]
-            #trait_path::#discard #args;
-        }
     }
 
     fn early_return(&self, node: &ExprReturn) -> TokenStream {
@@ -579,25 +519,13 @@ impl VisitMut for Binder<'_> {
     }
 
     fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
-        let mut expr = match stmt {
-            Stmt::Expr(expr, Some(_)) if may_drop_an_effect(expr) => {
-                std::mem::replace(expr, Expr::Verbatim(TokenStream::new()))
-            }
-            Stmt::Macro(node)
-                if node.attrs.is_empty()
-                    && node.semi_token.is_some()
-                    && is_dsl_macro(&node.mac) =>
-            {
-                Expr::Macro(ExprMacro {
-                    attrs: Vec::new(),
-                    mac: node.mac.clone(),
-                })
-            }
-            _ => return visit_mut::visit_stmt_mut(self, stmt),
+        let Some(mut expr) = statement::take_checked(stmt) else {
+            return visit_mut::visit_stmt_mut(self, stmt);
         };
         let (first, last) = (expr.span(), last_span(&expr));
         self.visit_expr_mut(&mut expr);
-        let checked = self.checked_statement(&expr, first, last);
+        self.checks_statements = true;
+        let checked = statement::checked(&expr, first, last);
         *stmt = Stmt::Expr(Expr::Verbatim(checked), None);
     }
 

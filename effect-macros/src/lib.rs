@@ -17,6 +17,7 @@ mod errors;
 mod facade;
 mod function;
 mod main_attr;
+mod statement;
 mod test_attr;
 
 use proc_macro::TokenStream;
