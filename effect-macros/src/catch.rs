@@ -103,7 +103,9 @@ impl Catch {
 /// It is one body: it binds the guarded effect's attempt (a value, or its first typed
 /// failure with the rest of its cause), and matches that failure with the user's arms, which
 /// are code of this body like any other (an arm's `?` binds in it, its `return` gives the
-/// catch's value). A failure no arm matches fails the body with the cause unchanged.
+/// catch's value). A failure no arm matches fails the body with the cause unchanged; with
+/// `catch_all!` there is none, and the arms' match is left without a fallback for the
+/// compiler to check.
 pub(crate) fn catch(input: TokenStream, fx: &Facade, form: Form) -> TokenStream {
     let Catch {
         guarded,
@@ -123,22 +125,45 @@ pub(crate) fn catch(input: TokenStream, fx: &Facade, form: Form) -> TokenStream 
         )
         .to_compile_error();
     }
-    if form == Form::Total {
-        return catch_total(guarded, arms, brace, fx);
-    }
     let guarded = branch(guarded, fx);
-    let effect = Ident::new("__effect_guarded", Span::mixed_site());
-    let caught = Ident::new("__effect_caught", Span::mixed_site());
-    let value = Ident::new("__effect_value", Span::mixed_site());
-    let error = Ident::new("__effect_error", Span::mixed_site());
-    let rethrow = Ident::new("__effect_rethrow", Span::mixed_site());
-    let unmatched = Ident::new("__effect_unmatched", Span::mixed_site());
+    let [effect, caught, value, rethrow, unmatched] = [
+        "__effect_guarded",
+        "__effect_caught",
+        "__effect_value",
+        "__effect_rethrow",
+        "__effect_unmatched",
+    ]
+    .map(hidden);
     let private = fx.private(Span::call_site());
     let body = body::compile_with(&BodyTypes::new(fx), |binder| {
-        // The attempt's failure (a defect, an interruption) and a failure no arm matches
-        // leave with the guarded effect's cause as it is: the catch's error type is the
-        // guarded effect's.
-        let attempt = binder.bind_exact(quote!(#private::catch_attempt(#effect)));
+        // How the failure the arms match is had, and what follows the arms.
+        let (attempt, error, split, fallback) = match form {
+            // The attempt's failure (a defect, an interruption) and a failure no arm
+            // matches leave with the guarded effect's cause as it is: the catch's error
+            // type is the guarded effect's.
+            Form::Partial => {
+                let attempt = binder.bind_exact(quote!(#private::catch_attempt(#effect)));
+                let error = hidden("__effect_error");
+                let split = quote!(let (#error, #rethrow) = #caught.into_parts(););
+                let fallback = quote! {
+                    #[allow(unreachable_patterns)]
+                    #unmatched => {
+                        return ::core::result::Result::Err(#rethrow.into_cause(#unmatched));
+                    }
+                };
+                (attempt, error, split, fallback)
+            }
+            // The attempt fails only with a cause holding no typed failure, widened to the
+            // body's error type, which is left to the arms' binds and the code around. No
+            // arm follows the user's: the match is spanned at them, so a failure they do not
+            // cover is reported there ("non-exhaustive patterns: `Down` not covered").
+            Form::Total => {
+                let attempt = binder.bind_widened(quote!(#private::catch_all_attempt(#effect)));
+                let error = Ident::new("__effect_error", brace);
+                let split = quote!(let #error = #caught;);
+                (attempt, error, split, TokenStream::new())
+            }
+        };
         let arms = body_arms(binder, arms);
         quote! {
             let #caught = match #attempt {
@@ -147,50 +172,13 @@ pub(crate) fn catch(input: TokenStream, fx: &Facade, form: Form) -> TokenStream 
                 }
                 ::core::result::Result::Err(#caught) => #caught,
             };
-            let (#error, #rethrow) = #caught.into_parts();
+            #split
             // A statement, so the lint can be allowed: when every arm returns, `Ok(..)` is
             // never called.
             #[allow(unreachable_code)]
             return ::core::result::Result::Ok(match #error {
                 #(#arms)*
-                #[allow(unreachable_patterns)]
-                #unmatched => {
-                    return ::core::result::Result::Err(#rethrow.into_cause(#unmatched));
-                }
-            });
-        }
-    });
-    quote! {
-        match #guarded {
-            #effect => #body,
-        }
-    }
-}
-
-/// `catch_all!(B, { arms })` as an effect of its own: `catch!`'s body without the arm for an
-/// unmatched failure. Its attempt fails only with a cause holding no typed failure (a
-/// defect, an interruption), widened to the body's error type, which is left to the arms'
-/// binds and the code around. The match is spanned at the user's arms, so a failure they do
-/// not cover is reported there ("non-exhaustive patterns: `AppError::Down` not covered").
-fn catch_total(guarded: Expr, arms: Vec<Arm>, brace: Span, fx: &Facade) -> TokenStream {
-    let guarded = branch(guarded, fx);
-    let effect = hidden("__effect_guarded");
-    let value = hidden("__effect_value");
-    let error = Ident::new("__effect_error", brace);
-    let private = fx.private(Span::call_site());
-    let body = body::compile_with(&BodyTypes::new(fx), |binder| {
-        let attempt = binder.bind_widened(quote!(#private::catch_all_attempt(#effect)));
-        let arms = body_arms(binder, arms);
-        quote! {
-            let #error = match #attempt {
-                ::core::result::Result::Ok(#value) => {
-                    return ::core::result::Result::Ok(#value);
-                }
-                ::core::result::Result::Err(#error) => #error,
-            };
-            #[allow(unreachable_code)]
-            return ::core::result::Result::Ok(match #error {
-                #(#arms)*
+                #fallback
             });
         }
     });

@@ -171,7 +171,7 @@ fn measurements() -> Vec<Measured> {
         Measured {
             what: "catch_all!(e, { 2 arms })? in a body (beyond a bind's)",
             tokens: inline_catch_all,
-            budget: 107,
+            budget: 76,
         },
         Measured {
             what: "catch!(e, { 2 arms })? in a body (beyond a bind's)",
