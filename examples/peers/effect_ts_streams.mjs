@@ -1,4 +1,4 @@
-// The bench's stream workloads (`examples/bench.rs`: stream_map_filter, stream_map_par_8,
+// The bench's stream workloads (`integrations/examples/bench.rs`: stream_map_filter, stream_map_par_8,
 // stream_grouped_within) on Effect-TS's `Stream`, for side-by-side figures.
 // Usage: ./run-effect-ts-streams [scale]   (scale 1 = full size)
 import { Effect, Stream } from "effect"

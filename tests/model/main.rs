@@ -111,7 +111,11 @@ fn mode_name(mode: Mode) -> &'static str {
 fn random_programs_behave_as_the_model_says() {
     quiet_model_panics();
     let seed: u64 = env("EFFECT_MODEL_SEED").unwrap_or(0x00c0_ffee_1234_5678);
-    let default_cases = if cfg!(debug_assertions) { 4_000 } else { 30_000 };
+    let default_cases = if cfg!(debug_assertions) {
+        4_000
+    } else {
+        30_000
+    };
     let cases: u64 = env("EFFECT_MODEL_CASES").unwrap_or(default_cases);
     let config = Config {
         multi_thread: std::env::var("EFFECT_MODEL_RUNTIME").as_deref() == Ok("multi_thread"),
