@@ -3,7 +3,7 @@
 //! shutdown in the middle of races and groups, very wide regions. After each, no fiber is
 //! alive and every finalizer ran exactly once.
 
-mod common;
+use crate::common;
 
 use common::within;
 

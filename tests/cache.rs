@@ -5,7 +5,7 @@
 //! lookups in flight. Each scenario runs on both runtime flavours, with `live_fibers() == 0`
 //! checked after it.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! CircuitBreaker: closed, open and half-open, with the reset timeout on the clock.
 
-mod common;
+use crate::common;
 
 use common::test_env;
 use effect::prelude::*;

@@ -5,7 +5,7 @@ use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-mod common;
+use crate::common;
 
 use common::Log;
 use effect::prelude::*;

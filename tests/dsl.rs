@@ -3,7 +3,7 @@
 //! Every row of the design's table, binds in every control-flow form, and the guide's
 //! patterns written in the DSL.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! message once), defects that say where they happened, interruptions that say who
 //! interrupted, and layers whose error type is neither `Clone` nor `Sync`.
 
-mod common;
+use crate::common;
 
 use std::error::Error;
 use std::io;

@@ -2,7 +2,7 @@
 //! schedule, spends the task's budget; so any loop yields now and then, can be interrupted,
 //! and cannot starve its siblings, even on a current-thread runtime.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

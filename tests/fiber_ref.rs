@@ -2,7 +2,7 @@
 //! at that moment, never merged back; `locally` puts the previous value back however its
 //! effect ends. No test here waits on the wall clock.
 
-mod common;
+use crate::common;
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};

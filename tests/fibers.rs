@@ -1,6 +1,6 @@
 //! Fibers: fork, join, await, interrupt, supervision, uninterruptible regions, fairness.
 
-mod common;
+use crate::common;
 
 use common::{test_env, Log};
 use std::future::IntoFuture;

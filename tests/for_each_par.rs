@@ -1,6 +1,6 @@
 //! for_each_par: bounded parallelism, input order, fail-fast without further starts.
 
-mod common;
+use crate::common;
 
 use common::{after, test_env, Gauge, Log};
 use effect::prelude::*;
@@ -81,8 +81,11 @@ async fn a_failure_stops_new_starts_and_interrupts_the_items_in_flight() {
     clock.advance(ms(5)).await;
     let cause = rt.run(fiber.join()).await.unwrap_err();
     assert_eq!(cause.failures(), [&"item 1 failed".to_string()]);
+    // Items 0 and 1 start together (in either order under random yields); item 2 never does.
+    let mut events = log.events();
+    events[..2].sort();
     assert_eq!(
-        log.events(),
+        events,
         ["start 0", "start 1", "interrupted 0"]
             .map(String::from)
             .to_vec()

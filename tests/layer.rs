@@ -1,7 +1,7 @@
 //! Layers: build services into a context inside a scope; compose; memoize; tear down in
 //! reverse order; a failing build tears down what it built.
 
-mod common;
+use crate::common;
 
 use common::{after, test_env, Log};
 use effect::prelude::*;

@@ -4,7 +4,7 @@
 //! every item released exactly once and never held by two at once. Each scenario runs on
 //! both runtime flavours, with `live_fibers() == 0` checked after it.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -125,7 +125,15 @@ fn invalidate_handed(clock: TestClock) -> Effect<(), String> {
         let waiter = scoped(pool.get().map(|c| c.0)).fork()?;
         clock.advance(ms(10)).await;
         assert_eq!(holder.join()?, 0);
-        assert_eq!(waiter.join()?, 1, "the waiter got a new item, not the invalidated one");
+        let waited = waiter.join()?;
+        if std::env::var_os("EFFECT_PERTURB").is_none() {
+            assert_eq!(waited, 1, "the waiter got a new item, not the invalidated one");
+        } else {
+            // Random yields may let the waiter run before the invalidation: it used item 0
+            // and gave it back, and the invalidation then found it idle. What follows holds
+            // either way.
+            assert!(waited <= 1);
+        }
         assert_eq!(tracker.released(), vec![0]);
         assert_eq!(scoped(pool.get().map(|c| c.0))?, 1);
         assert_eq!((pool.size(), pool.idle(), pool.waiting()), (1, 1, 0));

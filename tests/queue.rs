@@ -1,6 +1,6 @@
 //! Coordination: Queue, Semaphore, Ref, Deferred, Hub, including interruption while waiting.
 
-mod common;
+use crate::common;
 
 use common::{test_env, Gauge};
 use effect::prelude::*;

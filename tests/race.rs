@@ -1,7 +1,7 @@
 //! race and race_first: the first success (or completion) wins; losers are interrupted and
 //! awaited before the race yields.
 
-mod common;
+use crate::common;
 
 use common::{after, fail_after, test_env, Log};
 use effect::prelude::*;

@@ -3,7 +3,7 @@
 //! and holding nobody up, keys independent and forgotten when idle. Each scenario runs on
 //! both runtime flavours, with `live_fibers() == 0` checked after it.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

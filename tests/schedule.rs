@@ -1,6 +1,6 @@
 //! Schedules, retry and repeat: counts and delays, all on virtual time.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

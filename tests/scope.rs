@@ -1,7 +1,7 @@
 //! Scope, scoped and acquire_release: every release runs exactly once, whatever ends the
 //! region, including interruption at every suspension point.
 
-mod common;
+use crate::common;
 
 use common::{test_env, Log};
 use effect::prelude::*;

@@ -2,7 +2,7 @@
 //! `instant`, `timed`, `Random`/`TestRandom` (and `Schedule::jittered` drawing from it), and
 //! `provide` inferring a layer's error type.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};

@@ -2,7 +2,7 @@
 //! their finalizers; a tokio runtime dropped under live fibers never aborts the process, and
 //! finishes in place what the fibers owe without waiting.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

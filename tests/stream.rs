@@ -1,7 +1,7 @@
 //! Streams: sources, sequential operators and sinks, on their happy and unhappy paths
 //! (failure, defect, interruption, empty input, bad arguments).
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

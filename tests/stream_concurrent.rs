@@ -2,7 +2,7 @@
 //! `map_par_unordered` and `flat_map_par`. Every test runs on a TestClock (no real-time
 //! waits) and checks that the run left no fiber behind.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};

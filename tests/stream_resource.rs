@@ -1,7 +1,7 @@
 //! Streams over resources: whatever way a run ends, every resource a stream acquired is
 //! released, exactly once, and as early as the stream's structure allows.
 
-mod common;
+use crate::common;
 
 use common::{test_env, Log};
 use effect::prelude::*;

@@ -2,7 +2,7 @@
 //! and `interrupt_when`. Everything runs on a TestClock: the tests assert the virtual time of
 //! each emission, never wait on the wall clock, and check that each run left no fiber alive.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

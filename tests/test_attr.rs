@@ -2,7 +2,7 @@
 //! works on every flavor), and `#[effect::main]`'s program run: its exit code, its report of
 //! a failure, and its graceful shutdown.
 
-mod common;
+use crate::common;
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};

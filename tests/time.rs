@@ -1,6 +1,6 @@
 //! Time: Clock, sleep, timeout and TestClock. No test here waits on the wall clock.
 
-mod common;
+use crate::common;
 
 use common::{after, test_env, Log};
 use effect::prelude::*;

@@ -1,6 +1,6 @@
 //! zip_par: all values, in order; fail-fast with siblings interrupted and awaited.
 
-mod common;
+use crate::common;
 
 use common::{after, fail_after, test_env, Log};
 use effect::prelude::*;
