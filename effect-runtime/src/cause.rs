@@ -23,6 +23,13 @@ use crate::fiber::core::FiberId;
 /// ```
 pub type Never = Infallible;
 
+// The attribute comes before the docs: tests/doc_examples.rs reads the docs right above an item.
+#[diagnostic::on_unimplemented(
+    message = "this effect fails with `{F}`, which its error type `{Self}` cannot hold",
+    label = "its error type must implement `From<{F}>`",
+    note = "an effect's error type is the one written on its call, or else inferred from the code around it: in an `#[effect]` fn, the declared one; in an `effect_block!`, an effect whose error type is not written is taken to be `Never` (`Infallible`), which holds no failure",
+    note = "write the error type on the call, `::<MyError>`, with `MyError` implementing `From<{F}>` (`{F}` itself does)"
+)]
 /// An error type that holds a failure `F`: one that converts from it with `From` (`F`
 /// itself, or your error type with an `impl From<F>`). Constructors that can fail with `F`
 /// whatever error type you choose, such as [`Queue::offer`](crate::Queue::offer) failing with
@@ -43,12 +50,6 @@ pub type Never = Infallible;
 /// let offered: Effect<bool, AppError> = queue.offer(1); // `AppError: HoldsFailure<QueueShutdown>`
 /// assert_eq!(run_blocking(offered).unwrap_err().failure(), Some(&AppError::Closed));
 /// ```
-#[diagnostic::on_unimplemented(
-    message = "this effect fails with `{F}`, which its error type `{Self}` cannot hold",
-    label = "its error type must implement `From<{F}>`",
-    note = "an effect's error type is the one written on its call, or else inferred from the code around it: in an `#[effect]` fn, the declared one; in an `effect_block!`, an effect whose error type is not written is taken to be `Never` (`Infallible`), which holds no failure",
-    note = "write the error type on the call, `::<MyError>`, with `MyError` implementing `From<{F}>` (`{F}` itself does)"
-)]
 pub trait HoldsFailure<F>: From<F> {}
 
 #[diagnostic::do_not_recommend]
