@@ -246,3 +246,28 @@ async fn guide_connection_pool_never_exceeds_its_size_and_returns_every_connecti
         "ten 100 ms queries on 3 connections take 4 rounds"
     );
 }
+
+/// A child scope closed first takes itself out of its parent: a parent making a child per
+/// element keeps no entry for the ones closed; one closed with the parent is closed once.
+#[tokio::test]
+async fn child_scopes_closed_first_leave_their_parent_as_it_was() {
+    let parent = Scope::new();
+    for _ in 0..1_000 {
+        let child = parent.child();
+        child.add_finalizer_now(succeed(()));
+        child.close(Ok(())).await.unwrap();
+    }
+    assert_eq!(
+        format!("{parent:?}"),
+        "Scope { finalizers: 0, closed: false }"
+    );
+    let log = Log::default();
+    let open = parent.child();
+    open.add_finalizer_now(log.note("child released"));
+    parent.close(Err(Cause::Fail(()))).await.unwrap();
+    open.close(Ok(())).await.unwrap();
+    assert_eq!(log.events(), ["child released"]);
+    assert!(open.is_closed());
+    let late = parent.child();
+    assert!(late.is_closed(), "a child of a closed scope is closed");
+}

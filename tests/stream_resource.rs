@@ -218,3 +218,141 @@ fn a_scoped_stream_releases_what_its_effect_acquired() {
     assert_eq!(effect::run_blocking(ids.run_collect()), Ok(vec![7, 8]));
     assert_eq!(log.events(), ["connect", "disconnect"]);
 }
+
+/// A resource as a stream of one value: `open NAME` when acquired, `close NAME ok|err` when
+/// released, with the exit the release saw.
+fn resource(log: &Log, name: &'static str) -> Stream<&'static str, String> {
+    let (opened, closed) = (log.clone(), log.clone());
+    Stream::acquire_release(
+        sync(move || {
+            opened.push(format!("open {name}"));
+            name
+        }),
+        move |name, exit| {
+            let how = if exit.is_ok() { "ok" } else { "err" };
+            closed.note(&format!("close {name} {how}"))
+        },
+    )
+}
+
+/// How a run over nested resources ends.
+#[derive(Clone, Copy, Debug)]
+enum Way {
+    End,
+    Fail,
+    Die,
+    Take,
+    ConsumerFails,
+    Interrupt,
+}
+
+/// A connection, a cursor on it and rows through the cursor, ended the `way` given: every
+/// way out releases the cursor before the connection, each once, seeing the run's real exit.
+#[tokio::test]
+async fn nested_resources_are_released_inner_first_on_every_way_out() {
+    for way in [
+        Way::End,
+        Way::Fail,
+        Way::Die,
+        Way::Take,
+        Way::ConsumerFails,
+        Way::Interrupt,
+    ] {
+        let (clock, runtime) = test_env();
+        let log = Log::default();
+        let inner_log = log.clone();
+        let rows = resource(&log, "connection").flat_map(move |_| {
+            resource(&inner_log, "cursor").flat_map(move |_| {
+                let rows = Stream::<u32, String>::from_iter(0..3);
+                match way {
+                    Way::Fail => rows.concat(Stream::fail("row 3 is corrupt".to_string())),
+                    Way::Die => rows.concat(Stream::from_effect(die("row 3 panicked"))),
+                    Way::Interrupt => rows.concat(Stream::from_effect(never())),
+                    _ => rows,
+                }
+            })
+        });
+        let run: Effect<Vec<u32>, String> = match way {
+            Way::Take => rows.take(2).run_collect(),
+            Way::ConsumerFails => rows
+                .run_for_each(|row| {
+                    if row == 1 {
+                        fail("the consumer gave up".to_string())
+                    } else {
+                        succeed(())
+                    }
+                })
+                .as_value(Vec::new()),
+            _ => rows.run_collect(),
+        };
+        let fiber = runtime.fork(run);
+        clock.advance(ms(1)).await;
+        let exit = if matches!(way, Way::Interrupt) {
+            runtime.run(fiber.interrupt::<String>()).await.unwrap()
+        } else {
+            runtime.run(fiber.await_exit::<String>()).await.unwrap()
+        };
+        let how = match way {
+            Way::End | Way::Take => "ok",
+            _ => "err",
+        };
+        assert_eq!(exit.is_ok(), how == "ok", "{way:?}: {exit:?}");
+        assert_eq!(
+            log.events(),
+            [
+                "open connection".to_string(),
+                "open cursor".to_string(),
+                format!("close cursor {how}"),
+                format!("close connection {how}"),
+            ],
+            "{way:?}"
+        );
+        assert_eq!(runtime.live_fibers(), 0, "{way:?}");
+    }
+}
+
+/// `catch_all` releases what the failed stream acquired, seeing the failure, before the
+/// fallback opens: the fallback never runs beside a half-used connection.
+#[test]
+fn catch_all_releases_the_failed_streams_resources_before_the_fallback_opens() {
+    let log = Log::default();
+    let (inner_log, fallback_log) = (log.clone(), log.clone());
+    let recovered = resource(&log, "primary")
+        .flat_map(move |_| {
+            resource(&inner_log, "cursor").flat_map(|_| {
+                Stream::from_iter([1u32]).concat(Stream::fail("primary broke".to_string()))
+            })
+        })
+        .catch_all(move |error| {
+            assert_eq!(error, "primary broke");
+            resource(&fallback_log, "replica").map(|_| 2u32)
+        });
+    assert_eq!(
+        effect::run_blocking(recovered.run_collect()),
+        Ok(vec![1, 2])
+    );
+    assert_eq!(
+        log.events(),
+        [
+            "open primary",
+            "open cursor",
+            "close cursor err",
+            "close primary err",
+            "open replica",
+            "close replica ok",
+        ]
+    );
+}
+
+/// A stream over a million inner streams holds one inner scope at a time: each closes as its
+/// inner stream ends and leaves nothing registered behind.
+#[test]
+fn inner_scopes_do_not_accumulate_in_the_streams_scope() {
+    let log = Log::default();
+    let many = resource(&log, "connection")
+        .flat_map(|_| Stream::<u32, String>::from_iter(0..100_000))
+        .flat_map(|n| Stream::from_iter([n]))
+        .run_fold(0u64, |sum, n| sum + u64::from(n));
+    assert_eq!(effect::run_blocking(many), Ok(4_999_950_000));
+    assert_eq!(log.events(), ["open connection", "close connection ok"]);
+}

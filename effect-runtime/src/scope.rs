@@ -4,6 +4,13 @@
 //! `close` runs every finalizer registered before it, in reverse order of registration, each
 //! uninterruptibly, and keeps going when one fails, so every registered finalizer runs
 //! exactly once. A finalizer added to a scope that is already closed runs at once.
+//!
+//! A child scope ([`Scope::child`]) is one finalizer of its parent, registered when the child
+//! is made: the parent closes it in that place of its reverse order, so what the child holds
+//! is released before what the parent acquired earlier. A child closed on its own first
+//! takes its entry out of the parent, so a parent that makes a child per element (a stream's
+//! `flat_map`) does not grow; closing is idempotent, so a child closed by both at once runs
+//! its finalizers once.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -60,8 +67,15 @@ pub struct Scope {
 
 #[derive(Default)]
 struct ScopeState {
-    finalizers: Vec<ScopeFinalizer>,
+    /// Each with its key: 0 for a plain finalizer, a child scope's own key for the entry
+    /// that closes it (so the child can take it out when it closes first).
+    finalizers: Vec<(u64, ScopeFinalizer)>,
     closed: Option<ScopeExit>,
+    /// The last key given to a child.
+    last_child: u64,
+    /// For a child scope: its parent, and its entry's key there. Weak: a parent owns its
+    /// children through their entries, not the other way round.
+    parent: Option<(std::sync::Weak<Mutex<ScopeState>>, u64)>,
 }
 
 impl fmt::Debug for Scope {
@@ -103,6 +117,48 @@ impl Scope {
         Scope::default()
     }
 
+    /// A scope closed with this one, in the place of this one's reverse order it takes now
+    /// (before whatever was registered earlier), or earlier on its own: closing it first
+    /// takes it out of this scope. Made on a closed scope, it is closed already, with that
+    /// scope's exit.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use effect::{sync, Scope};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let note = |text: &'static str| {
+    ///     let log = log.clone();
+    ///     sync(move || log.lock().unwrap().push(text))
+    /// };
+    /// let connection = Scope::new();
+    /// connection.add_finalizer_now(note("connection closed"));
+    /// let cursor = connection.child();
+    /// cursor.add_finalizer_now(note("cursor closed"));
+    /// connection.close(Err(effect::Cause::Fail(()))).await.unwrap();
+    /// // The cursor, opened later, is closed first.
+    /// assert_eq!(*log.lock().unwrap(), ["cursor closed", "connection closed"]);
+    /// # }
+    /// ```
+    pub fn child(&self) -> Scope {
+        let child = Scope::new();
+        let entry = child.clone();
+        let mut state = self.state();
+        if let Some(exit) = &state.closed {
+            child.state().closed = Some(exit.clone());
+            return child;
+        }
+        state.last_child += 1;
+        let key = state.last_child;
+        child.state().parent = Some((Arc::downgrade(&self.inner), key));
+        state.finalizers.push((
+            key,
+            Box::new(move |exit: &ScopeExit| entry.closing(exit.clone())),
+        ));
+        child
+    }
+
     fn state(&self) -> MutexGuard<'_, ScopeState> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -129,7 +185,7 @@ impl Scope {
         match &state.closed {
             Some(exit) => Some((finalizer, exit.clone())),
             None => {
-                state.finalizers.push(finalizer);
+                state.finalizers.push((0, finalizer));
                 None
             }
         }
@@ -263,14 +319,27 @@ impl Scope {
         // common case: a scope around one resource) is run as it is, more in a loop, each
         // uninterruptible with the whole closing.
         Effect::suspend_with(move |_| {
-            let mut finalizers = {
+            let (mut finalizers, parent) = {
                 let mut state = scope.state();
                 if state.closed.is_some() {
                     return succeed(());
                 }
                 state.closed = Some(exit.clone());
-                std::mem::take(&mut state.finalizers)
+                (std::mem::take(&mut state.finalizers), state.parent.take())
             };
+            // A child closing first takes its entry out of its parent (usually the last one).
+            if let Some((parent, key)) = parent {
+                if let Some(parent) = parent.upgrade() {
+                    let mut parent = parent.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(at) = parent.finalizers.iter().rposition(|(k, _)| *k == key) {
+                        drop(parent.finalizers.remove(at));
+                    }
+                }
+            }
+            let mut finalizers: Vec<ScopeFinalizer> = finalizers
+                .drain(..)
+                .map(|(_, finalizer)| finalizer)
+                .collect();
             if finalizers.len() <= 1 {
                 return match finalizers.pop() {
                     Some(finalizer) => catch_build(finalizer, &exit),

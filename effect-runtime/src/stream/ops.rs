@@ -406,9 +406,9 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         Stream::from_iter([self, other]).flat_map(|stream| stream)
     }
 
-    /// On a typed failure, continues with the stream `f` makes of the error (opened in this
-    /// stream's scope). Values already emitted stay emitted; defects and interruption are
-    /// not recovered.
+    /// On a typed failure, continues with the stream `f` makes of the error. What this stream
+    /// acquired is released first, its releases seeing the failure; then the fallback opens.
+    /// Values already emitted stay emitted; defects and interruption are not recovered.
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
@@ -423,7 +423,9 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         E2: Send + 'static,
         F: FnOnce(E) -> Stream<A, E2> + Send + 'static,
     {
-        fn pull<A, E, E2, F>(upstream: Pull<A, E>, f: F, scope: Scope) -> Pull<A, E2>
+        // This stream runs in a child scope of the stream's, closed with the failure, so
+        // that what it acquired is released (seeing the failure) before the fallback opens.
+        fn pull<A, E, E2, F>(upstream: Pull<A, E>, f: F, scope: Scope, own: Scope) -> Pull<A, E2>
         where
             A: Send + 'static,
             E: Send + 'static,
@@ -431,12 +433,18 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             F: FnOnce(E) -> Stream<A, E2> + Send + 'static,
         {
             upstream.result().flat_map(move |step| match step {
-                Ok(Step::Emit(chunk, rest)) => emit(chunk, pull(*rest, f, scope)),
+                Ok(Step::Emit(chunk, rest)) => emit(chunk, pull(*rest, f, scope, own)),
                 Ok(Step::End) => end(),
-                Err(error) => f(error).open(scope),
+                Err(error) => own
+                    .close_effect(Err(Cause::Fail(())))
+                    .widen()
+                    .flat_map(move |()| f(error).open(scope)),
             })
         }
-        Stream::from_open(move |scope| pull(self.open(scope.clone()), f, scope))
+        Stream::from_open(move |scope| {
+            let own = scope.child();
+            pull(self.open(own.clone()), f, scope, own)
+        })
     }
 
     /// The stream `make` builds, started again from scratch on a typed failure, after the
@@ -569,36 +577,28 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     }
 }
 
-/// The scope of the inner stream running now (of `flat_map`, `retry`), inside the scope of
-/// the stream around it.
-///
-/// Invariant: at most one inner scope is open at a time; it is closed when its inner stream
-/// ends (or, for `retry`, before the next attempt starts), and otherwise by the one
-/// finalizer registered in the parent scope, which closes whatever inner scope is open when
-/// the parent closes (the run cut short, failed or interrupted). So a run over a million
-/// inner streams registers one finalizer, not a million.
-#[derive(Clone)]
+/// The scope of the inner stream running now (of `flat_map`, or an attempt of `retry`): a
+/// child of the stream's scope, made as each inner stream starts, so that on a failure, an
+/// early stop or an interruption the stream's scope closes it before what the outer stream
+/// acquired earlier (a cursor before its connection). An inner stream that ends closes its
+/// scope at once, which takes it out of the stream's scope: a run over a million inner
+/// streams holds one at a time.
 pub(crate) struct InnerScope {
+    parent: Scope,
     current: Arc<Mutex<Option<Scope>>>,
 }
 
 impl InnerScope {
     pub(crate) fn new(parent: &Scope) -> Self {
-        let current: Arc<Mutex<Option<Scope>>> = Arc::default();
-        let open = current.clone();
-        parent.add_finalizer_exit_now(move |exit: &ScopeExit| {
-            let exit = exit.clone();
-            match open.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                Some(scope) => scope.close_effect(exit),
-                None => succeed(()),
-            }
-        });
-        InnerScope { current }
+        InnerScope {
+            parent: parent.clone(),
+            current: Arc::default(),
+        }
     }
 
     /// A fresh scope for the next inner stream.
     pub(crate) fn start(&self) -> Scope {
-        let scope = Scope::new();
+        let scope = self.parent.child();
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(scope.clone());
         scope
     }
