@@ -469,3 +469,92 @@ fn a_body_consumes_a_stream_with_run_for_each() -> Effect<(), String> {
     let collected = Stream::<u32, String>::from_iter(1..=3).run_collect()?;
     assert_eq!(collected, [1, 2, 3]);
 }
+
+const NESTED: u64 = 100_000;
+
+/// A hundred thousand concats nested to the left, to the right, and a stream defined
+/// recursively: each runs in time linear in its values (a value passes through one concat,
+/// not one per level) and without growing the stack.
+#[test]
+fn deeply_nested_concats_run_in_linear_time() {
+    let sum = NESTED * (NESTED - 1) / 2;
+    let mut left = Stream::<u64, String>::from_iter([0]);
+    for n in 1..NESTED {
+        left = left.concat(Stream::succeed(n));
+    }
+    assert_eq!(
+        effect::run_blocking(left.run_fold(0, |s, n| s + n)),
+        Ok(sum)
+    );
+
+    let mut right = Stream::<u64, String>::from_iter([NESTED - 1]);
+    for n in (0..NESTED - 1).rev() {
+        right = Stream::succeed(n).concat(right);
+    }
+    let in_order = right.run_fold((0, true, 0u64), |(count, ordered, sum), n| {
+        (count + 1, ordered && n == count, sum + n)
+    });
+    assert_eq!(effect::run_blocking(in_order), Ok((NESTED, true, sum)));
+
+    fn from(n: u64) -> Stream<u64, String> {
+        if n == NESTED {
+            return Stream::empty();
+        }
+        Stream::succeed(n).concat(Stream::suspend(move || from(n + 1)))
+    }
+    assert_eq!(
+        effect::run_blocking(from(0).run_fold(0, |s, n| s + n)),
+        Ok(sum)
+    );
+}
+
+/// The parts of a concat each release their resources as they end, before the next opens;
+/// the last one's are released with the stream, and a failure in the middle stops it.
+#[test]
+fn concat_parts_release_in_turn_and_a_failure_stops_the_rest() {
+    fn part(log: &Log, name: &'static str) -> Stream<&'static str, String> {
+        let (opened, closed) = (log.clone(), log.clone());
+        Stream::acquire_release(
+            sync(move || opened.push(format!("open {name}"))),
+            move |(), exit| {
+                let how = if exit.is_ok() { "ok" } else { "err" };
+                closed.note(&format!("close {name} {how}"))
+            },
+        )
+        .map(move |()| name)
+    }
+    let log = Log::default();
+    let all = part(&log, "a")
+        .concat(part(&log, "b"))
+        .concat(part(&log, "c"));
+    assert_eq!(
+        effect::run_blocking(all.run_collect()),
+        Ok(vec!["a", "b", "c"])
+    );
+    assert_eq!(
+        log.events(),
+        [
+            "open a",
+            "close a ok",
+            "open b",
+            "close b ok",
+            "open c",
+            "close c ok"
+        ]
+    );
+    let log = Log::default();
+    let broken = part(&log, "a")
+        .concat(part(&log, "b").concat(Stream::fail("b broke".to_string())))
+        .concat(part(&log, "c"));
+    assert_eq!(
+        effect::run_blocking(broken.run_collect()),
+        Err(Cause::Fail("b broke".to_string()))
+    );
+    // b ended before the failure after it, so its release saw success; c never opened.
+    assert_eq!(
+        log.events(),
+        ["open a", "close a ok", "open b", "close b ok"]
+    );
+    let nothing = Stream::<u8, String>::empty().concat(Stream::empty());
+    assert_eq!(effect::run_blocking(nothing.run_collect()), Ok(vec![]));
+}

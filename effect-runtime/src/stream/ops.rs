@@ -393,19 +393,6 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         })
     }
 
-    /// This stream's values, then `other`'s. Each runs in a scope of its own, closed as it
-    /// ends; `other` is opened only once this stream has ended.
-    ///
-    /// ```
-    /// use effect::{run_blocking, stream::Stream};
-    ///
-    /// let both = Stream::<u32, String>::from_iter([1, 2]).concat(Stream::from_iter([3]));
-    /// assert_eq!(run_blocking(both.run_collect()), Ok(vec![1, 2, 3]));
-    /// ```
-    pub fn concat(self, other: Stream<A, E>) -> Stream<A, E> {
-        Stream::from_iter([self, other]).flat_map(|stream| stream)
-    }
-
     /// On a typed failure, continues with the stream `f` makes of the error. What this stream
     /// acquired is released first, its releases seeing the failure; then the fallback opens.
     /// Values already emitted stay emitted; defects and interruption are not recovered.
