@@ -558,3 +558,33 @@ fn concat_parts_release_in_turn_and_a_failure_stops_the_rest() {
     let nothing = Stream::<u8, String>::empty().concat(Stream::empty());
     assert_eq!(effect::run_blocking(nothing.run_collect()), Ok(vec![]));
 }
+
+/// A zip ends with a failure of either side, even when the other side never emits, and
+/// interrupts that side's pull.
+#[tokio::test]
+async fn zip_ends_with_a_failure_of_either_side_while_the_other_never_emits() {
+    for left_fails in [true, false] {
+        let (clock, runtime) = test_env();
+        let log = Log::default();
+        let silent = Stream::<u32, String>::from_effect(
+            never::<u32, String>().on_interrupt(log.note("silent side interrupted")),
+        );
+        let failing = Stream::<u32, String>::from_effect(
+            sleep(ms(5)).flat_map(|()| fail::<u32, String>("broken side".to_string())),
+        );
+        let zipped = if left_fails {
+            failing.zip(silent).map(|(a, b)| a + b)
+        } else {
+            silent.zip(failing).map(|(a, b)| a + b)
+        };
+        let fiber = runtime.fork(zipped.run_collect());
+        clock.advance(ms(5)).await;
+        assert_eq!(
+            runtime.run(fiber.join()).await,
+            Err(Cause::Fail("broken side".to_string())),
+            "left fails: {left_fails}"
+        );
+        assert_eq!(log.events(), ["silent side interrupted"]);
+        assert_eq!(runtime.live_fibers(), 0);
+    }
+}

@@ -512,6 +512,10 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
 
     /// Pairs of this stream's and `other`'s values, in order; ends when either ends.
     ///
+    /// When it needs a value from both sides it pulls them together, so a failure of either
+    /// side ends the zip with that failure even if the other side never emits. When one side
+    /// has values buffered, only the other is pulled (it reads no further ahead than that).
+    ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
     ///
@@ -534,6 +538,19 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
                 let n = lefts.len().min(rights.len());
                 let out: Vec<(A, B)> = lefts.drain(..n).zip(rights.drain(..n)).collect();
                 return emit(out, suspend(move || pull(left, lefts, right, rights)));
+            }
+            if lefts.is_empty() && rights.is_empty() {
+                // Both sides are waited on: pull them together, so that a failure of either
+                // ends the zip even while the other has not emitted (or never will); the
+                // other side's pull is then interrupted. A side that ends ends the zip.
+                return crate::zip_par((left, right)).flat_map(move |steps| match steps {
+                    (Step::Emit(lchunk, lrest), Step::Emit(rchunk, rrest)) => {
+                        lefts.extend(lchunk);
+                        rights.extend(rchunk);
+                        pull(*lrest, lefts, *rrest, rights)
+                    }
+                    _ => end(),
+                });
             }
             if lefts.is_empty() {
                 left.flat_map(move |step| match step {
