@@ -60,6 +60,8 @@ mod stream;
 mod stream_concurrent;
 #[path = "stream_resource.rs"]
 mod stream_resource;
+#[path = "stream_stateful.rs"]
+mod stream_stateful;
 #[path = "stream_time.rs"]
 mod stream_time;
 #[path = "test_attr.rs"]

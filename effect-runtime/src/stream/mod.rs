@@ -45,6 +45,7 @@ mod concurrent;
 mod ops;
 mod run;
 mod sources;
+mod stateful;
 mod time;
 
 use std::collections::VecDeque;

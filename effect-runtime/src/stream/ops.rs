@@ -37,7 +37,7 @@ where
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// A stream of the chunks' values passed through a stateful chunk transducer.
-    fn transduce<B, F>(self, f: F) -> Stream<B, E>
+    pub(super) fn transduce<B, F>(self, f: F) -> Stream<B, E>
     where
         B: Send + 'static,
         F: FnMut(Option<Vec<A>>) -> (Vec<B>, bool) + Send + 'static,
