@@ -199,3 +199,84 @@ fn run_head_stops_the_stream_and_run_last_and_run_count_read_it_all() {
         Err(Cause::Fail("upstream broke".to_string()))
     );
 }
+
+#[test]
+fn interleave_takes_turns_then_gives_the_rest_of_the_longer_side() {
+    let left = || one_by_one(vec![1, 2, 3]);
+    assert_eq!(
+        collect(left().interleave(Stream::from_iter([10, 20]))),
+        Ok(vec![1, 10, 2, 20, 3])
+    );
+    assert_eq!(
+        collect(Stream::from_iter([10u32]).interleave(left())),
+        Ok(vec![10, 1, 2, 3])
+    );
+    assert_eq!(
+        collect(Stream::<u32, String>::empty().interleave(left())),
+        Ok(vec![1, 2, 3])
+    );
+    assert_eq!(
+        collect(left().interleave(Stream::empty())),
+        Ok(vec![1, 2, 3])
+    );
+    assert_eq!(
+        collect(Stream::<u32, String>::from_iter(0..300).interleave(Stream::from_iter(1000..1300)))
+            .map(|v| (v.len(), v[..4].to_vec())),
+        Ok((600, vec![0, 1000, 1, 1001]))
+    );
+    assert_eq!(
+        collect(left().interleave(failing(vec![10]))),
+        Err(Cause::Fail("upstream broke".to_string()))
+    );
+}
+
+#[test]
+fn interleave_pulls_a_side_only_when_its_turn_comes() {
+    let log = Log::default();
+    let (l, r) = (log.clone(), log.clone());
+    let left = Stream::<u32, String>::from_iter([1, 2]).tap(move |n| l.note(&format!("left {n}")));
+    let right =
+        Stream::<u32, String>::from_iter([10, 20]).tap(move |n| r.note(&format!("right {n}")));
+    let first_two = left.interleave(right).take(2);
+    assert_eq!(collect(first_two), Ok(vec![1, 10]));
+    assert_eq!(log.events(), ["left 1", "right 10"]);
+}
+
+#[test]
+fn catch_all_cause_recovers_failures_and_defects_releasing_first() {
+    let recovered = failing(vec![1])
+        .catch_all_cause(|cause| Stream::from_iter([u32::from(cause.failure().is_some())]));
+    assert_eq!(collect(recovered), Ok(vec![1, 1]));
+
+    let log = Log::default();
+    let (opened, closed) = (log.clone(), log.clone());
+    let crashing = Stream::acquire_release(sync(move || opened.push("open")), move |(), exit| {
+        let how = if exit.as_ref().is_err_and(|c| c.is_die()) {
+            "died"
+        } else {
+            "other"
+        };
+        closed.note(&format!("close {how}"))
+    })
+    .flat_map(|()| Stream::<u32, String>::from_effect(die("parser bug")));
+    let fallback_log = log.clone();
+    let recovered = crashing.catch_all_cause(move |cause| {
+        assert!(cause.is_die());
+        fallback_log.push("fallback");
+        Stream::<u32, String>::from_iter([0])
+    });
+    assert_eq!(collect(recovered), Ok(vec![0]));
+    assert_eq!(log.events(), ["open", "close died", "fallback"]);
+}
+
+#[tokio::test]
+async fn catch_all_cause_does_not_recover_the_runs_interruption() {
+    let (clock, runtime) = test_env();
+    let stuck = Stream::<u32, String>::from_effect(never())
+        .catch_all_cause(|_| Stream::<u32, String>::from_iter([0]));
+    let fiber = runtime.fork(stuck.run_collect());
+    clock.advance(ms(1)).await;
+    let exit = runtime.run(fiber.interrupt::<String>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted_only());
+    assert_eq!(runtime.live_fibers(), 0);
+}

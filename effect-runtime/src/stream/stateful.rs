@@ -1,6 +1,6 @@
 //! Operators that carry state from value to value (`drop`, `zip_with_index`, `changes`,
-//! `map_accum`, `sliding`), and the small ones pipelines reach for first (`tap`,
-//! `or_else`, `ensuring`, `run_head`, `run_last`, `run_count`).
+//! `map_accum`, `sliding`, `interleave`), the small ones pipelines reach for first (`tap`,
+//! `or_else`, `catch_all_cause`, `ensuring`, `run_head`, `run_last`, `run_count`).
 //!
 //! Each is a transducer over the chunks the upstream emits: it reads no further ahead than
 //! the upstream's current chunk, and on a failure, a defect or an interruption it stops with
@@ -9,9 +9,11 @@
 
 use std::collections::VecDeque;
 
-use super::Stream;
-use crate::cause::Never;
-use crate::effect::Effect;
+use super::sources::{emit, end};
+use super::{Pull, Step, Stream};
+use crate::cause::{Cause, Never};
+use crate::effect::{succeed, suspend, Effect};
+use crate::scope::Scope;
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// The values after the first `n`.
@@ -252,5 +254,107 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// ```
     pub fn run_count(self) -> Effect<u64, E> {
         self.run_fold(0, |count, _| count + 1)
+    }
+
+    /// On any cause (a typed failure or a defect; not this fiber's interruption), continues
+    /// with the stream `f` makes of it. What this stream acquired is released first, its
+    /// releases seeing that cause; values already emitted stay emitted.
+    ///
+    /// ```
+    /// use effect::{die, run_blocking, stream::Stream};
+    ///
+    /// let crashed = Stream::<u32, String>::from_iter([1]).concat(Stream::from_effect(die("bug")));
+    /// let values = crashed.catch_all_cause(|cause| {
+    ///     Stream::<u32, String>::from_iter([if cause.is_die() { 0 } else { 9 }])
+    /// });
+    /// assert_eq!(run_blocking(values.run_collect()), Ok(vec![1, 0]));
+    /// ```
+    pub fn catch_all_cause<E2, F>(self, f: F) -> Stream<A, E2>
+    where
+        E2: Send + 'static,
+        F: FnOnce(Cause<E>) -> Stream<A, E2> + Send + 'static,
+    {
+        fn pull<A, E, E2, F>(upstream: Pull<A, E>, f: F, scope: Scope, own: Scope) -> Pull<A, E2>
+        where
+            A: Send + 'static,
+            E: Send + 'static,
+            E2: Send + 'static,
+            F: FnOnce(Cause<E>) -> Stream<A, E2> + Send + 'static,
+        {
+            upstream
+                .map(Ok)
+                .catch_all_cause(|cause| succeed(Err(cause)))
+                .flat_map(move |step| match step {
+                    Ok(Step::Emit(chunk, rest)) => emit(chunk, pull(*rest, f, scope, own)),
+                    Ok(Step::End) => end(),
+                    Err(cause) => own
+                        .close_effect(Err(cause.clone_erased()))
+                        .widen()
+                        .flat_map(move |()| f(cause).open(scope)),
+                })
+        }
+        Stream::from_open(move |scope| {
+            let own = scope.child();
+            pull(self.open(own.clone()), f, scope, own)
+        })
+    }
+
+    /// One value of this stream, then one of `other`, in turn; when either ends, the rest of
+    /// the other. Each side is pulled only when its turn comes.
+    ///
+    /// ```
+    /// use effect::{run_blocking, stream::Stream};
+    ///
+    /// let mixed = Stream::<u32, String>::from_iter([1, 2, 3]).interleave(Stream::from_iter([10]));
+    /// assert_eq!(run_blocking(mixed.run_collect()), Ok(vec![1, 10, 2, 3]));
+    /// ```
+    pub fn interleave(self, other: Stream<A, E>) -> Stream<A, E> {
+        /// A side: its values pulled and not yet emitted, and its pull (`None` once ended).
+        struct Side<A, E> {
+            buffered: VecDeque<A>,
+            pull: Option<Pull<A, E>>,
+        }
+        fn next<A: Send + 'static, E: Send + 'static>(
+            mut turn: Side<A, E>,
+            mut other: Side<A, E>,
+        ) -> Pull<A, E> {
+            suspend(move || {
+                if let Some(value) = turn.buffered.pop_front() {
+                    return emit(vec![value], next(other, turn));
+                }
+                match turn.pull.take() {
+                    Some(pull) => pull.flat_map(move |step| {
+                        match step {
+                            Step::Emit(chunk, rest) => {
+                                turn.buffered.extend(chunk);
+                                turn.pull = Some(*rest);
+                            }
+                            Step::End => {}
+                        }
+                        next(turn, other)
+                    }),
+                    // This side has ended: the rest is the other's.
+                    None if other.buffered.is_empty() && other.pull.is_none() => end(),
+                    None => {
+                        let rest: Vec<A> = other.buffered.drain(..).collect();
+                        match other.pull.take() {
+                            Some(pull) => emit(rest, pull),
+                            None => emit(rest, end()),
+                        }
+                    }
+                }
+            })
+        }
+        Stream::from_open(move |scope| {
+            let left = Side {
+                buffered: VecDeque::new(),
+                pull: Some(self.open(scope.clone())),
+            };
+            let right = Side {
+                buffered: VecDeque::new(),
+                pull: Some(other.open(scope)),
+            };
+            next(left, right)
+        })
     }
 }
