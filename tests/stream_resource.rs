@@ -11,18 +11,8 @@ use futures::StreamExt;
 /// A stream of the lines of a (pretend) file, opened when first pulled and closed when the
 /// stream's scope closes; each open and close is logged.
 fn lines(log: &Log, name: &'static str, count: u32) -> Stream<String, String> {
-    let (opened, closed) = (log.clone(), log.clone());
-    Stream::acquire_release(
-        sync(move || {
-            opened.push(format!("open {name}"));
-            name
-        }),
-        move |name, exit| {
-            let how = if exit.is_ok() { "ok" } else { "err" };
-            closed.note(&format!("close {name} {how}"))
-        },
-    )
-    .flat_map(move |name| Stream::from_iter(0..count).map(move |i| format!("{name}:{i}")))
+    resource(log, name)
+        .flat_map(move |name| Stream::from_iter(0..count).map(move |i| format!("{name}:{i}")))
 }
 
 /// An endless stream over a resource.
