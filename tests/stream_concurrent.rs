@@ -1,11 +1,14 @@
 //! Streams, concurrent operators: `buffer`, `merge` / `merge_all`, `map_par`,
 //! `map_par_unordered` and `flat_map_par`. Every test runs on a TestClock (no real-time
-//! waits) and checks that the run left no fiber behind.
+//! waits) and checks that the run left no fiber behind; the parallel operators' tests run on
+//! both runtime flavours, and a rendezvous on two worker threads checks that they are
+//! parallel.
 
 use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use common::{fail_after, run_for, stamped, test_env, Gauge, Log};
 use effect::prelude::*;
@@ -86,6 +89,63 @@ const A_AND_B_INTERRUPTED: [&str; 4] = [
     "b open",
     "b released (interrupted)",
 ];
+
+/// `#[tokio::test]`s of the async fn `$scenario` in `mod $scenario`, on a current-thread
+/// runtime and on a two-worker multi-thread one.
+macro_rules! on_both_flavours {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn current_thread() {
+                    super::$scenario().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn multi_thread() {
+                    super::$scenario().await;
+                }
+            }
+        )+
+    };
+}
+
+/// A meeting point for two threads: `meet` blocks its thread (as CPU-bound work does) until
+/// the other party has arrived too. Only two effects running at the same time on two
+/// threads can meet. A guard of 10 s of real time turns a failure to meet (which would
+/// block both workers for good) into `false`; nothing waits for it when they meet.
+#[derive(Clone, Default)]
+struct Rendezvous(Arc<(Mutex<usize>, Condvar)>);
+
+impl Rendezvous {
+    fn meet(&self) -> bool {
+        let (arrived, met) = &*self.0;
+        let mut arrived = arrived.lock().unwrap();
+        *arrived += 1;
+        let pair = (*arrived + 1) / 2;
+        met.notify_all();
+        let (arrived, guard) = met
+            .wait_timeout_while(arrived, Duration::from_secs(10), |arrived| {
+                *arrived < pair * 2
+            })
+            .unwrap();
+        drop(arrived);
+        !guard.timed_out()
+    }
+
+    /// An effect that meets the other party, blocking its thread meanwhile, and gives `n`
+    /// if they met.
+    fn effect(&self, n: u32) -> Effect<u32, String> {
+        let meeting = self.clone();
+        sync(move || meeting.meet()).flat_map(move |met| {
+            if met {
+                succeed(n)
+            } else {
+                fail(format!("{n} never met"))
+            }
+        })
+    }
+}
 
 // ---- buffer ----
 
@@ -347,7 +407,6 @@ fn map_par_in_an_effect_test_on_two_threads(clock: TestClock) -> Effect<(), Stri
     assert!(gauge.max() <= 3);
 }
 
-#[tokio::test]
 async fn map_par_unordered_emits_results_in_completion_order() {
     let (clock, rt) = test_env();
     let delays = Stream::<u64, String>::from_iter([50, 10, 40, 20, 30])
@@ -360,7 +419,6 @@ async fn map_par_unordered_emits_results_in_completion_order() {
     );
 }
 
-#[tokio::test]
 async fn map_par_unordered_starts_the_next_value_as_soon_as_a_slot_frees_up() {
     let (clock, rt) = test_env();
     // Two slots: 100 blocks one for 100 ms while 10, 10, 10 pass through the other.
@@ -374,7 +432,6 @@ async fn map_par_unordered_starts_the_next_value_as_soon_as_a_slot_frees_up() {
     );
 }
 
-#[tokio::test]
 async fn map_par_keeps_a_fast_producer_at_most_n_values_ahead_of_a_slow_consumer() {
     let ahead = Lead::most_ahead_through(|source| source.map_par(4, succeed)).await;
     // At most 4 values in flight (mapped or waiting to be emitted), and the consumer may be
@@ -383,7 +440,6 @@ async fn map_par_keeps_a_fast_producer_at_most_n_values_ahead_of_a_slow_consumer
     assert!(ahead >= 4, "ahead by {ahead}");
 }
 
-#[tokio::test]
 async fn map_par_fails_fast_once_the_effects_in_flight_are_interrupted() {
     let (clock, rt) = test_env();
     let log = Log::default();
@@ -410,7 +466,6 @@ async fn map_par_fails_fast_once_the_effects_in_flight_are_interrupted() {
     assert_eq!(events, ["0 interrupted", "1 interrupted", "3 interrupted"]);
 }
 
-#[tokio::test]
 async fn panics_in_map_pars_function_or_its_effect_are_defects_of_the_stream() {
     let (clock, rt) = test_env();
     let building = Stream::<u32, String>::from_iter(0..5)
@@ -434,7 +489,6 @@ async fn panics_in_map_pars_function_or_its_effect_are_defects_of_the_stream() {
     assert_eq!(cause.defects()[0].message(), "effect bug");
 }
 
-#[tokio::test]
 async fn taking_from_map_par_interrupts_the_effects_still_in_flight() {
     let (clock, rt) = test_env();
     let log = Log::default();
@@ -454,7 +508,6 @@ async fn taking_from_map_par_interrupts_the_effects_still_in_flight() {
     assert!(events.len() <= 3, "{events:?}");
 }
 
-#[tokio::test]
 async fn map_par_of_an_empty_stream_is_empty() {
     let (clock, rt) = test_env();
     let ordered = Stream::<u32, String>::empty()
@@ -466,6 +519,16 @@ async fn map_par_of_an_empty_stream_is_empty() {
         .run_collect();
     assert_eq!(run_for(&rt, &clock, ms(0), unordered).await, Ok(vec![]));
 }
+
+on_both_flavours!(
+    map_par_unordered_emits_results_in_completion_order,
+    map_par_unordered_starts_the_next_value_as_soon_as_a_slot_frees_up,
+    map_par_keeps_a_fast_producer_at_most_n_values_ahead_of_a_slow_consumer,
+    map_par_fails_fast_once_the_effects_in_flight_are_interrupted,
+    panics_in_map_pars_function_or_its_effect_are_defects_of_the_stream,
+    taking_from_map_par_interrupts_the_effects_still_in_flight,
+    map_par_of_an_empty_stream_is_empty,
+);
 
 #[test]
 #[should_panic(expected = "Stream::map_par: n must be at least 1")]
@@ -481,7 +544,6 @@ fn map_par_unordered_with_no_parallelism_is_refused_where_it_is_built() {
 
 // ---- flat_map_par ----
 
-#[tokio::test]
 async fn flat_map_par_runs_at_most_n_inner_streams_at_once() {
     let (clock, rt) = test_env();
     let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -516,7 +578,6 @@ async fn flat_map_par_runs_at_most_n_inner_streams_at_once() {
     );
 }
 
-#[tokio::test]
 async fn flat_map_par_fails_fast_once_the_other_inner_streams_are_released() {
     let (clock, rt) = test_env();
     let log = Log::default();
@@ -534,7 +595,6 @@ async fn flat_map_par_fails_fast_once_the_other_inner_streams_are_released() {
     assert_eq!(log.count("inner 2 released (interrupted)"), 1);
 }
 
-#[tokio::test]
 async fn flat_map_par_of_an_empty_stream_is_empty() {
     let (clock, rt) = test_env();
     let empty = Stream::<u32, String>::empty()
@@ -543,8 +603,77 @@ async fn flat_map_par_of_an_empty_stream_is_empty() {
     assert_eq!(run_for(&rt, &clock, ms(0), empty).await, Ok(vec![]));
 }
 
+on_both_flavours!(
+    flat_map_par_runs_at_most_n_inner_streams_at_once,
+    flat_map_par_fails_fast_once_the_other_inner_streams_are_released,
+    flat_map_par_of_an_empty_stream_is_empty,
+);
+
 #[test]
 #[should_panic(expected = "Stream::flat_map_par: n must be at least 1")]
 fn flat_map_par_with_no_parallelism_is_refused_where_it_is_built() {
     let _ = Stream::<u32, String>::empty().flat_map_par(0, Stream::succeed);
+}
+
+// ---- parallel: effects that block their thread run at the same time ----
+
+/// Pairs of values (0 and 1, 2 and 3, ...) meet at a rendezvous, blocking their threads as
+/// CPU-bound work does: they can only meet if they run at the same time on the two workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_par_runs_effects_that_block_their_threads_in_parallel() {
+    for n in [2, 3, 8, 64] {
+        let meeting = Rendezvous::default();
+        let mapped = Stream::<u32, String>::from_iter(0..8)
+            .map_par(n, move |i| meeting.effect(i))
+            .run_collect();
+        let (clock, rt) = test_env();
+        assert_eq!(
+            run_for(&rt, &clock, ms(0), mapped).await,
+            Ok((0..8).collect()),
+            "map_par({n})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_par_unordered_runs_effects_that_block_their_threads_in_parallel() {
+    for n in [2, 5, 64] {
+        let meeting = Rendezvous::default();
+        let mapped = Stream::<u32, String>::from_iter(0..8)
+            .map_par_unordered(n, move |i| meeting.effect(i))
+            .run_collect();
+        let (clock, rt) = test_env();
+        let mut values = run_for(&rt, &clock, ms(0), mapped).await.unwrap();
+        values.sort();
+        assert_eq!(values, (0..8).collect::<Vec<_>>(), "map_par_unordered({n})");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flat_map_par_runs_inner_streams_that_block_their_threads_in_parallel() {
+    for n in [2, 8] {
+        let meeting = Rendezvous::default();
+        let flattened = Stream::<u32, String>::from_iter(0..8)
+            .flat_map_par(n, move |i| Stream::from_effect(meeting.effect(i)))
+            .run_collect();
+        let (clock, rt) = test_env();
+        let mut values = run_for(&rt, &clock, ms(0), flattened).await.unwrap();
+        values.sort();
+        assert_eq!(values, (0..8).collect::<Vec<_>>(), "flat_map_par({n})");
+    }
+}
+
+/// Many values through many slots on two workers: every value once, in order, at most `n`
+/// at once; the lanes end with the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_par_on_two_workers_keeps_order_and_bound_over_many_values() {
+    let (clock, rt) = test_env();
+    let gauge = Gauge::default();
+    let tracked = gauge.clone();
+    let mapped = Stream::<u64, String>::from_iter(0..10_000)
+        .map_par(7, move |n| tracked.track(yield_now().as_value(n)))
+        .run_collect();
+    let values = run_for(&rt, &clock, ms(0), mapped).await.unwrap();
+    assert_eq!(values, (0..10_000).collect::<Vec<_>>());
+    assert!(gauge.max() <= 7, "at most 7 at once, saw {}", gauge.max());
 }

@@ -1,5 +1,5 @@
 //! Operators that run parts of a stream on fibers of their own: `buffer`, `merge`,
-//! `merge_all`, `map_par`, `map_par_unordered` and `flat_map_par`.
+//! `merge_all` and `flat_map_par` (and `map_par`, in a module of its own).
 //!
 //! Each starts its fibers on the stream's first pull, as daemons owned by the stream's scope
 //! (see [`channel`](super::channel)): when the run ends, however it ends, they are
@@ -8,19 +8,15 @@
 //! (or defect) of any of them fails the stream, *fail-fast*: the other fibers are
 //! interrupted, and their finalizers have run, before the failure is reported.
 
-use std::collections::VecDeque;
-use std::pin::pin;
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::channel::{Channel, Signal, Workers, CHANNEL_CHUNKS};
-use super::{Pull, Step, Stream};
+use super::channel::{Channel, Workers, CHANNEL_CHUNKS};
+use super::{Step, Stream};
 use crate::cause::{Cause, Never};
 use crate::context::Context;
 use crate::effect::Effect;
-use crate::fiber::bind::current_fiber;
-use crate::fiber::region::{Placement, Region};
 use crate::scope::{scoped, Scope};
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
@@ -173,215 +169,9 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             workers.start(vec![dispatcher], move |workers| channel.receive(workers))
         })
     }
-
-    /// Each value mapped by the effect `f` builds, running up to `n` of those effects at
-    /// once, each on a fiber of its own, and emitting the results **in input order**.
-    ///
-    /// At most `n` values are in flight: being mapped, or mapped and waiting for an earlier
-    /// one to be emitted. So a slow effect at the head holds back the ones after it, and a
-    /// slow consumer holds back the effects and the upstream (pulled only when a value may
-    /// start, beyond the rest of one upstream chunk). `f` is called on a fiber of the
-    /// stream, in order, as values start.
-    ///
-    /// Fail-fast: the first effect to fail (or die, or a panic in `f`, or a failure of the
-    /// upstream) fails the stream at once, even if earlier values are still being mapped;
-    /// every effect still running is interrupted, and its finalizers have run, before it
-    /// does.
-    ///
-    /// # Panics
-    /// When `n` is 0: no effect could ever run.
-    ///
-    /// ```
-    /// use effect::{ms, run_blocking, sleep, stream::Stream};
-    ///
-    /// // The first value takes longest, yet comes out first.
-    /// let delays = Stream::<u64, String>::from_iter([30, 10, 20])
-    ///     .map_par(3, |delay| sleep(ms(delay)).as_value(delay));
-    /// assert_eq!(run_blocking(delays.run_collect()), Ok(vec![30, 10, 20]));
-    /// ```
-    pub fn map_par<B, F>(self, n: usize, f: F) -> Stream<B, E>
-    where
-        B: Send + 'static,
-        F: FnMut(A) -> Effect<B, E> + Send + 'static,
-    {
-        assert!(n > 0, "Stream::map_par: n must be at least 1");
-        self.map_par_with(
-            n,
-            f,
-            |index, value| (index, value),
-            |channel, workers| in_order(channel, workers, Reorder::default()),
-        )
-    }
-
-    /// Like [`map_par`](Stream::map_par), but emits each result as soon as its effect
-    /// finishes: **in completion order**. At most `n` values are in flight (being mapped, or
-    /// mapped and not yet emitted); a slow effect holds back nothing but its own slot.
-    ///
-    /// # Panics
-    /// When `n` is 0.
-    ///
-    /// ```
-    /// use effect::{ms, sleep, stream::Stream, Clock, Context, Runtime, TestClock};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let clock = TestClock::new();
-    /// let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
-    /// let delays = Stream::<u64, String>::from_iter([30, 10, 20])
-    ///     .map_par_unordered(3, |delay| sleep(ms(delay)).as_value(delay));
-    /// let run = runtime.fork(delays.run_collect());
-    /// clock.advance(ms(30)).await;
-    /// assert_eq!(runtime.run(run.join()).await, Ok(vec![10, 20, 30]));
-    /// # }
-    /// ```
-    pub fn map_par_unordered<B, F>(self, n: usize, f: F) -> Stream<B, E>
-    where
-        B: Send + 'static,
-        F: FnMut(A) -> Effect<B, E> + Send + 'static,
-    {
-        assert!(n > 0, "Stream::map_par_unordered: n must be at least 1");
-        self.map_par_with(n, f, |_, value| value, Channel::receive)
-    }
-
-    /// `map_par` and `map_par_unordered`: one producer fiber pulls the upstream and runs the
-    /// effects of up to `n` values at once as in-place members of a region of its own (polled
-    /// by its task, as `race` polls its branches: no task per value); each result, tagged by
-    /// `tag` with the value's index, goes to the channel, and `consume` makes the pull that
-    /// emits them.
-    fn map_par_with<B, T, F>(
-        self,
-        n: usize,
-        f: F,
-        tag: fn(u64, B) -> T,
-        consume: fn(Channel<T, E>, Workers) -> Pull<B, E>,
-    ) -> Stream<B, E>
-    where
-        B: Send + 'static,
-        T: Send + 'static,
-        F: FnMut(A) -> Effect<B, E> + Send + 'static,
-    {
-        Stream::from_open(move |scope| {
-            let workers = Workers::new(&scope);
-            let channel: Channel<T, E> = Channel::with_value_bound(n, 1);
-            let producer = map_in_place(self, f, tag, channel.clone());
-            workers.start(vec![producer], move |workers| consume(channel, workers))
-        })
-    }
 }
 
-/// What a member of `map_par`'s region gives: the upstream's next step, or the result of
-/// the value with this index.
-enum Done<A, B, E> {
-    Pulled(Step<A, E>),
-    Mapped(u64, B),
-}
-
-/// `map_par`'s producer: the fiber that pulls `upstream` and maps its values.
-///
-/// Invariants: a value starts only with a credit of the channel (its value bound, `n`), kept
-/// until the consumer emits its result, so at most `n` values are being mapped or waiting to
-/// be emitted. The upstream is pulled only when no pulled value waits for a credit and a
-/// credit is free, as a member of the same region, so mapping goes on while it is pulled; a
-/// pull is never interrupted but by the end of the whole stream. Everything runs in the
-/// region on this fiber's stack: when this fiber ends (the upstream and every value done, or
-/// a failure, or the stream's scope interrupting it), the region interrupts and awaits
-/// whatever is still running. This fiber polls its members continuously, whatever the
-/// consumer is doing, so a `TestClock` sees them block like any fiber.
-fn map_in_place<A, B, T, E, F>(
-    upstream: Stream<A, E>,
-    mut f: F,
-    tag: fn(u64, B) -> T,
-    channel: Channel<T, E>,
-) -> Effect<(), Never>
-where
-    A: Send + 'static,
-    B: Send + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-    F: FnMut(A) -> Effect<B, E> + Send + 'static,
-{
-    let out = channel.clone();
-    let credits = channel.credits().expect("a value-bound channel").clone();
-    let run = scoped(Effect::new(move |ctx: Context| async move {
-        let mut upstream = Some(upstream.open(ctx.get::<Scope>()));
-        let region: Arc<Region<Done<A, B, E>, E>> = Arc::default();
-        let members = region.clone();
-        Region::effect(region, async move {
-            let (ctx, family) = current_fiber();
-            let mut pending: VecDeque<A> = VecDeque::new();
-            let (mut pulling, mut mapping, mut index) = (false, 0usize, 0u64);
-            loop {
-                while !pending.is_empty() {
-                    let Ok(credit) = credits.try_acquire() else {
-                        break;
-                    };
-                    // The credit stays taken until the consumer emits the result.
-                    credit.forget();
-                    let value = pending.pop_front().expect("a pending value");
-                    let at = index;
-                    index += 1;
-                    let work = f(value).map(move |out| Done::Mapped(at, out));
-                    members.start(work, Placement::InPlace, true, &ctx, &family);
-                    mapping += 1;
-                }
-                if pending.is_empty() && !pulling && credits.available_permits() > 0 {
-                    if let Some(pull) = upstream.take() {
-                        let step = pull.map(Done::Pulled);
-                        members.start(step, Placement::InPlace, true, &ctx, &family);
-                        pulling = true;
-                    }
-                }
-                if !pulling && mapping == 0 && pending.is_empty() && upstream.is_none() {
-                    return Ok(());
-                }
-                // Wait for a member to finish, or (values or the upstream waiting) for a
-                // credit to free up.
-                let waiting_for_credit = !pending.is_empty() || (!pulling && upstream.is_some());
-                let finished = if waiting_for_credit && mapping == 0 && !pulling {
-                    // Nothing runs: only the consumer can make room.
-                    drop(acquire(&credits).await);
-                    continue;
-                } else if waiting_for_credit {
-                    let credit = pin!(acquire(&credits));
-                    let next = pin!(members.next_finished());
-                    match futures::future::select(next, credit).await {
-                        futures::future::Either::Left((finished, _)) => finished,
-                        futures::future::Either::Right((credit, _)) => {
-                            drop(credit);
-                            continue;
-                        }
-                    }
-                } else {
-                    members.next_finished().await
-                };
-                let mut results = Vec::new();
-                let mut next = finished;
-                // Whatever else has finished goes out in the same chunk.
-                while let Some((_, exit)) = next {
-                    match exit? {
-                        Done::Mapped(at, value) => {
-                            mapping -= 1;
-                            results.push(tag(at, value));
-                        }
-                        Done::Pulled(Step::Emit(chunk, rest)) => {
-                            pulling = false;
-                            pending.extend(chunk);
-                            upstream = Some(*rest);
-                        }
-                        Done::Pulled(Step::End) => pulling = false,
-                    }
-                    next = members.try_next_finished().await;
-                }
-                if !results.is_empty() {
-                    out.send_chunk(results).await;
-                }
-            }
-        })
-        .await
-    }));
-    channel.finishing(run, None)
-}
-
-/// The dispatcher of `map_par` and `flat_map_par`, a producer of `channel`: pulls `upstream`
+/// The dispatcher of `flat_map_par`, a producer of `channel`: pulls `upstream`
 /// (in a scope of its own) and, for each value, once `room` gives a permit for it, starts the
 /// worker `start` makes of the value (with the permit) on a fiber owned by `workers`, as one
 /// more producer of `channel`. It takes a permit *before* each pull, so it holds no pulled
@@ -433,92 +223,9 @@ where
     channel.finishing(run, None)
 }
 
-async fn acquire(room: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+pub(super) async fn acquire(room: &Arc<Semaphore>) -> OwnedSemaphorePermit {
     room.clone()
         .acquire_owned()
         .await
         .expect("effect runtime: a stream's permits are never closed")
-}
-
-/// The results of `map_par` waiting for the ones before them: `ready[i]` is the result of
-/// value `next + i`, once it has one.
-struct Reorder<B> {
-    next: u64,
-    ready: VecDeque<Option<B>>,
-}
-
-impl<B> Default for Reorder<B> {
-    fn default() -> Self {
-        Reorder {
-            next: 0,
-            ready: VecDeque::new(),
-        }
-    }
-}
-
-impl<B> Reorder<B> {
-    fn insert(&mut self, index: u64, value: B) {
-        let at = usize::try_from(index - self.next).expect("at most n results wait");
-        if self.ready.len() <= at {
-            self.ready.resize_with(at + 1, || None);
-        }
-        self.ready[at] = Some(value);
-    }
-
-    /// The results ready from `next` on, in order.
-    fn pop_ready(&mut self) -> Vec<B> {
-        let mut out = Vec::new();
-        while let Some(Some(_)) = self.ready.front() {
-            out.extend(self.ready.pop_front().flatten());
-        }
-        self.next += out.len() as u64;
-        out
-    }
-}
-
-/// The pull of `map_par`'s results in input order. A result's credit is given back only as
-/// it is emitted, so results waiting for an earlier one still count against `n`.
-fn in_order<B, E>(
-    channel: Channel<(u64, B), E>,
-    workers: Workers,
-    mut reorder: Reorder<B>,
-) -> Pull<B, E>
-where
-    B: Send + 'static,
-    E: Send + 'static,
-{
-    Effect::from_future(async move {
-        loop {
-            // Every signal already waiting is taken before anything is emitted, so results
-            // that arrived together leave together.
-            let signal = match channel.try_recv() {
-                Some(signal) => signal,
-                None => {
-                    let out = reorder.pop_ready();
-                    if !out.is_empty() {
-                        channel.release(out.len());
-                        return Ok(Step::emit(out, in_order(channel, workers, reorder)));
-                    }
-                    channel.recv().await
-                }
-            };
-            match signal {
-                Signal::Chunk(results) => {
-                    for (index, value) in results {
-                        reorder.insert(index, value);
-                    }
-                }
-                // Every worker sent its result before the last one ended: emit what is
-                // left, then end.
-                Signal::End => {
-                    let out = reorder.pop_ready();
-                    return Ok(match out.is_empty() {
-                        true => Step::End,
-                        false => Step::emit(out, super::sources::end()),
-                    });
-                }
-                Signal::Failed => return channel.fail_fast(&workers).await,
-            }
-        }
-    })
 }

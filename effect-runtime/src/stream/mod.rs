@@ -42,6 +42,7 @@
 mod channel;
 mod concat;
 mod concurrent;
+mod map_par;
 mod ops;
 mod run;
 mod sources;
