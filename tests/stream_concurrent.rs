@@ -122,7 +122,7 @@ impl Rendezvous {
         let (arrived, met) = &*self.0;
         let mut arrived = arrived.lock().unwrap();
         *arrived += 1;
-        let pair = (*arrived + 1) / 2;
+        let pair = arrived.div_ceil(2);
         met.notify_all();
         let (arrived, guard) = met
             .wait_timeout_while(arrived, Duration::from_secs(10), |arrived| {
