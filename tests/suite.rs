@@ -56,6 +56,8 @@ mod shutdown;
 mod stack_safety;
 #[path = "stream.rs"]
 mod stream;
+#[path = "stream_combine.rs"]
+mod stream_combine;
 #[path = "stream_concurrent.rs"]
 mod stream_concurrent;
 #[path = "stream_resource.rs"]

@@ -37,11 +37,58 @@
 //! assert_eq!(run_blocking(squares), Ok(vec![4, 16, 36]));
 //! ```
 //!
+//! # Writing an operator
+//!
+//! Every operator is built on the pull API, which is public: a stream is opened in a
+//! [`Scope`] ([`Stream::into_pull`]) and gives a [`Pull`], an effect whose [`Step`] is a
+//! chunk of values and the pull of the rest, or the end. An operator is a function from the
+//! upstream's pull to its own, wrapped by [`Stream::from_pull`]; its state travels in the
+//! recursion. What a well-behaved operator does:
+//!
+//! - **Pull only when asked**: run the upstream's pull inside your own pull, not before, so
+//!   back-pressure holds; say in its docs how far it reads ahead.
+//! - **Let failures through**: a failing upstream pull fails yours (use `flat_map`/`?`, not a
+//!   catch), and dropping a pull unrun is how the stream stops early.
+//! - **Keep resources in the scope**: open the upstream in the scope you were given; the run
+//!   closes it, with the stream's exit, on every way out.
+//!
+//! Here, an operator that emits running batches whose sum stays within a limit:
+//!
+//! ```
+//! use effect::{run_blocking, stream::{Pull, Step, Stream}, succeed};
+//!
+//! fn batches_within(upstream: Stream<u32, String>, limit: u32) -> Stream<Vec<u32>, String> {
+//!     fn pull(upstream: Pull<u32, String>, mut batch: Vec<u32>, limit: u32) -> Pull<Vec<u32>, String> {
+//!         upstream.flat_map(move |step| match step {
+//!             Step::Emit(chunk, rest) => {
+//!                 let mut full = Vec::new();
+//!                 for n in chunk {
+//!                     if !batch.is_empty() && batch.iter().sum::<u32>() + n > limit {
+//!                         full.push(std::mem::take(&mut batch));
+//!                     }
+//!                     batch.push(n);
+//!                 }
+//!                 succeed(Step::emit(full, pull(*rest, batch, limit)))
+//!             }
+//!             // The upstream has ended: the last batch, if any, then the end.
+//!             Step::End if batch.is_empty() => succeed(Step::End),
+//!             Step::End => succeed(Step::emit(vec![batch], succeed(Step::End))),
+//!         })
+//!     }
+//!     Stream::from_pull(move |scope| pull(upstream.into_pull(scope), Vec::new(), limit))
+//! }
+//!
+//! let batches = batches_within(Stream::from_iter([3, 4, 5, 1, 9, 2]), 10).run_collect();
+//! assert_eq!(run_blocking(batches), Ok(vec![vec![3, 4], vec![5, 1], vec![9], vec![2]]));
+//! ```
+//!
 //! [`Clock`]: crate::Clock
 
 mod channel;
+mod combine;
 mod concat;
 mod concurrent;
+mod lossy;
 mod map_par;
 mod ops;
 mod run;
@@ -98,11 +145,22 @@ enum Repr<A, E> {
 }
 
 /// The next step of an opened stream: an effect that yields a chunk and the rest, or the
-/// end. Running it is what pulls; dropping it unrun pulls nothing more.
-pub(crate) type Pull<A, E> = Effect<Step<A, E>, E>;
+/// end. Running it is what pulls; dropping it unrun pulls nothing more. It fails with the
+/// stream's failure. See [Writing an operator](self#writing-an-operator).
+pub type Pull<A, E> = Effect<Step<A, E>, E>;
 
-/// What one pull gives.
-pub(crate) enum Step<A, E> {
+/// What one [`Pull`] gives: some values and the pull of the rest, or the end.
+///
+/// ```
+/// use effect::stream::{Pull, Step};
+/// use effect::succeed;
+///
+/// // The pull of a stream of 1, 2, 3, written out by hand.
+/// let rest: Pull<u32, String> = succeed(Step::emit(vec![3], succeed(Step::End)));
+/// let pull: Pull<u32, String> = succeed(Step::emit(vec![1, 2], rest));
+/// # let _ = pull;
+/// ```
+pub enum Step<A, E> {
     /// Some values (possibly none), and the pull of the rest (boxed: a pull is an effect
     /// that may hold its step inline).
     Emit(Vec<A>, Box<Pull<A, E>>),
@@ -112,7 +170,15 @@ pub(crate) enum Step<A, E> {
 
 impl<A: Send + 'static, E: Send + 'static> Step<A, E> {
     /// The step giving `chunk`, then `rest`.
-    pub(crate) fn emit(chunk: Vec<A>, rest: Pull<A, E>) -> Self {
+    ///
+    /// ```
+    /// use effect::stream::Step;
+    /// use effect::succeed;
+    ///
+    /// let step: Step<u32, String> = Step::emit(vec![1], succeed(Step::End));
+    /// assert!(matches!(step, Step::Emit(chunk, _) if chunk == [1]));
+    /// ```
+    pub fn emit(chunk: Vec<A>, rest: Pull<A, E>) -> Self {
         Step::Emit(chunk, Box::new(rest))
     }
 }
@@ -124,6 +190,52 @@ impl<A, E> std::fmt::Debug for Stream<A, E> {
 }
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
+    /// A stream from how to open it: given the scope the stream runs in, its first
+    /// [`Pull`]. The way to write an operator of your own: see [Writing an
+    /// operator](self#writing-an-operator).
+    ///
+    /// `open` is called when the stream is run (each run opens it afresh), on the fiber that
+    /// pulls; resources the stream acquires belong in `scope` (`scope.add_finalizer_exit`),
+    /// which closes when the run ends, however it ends.
+    ///
+    /// ```
+    /// use effect::{run_blocking, stream::{Pull, Step, Stream}, succeed};
+    ///
+    /// // Counts down from `n`, one value per pull.
+    /// fn countdown(n: u32) -> Pull<u32, String> {
+    ///     match n {
+    ///         0 => succeed(Step::End),
+    ///         n => succeed(Step::emit(vec![n], effect::suspend(move || countdown(n - 1)))),
+    ///     }
+    /// }
+    /// let stream = Stream::from_pull(|_scope| countdown(3));
+    /// assert_eq!(run_blocking(stream.run_collect()), Ok(vec![3, 2, 1]));
+    /// ```
+    pub fn from_pull(open: impl FnOnce(Scope) -> Pull<A, E> + Send + 'static) -> Self {
+        Stream::from_open(open)
+    }
+
+    /// Opens this stream in `scope`: its first [`Pull`]. Run the pull to get the first
+    /// chunk and the pull of the rest; the stream's resources are released when `scope`
+    /// closes. Used inside [`from_pull`](Stream::from_pull) to open the upstream of an
+    /// operator in the operator's own scope.
+    ///
+    /// ```
+    /// use effect::{run_blocking, scoped, stream::{Step, Stream}, Effect, Scope};
+    ///
+    /// let first: Effect<u32, String> = scoped(Effect::new(|ctx: effect::Context| async move {
+    ///     let pull = Stream::<u32, String>::from_iter([1, 2, 3]).into_pull(ctx.get::<Scope>());
+    ///     match pull.await? {
+    ///         Step::Emit(chunk, _rest) => Ok(chunk[0]),
+    ///         Step::End => Ok(0),
+    ///     }
+    /// }));
+    /// assert_eq!(run_blocking(first), Ok(1));
+    /// ```
+    pub fn into_pull(self, scope: Scope) -> Pull<A, E> {
+        self.open(scope)
+    }
+
     /// A stream from how to open it: given the scope the stream runs in, the first pull.
     pub(crate) fn from_open(open: impl FnOnce(Scope) -> Pull<A, E> + Send + 'static) -> Self {
         Stream {
