@@ -346,3 +346,152 @@ fn inner_scopes_do_not_accumulate_in_the_streams_scope() {
     assert_eq!(effect::run_blocking(many), Ok(4_999_950_000));
     assert_eq!(log.events(), ["open connection", "close connection ok"]);
 }
+
+/// The operators a resource can sit under, for the (operator, exit) table below.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    FlatMap,
+    Concat,
+    Merge,
+    Zip,
+    FlatMapPar,
+    Buffer,
+    MapPar,
+    InterruptWhen,
+}
+
+impl Op {
+    /// Whether the operator runs the resource's stream on a fiber of its own: an early stop
+    /// then interrupts that fiber, so the release sees an interruption rather than the run's
+    /// success.
+    fn on_a_fiber(self) -> bool {
+        matches!(self, Op::Merge | Op::FlatMapPar | Op::Buffer | Op::MapPar)
+    }
+}
+
+/// The rows that end a run the `way` given: a few rows then the end, a failure, a defect or
+/// nothing ever again; endless for the ways the consumer ends (`take`, a failing consumer).
+fn rows(way: Way) -> Stream<u32, String> {
+    let rows = Stream::<u32, String>::from_iter(0..3);
+    match way {
+        Way::End => rows,
+        Way::Fail => rows.concat(Stream::fail("row 3 is corrupt".to_string())),
+        Way::Die => rows.concat(Stream::from_effect(die("row 3 panicked"))),
+        Way::Interrupt => rows.concat(Stream::from_effect(never())),
+        Way::Take | Way::ConsumerFails => Stream::from_iter(0..),
+    }
+}
+
+/// The rows, read under resource `inner`, under the operator `op` (with an `outer` resource
+/// around it where the operator nests, and an `other` stream beside it where it combines
+/// two).
+fn under(op: Op, log: &Log, way: Way) -> Stream<u32, String> {
+    let (l1, l2) = (log.clone(), log.clone());
+    let inner = move || {
+        let log = l1.clone();
+        resource(&log, "inner").flat_map(move |_| rows(way))
+    };
+    let other = move || resource(&l2, "other").flat_map(|_| Stream::from_iter([100u32]));
+    match op {
+        Op::FlatMap => resource(log, "outer").flat_map(move |_| inner()),
+        Op::Concat => other().concat(inner()),
+        Op::Merge => inner().merge(other()),
+        Op::Zip => inner()
+            .zip(other().concat(Stream::from_iter(101..)))
+            .map(|(row, _)| row),
+        Op::FlatMapPar => {
+            resource(log, "outer").flat_map(move |_| {
+                let inner = inner.clone();
+                Stream::from_iter([0]).flat_map_par(2, move |_| inner())
+            })
+        }
+        Op::Buffer => inner().buffer(4),
+        Op::MapPar => inner().map_par(2, succeed),
+        Op::InterruptWhen => inner().interrupt_when(never::<(), String>()),
+    }
+}
+
+/// Every (operator, exit) pair: each resource is released exactly once, before the run
+/// ends; an inner resource before the outer one; the resource whose rows end the run sees
+/// the run's real exit (a failure, a defect, an interruption; success at the end, and on an
+/// early stop unless its operator had to interrupt its fiber).
+#[tokio::test]
+async fn every_operator_releases_every_resource_once_on_every_way_out() {
+    let ops = [
+        Op::FlatMap,
+        Op::Concat,
+        Op::Merge,
+        Op::Zip,
+        Op::FlatMapPar,
+        Op::Buffer,
+        Op::MapPar,
+        Op::InterruptWhen,
+    ];
+    let ways = [
+        Way::End,
+        Way::Fail,
+        Way::Die,
+        Way::Take,
+        Way::ConsumerFails,
+        Way::Interrupt,
+    ];
+    for op in ops {
+        for way in ways {
+            let (clock, runtime) = test_env();
+            let log = Log::default();
+            let stream = under(op, &log, way);
+            let run: Effect<Vec<u32>, String> = match way {
+                Way::Take => stream.take(2).run_collect(),
+                Way::ConsumerFails => stream
+                    .run_for_each(|row| {
+                        if row == 1 {
+                            fail("the consumer gave up".to_string())
+                        } else {
+                            succeed(())
+                        }
+                    })
+                    .as_value(Vec::new()),
+                _ => stream.run_collect(),
+            };
+            let run = run.ensuring(log.note("run ended"));
+            let fiber = runtime.fork(run);
+            clock.advance(ms(1)).await;
+            let exit = if matches!(way, Way::Interrupt) {
+                runtime.run(fiber.interrupt::<String>()).await.unwrap()
+            } else {
+                runtime.run(fiber.await_exit::<String>()).await.unwrap()
+            };
+            let case = format!("{op:?} × {way:?}");
+            assert_eq!(
+                exit.is_ok(),
+                matches!(way, Way::End | Way::Take),
+                "{case}: {exit:?}"
+            );
+            let events = log.events();
+            assert_eq!(events.last().map(String::as_str), Some("run ended"), "{case}: {events:?}");
+            for name in ["inner", "outer", "other"] {
+                let opened = log.count(&format!("open {name}"));
+                let closed = events
+                    .iter()
+                    .filter(|e| e.starts_with(&format!("close {name} ")))
+                    .count();
+                assert_eq!(opened, closed, "{case}: {name} released once per opening: {events:?}");
+            }
+            assert_eq!(log.count("open inner"), 1, "{case}: {events:?}");
+            let position = |event: &str| events.iter().position(|e| e.starts_with(event));
+            if let (Some(inner), Some(outer)) = (position("close inner"), position("close outer")) {
+                assert!(inner < outer, "{case}: inner released first: {events:?}");
+            }
+            let inner_saw = match way {
+                Way::End => "ok",
+                Way::Take if !op.on_a_fiber() => "ok",
+                _ => "err",
+            };
+            assert!(
+                events.contains(&format!("close inner {inner_saw}")),
+                "{case}: the inner release saw {inner_saw}: {events:?}"
+            );
+            assert_eq!(runtime.live_fibers(), 0, "{case}");
+        }
+    }
+}
