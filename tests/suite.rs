@@ -58,6 +58,8 @@ mod stack_safety;
 mod stream;
 #[path = "stream_concurrent.rs"]
 mod stream_concurrent;
+#[path = "stream_fanout.rs"]
+mod stream_fanout;
 #[path = "stream_resource.rs"]
 mod stream_resource;
 #[path = "stream_stateful.rs"]
