@@ -1,13 +1,15 @@
-//! Streams, fan-out operators: `broadcast` (one source, n consumers, the slowest setting
-//! the pace) and `partition`. Each scenario runs on both runtime flavours, on a TestClock (no
-//! real-time waits), with `live_fibers() == 0` checked after it.
+//! Streams, fan-out operators: `group_by_key` (a group per key, consumed at once, merged),
+//! `broadcast` (one source, n consumers, the slowest setting the pace) and `partition`.
+//! Each scenario runs on both runtime flavours, on a TestClock (no real-time waits), with
+//! `live_fibers() == 0` checked after it.
 
 use crate::common;
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Lead, Log};
+use common::{fail_after, Lead, Log};
 use effect::prelude::*;
 use effect::stream::Stream;
 use effect::{ScopeExit, TestClock};
@@ -38,6 +40,19 @@ fn guarded<A: Send + 'static>(
         close.note(&format!("{name} released ({})", how(exit)))
     })
     .flat_map(move |()| values.take().unwrap_or_else(Stream::empty))
+}
+
+/// Checks that the resources of `released` (each a name and how it was released), and no
+/// other, were each opened and released once, in whatever order.
+fn assert_resources(log: &Log, released: &[(&str, &str)]) {
+    let mut events = log.events();
+    events.sort();
+    let mut expected: Vec<String> = released
+        .iter()
+        .flat_map(|(name, how)| [format!("{name} open"), format!("{name} released ({how})")])
+        .collect();
+    expected.sort();
+    assert_eq!(events, expected);
 }
 
 /// 0, 1, 2, ... one every 10 ms, forever.
@@ -84,6 +99,279 @@ fn broadcast<const N: usize>(
     buffer: usize,
 ) -> [Stream<u32, String>; N] {
     source.broadcast(N, buffer).try_into().unwrap()
+}
+
+// ---- group_by_key ----
+
+crate::effect_tests_on_both_flavours! {
+    group_by_key:
+    each_group_folds_the_values_of_its_key => groups_fold_their_values;
+    each_group_gets_its_values_in_order => groups_keep_order;
+    an_empty_source_starts_no_group => group_empty;
+    a_source_failure_interrupts_every_group_and_is_reported_once => group_source_failure;
+    a_panic_in_the_key_function_is_a_defect_of_the_run => group_key_panic;
+    a_failing_group_fails_the_run_and_interrupts_the_others => group_failure;
+    a_slow_group_keeps_the_source_at_most_twice_its_buffer_ahead => group_back_pressure;
+    a_slow_group_holds_back_the_other_groups => group_slow_holds_others;
+    a_group_that_stops_early_no_longer_holds_the_source_back => group_early_stop;
+    interrupting_the_run_interrupts_the_groups_and_releases_the_source => group_interrupt;
+    taking_from_the_merged_stream_releases_the_source_and_the_groups => group_take;
+    the_source_is_released_as_it_ends_before_the_groups_end => group_release_order;
+}
+
+fn groups_fold_their_values(_clock: TestClock) -> Effect<(), String> {
+    let sums = Stream::<u64, String>::from_iter(0..1000)
+        .group_by_key(|n| n % 7, 4)
+        .merge_groups(|key, group| {
+            Stream::from_effect(group.run_fold(0, |sum, n| sum + n)).map(move |sum| (key, sum))
+        })
+        .run_collect();
+    sums.map(|mut sums| {
+        sums.sort();
+        let expected: Vec<(u64, u64)> = (0..7)
+            .map(|key| (key, (0..1000).filter(|n| n % 7 == key).sum()))
+            .collect();
+        assert_eq!(sums, expected);
+    })
+}
+
+fn groups_keep_order(_clock: TestClock) -> Effect<(), String> {
+    // An effectful source (one value per pull) and groups that yield: the groups interleave.
+    let tagged = Stream::<u32, String>::from_iter(0..300)
+        .map_effect(|n| yield_now().as_value(n))
+        .group_by_key(|n| n % 3, 2)
+        .merge_groups(|key, group| group.map_effect(move |n| yield_now().as_value((key, n))))
+        .run_collect();
+    tagged.map(|tagged| {
+        assert_eq!(tagged.len(), 300);
+        for key in 0..3 {
+            let own: Vec<u32> = tagged
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, n)| *n)
+                .collect();
+            let expected: Vec<u32> = (0..300).filter(|n| n % 3 == key).collect();
+            assert_eq!(own, expected, "group {key}");
+        }
+    })
+}
+
+fn group_empty(_clock: TestClock) -> Effect<(), String> {
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = started.clone();
+    Stream::<u32, String>::empty()
+        .group_by_key(|n| *n, 4)
+        .merge_groups(move |_, group| {
+            counter.fetch_add(1, SeqCst);
+            group
+        })
+        .run_collect()
+        .map(move |values| {
+            assert!(values.is_empty());
+            assert_eq!(started.load(SeqCst), 0, "no group started");
+        })
+}
+
+fn group_source_failure(clock: TestClock) -> Effect<(), String> {
+    let log = Log::default();
+    let results = Seen::default();
+    // The failure comes once every group has started.
+    let failing = Stream::from_effect(fail_after(ms(10), "broken".to_string()));
+    let source = guarded(&log, "source", Stream::from_iter(0..10).concat(failing));
+    let groups = log.clone();
+    let merged = source
+        .group_by_key(|n| n % 3, 4)
+        .merge_groups(move |key, group| {
+            let sum = Stream::from_effect(group.run_fold(0, |sum, n| sum + n));
+            guarded(&groups, format!("group {key}"), sum)
+        });
+    with_time(&clock, ms(10), exit_of(results.record(merged))).map(move |exit| {
+        let cause = exit.unwrap_err();
+        assert_eq!(cause.failure(), Some(&"broken".to_string()));
+        assert_eq!(cause.failures().len(), 1, "{cause:?}");
+        assert!(results.values().is_empty(), "no partial sum was emitted");
+        assert_resources(
+            &log,
+            &[
+                ("group 0", "interrupted"),
+                ("group 1", "interrupted"),
+                ("group 2", "interrupted"),
+                ("source", "failed"),
+            ],
+        );
+    })
+}
+
+fn group_key_panic(clock: TestClock) -> Effect<(), String> {
+    let log = Log::default();
+    let groups = log.clone();
+    // One value a millisecond: every group has started by the time 5 comes.
+    let merged = Stream::<u32, String>::from_iter(0..10)
+        .map_effect(|n| sleep(ms(1)).as_value(n))
+        .group_by_key(
+            |n| {
+                if *n == 5 {
+                    panic!("no key for 5")
+                } else {
+                    n % 2
+                }
+            },
+            4,
+        )
+        .merge_groups(move |key, group| guarded(&groups, format!("group {key}"), group));
+    with_time(&clock, ms(10), exit_of(merged.run_drain())).map(move |exit| {
+        let cause = exit.unwrap_err();
+        assert!(cause.is_die(), "{cause:?}");
+        assert_eq!(cause.defects()[0].message(), "no key for 5");
+        assert_eq!(log.count("group 0 released (interrupted)"), 1);
+        assert_eq!(log.count("group 1 released (interrupted)"), 1);
+    })
+}
+
+fn group_failure(clock: TestClock) -> Effect<(), String> {
+    let log = Log::default();
+    let groups = log.clone();
+    let merged = guarded(&log, "source", ticking())
+        .group_by_key(|n| n % 3, 4)
+        .merge_groups(move |key, group| match key {
+            1 => group
+                .take(2)
+                .concat(Stream::fail("group 1 broke".to_string())),
+            _ => guarded(&groups, format!("group {key}"), group),
+        });
+    with_time(&clock, ms(100), exit_of(merged.run_drain())).map(move |exit| {
+        let cause = exit.unwrap_err();
+        assert_eq!(cause.failure(), Some(&"group 1 broke".to_string()));
+        assert_eq!(cause.failures().len(), 1, "{cause:?}");
+        assert_resources(
+            &log,
+            &[
+                ("group 0", "interrupted"),
+                ("group 2", "interrupted"),
+                ("source", "interrupted"),
+            ],
+        );
+    })
+}
+
+fn group_back_pressure(clock: TestClock) -> Effect<(), String> {
+    let lead = Lead::default();
+    let consumer = lead.clone();
+    let run = lead
+        .source(60)
+        .group_by_key(|_| 0, 4)
+        .merge_groups(move |_, group| Stream::from_effect(consumer.consume(group)))
+        .run_drain();
+    with_time(&clock, ms(700), run).map(move |()| {
+        assert_eq!(lead.consumed(), 60);
+        // At most 4 values wait in the group's buffer, one in the dispatcher's hand, and the
+        // group may be working through a chunk of at most 4 it took at once.
+        let ahead = lead.most_ahead();
+        assert!(ahead <= 9, "ahead by {ahead}");
+        assert!(ahead >= 4, "the source did run ahead: by {ahead}");
+    })
+}
+
+fn group_slow_holds_others(clock: TestClock) -> Effect<(), String> {
+    // Keys alternate; group 0 takes 10 ms a value, group 1 no time. The source runs at most
+    // 2 * 2 + 1 values of key 0 ahead of group 0, so group 1's last value (after the 20th
+    // of key 0) cannot come before group 0 has consumed 15 values: 150 ms.
+    let time = clock.clone();
+    let merged = Stream::<u32, String>::from_iter(0..40)
+        .group_by_key(|n| n % 2, 2)
+        .merge_groups(move |key, group| {
+            let done = match key {
+                0 => ended_at(&time, group.run_for_each(|_| sleep(ms(10)))),
+                _ => ended_at(&time, group.run_drain()),
+            };
+            Stream::from_effect(done).map(move |at| (key, at))
+        });
+    with_time(&clock, ms(250), merged.run_collect()).map(|mut done| {
+        done.sort();
+        assert_eq!(done[0], (0, ms(200)));
+        assert!(
+            done[1].1 >= ms(150),
+            "the fast group was held back: {done:?}"
+        );
+    })
+}
+
+fn group_early_stop(_clock: TestClock) -> Effect<(), String> {
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = started.clone();
+    Stream::<u32, String>::from_iter(0..300)
+        .group_by_key(|n| n % 3, 1)
+        .merge_groups(move |key, group| {
+            counter.fetch_add(1, SeqCst);
+            let group = if key == 0 { group.take(1) } else { group };
+            Stream::from_effect(group.run_collect()).map(move |values| (key, values))
+        })
+        .run_collect()
+        .map(move |mut groups| {
+            groups.sort();
+            assert_eq!(groups[0], (0, vec![0]));
+            assert_eq!(
+                groups[1].1,
+                (0..300).filter(|n| n % 3 == 1).collect::<Vec<_>>()
+            );
+            assert_eq!(
+                groups[2].1,
+                (0..300).filter(|n| n % 3 == 2).collect::<Vec<_>>()
+            );
+            assert_eq!(started.load(SeqCst), 3, "a stopped key starts no new group");
+        })
+}
+
+fn group_interrupt(clock: TestClock) -> Effect<(), String> {
+    let log = Log::default();
+    let groups = log.clone();
+    let merged = guarded(&log, "source", ticking())
+        .group_by_key(|n| n % 2, 4)
+        .merge_groups(move |key, group| guarded(&groups, format!("group {key}"), group));
+    effect_block! {
+        let run = merged.run_drain().fork()?;
+        clock.advance(ms(100)).await;
+        assert!(!run.is_done());
+        let exit = run.interrupt()?;
+        assert!(exit.unwrap_err().is_interrupted());
+        assert_resources(&log, &[("group 0", "interrupted"), ("group 1", "interrupted"), ("source", "interrupted")]);
+    }
+}
+
+fn group_take(clock: TestClock) -> Effect<(), String> {
+    let log = Log::default();
+    let groups = log.clone();
+    let first = guarded(&log, "source", ticking())
+        .group_by_key(|n| n % 2, 4)
+        .merge_groups(move |key, group| guarded(&groups, format!("group {key}"), group))
+        .take(5)
+        .run_collect();
+    with_time(&clock, ms(100), first).map(move |values| {
+        assert_eq!(values, [0, 1, 2, 3, 4]);
+        assert_eq!(log.count("source released (interrupted)"), 1);
+        assert_eq!(log.count("group 0 released (interrupted)"), 1);
+        assert_eq!(log.count("group 1 released (interrupted)"), 1);
+    })
+}
+
+fn group_release_order(_clock: TestClock) -> Effect<(), String> {
+    let log = Log::default();
+    let groups = log.clone();
+    let merged = guarded(&log, "source", Stream::from_iter(0..10))
+        .group_by_key(|n| n % 2, 2)
+        .merge_groups(move |key, group| {
+            let sum = Stream::from_effect(group.run_fold(0, |sum, n| sum + n));
+            guarded(&groups, format!("group {key}"), sum)
+        });
+    merged.run_collect().map(move |mut sums| {
+        sums.sort();
+        assert_eq!(sums, [20, 25]);
+        let events = log.events();
+        let at = |event: &str| events.iter().position(|e| e == event).unwrap();
+        assert_eq!(log.count("source released (ended)"), 1, "{events:?}");
+        assert!(at("source released (ended)") < at("group 0 released (ended)"));
+        assert!(at("source released (ended)") < at("group 1 released (ended)"));
+    })
 }
 
 // ---- broadcast ----
@@ -400,6 +688,12 @@ fn with_time<A: Send + 'static>(
 }
 
 // ---- arguments ----
+
+#[test]
+#[should_panic(expected = "Stream::group_by_key: the buffer must hold at least 1 value")]
+fn group_by_key_with_no_buffer_is_refused_where_it_is_built() {
+    let _ = Stream::<u32, String>::empty().group_by_key(|n| *n, 0);
+}
 
 #[test]
 #[should_panic(expected = "Stream::broadcast: the buffer must hold at least 1 value")]

@@ -30,7 +30,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use futures::task::AtomicWaker;
 
 use super::channel::lock;
-use super::{Pull, Step, CHUNK_SIZE};
+use super::{Pull, Step, Stream, CHUNK_SIZE};
 use crate::cause::{Cause, Exit};
 use crate::effect::Effect;
 
@@ -326,5 +326,11 @@ impl<A: Send + 'static, E: Send + 'static> Reader<A, E> {
                 Next::Failed(cause) => Err(cause),
             }
         })
+    }
+
+    /// The stream of the outlet's values: see [`pull`](Reader::pull). Dropped unopened, it
+    /// leaves the outlet.
+    pub(crate) fn into_stream(self) -> Stream<A, E> {
+        Stream::from_open(move |_scope| self.pull())
     }
 }

@@ -46,6 +46,7 @@ mod channel;
 mod concat;
 mod concurrent;
 mod fanout;
+mod group_by;
 mod ops;
 mod run;
 mod sources;
@@ -58,6 +59,7 @@ use crate::cause::Never;
 use crate::effect::Effect;
 use crate::scope::Scope;
 
+pub use group_by::GroupBy;
 pub use run::IntoFuturesStream;
 
 /// The most values [`Stream::from_iter`] emits per pull.
