@@ -10,61 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use common::{fail_after, run_for, stamped, test_env, Gauge, Log};
+use common::{fail_after, run_for, stamped, test_env, Gauge, Lead, Log};
 use effect::prelude::*;
 use effect::stream::Stream;
 use effect::TestClock;
-
-/// How far a source got ahead of its consumer: a source of `0..count`, one value per pull,
-/// and a counter of the values the consumer has consumed.
-#[derive(Clone, Default)]
-struct Lead {
-    produced: Arc<AtomicUsize>,
-    consumed: Arc<AtomicUsize>,
-    most: Arc<AtomicUsize>,
-}
-
-impl Lead {
-    fn source(&self, count: u32) -> Stream<u32, String> {
-        let lead = self.clone();
-        Stream::unfold_effect(0, move |n| {
-            let lead = lead.clone();
-            sync(move || {
-                if n == count {
-                    return None;
-                }
-                let produced = lead.produced.fetch_add(1, SeqCst) + 1;
-                let ahead = produced - lead.consumed.load(SeqCst);
-                lead.most.fetch_max(ahead, SeqCst);
-                Some((n, n + 1))
-            })
-        })
-    }
-
-    /// A slow sink: 10 ms per value.
-    fn consume(&self, stream: Stream<u32, String>) -> Effect<(), String> {
-        let lead = self.clone();
-        stream.run_for_each(move |_| {
-            let lead = lead.clone();
-            sleep(ms(10)).map(move |()| {
-                lead.consumed.fetch_add(1, SeqCst);
-            })
-        })
-    }
-
-    /// Runs 100 values through `stage` to a slow consumer, and gives how far the source got
-    /// ahead of the consumer at most.
-    async fn most_ahead_through(
-        stage: impl FnOnce(Stream<u32, String>) -> Stream<u32, String>,
-    ) -> usize {
-        let (clock, rt) = test_env();
-        let lead = Lead::default();
-        let run = lead.consume(stage(lead.source(100)));
-        assert_eq!(run_for(&rt, &clock, secs(2), run).await, Ok(()));
-        assert_eq!(lead.consumed.load(SeqCst), 100);
-        lead.most.load(SeqCst)
-    }
-}
 
 /// A stream that holds a resource (logging its opening and its release, and whether it was
 /// released at its end or on interruption) and ticks every 100 ms forever.

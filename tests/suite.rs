@@ -60,6 +60,8 @@ mod stream;
 mod stream_combine;
 #[path = "stream_concurrent.rs"]
 mod stream_concurrent;
+#[path = "stream_fanout.rs"]
+mod stream_fanout;
 #[path = "stream_resource.rs"]
 mod stream_resource;
 #[path = "stream_stateful.rs"]

@@ -777,6 +777,61 @@ fn stream_map_par_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>>
     }))
 }
 
+// ---- stream_group_by_key: 16 keys, a fold (sum) per key, each group on its own fiber ----
+
+/// How many values each group's buffer holds, on both sides (the floor's channels are
+/// bounded to as many values).
+const GROUP_BUFFER: usize = 256;
+
+fn stream_group_by_key_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    run_effect(move || {
+        Stream::<u64, Never>::from_iter(0..n)
+            .group_by_key(|i| black_box(*i) % 16, GROUP_BUFFER)
+            .merge_groups(|key, group| {
+                let sum = group.run_fold(0u64, |sum, i| sum.wrapping_add(i));
+                Stream::from_effect(sum).map(move |sum| (key, sum))
+            })
+            .run_fold(0u64, |total, (_, sum)| total.wrapping_add(sum))
+    })
+}
+
+fn stream_group_by_key_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use std::collections::HashMap;
+    use tokio::sync::mpsc;
+    Box::pin(async move {
+        let start = Instant::now();
+        // A task per key, fed through a bounded channel, folding; the results joined.
+        let mut groups: HashMap<u64, mpsc::Sender<u64>> = HashMap::new();
+        let mut folds = Vec::new();
+        for i in 0..n {
+            let key = black_box(i) % 16;
+            let group = groups.entry(key).or_insert_with(|| {
+                let (values, mut received) = mpsc::channel(GROUP_BUFFER);
+                folds.push(tokio::spawn(async move {
+                    let mut sum = 0u64;
+                    while let Some(i) = received.recv().await {
+                        sum = sum.wrapping_add(i);
+                    }
+                    (key, sum)
+                }));
+                values
+            });
+            group
+                .send(i)
+                .await
+                .map_err(|_| "a group's task ended early".to_string())?;
+        }
+        drop(groups);
+        let mut total = 0u64;
+        for fold in folds {
+            let (_, sum) = fold.await.map_err(|e| e.to_string())?;
+            total = total.wrapping_add(sum);
+        }
+        black_box(total);
+        Ok(start.elapsed())
+    })
+}
+
 // ---- stream_grouped_within: groups of up to 100 values or 1 s, whichever comes first ----
 
 fn stream_grouped_within_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
@@ -1193,6 +1248,14 @@ fn workloads() -> Vec<Workload> {
             effect: stream_map_par_effect,
             baseline: stream_map_par_baseline,
             note: None,
+            peer: None,
+        },
+        Workload {
+            name: "stream_group_by_key",
+            n: 1_000_000,
+            effect: stream_group_by_key_effect,
+            baseline: stream_group_by_key_baseline,
+            note: Some("floor: a tokio task per key fed through a bounded mpsc channel"),
             peer: None,
         },
         Workload {

@@ -77,6 +77,72 @@ impl Gauge {
     }
 }
 
+/// How far a source got ahead of a slow consumer: a source of `0..count`, one value per
+/// pull, and a count of the values that consumer has consumed.
+#[derive(Clone, Default)]
+pub struct Lead {
+    produced: Arc<AtomicUsize>,
+    consumed: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl Lead {
+    /// The source: `0..count`, one value per pull, noting how far ahead of the consumer it
+    /// is as it produces each.
+    pub fn source(&self, count: u32) -> effect::stream::Stream<u32, String> {
+        let lead = self.clone();
+        effect::stream::Stream::unfold_effect(0, move |n| {
+            let lead = lead.clone();
+            sync(move || {
+                if n == count {
+                    return None;
+                }
+                let produced = lead.produced.fetch_add(1, Ordering::SeqCst) + 1;
+                let ahead = produced - lead.consumed.load(Ordering::SeqCst);
+                lead.most.fetch_max(ahead, Ordering::SeqCst);
+                Some((n, n + 1))
+            })
+        })
+    }
+
+    /// The slow consumer: 10 ms per value.
+    pub fn consume(&self, stream: effect::stream::Stream<u32, String>) -> Effect<(), String> {
+        let lead = self.clone();
+        stream.run_for_each(move |_| {
+            let lead = lead.clone();
+            sleep(std::time::Duration::from_millis(10)).map(move |()| {
+                lead.consumed.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+    }
+
+    /// The values the consumer has consumed.
+    pub fn consumed(&self) -> usize {
+        self.consumed.load(Ordering::SeqCst)
+    }
+
+    /// How far the source got ahead of the consumer at most.
+    pub fn most_ahead(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
+
+    /// Runs 100 values through `stage` to the slow consumer, and gives how far the source got
+    /// ahead of it at most.
+    pub async fn most_ahead_through(
+        stage: impl FnOnce(effect::stream::Stream<u32, String>) -> effect::stream::Stream<u32, String>,
+    ) -> usize {
+        let (clock, rt) = test_env();
+        let lead = Lead::default();
+        let run = lead.consume(stage(lead.source(100)));
+        assert_eq!(
+            run_for(&rt, &clock, Duration::from_secs(2), run).await,
+            Ok(())
+        );
+        assert_eq!(lead.consumed(), 100);
+        lead.most_ahead()
+    }
+}
+
 /// `value` after `delay` of (virtual) time.
 pub fn after<A: Send + 'static, E: Send + 'static>(
     delay: std::time::Duration,

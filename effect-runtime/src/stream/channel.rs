@@ -38,7 +38,7 @@ use crate::sync::Queue;
 /// chunks ahead of the consumer, plus the chunk it is handing over.
 pub(crate) const CHANNEL_CHUNKS: usize = 16;
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -22,7 +22,9 @@
 //!   of its own, closed as soon as that inner stream ends.
 //! - **Structured.** Fibers a stream starts (for `buffer`, `merge`, `map_par`, timers) are
 //!   owned by its scope: they are interrupted, and their finalizers have run, before the
-//!   run that started them ends. A run leaves no fiber behind.
+//!   run that started them ends. A run leaves no fiber behind. The consumers of one
+//!   `broadcast` or `partition`, which may run anywhere, share the fiber pulling their
+//!   source: the last of them to be done interrupts it and waits for it.
 //! - **Deterministic time.** Every timed operator sleeps on the context's [`Clock`], so a
 //!   `TestClock` makes a timed stream run instantly and reproducibly.
 //!
@@ -84,10 +86,13 @@
 //!
 //! [`Clock`]: crate::Clock
 
+mod broadcast;
 mod channel;
 mod combine;
 mod concat;
 mod concurrent;
+mod fanout;
+mod group_by;
 mod lossy;
 mod map_par;
 mod ops;
@@ -102,6 +107,7 @@ use crate::cause::Never;
 use crate::effect::Effect;
 use crate::scope::Scope;
 
+pub use group_by::GroupBy;
 pub use run::IntoFuturesStream;
 
 /// The most values [`Stream::from_iter`] emits per pull.
