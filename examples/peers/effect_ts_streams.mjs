@@ -1,5 +1,5 @@
 // The bench's stream workloads (`integrations/examples/bench.rs`: stream_map_filter, stream_map_par_8,
-// stream_grouped_within) on Effect-TS's `Stream`, for side-by-side figures.
+// stream_grouped_within, stream_nested_concat, stream_group_by_key) on Effect-TS's `Stream`, for side-by-side figures.
 // Usage: ./run-effect-ts-streams [scale]   (scale 1 = full size)
 import { Effect, Stream } from "effect"
 
@@ -34,4 +34,20 @@ const n3 = N(1_000_000)
 await time("stream_grouped_within", n3, Stream.range(0, n3 - 1).pipe(
   Stream.groupedWithin(100, "1 second"),
   Stream.runFold(() => 0, (groups, _chunk) => groups + 1),
+))
+
+// 1M values through 10,000 left-nested concats of 100 values each.
+const n4 = N(1_000_000)
+const concats = 10_000
+const per = Math.max(1, Math.floor(n4 / concats))
+let nested = Stream.empty
+for (let k = 0; k < concats; k++) nested = Stream.concat(nested, Stream.range(k * per, (k + 1) * per - 1))
+await time("stream_nested_concat", n4, Stream.runFold(nested, () => 0, (total, i) => total + i))
+
+// 1M values, 16 keys, a fold (sum) per key, every group at once.
+const n5 = N(1_000_000)
+await time("stream_group_by_key", n5, Stream.range(0, n5 - 1).pipe(
+  Stream.groupByKey((i) => i % 16),
+  Stream.mapEffect(([_key, group]) => Stream.runFold(group, () => 0, (total, i) => total + i), { concurrency: "unbounded" }),
+  Stream.runFold(() => 0, (total, sum) => total + sum),
 ))

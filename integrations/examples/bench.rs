@@ -777,6 +777,40 @@ fn stream_map_par_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>>
     }))
 }
 
+// ---- stream_nested_concat: 1M values through 10,000 nested concats ----
+
+/// How many streams `stream_nested_concat` concatenates; each has `n / CONCATS` values.
+const CONCATS: u64 = 10_000;
+
+fn stream_nested_concat_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    run_effect(move || {
+        let per = (n / CONCATS).max(1);
+        // Left-nested: ((s0 ++ s1) ++ s2) ++ ..., the shape a loop building a stream makes.
+        (0..CONCATS)
+            .fold(Stream::<u64, Never>::empty(), |stream, k| {
+                stream.concat(Stream::from_iter(k * per..(k + 1) * per))
+            })
+            .run_fold(0u64, |total, i| total.wrapping_add(black_box(i)))
+    })
+}
+
+fn stream_nested_concat_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use futures::StreamExt;
+    Box::pin(timed(async move {
+        let per = (n / CONCATS).max(1);
+        // The futures floor: the same parts, flattened one after another.
+        let total = futures::stream::iter(
+            (0..CONCATS).map(move |k| futures::stream::iter(k * per..(k + 1) * per)),
+        )
+        .flatten()
+        .fold(0u64, |total, i| {
+            std::future::ready(total.wrapping_add(black_box(i)))
+        })
+        .await;
+        black_box(total);
+    }))
+}
+
 // ---- stream_group_by_key: 16 keys, a fold (sum) per key, each group on its own fiber ----
 
 /// How many values each group's buffer holds, on both sides (the floor's channels are
@@ -1248,6 +1282,14 @@ fn workloads() -> Vec<Workload> {
             effect: stream_map_par_effect,
             baseline: stream_map_par_baseline,
             note: None,
+            peer: None,
+        },
+        Workload {
+            name: "stream_nested_concat",
+            n: 1_000_000,
+            effect: stream_nested_concat_effect,
+            baseline: stream_nested_concat_baseline,
+            note: Some("floor: futures' flatten of the 10,000 parts; compare ns/op with stream_map_filter's"),
             peer: None,
         },
         Workload {
