@@ -399,12 +399,10 @@ fn under(op: Op, log: &Log, way: Way) -> Stream<u32, String> {
         Op::Zip => inner()
             .zip(other().concat(Stream::from_iter(101..)))
             .map(|(row, _)| row),
-        Op::FlatMapPar => {
-            resource(log, "outer").flat_map(move |_| {
-                let inner = inner.clone();
-                Stream::from_iter([0]).flat_map_par(2, move |_| inner())
-            })
-        }
+        Op::FlatMapPar => resource(log, "outer").flat_map(move |_| {
+            let inner = inner.clone();
+            Stream::from_iter([0]).flat_map_par(2, move |_| inner())
+        }),
         Op::Buffer => inner().buffer(4),
         Op::MapPar => inner().map_par(2, succeed),
         Op::InterruptWhen => inner().interrupt_when(never::<(), String>()),
@@ -468,14 +466,21 @@ async fn every_operator_releases_every_resource_once_on_every_way_out() {
                 "{case}: {exit:?}"
             );
             let events = log.events();
-            assert_eq!(events.last().map(String::as_str), Some("run ended"), "{case}: {events:?}");
+            assert_eq!(
+                events.last().map(String::as_str),
+                Some("run ended"),
+                "{case}: {events:?}"
+            );
             for name in ["inner", "outer", "other"] {
                 let opened = log.count(&format!("open {name}"));
                 let closed = events
                     .iter()
                     .filter(|e| e.starts_with(&format!("close {name} ")))
                     .count();
-                assert_eq!(opened, closed, "{case}: {name} released once per opening: {events:?}");
+                assert_eq!(
+                    opened, closed,
+                    "{case}: {name} released once per opening: {events:?}"
+                );
             }
             assert_eq!(log.count("open inner"), 1, "{case}: {events:?}");
             let position = |event: &str| events.iter().position(|e| e.starts_with(event));

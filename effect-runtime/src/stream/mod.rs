@@ -39,6 +39,32 @@
 //! assert_eq!(run_blocking(squares), Ok(vec![4, 16, 36]));
 //! ```
 //!
+//! # How far each operator reads ahead, and what it does on each exit
+//!
+//! Every stream ends one of five ways: its **end**, a **failure** (or a **defect**, a
+//! panic), an **early stop** (the consumer takes what it needs: `take`, `take_while`,
+//! `interrupt_when`, `timeout`, a failing consumer) or an **interruption** of the run.
+//! Whatever the way, every resource the stream acquired is released exactly once, inner
+//! before outer, before the run ends, and no fiber it started outlives it. The operators
+//! differ in how far they pull ahead of the consumer and in which exit a release sees:
+//!
+//! | Operators | Reads ahead | On the exits |
+//! |---|---|---|
+//! | `map`, `filter`, `filter_map`, `map_err`, `scan`, `take`, `take_while`, `drop`, `drop_while`, `chunks`, `zip_with_index`, `changes`, `map_accum`, `sliding` | the upstream's current chunk | pass the upstream's exit on, after the values already emitted |
+//! | `map_effect`, `map_accum_effect`, `tap`, `schedule` | the current chunk; one effect at a time | an effect's failure fails the stream; `schedule`'s sleep is interrupted by an early stop |
+//! | `concat`, `flat_map`, `retry` | one part (inner stream, attempt) at a time | each part in a scope of its own, closed as it ends; on any other exit the open part is released first, seeing that exit |
+//! | `zip`, `zip_with`, `interleave` | one chunk of each side | when both sides are needed they are pulled together, so a failure of either ends it even if the other never emits |
+//! | `catch_all`, `catch_all_cause`, `or_else` | as the stream | the failed stream's resources are released, seeing the failure, before the fallback opens |
+//! | `ensuring`, `on_done` | nothing | `ensuring` runs on every exit, `on_done` on the end only |
+//! | `buffer(n)`, `map_par(n)`, `map_par_unordered(n)` | `n` values, on fibers of their own | fail-fast: the first failure interrupts the other fibers, whose finalizers run before the stream fails; an early stop or interruption interrupts them (their releases see the interruption) |
+//! | `merge`, `merge_all`, `zip_with_latest`, `flat_map_par(n)` | 16 chunks (shared), on a fiber per source | as above; `flat_map_par` runs at most `n` inner streams, each in its own scope |
+//! | `group_by_key`, `broadcast`, `partition` | `buffer` values per group or consumer | as above; see each for when the source starts and ends |
+//! | `buffer_sliding(n)`, `buffer_dropping(n)` | without bound, holding at most `n` values | the upstream's end or failure is never lost: it comes after the values kept |
+//! | `grouped_within`, `debounce` | 16 chunks, on a fiber of its own | a failure fails the stream at once, dropping the group or value waiting |
+//! | `throttle`, `timeout`, `interrupt_when` | the current chunk | `timeout` and `interrupt_when` end the stream, interrupting the pull in progress |
+//!
+//! Each operator's documentation says the same in full.
+//!
 //! # Writing an operator
 //!
 //! Every operator is built on the pull API, which is public: a stream is opened in a
