@@ -765,6 +765,29 @@ fn stream_map_par_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
 fn stream_map_par_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
     use futures::StreamExt;
     Box::pin(timed(async move {
+        // The hand-written parallel map: each element a task of its own (so CPU-bound ones
+        // would run on every worker, as map_par's do), 8 at a time, results in order.
+        let total = futures::stream::iter(0..n)
+            .map(|i| async move {
+                tokio::spawn(async move {
+                    tokio::task::yield_now().await;
+                    black_box(i)
+                })
+                .await
+                .expect("the element task does not panic")
+            })
+            .buffered(8)
+            .fold(0u64, |total, i| std::future::ready(total.wrapping_add(i)))
+            .await;
+        black_box(total);
+    }))
+}
+
+/// The in-place floor of `stream_map_par_8`: futures' `buffered` polls the 8 on one task,
+/// so it is concurrent but never parallel.
+fn stream_map_par_in_place_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    use futures::StreamExt;
+    Box::pin(timed(async move {
         let total = futures::stream::iter(0..n)
             .map(|i| async move {
                 tokio::task::yield_now().await;
@@ -1281,7 +1304,15 @@ fn workloads() -> Vec<Workload> {
             n: 1_000_000,
             effect: stream_map_par_effect,
             baseline: stream_map_par_baseline,
-            note: None,
+            note: Some("floor: a tokio task per element, buffered(8): the hand-written parallel map"),
+            peer: None,
+        },
+        Workload {
+            name: "stream_map_par_8_in_place",
+            n: 1_000_000,
+            effect: stream_map_par_effect,
+            baseline: stream_map_par_in_place_baseline,
+            note: Some("floor: buffered(8) on one task, concurrent but never parallel"),
             peer: None,
         },
         Workload {
