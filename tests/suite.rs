@@ -60,6 +60,8 @@ mod stream;
 mod stream_concurrent;
 #[path = "stream_resource.rs"]
 mod stream_resource;
+#[path = "stream_sink.rs"]
+mod stream_sink;
 #[path = "stream_stateful.rs"]
 mod stream_stateful;
 #[path = "stream_time.rs"]

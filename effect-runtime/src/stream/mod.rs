@@ -44,6 +44,7 @@ mod concat;
 mod concurrent;
 mod ops;
 mod run;
+mod sink;
 mod sources;
 mod stateful;
 mod time;
@@ -55,6 +56,7 @@ use crate::effect::Effect;
 use crate::scope::Scope;
 
 pub use run::IntoFuturesStream;
+pub use sink::Sink;
 
 /// The most values [`Stream::from_iter`] emits per pull.
 ///

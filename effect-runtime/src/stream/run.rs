@@ -1,16 +1,18 @@
-//! Running a stream: the sinks (`run_collect`, `run_fold`, `run_for_each`, `run_drain`,
-//! `run_into_queue`) and the bridge to `futures::Stream`.
+//! Running a stream: into a [`Sink`] (`run`, `run_with_leftovers`), into the everyday sinks
+//! (`run_collect`, `run_fold`, `run_for_each`, `run_drain`, `run_into_queue`), and the bridge
+//! to `futures::Stream`.
 //!
-//! Every sink is one effect: it opens the stream in a fresh [`Scope`] (through
-//! [`scoped`]), pulls until the end, a failure, or the sink is done, and closes the scope
-//! however the run ends, so the stream's resources are released and the fibers it started
-//! are interrupted and awaited before the sink's effect ends.
+//! Every run is one effect: it opens the stream in a fresh [`Scope`] (through [`scoped`]),
+//! feeds the sink until the end, a failure, or the sink is done, and closes the scope however
+//! the run ends, so the stream's resources are released and the fibers it started are
+//! interrupted and awaited before the run's effect ends.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use super::{Step, Stream};
+use super::sink::Progress;
+use super::{Sink, Step, Stream};
 use crate::cause::{Cause, Exit};
 use crate::context::Context;
 use crate::effect::Effect;
@@ -19,6 +21,81 @@ use crate::scope::{scoped, Scope};
 use crate::sync::{Queue, QueueShutdown};
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
+    /// Runs the stream into `sink`: its result, once the stream has ended or the sink is
+    /// done, whichever comes first. The values the sink left over are dropped; see
+    /// [`run_with_leftovers`](Stream::run_with_leftovers).
+    ///
+    /// The stream is pulled only when the sink wants more, so nothing is read ahead beyond
+    /// the chunk the sink is consuming. When the sink is done early, the stream is not pulled
+    /// again and its scope closes (its resources released, its fibers awaited) before the
+    /// run gives the result. A failure or a defect of the stream or of the sink fails the
+    /// run with its cause; interrupting the run interrupts the pull or the sink's step in
+    /// progress. See [`Sink`] for the model.
+    ///
+    /// ```
+    /// use effect::{run_blocking, stream::{Sink, Stream}};
+    ///
+    /// let first_even = Stream::<u32, String>::from_iter(1..).filter(|n| n % 2 == 0).run(Sink::head());
+    /// assert_eq!(run_blocking(first_even), Ok(Some(2)));
+    /// ```
+    pub fn run<Out: Send + 'static>(self, sink: Sink<A, Out, E>) -> Effect<Out, E> {
+        self.run_sink(sink, |out, _| out)
+    }
+
+    /// Runs the stream into `sink`, as [`run`](Stream::run) does: the sink's result, and the
+    /// values it did not consume. Those are the rest of the chunk the sink finished in: the
+    /// values the stream had produced and the sink left (the stream is not pulled further).
+    /// None when the stream ended first, or when the sink was done before any input.
+    ///
+    /// ```
+    /// use effect::{run_blocking, stream::{Sink, Stream}};
+    ///
+    /// let header = Stream::<&str, String>::from_chunks([vec!["name", "age", "alice", "30"]])
+    ///     .run_with_leftovers(Sink::collect_n(2));
+    /// assert_eq!(run_blocking(header), Ok((vec!["name", "age"], vec!["alice", "30"])));
+    /// ```
+    pub fn run_with_leftovers<Out: Send + 'static>(
+        self,
+        sink: Sink<A, Out, E>,
+    ) -> Effect<(Out, Vec<A>), E> {
+        self.run_sink(sink, |out, left| (out, left))
+    }
+
+    /// The loop of every run: feeds `sink` the stream's chunks, and gives what `finish` makes
+    /// of its result and leftovers.
+    fn run_sink<Out, R>(self, sink: Sink<A, Out, E>, finish: fn(Out, Vec<A>) -> R) -> Effect<R, E>
+    where
+        Out: Send + 'static,
+        R: Send + 'static,
+    {
+        scoped(Effect::new(move |ctx: Context| async move {
+            let mut consumer = match sink.start() {
+                Progress::More(consumer) => consumer,
+                // Done before any input: the stream is not even opened.
+                Progress::Done(out, left) => return Ok(finish(out, left)),
+            };
+            // `scoped` has put the scope there; it closes when this effect ends.
+            let mut pull = self.open(ctx.get::<Scope>());
+            loop {
+                match pull.await? {
+                    Step::Emit(chunk, rest) => {
+                        pull = *rest;
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                        match consumer.push(chunk).await? {
+                            Progress::More(next) => consumer = next,
+                            // The rest of the stream is dropped unpulled; its scope closes
+                            // as this effect ends, before the result is given.
+                            Progress::Done(out, left) => return Ok(finish(out, left)),
+                        }
+                    }
+                    Step::End => return Ok(finish(consumer.end().await?, Vec::new())),
+                }
+            }
+        }))
+    }
+
     /// Runs the stream to its end, folding its values into `init` with `f`.
     ///
     /// ```

@@ -152,14 +152,14 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     }
 
     /// The values of `chunks`, each emitted as one chunk, as it is: for a source that already
-    /// reads in batches, and to choose where chunk boundaries fall. The iterator is advanced
-    /// one chunk per pull.
+    /// reads in batches, and to see what a chunk boundary changes (the leftovers of a sink are
+    /// the rest of the chunk it finished in). The iterator is advanced one chunk per pull.
     ///
     /// ```
-    /// use effect::{run_blocking, stream::Stream};
+    /// use effect::{run_blocking, stream::{Sink, Stream}};
     ///
-    /// let batches = Stream::<u32, String>::from_chunks([vec![1, 2, 3], vec![], vec![4, 5]]);
-    /// assert_eq!(run_blocking(batches.run_collect()), Ok(vec![1, 2, 3, 4, 5]));
+    /// let batches = Stream::<u32, String>::from_chunks([vec![1, 2, 3], vec![4, 5]]);
+    /// assert_eq!(run_blocking(batches.run_with_leftovers(Sink::head())), Ok((Some(1), vec![2, 3])));
     /// ```
     pub fn from_chunks<I>(chunks: I) -> Self
     where
