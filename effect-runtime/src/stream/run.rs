@@ -96,7 +96,8 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         }))
     }
 
-    /// Runs the stream to its end, folding its values into `init` with `f`.
+    /// Runs the stream to its end, folding its values into `init` with `f`: the sink
+    /// [`Sink::fold`] that always continues. The fold is a plain loop over each chunk.
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
@@ -104,30 +105,16 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// let sum = Stream::<u64, String>::from_iter(1..=100).run_fold(0, |sum, n| sum + n);
     /// assert_eq!(run_blocking(sum), Ok(5050));
     /// ```
-    pub fn run_fold<S, F>(self, init: S, mut f: F) -> Effect<S, E>
+    pub fn run_fold<S, F>(self, init: S, f: F) -> Effect<S, E>
     where
         S: Send + 'static,
         F: FnMut(S, A) -> S + Send + 'static,
     {
-        scoped(Effect::new(move |ctx: Context| async move {
-            // `scoped` has put the scope there; it closes when this effect ends.
-            let mut pull = self.open(ctx.get::<Scope>());
-            let mut acc = init;
-            loop {
-                match pull.await? {
-                    Step::Emit(chunk, rest) => {
-                        for value in chunk {
-                            acc = f(acc, value);
-                        }
-                        pull = *rest;
-                    }
-                    Step::End => return Ok(acc),
-                }
-            }
-        }))
+        self.run(Sink::fold(init, |_| true, f))
     }
 
-    /// Runs the stream to its end, collecting its values in order.
+    /// Runs the stream to its end, collecting its values in order: the sink
+    /// [`Sink::collect`].
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
@@ -136,15 +123,13 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(letters), Ok(vec!['a', 'b', 'c']));
     /// ```
     pub fn run_collect(self) -> Effect<Vec<A>, E> {
-        self.run_fold(Vec::new(), |mut all, value| {
-            all.push(value);
-            all
-        })
+        self.run(Sink::collect())
     }
 
     /// Runs the stream to its end, running the effect `f` builds for each value, one after
-    /// another (the next value is pulled only once the previous effect is done). The first
-    /// failure, of the stream or of an effect, ends the run with it.
+    /// another (the next value is pulled only once the previous effect is done): the sink
+    /// [`Sink::for_each`]. The first failure, of the stream or of an effect, ends the run with
+    /// it.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -159,38 +144,15 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(run), Ok(()));
     /// assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
     /// ```
-    pub fn run_for_each<F>(self, mut f: F) -> Effect<(), E>
+    pub fn run_for_each<F>(self, f: F) -> Effect<(), E>
     where
         F: FnMut(A) -> Effect<(), E> + Send + 'static,
     {
-        self.run_while(move |value| f(value).as_value(true))
+        self.run(Sink::for_each(f))
     }
 
-    /// Runs the stream, running the effect `f` builds for each value, one after another,
-    /// until the stream ends or an effect says `false` (the rest is not pulled).
-    fn run_while<F>(self, mut f: F) -> Effect<(), E>
-    where
-        F: FnMut(A) -> Effect<bool, E> + Send + 'static,
-    {
-        scoped(Effect::new(move |ctx: Context| async move {
-            let mut pull = self.open(ctx.get::<Scope>());
-            loop {
-                match pull.await? {
-                    Step::Emit(chunk, rest) => {
-                        for value in chunk {
-                            if !f(value).await? {
-                                return Ok(());
-                            }
-                        }
-                        pull = *rest;
-                    }
-                    Step::End => return Ok(()),
-                }
-            }
-        }))
-    }
-
-    /// Runs the stream to its end for its effects, discarding the values.
+    /// Runs the stream to its end for its effects, discarding the values: the sink
+    /// [`Sink::drain`].
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
@@ -198,13 +160,14 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(Stream::<u8, String>::from_iter(0..10).run_drain()), Ok(()));
     /// ```
     pub fn run_drain(self) -> Effect<(), E> {
-        self.run_fold((), |(), _| ())
+        self.run(Sink::drain())
     }
 
     /// Runs the stream into `queue`: each value is offered (waiting while the queue is full,
     /// so the stream goes at the consumer's pace), and the queue is shut down when the
     /// stream ends or fails, so a consumer reading it with [`Stream::from_queue`] sees the end.
-    /// If the consumer shuts the queue down first, the run stops there, successfully.
+    /// If the consumer shuts the queue down first, the run stops there, successfully (the
+    /// sink is a [`Sink::for_each_while`] whose offers say whether to go on).
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream, Effect, Queue};
@@ -217,12 +180,12 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     pub fn run_into_queue(self, queue: Queue<A>) -> Effect<(), E> {
         let closing = queue.clone();
         // An offer refused means the consumer shut the queue down: nothing more to deliver.
-        self.run_while(move |value| {
+        self.run(Sink::for_each_while(move |value| {
             queue
                 .offer::<QueueShutdown>(value)
                 .result()
                 .map(|offered| offered.is_ok())
-        })
+        }))
         .ensuring(crate::effect::sync(move || closing.shutdown()))
     }
 
