@@ -1,11 +1,12 @@
 //! Sinks (`Stream::run`, `Stream::run_with_leftovers`): each sink's result, on values, on no
 //! values, on an early stop with the values it left; failures and defects of the stream and of
 //! the sink failing the run; interruption; and the stream's resources released, on every way
-//! out, before the run gives its result. Every run checks that it left no fiber alive.
+//! out, before the run gives its result. Then `Stream::aggregate_within`, on a TestClock, at
+//! exact virtual instants. Every run checks that it left no fiber alive.
 
 use crate::common;
 
-use common::{test_env, Log};
+use common::{at_times, run_for, stamped, test_env, Log};
 use effect::prelude::*;
 use effect::stream::{Sink, Stream};
 
@@ -637,4 +638,210 @@ fn race_is_won_by_the_sink_that_finishes_first_in_the_streams_order() {
         .map(|n| ("count", n))
         .race(Sink::sum().map(|n: u32| ("sum", u64::from(n))));
     assert_eq!(run(Stream::from_iter([5, 6]), sink), Ok(("count", 2)));
+}
+
+// ---- aggregate_within ----
+
+/// A sink of the sum of at most `max` worth of values.
+fn sum_up_to(max: u64) -> Sink<u32, u32, String> {
+    Sink::fold_weighted(0, max, |n: &u32| u64::from(*n), |sum, n| sum + n)
+}
+
+#[tokio::test]
+async fn aggregate_within_emits_when_the_sink_is_done_or_the_interval_is_up() {
+    let (clock, rt) = test_env();
+    let values = at_times(&[
+        (100, 1),
+        (200, 2),
+        (1500, 4),
+        (1600, 3),
+        (1700, 9),
+        (3500, 1),
+    ]);
+    let sums = values.aggregate_within(|| sum_up_to(6), Schedule::spaced(secs(1)));
+    let emitted = run_for(&rt, &clock, secs(5), stamped(&clock, sums).run_collect()).await;
+    assert_eq!(
+        emitted,
+        Ok(vec![
+            // 1 + 2, when the first second is up.
+            (ms(1000), 3),
+            // 4, as 3 would take it over 6; the timer starts again there.
+            (ms(1600), 4),
+            // 3, as 9 would take it over; 9 alone, heavier than 6, at once.
+            (ms(1700), 3),
+            (ms(1700), 9),
+            // Nothing was gathered when the interval from 1.7 s was up: 1 goes as it comes.
+            (ms(3500), 1),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn aggregate_within_of_collect_n_on_spaced_intervals_is_grouped_within() {
+    // The timelines of the grouped_within tests: both operators emit the same groups at the
+    // same instants.
+    let timelines: Vec<Vec<(u64, u32)>> = vec![
+        (1..=7).map(|n| (300 * n, n as u32)).collect(),
+        vec![(2500, 1), (2700, 2), (4000, 3)],
+        (0..250)
+            .map(|n| (0, n))
+            .chain([(1200, 1000), (1300, 1001), (5000, 2000)])
+            .collect(),
+    ];
+    for timeline in timelines {
+        let mut emitted = Vec::new();
+        for aggregated in [false, true] {
+            let (clock, rt) = test_env();
+            let values = at_times(&timeline);
+            let groups = if aggregated {
+                values.aggregate_within(|| Sink::collect_n(100), Schedule::spaced(secs(1)))
+            } else {
+                values.grouped_within(100, secs(1))
+            };
+            let run = stamped(&clock, groups).run_collect();
+            emitted.push(run_for(&rt, &clock, secs(10), run).await.unwrap());
+        }
+        assert_eq!(emitted[0], emitted[1], "{timeline:?}");
+    }
+}
+
+#[tokio::test]
+async fn aggregate_within_times_each_interval_with_the_schedule_shown_the_last_aggregate() {
+    let (clock, rt) = test_env();
+    // Intervals of 100 ms, 200 ms, 400 ms, 800 ms, ..., each from the emission before; a
+    // value every 60 ms, from 10 ms.
+    let values = at_times(&(0..30).map(|n| (60 * n + 10, 1u32)).collect::<Vec<_>>());
+    let sums = values.aggregate_within(Sink::sum, Schedule::exponential(ms(100)));
+    let emitted = run_for(&rt, &clock, secs(2), stamped(&clock, sums).run_collect()).await;
+    assert_eq!(
+        emitted,
+        Ok(vec![
+            (ms(100), 2),
+            (ms(300), 3),
+            (ms(700), 7),
+            (ms(1500), 13),
+            // The rest at the end, before the next interval is up.
+            (ms(1750), 5),
+        ])
+    );
+
+    // A schedule that stops once an aggregate reaches 3: then only the end emits.
+    let (clock, rt) = test_env();
+    let values = at_times(&(1..=10).map(|n| (300 * n, 1u32)).collect::<Vec<_>>());
+    let until_three =
+        Schedule::spaced(secs(1)).while_input(|last: &Option<u32>| last.is_none_or(|sum| sum < 3));
+    let sums = values.aggregate_within(Sink::sum, until_three);
+    let emitted = run_for(&rt, &clock, secs(4), stamped(&clock, sums).run_collect()).await;
+    assert_eq!(emitted, Ok(vec![(ms(1000), 3), (ms(3000), 7)]));
+}
+
+#[tokio::test]
+async fn aggregate_within_gives_one_chunk_to_as_many_sinks_as_it_fills() {
+    let (clock, rt) = test_env();
+    let values = Stream::from_chunks([vec![1, 2, 3, 4, 5]]);
+    let pairs = values.aggregate_within(|| Sink::collect_n(2), Schedule::spaced(secs(1)));
+    let emitted = run_for(&rt, &clock, secs(1), stamped(&clock, pairs).run_collect()).await;
+    assert_eq!(
+        emitted,
+        Ok(vec![
+            (ms(0), vec![1, 2]),
+            (ms(0), vec![3, 4]),
+            (ms(0), vec![5]),
+        ])
+    );
+    let (clock, rt) = test_env();
+    let none =
+        Stream::<u32, String>::empty().aggregate_within(Sink::count, Schedule::spaced(secs(1)));
+    assert_eq!(
+        run_for(&rt, &clock, secs(1), none.run_collect()).await,
+        Ok(vec![])
+    );
+}
+
+#[tokio::test]
+async fn aggregate_within_fails_at_once_when_the_upstream_fails() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let values = over_resource(&log, at_times(&[(100, 1), (200, 2)])).concat(Stream::from_effect(
+        common::fail_after(ms(300), "broke".to_string()),
+    ));
+    let sums = values.aggregate_within(Sink::sum, Schedule::spaced(secs(1)));
+    // It fails as the upstream does, at 500 ms, not when the interval is up.
+    let fiber = rt.fork(sums.run_collect());
+    clock.advance(ms(500)).await;
+    assert!(fiber.is_done());
+    let exit = rt.run(fiber.join()).await;
+    assert_eq!(exit, Err(Cause::Fail("broke".to_string())));
+    assert_eq!(log.events(), ["open", "close ok"]);
+    assert_eq!(rt.live_fibers(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_or_dying_sink_fails_aggregate_within() {
+    let (clock, rt) = test_env();
+    let refusing = || {
+        Sink::for_each(|n: u32| {
+            if n == 2 {
+                fail("no twos".to_string())
+            } else {
+                succeed(())
+            }
+        })
+    };
+    let values = at_times(&[(100, 1), (200, 2)]);
+    let run = values
+        .aggregate_within(refusing, Schedule::spaced(secs(1)))
+        .run_collect();
+    assert_eq!(
+        run_for(&rt, &clock, secs(1), run).await,
+        Err(Cause::Fail("no twos".to_string()))
+    );
+
+    let (clock, rt) = test_env();
+    let dying = || Sink::fold(0, |_| true, |_, n: u32| -> u32 { panic!("bad value {n}") });
+    let values = at_times(&[(100, 1)]);
+    let run = values
+        .aggregate_within(dying, Schedule::spaced(secs(1)))
+        .run_collect();
+    assert!(run_for(&rt, &clock, secs(1), run)
+        .await
+        .unwrap_err()
+        .is_die());
+
+    // A sink that takes nothing would emit forever: a defect, as soon as it is started.
+    let (clock, rt) = test_env();
+    let values = at_times(&[(100, 1)]);
+    let run = values
+        .aggregate_within(|| Sink::collect_n(0), Schedule::spaced(secs(1)))
+        .run_collect();
+    let cause = run_for(&rt, &clock, secs(1), run).await.unwrap_err();
+    assert!(cause.is_die(), "{cause:?}");
+}
+
+#[tokio::test]
+async fn aggregate_within_stopped_early_or_interrupted_releases_its_upstream() {
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let endless = over_resource(&log, Stream::tick(ms(100)).map(|()| 1u32));
+    let first = endless
+        .aggregate_within(Sink::sum, Schedule::spaced(ms(270)))
+        .take(2);
+    let sums = run_for(&rt, &clock, secs(1), stamped(&clock, first).run_collect()).await;
+    assert_eq!(sums, Ok(vec![(ms(270), 3), (ms(540), 3)]));
+    // The upstream's fiber was interrupted when the run ended: its release sees that.
+    assert_eq!(log.events(), ["open", "close err"]);
+
+    let (clock, rt) = test_env();
+    let log = Log::default();
+    let endless = over_resource(&log, Stream::tick(ms(100)).map(|()| 1u32));
+    let fiber = rt.fork(
+        endless
+            .aggregate_within(Sink::sum, Schedule::spaced(ms(270)))
+            .run_drain(),
+    );
+    clock.advance(secs(1)).await;
+    let exit = rt.run(fiber.interrupt::<String>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted_only());
+    assert_eq!(log.events(), ["open", "close err"]);
+    assert_eq!(rt.live_fibers(), 0);
 }

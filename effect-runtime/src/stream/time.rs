@@ -29,7 +29,7 @@ use crate::race::race_first;
 use crate::schedule::Schedule;
 
 /// How much of `span`, started at `since`, is left now on `clock`.
-fn left_of(clock: &Clock, since: Instant, span: Duration) -> Duration {
+pub(super) fn left_of(clock: &Clock, since: Instant, span: Duration) -> Duration {
     span.saturating_sub(clock.instant().saturating_duration_since(since))
 }
 

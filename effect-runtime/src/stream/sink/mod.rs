@@ -6,6 +6,7 @@
 //! a [`Consumer`] stepped one chunk at a time. Invariant (relied on by `contramap`, `zip` and
 //! `race`): a sink's leftovers are always a suffix of the last chunk it was given, in order.
 
+mod aggregate;
 mod combinators;
 
 use std::ops::{Add, ControlFlow};
