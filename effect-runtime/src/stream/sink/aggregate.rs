@@ -212,16 +212,21 @@ where
     /// Shows each aggregate to the schedule (unless it has stopped), which gives the next
     /// interval, starting now; gives the aggregates back, to emit.
     fn emitted(&mut self, aggregates: Vec<B>) -> Vec<B> {
-        let mut emitted = Vec::with_capacity(aggregates.len());
-        for aggregate in aggregates {
-            let shown = Some(aggregate);
-            if self.interval.is_some() {
-                self.interval = self.schedule.next(&shown);
-            }
-            emitted.extend(shown);
-        }
         self.since = self.clock.instant();
-        emitted
+        // Mapped in place: the aggregates' vector is the one emitted.
+        aggregates
+            .into_iter()
+            .map(|aggregate| {
+                let shown = Some(aggregate);
+                if self.interval.is_some() {
+                    self.interval = self.schedule.next(&shown);
+                }
+                let Some(aggregate) = shown else {
+                    unreachable!("the schedule is shown the aggregate, which stays Some")
+                };
+                aggregate
+            })
+            .collect()
     }
 }
 

@@ -107,12 +107,7 @@ impl<In: Send + 'static, Out: Send + 'static, E: Send + 'static> Sink<In, Out, E
     where
         F: FnMut(Out, Vec<In>) -> ControlFlow<(Out, Vec<In>), Out> + Send + 'static,
     {
-        Sink::from_start(move || {
-            Progress::More(Box::new(Chunked {
-                state: Some(init),
-                step,
-            }))
-        })
+        Sink::from_start(move || Chunked::start(init, step))
     }
 
     /// Folds the values into `init` with `f` while `cont` holds for the state: `cont` is
@@ -141,7 +136,7 @@ impl<In: Send + 'static, Out: Send + 'static, E: Send + 'static> Sink<In, Out, E
             if !cont(&init) {
                 return Progress::Done(init, Vec::new());
             }
-            Sink::chunked(init, move |mut state, chunk| {
+            Chunked::start(init, move |mut state, chunk: Vec<In>| {
                 let mut values = chunk.into_iter();
                 for value in values.by_ref() {
                     state = f(state, value);
@@ -151,7 +146,6 @@ impl<In: Send + 'static, Out: Send + 'static, E: Send + 'static> Sink<In, Out, E
                 }
                 ControlFlow::Continue(state)
             })
-            .start()
         })
     }
 
@@ -274,17 +268,20 @@ impl<In: Send + 'static, E: Send + 'static> Sink<In, Vec<In>, E> {
             if n == 0 {
                 return Progress::Done(Vec::new(), Vec::new());
             }
-            Sink::chunked(Vec::new(), move |mut taken: Vec<In>, mut chunk| {
+            Chunked::start(Vec::new(), move |mut taken: Vec<In>, mut chunk: Vec<In>| {
                 let wanted = n - taken.len();
-                if chunk.len() < wanted {
+                let left = chunk.split_off(wanted.min(chunk.len()));
+                if taken.is_empty() {
+                    // The first chunk is kept as it is: no copy.
+                    taken = chunk;
+                } else {
                     taken.append(&mut chunk);
+                }
+                if taken.len() < n {
                     return ControlFlow::Continue(taken);
                 }
-                let left = chunk.split_off(wanted);
-                taken.append(&mut chunk);
                 ControlFlow::Break((taken, left))
             })
-            .start()
         })
     }
 }
@@ -432,6 +429,21 @@ struct Chunked<S, F> {
     /// consumer with it.
     state: Option<S>,
     step: F,
+}
+
+impl<S: Send + 'static, F: Send + 'static> Chunked<S, F> {
+    /// The consumer started with `init`.
+    fn start<In, E>(init: S, step: F) -> Progress<In, S, E>
+    where
+        In: Send + 'static,
+        E: Send + 'static,
+        F: FnMut(S, Vec<In>) -> ControlFlow<(S, Vec<In>), S>,
+    {
+        Progress::More(Box::new(Chunked {
+            state: Some(init),
+            step,
+        }))
+    }
 }
 
 impl<In, S, E, F> Consumer<In, S, E> for Chunked<S, F>
