@@ -6,23 +6,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{fail_after, run_for, stamped, test_env, Log};
+use common::{at_times, fail_after, run_for, stamped, test_env, Log};
 use effect::prelude::*;
 use effect::stream::Stream;
-
-/// The values of `timeline`, each emitted at its time (from the start of the stream).
-fn at_times<A: Send + Clone + 'static>(timeline: &[(u64, A)]) -> Stream<A, String> {
-    let mut previous = 0;
-    let steps: Vec<(u64, A)> = timeline
-        .iter()
-        .map(|(at, value)| {
-            let wait = at - previous;
-            previous = *at;
-            (wait, value.clone())
-        })
-        .collect();
-    Stream::from_iter(steps).map_effect(|(wait, value)| sleep(ms(wait)).as_value(value))
-}
 
 // ---- tick ----
 

@@ -64,6 +64,8 @@ mod stream_concurrent;
 mod stream_fanout;
 #[path = "stream_resource.rs"]
 mod stream_resource;
+#[path = "stream_sink.rs"]
+mod stream_sink;
 #[path = "stream_stateful.rs"]
 mod stream_stateful;
 #[path = "stream_time.rs"]

@@ -175,6 +175,23 @@ pub async fn run_for<A: Send + 'static>(
     exit
 }
 
+/// The values of `timeline`, each emitted at its time (from the start of the stream).
+pub fn at_times<A: Send + Clone + 'static>(
+    timeline: &[(u64, A)],
+) -> effect::stream::Stream<A, String> {
+    let mut previous = 0;
+    let steps: Vec<(u64, A)> = timeline
+        .iter()
+        .map(|(at, value)| {
+            let wait = at - previous;
+            previous = *at;
+            (wait, value.clone())
+        })
+        .collect();
+    effect::stream::Stream::from_iter(steps)
+        .map_effect(|(wait, value)| sleep(ms(wait)).as_value(value))
+}
+
 /// Each value of `stream` with the virtual time it was emitted at.
 pub fn stamped<A: Send + 'static>(
     clock: &TestClock,

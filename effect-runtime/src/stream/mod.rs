@@ -123,6 +123,7 @@ mod lossy;
 mod map_par;
 mod ops;
 mod run;
+mod sink;
 mod sources;
 mod stateful;
 mod time;
@@ -135,6 +136,7 @@ use crate::scope::Scope;
 
 pub use group_by::GroupBy;
 pub use run::IntoFuturesStream;
+pub use sink::Sink;
 
 /// The most values [`Stream::from_iter`] emits per pull.
 ///

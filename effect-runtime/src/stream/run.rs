@@ -1,16 +1,18 @@
-//! Running a stream: the sinks (`run_collect`, `run_fold`, `run_for_each`, `run_drain`,
-//! `run_into_queue`) and the bridge to `futures::Stream`.
+//! Running a stream: into a [`Sink`] (`run`, `run_with_leftovers`), into the everyday sinks
+//! (`run_collect`, `run_fold`, `run_for_each`, `run_drain`, `run_into_queue`), and the bridge
+//! to `futures::Stream`.
 //!
-//! Every sink is one effect: it opens the stream in a fresh [`Scope`] (through
-//! [`scoped`]), pulls until the end, a failure, or the sink is done, and closes the scope
-//! however the run ends, so the stream's resources are released and the fibers it started
-//! are interrupted and awaited before the sink's effect ends.
+//! Every run is one effect: it opens the stream in a fresh [`Scope`] (through [`scoped`]),
+//! feeds the sink until the end, a failure, or the sink is done, and closes the scope however
+//! the run ends, so the stream's resources are released and the fibers it started are
+//! interrupted and awaited before the run's effect ends.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use super::{Step, Stream};
+use super::sink::Progress;
+use super::{Sink, Step, Stream};
 use crate::cause::{Cause, Exit};
 use crate::context::Context;
 use crate::effect::Effect;
@@ -19,7 +21,83 @@ use crate::scope::{scoped, Scope};
 use crate::sync::{Queue, QueueShutdown};
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
-    /// Runs the stream to its end, folding its values into `init` with `f`.
+    /// Runs the stream into `sink`: its result, once the stream has ended or the sink is
+    /// done, whichever comes first. The values the sink left over are dropped; see
+    /// [`run_with_leftovers`](Stream::run_with_leftovers).
+    ///
+    /// The stream is pulled only when the sink wants more, so nothing is read ahead beyond
+    /// the chunk the sink is consuming. When the sink is done early, the stream is not pulled
+    /// again and its scope closes (its resources released, its fibers awaited) before the
+    /// run gives the result. A failure or a defect of the stream or of the sink fails the
+    /// run with its cause; interrupting the run interrupts the pull or the sink's step in
+    /// progress. See [`Sink`] for the model.
+    ///
+    /// ```
+    /// use effect::{run_blocking, stream::{Sink, Stream}};
+    ///
+    /// let first_even = Stream::<u32, String>::from_iter(1..).filter(|n| n % 2 == 0).run(Sink::head());
+    /// assert_eq!(run_blocking(first_even), Ok(Some(2)));
+    /// ```
+    pub fn run<Out: Send + 'static>(self, sink: Sink<A, Out, E>) -> Effect<Out, E> {
+        self.run_sink(sink, |out, _| out)
+    }
+
+    /// Runs the stream into `sink`, as [`run`](Stream::run) does: the sink's result, and the
+    /// values it did not consume. Those are the rest of the chunk the sink finished in: the
+    /// values the stream had produced and the sink left (the stream is not pulled further).
+    /// None when the stream ended first, or when the sink was done before any input.
+    ///
+    /// ```
+    /// use effect::{run_blocking, stream::{Sink, Stream}};
+    ///
+    /// let header = Stream::<&str, String>::from_chunks([vec!["name", "age", "alice", "30"]])
+    ///     .run_with_leftovers(Sink::collect_n(2));
+    /// assert_eq!(run_blocking(header), Ok((vec!["name", "age"], vec!["alice", "30"])));
+    /// ```
+    pub fn run_with_leftovers<Out: Send + 'static>(
+        self,
+        sink: Sink<A, Out, E>,
+    ) -> Effect<(Out, Vec<A>), E> {
+        self.run_sink(sink, |out, left| (out, left))
+    }
+
+    /// The loop of every run: feeds `sink` the stream's chunks, and gives what `finish` makes
+    /// of its result and leftovers.
+    fn run_sink<Out, R>(self, sink: Sink<A, Out, E>, finish: fn(Out, Vec<A>) -> R) -> Effect<R, E>
+    where
+        Out: Send + 'static,
+        R: Send + 'static,
+    {
+        scoped(Effect::new(move |ctx: Context| async move {
+            let mut consumer = match sink.start() {
+                Progress::More(consumer) => consumer,
+                // Done before any input: the stream is not even opened.
+                Progress::Done(out, left) => return Ok(finish(out, left)),
+            };
+            // `scoped` has put the scope there; it closes when this effect ends.
+            let mut pull = self.open(ctx.get::<Scope>());
+            loop {
+                match pull.await? {
+                    Step::Emit(chunk, rest) => {
+                        pull = *rest;
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                        match consumer.push(chunk).await? {
+                            Progress::More(next) => consumer = next,
+                            // The rest of the stream is dropped unpulled; its scope closes
+                            // as this effect ends, before the result is given.
+                            Progress::Done(out, left) => return Ok(finish(out, left)),
+                        }
+                    }
+                    Step::End => return Ok(finish(consumer.end().await?, Vec::new())),
+                }
+            }
+        }))
+    }
+
+    /// Runs the stream to its end, folding its values into `init` with `f`: the sink
+    /// [`Sink::fold`] that always continues. The fold is a plain loop over each chunk.
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
@@ -27,30 +105,16 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// let sum = Stream::<u64, String>::from_iter(1..=100).run_fold(0, |sum, n| sum + n);
     /// assert_eq!(run_blocking(sum), Ok(5050));
     /// ```
-    pub fn run_fold<S, F>(self, init: S, mut f: F) -> Effect<S, E>
+    pub fn run_fold<S, F>(self, init: S, f: F) -> Effect<S, E>
     where
         S: Send + 'static,
         F: FnMut(S, A) -> S + Send + 'static,
     {
-        scoped(Effect::new(move |ctx: Context| async move {
-            // `scoped` has put the scope there; it closes when this effect ends.
-            let mut pull = self.open(ctx.get::<Scope>());
-            let mut acc = init;
-            loop {
-                match pull.await? {
-                    Step::Emit(chunk, rest) => {
-                        for value in chunk {
-                            acc = f(acc, value);
-                        }
-                        pull = *rest;
-                    }
-                    Step::End => return Ok(acc),
-                }
-            }
-        }))
+        self.run(Sink::fold(init, |_| true, f))
     }
 
-    /// Runs the stream to its end, collecting its values in order.
+    /// Runs the stream to its end, collecting its values in order: the sink
+    /// [`Sink::collect`].
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
@@ -59,15 +123,13 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(letters), Ok(vec!['a', 'b', 'c']));
     /// ```
     pub fn run_collect(self) -> Effect<Vec<A>, E> {
-        self.run_fold(Vec::new(), |mut all, value| {
-            all.push(value);
-            all
-        })
+        self.run(Sink::collect())
     }
 
     /// Runs the stream to its end, running the effect `f` builds for each value, one after
-    /// another (the next value is pulled only once the previous effect is done). The first
-    /// failure, of the stream or of an effect, ends the run with it.
+    /// another (the next value is pulled only once the previous effect is done): the sink
+    /// [`Sink::for_each`]. The first failure, of the stream or of an effect, ends the run with
+    /// it.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -82,38 +144,15 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(run), Ok(()));
     /// assert_eq!(*seen.lock().unwrap(), [1, 2, 3]);
     /// ```
-    pub fn run_for_each<F>(self, mut f: F) -> Effect<(), E>
+    pub fn run_for_each<F>(self, f: F) -> Effect<(), E>
     where
         F: FnMut(A) -> Effect<(), E> + Send + 'static,
     {
-        self.run_while(move |value| f(value).as_value(true))
+        self.run(Sink::for_each(f))
     }
 
-    /// Runs the stream, running the effect `f` builds for each value, one after another,
-    /// until the stream ends or an effect says `false` (the rest is not pulled).
-    fn run_while<F>(self, mut f: F) -> Effect<(), E>
-    where
-        F: FnMut(A) -> Effect<bool, E> + Send + 'static,
-    {
-        scoped(Effect::new(move |ctx: Context| async move {
-            let mut pull = self.open(ctx.get::<Scope>());
-            loop {
-                match pull.await? {
-                    Step::Emit(chunk, rest) => {
-                        for value in chunk {
-                            if !f(value).await? {
-                                return Ok(());
-                            }
-                        }
-                        pull = *rest;
-                    }
-                    Step::End => return Ok(()),
-                }
-            }
-        }))
-    }
-
-    /// Runs the stream to its end for its effects, discarding the values.
+    /// Runs the stream to its end for its effects, discarding the values: the sink
+    /// [`Sink::drain`].
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
@@ -121,13 +160,14 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(Stream::<u8, String>::from_iter(0..10).run_drain()), Ok(()));
     /// ```
     pub fn run_drain(self) -> Effect<(), E> {
-        self.run_fold((), |(), _| ())
+        self.run(Sink::drain())
     }
 
     /// Runs the stream into `queue`: each value is offered (waiting while the queue is full,
     /// so the stream goes at the consumer's pace), and the queue is shut down when the
     /// stream ends or fails, so a consumer reading it with [`Stream::from_queue`] sees the end.
-    /// If the consumer shuts the queue down first, the run stops there, successfully.
+    /// If the consumer shuts the queue down first, the run stops there, successfully (the
+    /// sink is a [`Sink::for_each_while`] whose offers say whether to go on).
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream, Effect, Queue};
@@ -140,12 +180,12 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     pub fn run_into_queue(self, queue: Queue<A>) -> Effect<(), E> {
         let closing = queue.clone();
         // An offer refused means the consumer shut the queue down: nothing more to deliver.
-        self.run_while(move |value| {
+        self.run(Sink::for_each_while(move |value| {
             queue
                 .offer::<QueueShutdown>(value)
                 .result()
                 .map(|offered| offered.is_ok())
-        })
+        }))
         .ensuring(crate::effect::sync(move || closing.shutdown()))
     }
 

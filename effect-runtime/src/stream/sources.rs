@@ -151,6 +151,36 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         Stream::from_open(move |_| iter_pull(iter, 1))
     }
 
+    /// The values of `chunks`, each emitted as one chunk, as it is: for a source that already
+    /// reads in batches, and to see what a chunk boundary changes (the leftovers of a sink are
+    /// the rest of the chunk it finished in). The iterator is advanced one chunk per pull.
+    ///
+    /// ```
+    /// use effect::{run_blocking, stream::{Sink, Stream}};
+    ///
+    /// let batches = Stream::<u32, String>::from_chunks([vec![1, 2, 3], vec![4, 5]]);
+    /// assert_eq!(run_blocking(batches.run_with_leftovers(Sink::head())), Ok((Some(1), vec![2, 3])));
+    /// ```
+    pub fn from_chunks<I>(chunks: I) -> Self
+    where
+        I: IntoIterator<Item = Vec<A>>,
+        I::IntoIter: Send + 'static,
+    {
+        fn pull<I, A, E>(mut chunks: I) -> Pull<A, E>
+        where
+            I: Iterator<Item = Vec<A>> + Send + 'static,
+            A: Send + 'static,
+            E: Send + 'static,
+        {
+            sync(move || match chunks.next() {
+                Some(chunk) => Step::emit(chunk, pull(chunks)),
+                None => Step::End,
+            })
+        }
+        let chunks = chunks.into_iter();
+        Stream::from_open(move |_| pull(chunks))
+    }
+
     /// The stream of the one value of `effect` (or its failure), run when the stream is
     /// first pulled.
     ///

@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 
 use super::sources::{emit, end};
-use super::{Pull, Step, Stream};
+use super::{Pull, Sink, Step, Stream};
 use crate::cause::{Cause, Never};
 use crate::effect::{succeed, suspend, Effect};
 use crate::scope::Scope;
@@ -222,7 +222,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     }
 
     /// The first value, if any: the stream is stopped (and its resources released) as soon
-    /// as it has given one.
+    /// as it has given one. The sink [`Sink::head`].
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
@@ -231,10 +231,10 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(Stream::<u32, String>::empty().run_head()), Ok(None));
     /// ```
     pub fn run_head(self) -> Effect<Option<A>, E> {
-        self.take(1).run_fold(None, |_, value| Some(value))
+        self.run(Sink::head())
     }
 
-    /// The last value, if any.
+    /// The last value, if any: the sink [`Sink::last`].
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
@@ -242,10 +242,10 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(Stream::<u32, String>::from_iter(1..=3).run_last()), Ok(Some(3)));
     /// ```
     pub fn run_last(self) -> Effect<Option<A>, E> {
-        self.run_fold(None, |_, value| Some(value))
+        self.run(Sink::last())
     }
 
-    /// How many values the stream gives.
+    /// How many values the stream gives: the sink [`Sink::count`].
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};
@@ -253,7 +253,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(Stream::<u32, String>::from_iter(1..=3).run_count()), Ok(3));
     /// ```
     pub fn run_count(self) -> Effect<u64, E> {
-        self.run_fold(0, |count, _| count + 1)
+        self.run(Sink::count())
     }
 
     /// On any cause (a typed failure or a defect; not this fiber's interruption), continues

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use super::channel::{Channel, Signal, Workers, CHANNEL_CHUNKS};
 use super::sources::end;
-use super::{Pull, Step, Stream};
+use super::{Pull, Sink, Step, Stream};
 use crate::cause::{Exit, Never};
 use crate::clock::Clock;
 use crate::effect::{fail_cause, succeed, suspend, Effect};
@@ -29,7 +29,7 @@ use crate::race::race_first;
 use crate::schedule::Schedule;
 
 /// How much of `span`, started at `since`, is left now on `clock`.
-fn left_of(clock: &Clock, since: Instant, span: Duration) -> Duration {
+pub(super) fn left_of(clock: &Clock, since: Instant, span: Duration) -> Duration {
     span.saturating_sub(clock.instant().saturating_duration_since(since))
 }
 
@@ -72,7 +72,8 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// from there. Values keep flowing in meanwhile: the upstream runs ahead on a fiber of its
     /// own, up to 16 chunks. On an upstream failure (or defect) the stream fails at once; the
     /// values of the group being collected are dropped, as [`chunks`](Stream::chunks) drops
-    /// its last group.
+    /// its last group. It is [`aggregate_within`](Stream::aggregate_within) with the sink
+    /// [`Sink::collect_n`] and the schedule [`Schedule::spaced`].
     ///
     /// # Panics
     /// When `n` is 0.
@@ -104,26 +105,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             n > 0,
             "Stream::grouped_within: the group size must be at least 1"
         );
-        Stream::from_open(move |scope| {
-            let channel = Channel::new(CHANNEL_CHUNKS, 1);
-            self.open_producing(&scope, channel, move |channel, workers| {
-                Effect::new(move |ctx| async move {
-                    let clock = Clock::of(&ctx);
-                    let since = clock.instant();
-                    let state = Grouping {
-                        channel,
-                        workers,
-                        clock,
-                        n,
-                        within,
-                        since,
-                        held: VecDeque::new(),
-                        ended: false,
-                    };
-                    grouping(state).await
-                })
-            })
-        })
+        self.aggregate_within(move || Sink::collect_n(n), Schedule::spaced(within))
     }
 
     /// The values spread out to at most `n` in any span of `per` (on the context's clock):
@@ -279,58 +261,6 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             workers.start(vec![watcher], move |_| until(upstream, latch))
         })
     }
-}
-
-/// What `grouped_within` keeps between pulls.
-struct Grouping<A, E> {
-    channel: Channel<A, E>,
-    workers: Workers,
-    clock: Clock,
-    n: usize,
-    within: Duration,
-    /// When the previous group was emitted (or the stream started).
-    since: Instant,
-    /// Values received, not yet emitted.
-    held: VecDeque<A>,
-    ended: bool,
-}
-
-impl<A: Send + 'static, E: Send + 'static> Grouping<A, E> {
-    fn emit(mut self, groups: Vec<Vec<A>>) -> Step<Vec<A>, E> {
-        self.since = self.clock.instant();
-        Step::emit(groups, grouping(self))
-    }
-}
-
-fn grouping<A: Send + 'static, E: Send + 'static>(mut state: Grouping<A, E>) -> Pull<Vec<A>, E> {
-    Effect::from_future(async move {
-        loop {
-            let n = state.n;
-            if state.held.len() >= n {
-                let mut groups = Vec::new();
-                while state.held.len() >= n {
-                    groups.push(state.held.drain(..n).collect());
-                }
-                return Ok(state.emit(groups));
-            }
-            let left = left_of(&state.clock, state.since, state.within);
-            if !state.held.is_empty() && (state.ended || left.is_zero()) {
-                let group = state.held.drain(..).collect();
-                return Ok(state.emit(vec![group]));
-            }
-            if state.ended {
-                return Ok(Step::End);
-            }
-            // Time matters only once there is something to emit.
-            let timer = (!state.held.is_empty()).then_some(left);
-            match state.channel.recv_within(&state.clock, timer).await {
-                None => {} // Time is up: the group goes out on the next turn.
-                Some(Signal::Chunk(chunk)) => state.held.extend(chunk),
-                Some(Signal::End) => state.ended = true,
-                Some(Signal::Failed) => return state.channel.fail_fast(&state.workers).await,
-            }
-        }
-    })
 }
 
 /// The emissions `throttle` remembers, those of the last `per`: (when, how many), and how
