@@ -61,6 +61,8 @@
 //! | `group_by_key`, `broadcast`, `partition` | `buffer` values per group or consumer | as above; see each for when the source starts and ends |
 //! | `buffer_sliding(n)`, `buffer_dropping(n)` | without bound, holding at most `n` values | the upstream's end or failure is never lost: it comes after the values kept |
 //! | `grouped_within`, `debounce` | 16 chunks, on a fiber of its own | a failure fails the stream at once, dropping the group or value waiting |
+//! | `aggregate_within` | 16 chunks, on a fiber of its own | a failure fails the stream at once; an early stop, an interruption or a failure drops the aggregate being gathered |
+//! | sinks (`run(sink)`, the `run_*` methods) | the chunk the sink finishes in | a sink that is done stops the pull; the stream's scope closes before the run gives its result, and the values left over are given back by `run_with_leftovers` |
 //! | `throttle`, `timeout`, `interrupt_when` | the current chunk | `timeout` and `interrupt_when` end the stream, interrupting the pull in progress |
 //!
 //! Each operator's documentation says the same in full.
@@ -181,6 +183,19 @@ enum Repr<A, E> {
 /// The next step of an opened stream: an effect that yields a chunk and the rest, or the
 /// end. Running it is what pulls; dropping it unrun pulls nothing more. It fails with the
 /// stream's failure. See [Writing an operator](self#writing-an-operator).
+///
+/// ```
+/// use effect::{run_blocking, scoped, stream::{Pull, Step, Stream}, Effect, Scope};
+///
+/// // Opened by hand and pulled twice: a pull is an effect, and its step holds the next one.
+/// let firsts: Effect<Vec<Vec<u32>>, String> = scoped(Effect::new(|ctx: effect::Context| async move {
+///     let pull: Pull<u32, String> = Stream::from_chunks([vec![1, 2], vec![3]]).into_pull(ctx.get::<Scope>());
+///     let Step::Emit(first, rest) = pull.await? else { return Ok(vec![]) };
+///     let Step::Emit(second, _) = (*rest).await? else { return Ok(vec![first]) };
+///     Ok(vec![first, second])
+/// }));
+/// assert_eq!(run_blocking(firsts), Ok(vec![vec![1, 2], vec![3]]));
+/// ```
 pub type Pull<A, E> = Effect<Step<A, E>, E>;
 
 /// What one [`Pull`] gives: some values and the pull of the rest, or the end.
