@@ -41,6 +41,10 @@ where
         let chunk: Vec<I::Item> = iter.by_ref().take(size).collect();
         if chunk.is_empty() {
             Step::End
+        } else if chunk.len() < size {
+            // The iterator has said it is done: the end comes with its last values (and the
+            // iterator is not asked again, which an iterator that is not fused could answer).
+            Step::emit(chunk, end())
         } else {
             Step::emit(chunk, iter_pull(iter, (size * 2).min(CHUNK_SIZE)))
         }
