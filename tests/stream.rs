@@ -37,6 +37,28 @@ fn a_stream_is_lazy_until_it_runs() {
     assert_eq!(effect::run_blocking(run), Ok(vec![0, 1, 2, 3, 4]));
 }
 
+/// An iterator that is not fused: it says `None` once, then has more.
+struct Resumes(u32);
+
+impl Iterator for Resumes {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        self.0 += 1;
+        (self.0 != 3).then_some(self.0)
+    }
+}
+
+#[test]
+fn from_iter_ends_at_the_first_none_of_an_iterator_that_is_not_fused() {
+    // 1, 2, then None (in the middle of the second chunk), then 4, 5, ...: the stream is 1, 2.
+    assert_eq!(
+        collect(Stream::<u32, String>::from_iter(Resumes(0))),
+        Ok(vec![1, 2])
+    );
+    let after_a_concat = Stream::from_iter(Resumes(0)).concat(Stream::from_iter([9]));
+    assert_eq!(collect(after_a_concat), Ok(vec![1, 2, 9]));
+}
+
 #[test]
 fn basic_sources() {
     assert_eq!(collect(Stream::<u8, String>::empty()), Ok(vec![]));
