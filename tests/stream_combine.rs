@@ -1,8 +1,8 @@
 //! Streams combined and paced: `zip_with`, `zip_with_latest`, `map_accum_effect`,
 //! `schedule`, `on_done`, the lossy buffers (`buffer_sliding`, `buffer_dropping`) and an
 //! operator written with the public pull API. Values, empty inputs, failures and defects,
-//! early stops and interruptions; timed ones at exact virtual instants on a `TestClock`;
-//! every run leaves no fiber behind.
+//! early stops and interruptions; timed ones at exact virtual instants on a `TestClock`; the
+//! ones that run fibers on both runtime flavours; every run leaves no fiber behind.
 
 use crate::common;
 
@@ -52,7 +52,6 @@ async fn zip_with_combines_pairs_and_ends_with_the_shorter_side() {
     assert_eq!(run_for(&rt, &clock, ms(0), empty).await, Ok(vec![]));
 }
 
-#[tokio::test]
 async fn zip_with_fails_with_either_side_even_if_the_other_never_emits() {
     let (clock, rt) = test_env();
     let zipped = forever()
@@ -65,7 +64,6 @@ async fn zip_with_fails_with_either_side_even_if_the_other_never_emits() {
     assert_eq!(cause.failure(), Some(&"right broke".to_string()));
 }
 
-#[tokio::test]
 async fn zip_with_latest_combines_each_value_with_the_latest_of_the_other_side() {
     let (clock, rt) = test_env();
     // Prices at 10, 20 and 30 ms; rates at 5, 15 and 40 ms.
@@ -81,7 +79,6 @@ async fn zip_with_latest_combines_each_value_with_the_latest_of_the_other_side()
     );
 }
 
-#[tokio::test]
 async fn zip_with_latest_fails_fast_and_releases_the_other_side() {
     let (clock, rt) = test_env();
     let log = Log::default();
@@ -95,7 +92,6 @@ async fn zip_with_latest_fails_fast_and_releases_the_other_side() {
     assert_eq!(log.events(), ["left open", "left released (not ok)"]);
 }
 
-#[tokio::test]
 async fn zip_with_latest_of_an_empty_side_is_empty() {
     let (clock, rt) = test_env();
     let log = Log::default();
@@ -104,13 +100,14 @@ async fn zip_with_latest_of_an_empty_side_is_empty() {
         .zip_with_latest(Stream::<u32, String>::empty(), |a, b| a + b)
         .run_collect();
     assert_eq!(run_for(&rt, &clock, ms(0), zipped).await, Ok(vec![]));
+    // The left side may not even have opened before the empty one ended the zip; if it
+    // did, it was released.
     assert_eq!(
         log.count("left released (ok)") + log.count("left released (not ok)"),
-        1
+        log.count("left open")
     );
 }
 
-#[tokio::test]
 async fn interrupting_zip_with_latest_releases_both_sides() {
     let (clock, rt) = test_env();
     let log = Log::default();
@@ -196,7 +193,6 @@ async fn map_accum_effect_fails_with_its_effect_or_the_upstream() {
 
 // ---- schedule ----
 
-#[tokio::test]
 async fn schedule_spaces_values_at_exact_instants() {
     let (clock, rt) = test_env();
     let paced = Stream::<u32, String>::from_iter([1, 2, 3]).schedule(Schedule::spaced(ms(100)));
@@ -313,7 +309,6 @@ async fn buffer_dropping_loses_the_newest_values_and_keeps_the_oldest() {
     assert_eq!(seen, [0, 1, 2]);
 }
 
-#[tokio::test]
 async fn lossy_buffers_lose_nothing_when_the_consumer_keeps_up() {
     let (clock, rt) = test_env();
     for lossy in [
@@ -328,7 +323,6 @@ async fn lossy_buffers_lose_nothing_when_the_consumer_keeps_up() {
     }
 }
 
-#[tokio::test]
 async fn lossy_buffers_fail_after_the_values_kept_once_the_upstream_is_released() {
     let (clock, rt) = test_env();
     for sliding in [true, false] {
@@ -359,7 +353,6 @@ async fn lossy_buffers_fail_after_the_values_kept_once_the_upstream_is_released(
     }
 }
 
-#[tokio::test]
 async fn stopping_early_interrupts_a_lossy_buffers_producer_and_releases_its_resources() {
     let (clock, rt) = test_env();
     let log = Log::default();
@@ -447,3 +440,15 @@ async fn an_operator_written_with_the_pull_api_behaves_like_a_built_in_one() {
         .unwrap_err();
     assert_eq!(cause.failure(), Some(&"broke".to_string()));
 }
+
+crate::tokio_tests_on_both_flavours!(
+    zip_with_fails_with_either_side_even_if_the_other_never_emits,
+    zip_with_latest_combines_each_value_with_the_latest_of_the_other_side,
+    zip_with_latest_fails_fast_and_releases_the_other_side,
+    zip_with_latest_of_an_empty_side_is_empty,
+    interrupting_zip_with_latest_releases_both_sides,
+    lossy_buffers_lose_nothing_when_the_consumer_keeps_up,
+    lossy_buffers_fail_after_the_values_kept_once_the_upstream_is_released,
+    stopping_early_interrupts_a_lossy_buffers_producer_and_releases_its_resources,
+    schedule_spaces_values_at_exact_instants,
+);

@@ -39,26 +39,6 @@ const A_AND_B_INTERRUPTED: [&str; 4] = [
     "b released (interrupted)",
 ];
 
-/// `#[tokio::test]`s of the async fn `$scenario` in `mod $scenario`, on a current-thread
-/// runtime and on a two-worker multi-thread one.
-macro_rules! on_both_flavours {
-    ($($scenario:ident),+ $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test]
-                async fn current_thread() {
-                    super::$scenario().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn multi_thread() {
-                    super::$scenario().await;
-                }
-            }
-        )+
-    };
-}
-
 /// A meeting point for two threads: `meet` blocks its thread (as CPU-bound work does) until
 /// the other party has arrived too. Only two effects running at the same time on two
 /// threads can meet. A guard of 10 s of real time turns a failure to meet (which would
@@ -469,7 +449,7 @@ async fn map_par_of_an_empty_stream_is_empty() {
     assert_eq!(run_for(&rt, &clock, ms(0), unordered).await, Ok(vec![]));
 }
 
-on_both_flavours!(
+crate::tokio_tests_on_both_flavours!(
     map_par_unordered_emits_results_in_completion_order,
     map_par_unordered_starts_the_next_value_as_soon_as_a_slot_frees_up,
     map_par_keeps_a_fast_producer_at_most_n_values_ahead_of_a_slow_consumer,
@@ -552,7 +532,7 @@ async fn flat_map_par_of_an_empty_stream_is_empty() {
     assert_eq!(run_for(&rt, &clock, ms(0), empty).await, Ok(vec![]));
 }
 
-on_both_flavours!(
+crate::tokio_tests_on_both_flavours!(
     flat_map_par_runs_at_most_n_inner_streams_at_once,
     flat_map_par_fails_fast_once_the_other_inner_streams_are_released,
     flat_map_par_of_an_empty_stream_is_empty,

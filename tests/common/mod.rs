@@ -234,3 +234,24 @@ macro_rules! effect_tests_on_both_flavours {
         }
     };
 }
+
+/// `#[tokio::test]`s of the async fn `$scenario` in `mod $scenario`, on a current-thread
+/// runtime and on a two-worker multi-thread one.
+#[macro_export]
+macro_rules! tokio_tests_on_both_flavours {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn current_thread() {
+                    super::$scenario().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn multi_thread() {
+                    super::$scenario().await;
+                }
+            }
+        )+
+    };
+}
