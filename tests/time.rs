@@ -828,3 +828,45 @@ fn worker_threads_holding_spare_timers_shut_down_cleanly() {
     // The workers exit with their spares (each a timer an hour from now) still registered.
     runtime.shutdown_timeout(secs(5));
 }
+
+/// A fiber that runs through tokio's cooperative budget (here by taking a thousand permits
+/// of a tokio semaphore) is made to yield by tokio with a wake-up deferred to its worker's
+/// next park. On a test clock that yield must not look like the fiber blocking: the clock
+/// would fire the sleepers forked so far and move time while the fiber is still forking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fiber_yielding_for_tokios_budget_is_not_taken_for_blocked() {
+    let (clock, rt) = test_env();
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = started.clone();
+    let seen_at_ten = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = seen_at_ten.clone();
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(10_000));
+    let forking = Effect::<(), String>::from_future(async move {
+        let mut fibers = Vec::new();
+        for _ in 0..1_000 {
+            permits.clone().acquire_owned().await.unwrap().forget();
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (started, seen) = (counted.clone(), seen.clone());
+            let sleeper = sleep::<String>(ms(10)).map(move |()| {
+                seen.lock()
+                    .unwrap()
+                    .push(started.load(std::sync::atomic::Ordering::SeqCst))
+            });
+            fibers.push(sleeper.fork_daemon::<String>().await?);
+        }
+        for fiber in fibers {
+            fiber.join().await?;
+        }
+        Ok(())
+    });
+    let run = rt.fork(forking);
+    clock.advance(ms(10)).await;
+    assert!(run.is_done());
+    let seen = seen_at_ten.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1_000);
+    assert!(
+        seen.iter().all(|&forked| forked == 1_000),
+        "every sleeper woke only after all were forked"
+    );
+    assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 1_000);
+}

@@ -97,8 +97,16 @@ impl Driver {
         };
         let previous = Tracker::polling();
         let waker = tracker.enter(cx.waker());
-        let polled = self
-            .poll_fiber(&mut TaskContext::from_waker(&waker))
+        // Outside tokio's cooperative budget: a tokio primitive out of budget (a semaphore, a
+        // channel) returns `Pending` and *defers* its wake-up to the worker's next park, and
+        // in between the test clock would see this fiber blocked and move time under it. The
+        // interpreter's own budget still yields, with a wake-up the clock counts at once.
+        let mut poll = std::pin::pin!(tokio::task::unconstrained(std::future::poll_fn(|cx| {
+            self.poll_fiber(cx)
+        })));
+        let polled = poll
+            .as_mut()
+            .poll(&mut TaskContext::from_waker(&waker))
             .map(|(outcome, core)| finish(outcome, core));
         if let Some(tracker) = &self.tracker {
             tracker.exit(previous);
