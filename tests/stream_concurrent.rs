@@ -449,7 +449,23 @@ async fn map_par_of_an_empty_stream_is_empty() {
     assert_eq!(run_for(&rt, &clock, ms(0), unordered).await, Ok(vec![]));
 }
 
+async fn map_par_with_unbounded_parallelism_runs_every_value_at_once() {
+    let (clock, rt) = test_env();
+    let gauge = Gauge::default();
+    let tracked = gauge.clone();
+    let mapped = Stream::<u64, String>::from_iter(0..1_000)
+        .map_par(usize::MAX, move |n| {
+            tracked.track(sleep(ms(10)).as_value(n))
+        })
+        .run_collect();
+    // Every value sleeps at once: the whole run takes 10 ms.
+    let values = run_for(&rt, &clock, ms(10), mapped).await.unwrap();
+    assert_eq!(values, (0..1_000).collect::<Vec<_>>());
+    assert_eq!(gauge.max(), 1_000);
+}
+
 crate::tokio_tests_on_both_flavours!(
+    map_par_with_unbounded_parallelism_runs_every_value_at_once,
     map_par_unordered_emits_results_in_completion_order,
     map_par_unordered_starts_the_next_value_as_soon_as_a_slot_frees_up,
     map_par_keeps_a_fast_producer_at_most_n_values_ahead_of_a_slow_consumer,
@@ -606,3 +622,22 @@ async fn map_par_on_two_workers_keeps_order_and_bound_over_many_values() {
     assert_eq!(values, (0..10_000).collect::<Vec<_>>());
     assert!(gauge.max() <= 7, "at most 7 at once, saw {}", gauge.max());
 }
+
+async fn flat_map_par_with_room_for_every_inner_stream_runs_them_all_at_once() {
+    let (clock, rt) = test_env();
+    let gauge = Gauge::default();
+    let tracked = gauge.clone();
+    let flattened = Stream::<u64, String>::from_iter(0..1_000)
+        .flat_map_par(2_000, move |n| {
+            Stream::from_effect(tracked.track(sleep(ms(10)).as_value(n)))
+        })
+        .run_collect();
+    // Every inner stream sleeps at once: the whole run takes 10 ms.
+    let values = run_for(&rt, &clock, ms(10), flattened).await.unwrap();
+    assert_eq!(values.len(), 1_000);
+    assert_eq!(gauge.max(), 1_000);
+}
+
+crate::tokio_tests_on_both_flavours!(
+    flat_map_par_with_room_for_every_inner_stream_runs_them_all_at_once
+);

@@ -35,9 +35,10 @@
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
+
+use tokio::sync::Notify;
 
 use super::channel::{Channel, Signal, Workers};
 use super::concurrent::acquire;
@@ -48,7 +49,6 @@ use crate::effect::Effect;
 use crate::fiber::bind::current_fiber;
 use crate::fiber::region::{Placement, Region};
 use crate::scope::{scoped, Scope};
-use crate::sync::Queue;
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// Each value mapped by the effect `f` builds, running up to `n` of those effects at
@@ -170,13 +170,84 @@ fn on_one_fiber(n: usize) -> bool {
 /// What the dispatcher hands a slot fiber: a value's index and the effect `f` made of it.
 type Job<B, E> = (u64, Effect<B, E>);
 
-/// What the dispatcher and the slot fibers share.
+/// The jobs waiting for a slot fiber, shared by the dispatcher and the slot fibers.
+///
+/// Invariant (under the lock): when a job is queued, there are at least as many slot fibers
+/// that will take a job without finishing one first (the ones `waiting`, and the ones
+/// started and not yet running) as jobs queued: the dispatcher starts a slot fiber whenever
+/// its job would make `jobs` outnumber `waiting`, and a slot fiber stops counting as waiting
+/// before it looks for a job, never after it has taken one. So no queued job waits for a
+/// running one to end, as long as fewer than `n` slot fibers run.
 struct Slots<B, E> {
-    /// Jobs not yet taken by a slot fiber. Room for `n`: each job holds a credit, and there
-    /// are `n` of them, so the dispatcher's offer is never refused.
-    jobs: Queue<Job<B, E>>,
+    state: Mutex<SlotsState<B, E>>,
+    /// Wakes a waiting slot fiber: once per job queued, and all at the end.
+    job_queued: Notify,
+}
+
+struct SlotsState<B, E> {
+    jobs: VecDeque<Job<B, E>>,
     /// Slot fibers waiting for a job.
-    idle: AtomicUsize,
+    waiting: usize,
+    /// The dispatcher has ended: no job will come after those queued.
+    ended: bool,
+}
+
+impl<B, E> Slots<B, E> {
+    fn lock(&self) -> MutexGuard<'_, SlotsState<B, E>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `job`; whether a slot fiber must be started for it.
+    fn queue(&self, job: Job<B, E>) -> bool {
+        let mut state = self.lock();
+        state.jobs.push_back(job);
+        let short = state.jobs.len() > state.waiting;
+        drop(state);
+        self.job_queued.notify_one();
+        short
+    }
+
+    fn end(&self) {
+        self.lock().ended = true;
+        self.job_queued.notify_waiters();
+    }
+
+    /// Whether a job is queued.
+    fn has_jobs(&self) -> bool {
+        !self.lock().jobs.is_empty()
+    }
+
+    /// The next job, waiting for one; `None` once the dispatcher has ended and every job is
+    /// taken. Cancel-safe: a job is taken only in the poll that returns it.
+    async fn take(&self) -> Option<Job<B, E>> {
+        loop {
+            let mut queued = pin!(self.job_queued.notified());
+            queued.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if let Some(job) = state.jobs.pop_front() {
+                    return Some(job);
+                }
+                if state.ended {
+                    return None;
+                }
+                state.waiting += 1;
+            }
+            // Counted as waiting until woken (or dropped, interrupted): uncounted before it
+            // looks again, so at worst the dispatcher starts a slot fiber it did not need.
+            let _waiting = Waiting(self);
+            queued.await;
+        }
+    }
+}
+
+/// A slot fiber counted in [`SlotsState::waiting`]; uncounts it when dropped.
+struct Waiting<'a, B, E>(&'a Slots<B, E>);
+
+impl<B, E> Drop for Waiting<'_, B, E> {
+    fn drop(&mut self) {
+        self.0.lock().waiting -= 1;
+    }
 }
 
 /// `map_par`'s dispatcher on a multi-thread runtime, a producer of `channel`: pulls
@@ -202,8 +273,12 @@ where
 {
     let credits = channel.credits().expect("a value-bound channel").clone();
     let slots = Arc::new(Slots {
-        jobs: Queue::bounded(n),
-        idle: AtomicUsize::new(0),
+        state: Mutex::new(SlotsState {
+            jobs: VecDeque::new(),
+            waiting: 0,
+            ended: false,
+        }),
+        job_queued: Notify::new(),
     });
     let (shared, out) = (slots.clone(), channel.clone());
     let run = scoped(Effect::new(move |ctx: Context| async move {
@@ -223,10 +298,7 @@ where
                         credit.forget();
                         let job = (index, f(value));
                         index += 1;
-                        if shared.jobs.try_offer(job).is_err() {
-                            unreachable!("map_par: a job beyond the n credits");
-                        }
-                        if started < n && shared.jobs.size() > shared.idle.load(Ordering::Acquire) {
+                        if shared.queue(job) && started < n {
                             // Counted before it starts, so the channel cannot end before it
                             // does.
                             out.add_producer();
@@ -244,7 +316,7 @@ where
     let run = Effect::from_future(async move {
         let exit = run.await;
         // No more jobs: the slot fibers finish those queued, then end.
-        slots.jobs.shutdown();
+        slots.end();
         exit
     });
     channel.finishing(run, None)
@@ -266,26 +338,16 @@ where
     let out = channel.clone();
     let run = Effect::from_future(async move {
         loop {
-            let job = match slots.jobs.try_take() {
-                Some(job) => job,
-                None => {
-                    slots.idle.fetch_add(1, Ordering::AcqRel);
-                    let job = slots.jobs.recv().await;
-                    slots.idle.fetch_sub(1, Ordering::AcqRel);
-                    match job {
-                        Ok(job) => job,
-                        Err(_ended) => return Ok(()),
-                    }
-                }
+            let Some((at, work)) = slots.take().await else {
+                return Ok(());
             };
-            let (at, work) = job;
             let value = work.await?;
             out.send_chunk(vec![tag(at, value)]).await;
             // Sending may have woken the consumer into this thread's LIFO slot, where no
             // other worker can take it: the next job could block this thread (CPU-bound
             // work does) while the consumer is what would let the job's partner in. With no
             // job waiting, waiting for one gives the thread back anyway.
-            if slots.jobs.size() > 0 {
+            if slots.has_jobs() {
                 reschedule().await;
             }
         }
