@@ -251,37 +251,9 @@ async fn nested_resources_are_released_inner_first_on_every_way_out() {
         let (clock, runtime) = test_env();
         let log = Log::default();
         let inner_log = log.clone();
-        let rows = resource(&log, "connection").flat_map(move |_| {
-            resource(&inner_log, "cursor").flat_map(move |_| {
-                let rows = Stream::<u32, String>::from_iter(0..3);
-                match way {
-                    Way::Fail => rows.concat(Stream::fail("row 3 is corrupt".to_string())),
-                    Way::Die => rows.concat(Stream::from_effect(die("row 3 panicked"))),
-                    Way::Interrupt => rows.concat(Stream::from_effect(never())),
-                    _ => rows,
-                }
-            })
-        });
-        let run: Effect<Vec<u32>, String> = match way {
-            Way::Take => rows.take(2).run_collect(),
-            Way::ConsumerFails => rows
-                .run_for_each(|row| {
-                    if row == 1 {
-                        fail("the consumer gave up".to_string())
-                    } else {
-                        succeed(())
-                    }
-                })
-                .as_value(Vec::new()),
-            _ => rows.run_collect(),
-        };
-        let fiber = runtime.fork(run);
-        clock.advance(ms(1)).await;
-        let exit = if matches!(way, Way::Interrupt) {
-            runtime.run(fiber.interrupt::<String>()).await.unwrap()
-        } else {
-            runtime.run(fiber.await_exit::<String>()).await.unwrap()
-        };
+        let nested = resource(&log, "connection")
+            .flat_map(move |_| resource(&inner_log, "cursor").flat_map(move |_| rows(way)));
+        let exit = end_the_way(&runtime, &clock, nested, way, None).await;
         let how = match way {
             Way::End | Way::Take => "ok",
             _ => "err",
@@ -382,6 +354,42 @@ fn rows(way: Way) -> Stream<u32, String> {
     }
 }
 
+/// Runs `stream` to its end the `way` given (the consumer taking two rows, or failing at the
+/// second, or the run interrupted after 1 ms) and gives the run's exit; with `log`, notes
+/// "run ended" once the run is over.
+async fn end_the_way(
+    runtime: &effect::Runtime,
+    clock: &effect::TestClock,
+    stream: Stream<u32, String>,
+    way: Way,
+    log: Option<&Log>,
+) -> Exit<Vec<u32>, String> {
+    let run: Effect<Vec<u32>, String> = match way {
+        Way::Take => stream.take(2).run_collect(),
+        Way::ConsumerFails => stream
+            .run_for_each(|row| {
+                if row == 1 {
+                    fail("the consumer gave up".to_string())
+                } else {
+                    succeed(())
+                }
+            })
+            .as_value(Vec::new()),
+        _ => stream.run_collect(),
+    };
+    let run = match log {
+        Some(log) => run.ensuring(log.note("run ended")),
+        None => run,
+    };
+    let fiber = runtime.fork(run);
+    clock.advance(ms(1)).await;
+    if matches!(way, Way::Interrupt) {
+        runtime.run(fiber.interrupt::<String>()).await.unwrap()
+    } else {
+        runtime.run(fiber.await_exit::<String>()).await.unwrap()
+    }
+}
+
 /// The rows, read under resource `inner`, under the operator `op` (with an `outer` resource
 /// around it where the operator nests, and an `other` stream beside it where it combines
 /// two).
@@ -438,27 +446,7 @@ async fn every_operator_releases_every_resource_once_on_every_way_out() {
             let (clock, runtime) = test_env();
             let log = Log::default();
             let stream = under(op, &log, way);
-            let run: Effect<Vec<u32>, String> = match way {
-                Way::Take => stream.take(2).run_collect(),
-                Way::ConsumerFails => stream
-                    .run_for_each(|row| {
-                        if row == 1 {
-                            fail("the consumer gave up".to_string())
-                        } else {
-                            succeed(())
-                        }
-                    })
-                    .as_value(Vec::new()),
-                _ => stream.run_collect(),
-            };
-            let run = run.ensuring(log.note("run ended"));
-            let fiber = runtime.fork(run);
-            clock.advance(ms(1)).await;
-            let exit = if matches!(way, Way::Interrupt) {
-                runtime.run(fiber.interrupt::<String>()).await.unwrap()
-            } else {
-                runtime.run(fiber.await_exit::<String>()).await.unwrap()
-            };
+            let exit = end_the_way(&runtime, &clock, stream, way, Some(&log)).await;
             let case = format!("{op:?} × {way:?}");
             assert_eq!(
                 exit.is_ok(),

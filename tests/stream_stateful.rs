@@ -280,3 +280,67 @@ async fn catch_all_cause_does_not_recover_the_runs_interruption() {
     assert!(exit.unwrap_err().is_interrupted_only());
     assert_eq!(runtime.live_fibers(), 0);
 }
+
+#[test]
+fn take_until_ends_after_the_first_value_that_matches() {
+    assert_eq!(
+        collect(one_by_one(vec![1, 5, 2, 7]).take_until(|n| *n > 4)),
+        Ok(vec![1, 5])
+    );
+    assert_eq!(
+        collect(Stream::from_iter(0u32..).take_until(|n| *n == 300)),
+        Ok((0..=300).collect()),
+        "across chunks of an endless source"
+    );
+    assert_eq!(
+        collect(Stream::from_iter([1u32, 2]).take_until(|_| false)),
+        Ok(vec![1, 2])
+    );
+    assert_eq!(
+        collect(Stream::<u32, String>::empty().take_until(|_| true)),
+        Ok(vec![])
+    );
+    assert_eq!(
+        collect(failing(vec![1, 2]).take_until(|n| *n > 5)),
+        Err(Cause::Fail("upstream broke".to_string()))
+    );
+    assert_eq!(
+        collect(failing(vec![1, 9]).take_until(|n| *n > 5)),
+        Ok(vec![1, 9]),
+        "it ends before the failure comes"
+    );
+}
+
+#[test]
+fn iterate_and_repeat_value_are_endless_and_lazy() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let doubling = Stream::<u64, String>::iterate(1, move |n| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        n * 2
+    });
+    assert_eq!(collect(doubling.take(4)), Ok(vec![1, 2, 4, 8]));
+    assert!(
+        calls.load(std::sync::atomic::Ordering::SeqCst) <= 4,
+        "f runs once per value pulled"
+    );
+    assert_eq!(
+        collect(Stream::<char, String>::repeat_value('x').take(300)),
+        Ok(vec!['x'; 300])
+    );
+}
+
+#[tokio::test]
+async fn never_waits_until_the_run_is_stopped() {
+    let (clock, rt) = test_env();
+    let quiet = Stream::<u32, String>::from_iter([1, 2])
+        .concat(Stream::never())
+        .timeout(ms(10))
+        .run_collect();
+    let run = rt.fork(quiet);
+    clock.advance(ms(9)).await;
+    assert!(!run.is_done(), "nothing comes, and nothing ends it");
+    clock.advance(ms(1)).await;
+    assert_eq!(rt.run(run.join()).await, Ok(vec![1, 2]));
+    assert_eq!(rt.live_fibers(), 0);
+}

@@ -50,7 +50,7 @@
 //!
 //! | Operators | Reads ahead | On the exits |
 //! |---|---|---|
-//! | `map`, `filter`, `filter_map`, `map_err`, `scan`, `take`, `take_while`, `drop`, `drop_while`, `chunks`, `zip_with_index`, `changes`, `map_accum`, `sliding` | the upstream's current chunk | pass the upstream's exit on, after the values already emitted |
+//! | `map`, `filter`, `filter_map`, `map_err`, `scan`, `take`, `take_while`, `take_until`, `drop`, `drop_while`, `chunks`, `zip_with_index`, `changes`, `map_accum`, `sliding` | the upstream's current chunk | pass the upstream's exit on, after the values already emitted |
 //! | `map_effect`, `map_accum_effect`, `tap`, `schedule` | the current chunk; one effect at a time | an effect's failure fails the stream; `schedule`'s sleep is interrupted by an early stop |
 //! | `concat`, `flat_map`, `retry` | one part (inner stream, attempt) at a time | each part in a scope of its own, closed as it ends; on any other exit the open part is released first, seeing that exit |
 //! | `zip`, `zip_with`, `interleave` | one chunk of each side | when both sides are needed they are pulled together, so a failure of either ends it even if the other never emits |

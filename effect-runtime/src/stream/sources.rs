@@ -122,6 +122,55 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         Stream::from_open(move |_| emit(vec![value], end()))
     }
 
+    /// A stream that never gives a value and never ends: a pull waits until the run is
+    /// interrupted or stopped (by `interrupt_when`, `timeout`, a `merge` partner failing).
+    ///
+    /// ```
+    /// use effect::{ms, run_blocking, stream::Stream};
+    ///
+    /// let quiet = Stream::<u32, String>::from_iter([1, 2]).concat(Stream::never()).timeout(ms(10));
+    /// assert_eq!(run_blocking(quiet.run_collect()), Ok(vec![1, 2]));
+    /// ```
+    pub fn never() -> Self {
+        Stream::from_open(|_| crate::effect::never())
+    }
+
+    /// `init`, `f(init)`, `f(f(init))`, ...: an endless stream, computed as it is pulled
+    /// (one value per pull, so `f` never runs ahead of what is consumed).
+    ///
+    /// ```
+    /// use effect::{run_blocking, stream::Stream};
+    ///
+    /// let doubling = Stream::<u64, String>::iterate(1, |n| n * 2).take(5);
+    /// assert_eq!(run_blocking(doubling.run_collect()), Ok(vec![1, 2, 4, 8, 16]));
+    /// ```
+    pub fn iterate<F>(init: A, mut f: F) -> Self
+    where
+        A: Clone,
+        F: FnMut(&A) -> A + Send + 'static,
+    {
+        Stream::unfold(init, move |value| {
+            let next = f(&value);
+            Some((value, next))
+        })
+    }
+
+    /// `value`, over and over: an endless stream (cut it with `take`, `zip`, ...), in chunks
+    /// of [`CHUNK_SIZE`] clones.
+    ///
+    /// ```
+    /// use effect::{run_blocking, stream::Stream};
+    ///
+    /// let labelled = Stream::<u32, String>::from_iter([1, 2, 3]).zip(Stream::repeat_value("x"));
+    /// assert_eq!(run_blocking(labelled.run_collect()), Ok(vec![(1, "x"), (2, "x"), (3, "x")]));
+    /// ```
+    pub fn repeat_value(value: A) -> Self
+    where
+        A: Clone,
+    {
+        Stream::from_iter(std::iter::repeat(value))
+    }
+
     /// A stream that fails with `error` when pulled, before giving any value.
     ///
     /// ```

@@ -1,4 +1,4 @@
-//! Operators that carry state from value to value (`drop`, `zip_with_index`, `changes`,
+//! Operators that carry state from value to value (`take_until`, `drop`, `zip_with_index`, `changes`,
 //! `map_accum`, `sliding`, `interleave`), the small ones pipelines reach for first (`tap`,
 //! `or_else`, `catch_all_cause`, `ensuring`, `run_head`, `run_last`, `run_count`).
 //!
@@ -16,6 +16,36 @@ use crate::effect::{succeed, suspend, Effect};
 use crate::scope::Scope;
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
+    /// The values up to and including the first one for which `predicate` holds; then the
+    /// stream ends (as ZIO's `takeUntil`). Reads no further ahead than the upstream's current
+    /// chunk; the upstream is released when the run ends.
+    ///
+    /// ```
+    /// use effect::{run_blocking, stream::Stream};
+    ///
+    /// let through_stop = Stream::<&str, String>::from_iter(["a", "b", "STOP", "c"]).take_until(|s| *s == "STOP");
+    /// assert_eq!(run_blocking(through_stop.run_collect()), Ok(vec!["a", "b", "STOP"]));
+    /// ```
+    pub fn take_until<F>(self, mut predicate: F) -> Stream<A, E>
+    where
+        F: FnMut(&A) -> bool + Send + 'static,
+    {
+        self.transduce(move |chunk| match chunk {
+            Some(chunk) => {
+                let mut out = Vec::with_capacity(chunk.len());
+                for value in chunk {
+                    let last = predicate(&value);
+                    out.push(value);
+                    if last {
+                        return (out, true);
+                    }
+                }
+                (out, false)
+            }
+            None => (Vec::new(), true),
+        })
+    }
+
     /// The values after the first `n`.
     ///
     /// ```
