@@ -610,3 +610,52 @@ async fn zip_ends_with_a_failure_of_either_side_while_the_other_never_emits() {
         assert_eq!(runtime.live_fibers(), 0);
     }
 }
+
+/// Consecutive `from_iter` parts of a concat run as one iterator, in chunks that keep
+/// growing across their boundaries: still lazy (a partly consumed concat runs its iterators
+/// at most as far again as what was taken), in order, and around a part with a resource,
+/// which keeps its scope and its place.
+#[test]
+fn iterator_parts_of_a_concat_run_together_lazily_and_in_order() {
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counting = |range: std::ops::Range<u64>| {
+        let pulled = pulled.clone();
+        Stream::<u64, String>::from_iter(range.inspect(move |_| {
+            pulled.fetch_add(1, Ordering::SeqCst);
+        }))
+    };
+    let many = (0..1_000).fold(Stream::empty(), |stream, k| {
+        stream.concat(counting(k * 3..k * 3 + 3))
+    });
+    assert_eq!(
+        effect::run_blocking(many.take(5).run_collect()),
+        Ok(vec![0, 1, 2, 3, 4])
+    );
+    let ran = pulled.load(Ordering::SeqCst);
+    assert!(ran <= 10, "the iterators ran {ran} values for 5 taken");
+
+    let log = Log::default();
+    let (opened, closed) = (log.clone(), log.clone());
+    let held = Stream::acquire_release(sync(move || opened.push("open")), move |(), _| {
+        closed.note("close")
+    })
+    .map(|()| 100u64);
+    let noted = log.clone();
+    let mixed = counting(0..3)
+        .concat(counting(3..5))
+        .concat(held)
+        .concat(counting(5..7))
+        .concat(Stream::from_iter([7, 8]))
+        .tap(move |n| noted.note(&format!("{n}")));
+    assert_eq!(
+        effect::run_blocking(mixed.run_collect()),
+        Ok(vec![0, 1, 2, 3, 4, 100, 5, 6, 7, 8])
+    );
+    let events = log.events();
+    let position = |event: &str| events.iter().position(|e| e == event).unwrap();
+    assert!(position("4") < position("open"), "{events:?}");
+    assert!(
+        position("close") < position("5"),
+        "the resource part closed as it ended: {events:?}"
+    );
+}

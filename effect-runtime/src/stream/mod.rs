@@ -172,6 +172,10 @@ pub struct Stream<A, E = Never> {
 enum Repr<A, E> {
     /// Given the scope the stream runs in, its first pull.
     Open(Box<dyn FnOnce(Scope) -> Pull<A, E> + Send>),
+    /// The values of an iterator ([`Stream::from_iter`]): no effect, no resource. Kept apart
+    /// so that consecutive parts of a concat that are iterators run as one iterator (see
+    /// `concat.rs`), in full chunks across the parts' boundaries.
+    Iter(Box<dyn sources::IterSource<A, E>>),
     /// Streams run one after another ([`Stream::concat`]). Invariant: at least two parts,
     /// none of them a `Concat` itself: a concat of concats is one flat list, so however
     /// deeply concats nest (to the left, to the right, or recursively through
@@ -296,6 +300,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     pub(crate) fn open(self, scope: Scope) -> Pull<A, E> {
         match self.repr {
             Repr::Open(open) => open(scope),
+            Repr::Iter(source) => source.open(),
             Repr::Concat(parts) => concat::run(parts, scope),
         }
     }
@@ -304,7 +309,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     fn into_parts(self) -> VecDeque<Stream<A, E>> {
         match self.repr {
             Repr::Concat(parts) => parts,
-            open @ Repr::Open(_) => VecDeque::from([Stream { repr: open }]),
+            single => VecDeque::from([Stream { repr: single }]),
         }
     }
 
@@ -313,6 +318,9 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// has ended. Concats nest at no cost per value: a value passes through one concat
     /// however deeply they nest, so a stream built from a hundred thousand concats, or
     /// defined recursively with [`Stream::suspend`], runs in time linear in its values.
+    /// Consecutive [`from_iter`](Stream::from_iter) parts (which hold nothing) run as one
+    /// iterator, in chunks that keep growing across their boundaries: a concat of many
+    /// small ones costs about what one long `from_iter` does.
     ///
     /// ```
     /// use effect::{run_blocking, stream::Stream};

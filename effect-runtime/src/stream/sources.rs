@@ -1,6 +1,7 @@
 //! Where streams come from: values, iterators, effects, queues and hubs, futures streams,
 //! schedules and resources.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -38,7 +39,11 @@ where
 {
     // The iterator advances only when this pull runs.
     sync(move || {
-        let chunk: Vec<I::Item> = iter.by_ref().take(size).collect();
+        // Room for the whole chunk at once (or for what the iterator says is left): a chain
+        // of iterators knows no bound, and growing the chunk as it fills costs more than it.
+        let room = iter.size_hint().1.map_or(size, |left| left.min(size));
+        let mut chunk: Vec<I::Item> = Vec::with_capacity(room);
+        chunk.extend(iter.by_ref().take(size));
         if chunk.is_empty() {
             Step::End
         } else if chunk.len() < size {
@@ -47,6 +52,80 @@ where
             Step::emit(chunk, end())
         } else {
             Step::emit(chunk, iter_pull(iter, (size * 2).min(CHUNK_SIZE)))
+        }
+    })
+}
+
+/// The source of a [`Stream::from_iter`]: its iterator, opened as a pull of its own type
+/// (monomorphic: a stream of one iterator pays no dynamic call per value), or handed over
+/// as a [`Fill`], for a concat to run with its neighbours.
+pub(super) trait IterSource<A, E>: Send {
+    /// The stream's first pull.
+    fn open(self: Box<Self>) -> Pull<A, E>;
+
+    /// The iterator, as a filler of chunks.
+    fn into_fill(self: Box<Self>) -> Box<dyn Fill<A>>;
+}
+
+/// An iterator that fills chunks: one dynamic call per chunk (and part), not per value.
+pub(super) trait Fill<A>: Send {
+    /// Moves up to `max` values into `chunk`; whether the iterator has ended.
+    fn fill(&mut self, chunk: &mut Vec<A>, max: usize) -> bool;
+}
+
+/// An iterator as an [`IterSource`] and a [`Fill`].
+pub(super) struct IterOf<I>(pub(super) I);
+
+impl<I, E> IterSource<I::Item, E> for IterOf<I>
+where
+    I: Iterator + Send + 'static,
+    I::Item: Send + 'static,
+    E: Send + 'static,
+{
+    fn open(self: Box<Self>) -> Pull<I::Item, E> {
+        iter_pull(self.0, 1)
+    }
+
+    fn into_fill(self: Box<Self>) -> Box<dyn Fill<I::Item>> {
+        self
+    }
+}
+
+impl<I: Iterator + Send> Fill<I::Item> for IterOf<I> {
+    fn fill(&mut self, chunk: &mut Vec<I::Item>, max: usize) -> bool {
+        for _ in 0..max {
+            match self.0.next() {
+                Some(value) => chunk.push(value),
+                None => return true,
+            }
+        }
+        false
+    }
+}
+
+/// The pull of the iterators of consecutive `from_iter` parts of a concat, one after
+/// another, in chunks of `size` values doubling up to [`CHUNK_SIZE`] across the parts'
+/// boundaries, as [`iter_pull`] pulls one iterator. A part that has ended is not asked again.
+pub(super) fn fill_pull<A, E>(mut parts: VecDeque<Box<dyn Fill<A>>>, size: usize) -> Pull<A, E>
+where
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    sync(move || {
+        let mut chunk = Vec::with_capacity(size);
+        while let Some(part) = parts.front_mut() {
+            let left = size - chunk.len();
+            if left == 0 {
+                break;
+            }
+            if part.fill(&mut chunk, left) {
+                parts.pop_front();
+            }
+        }
+        match (chunk.is_empty(), parts.is_empty()) {
+            (true, _) => Step::End,
+            (false, true) => Step::emit(chunk, end()),
+            (false, false) => Step::emit(chunk, fill_pull(parts, (size * 2).min(CHUNK_SIZE))),
         }
     })
 }
@@ -200,8 +279,9 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        let iter = items.into_iter();
-        Stream::from_open(move |_| iter_pull(iter, 1))
+        Stream {
+            repr: super::Repr::Iter(Box::new(IterOf(items.into_iter()))),
+        }
     }
 
     /// The values of `chunks`, each emitted as one chunk, as it is: for a source that already
