@@ -802,14 +802,15 @@ fn stream_map_par_in_place_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side>
 
 // ---- stream_nested_concat: 1M values through 10,000 nested concats ----
 
-/// How many streams `stream_nested_concat` concatenates; each has `n / CONCATS` values.
-const CONCATS: u64 = 10_000;
+/// How many values each stream `stream_nested_concat` concatenates has: at full scale (1M
+/// values) 10,000 streams, and the same shape at any scale.
+const PER_CONCAT: u64 = 100;
 
 fn stream_nested_concat_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
     run_effect(move || {
-        let per = (n / CONCATS).max(1);
+        let (per, concats) = (PER_CONCAT, (n / PER_CONCAT).max(1));
         // Left-nested: ((s0 ++ s1) ++ s2) ++ ..., the shape a loop building a stream makes.
-        (0..CONCATS)
+        (0..concats)
             .fold(Stream::<u64, Never>::empty(), |stream, k| {
                 stream.concat(Stream::from_iter(k * per..(k + 1) * per))
             })
@@ -820,10 +821,10 @@ fn stream_nested_concat_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Se
 fn stream_nested_concat_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
     use futures::StreamExt;
     Box::pin(timed(async move {
-        let per = (n / CONCATS).max(1);
+        let (per, concats) = (PER_CONCAT, (n / PER_CONCAT).max(1));
         // The futures floor: the same parts, flattened one after another.
         let total = futures::stream::iter(
-            (0..CONCATS).map(move |k| futures::stream::iter(k * per..(k + 1) * per)),
+            (0..concats).map(move |k| futures::stream::iter(k * per..(k + 1) * per)),
         )
         .flatten()
         .fold(0u64, |total, i| {
