@@ -236,18 +236,21 @@ enum Way {
     Interrupt,
 }
 
+/// Every way a run ends.
+const WAYS: [Way; 6] = [
+    Way::End,
+    Way::Fail,
+    Way::Die,
+    Way::Take,
+    Way::ConsumerFails,
+    Way::Interrupt,
+];
+
 /// A connection, a cursor on it and rows through the cursor, ended the `way` given: every
 /// way out releases the cursor before the connection, each once, seeing the run's real exit.
 #[tokio::test]
 async fn nested_resources_are_released_inner_first_on_every_way_out() {
-    for way in [
-        Way::End,
-        Way::Fail,
-        Way::Die,
-        Way::Take,
-        Way::ConsumerFails,
-        Way::Interrupt,
-    ] {
+    for way in WAYS {
         let (clock, runtime) = test_env();
         let log = Log::default();
         let inner_log = log.clone();
@@ -433,16 +436,8 @@ async fn every_operator_releases_every_resource_once_on_every_way_out() {
         Op::MapPar,
         Op::InterruptWhen,
     ];
-    let ways = [
-        Way::End,
-        Way::Fail,
-        Way::Die,
-        Way::Take,
-        Way::ConsumerFails,
-        Way::Interrupt,
-    ];
     for op in ops {
-        for way in ways {
+        for way in WAYS {
             let (clock, runtime) = test_env();
             let log = Log::default();
             let stream = under(op, &log, way);

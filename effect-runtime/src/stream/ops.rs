@@ -173,19 +173,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     where
         F: FnMut(&A) -> bool + Send + 'static,
     {
-        self.transduce(move |chunk| match chunk {
-            Some(chunk) => {
-                let mut out = Vec::with_capacity(chunk.len());
-                for value in chunk {
-                    if !predicate(&value) {
-                        return (out, true);
-                    }
-                    out.push(value);
-                }
-                (out, false)
-            }
-            None => (Vec::new(), true),
-        })
+        self.cut_at(false, move |value| !predicate(value))
     }
 
     /// The values from the first one for which `predicate` does not hold.

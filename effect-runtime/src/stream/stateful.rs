@@ -26,7 +26,16 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// let through_stop = Stream::<&str, String>::from_iter(["a", "b", "STOP", "c"]).take_until(|s| *s == "STOP");
     /// assert_eq!(run_blocking(through_stop.run_collect()), Ok(vec!["a", "b", "STOP"]));
     /// ```
-    pub fn take_until<F>(self, mut predicate: F) -> Stream<A, E>
+    pub fn take_until<F>(self, predicate: F) -> Stream<A, E>
+    where
+        F: FnMut(&A) -> bool + Send + 'static,
+    {
+        self.cut_at(true, predicate)
+    }
+
+    /// `take_while` and `take_until`: the values until the first one for which `stop`
+    /// holds (that one too, when `keep_it`), then the end.
+    pub(super) fn cut_at<F>(self, keep_it: bool, mut stop: F) -> Stream<A, E>
     where
         F: FnMut(&A) -> bool + Send + 'static,
     {
@@ -34,11 +43,13 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             Some(chunk) => {
                 let mut out = Vec::with_capacity(chunk.len());
                 for value in chunk {
-                    let last = predicate(&value);
-                    out.push(value);
-                    if last {
+                    if stop(&value) {
+                        if keep_it {
+                            out.push(value);
+                        }
                         return (out, true);
                     }
+                    out.push(value);
                 }
                 (out, false)
             }
