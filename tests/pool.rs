@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use common::Log;
 use effect::prelude::*;
-use effect::{Deferred, KeyedPool, Pool};
+use effect::{Deferred, Fiber, KeyedPool, Pool};
 
 crate::effect_tests_on_both_flavours! {
     pools:
@@ -62,21 +62,26 @@ impl Tracker {
         )
     }
 
-    /// Holds `conn` while `effect` runs, checking nobody else holds it.
+    /// Holds `conn` while `effect` runs, checking nobody else holds it. A bracket, not
+    /// `ensuring`: a holder interrupted before it took the item must not give it back.
     fn hold<A: Send + 'static>(&self, conn: &Conn, effect: Effect<A, String>) -> Effect<A, String> {
         let (enter, leave, id) = (self.clone(), self.clone(), conn.0);
-        sync(move || {
-            let mut holders = enter.holders.lock().unwrap();
-            let count = holders.entry(id).or_default();
-            *count += 1;
-            assert_eq!(*count, 1, "item {id} handed to two holders at once");
-            let held = holders.values().filter(|n| **n > 0).count() as u32;
-            enter.most_held_at_once.fetch_max(held, Ordering::SeqCst);
-        })
-        .flat_map(move |()| effect)
-        .ensuring(sync(move || {
-            *leave.holders.lock().unwrap().get_mut(&id).unwrap() -= 1;
-        }))
+        acquire_use_release(
+            sync(move || {
+                let mut holders = enter.holders.lock().unwrap();
+                let count = holders.entry(id).or_default();
+                *count += 1;
+                assert_eq!(*count, 1, "item {id} handed to two holders at once");
+                let held = holders.values().filter(|n| **n > 0).count() as u32;
+                enter.most_held_at_once.fetch_max(held, Ordering::SeqCst);
+            }),
+            move |()| effect,
+            move |(), _| {
+                sync(move || {
+                    *leave.holders.lock().unwrap().get_mut(&id).unwrap() -= 1;
+                })
+            },
+        )
     }
 
     fn made(&self) -> u32 {
@@ -501,6 +506,10 @@ fn closing(clock: TestClock) -> Effect<(), String> {
         let outer_ready = ready.clone();
         let (hold_gate, hold_tracker, hold_ready) = (gate.clone(), tracker.clone(), ready.clone());
         let closed_log = closed.clone();
+        // The holder outlives the pool's scope (a daemon): the test joins it at the end, so
+        // it is not still finishing when the test's effect ends.
+        let holder_cell: Arc<Mutex<Option<Fiber<(), String>>>> = Arc::default();
+        let holder_out = holder_cell.clone();
         let pool_scope = scoped(effect_block! {
             let pool = Pool::make(move || acquire.acquire(), 1..=1)?;
             *cell.lock().unwrap() = Some(pool.clone());
@@ -511,7 +520,8 @@ fn closing(clock: TestClock) -> Effect<(), String> {
                     .complete::<String>(())
                     .flat_map(move |_| hold_tracker.hold(&conn, hold_gate.wait()))
             }));
-            let _holder = holding.fork_daemon()?;
+            let holder = holding.fork_daemon()?;
+            *holder_out.lock().unwrap() = Some(holder);
             ready.wait::<String>()?;
         })
         .ensuring(closed_log.note("pool closed"))
@@ -529,6 +539,8 @@ fn closing(clock: TestClock) -> Effect<(), String> {
         gate.complete::<String>(())?;
         pool_scope.join()?;
         assert_eq!(closed.events(), ["pool closed"]);
+        let holder = holder_cell.lock().unwrap().take().unwrap();
+        holder.join()?;
         tracker.all_released_once();
     }
 }
