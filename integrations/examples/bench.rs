@@ -675,6 +675,39 @@ fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
+// ---- fork_under_load: Runtime::fork while many unsupervised fibers are alive ----
+
+/// Fibers kept alive (suspended forever) while `fork_under_load` measures: just under a power
+/// of two, where a registry that sweeps when its vector is full sweeps most often.
+const FIBERS_UNDER_LOAD: u64 = 65_500;
+
+/// `n` `Runtime::fork`s, each joined, on a runtime with `load` other forked fibers alive
+/// (started before the clock starts, interrupted after it stops).
+async fn forks_with_load(n: u64, load: u64) -> Side {
+    let runtime = Runtime::new(Context::new());
+    let alive: Vec<Fiber<(), Never>> = (0..load).map(|_| runtime.fork(never())).collect();
+    tokio::task::yield_now().await;
+    let start = Instant::now();
+    let forks: Vec<Fiber<u64, Never>> = (0..n).map(|i| runtime.fork(succeed(i))).collect();
+    let mut total = 0;
+    for fiber in forks {
+        total += runtime.run(fiber.join()).await.unwrap_or_default();
+    }
+    let elapsed = start.elapsed();
+    black_box(total);
+    drop(alive);
+    runtime.shutdown().await;
+    Ok(elapsed)
+}
+
+fn fork_under_load_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(forks_with_load(n, FIBERS_UNDER_LOAD))
+}
+
+fn fork_under_load_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(forks_with_load(n, 0))
+}
+
 /// In a child process: start `n` suspended fibers (or tasks) and print the RSS growth per
 /// one. A fresh process per side keeps one side's freed memory from flattering the other.
 fn fiber_memory_child(side: &str, n: u64) {
@@ -1285,6 +1318,14 @@ fn workloads() -> Vec<Workload> {
             peer: None,
         },
         Workload {
+            name: "fork_under_load",
+            n: 10_000,
+            effect: fork_under_load_effect,
+            baseline: fork_under_load_baseline,
+            note: Some("floor: the same forks with no other fiber alive; 65,500 alive on the effect side"),
+            peer: None,
+        },
+        Workload {
             name: "fiber_memory",
             n: 100_000,
             effect: fiber_memory_effect,
@@ -1558,11 +1599,12 @@ fn workload_child(name: &str, n: u64) {
     }
     // Counted where a side runs its `n` operations in this process: `fiber_memory`'s sides
     // run in processes of their own, and the deep floors run fewer levels, scaled.
+    // `fork_under_load` starts its 65,500 fibers inside each side: not per operation.
     let counted = [
-        workload.name != "fiber_memory",
+        !matches!(workload.name, "fiber_memory" | "fork_under_load"),
         !matches!(
             workload.name,
-            "fiber_memory" | "deep_recursion" | "nested_timeout"
+            "fiber_memory" | "deep_recursion" | "nested_timeout" | "fork_under_load"
         ),
     ];
     let sides = [workload.effect, workload.baseline];

@@ -148,6 +148,10 @@ pub(crate) fn driving_fiber() -> FiberId {
 /// The value of `FiberCore::interrupted_by` while nobody has interrupted the fiber.
 const NOT_INTERRUPTED: u64 = u64::MAX;
 
+/// The value of `FiberCore::registry_slot` while the fiber holds no slot of its family's
+/// registry (supervised by a parent, not registered yet, or freed).
+const NO_SLOT: usize = usize::MAX;
+
 impl fmt::Display for FiberId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}", self.0)
@@ -170,11 +174,52 @@ pub(crate) struct Family {
     idle: Mutex<Vec<Waker>>,
 }
 
+/// The fibers no parent supervises, in a slab: a fiber's slot is taken when it is registered
+/// and given back when it completes, both O(1), with no sweep (I-registry: a slot holds the
+/// fiber whose `registry_slot` names it, and only the one who takes that number back out of
+/// the fiber, by swap, frees the slot).
 #[derive(Default)]
 struct Unsupervised {
-    fibers: Vec<Weak<FiberCore>>,
+    slots: Vec<Option<Weak<FiberCore>>>,
+    /// Slots free for reuse.
+    free: Vec<usize>,
     /// Set by shutdown, for good: fibers registered from then on are interrupted at once.
     shutting_down: bool,
+}
+
+impl Unsupervised {
+    fn insert(&mut self, core: &Arc<FiberCore>) -> usize {
+        let weak = Some(Arc::downgrade(core));
+        match self.free.pop() {
+            Some(slot) => {
+                debug_assert!(
+                    self.slots[slot].is_none(),
+                    "I-registry: a free slot is empty"
+                );
+                self.slots[slot] = weak;
+                slot
+            }
+            None => {
+                self.slots.push(weak);
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: usize, core: *const ()) {
+        let held = self.slots[slot].take();
+        debug_assert!(
+            held.is_some_and(|weak| Weak::as_ptr(&weak) as *const () == core),
+            "I-registry: a fiber frees only its own slot"
+        );
+        self.free.push(slot);
+    }
+
+    /// Fibers registered, for tests.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
 }
 
 impl Family {
@@ -183,27 +228,45 @@ impl Family {
     }
 
     /// Records a fiber no parent supervises, for shutdown to interrupt; interrupts it at
-    /// once if shutdown has begun. Finished fibers are forgotten now and then.
+    /// once if shutdown has begun. O(1): the fiber gives its slot back as it completes.
     pub(crate) fn register_unsupervised(&self, core: &Arc<FiberCore>) {
         let mut unsupervised = lock(&self.unsupervised);
         if unsupervised.shutting_down {
             core.interrupt();
         }
-        let fibers = &mut unsupervised.fibers;
-        if fibers.len() >= 32 && fibers.len() == fibers.capacity() {
-            fibers.retain(|fiber| fiber.upgrade().is_some_and(|core| !core.is_done()));
+        let slot = unsupervised.insert(core);
+        core.registry_slot.store(slot, Ordering::SeqCst);
+        // The fiber may have completed already (on another worker, before it was registered),
+        // and then found no slot to free: free it here. Whoever swaps the number out frees
+        // the slot; completion marks the fiber done before it swaps, so one of the two sees
+        // the other (both SeqCst).
+        if core.is_done() {
+            let taken = core.registry_slot.swap(NO_SLOT, Ordering::SeqCst);
+            if taken != NO_SLOT {
+                unsupervised.remove(taken, Arc::as_ptr(core) as *const ());
+            }
         }
-        fibers.push(Arc::downgrade(core));
+    }
+
+    /// Frees the registry slot of a fiber that completed (see `register_unsupervised`).
+    fn unregister(&self, slot: usize, core: *const ()) {
+        lock(&self.unsupervised).remove(slot, core);
     }
 
     /// Begins shutdown: interrupts every fiber no parent supervises, now and from now on.
+    /// The fibers stay registered: each frees its slot as it completes.
     pub(crate) fn begin_shutdown(&self) {
-        let fibers = {
+        let fibers: Vec<Arc<FiberCore>> = {
             let mut unsupervised = lock(&self.unsupervised);
             unsupervised.shutting_down = true;
-            std::mem::take(&mut unsupervised.fibers)
+            unsupervised
+                .slots
+                .iter()
+                .flatten()
+                .filter_map(Weak::upgrade)
+                .collect()
         };
-        for core in fibers.iter().filter_map(Weak::upgrade) {
+        for core in fibers {
             core.interrupt();
         }
     }
@@ -247,6 +310,8 @@ pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     interrupted_by: AtomicU64,
     /// Wakes the fiber's task when it is interrupted.
     task: AtomicWaker,
+    /// Its slot in its family's registry of unsupervised fibers, or `NO_SLOT`.
+    registry_slot: AtomicUsize,
     state: Mutex<CoreState>,
     pub(crate) extra: X,
 }
@@ -305,6 +370,7 @@ impl<X> FiberCore<X> {
             family,
             interrupted_by: AtomicU64::new(NOT_INTERRUPTED),
             task: AtomicWaker::new(),
+            registry_slot: AtomicUsize::new(NO_SLOT),
             state: Mutex::new(CoreState::default()),
             extra,
         })
@@ -409,6 +475,13 @@ impl<X: ?Sized> FiberCore<X> {
                 std::mem::take(&mut state.more_watchers),
             )
         };
+        if let Some(family) = &self.family {
+            // After `done` is set: see `Family::register_unsupervised`.
+            let slot = self.registry_slot.swap(NO_SLOT, Ordering::SeqCst);
+            if slot != NO_SLOT {
+                family.unregister(slot, self as *const Self as *const ());
+            }
+        }
         let (first, more) = watchers;
         first.into_iter().chain(more).for_each(Watcher::fire);
     }
@@ -492,5 +565,86 @@ mod tests {
         all.sort();
         all.dedup();
         assert_eq!(all.len(), count);
+    }
+
+    fn registered(family: &Family) -> usize {
+        lock(&family.unsupervised).len()
+    }
+
+    #[test]
+    fn the_registry_frees_a_slot_as_its_fiber_completes_and_reuses_it() {
+        let family = Arc::new(Family::default());
+        let cores: Vec<Arc<FiberCore>> = (0..100)
+            .map(|_| FiberCore::new(Some(family.clone()), ()) as Arc<FiberCore>)
+            .collect();
+        cores
+            .iter()
+            .for_each(|core| family.register_unsupervised(core));
+        assert_eq!(registered(&family), 100);
+        cores[..60].iter().for_each(|core| core.complete());
+        assert_eq!(registered(&family), 40);
+        // New fibers take the freed slots: the slab does not grow.
+        let more: Vec<Arc<FiberCore>> = (0..60)
+            .map(|_| FiberCore::new(Some(family.clone()), ()) as Arc<FiberCore>)
+            .collect();
+        more.iter()
+            .for_each(|core| family.register_unsupervised(core));
+        assert_eq!(lock(&family.unsupervised).slots.len(), 100);
+        cores[60..]
+            .iter()
+            .chain(&more)
+            .for_each(|core| core.complete());
+        assert_eq!(registered(&family), 0);
+        assert_eq!(family.live(), 0);
+    }
+
+    #[test]
+    fn a_fiber_done_before_it_is_registered_holds_no_slot() {
+        let family = Arc::new(Family::default());
+        let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+        core.complete();
+        family.register_unsupervised(&core);
+        assert_eq!(registered(&family), 0);
+    }
+
+    #[test]
+    fn registering_and_completing_race_free_each_slot_once() {
+        let family = Arc::new(Family::default());
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let family = family.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..2000 {
+                        let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+                        let completer = {
+                            let core = core.clone();
+                            std::thread::spawn(move || core.complete())
+                        };
+                        family.register_unsupervised(&core);
+                        completer.join().unwrap();
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().for_each(|w| w.join().unwrap());
+        assert_eq!(registered(&family), 0);
+    }
+
+    #[test]
+    fn shutdown_interrupts_registered_fibers_and_each_still_frees_its_slot() {
+        let family = Arc::new(Family::default());
+        let before: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+        family.register_unsupervised(&before);
+        family.begin_shutdown();
+        assert!(before.is_interrupted());
+        let after: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+        family.register_unsupervised(&after);
+        assert!(
+            after.is_interrupted(),
+            "registered during shutdown: interrupted at once"
+        );
+        before.complete();
+        after.complete();
+        assert_eq!(registered(&family), 0);
     }
 }
