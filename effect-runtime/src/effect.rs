@@ -9,11 +9,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use crate::cause::{Cause, Exit};
 use crate::context::Context;
-use crate::fiber::frame::{
-    context_frame, DeferDrop, ErasedFrame, ExitSlot, FrameBox, FutureFrame, IntoExit, MakePrim,
-    PollBody, Prim,
-};
-use crate::fiber::run::Run;
+use crate::fiber::frame::{ErasedFrame, ExitSlot, FrameBox, FutureFrame, IntoExit, PollBody};
+use crate::fiber::handoff::current_context;
+use crate::fiber::prim::{DeferDrop, MakePrim, Prim};
 
 /// A lazy, single-shot description of async work that succeeds with an `A` or fails with a
 /// [`Cause<E>`](Cause).
@@ -206,21 +204,6 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         Fut: Future<Output = Exit<A, E>> + Send + 'static,
     {
         Effect::from_prim(Prim::Frame(FutureFrame::boxed(body)))
-    }
-
-    /// Runs the effect with the services of `ctx`; the returned future resolves to its
-    /// [`Exit`]. See [`Run`] for what dropping it early means.
-    ///
-    /// ```
-    /// use effect::{succeed, Context, Effect};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let answer: Effect<u32, String> = succeed(21).map(|n| n * 2);
-    /// assert_eq!(answer.run(&Context::new()).await, Ok(42));
-    /// # }
-    /// ```
-    pub fn run(self, ctx: &Context) -> Run<A, E> {
-        Run::new(self, ctx, Default::default())
     }
 
     /// The effect of a DSL body: `poll` is the body's `Future::poll`, reified where the body
@@ -495,4 +478,16 @@ pub(crate) fn yield_frame<E: Send + 'static>() -> FrameBox {
         tokio::task::yield_now().await;
         Ok::<(), Cause<E>>(())
     })
+}
+
+/// A body built from the run's context when it starts (`Effect::new`).
+fn context_frame<S, F, A, E>(start: S) -> FrameBox
+where
+    S: FnOnce(Context) -> F + Send + 'static,
+    F: Future<Output = Exit<A, E>> + Send + 'static,
+    A: Send + 'static,
+    E: Send + 'static,
+{
+    // Starting is user code too: it runs inside the frame's first poll, under its panic guard.
+    FutureFrame::boxed(async move { start(current_context()).await })
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use crate::cause::Never;
 use crate::effect::Effect;
-use crate::fiber::bind::with_fiber_locals;
-use crate::fiber::frame::Prim;
+use crate::fiber::handoff::with_fiber_locals;
 use crate::fiber::locals::LocalValue;
+use crate::fiber::prim::Prim;
 
 /// Keys of fiber-locals: never reused, so a value set for a dropped `FiberRef` can never be
 /// read through a new one.

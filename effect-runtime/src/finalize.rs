@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::context::Context;
 use crate::effect::{fail_cause, succeed, Effect, Repr};
-use crate::fiber::frame::{Finalizer, FinalizerExit, Prim};
+use crate::fiber::prim::{Finalizer, FinalizerExit, Prim};
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Runs `finalizer` after this effect, however it ends.

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::effect::{die, succeed, Effect};
-use crate::fiber::bind::current_fiber;
+use crate::fiber::handoff::current_fiber;
 use crate::fiber::region::{Placement, Region};
 use crate::par::fail_fast;
 

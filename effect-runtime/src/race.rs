@@ -16,7 +16,7 @@ use smallvec::SmallVec;
 
 use crate::cause::{Cause, Exit, Never};
 use crate::effect::{die, Effect};
-use crate::fiber::bind::current_fiber;
+use crate::fiber::handoff::current_fiber;
 use crate::fiber::region::{Placement, Region};
 
 /// The most branches a race polls together at each wake-up, rather than through a waker each.

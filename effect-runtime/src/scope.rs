@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::cause::{Cause, Exit, Never};
 use crate::context::Context;
 use crate::effect::{die, succeed, Effect};
-use crate::fiber::frame::Prim;
+use crate::fiber::prim::Prim;
 use crate::fiber::run::Run;
 
 /// How the region a scope guarded ended: `Ok(())`, or its cause with the typed error erased

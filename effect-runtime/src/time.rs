@@ -15,8 +15,9 @@ use crate::cause::{Cause, Exit, Never};
 use crate::clock::{Clock, LiveSleep};
 use crate::context::Context;
 use crate::effect::{fail_cause, succeed, Effect, Repr};
-use crate::fiber::frame::{FrameBox, FutureFrame, Prim};
-use crate::fiber::interpreter::Deadline;
+use crate::fiber::frame::{FrameBox, FutureFrame};
+use crate::fiber::prim::Deadline;
+use crate::fiber::prim::Prim;
 
 /// An effect that succeeds after `duration` on the context's [`Clock`] (instantly under a
 /// `TestClock`, once it is advanced). Interruptible.

@@ -11,9 +11,7 @@
 //!   reported by the first fiber it ends only), else `DEBUG` `fiber interrupted` when the fiber
 //!   was interrupted; a success or a typed failure is not reported.
 
-use std::any::type_name;
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{OnceLock, RwLock};
 
@@ -27,8 +25,8 @@ use tracing_core::metadata::Kind;
 use crate::cause::{Cause, Never};
 use crate::effect::Effect;
 use crate::fiber::core::FiberId;
-use crate::fiber::frame::Prim;
-use crate::fiber::interpreter::Outcome;
+use crate::fiber::frame::TypedFailure;
+use crate::fiber::prim::{Outcome, Prim};
 use crate::fiber::span::FiberSpan;
 
 /// The target of the runtime's own spans and events.
@@ -207,24 +205,6 @@ impl Callsite for NamedCallsite {
         self.meta
             .get()
             .expect("effect runtime: a named span's metadata is set before it is registered")
-    }
-}
-
-/// A typed failure in a reported cause, named by its type: the runtime cannot display an `E`.
-pub(crate) struct TypedFailure(&'static str);
-
-impl TypedFailure {
-    /// The shape of `cause`, its typed failures replaced by their type's name.
-    pub(crate) fn shape_of<E>(cause: &Cause<E>) -> Cause<TypedFailure> {
-        cause
-            .clone_erased()
-            .map(|()| TypedFailure(type_name::<E>()))
-    }
-}
-
-impl fmt::Display for TypedFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "typed failure ({})", self.0)
     }
 }
 

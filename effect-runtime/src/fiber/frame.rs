@@ -1,8 +1,10 @@
-//! Frames: the type-erased units of work a fiber's interpreter keeps on its stack.
+//! Frames: the type-erased async bodies a fiber's interpreter keeps on its stack. A leaf of
+//! the kernel: it knows causes and exits, and nothing of instructions, interpreters or
+//! regions (the instruction set, [`prim`](super::prim), builds on it).
 //!
 //! Every effect that is not a plain value is, once run, either a *body frame* (an async body,
 //! started lazily with the fiber's context and polled by the interpreter) or a structural
-//! [`Prim`] (ensuring, masking, providing) that the interpreter unfolds onto its stack.
+//! instruction (ensuring, masking, providing) that the interpreter unfolds onto its stack.
 //!
 //! A finished frame keeps its typed outcome inside itself, so the interpreter can carry
 //! "the result" from a child to its parent without knowing its type and without boxing it a
@@ -10,20 +12,14 @@
 //! knows.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::bind::current_context;
-use super::interpreter::{Deadline, FiberCx};
-use super::region::Owner;
 use crate::cause::{Cause, Defect, Exit, Never};
-use crate::context::Context;
 
 /// A started or not-yet-started body, with room for its outcome.
 ///
@@ -67,7 +63,7 @@ pub(crate) trait ExitSlot {
     /// The shape of a failed outcome's cause, its typed failures named by their type (for a
     /// fiber's end to be reported without knowing `E`); `None` for a success.
     #[cfg(feature = "tracing")]
-    fn failure_shape(&mut self) -> Option<Cause<crate::trace::TypedFailure>>;
+    fn failure_shape(&mut self) -> Option<Cause<TypedFailure>>;
 }
 
 impl<A: Send + 'static, E: Send + 'static> ExitSlot for Option<Exit<A, E>> {
@@ -79,9 +75,9 @@ impl<A: Send + 'static, E: Send + 'static> ExitSlot for Option<Exit<A, E>> {
     }
 
     #[cfg(feature = "tracing")]
-    fn failure_shape(&mut self) -> Option<Cause<crate::trace::TypedFailure>> {
+    fn failure_shape(&mut self) -> Option<Cause<TypedFailure>> {
         match self {
-            Some(Err(cause)) => Some(crate::trace::TypedFailure::shape_of(cause)),
+            Some(Err(cause)) => Some(TypedFailure::shape_of(cause)),
             _ => None,
         }
     }
@@ -111,72 +107,6 @@ pub(crate) fn poll_guarded(frame: &mut FrameBox, cx: &mut TaskContext<'_>) -> Po
 }
 
 pub(crate) type FrameBox = Pin<Box<dyn ErasedFrame>>;
-
-/// What a [`Prim::Suspend`] is made by: the erased side of a suspended effect's maker (the
-/// same box, upcast, so that running it anywhere but a bind costs no allocation more).
-pub(crate) trait MakePrim: Send {
-    /// Makes the step to run next, from the fiber's context; a panic of the maker is the
-    /// step's defect.
-    fn make_prim(self: Box<Self>, ctx: &Context) -> Prim;
-}
-
-/// What a finalizer is told about the region it guards.
-pub(crate) enum FinalizerExit<'a> {
-    /// The region finished; its frame's output is `&mut Option<Exit<A, E>>`.
-    Completed(&'a mut dyn Any),
-    /// The region was interrupted (with this cause so far).
-    Interrupted(&'a Cause<Never>),
-}
-
-/// Builds the finalizer effect from the exit of the region it guards; `None` when there is
-/// nothing to run (an `on_error` after a success, a group whose members are all done), which
-/// costs the interpreter nothing.
-pub(crate) type Finalizer = Box<dyn FnOnce(FinalizerExit<'_>) -> Option<Prim> + Send>;
-
-/// The erased instruction set of the interpreter.
-///
-/// No variant has a field narrower than a word. A one-byte field would sit right after the
-/// tag, and the compiler then moves every `Prim` as bytes 1..17 and 16..24: the loads of a
-/// body's box that follow such a move straddle its stores, miss store-to-load forwarding,
-/// and stall. A level of deep recursion moves a `Prim` several times: with a narrow field
-/// it took 70 ns, without 60. The same holds for the interpreter's stack entries.
-pub(crate) enum Prim {
-    /// An async body.
-    Frame(FrameBox),
-    /// Run the inner effect, then the finalizer, whatever happens (success, failure, defect
-    /// or interruption). The finalizer runs uninterruptibly. One box for the pair keeps every
-    /// variant within two words, so a `Prim` is three (a fiber's task has no byte to spare).
-    Ensuring(Box<(Prim, Finalizer)>),
-    /// Run the inner effect with interruption enabled.
-    Interruptible(Box<Prim>),
-    /// Run the inner effect with interruption disabled.
-    Uninterruptible(Box<Prim>),
-    /// Run the body of a region: the region's children are interrupted
-    /// and awaited however the inner effect ends (see [`region`](super::region)).
-    Region(Arc<dyn Owner>),
-    /// Run the inner effect with another context.
-    Provide(Context, Box<Prim>),
-    /// Ask the interpreter running this fiber for the effect to run next.
-    WithFiber(Box<dyn FnOnce(&mut FiberCx<'_>) -> Prim + Send>),
-    /// Build the effect to run next from the fiber's context, with a function and one word of
-    /// data instead of a boxed closure: the effect costs nothing until it starts, and what it
-    /// starts can depend on the context (`sleep` builds a small virtual-time sleeper on a test
-    /// clock, a tokio timer on the live one).
-    FromContext(fn(&Context, u64) -> Prim, u64),
-    /// Make the effect to run next from the fiber's context, with a closure that does not
-    /// wait (an effect of `sync`, `attempt`, the toolkit's fast paths, run anywhere but a
-    /// body's bind, which makes it in place). The closure turns a panic of its own into the
-    /// effect's defect.
-    Suspend(Box<dyn MakePrim>),
-    /// Let other tasks run once, then succeed with `()`. Bound by a body, the interpreter
-    /// does it without a frame (it yields the task as `tokio::task::yield_now` does and hands
-    /// the body a unit when polled again); anywhere else it runs the frame the function
-    /// builds.
-    Yield(fn() -> FrameBox),
-    /// Run the inner effect on this fiber under a deadline (`timeout`): see [`Deadline`]. The
-    /// box becomes the deadline's entry on the stack.
-    Deadline(Box<Deadline>),
-}
 
 /// How a frame polls its body: `<F as Future>::poll`, as a function pointer.
 ///
@@ -244,18 +174,6 @@ where
     pub(crate) fn boxed(body: F) -> FrameBox {
         Self::boxed_with(body, F::poll)
     }
-}
-
-/// A body built from the run's context when it starts (`Effect::new`).
-pub(crate) fn context_frame<S, F, A, E>(start: S) -> FrameBox
-where
-    S: FnOnce(Context) -> F + Send + 'static,
-    F: Future<Output = Exit<A, E>> + Send + 'static,
-    A: Send + 'static,
-    E: Send + 'static,
-{
-    // Starting is user code too: it runs inside the frame's first poll, under its panic guard.
-    FutureFrame::boxed(async move { start(current_context()).await })
 }
 
 #[cold]
@@ -341,66 +259,23 @@ pub(crate) fn take_exit<A: 'static, E: 'static>(frame: &mut FrameBox) -> Exit<A,
         .expect("effect runtime: a frame's outcome has the wrong type or was taken twice")
 }
 
-// Deferred dropping keeps drops stack-safe. An effect value can own a body that owns another
-// effect value that owns another body ... (a million-step `flat_map` chain built in a loop is
-// exactly that). Dropping such a chain naively recurses once per link. Instead, a `Prim`
-// dropped while another `Prim` drop is in progress on this thread is queued, and the
-// outermost drop empties the queue in a loop: the native stack stays flat at any depth.
-thread_local! {
-    static DROP_QUEUE: RefCell<Option<Vec<Prim>>> = const { RefCell::new(None) };
-}
+/// A typed failure in a reported cause, named by its type: the runtime cannot display an `E`.
+#[cfg(feature = "tracing")]
+pub(crate) struct TypedFailure(&'static str);
 
-/// Owns a [`Prim`] inside an effect value and drops it with constant native stack depth.
-pub(crate) struct DeferDrop(Option<Prim>);
-
-impl DeferDrop {
-    pub(crate) fn new(prim: Prim) -> Self {
-        DeferDrop(Some(prim))
-    }
-
-    pub(crate) fn into_inner(mut self) -> Prim {
-        self.0
-            .take()
-            .expect("effect runtime: a primitive was taken twice")
+#[cfg(feature = "tracing")]
+impl TypedFailure {
+    /// The shape of `cause`, its typed failures replaced by their type's name.
+    pub(crate) fn shape_of<E>(cause: &Cause<E>) -> Cause<TypedFailure> {
+        cause
+            .clone_erased()
+            .map(|()| TypedFailure(std::any::type_name::<E>()))
     }
 }
 
-impl Drop for DeferDrop {
-    fn drop(&mut self) {
-        let Some(prim) = self.0.take() else { return };
-        // `Err(prim)` when an outer drop is in progress and has queued it.
-        let outermost = DROP_QUEUE
-            .try_with(|queue| {
-                let mut queue = queue.borrow_mut();
-                match queue.as_mut() {
-                    Some(pending) => {
-                        pending.push(prim);
-                        None
-                    }
-                    None => {
-                        *queue = Some(Vec::new());
-                        Some(prim)
-                    }
-                }
-            })
-            // Thread-local already destroyed (thread exit): plain drop.
-            .unwrap_or(None);
-        let Some(prim) = outermost else { return };
-        drop(prim);
-        loop {
-            let next = DROP_QUEUE.with(|queue| {
-                let mut queue = queue.borrow_mut();
-                let pending = queue.as_mut().expect("drop queue is set while draining");
-                let next = pending.pop();
-                if next.is_none() {
-                    *queue = None;
-                }
-                next
-            });
-            match next {
-                Some(prim) => drop(prim),
-                None => break,
-            }
-        }
+#[cfg(feature = "tracing")]
+impl std::fmt::Display for TypedFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "typed failure ({})", self.0)
     }
 }

@@ -5,8 +5,8 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 
 use super::core::{Family, FiberCore, FiberId};
-use super::frame::Prim;
 use super::locals::Inherited;
+use super::prim::Prim;
 use super::run::{outcome_exit, Driver};
 use crate::cause::Exit;
 use crate::effect::{succeed, Effect};

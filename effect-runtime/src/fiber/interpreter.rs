@@ -37,94 +37,19 @@ use std::mem;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use super::bind::{fresh_budget, spend_budget, HandOff};
 use super::core::FiberCore;
-use super::frame::{poll_guarded, take_exit, Delivery, Finalizer, FinalizerExit, FrameBox, Prim};
+use super::frame::{poll_guarded, take_exit, Delivery, FrameBox};
+use super::handoff::{fresh_budget, spend_budget, HandOff};
 use super::locals::{FiberLocals, Inherited, LocalValue};
-use super::region::{Forks, Owner};
+use super::prim::{
+    Deadline, FiberCx, FiberStack, Finalizer, FinalizerExit, ForkOwner, Outcome, Owner, Prim,
+};
 #[cfg(feature = "tracing")]
 use super::span::{Entered, FiberSpan};
 use super::stack::Stack;
 use crate::cause::{Cause, Defect, Exit, Never};
 use crate::clock::{Activity, Clock, ClockSleep};
 use crate::context::Context;
-
-/// What a [`Prim::WithFiber`] request sees of the fiber running it.
-pub(crate) struct FiberCx<'a> {
-    pub(crate) ctx: &'a Context,
-    pub(crate) core: &'a Arc<FiberCore>,
-    /// Whether the fiber is interruptible where the request runs.
-    pub(crate) interruptible: bool,
-    pub(crate) locals: &'a mut FiberLocals,
-    #[cfg(feature = "tracing")]
-    span: &'a mut FiberSpan,
-    stack: &'a mut Stack<Entry>,
-    /// Whether a deadline is on the stack (see [`Interpreter::deadlines`]).
-    in_deadline: bool,
-}
-
-impl FiberCx<'_> {
-    /// What a child started here starts with (see [`Inherited`]).
-    pub(crate) fn inherited(&self) -> Inherited {
-        Inherited {
-            ctx: self.ctx.clone(),
-            locals: self.locals.clone(),
-            // Requests run inside the poll, where the fiber's own span is entered.
-            #[cfg(feature = "tracing")]
-            span: FiberSpan::current(),
-        }
-    }
-
-    /// Runs the effect this request starts next in `span` (if it is enabled; otherwise in
-    /// the fiber's current span, as entering a disabled span changes nothing): the fiber's
-    /// span until then is back when that effect ends, however it ends (the entry pushed here
-    /// is popped on every way out).
-    #[cfg(feature = "tracing")]
-    pub(crate) fn enter_span(&mut self, span: FiberSpan) {
-        if span.is_none() {
-            return;
-        }
-        let outer = mem::replace(self.span, span);
-        self.stack.push(Entry::Restore(Restore::Span(outer)));
-    }
-
-    /// Sets fiber-local `key` to `value` for the effect this request starts next: the value
-    /// it replaces is put back when that effect ends, however it ends (the entry pushed here
-    /// is popped on every way out, as a finalizer's is).
-    pub(crate) fn set_locally(&mut self, key: u64, value: LocalValue) {
-        let previous = self.locals.set(key, value);
-        self.stack
-            .push(Entry::Restore(Restore::Local(Box::new(SavedLocal {
-                key,
-                previous,
-            }))));
-    }
-
-    /// Makes `child` a supervised fork of this fiber: a member of the fiber's own region,
-    /// which sits at the bottom of its stack (put there at the first fork), so the child is
-    /// interrupted and awaited when the fiber ends, however it ends. Inside a `timeout`, the
-    /// child belongs to the innermost deadline instead, and is interrupted and awaited when
-    /// the timeout ends: a timeout's effect owns what it forks, as a fiber of its own would.
-    pub(crate) fn adopt(&mut self, child: Arc<FiberCore>) {
-        if self.in_deadline {
-            let innermost = self.stack.iter_mut().rev().find_map(|entry| match entry {
-                Entry::Deadline(deadline) => Some(deadline),
-                _ => None,
-            });
-            if let Some(deadline) = innermost {
-                deadline.forks.get_or_insert_with(Arc::default).adopt(child);
-                return;
-            }
-        }
-        if !matches!(self.stack.bottom(), Some(Entry::Forks(_))) {
-            self.stack.insert_bottom(Entry::Forks(Arc::default()));
-        }
-        let Some(Entry::Forks(forks)) = self.stack.bottom() else {
-            unreachable!("the fiber's forks were put at the bottom just now")
-        };
-        forks.adopt(child);
-    }
-}
 
 thread_local! {
     /// The test clock a fiber polled on this thread just began to run with, for its driver to
@@ -153,7 +78,7 @@ enum Entry {
     /// the body ends, however it ends.
     Region(Arc<dyn Owner>),
     /// The fiber's own forks, at the bottom of the stack: closed when the fiber ends.
-    Forks(Arc<Forks>),
+    Forks(Arc<dyn ForkOwner>),
     /// The body below bound `yield_now`: the run returned to the scheduler once, and the body
     /// gets its unit when the run is polled again.
     Yielded,
@@ -179,49 +104,7 @@ impl Entry {
     }
 }
 
-/// What `timeout` asks the interpreter to run, and then its entry on the stack: `guarded`
-/// (the effect, its value already wrapped in `Some`) runs above it for at most `duration` on
-/// the context's clock. When time is up the guarded effect is interrupted where it stands,
-/// on this same fiber, and unwound to here, running its finalizers; then `timed_out` makes the
-/// frame the timeout ends with from the cause the unwinding gathered (`Ok(None)` when it is
-/// an interruption alone).
-pub(crate) struct Deadline {
-    /// Until the deadline starts.
-    guarded: Option<Prim>,
-    duration: std::time::Duration,
-    /// Made as the deadline starts, so that time counts from there; polled (which arms a
-    /// timer) only while the fiber waits.
-    sleep: Option<ClockSleep>,
-    /// The sleep ended: the guarded effect is to be interrupted at its next interruptible
-    /// point (at once if it is interruptible now).
-    expired: bool,
-    timed_out: fn(Cause<Never>) -> FrameBox,
-    /// The fiber's interruptibility before the deadline began, put back when it ends.
-    interruptible: bool,
-    fiber_masked: bool,
-    /// What the guarded effect forked (made at its first fork): interrupted and awaited when
-    /// the deadline ends, however it ends, before the timeout does.
-    forks: Option<Arc<Forks>>,
-}
-
 impl Deadline {
-    pub(crate) fn new(
-        guarded: Prim,
-        duration: std::time::Duration,
-        timed_out: fn(Cause<Never>) -> FrameBox,
-    ) -> Box<Self> {
-        Box::new(Deadline {
-            guarded: Some(guarded),
-            duration,
-            sleep: None,
-            expired: false,
-            timed_out,
-            interruptible: true,
-            fiber_masked: false,
-            forks: None,
-        })
-    }
-
     /// Polls the sleep (arming its timer); marks the deadline expired once it has ended.
     fn poll_sleep(&mut self, cx: &mut TaskContext<'_>) -> bool {
         let sleep = self
@@ -254,6 +137,50 @@ struct SavedLocal {
     previous: Option<LocalValue>,
 }
 
+/// The fiber's stack as a [`Prim::WithFiber`] request sees it.
+struct RequestStack<'a> {
+    stack: &'a mut Stack<Entry>,
+    /// Whether a deadline is on the stack (see [`Interpreter::deadlines`]).
+    in_deadline: bool,
+}
+
+impl FiberStack for RequestStack<'_> {
+    fn restore_local_after(&mut self, key: u64, previous: Option<LocalValue>) {
+        self.stack
+            .push(Entry::Restore(Restore::Local(Box::new(SavedLocal {
+                key,
+                previous,
+            }))));
+    }
+
+    #[cfg(feature = "tracing")]
+    fn restore_span_after(&mut self, outer: FiberSpan) {
+        self.stack.push(Entry::Restore(Restore::Span(outer)));
+    }
+
+    /// Inside a `timeout`, the innermost deadline's forks; else the fiber's own, which sit at
+    /// the bottom of its stack (put there at the first fork), so that they are closed when
+    /// the fiber ends, however it ends.
+    fn forks(&mut self, make: fn() -> Arc<dyn ForkOwner>) -> &Arc<dyn ForkOwner> {
+        let is_deadline = |entry: &Entry| matches!(entry, Entry::Deadline(_));
+        if self.in_deadline && self.stack.iter().any(is_deadline) {
+            let innermost = self.stack.iter_mut().rev().find_map(|entry| match entry {
+                Entry::Deadline(deadline) => Some(deadline),
+                _ => None,
+            });
+            let deadline = innermost.expect("a deadline was just seen on the stack");
+            return deadline.forks.get_or_insert_with(make);
+        }
+        if !matches!(self.stack.bottom(), Some(Entry::Forks(_))) {
+            self.stack.insert_bottom(Entry::Forks(make()));
+        }
+        match self.stack.bottom() {
+            Some(Entry::Forks(forks)) => forks,
+            _ => unreachable!("the fiber's forks were put at the bottom just now"),
+        }
+    }
+}
+
 enum Saved {
     Completed(FrameBox),
     Unwinding(Cause<Never>),
@@ -268,14 +195,6 @@ enum Next {
     /// Return to the scheduler once and go on with `start`: the fiber's driver must begin
     /// reporting to the test clock the fiber now runs with (see [`Interpreter::start`]).
     Track(Arc<Activity>),
-}
-
-/// How a run ended.
-pub(crate) enum Outcome {
-    /// The root effect finished; its typed exit is in the frame.
-    Completed(FrameBox),
-    /// The fiber was interrupted (plus any finalizer defects).
-    Interrupted(Cause<Never>),
 }
 
 /// Between polls the interpreter is either not started (`start` holds the effect) or
@@ -505,8 +424,10 @@ impl Interpreter {
                 locals: self.locals.get_mut(),
                 #[cfg(feature = "tracing")]
                 span: &mut self.span,
-                stack: &mut self.stack,
-                in_deadline: self.deadlines != 0,
+                stack: &mut RequestStack {
+                    stack: &mut self.stack,
+                    in_deadline: self.deadlines != 0,
+                },
             })),
         }
     }
@@ -645,8 +566,8 @@ impl Interpreter {
                 self.restore(saved);
                 Next::Deliver(done)
             }
-            Entry::Region(region) => self.close_region(region, Saved::Completed(done)),
-            Entry::Forks(forks) => self.close_region(forks, Saved::Completed(done)),
+            Entry::Region(region) => self.close_region(region.close(), Saved::Completed(done)),
+            Entry::Forks(forks) => self.close_region(forks.close(), Saved::Completed(done)),
             // The guarded effect finished: in time, or after its deadline but before the
             // deadline could interrupt it (it was uninterruptible to its end). Either way its
             // outcome stands, as a fiber of its own that finished would.
@@ -655,7 +576,7 @@ impl Interpreter {
                 // stack meanwhile; the result then comes back to it.
                 Some(forks) => {
                     self.stack.push(Entry::Deadline(deadline));
-                    self.close_region(forks, Saved::Completed(done))
+                    self.close_region(forks.close(), Saved::Completed(done))
                 }
                 None => {
                     self.leave_deadline(&deadline);
@@ -705,14 +626,14 @@ impl Interpreter {
                 self.restore(saved);
                 Next::Unwind(cause)
             }
-            Entry::Region(region) => self.close_region(region, Saved::Unwinding(cause)),
-            Entry::Forks(forks) => self.close_region(forks, Saved::Unwinding(cause)),
+            Entry::Region(region) => self.close_region(region.close(), Saved::Unwinding(cause)),
+            Entry::Forks(forks) => self.close_region(forks.close(), Saved::Unwinding(cause)),
             Entry::Deadline(mut deadline) => {
                 if let Some(forks) = deadline.forks.take() {
                     // As on completion: its forks are closed first, then the unwinding comes
                     // back to it.
                     self.stack.push(Entry::Deadline(deadline));
-                    return Ok(self.close_region(forks, Saved::Unwinding(cause)));
+                    return Ok(self.close_region(forks.close(), Saved::Unwinding(cause)));
                 }
                 self.leave_deadline(&deadline);
                 if !deadline.expired {
@@ -838,8 +759,9 @@ impl Interpreter {
     /// interrupted and awaited, uninterruptibly and like a finalizer (their cleanup's defects
     /// are added as a failing finalizer's are), before the fiber goes on with `saved`. This
     /// is where "no child outlives its region" is kept.
-    fn close_region(&mut self, region: Arc<dyn Owner>, saved: Saved) -> Next {
-        match region.close() {
+    /// Goes on past a region's entry once `closing` (what [`Owner::close`] gave) has run.
+    fn close_region(&mut self, closing: Option<Prim>, saved: Saved) -> Next {
+        match closing {
             Some(closing) => self.run_finalizer(closing, saved),
             None => match saved {
                 Saved::Completed(done) => Next::Deliver(done),

@@ -4,10 +4,12 @@ pub(crate) mod bind;
 pub(crate) mod core;
 pub(crate) mod frame;
 pub(crate) mod handle;
+pub(crate) mod handoff;
 pub(crate) mod interpreter;
 pub(crate) mod kept;
 pub(crate) mod locals;
 pub(crate) mod perturb;
+pub(crate) mod prim;
 pub(crate) mod region;
 pub(crate) mod run;
 #[cfg(feature = "tracing")]

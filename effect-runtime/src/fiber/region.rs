@@ -36,9 +36,10 @@ use futures::task::AtomicWaker;
 use smallvec::SmallVec;
 
 use super::core::{Family, FiberCore, OnDone};
-use super::frame::{FrameBox, FutureFrame, Prim};
+use super::frame::{FrameBox, FutureFrame};
 use super::handle::spawn_fiber;
 use super::locals::Inherited;
+use super::prim::{FiberCx, ForkOwner, Owner, Prim};
 use super::run::Run;
 use crate::cause::{Cause, Exit, Never};
 use crate::effect::Effect;
@@ -68,42 +69,6 @@ pub(crate) enum Placement {
     InPlace,
     /// Fibers on tasks of their own.
     Task,
-}
-
-/// What the interpreter sees of a region: it closes it when the region's entry is popped.
-pub(crate) trait Owner: Send + Sync {
-    /// Interrupts every member still running.
-    fn interrupt_members(&self);
-
-    /// Whether every member has finished.
-    fn is_closed(&self) -> bool;
-
-    /// Ready once every member has finished, with the defects of those that finished during
-    /// the close (their cleanup failed as they were interrupted); drives in-place members
-    /// meanwhile.
-    fn poll_closed(&self, cx: &mut TaskContext<'_>) -> Poll<Option<Cause<Never>>>;
-
-    /// The body driving the region, for the interpreter to start (kept here until then, so
-    /// that the instruction carrying a region is one pointer).
-    fn take_body(&self) -> Option<FrameBox>;
-}
-
-impl dyn Owner {
-    /// Interrupts the members still running, and the effect that waits until all have
-    /// finished (run by the interpreter as a finalizer); `None` when all have already.
-    pub(crate) fn close(self: Arc<Self>) -> Option<Prim> {
-        if self.is_closed() {
-            return None;
-        }
-        self.interrupt_members();
-        Some(Prim::Frame(FutureFrame::boxed(async move {
-            match poll_fn(|cx| self.poll_closed(cx)).await {
-                None => Ok::<(), Cause<Never>>(()),
-                // Reported like a failing finalizer's: after the region's own outcome.
-                Some(defects) => Err(defects),
-            }
-        })))
-    }
 }
 
 /// The children of one region, whose exits are `Exit<A, E>`. `IN`: how many in-place runs
@@ -428,26 +393,6 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
             each(exit);
         }
     }
-
-    /// Adds a fiber forked by the region's fiber (a supervised fork): it is interrupted and
-    /// awaited when the region closes. Finished forks are forgotten now and then, so a
-    /// long-lived fiber forking many short ones does not accumulate them.
-    pub(crate) fn adopt(&self, core: Arc<FiberCore>) {
-        let mut members = lock(&self.members);
-        if members.slots.len() >= 32 && members.slots.len() == members.slots.capacity() {
-            members.slots.retain(|slot| match slot {
-                Slot::Task(core) | Slot::Fork(core) => !core.is_done(),
-                Slot::InPlace(..) => true,
-                Slot::Finished => false,
-                // A region of forks has no in-place members.
-                Slot::Vacant { .. } => true,
-            });
-            members.running = members.slots.len();
-            members.closed_through = 0;
-        }
-        members.running += 1;
-        members.slots.push(Slot::Fork(core));
-    }
 }
 
 impl<A: Send + 'static, E: Send + 'static, const IN: usize> Members<A, E, IN> {
@@ -680,9 +625,52 @@ impl<A, E, const IN: usize> Drop for Region<A, E, IN> {
     }
 }
 
-/// A fiber's own forks: their exits (of many types) are in their handles, so the region is
-/// typed by nothing.
+/// A fiber's own forks (or a timeout's): their exits (of many types) are in their handles,
+/// so the region is typed by nothing. The only region that adopts fibers started elsewhere.
 pub(crate) type Forks = Region<(), Never>;
+
+impl ForkOwner for Forks {
+    /// Adds a fiber forked by the region's fiber (a supervised fork): it is interrupted and
+    /// awaited when the region closes. Finished forks are forgotten now and then, so a
+    /// long-lived fiber forking many short ones does not accumulate them.
+    fn adopt(&self, core: Arc<FiberCore>) {
+        let mut members = lock(&self.members);
+        if members.slots.len() >= 32 && members.slots.len() == members.slots.capacity() {
+            members.slots.retain(|slot| match slot {
+                Slot::Task(core) | Slot::Fork(core) => !core.is_done(),
+                Slot::InPlace(..) => true,
+                Slot::Finished => false,
+                // A region of forks has no in-place members.
+                Slot::Vacant { .. } => true,
+            });
+            members.running = members.slots.len();
+            members.closed_through = 0;
+        }
+        members.running += 1;
+        members.slots.push(Slot::Fork(core));
+    }
+
+    fn is_closed(&self) -> bool {
+        Owner::is_closed(self)
+    }
+
+    fn close(self: Arc<Self>) -> Option<Prim> {
+        let owner: Arc<dyn Owner> = self;
+        owner.close()
+    }
+}
+
+impl FiberCx<'_> {
+    /// Makes `child` a supervised fork of this fiber: a member of the region its forks belong
+    /// to here (see [`FiberStack::forks`](super::prim::FiberStack::forks)), so the child is
+    /// interrupted and awaited when that region closes, however it closes.
+    pub(crate) fn adopt(&mut self, child: Arc<FiberCore>) {
+        fn new_forks() -> Arc<dyn ForkOwner> {
+            Arc::new(Forks::default())
+        }
+        self.stack.forks(new_forks).adopt(child);
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use super::core::{Family, FiberCore};
-use super::frame::{take_exit, Prim};
-use super::interpreter::{Interpreter, Outcome, NEW_TEST_CLOCK};
+use super::frame::take_exit;
+use super::interpreter::{Interpreter, NEW_TEST_CLOCK};
 use super::locals::Inherited;
+use super::prim::{Outcome, Prim};
 use crate::cause::Exit;
 use crate::clock::{Clock, Tracker};
 use crate::context::Context;
@@ -279,6 +280,23 @@ enum RunState<A, E> {
 
 // The interpreter keeps its bodies boxed and pinned on its own; nothing here is pinned.
 impl<A, E> Unpin for Run<A, E> {}
+
+impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
+    /// Runs the effect with the services of `ctx`; the returned future resolves to its
+    /// [`Exit`]. See [`Run`] for what dropping it early means.
+    ///
+    /// ```
+    /// use effect::{succeed, Context, Effect};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let answer: Effect<u32, String> = succeed(21).map(|n| n * 2);
+    /// assert_eq!(answer.run(&Context::new()).await, Ok(42));
+    /// # }
+    /// ```
+    pub fn run(self, ctx: &Context) -> Run<A, E> {
+        Run::new(self, ctx, Default::default())
+    }
+}
 
 impl<A: Send + 'static, E: Send + 'static> Run<A, E> {
     pub(crate) fn start(prim: Prim, inherited: Inherited, family: Option<Arc<Family>>) -> Self {

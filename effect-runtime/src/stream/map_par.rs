@@ -46,7 +46,7 @@ use super::{Pull, Step, Stream};
 use crate::cause::{Cause, Never};
 use crate::context::Context;
 use crate::effect::Effect;
-use crate::fiber::bind::current_fiber;
+use crate::fiber::handoff::current_fiber;
 use crate::fiber::region::{Placement, Region};
 use crate::scope::{scoped, Scope};
 
