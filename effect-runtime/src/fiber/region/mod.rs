@@ -25,21 +25,24 @@
 //! on a fresh native stack every few dozen levels.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::task::{Context as TaskContext, Poll, Waker};
 
-use futures::task::AtomicWaker;
 use smallvec::SmallVec;
 
-use super::core::{Family, FiberCore, OnDone};
+mod forks;
+mod wake;
+
+use wake::{MemberWake, ReadyQueue};
+
+use super::core::{Family, FiberCore};
 use super::frame::{FrameBox, FutureFrame};
 use super::handle::spawn_fiber;
 use super::locals::Inherited;
-use super::prim::{FiberCx, ForkOwner, Owner, Prim};
+use super::prim::{Owner, Prim};
 use super::run::Run;
 use crate::cause::{Cause, Exit, Never};
 use crate::effect::Effect;
@@ -136,76 +139,6 @@ enum Slot {
 struct InPlace<A, E> {
     run: Run<A, E>,
     own: Option<(Arc<MemberWake>, Waker)>,
-}
-
-/// The members that may have something to report: woken in-place members, finished tasks.
-#[derive(Default)]
-struct ReadyQueue {
-    indices: Mutex<VecDeque<usize>>,
-    /// The task polling the region.
-    parent: AtomicWaker,
-}
-
-impl ReadyQueue {
-    fn push(&self, index: usize) {
-        lock(&self.indices).push_back(index);
-        self.parent.wake();
-    }
-
-    /// Everything queued, taken out in one step.
-    fn take_all(&self) -> VecDeque<usize> {
-        std::mem::take(&mut *lock(&self.indices))
-    }
-
-    /// Puts back what a poll did not get to, ahead of what was queued since.
-    fn put_back(&self, mut rest: VecDeque<usize>) {
-        if rest.is_empty() {
-            return;
-        }
-        let mut indices = lock(&self.indices);
-        rest.append(&mut indices);
-        *indices = rest;
-    }
-
-    fn len(&self) -> usize {
-        lock(&self.indices).len()
-    }
-}
-
-impl OnDone for ReadyQueue {
-    fn done(&self, index: usize) {
-        self.push(index);
-    }
-}
-
-/// The waker of one in-place member: queues the member (once until it is polled) and wakes
-/// the region's task.
-struct MemberWake {
-    index: usize,
-    queued: AtomicBool,
-    ready: Arc<ReadyQueue>,
-}
-
-impl MemberWake {
-    /// Queues the member (once until it is polled) without waking the region's task: for the
-    /// region's own task, which polls the queue next.
-    fn queue_quietly(&self) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            lock(&self.ready.indices).push_back(self.index);
-        }
-    }
-}
-
-impl Wake for MemberWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            self.ready.push(self.index);
-        }
-    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -625,201 +558,5 @@ impl<A, E, const IN: usize> Drop for Region<A, E, IN> {
     }
 }
 
-/// A fiber's own forks (or a timeout's): their exits (of many types) are in their handles,
-/// so the region is typed by nothing. The only region that adopts fibers started elsewhere.
-pub(crate) type Forks = Region<(), Never>;
-
-impl ForkOwner for Forks {
-    /// Adds a fiber forked by the region's fiber (a supervised fork): it is interrupted and
-    /// awaited when the region closes. Finished forks are forgotten now and then, so a
-    /// long-lived fiber forking many short ones does not accumulate them.
-    fn adopt(&self, core: Arc<FiberCore>) {
-        let mut members = lock(&self.members);
-        if members.slots.len() >= 32 && members.slots.len() == members.slots.capacity() {
-            members.slots.retain(|slot| match slot {
-                Slot::Task(core) | Slot::Fork(core) => !core.is_done(),
-                Slot::InPlace(..) => true,
-                Slot::Finished => false,
-                // A region of forks has no in-place members.
-                Slot::Vacant { .. } => true,
-            });
-            members.running = members.slots.len();
-            members.closed_through = 0;
-        }
-        members.running += 1;
-        members.slots.push(Slot::Fork(core));
-    }
-
-    fn is_closed(&self) -> bool {
-        Owner::is_closed(self)
-    }
-
-    fn close(self: Arc<Self>) -> Option<Prim> {
-        let owner: Arc<dyn Owner> = self;
-        owner.close()
-    }
-}
-
-impl FiberCx<'_> {
-    /// Makes `child` a supervised fork of this fiber: a member of the region its forks belong
-    /// to here (see [`FiberStack::forks`](super::prim::FiberStack::forks)), so the child is
-    /// interrupted and awaited when that region closes, however it closes.
-    pub(crate) fn adopt(&mut self, child: Arc<FiberCore>) {
-        fn new_forks() -> Arc<dyn ForkOwner> {
-            Arc::new(Forks::default())
-        }
-        self.stack.forks(new_forks).adopt(child);
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::context::Context;
-    use crate::effect::{never, succeed, yield_now};
-
-    /// What a region holds: slots, room for in-place runs.
-    fn size<A, E, const IN: usize>(region: &Region<A, E, IN>) -> (usize, usize) {
-        let members = lock(&region.members);
-        (members.slots.len(), members.in_place.len())
-    }
-
-    /// Whether the region's slots, and its runs, have moved out of its own allocation.
-    fn spilled<A, E, const IN: usize>(region: &Region<A, E, IN>) -> (bool, bool) {
-        let members = lock(&region.members);
-        (members.slots.spilled(), members.in_place.spilled())
-    }
-
-    /// The waker a running in-place member was given.
-    fn waker_of<A, E>(region: &Region<A, E>, index: usize) -> *const MemberWake {
-        let members = lock(&region.members);
-        let Slot::InPlace(at) = members.slots[index] else {
-            panic!("slot {index} holds no running in-place member");
-        };
-        let (wake, _) = members.in_place[at]
-            .own
-            .as_ref()
-            .expect("a waker of its own");
-        Arc::as_ptr(wake)
-    }
-
-    /// The region's next finished member, polled with a waker that does nothing.
-    fn finished<A: Send + 'static, E: Send + 'static, const IN: usize>(
-        region: &Region<A, E, IN>,
-    ) -> Option<(usize, Exit<A, E>)> {
-        let mut cx = TaskContext::from_waker(Waker::noop());
-        match region.poll_next(&mut cx) {
-            Poll::Ready(finished) => finished,
-            Poll::Pending => None,
-        }
-    }
-
-    /// The region's next finished member, letting the runtime's other tasks run until one is.
-    async fn next_exit<A: Send + 'static, E: Send + 'static, const IN: usize>(
-        region: &Region<A, E, IN>,
-    ) -> (usize, Exit<A, E>) {
-        loop {
-            match finished(region) {
-                Some(exit) => return exit,
-                None => tokio::task::yield_now().await,
-            }
-        }
-    }
-
-    fn on_current_thread(test: impl std::future::Future<Output = ()>) {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime")
-            .block_on(test);
-    }
-
-    #[test]
-    fn in_place_members_started_as_others_finish_reuse_their_room() {
-        on_current_thread(async {
-            let region: Region<u64, Never> = Region::default();
-            let from = Inherited::root(Context::new());
-            // A member that never finishes keeps its slot throughout.
-            let stays = region.start(never(), Placement::InPlace, true, &from, &None);
-            assert!(finished(&region).is_none());
-            let mut wakers = Vec::new();
-            for i in 0..1_000u64 {
-                // Suspends once (a member that needs its waker), then finishes.
-                let member = yield_now().flat_map(move |()| succeed(i));
-                let index = region.start(member, Placement::InPlace, true, &from, &None);
-                assert_ne!(index, stays, "a running member's slot is never given away");
-                wakers.push(waker_of(&region, index));
-                assert_eq!(next_exit(&region).await, (index, Ok(i)));
-            }
-            wakers.dedup();
-            assert_eq!(wakers.len(), 1, "the slot's waker goes to its next member");
-            assert_eq!(
-                size(&region),
-                (2, 2),
-                "as large as the most members at once"
-            );
-            // Members running side by side each get a slot of their own.
-            let a = region.start(never(), Placement::InPlace, true, &from, &None);
-            let b = region.start(never(), Placement::InPlace, true, &from, &None);
-            assert!(stays != a && a != b && stays != b);
-            assert_eq!(size(&region), (3, 3));
-            region.interrupt_members();
-            let mut interrupted = Vec::new();
-            while interrupted.len() < 3 {
-                let (index, exit) = next_exit(&region).await;
-                assert!(exit.is_err_and(|cause| cause.is_interrupted_only()));
-                interrupted.push(index);
-            }
-            interrupted.sort();
-            assert_eq!(interrupted, vec![0, 1, 2]);
-            assert!(finished(&region).is_none(), "no member runs any more");
-        });
-    }
-
-    #[test]
-    fn task_members_never_reuse_a_slot() {
-        on_current_thread(async {
-            let region: Region<u64, Never> = Region::default();
-            let from = Inherited::root(Context::new());
-            for i in 0..10u64 {
-                let index = region.start(succeed(i), Placement::Task, true, &from, &None);
-                assert_eq!(
-                    index, i as usize,
-                    "a task member's index is its start order"
-                );
-                assert_eq!(next_exit(&region).await, (index, Ok(i)));
-            }
-            assert_eq!(size(&region), (10, 0));
-        });
-    }
-
-    #[test]
-    fn a_race_of_two_keeps_its_members_inline_and_a_third_moves_them_all() {
-        on_current_thread(async {
-            // A race's region: room for two runs of its own, reserved for two members.
-            let region: Region<u64, Never, 2> = Region::with_capacity(2);
-            let from = Inherited::root(Context::new());
-            let turns = |n: u64| {
-                (0..n).fold(succeed::<u64, Never>(n), |effect, _| {
-                    effect.flat_map(|n| yield_now().flat_map(move |()| succeed(n)))
-                })
-            };
-            // Started and polled once each: both suspended, in the region's own room.
-            let slow = region.start(turns(50), Placement::InPlace, false, &from, &None);
-            let slower = region.start(turns(80), Placement::InPlace, false, &from, &None);
-            assert!(finished(&region).is_none());
-            assert_eq!(spilled(&region), (false, false));
-            // A third moves the slots and the two suspended runs to the heap, mid-flight.
-            let quick = region.start(turns(10), Placement::InPlace, false, &from, &None);
-            assert_eq!(spilled(&region), (true, true));
-            let mut order = Vec::new();
-            while order.len() < 3 {
-                order.push(next_exit(&region).await);
-            }
-            assert_eq!(
-                order,
-                vec![(quick, Ok(10)), (slow, Ok(50)), (slower, Ok(80))]
-            );
-            assert!(finished(&region).is_none(), "no member runs any more");
-        });
-    }
-}
+mod tests;

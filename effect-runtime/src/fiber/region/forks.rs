@@ -1,0 +1,56 @@
+//! The forks of a fiber (or of a timeout's effect): the one region that adopts fibers started
+//! elsewhere (`fork`), rather than starting its own members.
+
+use std::sync::Arc;
+
+use super::{lock, Region, Slot};
+use crate::cause::Never;
+use crate::fiber::core::FiberCore;
+use crate::fiber::prim::{FiberCx, ForkOwner, Owner, Prim};
+
+/// A fiber's own forks (or a timeout's): their exits (of many types) are in their handles,
+/// so the region is typed by nothing. The only region that adopts fibers started elsewhere.
+pub(crate) type Forks = Region<(), Never>;
+
+impl ForkOwner for Forks {
+    /// Adds a fiber forked by the region's fiber (a supervised fork): it is interrupted and
+    /// awaited when the region closes. Finished forks are forgotten now and then, so a
+    /// long-lived fiber forking many short ones does not accumulate them.
+    fn adopt(&self, core: Arc<FiberCore>) {
+        let mut members = lock(&self.members);
+        if members.slots.len() >= 32 && members.slots.len() == members.slots.capacity() {
+            members.slots.retain(|slot| match slot {
+                Slot::Task(core) | Slot::Fork(core) => !core.is_done(),
+                Slot::InPlace(..) => true,
+                Slot::Finished => false,
+                // A region of forks has no in-place members.
+                Slot::Vacant { .. } => true,
+            });
+            members.running = members.slots.len();
+            members.closed_through = 0;
+        }
+        members.running += 1;
+        members.slots.push(Slot::Fork(core));
+    }
+
+    fn is_closed(&self) -> bool {
+        Owner::is_closed(self)
+    }
+
+    fn close(self: Arc<Self>) -> Option<Prim> {
+        let owner: Arc<dyn Owner> = self;
+        owner.close()
+    }
+}
+
+impl FiberCx<'_> {
+    /// Makes `child` a supervised fork of this fiber: a member of the region its forks belong
+    /// to here (see [`FiberStack::forks`](super::prim::FiberStack::forks)), so the child is
+    /// interrupted and awaited when that region closes, however it closes.
+    pub(crate) fn adopt(&mut self, child: Arc<FiberCore>) {
+        fn new_forks() -> Arc<dyn ForkOwner> {
+            Arc::new(Forks::default())
+        }
+        self.stack.forks(new_forks).adopt(child);
+    }
+}
