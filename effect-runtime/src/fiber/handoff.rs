@@ -59,6 +59,7 @@ pub(crate) fn fresh_budget() -> impl Drop {
 }
 
 /// Spends one step of the budget: `false` when it is exhausted (the caller should yield).
+/// Every step of a run calls it (I10).
 #[inline]
 pub(crate) fn spend_budget() -> bool {
     let left = BUDGET.get();
@@ -190,6 +191,7 @@ impl Drop for RequestSlot {
 }
 
 /// Calls `f` with the hand-off current on this thread (`None` outside any interpreter's poll).
+/// The pointer is set only inside `HandOff::offer` (I8).
 #[allow(unsafe_code)]
 fn with_current<R>(f: impl for<'h> FnOnce(Option<&'h HandOff<'h>>) -> R) -> R {
     let current = CURRENT.with(Cell::get).cast::<HandOff<'_>>();

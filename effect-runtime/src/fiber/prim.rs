@@ -106,14 +106,20 @@ pub(crate) trait Owner: Send + Sync {
 
 impl dyn Owner {
     /// Interrupts the members still running, and the effect that waits until all have
-    /// finished (run by the interpreter as a finalizer); `None` when all have already.
+    /// finished (run by the interpreter as a finalizer, I3); `None` when all have already.
+    /// The only way a region's entry leaves a stack (I4).
     pub(crate) fn close(self: Arc<Self>) -> Option<Prim> {
         if self.is_closed() {
             return None;
         }
         self.interrupt_members();
         Some(Prim::Frame(FutureFrame::boxed(async move {
-            match poll_fn(|cx| self.poll_closed(cx)).await {
+            let defects = poll_fn(|cx| self.poll_closed(cx)).await;
+            debug_assert!(
+                self.is_closed(),
+                "I4: a region's close ends with every member done"
+            );
+            match defects {
                 None => Ok::<(), Cause<Never>>(()),
                 // Reported like a failing finalizer's: after the region's own outcome.
                 Some(defects) => Err(defects),

@@ -52,6 +52,7 @@ impl Interpreter {
     /// Neither acts where the fiber is uninterruptible.
     #[inline]
     pub(super) fn pending_interruption(&self) -> Option<Cause<Never>> {
+        // I7: nothing interrupts where the fiber is uninterruptible.
         if !self.interruptible {
             return None;
         }
@@ -117,6 +118,10 @@ impl Interpreter {
     /// Pops the bookkeeping of a deadline leaving the stack: the interruptibility from before
     /// it, the count, and whether another on the stack has expired.
     pub(super) fn leave_deadline(&mut self, deadline: &Deadline) {
+        debug_assert!(
+            self.deadlines & DEADLINE_COUNT > 0,
+            "I9: a deadline leaving the stack was counted"
+        );
         self.interruptible = deadline.interruptible;
         self.fiber_masked = deadline.fiber_masked;
         let count = (self.deadlines & DEADLINE_COUNT) - 1;

@@ -171,6 +171,9 @@ impl Interpreter {
                 }
             }
             Entry::RunningFinalizer(after) => {
+                // I3: whatever the finalizer did inside (an `interruptible` region, a
+                // timeout) has put the fiber's interruptibility back by now.
+                debug_assert!(!self.interruptible, "I3: a finalizer runs uninterruptibly");
                 let AfterFinalizer {
                     saved,
                     interruptible,
@@ -253,6 +256,9 @@ impl Interpreter {
                 None => Next::Unwind(cause),
             },
             Entry::RunningFinalizer(after) => {
+                // I3: whatever the finalizer did inside (an `interruptible` region, a
+                // timeout) has put the fiber's interruptibility back by now.
+                debug_assert!(!self.interruptible, "I3: a finalizer runs uninterruptibly");
                 let AfterFinalizer {
                     saved,
                     interruptible,

@@ -213,6 +213,19 @@ impl Interpreter {
     /// is back in the span it started in), before its owner stores the exit and completes it.
     #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
     fn finished(&self, mut outcome: Outcome) -> Poll<Outcome> {
+        // I5: nothing is left of the fiber's work.
+        debug_assert!(
+            self.stack.last().is_none(),
+            "I5: a fiber ends with its stack empty"
+        );
+        debug_assert_eq!(
+            self.deadlines, 0,
+            "I5/I9: a fiber ends with no deadline counted"
+        );
+        debug_assert!(
+            self.start.is_none(),
+            "I5: a fiber ends with nothing left to start"
+        );
         #[cfg(feature = "tracing")]
         crate::trace::fiber_ended(self.core.id(), &mut outcome);
         Poll::Ready(outcome)
@@ -299,6 +312,7 @@ impl Interpreter {
                 cx.waker().wake_by_ref();
                 return self.suspend(cx);
             }
+            // I1: only the top entry is polled, and here it is a body.
             let Some(Entry::Frame(frame)) = self.stack.last_mut() else {
                 panic!("effect runtime: polling a stack whose top is not a body");
             };
@@ -397,6 +411,7 @@ impl Interpreter {
         Next::Start(inner)
     }
 
+    /// Runs a finalizer (or a region's close) uninterruptibly (I3), then goes on with `saved`.
     fn run_finalizer(&mut self, prim: Prim, saved: Saved) -> Next {
         self.stack
             .push(Entry::RunningFinalizer(Box::new(AfterFinalizer {

@@ -205,6 +205,7 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
         family: &Option<Arc<Family>>,
     ) -> usize {
         let placement = match placement {
+            // I11: in-place members nest at most this deep on one native stack.
             Placement::InPlace if IN_PLACE_DEPTH.get() >= MAX_IN_PLACE_DEPTH => Placement::Task,
             placement => placement,
         };
