@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::fiber::core::FiberId;
+use crate::fiber::id::FiberId;
 
 /// The error type of an effect that cannot fail with a typed error.
 ///

@@ -26,8 +26,8 @@ use tracing_core::metadata::Kind;
 
 use crate::cause::{Cause, Never};
 use crate::effect::Effect;
-use crate::fiber::core::FiberId;
 use crate::fiber::frame::Prim;
+use crate::fiber::id::FiberId;
 use crate::fiber::interpreter::Outcome;
 use crate::fiber::span::FiberSpan;
 

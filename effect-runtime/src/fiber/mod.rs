@@ -4,6 +4,7 @@ pub(crate) mod bind;
 pub(crate) mod core;
 pub(crate) mod frame;
 pub(crate) mod handle;
+pub(crate) mod id;
 pub(crate) mod interpreter;
 pub(crate) mod kept;
 pub(crate) mod locals;
