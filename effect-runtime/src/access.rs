@@ -8,7 +8,8 @@ use crate::cause::{Cause, Never};
 use crate::clock::Clock;
 use crate::context::{missing_service, Context};
 use crate::effect::Effect;
-use crate::fiber::core::{driving_fiber, FiberId};
+use crate::fiber::core::driving_fiber;
+use crate::fiber::id::FiberId;
 
 /// An effect that succeeds with (a clone of) the service of type `T` in the context.
 ///

@@ -1,6 +1,6 @@
 //! Parallel mapping with bounded parallelism: `for_each_par`.
 //!
-//! `parallelism` worker fibers, the members of one [`Region`](crate::fiber::region::Region)
+//! `parallelism` worker fibers, the members of one [`Region`]
 //! placed on tasks, pull items from a shared queue, one at a time, so never more
 //! than `parallelism` items are in flight, and only `parallelism` fibers are started however
 //! many items there are. Results are stored by input index. The first failure stops the

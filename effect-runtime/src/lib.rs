@@ -54,8 +54,9 @@ pub use effect::{
     yield_now, Effect,
 };
 pub use fiber::bind::Bind;
-pub use fiber::core::{live_fibers, FiberId};
+pub use fiber::core::live_fibers;
 pub use fiber::handle::Fiber;
+pub use fiber::id::FiberId;
 pub use fiber::run::{run_blocking, run_blocking_with, Run};
 pub use fiber_ref::FiberRef;
 pub use for_each_par::for_each_par;

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use crate::cause::Cause;
 use crate::effect::{succeed, Effect};
-use crate::fiber::core::FiberId;
 use crate::fiber::handoff::current_fiber;
+use crate::fiber::id::FiberId;
 use crate::fiber::region::{Placement, Region};
 
 /// Runs every effect of a `Vec` concurrently, each on its own fiber, and succeeds with their

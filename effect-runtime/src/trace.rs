@@ -24,8 +24,8 @@ use tracing_core::metadata::Kind;
 
 use crate::cause::{Cause, Never};
 use crate::effect::Effect;
-use crate::fiber::core::FiberId;
 use crate::fiber::frame::TypedFailure;
+use crate::fiber::id::FiberId;
 use crate::fiber::prim::{Outcome, Prim};
 use crate::fiber::span::FiberSpan;
 

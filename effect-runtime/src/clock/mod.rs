@@ -2,7 +2,6 @@
 //! effects that read it: [`sleep`](crate::sleep), `timeout`.
 
 mod live;
-mod sleepers;
 mod test_clock;
 
 use std::future::Future;

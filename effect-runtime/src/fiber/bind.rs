@@ -2,7 +2,7 @@
 //!
 //! A body that binds an effect does not poll that effect's body itself (nesting futures is what
 //! overflows the native stack in deep recursion). Instead the bind hands the effect to the
-//! interpreter polling the body, through the [`HandOff`] that interpreter made current on this
+//! interpreter polling the body, through the [`HandOff`](super::handoff::HandOff) that interpreter made current on this
 //! thread for the poll, and returns `Pending`. The interpreter pushes the effect onto the
 //! fiber's heap stack, runs it, and re-polls the body with the finished child frame in the
 //! next hand-off; the bind's [`Waiting`] future takes its typed outcome from it. Nesting depth

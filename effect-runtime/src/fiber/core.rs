@@ -9,7 +9,6 @@
 
 use std::any::Any;
 use std::cell::Cell;
-use std::fmt;
 use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context as TaskContext, Poll, Waker};
@@ -18,29 +17,12 @@ use crate::cause::{Cause, Exit};
 
 use futures::task::AtomicWaker;
 
+use super::id::next_fiber_id;
+// Also named from here by the fiber modules that use the core.
+use super::id::FiberId;
+
 /// Fibers alive in this process (started and not yet completed, children reaped).
 static LIVE_FIBERS: Counter = Counter::new();
-static NEXT_FIBER_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Fiber ids are taken from the global counter in blocks, so that starting a fiber does not
-/// contend on one cache line across worker threads.
-const ID_BLOCK: u64 = 1024;
-
-thread_local! {
-    static ID_RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-}
-
-fn next_fiber_id() -> FiberId {
-    ID_RANGE.with(|range| {
-        let (mut next, mut end) = range.get();
-        if next == end {
-            next = NEXT_FIBER_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
-            end = next + ID_BLOCK;
-        }
-        range.set((next + 1, end));
-        FiberId(next)
-    })
-}
 
 /// A count updated from many threads: each thread adds to its own cache-padded shard, and
 /// reading sums the shards. A fiber may start on one thread and end on another, so a shard
@@ -98,31 +80,6 @@ pub fn live_fibers() -> usize {
     LIVE_FIBERS.get()
 }
 
-/// A fiber's identity, unique in the process.
-///
-/// ```
-/// use effect::{run_blocking, succeed, Effect, FiberId};
-///
-/// let child: Effect<FiberId, String> = succeed::<(), String>(()).fork().map(|fiber| fiber.id());
-/// let id = run_blocking(child).unwrap();
-/// assert_ne!(id, FiberId::NONE);
-/// assert!(id.to_string().starts_with('#'));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FiberId(u64);
-
-impl FiberId {
-    /// No fiber: who interrupted a fiber from outside any fiber (a dropped
-    /// [`Run`](crate::Run), a runtime shutting down). Real fiber ids are never `NONE`.
-    ///
-    /// ```
-    /// use effect::{Cause, FiberId};
-    ///
-    /// assert_eq!(Cause::<()>::interrupt(), Cause::Interrupt(FiberId::NONE));
-    /// ```
-    pub const NONE: FiberId = FiberId(0);
-}
-
 thread_local! {
     /// The fiber whose interpreter this thread is running right now (`FiberId::NONE` outside
     /// any), so that an interruption records who asked for it without every caller saying so.
@@ -151,12 +108,6 @@ const NOT_INTERRUPTED: u64 = u64::MAX;
 /// The value of `FiberCore::registry_slot` while the fiber holds no slot of its family's
 /// registry (supervised by a parent, not registered yet, or freed).
 const NO_SLOT: usize = usize::MAX;
-
-impl fmt::Display for FiberId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
 
 /// The fibers of one [`Runtime`](crate::Runtime): those it started, and everything they
 /// started. Fibers of a plain `Effect::run` belong to no family: nobody can ask for their
@@ -552,19 +503,6 @@ mod tests {
             .collect();
         removers.into_iter().for_each(|t| t.join().unwrap());
         assert_eq!(COUNT.get(), 2000);
-    }
-
-    #[test]
-    fn fiber_ids_are_unique_across_threads() {
-        let ids: Vec<Vec<FiberId>> = (0..4)
-            .map(|_| std::thread::spawn(|| (0..3000).map(|_| next_fiber_id()).collect()))
-            .map(|t| t.join().unwrap())
-            .collect();
-        let mut all: Vec<FiberId> = ids.into_iter().flatten().collect();
-        let count = all.len();
-        all.sort();
-        all.dedup();
-        assert_eq!(all.len(), count);
     }
 
     fn registered(family: &Family) -> usize {

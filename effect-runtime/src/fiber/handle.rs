@@ -4,7 +4,8 @@ use std::fmt;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 
-use super::core::{Family, FiberCore, FiberId};
+use super::core::{Family, FiberCore};
+use super::id::FiberId;
 use super::locals::Inherited;
 use super::prim::Prim;
 use super::run::{outcome_exit, Driver};

@@ -137,7 +137,7 @@ pub(crate) trait ForkOwner: Send + Sync {
     /// Whether every member has finished.
     fn is_closed(&self) -> bool;
 
-    /// As [`Owner::close`].
+    /// As the close of an [`Owner`].
     fn close(self: Arc<Self>) -> Option<Prim>;
 }
 

@@ -123,6 +123,7 @@ mod fanout;
 mod group_by;
 mod lossy;
 mod map_par;
+mod nested;
 mod ops;
 mod run;
 mod sink;

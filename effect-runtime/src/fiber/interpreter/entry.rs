@@ -26,7 +26,7 @@ pub(super) enum Entry {
     /// rare, and every entry of a deep stack pays for the largest variant).
     RunningFinalizer(Box<AfterFinalizer>),
     /// What the fiber's interruptibility was before the effect above set it: put back as
-    /// that effect ends. (Two variants, not one with a `bool`: see [`Prim`] on fields
+    /// that effect ends. (Two variants, not one with a `bool`: see [`Prim`](crate::fiber::prim::Prim) on fields
     /// narrower than a word.)
     RestoreInterruptible,
     RestoreUninterruptible,
@@ -107,7 +107,7 @@ pub(super) struct SavedLocal {
     pub(super) previous: Option<LocalValue>,
 }
 
-/// The fiber's stack as a [`Prim::WithFiber`] request sees it.
+/// The fiber's stack as a [`Prim::WithFiber`](crate::fiber::prim::Prim::WithFiber) request sees it.
 pub(super) struct RequestStack<'a> {
     pub(super) stack: &'a mut Stack<Entry>,
     /// Whether a deadline is on the stack (see [`Interpreter::deadlines`]).

@@ -100,8 +100,8 @@ pub(crate) struct Interpreter {
     /// inside a `timeout` begun in an uninterruptible region, whose guarded effect its
     /// deadline can interrupt, but the fiber's interrupt cannot, as the region promised.
     fiber_masked: bool,
-    /// How many deadlines are on the stack ([`DEADLINE_COUNT`]), and whether one of them has
-    /// expired ([`DEADLINE_EXPIRED`]). Zero for almost every fiber: then waiting costs
+    /// How many deadlines are on the stack ([`DEADLINE_COUNT`](deadlines::DEADLINE_COUNT)), and whether one of them has
+    /// expired ([`DEADLINE_EXPIRED`](deadlines::DEADLINE_EXPIRED)). Zero for almost every fiber: then waiting costs
     /// nothing more.
     deadlines: u32,
 }
@@ -378,7 +378,7 @@ impl Interpreter {
     }
 
     /// Goes on past a region's entry, whose body ended however it ended, once `closing` (what
-    /// [`Owner::close`](super::prim::Owner::close) gave: its members still running are interrupted and awaited,
+    /// the close of its [`Owner`](super::prim::Owner) gave: its members still running are interrupted and awaited,
     /// uninterruptibly and like a finalizer, their cleanup's defects added as a failing
     /// finalizer's are) has run. This is where "no child outlives its region" is kept.
     fn close_region(&mut self, closing: Option<Prim>, saved: Saved) -> Next {

@@ -45,7 +45,7 @@ impl ForkOwner for Forks {
 
 impl FiberCx<'_> {
     /// Makes `child` a supervised fork of this fiber: a member of the region its forks belong
-    /// to here (see [`FiberStack::forks`](super::prim::FiberStack::forks)), so the child is
+    /// to here (see [`FiberStack::forks`](crate::fiber::prim::FiberStack::forks)), so the child is
     /// interrupted and awaited when that region closes, however it closes.
     pub(crate) fn adopt(&mut self, child: Arc<FiberCore>) {
         fn new_forks() -> Arc<dyn ForkOwner> {

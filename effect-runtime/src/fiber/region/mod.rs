@@ -5,10 +5,11 @@
 //! **No child outlives its region.** A region lives on its fiber's interpreter stack as an
 //! [`Entry::Region`](super::interpreter), pushed when the region's effect starts. However
 //! the effect above it ends (success, failure, defect, interruption), the interpreter pops
-//! that entry only through [`Owner::close`]: every member still running is interrupted, and
-//! the fiber waits, uninterruptibly and like a finalizer, until each has finished its own
-//! finalizers. The body driving the region (the race, the group) may finish its members
-//! itself first (to read their exits); it never has to, and it may be dropped at any await.
+//! that entry only through the close of its [`Owner`]: every member still running is
+//! interrupted, and the fiber waits, uninterruptibly and like a finalizer, until each has
+//! finished its own finalizers. The body driving the region (the race, the group) may finish
+//! its members itself first (to read their exits); it never has to, and it may be dropped at
+//! any await.
 //!
 //! Members come in two placements, a setting of the region, not separate code paths:
 //! - [`Placement::InPlace`]: the member is a nested [`Run`] owned by the region and polled by
