@@ -40,6 +40,8 @@ mod pool;
 mod queue;
 #[path = "race.rs"]
 mod race;
+#[path = "race_placement.rs"]
+mod race_placement;
 #[path = "rate_limited_client.rs"]
 mod rate_limited_client;
 #[path = "rate_limiter.rs"]

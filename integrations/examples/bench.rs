@@ -675,6 +675,75 @@ fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
+// ---- zip_par_2: two effects in parallel, each yielding once, from inside a task ----
+
+fn zip_par_2_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    run_effect(move || {
+        effect_block! {
+            let mut total = 0u64;
+            for i in 0..n {
+                let (a, b) = zip_par((
+                    yield_now::<Never>().as_value(i),
+                    yield_now::<Never>().as_value(1u64),
+                ))?;
+                total += a + b;
+            }
+            total
+        }
+    })
+}
+
+fn zip_par_2_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let mut total = 0u64;
+        for i in 0..n {
+            let (a, b) = tokio::join!(
+                tokio::spawn(async move {
+                    tokio::task::yield_now().await;
+                    i
+                }),
+                tokio::spawn(async {
+                    tokio::task::yield_now().await;
+                    1u64
+                }),
+            );
+            total += a.unwrap_or_default() + b.unwrap_or_default();
+        }
+        black_box(total);
+    }))
+}
+
+// ---- root_run: a request handler's Runtime::run of a small effect ----
+
+fn root_run_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(async move {
+        let runtime = Runtime::new(Context::new());
+        timed(async move {
+            let mut total = 0u64;
+            for i in 0..n {
+                let handled = yield_now::<Never>().map(move |()| i);
+                total += runtime.run(handled).await.unwrap_or_default();
+            }
+            black_box(total);
+        })
+        .await
+    })
+}
+
+fn root_run_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(timed(async move {
+        let mut total = 0u64;
+        for i in 0..n {
+            let handled = async move {
+                tokio::task::yield_now().await;
+                i
+            };
+            total += black_box(handled).await;
+        }
+        black_box(total);
+    }))
+}
+
 // ---- fork_under_load: Runtime::fork while many unsupervised fibers are alive ----
 
 /// Fibers kept alive (suspended forever) while `fork_under_load` measures: just under a power
@@ -1315,6 +1384,22 @@ fn workloads() -> Vec<Workload> {
             effect: real_sleep_effect,
             baseline: real_sleep_baseline,
             note: None,
+            peer: None,
+        },
+        Workload {
+            name: "zip_par_2",
+            n: 100_000,
+            effect: zip_par_2_effect,
+            baseline: zip_par_2_baseline,
+            note: Some("floor: tokio::join! of two spawned tasks"),
+            peer: None,
+        },
+        Workload {
+            name: "root_run",
+            n: 100_000,
+            effect: root_run_effect,
+            baseline: root_run_baseline,
+            note: Some("floor: awaiting the same async block; effect: Runtime::run of it, from a task"),
             peer: None,
         },
         Workload {

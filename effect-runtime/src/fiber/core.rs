@@ -105,9 +105,9 @@ pub(crate) fn driving_fiber() -> FiberId {
 /// The value of `FiberCore::interrupted_by` while nobody has interrupted the fiber.
 const NOT_INTERRUPTED: u64 = u64::MAX;
 
-/// The value of `FiberCore::registry_slot` while the fiber holds no slot of its family's
-/// registry (supervised by a parent, not registered yet, or freed).
-const NO_SLOT: usize = usize::MAX;
+/// The value of a fiber's `registry_slot` while it holds no slot of its family's registry
+/// (supervised by a parent, not registered yet, or freed).
+const NO_SLOT: u32 = u32::MAX;
 
 /// The fibers of one [`Runtime`](crate::Runtime): those it started, and everything they
 /// started. Fibers of a plain `Effect::run` belong to no family: nobody can ask for their
@@ -126,42 +126,46 @@ pub(crate) struct Family {
 }
 
 /// The fibers no parent supervises, in a slab: a fiber's slot is taken when it is registered
-/// and given back when it completes, both O(1), with no sweep (I-registry: a slot holds the
-/// fiber whose `registry_slot` names it, and only the one who takes that number back out of
-/// the fiber, by swap, frees the slot).
+/// and given back when it completes, both O(1), with no sweep (I6: a slot holds the fiber
+/// whose `registry_slot` names it; a fiber is given a slot only while it is not done, and
+/// completion takes the number back out, both under the fiber's state lock).
 #[derive(Default)]
 struct Unsupervised {
     slots: Vec<Option<Weak<FiberCore>>>,
     /// Slots free for reuse.
-    free: Vec<usize>,
+    free: Vec<u32>,
     /// Set by shutdown, for good: fibers registered from then on are interrupted at once.
     shutting_down: bool,
 }
 
 impl Unsupervised {
-    fn insert(&mut self, core: &Arc<FiberCore>) -> usize {
+    fn insert(&mut self, core: &Arc<FiberCore>) -> u32 {
         let weak = Some(Arc::downgrade(core));
         match self.free.pop() {
             Some(slot) => {
                 debug_assert!(
-                    self.slots[slot].is_none(),
-                    "I-registry: a free slot is empty"
+                    self.slots[slot as usize].is_none(),
+                    "I6: a free slot is empty"
                 );
-                self.slots[slot] = weak;
+                self.slots[slot as usize] = weak;
                 slot
             }
             None => {
+                let slot = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|&slot| slot != NO_SLOT)
+                    .expect("effect runtime: more than 4 billion unsupervised fibers alive");
                 self.slots.push(weak);
-                self.slots.len() - 1
+                slot
             }
         }
     }
 
-    fn remove(&mut self, slot: usize, core: *const ()) {
-        let held = self.slots[slot].take();
+    fn remove(&mut self, slot: u32, core: *const ()) {
+        let held = self.slots[slot as usize].take();
         debug_assert!(
             held.is_some_and(|weak| Weak::as_ptr(&weak) as *const () == core),
-            "I-registry: a fiber frees only its own slot"
+            "I6: a fiber frees only its own slot"
         );
         self.free.push(slot);
     }
@@ -185,22 +189,23 @@ impl Family {
         if unsupervised.shutting_down {
             core.interrupt();
         }
-        let slot = unsupervised.insert(core);
-        core.registry_slot.store(slot, Ordering::SeqCst);
-        // The fiber may have completed already (on another worker, before it was registered),
-        // and then found no slot to free: free it here. Whoever swaps the number out frees
-        // the slot; completion marks the fiber done before it swaps, so one of the two sees
-        // the other (both SeqCst).
-        if core.is_done() {
-            let taken = core.registry_slot.swap(NO_SLOT, Ordering::SeqCst);
-            if taken != NO_SLOT {
-                unsupervised.remove(taken, Arc::as_ptr(core) as *const ());
-            }
+        // Under the fiber's state lock (taken after the registry's, never the other way
+        // round: completion releases it before it takes the registry's): a fiber that has
+        // completed already (on another worker, before it was registered) takes no slot,
+        // and one that has not will find its slot as it completes.
+        let mut state = core.state();
+        if state.done {
+            return;
         }
+        debug_assert_eq!(
+            state.registry_slot, NO_SLOT,
+            "I6: a fiber is registered once"
+        );
+        state.registry_slot = unsupervised.insert(core);
     }
 
     /// Frees the registry slot of a fiber that completed (see `register_unsupervised`).
-    fn unregister(&self, slot: usize, core: *const ()) {
+    fn unregister(&self, slot: u32, core: *const ()) {
         lock(&self.unsupervised).remove(slot, core);
     }
 
@@ -261,19 +266,30 @@ pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     interrupted_by: AtomicU64,
     /// Wakes the fiber's task when it is interrupted.
     task: AtomicWaker,
-    /// Its slot in its family's registry of unsupervised fibers, or `NO_SLOT`.
-    registry_slot: AtomicUsize,
     state: Mutex<CoreState>,
     pub(crate) extra: X,
 }
 
-#[derive(Default)]
 struct CoreState {
     done: bool,
+    /// Its slot in its family's registry of unsupervised fibers, or `NO_SLOT` (beside `done`,
+    /// in what would be padding: a fiber's size counts).
+    registry_slot: u32,
     /// Who to tell when the fiber is done. The first watcher is kept inline: most fibers have
     /// exactly one (whoever joins them, or their group), and a fiber's allocations count.
     first_watcher: Option<Watcher>,
     more_watchers: Vec<Watcher>,
+}
+
+impl Default for CoreState {
+    fn default() -> Self {
+        CoreState {
+            done: false,
+            registry_slot: NO_SLOT,
+            first_watcher: None,
+            more_watchers: Vec::new(),
+        }
+    }
 }
 
 impl CoreState {
@@ -321,7 +337,6 @@ impl<X> FiberCore<X> {
             family,
             interrupted_by: AtomicU64::new(NOT_INTERRUPTED),
             task: AtomicWaker::new(),
-            registry_slot: AtomicUsize::new(NO_SLOT),
             state: Mutex::new(CoreState::default()),
             extra,
         })
@@ -424,16 +439,14 @@ impl<X: ?Sized> FiberCore<X> {
             (
                 state.first_watcher.take(),
                 std::mem::take(&mut state.more_watchers),
+                std::mem::replace(&mut state.registry_slot, NO_SLOT),
             )
         };
-        if let Some(family) = &self.family {
-            // After `done` is set: see `Family::register_unsupervised`.
-            let slot = self.registry_slot.swap(NO_SLOT, Ordering::SeqCst);
-            if slot != NO_SLOT {
-                family.unregister(slot, self as *const Self as *const ());
-            }
+        let (first, more, slot) = watchers;
+        if let (Some(family), true) = (&self.family, slot != NO_SLOT) {
+            // With the fiber's state lock released (see `Family::register_unsupervised`).
+            family.unregister(slot, self as *const Self as *const ());
         }
-        let (first, more) = watchers;
         first.into_iter().chain(more).for_each(Watcher::fire);
     }
 

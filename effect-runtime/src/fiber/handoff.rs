@@ -39,6 +39,11 @@ thread_local! {
     /// the scheduler: each poll of a run gets its own, spent by every step of its interpreter
     /// and by every bind of a ready value in its bodies.
     static BUDGET: Cell<u32> = const { Cell::new(0) };
+
+    /// Set when a run on this thread spent its whole budget (it yields to the scheduler
+    /// though it could go on): how a region tells a busy in-place member from one that
+    /// waits, and moves it to a task of its own (see `Region`).
+    static SPENT: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Steps a task takes before yielding to the scheduler, so a fiber that never suspends (a
@@ -64,10 +69,16 @@ pub(crate) fn fresh_budget() -> impl Drop {
 pub(crate) fn spend_budget() -> bool {
     let left = BUDGET.get();
     if left == 0 {
+        SPENT.set(true);
         return false;
     }
     BUDGET.set(left - 1);
     true
+}
+
+/// Whether a run on this thread spent its whole budget since the last call (which clears it).
+pub(crate) fn take_budget_spent() -> bool {
+    SPENT.replace(false)
 }
 
 impl<'a> HandOff<'a> {

@@ -115,6 +115,24 @@ impl Driver {
         polled
     }
 
+    /// Begins reporting to the test clock the fiber runs with, if it runs with one and its
+    /// polls counted as its parent's (an in-place member, about to move to a task).
+    fn track_on_its_own(&mut self) {
+        let Some(interpreter) = &self.interpreter else {
+            return;
+        };
+        if self.tracker.is_some() || !interpreter.is_tracked() {
+            return;
+        }
+        if let Some(clock) = interpreter
+            .context()
+            .try_get::<Clock>()
+            .and_then(Clock::as_test)
+        {
+            self.tracker = Some(Tracker::new(clock.activity().clone()));
+        }
+    }
+
     /// Begins reporting to the test clock the fiber has just begun to run with, if it has
     /// (it provided one itself). Counted as queued until its next poll, which it has asked
     /// for.
@@ -371,6 +389,21 @@ impl<A: Send + 'static, E: Send + 'static> Run<A, E> {
 }
 
 impl<A, E> Run<A, E> {
+    /// Readies a run polled in place to be polled by a task of its own from now on: a run
+    /// on a test clock whose polls counted as its parent's gets a tracker of its own, counted
+    /// as queued until the task first polls it (so the clock does not move meanwhile).
+    /// `false` if it cannot move: it is not running, or the fiber's work is being finished
+    /// in place, without a scheduler.
+    pub(crate) fn prepare_to_move(&mut self) -> bool {
+        match &mut self.state {
+            RunState::Running(driver, _) if !FINISHING_IN_PLACE.get() => {
+                driver.track_on_its_own();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The core of the fiber this run drives (`None` for a plain value).
     pub(crate) fn core(&self) -> Option<&Arc<FiberCore>> {
         match &self.state {

@@ -144,6 +144,11 @@ impl Interpreter {
         self.tracked
     }
 
+    /// The context the fiber runs with now.
+    pub(crate) fn context(&self) -> &Context {
+        &self.ctx
+    }
+
     pub(crate) fn core(&self) -> &Arc<FiberCore> {
         &self.core
     }

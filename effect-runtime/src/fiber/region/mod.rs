@@ -42,6 +42,7 @@ use wake::{MemberWake, ReadyQueue};
 use super::core::{Family, FiberCore};
 use super::frame::{FrameBox, FutureFrame};
 use super::handle::spawn_fiber;
+use super::handoff::take_budget_spent;
 use super::locals::Inherited;
 use super::prim::{Owner, Prim};
 use super::run::Run;
@@ -138,8 +139,34 @@ enum Slot {
 /// its bodies boxed), `start` grows the vector only under the members' lock, and a run is
 /// polled only under that same lock, so never while it moves.
 struct InPlace<A, E> {
-    run: Run<A, E>,
+    run: Placed<A, E>,
     own: Option<(Arc<MemberWake>, Waker)>,
+}
+
+/// Where an in-place member's run is: here, polled by the region's fiber, or moved to a task
+/// of its own because it was busy (see [`Members::move_to_task`]), which leaves its exit here
+/// and queues the member when it finishes.
+enum Placed<A, E> {
+    Here(Run<A, E>),
+    Moved(Arc<MovedRun<A, E>>),
+}
+
+/// What stays in the region of a member moved to a task: its fiber (to interrupt it) and,
+/// once it finishes, its exit.
+struct MovedRun<A, E> {
+    core: Option<Arc<FiberCore>>,
+    exit: Mutex<Option<Exit<A, E>>>,
+}
+
+impl<A, E> Placed<A, E> {
+    /// Asks the member's fiber to stop: quietly when the region's fiber polls it next itself
+    /// (see [`FiberCore::interrupt_quietly`]), with a wake-up when a task of its own does.
+    fn interrupt(&self) {
+        match self {
+            Placed::Here(run) => run.interrupt_quietly(),
+            Placed::Moved(moved) => moved.core.iter().for_each(|core| core.interrupt()),
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -218,12 +245,12 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
         members.running += 1;
         match placement {
             Placement::InPlace if !own_waker => {
-                let run = Run::in_place(effect, || from.clone(), family.clone());
+                let run = Placed::Here(Run::in_place(effect, || from.clone(), family.clone()));
                 members.always_polled += 1;
                 members.push_in_place(InPlace { run, own: None });
             }
             Placement::InPlace => {
-                let run = Run::in_place(effect, || from.clone(), family.clone());
+                let run = Placed::Here(Run::in_place(effect, || from.clone(), family.clone()));
                 let ready = members.ready_queue();
                 // The waker of the slot's previous member, if it had one: it names the same
                 // slot and queue.
@@ -403,19 +430,8 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Members<A, E, IN> {
     fn poll_member(&mut self, index: usize, cx: &mut TaskContext<'_>) -> Option<Exit<A, E>> {
         let exit = match &mut self.slots[index] {
             Slot::InPlace(at) => {
-                let InPlace { run, own } = &mut self.in_place[*at];
-                let polled = match own {
-                    Some((wake, waker)) => {
-                        // Cleared before the poll: a wake during it queues the member again.
-                        wake.queued.store(false, Ordering::Release);
-                        poll_in_place(run, &mut TaskContext::from_waker(waker))
-                    }
-                    None => poll_in_place(run, cx),
-                };
-                match polled {
-                    Poll::Ready(exit) => exit,
-                    Poll::Pending => return None,
-                }
+                let at = *at;
+                self.poll_in_place_member(index, at, cx)?
             }
             Slot::Task(core) if core.is_done() => core.take_exit::<A, E>(),
             Slot::Task(_) | Slot::Fork(_) | Slot::Finished | Slot::Vacant { .. } => return None,
@@ -432,6 +448,80 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Members<A, E, IN> {
             _ => Slot::Finished,
         };
         Some(exit)
+    }
+}
+
+impl<A: Send + 'static, E: Send + 'static, const IN: usize> Members<A, E, IN> {
+    /// Moves the in-place member in slot `index` (its run at `at`) to a tokio task of its own,
+    /// on a multi-thread runtime: it spent its whole budget without waiting, so it is busy
+    /// with work of its own (CPU-bound), and on the region's task it would take turns with
+    /// the other members instead of running beside them. A member that waits (I/O, timers,
+    /// other fibers) stays in place, where it costs no task.
+    ///
+    /// The member keeps its slot, its fiber, its supervision: the region interrupts it
+    /// through its core and closes only once it has finished, as before (I4). The task stores
+    /// its exit here and queues the member, and the region's next poll takes it.
+    /// Polls the in-place member in slot `index` (its run at `at`), or takes the exit of one
+    /// moved to a task; the exit if it finished now. A member found busy moves to a task.
+    fn poll_in_place_member(
+        &mut self,
+        index: usize,
+        at: usize,
+        cx: &mut TaskContext<'_>,
+    ) -> Option<Exit<A, E>> {
+        let InPlace { run, own } = &mut self.in_place[at];
+        let run = match run {
+            Placed::Here(run) => run,
+            Placed::Moved(moved) => return lock(&moved.exit).take(),
+        };
+        // Cleared before the poll: set after it, it was set by this member's run.
+        take_budget_spent();
+        let polled = match own {
+            Some((wake, waker)) => {
+                // Cleared before the poll: a wake during it queues the member again.
+                wake.queued.store(false, Ordering::Release);
+                poll_in_place(run, &mut TaskContext::from_waker(waker))
+            }
+            None => poll_in_place(run, cx),
+        };
+        match polled {
+            Poll::Ready(exit) => Some(exit),
+            Poll::Pending => {
+                if take_budget_spent() {
+                    self.move_to_task(index, at);
+                }
+                None
+            }
+        }
+    }
+
+    #[cold]
+    fn move_to_task(&mut self, index: usize, at: usize) {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if !multi_thread {
+            return;
+        }
+        let ready = self.ready_queue();
+        let placed = &mut self.in_place[at].run;
+        let Placed::Here(run) = placed else {
+            return;
+        };
+        if !run.prepare_to_move() {
+            return;
+        }
+        let moved = Arc::new(MovedRun {
+            core: run.core().cloned(),
+            exit: Mutex::new(None),
+        });
+        let Placed::Here(mut run) = std::mem::replace(placed, Placed::Moved(moved.clone())) else {
+            unreachable!("the member was here a moment ago")
+        };
+        tokio::spawn(async move {
+            let exit = (&mut run).await;
+            *lock(&moved.exit) = Some(exit);
+            ready.push(index);
+        });
     }
 }
 
@@ -464,7 +554,7 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Owner for Region<A, 
             match slot {
                 Slot::InPlace(at) => {
                     let member = &members.in_place[*at];
-                    member.run.interrupt_quietly();
+                    member.run.interrupt();
                     if let Some((wake, _)) = &member.own {
                         wake.queue_quietly();
                     }
@@ -553,8 +643,15 @@ impl<A, E, const IN: usize> Drop for Region<A, E, IN> {
             .get_mut()
             .unwrap_or_else(|poison| poison.into_inner());
         for slot in &members.slots {
-            if let Slot::Task(core) | Slot::Fork(core) = slot {
-                core.interrupt();
+            match slot {
+                Slot::Task(core) | Slot::Fork(core) => core.interrupt(),
+                // Moved to a task: told to stop like one (one here is dropped with the region).
+                Slot::InPlace(at) => {
+                    if let Placed::Moved(moved) = &members.in_place[*at].run {
+                        moved.core.iter().for_each(|core| core.interrupt());
+                    }
+                }
+                Slot::Finished | Slot::Vacant { .. } => {}
             }
         }
     }
