@@ -2,13 +2,15 @@
 //!
 //! The branches are the members of one [`Region`], in place: nested runs polled by the racing
 //! fiber's own task (a race is about waiting for the first reply or the first timer, and
-//! polling branches in one task costs a fraction of spawning a task each). A race of a few
-//! branches polls them together at each wake-up; a wider one gives each a waker, so a
-//! wake-up polls only the branches it woke. Once the race is decided, the losers are
+//! polling branches in one task costs a fraction of spawning a task each). A branch that is
+//! busy rather than waiting (it spends a whole step budget without suspending) moves to a
+//! task of its own on a multi-thread runtime, so CPU-bound branches run in parallel. A race
+//! of a few branches polls them together at each wake-up; a wider one gives each a waker, so
+//! a wake-up polls only the branches it woke. Once the race is decided, the losers are
 //! interrupted and awaited (their finalizers have run) before the race yields; a loser's
-//! cleanup that dies is kept in the race's cause. If the racing
-//! fiber is interrupted meanwhile, the race's body is dropped and the interpreter closes the
-//! region: every branch is interrupted and awaited before the fiber unwinds further.
+//! cleanup that dies is kept in the race's cause. If the racing fiber is interrupted
+//! meanwhile, the race's body is dropped and the interpreter closes the region: every branch
+//! is interrupted and awaited before the fiber unwinds further.
 
 use std::sync::Arc;
 

@@ -15,7 +15,10 @@
 //! - [`Placement::InPlace`]: the member is a nested [`Run`] owned by the region and polled by
 //!   the region's own fiber, in its task: no task to spawn, which suits races
 //!   (a race is about waiting). Each member is polled only when its own waker fired, so a
-//!   wake-up costs work for the members woken, not for every member.
+//!   wake-up costs work for the members woken, not for every member. A member that spends
+//!   its whole step budget without waiting is busy, not waiting: on a multi-thread runtime
+//!   it moves to a task of its own (`Members::move_to_task`), so busy members run side by
+//!   side; it stays the region's member all the same.
 //! - [`Placement::Task`]: the member is a fiber on a tokio task of its own (forks, groups:
 //!   work that should run in parallel on a multi-thread runtime). Its completion is queued
 //!   for the region in the order it happens.
