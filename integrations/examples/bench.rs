@@ -777,6 +777,40 @@ fn fork_under_load_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>
     Box::pin(forks_with_load(n, 0))
 }
 
+// ---- fork_children_under_load: a fiber's own forks while many of its forks are alive ----
+
+/// `n` supervised forks, each joined, by a fiber with `load` other forks of its own alive
+/// (an accept loop with that many open connections), timed inside the fiber.
+async fn children_with_load(n: u64, load: u64) -> Side {
+    let elapsed = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let timed_here = elapsed.clone();
+    let program: Effect<(), Never> = effect_block! {
+        for _ in 0..load {
+            never::<(), Never>().fork()?;
+        }
+        yield_now::<Never>()?;
+        let start = Instant::now();
+        let mut total = 0u64;
+        for i in 0..n {
+            let child = succeed::<u64, Never>(i).fork()?;
+            total += child.join()?;
+        }
+        *timed_here.lock().unwrap() = start.elapsed();
+        black_box(total);
+    };
+    let _ = program.run(&Context::new()).await;
+    let taken = *elapsed.lock().unwrap();
+    Ok(taken)
+}
+
+fn fork_children_under_load_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(children_with_load(n, FIBERS_UNDER_LOAD))
+}
+
+fn fork_children_under_load_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(children_with_load(n, 0))
+}
+
 /// In a child process: start `n` suspended fibers (or tasks) and print the RSS growth per
 /// one. A fresh process per side keeps one side's freed memory from flattering the other.
 fn fiber_memory_child(side: &str, n: u64) {
@@ -1411,6 +1445,14 @@ fn workloads() -> Vec<Workload> {
             peer: None,
         },
         Workload {
+            name: "fork_children_under_load",
+            n: 10_000,
+            effect: fork_children_under_load_effect,
+            baseline: fork_children_under_load_baseline,
+            note: Some("floor: the same forks by a fiber with no other fork alive; 65,500 alive on the effect side"),
+            peer: None,
+        },
+        Workload {
             name: "fiber_memory",
             n: 100_000,
             effect: fiber_memory_effect,
@@ -1684,12 +1726,20 @@ fn workload_child(name: &str, n: u64) {
     }
     // Counted where a side runs its `n` operations in this process: `fiber_memory`'s sides
     // run in processes of their own, and the deep floors run fewer levels, scaled.
-    // `fork_under_load` starts its 65,500 fibers inside each side: not per operation.
+    // The `*_under_load` workloads start their 65,500 fibers inside each side: not per
+    // operation.
     let counted = [
-        !matches!(workload.name, "fiber_memory" | "fork_under_load"),
         !matches!(
             workload.name,
-            "fiber_memory" | "deep_recursion" | "nested_timeout" | "fork_under_load"
+            "fiber_memory" | "fork_under_load" | "fork_children_under_load"
+        ),
+        !matches!(
+            workload.name,
+            "fiber_memory"
+                | "deep_recursion"
+                | "nested_timeout"
+                | "fork_under_load"
+                | "fork_children_under_load"
         ),
     ];
     let sides = [workload.effect, workload.baseline];

@@ -12,10 +12,20 @@ use crate::fiber::prim::{FiberCx, ForkOwner, Owner, Prim};
 /// so the region is typed by nothing. The only region that adopts fibers started elsewhere.
 pub(crate) type Forks = Region<(), Never>;
 
+#[cfg(test)]
+thread_local! {
+    /// How many times a forks region on this thread swept its slots.
+    pub(super) static SWEEPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl ForkOwner for Forks {
     /// Adds a fiber forked by the region's fiber (a supervised fork): it is interrupted and
     /// awaited when the region closes. Finished forks are forgotten now and then, so a
-    /// long-lived fiber forking many short ones does not accumulate them.
+    /// long-lived fiber forking many short ones does not accumulate them: when the slots are
+    /// full they are swept, and if most of them are still alive, room for as many again is
+    /// made, so that a sweep (which looks at every slot) comes only after as many adoptions
+    /// as there are live forks: O(1) per fork however many are alive (an accept loop with a
+    /// hundred thousand open connections).
     fn adopt(&self, core: Arc<FiberCore>) {
         let mut members = lock(&self.members);
         if members.slots.len() >= 32 && members.slots.len() == members.slots.capacity() {
@@ -28,6 +38,12 @@ impl ForkOwner for Forks {
             });
             members.running = members.slots.len();
             members.closed_through = 0;
+            #[cfg(test)]
+            SWEEPS.with(|sweeps| sweeps.set(sweeps.get() + 1));
+            let live = members.slots.len();
+            if live > members.slots.capacity() / 2 {
+                members.slots.reserve(live);
+            }
         }
         members.running += 1;
         members.slots.push(Slot::Fork(core));

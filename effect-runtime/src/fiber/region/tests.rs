@@ -1,5 +1,6 @@
 //! The region's own tests: what it holds as members come and go.
 
+use super::forks::{self, Forks};
 use super::*;
 use crate::context::Context;
 use crate::effect::{never, succeed, yield_now};
@@ -147,4 +148,32 @@ fn a_race_of_two_keeps_its_members_inline_and_a_third_moves_them_all() {
         );
         assert!(finished(&region).is_none(), "no member runs any more");
     });
+}
+
+#[test]
+fn a_fiber_with_many_live_forks_sweeps_its_finished_ones_rarely() {
+    use crate::fiber::prim::ForkOwner;
+    let forks = Forks::default();
+    let core = || -> Arc<FiberCore> { FiberCore::new(None, ()) };
+    let live: Vec<Arc<FiberCore>> = (0..1000).map(|_| core()).collect();
+    live.iter().for_each(|fiber| forks.adopt(fiber.clone()));
+    let before = forks::SWEEPS.with(|s| s.get());
+    for _ in 0..100_000 {
+        let short = core();
+        short.complete();
+        forks.adopt(short);
+    }
+    let sweeps = forks::SWEEPS.with(|s| s.get()) - before;
+    // A sweep comes after at least as many adoptions as there are live forks: about 100
+    // here (a sweep every 24 adoptions, 4,000 of them, before).
+    assert!(
+        sweeps <= 200,
+        "{sweeps} sweeps for 100,000 forks beside 1,000 live ones"
+    );
+    let (slots, _) = size(&forks);
+    assert!(
+        slots <= 4 * 1000 + 64,
+        "the finished forks are forgotten: {slots} slots"
+    );
+    live.iter().for_each(|fiber| fiber.complete());
 }
