@@ -1,8 +1,8 @@
 //! What `#[effect::test]` and `#[effect::main]` expand to call: running a test or a
 //! program's effect on a runtime, and reporting how it ended.
 
-use crate::cause::Cause;
-use crate::effect::Effect;
+use crate::kernel::cause::Cause;
+use crate::kernel::effect::Effect;
 
 /// The seed of the [`TestRandom`](crate::TestRandom) every `#[effect::test]` runs with.
 ///

@@ -8,13 +8,13 @@ use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 
-use crate::cause::{Cause, Exit};
-use crate::effect::Effect;
+use crate::kernel::cause::{Cause, Exit};
+use crate::kernel::effect::Effect;
 
 mod entry;
 mod statement;
-pub use crate::fiber::bind::{Bound, Waiting};
-pub use crate::fiber::frame::PollBody;
+pub use crate::kernel::fiber::bind::{Bound, Waiting};
+pub use crate::kernel::fiber::frame::PollBody;
 pub use entry::*;
 pub use statement::*;
 
@@ -346,7 +346,7 @@ impl<E1, E: From<E1>> From<BoundFailure<E1>> for BodyFailure<E> {
     }
 }
 
-impl<A, E> crate::fiber::frame::IntoExit<A, E> for Result<A, BodyFailure<E>> {
+impl<A, E> crate::kernel::fiber::frame::IntoExit<A, E> for Result<A, BodyFailure<E>> {
     #[inline]
     fn into_exit(self) -> Exit<A, E> {
         self.map_err(|failure| failure.0)
@@ -495,6 +495,6 @@ impl<E> Rethrow<E> {
 
     /// The effect failing with that cause (for a `catch!` compiled into the body binding it).
     pub fn fail<A>(self, error: E) -> Effect<A, E> {
-        crate::effect::fail_cause(self.into_cause(error))
+        crate::kernel::effect::fail_cause(self.into_cause(error))
     }
 }

@@ -8,7 +8,7 @@
 
 use std::marker::PhantomData;
 
-use crate::effect::Effect;
+use crate::kernel::effect::Effect;
 
 /// What an expression statement `expr;` of an effect body may drop: any value but an effect.
 ///

@@ -25,10 +25,10 @@ use tokio::sync::Notify;
 use super::channel::{lock, Workers};
 use super::fanout::{Outlets, Reader};
 use super::{Pull, Step, Stream};
-use crate::cause::Never;
-use crate::context::Context;
-use crate::effect::{succeed, suspend, Effect};
-use crate::scope::{scoped, Scope, ScopeExit};
+use crate::kernel::cause::Never;
+use crate::kernel::context::Context;
+use crate::kernel::effect::{succeed, suspend, Effect};
+use crate::ops::scope::{scoped, Scope, ScopeExit};
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// `n` streams of this stream's values: this stream is pulled once, and every consumer

@@ -25,13 +25,13 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Pull, Step, Stream, CHUNK_SIZE};
-use crate::cause::{Cause, Exit, Never};
-use crate::clock::Clock;
-use crate::context::Context;
-use crate::effect::{fail_cause, succeed, Effect};
-use crate::fiber::handle::Fiber;
-use crate::scope::{scoped, Scope};
-use crate::sync::Queue;
+use crate::kernel::cause::{Cause, Exit, Never};
+use crate::kernel::clock::Clock;
+use crate::kernel::context::Context;
+use crate::kernel::effect::{fail_cause, succeed, Effect};
+use crate::kernel::fiber::handle::Fiber;
+use crate::ops::scope::{scoped, Scope};
+use crate::services::sync::Queue;
 
 /// How many chunks a channel without a value bound holds: a producer (a `merge` source, an
 /// inner stream of `flat_map_par`, the upstream of a timed operator) runs at most this many

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use super::sources::{emit, end};
 use super::{Pull, Step, Stream};
-use crate::context::Context;
-use crate::effect::{succeed, suspend, Effect};
-use crate::random::Random;
-use crate::schedule::{Schedule, ScheduleRun};
-use crate::time::sleep;
+use crate::kernel::context::Context;
+use crate::kernel::effect::{succeed, suspend, Effect};
+use crate::kernel::random::Random;
+use crate::ops::schedule::{Schedule, ScheduleRun};
+use crate::ops::time::sleep;
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// Pairs of this stream's and `other`'s values, in order, combined by `f`; ends when

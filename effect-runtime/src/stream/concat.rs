@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 
 use super::sources::{emit, fill_pull};
 use super::{Pull, Repr, Step, Stream};
-use crate::scope::Scope;
+use crate::ops::scope::Scope;
 
 /// The first pull of the parts run in order, in `scope`.
 pub(super) fn run<A: Send + 'static, E: Send + 'static>(

@@ -14,10 +14,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::channel::{Channel, Workers, CHANNEL_CHUNKS};
 use super::{Step, Stream};
-use crate::cause::{Cause, Never};
-use crate::context::Context;
-use crate::effect::Effect;
-use crate::scope::{scoped, Scope};
+use crate::kernel::cause::{Cause, Never};
+use crate::kernel::context::Context;
+use crate::kernel::effect::Effect;
+use crate::ops::scope::{scoped, Scope};
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// This stream, produced ahead of its consumer on a fiber of its own through a buffer of

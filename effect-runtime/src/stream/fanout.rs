@@ -31,8 +31,8 @@ use futures::task::AtomicWaker;
 
 use super::channel::lock;
 use super::{Pull, Step, Stream, CHUNK_SIZE};
-use crate::cause::{Cause, Exit};
-use crate::effect::Effect;
+use crate::kernel::cause::{Cause, Exit};
+use crate::kernel::effect::Effect;
 
 /// The outlets of one producer, and where it waits for room in them.
 pub(crate) struct Outlets<A, E> {

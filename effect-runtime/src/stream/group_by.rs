@@ -14,10 +14,10 @@ use std::hash::Hash;
 use super::channel::{Channel, Workers, CHANNEL_CHUNKS};
 use super::fanout::Outlets;
 use super::{Step, Stream};
-use crate::cause::{Cause, Never};
-use crate::context::Context;
-use crate::effect::Effect;
-use crate::scope::{scoped, Scope};
+use crate::kernel::cause::{Cause, Never};
+use crate::kernel::context::Context;
+use crate::kernel::effect::Effect;
+use crate::ops::scope::{scoped, Scope};
 
 /// A stream whose values are grouped by key, made by [`Stream::group_by_key`]: each key's
 /// values form a stream of their own, which [`merge_groups`](GroupBy::merge_groups) hands,

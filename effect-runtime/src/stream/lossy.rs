@@ -19,10 +19,10 @@ use tokio::sync::Notify;
 
 use super::channel::Workers;
 use super::{Pull, Step, Stream};
-use crate::cause::{Exit, Never};
-use crate::context::Context;
-use crate::effect::Effect;
-use crate::scope::{scoped, Scope};
+use crate::kernel::cause::{Exit, Never};
+use crate::kernel::context::Context;
+use crate::kernel::effect::Effect;
+use crate::ops::scope::{scoped, Scope};
 
 /// Which values a full buffer loses.
 #[derive(Clone, Copy, PartialEq, Eq)]

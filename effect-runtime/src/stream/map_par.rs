@@ -43,12 +43,12 @@ use tokio::sync::Notify;
 use super::channel::{Channel, Signal, Workers};
 use super::concurrent::acquire;
 use super::{Pull, Step, Stream};
-use crate::cause::{Cause, Never};
-use crate::context::Context;
-use crate::effect::Effect;
-use crate::fiber::handoff::current_fiber;
-use crate::fiber::region::{Placement, Region};
-use crate::scope::{scoped, Scope};
+use crate::kernel::cause::{Cause, Never};
+use crate::kernel::context::Context;
+use crate::kernel::effect::Effect;
+use crate::kernel::fiber::handoff::current_fiber;
+use crate::kernel::fiber::region::{Placement, Region};
+use crate::ops::scope::{scoped, Scope};
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// Each value mapped by the effect `f` builds, running up to `n` of those effects at

@@ -133,9 +133,9 @@ mod time;
 
 use std::collections::VecDeque;
 
-use crate::cause::Never;
-use crate::effect::Effect;
-use crate::scope::Scope;
+use crate::kernel::cause::Never;
+use crate::kernel::effect::Effect;
+use crate::ops::scope::Scope;
 
 pub use group_by::GroupBy;
 pub use run::IntoFuturesStream;

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use super::sources::{emit, end};
 use super::{Pull, Step, Stream};
-use crate::cause::{Cause, Never};
-use crate::effect::{fail_cause, succeed, suspend, Effect};
-use crate::random::Random;
-use crate::schedule::{Schedule, ScheduleRun};
-use crate::scope::{Scope, ScopeExit};
+use crate::kernel::cause::{Cause, Never};
+use crate::kernel::effect::{fail_cause, succeed, suspend, Effect};
+use crate::kernel::random::Random;
+use crate::ops::schedule::{Schedule, ScheduleRun};
+use crate::ops::scope::{Scope, ScopeExit};
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// For each value, the values of the stream `f` makes of it, one inner stream after
@@ -181,7 +181,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
                         // `sleep` reads the context's clock.
                         close
                             .widen()
-                            .flat_map(move |()| crate::time::sleep(delay))
+                            .flat_map(move |()| crate::ops::time::sleep(delay))
                             .flat_map(move |()| attempt(state))
                     }
                     None => fail_cause(Cause::Fail(error)),

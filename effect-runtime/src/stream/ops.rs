@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::sources::{emit, end};
 use super::{Pull, Step, Stream};
-use crate::effect::{suspend, Effect};
+use crate::kernel::effect::{suspend, Effect};
 
 /// Runs a stateful chunk transducer over every pull: `f` gets each chunk (`None` at the
 /// end of the input) and gives the values to emit, and whether the output is complete

@@ -13,12 +13,12 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::sink::Progress;
 use super::{Sink, Step, Stream};
-use crate::cause::{Cause, Exit};
-use crate::context::Context;
-use crate::effect::Effect;
-use crate::fiber::run::Run;
-use crate::scope::{scoped, Scope};
-use crate::sync::{Queue, QueueShutdown};
+use crate::kernel::cause::{Cause, Exit};
+use crate::kernel::context::Context;
+use crate::kernel::effect::Effect;
+use crate::kernel::fiber::run::Run;
+use crate::ops::scope::{scoped, Scope};
+use crate::services::sync::{Queue, QueueShutdown};
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// Runs the stream into `sink`: its result, once the stream has ended or the sink is
@@ -186,7 +186,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
                 .result()
                 .map(|offered| offered.is_ok())
         }))
-        .ensuring(crate::effect::sync(move || closing.shutdown()))
+        .ensuring(crate::kernel::effect::sync(move || closing.shutdown()))
     }
 
     /// This stream as a [`futures::Stream`] of `Result`s, run with `ctx`: its values as

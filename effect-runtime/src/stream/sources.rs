@@ -6,13 +6,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::{Pull, Step, Stream, CHUNK_SIZE};
-use crate::cause::Cause;
-use crate::effect::{fail_cause, succeed, suspend, sync, Effect};
-use crate::random::Random;
-use crate::schedule::{Schedule, ScheduleRun};
-use crate::scope::{acquire_release, ScopeExit};
-use crate::sync::{Queue, QueueShutdown, Subscription};
-use crate::time::sleep;
+use crate::kernel::cause::Cause;
+use crate::kernel::effect::{fail_cause, succeed, suspend, sync, Effect};
+use crate::kernel::random::Random;
+use crate::ops::schedule::{Schedule, ScheduleRun};
+use crate::ops::scope::{acquire_release, ScopeExit};
+use crate::ops::time::sleep;
+use crate::services::sync::{Queue, QueueShutdown, Subscription};
 use crate::Never;
 
 /// The pull of a stream that has ended.
@@ -211,7 +211,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// assert_eq!(run_blocking(quiet.run_collect()), Ok(vec![1, 2]));
     /// ```
     pub fn never() -> Self {
-        Stream::from_open(|_| crate::effect::never())
+        Stream::from_open(|_| crate::kernel::effect::never())
     }
 
     /// `init`, `f(init)`, `f(f(init))`, ...: an endless stream, computed as it is pulled

@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 
 use super::sources::{emit, end};
 use super::{Pull, Sink, Step, Stream};
-use crate::cause::{Cause, Never};
-use crate::effect::{succeed, suspend, Effect};
-use crate::scope::Scope;
+use crate::kernel::cause::{Cause, Never};
+use crate::kernel::effect::{succeed, suspend, Effect};
+use crate::ops::scope::Scope;
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
     /// The values up to and including the first one for which `predicate` holds; then the

@@ -22,11 +22,11 @@ use tokio::sync::Notify;
 use super::channel::{Channel, Signal, Workers, CHANNEL_CHUNKS};
 use super::sources::end;
 use super::{Pull, Sink, Step, Stream};
-use crate::cause::{Exit, Never};
-use crate::clock::Clock;
-use crate::effect::{fail_cause, succeed, suspend, Effect};
-use crate::race::race_first;
-use crate::schedule::Schedule;
+use crate::kernel::cause::{Exit, Never};
+use crate::kernel::clock::Clock;
+use crate::kernel::effect::{fail_cause, succeed, suspend, Effect};
+use crate::ops::race::race_first;
+use crate::ops::schedule::Schedule;
 
 /// How much of `span`, started at `since`, is left now on `clock`.
 pub(super) fn left_of(clock: &Clock, since: Instant, span: Duration) -> Duration {

@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 use super::{Progress, Running, Sink};
-use crate::cause::Cause;
-use crate::clock::Clock;
-use crate::effect::Effect;
-use crate::random::Random;
-use crate::schedule::{Schedule, ScheduleRun};
+use crate::kernel::cause::Cause;
+use crate::kernel::clock::Clock;
+use crate::kernel::effect::Effect;
+use crate::kernel::random::Random;
+use crate::ops::schedule::{Schedule, ScheduleRun};
 use crate::stream::channel::{Channel, Signal, Workers, CHANNEL_CHUNKS};
 use crate::stream::sources::end;
 use crate::stream::time::left_of;

@@ -5,7 +5,7 @@
 //! combined at once (see [`and_then`]), so no effect frame is built per chunk.
 
 use super::{and_then, then, Consumer, Progress, Running, Sink};
-use crate::effect::{succeed, Effect};
+use crate::kernel::effect::{succeed, Effect};
 
 impl<In: Send + 'static, Out: Send + 'static, E: Send + 'static> Sink<In, Out, E> {
     /// This sink, with its result transformed by `f` (run once, when the sink is done).

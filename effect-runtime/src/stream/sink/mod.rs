@@ -11,8 +11,8 @@ mod combinators;
 
 use std::ops::{Add, ControlFlow};
 
-use crate::cause::Never;
-use crate::effect::{fail_cause, succeed, Effect, Repr};
+use crate::kernel::cause::Never;
+use crate::kernel::effect::{fail_cause, succeed, Effect, Repr};
 
 /// What a stream is run into: it consumes `In`s, chunk by chunk, and gives an `Out`, or fails
 /// with an `E`; it may finish before the stream ends, and say which values it did not consume.

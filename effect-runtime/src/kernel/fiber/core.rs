@@ -1,0 +1,527 @@
+//! The shared, untyped state of a fiber: identity, interruption, completion; and the
+//! [`Family`] of fibers a `Runtime` started, which shutdown interrupts.
+//!
+//! Ownership: a fiber's task (or the root [`Run`](super::run::Run) future) owns the fiber's
+//! interpreter; everyone else (the region it is a member of, `Fiber` handles) holds an
+//! `Arc<FiberCore>` and can only *signal* it (interrupt) or *observe* it (wait for done).
+//! Which region a child belongs to, and so who interrupts and awaits it, is
+//! [`region`](super::region)'s business.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use crate::kernel::cause::{Cause, Exit};
+
+use futures::task::AtomicWaker;
+
+use super::id::next_fiber_id;
+use super::live::LIVE_FIBERS;
+// Also named from here by the fiber modules that use the core.
+use super::id::FiberId;
+
+thread_local! {
+    /// The fiber whose interpreter this thread is running right now (`FiberId::NONE` outside
+    /// any), so that an interruption records who asked for it without every caller saying so.
+    static DRIVING: Cell<FiberId> = const { Cell::new(FiberId::NONE) };
+}
+
+/// Marks `id` as the fiber this thread runs until the guard is dropped (nested runs nest).
+pub(crate) fn driving(id: FiberId) -> impl Drop {
+    struct Restore(FiberId);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DRIVING.set(self.0);
+        }
+    }
+    Restore(DRIVING.replace(id))
+}
+
+/// The fiber this thread is running now, or `FiberId::NONE`.
+pub(crate) fn driving_fiber() -> FiberId {
+    DRIVING.get()
+}
+
+/// The value of `FiberCore::interrupted_by` while nobody has interrupted the fiber.
+const NOT_INTERRUPTED: u64 = u64::MAX;
+
+/// The value of a fiber's `registry_slot` while it holds no slot of its family's registry
+/// (supervised by a parent, not registered yet, or freed).
+const NO_SLOT: u32 = u32::MAX;
+
+/// The fibers of one [`Runtime`](crate::Runtime): those it started, and everything they
+/// started. Fibers of a plain `Effect::run` belong to no family: nobody can ask for their
+/// count or shut them down, and not counting them spares every fork a shared atomic and a
+/// shared reference count, bounced between worker threads.
+#[derive(Default)]
+pub(crate) struct Family {
+    // One counter, not sharded: a family is made for every runtime, and shards cost 2 KiB.
+    live: AtomicUsize,
+    /// The fibers no parent supervises (roots, `Runtime::fork`s, daemons), which shutdown
+    /// interrupts; every other fiber of the family is a member of one of their regions, and
+    /// is interrupted as those regions close. Weak: the family never keeps a fiber alive.
+    unsupervised: Mutex<Unsupervised>,
+    /// Whoever waits for `live` to reach zero (shutdown).
+    idle: Mutex<Vec<Waker>>,
+}
+
+/// The fibers no parent supervises, in a slab: a fiber's slot is taken when it is registered
+/// and given back when it completes, both O(1), with no sweep (I6: a slot holds the fiber
+/// whose `registry_slot` names it; a fiber is given a slot only while it is not done, and
+/// completion takes the number back out, both under the fiber's state lock).
+#[derive(Default)]
+struct Unsupervised {
+    slots: Vec<Option<Weak<FiberCore>>>,
+    /// Slots free for reuse.
+    free: Vec<u32>,
+    /// Set by shutdown, for good: fibers registered from then on are interrupted at once.
+    shutting_down: bool,
+}
+
+impl Unsupervised {
+    fn insert(&mut self, core: &Arc<FiberCore>) -> u32 {
+        let weak = Some(Arc::downgrade(core));
+        match self.free.pop() {
+            Some(slot) => {
+                debug_assert!(
+                    self.slots[slot as usize].is_none(),
+                    "I6: a free slot is empty"
+                );
+                self.slots[slot as usize] = weak;
+                slot
+            }
+            None => {
+                let slot = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|&slot| slot != NO_SLOT)
+                    .expect("effect runtime: more than 4 billion unsupervised fibers alive");
+                self.slots.push(weak);
+                slot
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: u32, core: *const ()) {
+        let held = self.slots[slot as usize].take();
+        debug_assert!(
+            held.is_some_and(|weak| Weak::as_ptr(&weak) as *const () == core),
+            "I6: a fiber frees only its own slot"
+        );
+        self.free.push(slot);
+    }
+
+    /// Fibers registered, for tests.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+}
+
+impl Family {
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Records a fiber no parent supervises, for shutdown to interrupt; interrupts it at
+    /// once if shutdown has begun. O(1): the fiber gives its slot back as it completes.
+    pub(crate) fn register_unsupervised(&self, core: &Arc<FiberCore>) {
+        let mut unsupervised = lock(&self.unsupervised);
+        if unsupervised.shutting_down {
+            core.interrupt();
+        }
+        // Under the fiber's state lock (taken after the registry's, never the other way
+        // round: completion releases it before it takes the registry's): a fiber that has
+        // completed already (on another worker, before it was registered) takes no slot,
+        // and one that has not will find its slot as it completes.
+        let mut state = core.state();
+        if state.done {
+            return;
+        }
+        debug_assert_eq!(
+            state.registry_slot, NO_SLOT,
+            "I6: a fiber is registered once"
+        );
+        state.registry_slot = unsupervised.insert(core);
+    }
+
+    /// Frees the registry slot of a fiber that completed (see `register_unsupervised`).
+    fn unregister(&self, slot: u32, core: *const ()) {
+        lock(&self.unsupervised).remove(slot, core);
+    }
+
+    /// Begins shutdown: interrupts every fiber no parent supervises, now and from now on.
+    /// The fibers stay registered: each frees its slot as it completes.
+    pub(crate) fn begin_shutdown(&self) {
+        let fibers: Vec<Arc<FiberCore>> = {
+            let mut unsupervised = lock(&self.unsupervised);
+            unsupervised.shutting_down = true;
+            unsupervised
+                .slots
+                .iter()
+                .flatten()
+                .filter_map(Weak::upgrade)
+                .collect()
+        };
+        for core in fibers {
+            core.interrupt();
+        }
+    }
+
+    /// `Ready` once no fiber of the family is alive.
+    pub(crate) fn poll_idle(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.live() == 0 {
+            return Poll::Ready(());
+        }
+        let mut idle = lock(&self.idle);
+        // Checked again under the lock: the last fiber's end takes it before waking.
+        if self.live() == 0 {
+            return Poll::Ready(());
+        }
+        if !idle.iter().any(|waker| waker.will_wake(cx.waker())) {
+            idle.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    fn fiber_ended(&self) {
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let waiting = std::mem::take(&mut *lock(&self.idle));
+            waiting.into_iter().for_each(Waker::wake);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Only pushes and takes happen under these locks.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// The shared state of a fiber. `X` is what its owner keeps next to it in the same
+/// allocation (a [`Fiber`](super::handle::Fiber) keeps the typed exit there); everyone else
+/// sees the erased `FiberCore`, `Arc<FiberCore<X>>` coercing to `Arc<FiberCore>`.
+pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
+    id: FiberId,
+    family: Option<Arc<Family>>,
+    /// Who interrupted the fiber first (a `FiberId`'s number), or `NOT_INTERRUPTED`.
+    interrupted_by: AtomicU64,
+    /// Wakes the fiber's task when it is interrupted.
+    task: AtomicWaker,
+    state: Mutex<CoreState>,
+    pub(crate) extra: X,
+}
+
+struct CoreState {
+    done: bool,
+    /// Its slot in its family's registry of unsupervised fibers, or `NO_SLOT` (beside `done`,
+    /// in what would be padding: a fiber's size counts).
+    registry_slot: u32,
+    /// Who to tell when the fiber is done. The first watcher is kept inline: most fibers have
+    /// exactly one (whoever joins them, or their group), and a fiber's allocations count.
+    first_watcher: Option<Watcher>,
+    more_watchers: Vec<Watcher>,
+}
+
+impl Default for CoreState {
+    fn default() -> Self {
+        CoreState {
+            done: false,
+            registry_slot: NO_SLOT,
+            first_watcher: None,
+            more_watchers: Vec::new(),
+        }
+    }
+}
+
+impl CoreState {
+    fn watch(&mut self, watcher: Watcher) {
+        match self.first_watcher {
+            None => self.first_watcher = Some(watcher),
+            Some(_) => self.more_watchers.push(watcher),
+        }
+    }
+
+    fn watchers(&self) -> impl Iterator<Item = &Watcher> {
+        self.first_watcher.iter().chain(&self.more_watchers)
+    }
+}
+
+/// Told, with a tag of its choosing, when a fiber it watches is done (a group learns which of
+/// its members finished without a boxed closure per member).
+pub(crate) trait OnDone: Send + Sync {
+    fn done(&self, tag: usize);
+}
+
+enum Watcher {
+    Wake(Waker),
+    Notify(Arc<dyn OnDone>, usize),
+}
+
+impl Watcher {
+    fn fire(self) {
+        match self {
+            Watcher::Wake(waker) => waker.wake(),
+            Watcher::Notify(target, tag) => target.done(tag),
+        }
+    }
+}
+
+impl<X> FiberCore<X> {
+    /// A new live fiber of `family`, with `extra` kept alongside its state.
+    pub(crate) fn new(family: Option<Arc<Family>>, extra: X) -> Arc<FiberCore<X>> {
+        LIVE_FIBERS.add(1);
+        if let Some(family) = &family {
+            family.live.fetch_add(1, Ordering::SeqCst);
+        }
+        Arc::new(FiberCore {
+            id: next_fiber_id(),
+            family,
+            interrupted_by: AtomicU64::new(NOT_INTERRUPTED),
+            task: AtomicWaker::new(),
+            state: Mutex::new(CoreState::default()),
+            extra,
+        })
+    }
+}
+
+impl<X: ?Sized> FiberCore<X> {
+    pub(crate) fn id(&self) -> FiberId {
+        self.id
+    }
+
+    pub(crate) fn family(&self) -> &Option<Arc<Family>> {
+        &self.family
+    }
+
+    fn state(&self) -> MutexGuard<'_, CoreState> {
+        // A panic never happens while the lock is held (only pushes and takes), but a
+        // poisoned lock must not turn into a second panic.
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Asks the fiber to stop at its next interruptible suspension point, on behalf of the
+    /// fiber this thread is running (the first interrupter is the one remembered).
+    pub(crate) fn interrupt(&self) {
+        self.mark_interrupted();
+        self.task.wake();
+    }
+
+    /// Interrupts the fiber without waking its task, for a fiber its interrupter polls next
+    /// itself (an in-place member of a region, whose task is the interrupter's own): waking
+    /// the running task would have tokio poll it again, and on a multi-thread runtime wake an
+    /// idle worker to steal it, for nothing. The waker registered is dropped, so that a later
+    /// interrupt does not wake a task that no longer waits for it.
+    pub(crate) fn interrupt_quietly(&self) {
+        self.mark_interrupted();
+        drop(self.task.take());
+    }
+
+    fn mark_interrupted(&self) {
+        let by = driving_fiber().0;
+        let _ = self.interrupted_by.compare_exchange(
+            NOT_INTERRUPTED,
+            by,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    #[inline]
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.interrupted_by.load(Ordering::Acquire) != NOT_INTERRUPTED
+    }
+
+    /// The cause of this fiber's interruption: who interrupted it (`NONE` if nobody did, for
+    /// a fiber that counts as interrupted because it was abandoned).
+    pub(crate) fn interruption<E>(&self) -> Cause<E> {
+        match self.interrupted_by.load(Ordering::Acquire) {
+            NOT_INTERRUPTED => Cause::Interrupt(FiberId::NONE),
+            by => Cause::Interrupt(FiberId(by)),
+        }
+    }
+
+    pub(crate) fn register_task(&self, waker: &Waker) {
+        self.task.register(waker);
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.state().done
+    }
+
+    /// Tells `target` (with `tag`) once the fiber is done, at once if it already is.
+    pub(crate) fn notify_when_done(&self, target: Arc<dyn OnDone>, tag: usize) {
+        let mut state = self.state();
+        if state.done {
+            drop(state);
+            target.done(tag);
+        } else {
+            state.watch(Watcher::Notify(target, tag));
+        }
+    }
+
+    /// Marks the fiber done: its exit is stored, finalizers ran, children are reaped.
+    /// Happens exactly once; wakes everyone waiting.
+    pub(crate) fn complete(&self) {
+        let watchers = {
+            let mut state = self.state();
+            if state.done {
+                return;
+            }
+            state.done = true;
+            // No longer live before anyone can see it done (under this lock): whoever awaited
+            // it and then counts the live fibers does not count it. (The family's lock, taken
+            // here when the last fiber ends, never waits for a fiber's.)
+            LIVE_FIBERS.add(-1);
+            if let Some(family) = &self.family {
+                family.fiber_ended();
+            }
+            (
+                state.first_watcher.take(),
+                std::mem::take(&mut state.more_watchers),
+                std::mem::replace(&mut state.registry_slot, NO_SLOT),
+            )
+        };
+        let (first, more, slot) = watchers;
+        if let (Some(family), true) = (&self.family, slot != NO_SLOT) {
+            // With the fiber's state lock released (see `Family::register_unsupervised`).
+            family.unregister(slot, self as *const Self as *const ());
+        }
+        first.into_iter().chain(more).for_each(Watcher::fire);
+    }
+
+    /// `Ready` once the fiber is done; otherwise registers `cx`'s waker to be woken then.
+    pub(crate) fn poll_done(&self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let mut state = self.state();
+        if state.done {
+            return Poll::Ready(());
+        }
+        let known = state
+            .watchers()
+            .any(|w| matches!(w, Watcher::Wake(waker) if waker.will_wake(cx.waker())));
+        if !known {
+            state.watch(Watcher::Wake(cx.waker().clone()));
+        }
+        Poll::Pending
+    }
+}
+
+impl FiberCore {
+    /// The exit of a finished fiber whose owner keeps an `Exit<A, E>` beside its core (as
+    /// [`Fiber`](super::handle::Fiber) does), taken out. A fiber abandoned by its runtime
+    /// (shut down under it) counts as interrupted.
+    ///
+    /// # Panics
+    /// If the fiber keeps something else beside its core: a runtime bug.
+    pub(crate) fn take_exit<A: 'static, E: 'static>(&self) -> Exit<A, E> {
+        self.exit_slot::<A, E>()
+            .take()
+            .unwrap_or_else(|| Err(self.interruption()))
+    }
+
+    /// Stores the exit of a fiber whose owner keeps an `Exit<A, E>` beside its core, for
+    /// [`take_exit`](Self::take_exit); before the core completes, so that whoever completion
+    /// wakes finds it.
+    ///
+    /// # Panics
+    /// As `take_exit`.
+    pub(crate) fn store_exit<A: 'static, E: 'static>(&self, exit: Exit<A, E>) {
+        *self.exit_slot::<A, E>() = Some(exit);
+    }
+
+    fn exit_slot<A: 'static, E: 'static>(&self) -> MutexGuard<'_, Option<Exit<A, E>>> {
+        let any: &dyn Any = &self.extra;
+        lock(
+            any.downcast_ref::<Mutex<Option<Exit<A, E>>>>()
+                .expect("effect runtime: a fiber's exit has another type than its owner expects"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registered(family: &Family) -> usize {
+        lock(&family.unsupervised).len()
+    }
+
+    #[test]
+    fn the_registry_frees_a_slot_as_its_fiber_completes_and_reuses_it() {
+        let family = Arc::new(Family::default());
+        let cores: Vec<Arc<FiberCore>> = (0..100)
+            .map(|_| FiberCore::new(Some(family.clone()), ()) as Arc<FiberCore>)
+            .collect();
+        cores
+            .iter()
+            .for_each(|core| family.register_unsupervised(core));
+        assert_eq!(registered(&family), 100);
+        cores[..60].iter().for_each(|core| core.complete());
+        assert_eq!(registered(&family), 40);
+        // New fibers take the freed slots: the slab does not grow.
+        let more: Vec<Arc<FiberCore>> = (0..60)
+            .map(|_| FiberCore::new(Some(family.clone()), ()) as Arc<FiberCore>)
+            .collect();
+        more.iter()
+            .for_each(|core| family.register_unsupervised(core));
+        assert_eq!(lock(&family.unsupervised).slots.len(), 100);
+        cores[60..]
+            .iter()
+            .chain(&more)
+            .for_each(|core| core.complete());
+        assert_eq!(registered(&family), 0);
+        assert_eq!(family.live(), 0);
+    }
+
+    #[test]
+    fn a_fiber_done_before_it_is_registered_holds_no_slot() {
+        let family = Arc::new(Family::default());
+        let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+        core.complete();
+        family.register_unsupervised(&core);
+        assert_eq!(registered(&family), 0);
+    }
+
+    #[test]
+    fn registering_and_completing_race_free_each_slot_once() {
+        let family = Arc::new(Family::default());
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let family = family.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..2000 {
+                        let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+                        let completer = {
+                            let core = core.clone();
+                            std::thread::spawn(move || core.complete())
+                        };
+                        family.register_unsupervised(&core);
+                        completer.join().unwrap();
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().for_each(|w| w.join().unwrap());
+        assert_eq!(registered(&family), 0);
+    }
+
+    #[test]
+    fn shutdown_interrupts_registered_fibers_and_each_still_frees_its_slot() {
+        let family = Arc::new(Family::default());
+        let before: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+        family.register_unsupervised(&before);
+        family.begin_shutdown();
+        assert!(before.is_interrupted());
+        let after: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+        family.register_unsupervised(&after);
+        assert!(
+            after.is_interrupted(),
+            "registered during shutdown: interrupted at once"
+        );
+        before.complete();
+        after.complete();
+        assert_eq!(registered(&family), 0);
+    }
+}
