@@ -14,7 +14,7 @@
 //! | `frame` | type-erased async bodies and their outcomes |
 //! | `prim` | the instruction set: [`Prim`](prim::Prim), finalizers, the close protocol of a region ([`Owner`](prim::Owner), [`ForkOwner`](prim::ForkOwner)), a timeout's [`Deadline`](prim::Deadline), what a request sees of its fiber ([`FiberCx`](prim::FiberCx)) |
 //! | `handoff` | the hand-off between an interpreter and the body it polls; the step budget |
-//! | `interpreter/` | runs one fiber: the loop (`mod`), the stack entries and what each does on a value, on unwinding, and if dropped (`entry`), deadlines (`deadlines`) |
+//! | `interpreter/` | runs one fiber: the loop (`mod`); the stack entries (`entry/`), each kind in a file of its own saying what it does on a value, on unwinding, and if dropped (`finalizer`, `restore`, `region`; a timeout's in `deadlines`) |
 //! | `run` | [`Driver`](run::Driver) (the fiber's owner: a task, a `Run` future, or a region's in-place slot) and [`Run`](run::Run), an effect run as a root |
 //! | `handle` | [`Fiber`](handle::Fiber) handles, `spawn_fiber`, `fork` |
 //! | `region/` | [`Region`](region::Region): the members of a race or a group; the forks of a fiber |
@@ -56,18 +56,19 @@
 //!   (`Interpreter::run_bodies`)
 //! - **I2** Every finalizer on the stack runs exactly once: its entry is popped before it
 //!   starts, and every way out of the loop (a value, a failure, unwinding) passes every
-//!   entry. (`entry.rs`: `deliver`, `unwind`)
+//!   entry. (`interpreter/entry/finalizer.rs`)
 //! - **I3** A finalizer, and the close of a region, runs uninterruptibly to its end; the
 //!   interruptibility from before is put back after. (`Interpreter::run_finalizer`, checked
 //!   as a running finalizer's entry is popped)
 //! - **I4** No child outlives its region: a region's entry is popped only through its close,
-//!   which interrupts every member still running and waits for each. (`entry.rs`,
-//!   `Owner::close`, checked as the close ends)
+//!   which interrupts every member still running and waits for each.
+//!   (`interpreter/entry/region.rs`, `Owner::close`, checked as the close ends)
 //! - **I5** A fiber ends with its stack empty, no deadline counted, nothing left to start.
 //!   (`Interpreter::finished`)
 //! - **I6** A fiber completes once, and is counted dead before anyone can see it done; a
 //!   registry slot holds exactly the fiber whose `registry_slot` names it, and is freed by
-//!   whoever takes that number out of the fiber. (`FiberCore::complete`,
+//!   whoever takes that number out of the fiber, both under the fiber's state lock.
+//!   (`FiberCore::complete`,
 //!   `Family::register_unsupervised`)
 //! - **I7** Interruption (the fiber's own, or an expired deadline's) is acted on only where
 //!   the fiber is interruptible, at suspension points. (`Interpreter::pending_interruption`)

@@ -7,9 +7,10 @@ use std::future::Future;
 use std::task::Context as TaskContext;
 
 use super::entry::Entry;
-use super::{Interpreter, Next};
+use super::{Interpreter, Next, Saved};
 use crate::kernel::cause::{Cause, Never};
 use crate::kernel::clock::{Clock, ClockSleep};
+use crate::kernel::fiber::frame::FrameBox;
 use crate::kernel::fiber::prim::Deadline;
 
 pub(super) const DEADLINE_EXPIRED: u32 = 1 << 31;
@@ -27,7 +28,69 @@ impl Deadline {
     }
 }
 
+impl Deadline {
+    /// Whether dropping the run with this deadline on its stack would skip work it owes: it
+    /// began in an uninterruptible region (the rest of which is owed), or has forks to close.
+    pub(super) fn owes_work(&self) -> bool {
+        !self.interruptible || self.forks.as_ref().is_some_and(|forks| !forks.is_closed())
+    }
+}
+
 impl Interpreter {
+    /// The guarded effect finished with `done`: in time, or after its deadline but before the
+    /// deadline could interrupt it (it was uninterruptible to its end). Either way its outcome
+    /// stands, as a fiber of its own that finished would. Its forks are closed first, like a
+    /// finalizer, with the deadline kept on the stack meanwhile; the result then comes back.
+    pub(super) fn deadline_delivered(
+        &mut self,
+        mut deadline: Box<Deadline>,
+        done: FrameBox,
+    ) -> Next {
+        match deadline.forks.take() {
+            Some(forks) => {
+                self.stack.push(Entry::Deadline(deadline));
+                self.close_region(forks.close(), Saved::Completed(done))
+            }
+            None => {
+                self.leave_deadline(&deadline);
+                Next::Deliver(done)
+            }
+        }
+    }
+
+    /// The fiber unwinds to a deadline: past it, unless the deadline's own expiry is what it
+    /// unwinds for, which ends the timeout here.
+    pub(super) fn deadline_unwound(
+        &mut self,
+        mut deadline: Box<Deadline>,
+        cause: Cause<Never>,
+    ) -> Next {
+        if let Some(forks) = deadline.forks.take() {
+            // As on completion: its forks are closed first, then the unwinding comes back.
+            self.stack.push(Entry::Deadline(deadline));
+            return self.close_region(forks.close(), Saved::Unwinding(cause));
+        }
+        self.leave_deadline(&deadline);
+        if !deadline.expired {
+            return Next::Unwind(cause);
+        }
+        if let Some(interruption) = self.pending_interruption() {
+            // Another interruption applies here too (the fiber's own, an enclosing timeout's):
+            // the fiber unwinds on past this timeout with it, keeping the defects the guarded
+            // effect's cleanup raised (ending the timeout first would hand them to a body that
+            // interruption then drops).
+            return Next::Unwind(match cause.into_defects() {
+                Some(defects) => interruption.then(defects),
+                None => interruption,
+            });
+        }
+        // The unwinding its expiry began (or any other that reaches an expired deadline) ends
+        // here: the timeout ends with `None`, or with the defects the guarded effect's cleanup
+        // raised.
+        self.stack.push(Entry::Frame((deadline.timed_out)(cause)));
+        Next::Resume(None)
+    }
+
     /// Starts a `timeout`'s guarded effect above its deadline's entry.
     pub(super) fn enter_deadline(&mut self, mut deadline: Box<Deadline>) -> Next {
         let guarded = deadline

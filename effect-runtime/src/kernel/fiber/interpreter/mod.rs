@@ -50,7 +50,7 @@ use super::stack::Stack;
 use crate::kernel::cause::{Cause, Never};
 use crate::kernel::clock::{Activity, Clock};
 use crate::kernel::context::Context;
-use entry::{AfterFinalizer, Entry, RequestStack, Restore, SavedLocal};
+use entry::{Entry, RequestStack, Restore};
 
 thread_local! {
     /// The test clock a fiber polled on this thread just began to run with, for its driver to
@@ -380,50 +380,5 @@ impl Interpreter {
             Some(cause) => Ok(Next::Unwind(cause)),
             None => Err(Poll::Pending),
         }
-    }
-
-    /// Goes on past a region's entry, whose body ended however it ended, once `closing` (what
-    /// the close of its [`Owner`](super::prim::Owner) gave: its members still running are interrupted and awaited,
-    /// uninterruptibly and like a finalizer, their cleanup's defects added as a failing
-    /// finalizer's are) has run. This is where "no child outlives its region" is kept.
-    fn close_region(&mut self, closing: Option<Prim>, saved: Saved) -> Next {
-        match closing {
-            Some(closing) => self.run_finalizer(closing, saved),
-            None => match saved {
-                Saved::Completed(done) => Next::Deliver(done),
-                Saved::Unwinding(cause) => Next::Unwind(cause),
-            },
-        }
-    }
-
-    fn restore(&mut self, saved: Restore) {
-        match saved {
-            Restore::Context(ctx) => self.ctx = ctx,
-            Restore::Local(local) => {
-                let SavedLocal { key, previous } = *local;
-                self.locals.get_mut().restore(key, previous);
-            }
-            #[cfg(feature = "tracing")]
-            Restore::Span(span) => self.span = span,
-        }
-    }
-
-    /// Runs `inner` with interruption `enabled`, and puts the fiber's back as it ends.
-    fn set_interruptible(&mut self, enabled: bool, inner: Prim) -> Next {
-        self.stack
-            .push(Entry::restore_interruptible(self.interruptible));
-        self.interruptible = enabled;
-        Next::Start(inner)
-    }
-
-    /// Runs a finalizer (or a region's close) uninterruptibly (I3), then goes on with `saved`.
-    fn run_finalizer(&mut self, prim: Prim, saved: Saved) -> Next {
-        self.stack
-            .push(Entry::RunningFinalizer(Box::new(AfterFinalizer {
-                saved,
-                interruptible: self.interruptible,
-            })));
-        self.interruptible = false;
-        Next::Start(prim)
     }
 }
