@@ -15,6 +15,7 @@
 //! | `prim` | the instruction set: [`Prim`](prim::Prim), finalizers, the close protocol of a region ([`Owner`](prim::Owner), [`ForkOwner`](prim::ForkOwner)), a timeout's [`Deadline`](prim::Deadline), what a request sees of its fiber ([`FiberCx`](prim::FiberCx)) |
 //! | `handoff` | the hand-off between an interpreter and the body it polls; the step budget |
 //! | `interpreter/` | runs one fiber: the loop (`mod`); the stack entries (`entry/`), each kind in a file of its own saying what it does on a value, on unwinding, and if dropped (`finalizer`, `restore`, `region`; a timeout's in `deadlines`) |
+//! | `tracking` | how a fiber reports to a test clock, so that `advance` waits for every fiber on it |
 //! | `run` | [`Driver`](run::Driver) (the fiber's owner: a task, a `Run` future, or a region's in-place slot) and [`Run`](run::Run), an effect run as a root |
 //! | `handle` | [`Fiber`](handle::Fiber) handles, `spawn_fiber`, `fork` |
 //! | `region/` | [`Region`](region::Region): the members of a race or a group; the forks of a fiber |
@@ -109,3 +110,4 @@ pub(crate) mod run;
 #[cfg(feature = "tracing")]
 pub(crate) mod span;
 pub(crate) mod stack;
+pub(crate) mod tracking;

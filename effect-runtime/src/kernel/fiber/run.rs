@@ -9,11 +9,11 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::core::{Family, FiberCore};
 use super::frame::take_exit;
-use super::interpreter::{Interpreter, NEW_TEST_CLOCK};
+use super::interpreter::Interpreter;
 use super::locals::Inherited;
 use super::prim::{Outcome, Prim};
+use super::tracking::Tracking;
 use crate::kernel::cause::Exit;
-use crate::kernel::clock::{Clock, Tracker};
 use crate::kernel::context::Context;
 use crate::kernel::effect::{Effect, Repr};
 
@@ -23,11 +23,9 @@ use crate::kernel::effect::{Effect, Repr};
 pub(crate) struct Driver {
     /// `None` once the fiber finished, or was handed on by `drop`.
     interpreter: Option<Interpreter>,
-    /// Reports this fiber's activity to the test clock in its context, if there is one
-    /// (one pointer: most fibers have none, and every fiber's size counts). The whole of each poll
-    /// counts as running, including the owner's completion of the fiber, so a test clock
-    /// never sees the fiber idle between its end and the wake-ups its end causes.
-    tracker: Option<Tracker>,
+    /// Reports this fiber's activity to the test clock in its context, if there is one (see
+    /// [`tracking`](super::tracking)).
+    tracking: Tracking,
 }
 
 // A fiber's task holds its driver. tokio allocates a task in 128-byte steps (its cells are
@@ -59,11 +57,7 @@ impl Driver {
         interruptible: bool,
         in_place: bool,
     ) -> Self {
-        let (tracker, tracked) = match inherited.ctx.try_get::<Clock>().and_then(Clock::as_test) {
-            None => (None, false),
-            Some(clock) if in_place && clock.activity().is_being_polled() => (None, true),
-            Some(clock) => (Some(Tracker::new(clock.activity().clone())), true),
-        };
+        let (tracking, tracked) = Tracking::start(&inherited.ctx, in_place);
         Driver {
             interpreter: Some(Interpreter::new(
                 prim,
@@ -72,7 +66,7 @@ impl Driver {
                 interruptible,
                 tracked,
             )),
-            tracker,
+            tracking,
         }
     }
 
@@ -83,79 +77,49 @@ impl Driver {
         cx: &mut TaskContext<'_>,
         finish: impl FnOnce(Outcome, Arc<FiberCore>) -> R,
     ) -> Poll<R> {
-        let Some(tracker) = &self.tracker else {
-            let polled = self.poll_fiber(cx);
-            // Only a fiber that just provided a test clock is tracked without a tracker.
-            if polled.is_pending()
-                && self
-                    .interpreter
-                    .as_ref()
-                    .is_some_and(Interpreter::is_tracked)
-            {
-                self.start_tracking();
-            }
-            return polled.map(|(outcome, core)| finish(outcome, core));
+        let Driver {
+            interpreter,
+            tracking,
+        } = self;
+        let mut finish = Some(finish);
+        let poll = |cx: &mut TaskContext<'_>| {
+            poll_fiber(interpreter, cx).map(|(outcome, core)| {
+                let finish = finish.take().expect("a fiber finishes once");
+                finish(outcome, core)
+            })
         };
-        let previous = Tracker::polling();
-        let waker = tracker.enter(cx.waker());
-        // Outside tokio's cooperative budget: a tokio primitive out of budget (a semaphore, a
-        // channel) returns `Pending` and *defers* its wake-up to the worker's next park, and
-        // in between the test clock would see this fiber blocked and move time under it. The
-        // interpreter's own budget still yields, with a wake-up the clock counts at once.
-        let mut poll = std::pin::pin!(tokio::task::unconstrained(std::future::poll_fn(|cx| {
-            self.poll_fiber(cx)
-        })));
-        let polled = poll
-            .as_mut()
-            .poll(&mut TaskContext::from_waker(&waker))
-            .map(|(outcome, core)| finish(outcome, core));
-        if let Some(tracker) = &self.tracker {
-            tracker.exit(previous);
+        let polled = tracking.poll(cx, poll);
+        if polled.is_pending() {
+            // A fiber that provided a test clock during the poll is tracked from now on.
+            let tracked = interpreter.as_ref().is_some_and(Interpreter::is_tracked);
+            tracking.after_poll(tracked);
         }
         polled
     }
 
-    /// Begins reporting to the test clock the fiber runs with, if it runs with one and its
-    /// polls counted as its parent's (an in-place member, about to move to a task).
+    /// Begins reporting to the test clock the fiber runs with on its own, if its polls
+    /// counted as its parent's (an in-place member, about to move to a task).
     fn track_on_its_own(&mut self) {
-        let Some(interpreter) = &self.interpreter else {
-            return;
-        };
-        if self.tracker.is_some() || !interpreter.is_tracked() {
-            return;
-        }
-        if let Some(clock) = interpreter
-            .context()
-            .try_get::<Clock>()
-            .and_then(Clock::as_test)
-        {
-            self.tracker = Some(Tracker::new(clock.activity().clone()));
+        if let Some(interpreter) = &self.interpreter {
+            let tracked = interpreter.is_tracked();
+            self.tracking.on_its_own(interpreter.context(), tracked);
         }
     }
+}
 
-    /// Begins reporting to the test clock the fiber has just begun to run with, if it has
-    /// (it provided one itself). Counted as queued until its next poll, which it has asked
-    /// for.
-    #[cold]
-    fn start_tracking(&mut self) {
-        let Some(activity) = NEW_TEST_CLOCK.take() else {
-            return;
-        };
-        self.tracker = Some(Tracker::new(activity));
-    }
-
-    /// Polls the fiber's interpreter; once it is finished, drops it and gives its outcome and
-    /// its core (moved out of it: the task owning a fiber keeps no second reference).
-    fn poll_fiber(&mut self, cx: &mut TaskContext<'_>) -> Poll<(Outcome, Arc<FiberCore>)> {
-        let interpreter = self
-            .interpreter
-            .as_mut()
-            .expect("effect runtime: a finished fiber was polled");
-        let _driving = super::core::driving(interpreter.core().id());
-        let outcome = std::task::ready!(interpreter.poll_run(cx));
-        let finished = self.interpreter.take().expect("polled just now");
-        Poll::Ready((outcome, finished.into_core()))
-    }
+/// Polls the fiber's interpreter; once it is finished, drops it and gives its outcome and its
+/// core (moved out of it: the task owning a fiber keeps no second reference).
+fn poll_fiber(
+    slot: &mut Option<Interpreter>,
+    cx: &mut TaskContext<'_>,
+) -> Poll<(Outcome, Arc<FiberCore>)> {
+    let interpreter = slot
+        .as_mut()
+        .expect("effect runtime: a finished fiber was polled");
+    let _driving = super::core::driving(interpreter.core().id());
+    let outcome = std::task::ready!(interpreter.poll_run(cx));
+    let finished = slot.take().expect("polled just now");
+    Poll::Ready((outcome, finished.into_core()))
 }
 
 thread_local! {
@@ -198,7 +162,7 @@ impl Drop for Driver {
         core.interrupt();
         let rest = Driver {
             interpreter: Some(interpreter),
-            tracker: self.tracker.take(),
+            tracking: std::mem::take(&mut self.tracking),
         };
         let handle = match tokio::runtime::Handle::try_current() {
             Ok(handle) if !FINISHING_IN_PLACE.get() => handle,

@@ -47,17 +47,11 @@ use super::prim::{FiberCx, Outcome, Prim};
 #[cfg(feature = "tracing")]
 use super::span::{Entered, FiberSpan};
 use super::stack::Stack;
+use super::tracking;
 use crate::kernel::cause::{Cause, Never};
-use crate::kernel::clock::{Activity, Clock};
+use crate::kernel::clock::Activity;
 use crate::kernel::context::Context;
 use entry::{Entry, RequestStack, Restore};
-
-thread_local! {
-    /// The test clock a fiber polled on this thread just began to run with, for its driver to
-    /// pick up when the poll returns (see [`Next::Track`]).
-    pub(crate) static NEW_TEST_CLOCK: std::cell::Cell<Option<Arc<Activity>>> =
-        const { std::cell::Cell::new(None) };
-}
 
 enum Saved {
     Completed(FrameBox),
@@ -204,7 +198,7 @@ impl Interpreter {
                 Next::Track(activity) => {
                     // The driver sees `tracked` set without a tracker, and picks this up.
                     self.tracked = true;
-                    NEW_TEST_CLOCK.set(Some(activity));
+                    tracking::announce(activity);
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
@@ -260,16 +254,11 @@ impl Interpreter {
             Prim::Provide(ctx, inner) => {
                 let outer = mem::replace(&mut self.ctx, ctx);
                 self.stack.push(Entry::Restore(Restore::Context(outer)));
-                // A fiber that was started without a test clock and provides one itself
-                // (`provide(TestClockLayer(..))`) is tracked by it from here on, so that the
-                // clock's `advance` waits for it like for any other fiber on the clock: the
-                // run returns to the scheduler once, for its driver to start tracking it,
-                // before the provided effect starts.
-                if !self.tracked {
-                    if let Some(clock) = self.ctx.try_get::<Clock>().and_then(Clock::as_test) {
-                        self.start = Some(*inner);
-                        return Next::Track(clock.activity().clone());
-                    }
+                // A fiber that provides a test clock itself is tracked by it from here on
+                // (see `tracking`): the run returns to the scheduler once first.
+                if let Some(activity) = tracking::provided_clock(&self.ctx, self.tracked) {
+                    self.start = Some(*inner);
+                    return Next::Track(activity);
                 }
                 Next::Start(*inner)
             }
