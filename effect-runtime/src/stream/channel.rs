@@ -8,9 +8,9 @@
 //! A pull runs on whatever fiber pulls: the sink's, or an in-place member of a `race` or a
 //! `timeout` that a downstream operator (`interrupt_when`, `timeout`) runs it in. A fiber
 //! forked from there with `fork` would belong to that member and be interrupted as soon as
-//! the member's pull ends. So every fiber an operator starts is a **daemon**, adopted in the
-//! same uninterruptible step by the operator's [`Workers`], which the **stream's scope**
-//! owns: when that scope closes (the run ended, failed, was interrupted, or the consumer took
+//! the member's pull ends. So every fiber an operator starts is a member of the operator's
+//! [`Workers`] (a kernel region with no body), started in one step, and the **stream's
+//! scope** owns that region: when that scope closes (the run ended, failed, was interrupted, or the consumer took
 //! what it needed), every fiber is interrupted and awaited, and its finalizers have run,
 //! before the close goes on. A stream that fails fast shuts its workers the same way before
 //! it reports the failure.
@@ -28,8 +28,12 @@ use super::{Pull, Step, Stream, CHUNK_SIZE};
 use crate::kernel::cause::{Cause, Exit, Never};
 use crate::kernel::clock::Clock;
 use crate::kernel::context::Context;
-use crate::kernel::effect::{fail_cause, succeed, Effect};
-use crate::kernel::fiber::handle::Fiber;
+use crate::kernel::effect::Effect;
+use crate::kernel::fiber::core::Family;
+use crate::kernel::fiber::handoff::current_fiber;
+use crate::kernel::fiber::locals::Inherited;
+use crate::kernel::fiber::prim::Owner;
+use crate::kernel::fiber::region::Region;
 use crate::ops::scope::{scoped, Scope};
 use crate::services::sync::Queue;
 
@@ -42,21 +46,30 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The fibers one opened operator started, owned by the scope it was opened in.
+/// The fibers one opened operator started, owned by the scope it was opened in: the task
+/// members of a [`Region`] that has no body (the kernel's one owner of fibers), closed when
+/// the scope closes.
 ///
-/// Invariant: every fiber in the set was forked as a daemon and adopted in the same
-/// uninterruptible step, so none runs unowned, whichever fiber forked it. The set is shut
+/// Invariant: every fiber is started as a member of the region, in one step of the fiber
+/// that starts it, so none runs unowned, whichever fiber started it (a pull's fiber may be an
+/// in-place member of a race, whose own forks would end with its pull). The region is closed
 /// when the scope closes (its finalizer, registered at open), or earlier when the stream
-/// fails fast: shutting interrupts every fiber and waits until each is done. A fiber forked
-/// after that is interrupted and awaited at once by the step that forked it.
+/// fails fast: every member is interrupted and awaited, and the defects of their
+/// interruption (a finalizer that died) are kept. Once shut, nothing more starts.
 #[derive(Clone)]
 pub(crate) struct Workers {
-    state: Arc<Mutex<WorkersState>>,
+    shared: Arc<WorkersShared>,
+}
+
+struct WorkersShared {
+    region: Arc<Region<(), Never>>,
+    state: Mutex<WorkersState>,
 }
 
 #[derive(Default)]
 struct WorkersState {
-    fibers: Vec<Fiber<(), Never>>,
+    /// Slots of finished members, for the next ones (see [`Region::take_finished`]).
+    free: Vec<usize>,
     shut: bool,
 }
 
@@ -64,41 +77,44 @@ impl Workers {
     /// An empty set, shut when `scope` closes.
     pub(crate) fn new(scope: &Scope) -> Workers {
         let workers = Workers {
-            state: Arc::default(),
+            shared: Arc::new(WorkersShared {
+                region: Arc::default(),
+                state: Mutex::default(),
+            }),
         };
         let owner = workers.clone();
         if !scope.add_finalizer_exit_now(move |_| owner.shut()) {
             // Opened in a scope that is already closed: nothing may start.
-            lock(&workers.state).shut = true;
+            lock(&workers.shared.state).shut = true;
         }
         workers
     }
 
-    /// Starts `effect` on a daemon fiber owned by this set.
+    /// Starts `effect` on a fiber of its own (interruptible), owned by this set.
     pub(crate) fn fork(&self, effect: Effect<(), Never>) -> Effect<(), Never> {
         let workers = self.clone();
-        // A fork inherits the forking fiber's interruptibility: the worker itself must stay
-        // interruptible, only the fork-and-adopt step is not.
-        effect
-            .interruptible()
-            .fork_daemon::<Never>()
-            .flat_map(move |fiber| workers.adopt(fiber))
-            .uninterruptible()
+        Effect::from_future(async move {
+            let (inherited, family) = current_fiber();
+            workers.start_one(effect, &inherited, &family);
+            Ok(())
+        })
     }
 
-    /// Starts every effect of `effects`, in order, each on a daemon fiber owned by this set.
+    /// Starts every effect of `effects`, in order, each on a fiber of its own owned by this
+    /// set.
     pub(crate) fn fork_all(&self, effects: Vec<Effect<(), Never>>) -> Effect<(), Never> {
         let workers = self.clone();
         Effect::from_future(async move {
+            let (inherited, family) = current_fiber();
             for effect in effects {
-                workers.fork(effect).await?;
+                workers.start_one(effect, &inherited, &family);
             }
             Ok(())
         })
     }
 
-    /// A pull that first starts `producers`, each on a daemon fiber owned by this set, then
-    /// goes on as `then` says.
+    /// A pull that first starts `producers`, each on a fiber of its own owned by this set,
+    /// then goes on as `then` says.
     pub(crate) fn start<A, E, F>(self, producers: Vec<Effect<(), Never>>, then: F) -> Pull<A, E>
     where
         A: Send + 'static,
@@ -110,60 +126,36 @@ impl Workers {
             .flat_map(move |()| then(self))
     }
 
-    fn adopt(&self, fiber: Fiber<(), Never>) -> Effect<(), Never> {
-        let mut state = lock(&self.state);
+    /// Starts `effect` as a member, in the slot of a finished one if there is one (so a run
+    /// starting a fiber per value holds only about as many as are running); nothing once the
+    /// set is shut.
+    fn start_one(&self, effect: Effect<(), Never>, from: &Inherited, family: &Option<Arc<Family>>) {
+        let WorkersShared { region, state } = &*self.shared;
+        let mut state = lock(state);
         if state.shut {
-            drop(state);
-            return fiber.interrupt().flat_map(defects_of);
+            return;
         }
-        // Fibers that are done are let go here, so a run starting many (a fiber per value of
-        // `map_par`, per inner stream of `flat_map_par`) holds only the live ones.
-        state.fibers.retain(|fiber| !fiber.is_done());
-        state.fibers.push(fiber);
-        succeed(())
+        if state.free.is_empty() {
+            region.take_finished(&mut state.free);
+        }
+        region.start_task(effect, state.free.pop(), from, family);
     }
 
-    /// Shuts the set: interrupts every fiber in it and waits until each is done (its
-    /// finalizers have run). Fails with the defects their interruption produced (a
-    /// finalizer that died), which are never lost. Shutting twice does nothing more.
+    /// Shuts the set: closes its region, which interrupts every member still running and
+    /// waits until each is done (its finalizers have run), and fails with the defects their
+    /// interruption produced (a finalizer that died), which are never lost. Shutting twice
+    /// does nothing more.
     pub(crate) fn shut(&self) -> Effect<(), Never> {
-        let state = self.state.clone();
+        let shared = self.shared.clone();
         Effect::from_future(async move {
-            let fibers = {
-                let mut state = lock(&state);
-                state.shut = true;
-                std::mem::take(&mut state.fibers)
-            };
-            // Every fiber is asked to stop before any is waited for, so they wind down
-            // together rather than one after another.
-            for fiber in &fibers {
-                fiber.core().interrupt();
-            }
-            let mut defects: Option<Cause<Never>> = None;
-            for fiber in fibers {
-                if let Ok(Err(cause)) = fiber.interrupt::<Never>().await {
-                    if let Some(more) = cause.into_defects() {
-                        defects = Some(match defects {
-                            None => more,
-                            Some(earlier) => earlier.both(more),
-                        });
-                    }
-                }
-            }
-            match defects {
+            lock(&shared.state).shut = true;
+            let owner: Arc<dyn Owner> = shared.region.clone();
+            match owner.close() {
+                Some(closing) => Effect::<(), Never>::from_prim(closing).await,
                 None => Ok(()),
-                Some(cause) => Err(cause),
             }
         })
         .uninterruptible()
-    }
-}
-
-/// An effect failing with the defects of an interrupted fiber's exit, if it has any.
-fn defects_of(exit: Exit<(), Never>) -> Effect<(), Never> {
-    match exit.err().and_then(Cause::into_defects) {
-        Some(defects) => fail_cause(defects),
-        None => succeed(()),
     }
 }
 

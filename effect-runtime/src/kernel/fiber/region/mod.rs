@@ -39,6 +39,7 @@ use smallvec::SmallVec;
 mod forks;
 mod placed;
 mod wake;
+mod workers;
 
 use placed::Placed;
 use wake::{MemberWake, ReadyQueue};

@@ -177,3 +177,37 @@ fn a_fiber_with_many_live_forks_sweeps_its_finished_ones_rarely() {
     );
     live.iter().for_each(|fiber| fiber.complete());
 }
+
+#[test]
+fn an_owner_starting_a_member_per_value_reuses_the_slots_of_finished_ones() {
+    on_current_thread(async {
+        let region: Region<(), Never> = Region::default();
+        let (from, family) = (Inherited::root(Context::new()), None);
+        let mut free = Vec::new();
+        for _ in 0..1000 {
+            if free.is_empty() {
+                region.take_finished(&mut free);
+            }
+            region.start_task(succeed(()), free.pop(), &from, &family);
+            // The member runs (and finishes) when this task yields.
+            tokio::task::yield_now().await;
+        }
+        let (slots, _) = size(&region);
+        assert!(
+            slots <= 4,
+            "1,000 members, one at a time, took {slots} slots"
+        );
+        // A member still running keeps its slot, and the close waits for it.
+        region.start_task(never(), None, &from, &family);
+        let owner: Arc<dyn Owner> = Arc::new(region);
+        assert!(!owner.is_closed());
+        owner.interrupt_members();
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        loop {
+            match owner.poll_closed(&mut cx) {
+                Poll::Ready(defects) => break assert!(defects.is_none()),
+                Poll::Pending => tokio::task::yield_now().await,
+            }
+        }
+    });
+}
