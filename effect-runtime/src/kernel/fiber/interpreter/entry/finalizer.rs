@@ -65,15 +65,8 @@ impl Interpreter {
         after: AfterFinalizer,
         mut done: FrameBox,
     ) -> Next {
-        // I3: whatever the finalizer did inside (an `interruptible` region, a timeout) has
-        // put the fiber's interruptibility back by now.
-        debug_assert!(!self.interruptible, "I3: a finalizer runs uninterruptibly");
-        let AfterFinalizer {
-            saved,
-            interruptible,
-        } = after;
+        let saved = self.leave_finalizer(after);
         let exit: Exit<(), Never> = take_exit(&mut done);
-        self.interruptible = interruptible;
         // An interrupt that arrived while the finalizer ran takes effect as it ends, as at
         // the end of any uninterruptible region: the guarded result is discarded, and the
         // finalizer's own failure kept.
@@ -103,16 +96,19 @@ impl Interpreter {
         after: AfterFinalizer,
         cause: Cause<Never>,
     ) -> Next {
-        // I3, as above.
-        debug_assert!(!self.interruptible, "I3: a finalizer runs uninterruptibly");
-        let AfterFinalizer {
-            saved,
-            interruptible,
-        } = after;
-        self.interruptible = interruptible;
-        match saved {
+        match self.leave_finalizer(after) {
             Saved::Completed(_) => Next::Unwind(cause),
             Saved::Unwinding(earlier) => Next::Unwind(earlier.then(cause)),
         }
+    }
+
+    /// Leaves a finalizer that ended (however it ended): the fiber's interruptibility from
+    /// before it is back; what the fiber saved is for the caller to resume with.
+    fn leave_finalizer(&mut self, after: AfterFinalizer) -> Saved {
+        // I3: whatever the finalizer did inside (an `interruptible` region, a timeout) has
+        // put the fiber's interruptibility back by now.
+        debug_assert!(!self.interruptible, "I3: a finalizer runs uninterruptibly");
+        self.interruptible = after.interruptible;
+        after.saved
     }
 }
