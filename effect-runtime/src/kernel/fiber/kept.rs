@@ -1,49 +1,42 @@
 //! [`Kept`]: the fibers an owner starts and awaits when it closes (a cache's lookups, a
-//! keyed pool's reapers).
+//! keyed pool's reapers): the members of a forks [`Region`](super::region::Region), the
+//! kernel's one owner of fibers, which the owner closes.
+
+use std::sync::Arc;
 
 use super::handle::Fiber;
+use super::prim::ForkOwner;
+use super::region::Forks;
 use crate::kernel::cause::Never;
-use crate::kernel::effect::Effect;
+use crate::kernel::effect::{succeed, Effect};
 
 /// Fibers started by an owner (as daemons: no fiber supervises them) and kept for it to
-/// interrupt and await when it closes. Those that ended are forgotten as more are kept, so
-/// a long-lived owner keeps only about as many as are running.
+/// interrupt and await when it closes. Those that ended are forgotten as more are kept
+/// (the forks region's amortized sweep), so a long-lived owner keeps only about as many as
+/// are running.
 pub(crate) struct Kept {
-    fibers: Vec<Fiber<(), Never>>,
-    /// Look for ended fibers when there are this many.
-    sweep_at: usize,
+    forks: Arc<Forks>,
 }
-
-/// Fibers kept before the first look for ended ones.
-const FIRST_SWEEP: usize = 64;
 
 impl Kept {
     pub(crate) fn new() -> Self {
         Kept {
-            fibers: Vec::new(),
-            sweep_at: FIRST_SWEEP,
+            forks: Arc::default(),
         }
     }
 
     /// Keeps `fiber` until [`stop_all`](Kept::stop_all).
     pub(crate) fn keep(&mut self, fiber: Fiber<(), Never>) {
-        if self.fibers.len() >= self.sweep_at {
-            let fibers = std::mem::take(&mut self.fibers);
-            self.fibers = fibers.into_iter().filter_map(|f| f.poll().err()).collect();
-            self.sweep_at = (self.fibers.len() * 2).max(FIRST_SWEEP);
-        }
-        self.fibers.push(fiber);
+        self.forks.adopt(fiber.core());
     }
 
     /// An effect interrupting and awaiting every fiber kept so far (taken now, under the
-    /// owner's lock, as it closes).
+    /// owner's lock, as it closes): the close of their region.
     pub(crate) fn stop_all(&mut self) -> Effect<(), Never> {
-        let fibers = std::mem::take(&mut self.fibers);
-        Effect::from_future(async move {
-            for fiber in fibers {
-                let _ = fiber.interrupt::<Never>().await;
-            }
-            Ok(())
-        })
+        let kept = std::mem::replace(&mut self.forks, Arc::default());
+        match kept.close() {
+            Some(closing) => Effect::from_prim(closing),
+            None => succeed(()),
+        }
     }
 }

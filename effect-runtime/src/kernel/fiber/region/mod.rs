@@ -37,6 +37,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use smallvec::SmallVec;
 
 mod forks;
+pub(crate) use forks::Forks;
 mod placed;
 mod wake;
 mod workers;
