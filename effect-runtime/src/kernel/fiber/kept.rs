@@ -33,7 +33,7 @@ impl Kept {
     /// An effect interrupting and awaiting every fiber kept so far (taken now, under the
     /// owner's lock, as it closes): the close of their region.
     pub(crate) fn stop_all(&mut self) -> Effect<(), Never> {
-        let kept = std::mem::replace(&mut self.forks, Arc::default());
+        let kept = std::mem::take(&mut self.forks);
         match kept.close() {
             Some(closing) => Effect::from_prim(closing),
             None => succeed(()),
