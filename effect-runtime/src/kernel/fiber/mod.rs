@@ -14,21 +14,22 @@
 //! | `frame` | type-erased async bodies and their outcomes |
 //! | `prim` | the instruction set: [`Prim`](prim::Prim), finalizers, the close protocol of a region ([`Owner`](prim::Owner), [`ForkOwner`](prim::ForkOwner)), a timeout's [`Deadline`](prim::Deadline), what a request sees of its fiber ([`FiberCx`](prim::FiberCx)) |
 //! | `handoff` | the hand-off between an interpreter and the body it polls; the step budget |
-//! | `interpreter/` | runs one fiber: the loop (`mod`); the stack entries (`entry/`), each kind in a file of its own saying what it does on a value, on unwinding, and if dropped (`finalizer`, `restore`, `region`; a timeout's in `deadlines`) |
 //! | `tracking` | how a fiber reports to a test clock, so that `advance` waits for every fiber on it |
+//! | `interpreter/` | runs one fiber: the loop (`mod`); the stack entries (`entry/`), each kind in a file of its own saying what it does on a value, on unwinding, and if dropped (`finalizer`, `restore`, `region`; a timeout's in `deadlines`) |
 //! | `run` | [`Driver`](run::Driver) (the fiber's owner: a task, a `Run` future, or a region's in-place slot) and [`Run`](run::Run), an effect run as a root |
 //! | `handle` | [`Fiber`](handle::Fiber) handles, `spawn_fiber`, `fork` |
-//! | `region/` | [`Region`](region::Region): the members of a race or a group; the forks of a fiber |
+//! | `region/` | [`Region`](region::Region): the members of a race or a group, the forks of a fiber, a stream's workers; where an in-place member runs |
 //! | `bind` | `effect.await` inside a body |
-//! | `kept` | fibers an owner outside the kernel starts and awaits as it closes (a cache's lookups) |
+//! | `kept` | fibers an owner outside the kernel keeps and stops as it closes (a cache's lookups): a forks region |
 //!
 //! # A fiber's life
 //!
 //! 1. **Made.** [`FiberCore::new`](core::FiberCore::new) counts it alive (in the process and
-//!    in its `Runtime`'s family). Its owner is fixed now and never changes: a tokio task
-//!    (`spawn_fiber`: a fork, a group member), a [`Run`](run::Run) future (a root), or a
-//!    region's in-place slot (a race branch), each holding the fiber's
-//!    [`Driver`](run::Driver) and so its interpreter. Everyone else holds the
+//!    in its `Runtime`'s family). Its owner is fixed now: a tokio task (`spawn_fiber`: a
+//!    fork, a group member), a [`Run`](run::Run) future (a root), or a region's in-place slot
+//!    (a race branch), each holding the fiber's [`Driver`](run::Driver) and so its
+//!    interpreter. Only an in-place member changes hands, once, when it is found busy: its
+//!    run moves to a task of its own, and it stays its region's member. Everyone else holds the
 //!    `Arc<FiberCore>` and can only signal it (interrupt) or observe it (wait for its end).
 //!    A fiber no parent supervises (a root, a `Runtime::fork`, a daemon) is registered with
 //!    its family, for shutdown to interrupt ([I6]); every other one is a member of exactly
