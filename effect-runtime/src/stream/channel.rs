@@ -92,17 +92,16 @@ impl Workers {
 
     /// Starts `effect` on a fiber of its own (interruptible), owned by this set.
     pub(crate) fn fork(&self, effect: Effect<(), Never>) -> Effect<(), Never> {
-        let workers = self.clone();
-        Effect::from_future(async move {
-            let (inherited, family) = current_fiber();
-            workers.start_one(effect, &inherited, &family);
-            Ok(())
-        })
+        self.fork_all(std::iter::once(effect))
     }
 
     /// Starts every effect of `effects`, in order, each on a fiber of its own owned by this
     /// set.
-    pub(crate) fn fork_all(&self, effects: Vec<Effect<(), Never>>) -> Effect<(), Never> {
+    pub(crate) fn fork_all<I>(&self, effects: I) -> Effect<(), Never>
+    where
+        I: IntoIterator<Item = Effect<(), Never>> + Send + 'static,
+        I::IntoIter: Send,
+    {
         let workers = self.clone();
         Effect::from_future(async move {
             let (inherited, family) = current_fiber();

@@ -365,7 +365,7 @@ impl<X: ?Sized> FiberCore<X> {
     /// Marks the fiber done: its exit is stored, finalizers ran, children are reaped.
     /// Happens exactly once; wakes everyone waiting.
     pub(crate) fn complete(&self) {
-        let watchers = {
+        let (first, more, slot) = {
             let mut state = self.state();
             if state.done {
                 return;
@@ -384,7 +384,6 @@ impl<X: ?Sized> FiberCore<X> {
                 std::mem::replace(&mut state.registry_slot, NO_SLOT),
             )
         };
-        let (first, more, slot) = watchers;
         if let (Some(family), true) = (&self.family, slot != NO_SLOT) {
             // With the fiber's state lock released (see `Family::register_unsupervised`).
             family.unregister(slot, self as *const Self as *const ());

@@ -536,8 +536,8 @@ impl<A, E, const IN: usize> Drop for Region<A, E, IN> {
                 Slot::Task(core) | Slot::Fork(core) => core.interrupt(),
                 // Moved to a task: told to stop like one (one here is dropped with the region).
                 Slot::InPlace(at) => {
-                    if let Placed::Moved(moved) = &members.in_place[*at].run {
-                        moved.core.iter().for_each(|core| core.interrupt());
+                    if let moved @ Placed::Moved(_) = &members.in_place[*at].run {
+                        moved.interrupt();
                     }
                 }
                 Slot::Finished | Slot::Vacant { .. } => {}

@@ -41,15 +41,6 @@ impl<A, E> Placed<A, E> {
 }
 
 impl<A: Send + 'static, E: Send + 'static, const IN: usize> Members<A, E, IN> {
-    /// Moves the in-place member in slot `index` (its run at `at`) to a tokio task of its own,
-    /// on a multi-thread runtime: it spent its whole budget without waiting, so it is busy
-    /// with work of its own (CPU-bound), and on the region's task it would take turns with
-    /// the other members instead of running beside them. A member that waits (I/O, timers,
-    /// other fibers) stays in place, where it costs no task.
-    ///
-    /// The member keeps its slot, its fiber, its supervision: the region interrupts it
-    /// through its core and closes only once it has finished, as before (I4). The task stores
-    /// its exit here and queues the member, and the region's next poll takes it.
     /// Polls the in-place member in slot `index` (its run at `at`), or takes the exit of one
     /// moved to a task; the exit if it finished now. A member found busy moves to a task.
     pub(super) fn poll_in_place_member(
@@ -63,7 +54,8 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Members<A, E, IN> {
             Placed::Here(run) => run,
             Placed::Moved(moved) => return lock(&moved.exit).take(),
         };
-        // Cleared before the poll: set after it, it was set by this member's run.
+        // The budget flag is cleared before the poll: set after it, this member's own run
+        // spent its budget.
         take_budget_spent();
         let polled = match own {
             Some((wake, waker)) => {
@@ -84,6 +76,15 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Members<A, E, IN> {
         }
     }
 
+    /// Moves the in-place member in slot `index` (its run at `at`) to a tokio task of its own,
+    /// on a multi-thread runtime: it spent its whole budget without waiting, so it is busy
+    /// with work of its own (CPU-bound), and on the region's task it would take turns with
+    /// the other members instead of running beside them. A member that waits (I/O, timers,
+    /// other fibers) stays in place, where it costs no task.
+    ///
+    /// The member keeps its slot, its fiber, its supervision: the region interrupts it
+    /// through its core and closes only once it has finished, as before (I4). The task stores
+    /// its exit here and queues the member, and the region's next poll takes it.
     #[cold]
     fn move_to_task(&mut self, index: usize, at: usize) {
         let multi_thread = tokio::runtime::Handle::try_current()
