@@ -18,7 +18,7 @@
 //! | `interpreter/` | runs one fiber: the loop (`mod`); the stack entries (`entry/`), each kind in a file of its own saying what it does on a value, on unwinding, and if dropped (`finalizer`, `restore`, `region`; a timeout's in `deadlines`) |
 //! | `run` | [`Driver`](run::Driver) (the fiber's owner: a task, a `Run` future, or a region's in-place slot) and [`Run`](run::Run), an effect run as a root |
 //! | `handle` | [`Fiber`](handle::Fiber) handles, `spawn_fiber`, `fork` |
-//! | `region/` | [`Region`](region::Region): the members of a race or a group, the forks of a fiber, a stream's workers; where an in-place member runs |
+//! | `region/` | [`Region`](region::Region): the members of a race or a group, the forks of a fiber, a stream's workers. Its parts: `slots.rs` (which member is where), `in_place.rs` + `placed.rs` (the in-place executor; a busy member moves to a task), `close.rs` (the close protocol), `forks.rs` (a fiber's forks: adoption), `workers.rs` (a region with no body), `wake.rs` (how members report) |
 //! | `bind` | `effect.await` inside a body |
 //! | `kept` | fibers an owner outside the kernel keeps and stops as it closes (a cache's lookups): a forks region |
 //!

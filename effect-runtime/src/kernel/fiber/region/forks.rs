@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{lock, Region, Slot};
+use super::slots::Slot;
+use super::{lock, Region};
 use crate::kernel::cause::Never;
 use crate::kernel::fiber::core::FiberCore;
 use crate::kernel::fiber::prim::{FiberCx, ForkOwner, Owner, Prim};
@@ -20,32 +21,16 @@ thread_local! {
 
 impl ForkOwner for Forks {
     /// Adds a fiber forked by the region's fiber (a supervised fork): it is interrupted and
-    /// awaited when the region closes. Finished forks are forgotten now and then, so a
-    /// long-lived fiber forking many short ones does not accumulate them: when the slots are
-    /// full they are swept, and if most of them are still alive, room for as many again is
-    /// made, so that a sweep (which looks at every slot) comes only after as many adoptions
-    /// as there are live forks: O(1) per fork however many are alive (an accept loop with a
-    /// hundred thousand open connections).
+    /// awaited when the region closes. Finished forks are forgotten now and then (see
+    /// [`Slots::sweep_finished_forks`](super::slots::Slots::sweep_finished_forks)), so a
+    /// long-lived fiber forking many short ones does not accumulate them, at O(1) per fork
+    /// however many are alive (an accept loop with a hundred thousand open connections).
     fn adopt(&self, core: Arc<FiberCore>) {
         let mut members = lock(&self.members);
-        if members.slots.len() >= 32 && members.slots.len() == members.slots.capacity() {
-            members.slots.retain(|slot| match slot {
-                Slot::Task(core) | Slot::Fork(core) => !core.is_done(),
-                Slot::InPlace(..) => true,
-                Slot::Finished => false,
-                // A region of forks has no in-place members.
-                Slot::Vacant { .. } => true,
-            });
-            members.running = members.slots.len();
-            members.closed_through = 0;
+        if members.slots.sweep_finished_forks() {
             #[cfg(test)]
             SWEEPS.with(|sweeps| sweeps.set(sweeps.get() + 1));
-            let live = members.slots.len();
-            if live > members.slots.capacity() / 2 {
-                members.slots.reserve(live);
-            }
         }
-        members.running += 1;
         members.slots.push(Slot::Fork(core));
     }
 

@@ -1,20 +1,25 @@
 //! The region's own tests: what it holds as members come and go.
 
 use super::forks::{self, Forks};
+use super::slots::Slot;
+use super::wake::MemberWake;
 use super::*;
+use crate::kernel::cause::Never;
 use crate::kernel::context::Context;
 use crate::kernel::effect::{never, succeed, yield_now};
+use crate::kernel::fiber::core::FiberCore;
+use std::task::Waker;
 
 /// What a region holds: slots, room for in-place runs.
 fn size<A, E, const IN: usize>(region: &Region<A, E, IN>) -> (usize, usize) {
     let members = lock(&region.members);
-    (members.slots.len(), members.in_place.len())
+    (members.slots.len(), members.runs.room().0)
 }
 
 /// Whether the region's slots, and its runs, have moved out of its own allocation.
 fn spilled<A, E, const IN: usize>(region: &Region<A, E, IN>) -> (bool, bool) {
     let members = lock(&region.members);
-    (members.slots.spilled(), members.in_place.spilled())
+    (members.slots.spilled(), members.runs.room().1)
 }
 
 /// The waker a running in-place member was given.
@@ -23,11 +28,7 @@ fn waker_of<A, E>(region: &Region<A, E>, index: usize) -> *const MemberWake {
     let Slot::InPlace(at) = members.slots[index] else {
         panic!("slot {index} holds no running in-place member");
     };
-    let (wake, _) = members.in_place[at]
-        .own
-        .as_ref()
-        .expect("a waker of its own");
-    Arc::as_ptr(wake)
+    members.runs.waker_of(at).expect("a waker of its own")
 }
 
 /// The region's next finished member, polled with a waker that does nothing.

@@ -45,6 +45,24 @@ impl ReadyQueue {
     }
 }
 
+/// A region's ready queue, made for the first member that reports through it (an in-place
+/// member with a waker of its own, a task member, a member moved to a task): a small race
+/// never needs one.
+#[derive(Default)]
+pub(super) struct Ready(Option<Arc<ReadyQueue>>);
+
+impl Ready {
+    /// The queue, made now if no member needed it before.
+    pub(super) fn queue(&mut self) -> Arc<ReadyQueue> {
+        self.0.get_or_insert_with(Arc::default).clone()
+    }
+
+    /// The queue, if a member needed one.
+    pub(super) fn get(&self) -> Option<&Arc<ReadyQueue>> {
+        self.0.as_ref()
+    }
+}
+
 impl OnDone for ReadyQueue {
     fn done(&self, index: usize) {
         self.push(index);

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::task::Context as TaskContext;
 
-use super::{lock, Placement, Region, Slot};
+use super::slots::Slot;
+use super::{lock, Placement, Region};
 use crate::kernel::effect::Effect;
 use crate::kernel::fiber::core::Family;
 use crate::kernel::fiber::handle::spawn_fiber;
@@ -18,7 +19,7 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
     /// their slots in `free`, to start the next members in.
     pub(crate) fn take_finished(&self, free: &mut Vec<usize>) {
         let mut members = lock(&self.members);
-        let Some(ready) = members.ready.clone() else {
+        let Some(ready) = members.ready.get().cloned() else {
             return;
         };
         let mut cx = TaskContext::from_waker(std::task::Waker::noop());
@@ -47,15 +48,10 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
             return;
         };
         let mut members = lock(&self.members);
-        debug_assert!(
-            matches!(members.slots[index], Slot::Finished),
-            "a member starts only in a finished slot"
-        );
-        let ready = members.ready_queue();
+        let ready = members.ready.queue();
         let fiber = spawn_fiber(effect, from.clone(), family.clone(), true);
         let core = fiber.core();
-        members.slots[index] = Slot::Task(core.clone());
-        members.running += 1;
+        members.slots.restart(index, Slot::Task(core.clone()));
         drop(members);
         // After the slot is filled: a member already done reports at once.
         core.notify_when_done(ready, index);
