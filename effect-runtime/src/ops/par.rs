@@ -9,7 +9,6 @@
 //! parallel) with any other failure or defect the siblings produced. Siblings that were
 //! merely interrupted add nothing to the cause.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use crate::kernel::cause::Cause;
@@ -107,46 +106,70 @@ impl<A: Send + 'static, E: Send + 'static> ZipPar for Vec<Effect<A, E>> {
     }
 }
 
-type Erased = Box<dyn Any + Send>;
-
-fn erase<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) -> Effect<Erased, E> {
-    effect.map(|a| Box::new(a) as Erased)
+/// What the members of a tuple's group give: see `zip_par_tuple`.
+trait Parts {
+    type Values: Default + Send + 'static;
 }
 
-fn unerase<A: 'static>(value: Option<Erased>) -> A {
-    *value
-        .and_then(|v| v.downcast::<A>().ok())
-        .expect("zip_par: each branch yields the type it was given")
-}
-
+/// A tuple of effects runs as one group whose members all give the same type: the tuple of
+/// every position's `Option`, with only the member's own position filled. So the values keep
+/// their types (nothing is boxed or downcast) and the body gathers them in place, with no
+/// vector of effects or of values.
 macro_rules! zip_par_tuple {
-    ($($effect:ident: $value:ident),+) => {
+    ($($index:tt $effect:ident: $value:ident),+) => {
+        impl<E: Send + 'static, $($value: Send + 'static),+> Parts for ($(Effect<$value, E>,)+) {
+            type Values = ($(Option<$value>,)+);
+        }
+
         impl<E: Send + 'static, $($value: Send + 'static),+> ZipPar for ($(Effect<$value, E>,)+) {
             type Output = ($($value,)+);
             type Error = E;
             #[allow(non_snake_case)]
             fn zip_par(self) -> Effect<Self::Output, E> {
                 let ($($effect,)+) = self;
-                zip_par_vec(vec![$(erase($effect)),+]).map(|values| {
-                    let mut values = values.into_iter().map(Some);
-                    ($(unerase::<$value>(values.next().flatten()),)+)
+                let region: Arc<Region<<Self as Parts>::Values, E>> = Arc::default();
+                let group = region.clone();
+                Region::effect(region, async move {
+                    let (inherited, family) = current_fiber();
+                    $(
+                        let member = $effect.map(|value| {
+                            let mut part = <Self as Parts>::Values::default();
+                            part.$index = Some(value);
+                            part
+                        });
+                        group.start(member, Placement::Task, true, &inherited, &family);
+                    )+
+                    let mut values = <Self as Parts>::Values::default();
+                    while let Some((_, exit)) = group.next_finished().await {
+                        match exit {
+                            Ok(part) => {
+                                $(
+                                    if part.$index.is_some() {
+                                        values.$index = part.$index;
+                                    }
+                                )+
+                            }
+                            Err(cause) => return Err(fail_fast(&group, cause).await),
+                        }
+                    }
+                    Ok(($(values.$index.expect("every branch succeeded"),)+))
                 })
             }
         }
     };
 }
 
-zip_par_tuple!(e1: A1, e2: A2);
-zip_par_tuple!(e1: A1, e2: A2, e3: A3);
-zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4);
-zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5);
-zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6);
-zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7);
-zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8);
-zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8, e9: A9);
-zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8, e9: A9, e10: A10);
-zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8, e9: A9, e10: A10, e11: A11);
-zip_par_tuple!(e1: A1, e2: A2, e3: A3, e4: A4, e5: A5, e6: A6, e7: A7, e8: A8, e9: A9, e10: A10, e11: A11, e12: A12);
+zip_par_tuple!(0 e1: A1, 1 e2: A2);
+zip_par_tuple!(0 e1: A1, 1 e2: A2, 2 e3: A3);
+zip_par_tuple!(0 e1: A1, 1 e2: A2, 2 e3: A3, 3 e4: A4);
+zip_par_tuple!(0 e1: A1, 1 e2: A2, 2 e3: A3, 3 e4: A4, 4 e5: A5);
+zip_par_tuple!(0 e1: A1, 1 e2: A2, 2 e3: A3, 3 e4: A4, 4 e5: A5, 5 e6: A6);
+zip_par_tuple!(0 e1: A1, 1 e2: A2, 2 e3: A3, 3 e4: A4, 4 e5: A5, 5 e6: A6, 6 e7: A7);
+zip_par_tuple!(0 e1: A1, 1 e2: A2, 2 e3: A3, 3 e4: A4, 4 e5: A5, 5 e6: A6, 6 e7: A7, 7 e8: A8);
+zip_par_tuple!(0 e1: A1, 1 e2: A2, 2 e3: A3, 3 e4: A4, 4 e5: A5, 5 e6: A6, 6 e7: A7, 7 e8: A8, 8 e9: A9);
+zip_par_tuple!(0 e1: A1, 1 e2: A2, 2 e3: A3, 3 e4: A4, 4 e5: A5, 5 e6: A6, 6 e7: A7, 7 e8: A8, 8 e9: A9, 9 e10: A10);
+zip_par_tuple!(0 e1: A1, 1 e2: A2, 2 e3: A3, 3 e4: A4, 4 e5: A5, 5 e6: A6, 6 e7: A7, 7 e8: A8, 8 e9: A9, 9 e10: A10, 10 e11: A11);
+zip_par_tuple!(0 e1: A1, 1 e2: A2, 2 e3: A3, 3 e4: A4, 4 e5: A5, 5 e6: A6, 6 e7: A7, 7 e8: A8, 8 e9: A9, 9 e10: A10, 10 e11: A11, 11 e12: A12);
 
 /// Runs the effects concurrently, each on its own child fiber (in parallel on a multi-thread
 /// runtime), and succeeds with all their values: a tuple for a tuple of effects, a `Vec` in
