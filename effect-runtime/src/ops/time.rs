@@ -92,7 +92,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         Effect::from_prim(Prim::Deadline(Deadline::new(
             guarded,
             duration,
-            timed_out::<A, E>,
+            Box::new(timed_out::<A, E>),
         )))
     }
 
@@ -113,9 +113,26 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// assert_eq!(effect::run_blocking(bounded).unwrap_err().failure(), Some(&AppError::Timeout));
     /// ```
     pub fn timeout_fail(self, duration: Duration, error: E) -> Effect<A, E> {
-        self.timeout(duration).flat_map(move |value| match value {
-            Some(value) => Effect::from_future(async move { Ok(value) }),
-            None => crate::kernel::effect::fail_cause(Cause::Fail(error)),
-        })
+        let guarded = match self.repr {
+            Repr::Succeed(value) => return succeed(value),
+            Repr::Fail(cause) => return fail_cause(cause),
+            Repr::Prim(prim, PhantomData) => prim.into_inner(),
+            repr @ Repr::Suspend(_) => Effect { repr }.into_prim(),
+        };
+        // The effect's own frame is the timeout's when it finishes in time: no wrapping in
+        // `Some` and out again. Only a timeout that fires makes a frame, with `error`.
+        let timed_out = move |cause: Cause<Never>| -> FrameBox {
+            let exit: Exit<A, E> = if cause.is_interrupted_only() {
+                Err(Cause::Fail(error))
+            } else {
+                Err(cause.widen())
+            };
+            FutureFrame::boxed(async move { exit })
+        };
+        Effect::from_prim(Prim::Deadline(Deadline::new(
+            guarded,
+            duration,
+            Box::new(timed_out),
+        )))
     }
 }

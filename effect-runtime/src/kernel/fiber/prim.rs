@@ -221,7 +221,7 @@ pub(crate) struct Deadline {
     /// The sleep ended: the guarded effect is to be interrupted at its next interruptible
     /// point (at once if it is interruptible now).
     pub(crate) expired: bool,
-    pub(crate) timed_out: fn(Cause<Never>) -> FrameBox,
+    pub(crate) timed_out: TimedOut,
     /// The fiber's interruptibility before the deadline began, put back when it ends.
     pub(crate) interruptible: bool,
     pub(crate) fiber_masked: bool,
@@ -230,11 +230,15 @@ pub(crate) struct Deadline {
     pub(crate) forks: Option<Arc<dyn ForkOwner>>,
 }
 
+/// What a timeout ends with when its deadline passed, made from the cause the unwinding
+/// gathered. A function (`timeout`'s) or a closure holding no data costs no allocation.
+pub(crate) type TimedOut = Box<dyn FnOnce(Cause<Never>) -> FrameBox + Send>;
+
 impl Deadline {
     pub(crate) fn new(
         guarded: Prim,
         duration: std::time::Duration,
-        timed_out: fn(Cause<Never>) -> FrameBox,
+        timed_out: TimedOut,
     ) -> Box<Self> {
         Box::new(Deadline {
             guarded: Some(guarded),

@@ -87,7 +87,8 @@ impl Interpreter {
         // The unwinding its expiry began (or any other that reaches an expired deadline) ends
         // here: the timeout ends with `None`, or with the defects the guarded effect's cleanup
         // raised.
-        self.stack.push(Entry::Frame((deadline.timed_out)(cause)));
+        let Deadline { timed_out, .. } = *deadline;
+        self.stack.push(Entry::Frame(timed_out(cause)));
         Next::Resume(None)
     }
 
