@@ -564,14 +564,21 @@ where
     F: Fn() -> Effect<A, E> + Send + 'static,
 {
     Effect::new(move |ctx| async move {
+        let mut exit = make().await;
+        if input(&exit).is_none() {
+            // Nothing for the schedule (a retry that succeeded at once, the usual case): it
+            // is never started, which costs a run of it, its clock and its randomness.
+            // (Starting one draws nothing: jitter draws as it delays.)
+            return exit;
+        }
         let clock = Clock::of(&ctx);
         let mut step = schedule.start_run(&Random::of(&ctx));
         loop {
-            let exit = make().await;
             match input(&exit).and_then(|input| step.next(input)) {
                 Some(delay) => clock.sleep(delay).await,
                 None => return exit,
             }
+            exit = make().await;
         }
     })
 }
