@@ -240,19 +240,31 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         }
     }
 
-    pub(crate) fn into_prim(self) -> Prim {
+    /// The exit of a plain value or failure, which needs no interpreter; anything else as the
+    /// instruction to run (a plain value is not made into a frame, as `into_prim` would).
+    pub(crate) fn into_exit_or_prim(self) -> Result<Exit<A, E>, Prim> {
         match self.repr {
-            Repr::Prim(prim, PhantomData) => prim.into_inner(),
-            Repr::Suspend(make) => Prim::Suspend(make),
-            Repr::Succeed(a) => {
-                Prim::Frame(FutureFrame::boxed(std::future::ready(Ok::<A, Cause<E>>(a))))
-            }
-            Repr::Fail(cause) => {
-                Prim::Frame(FutureFrame::boxed(std::future::ready(Err::<A, Cause<E>>(
-                    cause,
-                ))))
-            }
+            Repr::Succeed(a) => Ok(Ok(a)),
+            Repr::Fail(cause) => Ok(Err(cause)),
+            Repr::Prim(prim, PhantomData) => Err(prim.into_inner()),
+            Repr::Suspend(make) => Err(Prim::Suspend(make)),
         }
+    }
+
+    pub(crate) fn into_prim(self) -> Prim {
+        match self.into_exit_or_prim() {
+            Err(prim) => prim,
+            Ok(exit) => Prim::Frame(FutureFrame::boxed(std::future::ready(exit))),
+        }
+    }
+}
+
+/// The effect of a region's close (`Owner::close`, `ForkOwner::close`): nothing to do when
+/// the region had nothing left to close.
+pub(crate) fn closing(close: Option<Prim>) -> Effect<(), crate::kernel::cause::Never> {
+    match close {
+        Some(closing) => Effect::from_prim(closing),
+        None => succeed(()),
     }
 }
 

@@ -10,9 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::kernel::effect::{die, succeed, Effect};
-use crate::kernel::fiber::handoff::current_fiber;
-use crate::kernel::fiber::region::{Placement, Region};
-use crate::ops::par::fail_fast;
+use crate::ops::par::fail_fast_group;
 
 /// Applies `f` to every item, running at most `parallelism` of the resulting effects at a
 /// time, and succeeds with their values in input order. Fail-fast; `parallelism == 0` dies
@@ -46,25 +44,19 @@ where
     let f = Arc::new(f);
     let workers = parallelism.min(count);
     let collected = results.clone();
-    let region: Arc<Region<(), E>> = Arc::default();
-    let group = region.clone();
-    Region::effect(region, async move {
-        let (inherited, family) = current_fiber();
-        for _ in 0..workers {
-            let work = worker(queue.clone(), f.clone(), results.clone());
-            group.start(work, Placement::Task, true, &inherited, &family);
-        }
-        while let Some((_, exit)) = group.next_finished().await {
-            if let Err(cause) = exit {
-                return Err(fail_fast(&group, cause).await);
-            }
-        }
-        let values = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
-        Ok(values
-            .into_iter()
-            .map(|v| v.expect("every item produced a value"))
-            .collect())
-    })
+    let workers = (0..workers).map(move |_| worker(queue.clone(), f.clone(), results.clone()));
+    fail_fast_group(
+        workers,
+        (),
+        |(), _, ()| {},
+        move |()| {
+            let values = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
+            values
+                .into_iter()
+                .map(|v| v.expect("every item produced a value"))
+                .collect()
+        },
+    )
 }
 
 /// One worker: takes the next item, runs `f` on it, stores the value, until the queue is

@@ -25,32 +25,59 @@ pub(crate) fn zip_par_vec<A: Send + 'static, E: Send + 'static>(
     if effects.is_empty() {
         return succeed(Vec::new());
     }
-    let region: Arc<Region<A, E>> = Arc::default();
+    let values: Vec<Option<A>> = effects.iter().map(|_| None).collect();
+    fail_fast_group(
+        effects,
+        values,
+        |values, index, value| values[index] = Some(value),
+        |values| {
+            values
+                .into_iter()
+                .map(|v| v.expect("every branch succeeded"))
+                .collect()
+        },
+    )
+}
+
+/// Runs `members` as the task members of one fail-fast group (each on a fiber of its own, in
+/// parallel on a multi-thread runtime), handing each value, with its member's index, to
+/// `gather` into `gathered` as it comes; once all succeeded, `finish` makes the group's value
+/// from what was gathered. The first failure ends the group (see [`fail_fast`]).
+pub(crate) fn fail_fast_group<P, E, M, T, B>(
+    members: M,
+    gathered: T,
+    mut gather: impl FnMut(&mut T, usize, P) + Send + 'static,
+    finish: impl FnOnce(T) -> B + Send + 'static,
+) -> Effect<B, E>
+where
+    P: Send + 'static,
+    E: Send + 'static,
+    M: IntoIterator<Item = Effect<P, E>> + Send + 'static,
+    T: Send + 'static,
+    B: Send + 'static,
+{
+    let region: Arc<Region<P, E>> = Arc::default();
     let group = region.clone();
     Region::effect(region, async move {
         let (inherited, family) = current_fiber();
-        let count = effects.len();
-        for effect in effects {
-            group.start(effect, Placement::Task, true, &inherited, &family);
+        for member in members {
+            group.start(member, Placement::Task, true, &inherited, &family);
         }
-        let mut values: Vec<Option<A>> = (0..count).map(|_| None).collect();
+        let mut gathered = gathered;
         while let Some((index, exit)) = group.next_finished().await {
             match exit {
-                Ok(value) => values[index] = Some(value),
+                Ok(value) => gather(&mut gathered, index, value),
                 Err(cause) => return Err(fail_fast(&group, cause).await),
             }
         }
-        Ok(values
-            .into_iter()
-            .map(|v| v.expect("every branch succeeded"))
-            .collect())
+        Ok(finish(gathered))
     })
 }
 
 /// After a member of a fail-fast group failed with `cause`: interrupts the others, waits
 /// until they are done, and returns `cause` combined in parallel with every sibling's cause
 /// that is more than an interruption (a sibling's own failure or defect is never lost).
-pub(crate) async fn fail_fast<A, E>(group: &Region<A, E>, cause: Cause<E>) -> Cause<E>
+async fn fail_fast<A, E>(group: &Region<A, E>, cause: Cause<E>) -> Cause<E>
 where
     A: Send + 'static,
     E: Send + 'static,
@@ -127,33 +154,25 @@ macro_rules! zip_par_tuple {
             #[allow(non_snake_case)]
             fn zip_par(self) -> Effect<Self::Output, E> {
                 let ($($effect,)+) = self;
-                let region: Arc<Region<<Self as Parts>::Values, E>> = Arc::default();
-                let group = region.clone();
-                Region::effect(region, async move {
-                    let (inherited, family) = current_fiber();
-                    $(
-                        let member = $effect.map(|value| {
-                            let mut part = <Self as Parts>::Values::default();
-                            part.$index = Some(value);
-                            part
-                        });
-                        group.start(member, Placement::Task, true, &inherited, &family);
-                    )+
-                    let mut values = <Self as Parts>::Values::default();
-                    while let Some((_, exit)) = group.next_finished().await {
-                        match exit {
-                            Ok(part) => {
-                                $(
-                                    if part.$index.is_some() {
-                                        values.$index = part.$index;
-                                    }
-                                )+
+                let members = [$(
+                    $effect.map(|value| {
+                        let mut part = <Self as Parts>::Values::default();
+                        part.$index = Some(value);
+                        part
+                    }),
+                )+];
+                fail_fast_group(
+                    members,
+                    <Self as Parts>::Values::default(),
+                    |values, _, part| {
+                        $(
+                            if part.$index.is_some() {
+                                values.$index = part.$index;
                             }
-                            Err(cause) => return Err(fail_fast(&group, cause).await),
-                        }
-                    }
-                    Ok(($(values.$index.expect("every branch succeeded"),)+))
-                })
+                        )+
+                    },
+                    |values| ($(values.$index.expect("every branch succeeded"),)+),
+                )
             }
         }
     };

@@ -8,13 +8,12 @@
 //! deadline like through any other step.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::kernel::cause::{Cause, Exit, Never};
 use crate::kernel::clock::{Clock, LiveSleep};
 use crate::kernel::context::Context;
-use crate::kernel::effect::{fail_cause, succeed, Effect, Repr};
+use crate::kernel::effect::{fail_cause, succeed, Effect};
 use crate::kernel::fiber::frame::{FrameBox, FutureFrame};
 use crate::kernel::fiber::prim::Deadline;
 use crate::kernel::fiber::prim::Prim;
@@ -81,12 +80,11 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// assert_eq!(run_blocking(slow), Ok(None));
     /// ```
     pub fn timeout(self, duration: Duration) -> Effect<Option<A>, E> {
-        let guarded = match self.repr {
+        let guarded = match self.into_exit_or_prim() {
             // Already finished: within any time limit.
-            Repr::Succeed(value) => return succeed(Some(value)),
-            Repr::Fail(cause) => return fail_cause(cause),
-            Repr::Prim(prim, PhantomData) => prim.into_inner(),
-            repr @ Repr::Suspend(_) => Effect { repr }.into_prim(),
+            Ok(Ok(value)) => return succeed(Some(value)),
+            Ok(Err(cause)) => return fail_cause(cause),
+            Err(prim) => prim,
         };
         let guarded = Effect::<A, E>::from_prim(guarded).map(Some).into_prim();
         Effect::from_prim(Prim::Deadline(Deadline::new(
@@ -113,11 +111,10 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// assert_eq!(effect::run_blocking(bounded).unwrap_err().failure(), Some(&AppError::Timeout));
     /// ```
     pub fn timeout_fail(self, duration: Duration, error: E) -> Effect<A, E> {
-        let guarded = match self.repr {
-            Repr::Succeed(value) => return succeed(value),
-            Repr::Fail(cause) => return fail_cause(cause),
-            Repr::Prim(prim, PhantomData) => prim.into_inner(),
-            repr @ Repr::Suspend(_) => Effect { repr }.into_prim(),
+        let guarded = match self.into_exit_or_prim() {
+            Ok(Ok(value)) => return succeed(value),
+            Ok(Err(cause)) => return fail_cause(cause),
+            Err(prim) => prim,
         };
         // The effect's own frame is the timeout's when it finishes in time: no wrapping in
         // `Some` and out again. Only a timeout that fires makes a frame, with `error`.

@@ -2,7 +2,6 @@
 //! [`run_blocking`].
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -15,7 +14,7 @@ use super::prim::{Outcome, Prim};
 use super::tracking::Tracking;
 use crate::kernel::cause::Exit;
 use crate::kernel::context::Context;
-use crate::kernel::effect::{Effect, Repr};
+use crate::kernel::effect::Effect;
 
 /// Drives one fiber's interpreter, inside the test clock's accounting when its context has
 /// a test clock. Supervision needs nothing here: the fiber's children belong to regions on
@@ -334,20 +333,11 @@ impl<A: Send + 'static, E: Send + 'static> Run<A, E> {
         family: Option<Arc<Family>>,
         in_place: bool,
     ) -> Self {
-        match effect.repr {
-            Repr::Succeed(a) => Run {
-                state: RunState::Ready(Ok(a)),
+        match effect.into_exit_or_prim() {
+            Ok(exit) => Run {
+                state: RunState::Ready(exit),
             },
-            Repr::Fail(cause) => Run {
-                state: RunState::Ready(Err(cause)),
-            },
-            Repr::Prim(prim, PhantomData) => {
-                Run::start_placed(prim.into_inner(), inherit(), family, in_place)
-            }
-            repr @ Repr::Suspend(_) => {
-                let prim = Effect { repr }.into_prim();
-                Run::start_placed(prim, inherit(), family, in_place)
-            }
+            Err(prim) => Run::start_placed(prim, inherit(), family, in_place),
         }
     }
 }

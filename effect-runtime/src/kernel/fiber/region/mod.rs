@@ -167,34 +167,49 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
             Placement::InPlace if IN_PLACE_DEPTH.get() >= MAX_IN_PLACE_DEPTH => Placement::Task,
             placement => placement,
         };
+        if placement == Placement::Task {
+            return self.start_on_task(effect, None, from, family);
+        }
+        let run = Run::in_place(effect, || from.clone(), family.clone());
         let mut guard = lock(&self.members);
         let members = &mut *guard;
-        match placement {
-            Placement::InPlace => {
-                let run = Run::in_place(effect, || from.clone(), family.clone());
-                let (index, vacated) = members.slots.next_in_place();
-                let ready = own_waker.then(|| members.ready.queue());
-                let at = members.runs.start(index, vacated, run, ready.as_ref());
-                let started = members.slots.start_in_place(at);
-                debug_assert_eq!(started, index, "a member takes the slot it was given");
-                drop(guard);
-                // Queued for its first poll.
-                if let Some(ready) = ready {
-                    ready.push(index);
-                }
-                index
-            }
-            Placement::Task => {
-                let ready = members.ready.queue();
-                let fiber = spawn_fiber(effect, from.clone(), family.clone(), true);
-                let core = fiber.core();
-                let index = members.slots.push(Slot::Task(core.clone()));
-                drop(guard);
-                // After the slot exists: a member already done reports at once.
-                core.notify_when_done(ready, index);
-                index
-            }
+        let (index, vacated) = members.slots.next_in_place();
+        let ready = own_waker.then(|| members.ready.queue());
+        let at = members.runs.start(index, vacated, run, ready.as_ref());
+        let started = members.slots.start_in_place(at);
+        debug_assert_eq!(started, index, "a member takes the slot it was given");
+        drop(guard);
+        // Queued for its first poll.
+        if let Some(ready) = ready {
+            ready.push(index);
         }
+        index
+    }
+
+    /// Starts `effect` as a task member, in the finished slot `free` if one is given (a
+    /// stream's next worker), else in a new slot; returns its index.
+    fn start_on_task(
+        &self,
+        effect: Effect<A, E>,
+        free: Option<usize>,
+        from: &Inherited,
+        family: &Option<Arc<Family>>,
+    ) -> usize {
+        let mut members = lock(&self.members);
+        let ready = members.ready.queue();
+        let fiber = spawn_fiber(effect, from.clone(), family.clone(), true);
+        let core = fiber.core();
+        let index = match free {
+            Some(index) => {
+                members.slots.restart(index, Slot::Task(core.clone()));
+                index
+            }
+            None => members.slots.push(Slot::Task(core.clone())),
+        };
+        drop(members);
+        // After the slot is filled: a member already done reports at once.
+        core.notify_when_done(ready, index);
+        index
     }
 
     /// Polls the members that have something to report, and returns the first one found

@@ -6,11 +6,9 @@
 use std::sync::Arc;
 use std::task::Context as TaskContext;
 
-use super::slots::Slot;
-use super::{lock, Placement, Region};
+use super::{lock, Region};
 use crate::kernel::effect::Effect;
 use crate::kernel::fiber::core::Family;
-use crate::kernel::fiber::handle::spawn_fiber;
 use crate::kernel::fiber::locals::Inherited;
 
 impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
@@ -43,17 +41,6 @@ impl<A: Send + 'static, E: Send + 'static> Region<A, E> {
         from: &Inherited,
         family: &Option<Arc<Family>>,
     ) {
-        let Some(index) = free else {
-            self.start(effect, Placement::Task, true, from, family);
-            return;
-        };
-        let mut members = lock(&self.members);
-        let ready = members.ready.queue();
-        let fiber = spawn_fiber(effect, from.clone(), family.clone(), true);
-        let core = fiber.core();
-        members.slots.restart(index, Slot::Task(core.clone()));
-        drop(members);
-        // After the slot is filled: a member already done reports at once.
-        core.notify_when_done(ready, index);
+        self.start_on_task(effect, free, from, family);
     }
 }
