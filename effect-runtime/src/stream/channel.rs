@@ -28,7 +28,7 @@ use super::{Pull, Step, Stream, CHUNK_SIZE};
 use crate::kernel::cause::{Cause, Exit, Never};
 use crate::kernel::clock::Clock;
 use crate::kernel::context::Context;
-use crate::kernel::effect::Effect;
+use crate::kernel::effect::{closing, Effect};
 use crate::kernel::fiber::core::Family;
 use crate::kernel::fiber::handoff::current_fiber;
 use crate::kernel::fiber::locals::Inherited;
@@ -149,10 +149,7 @@ impl Workers {
         Effect::from_future(async move {
             lock(&shared.state).shut = true;
             let owner: Arc<dyn Owner> = shared.region.clone();
-            match owner.close() {
-                Some(closing) => Effect::<(), Never>::from_prim(closing).await,
-                None => Ok(()),
-            }
+            closing(owner.close()).await
         })
         .uninterruptible()
     }

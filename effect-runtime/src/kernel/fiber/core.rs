@@ -384,8 +384,8 @@ impl<X: ?Sized> FiberCore<X> {
                 std::mem::replace(&mut state.registry_slot, NO_SLOT),
             )
         };
-        if let (Some(family), true) = (&self.family, slot != NO_SLOT) {
-            // With the fiber's state lock released (see `Family::register_unsupervised`).
+        // With the fiber's state lock released (see `Family::register_unsupervised`).
+        if let Some(family) = self.family.as_ref().filter(|_| slot != NO_SLOT) {
             family.unregister(slot, self as *const Self as *const ());
         }
         first.into_iter().chain(more).for_each(Watcher::fire);

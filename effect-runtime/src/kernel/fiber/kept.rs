@@ -8,7 +8,7 @@ use super::handle::Fiber;
 use super::prim::ForkOwner;
 use super::region::Forks;
 use crate::kernel::cause::Never;
-use crate::kernel::effect::{succeed, Effect};
+use crate::kernel::effect::{closing, Effect};
 
 /// Fibers started by an owner (as daemons: no fiber supervises them) and kept for it to
 /// interrupt and await when it closes. Those that ended are forgotten as more are kept
@@ -33,10 +33,6 @@ impl Kept {
     /// An effect interrupting and awaiting every fiber kept so far (taken now, under the
     /// owner's lock, as it closes): the close of their region.
     pub(crate) fn stop_all(&mut self) -> Effect<(), Never> {
-        let kept = std::mem::take(&mut self.forks);
-        match kept.close() {
-            Some(closing) => Effect::from_prim(closing),
-            None => succeed(()),
-        }
+        closing(std::mem::take(&mut self.forks).close())
     }
 }

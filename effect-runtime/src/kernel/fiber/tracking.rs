@@ -71,13 +71,11 @@ impl Tracking {
         // channel) returns `Pending` and *defers* its wake-up to the worker's next park, and
         // in between the test clock would see this fiber blocked and move time under it. The
         // interpreter's own budget still yields, with a wake-up the clock counts at once.
-        let mut unconstrained = std::pin::pin!(tokio::task::unconstrained(poll_fn(|cx| poll(cx))));
+        let mut unconstrained = std::pin::pin!(tokio::task::unconstrained(poll_fn(poll)));
         let polled = unconstrained
             .as_mut()
             .poll(&mut TaskContext::from_waker(&waker));
-        if let Some(tracker) = &self.tracker {
-            tracker.exit(previous);
-        }
+        tracker.exit(previous);
         polled
     }
 

@@ -26,9 +26,7 @@ impl Deadline {
         self.expired = std::pin::Pin::new(sleep).poll(cx).is_ready();
         self.expired
     }
-}
 
-impl Deadline {
     /// Whether dropping the run with this deadline on its stack would skip work it owes: it
     /// began in an uninterruptible region (the rest of which is owed), or has forks to close.
     pub(super) fn owes_work(&self) -> bool {
