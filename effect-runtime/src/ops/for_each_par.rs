@@ -1,10 +1,10 @@
 //! Parallel mapping with bounded parallelism: `for_each_par`.
 //!
-//! `parallelism` worker fibers, the members of one [`Region`]
-//! placed on tasks, pull items from a shared queue, one at a time, so never more
-//! than `parallelism` items are in flight, and only `parallelism` fibers are started however
-//! many items there are. Results are stored by input index. The first failure stops the
-//! workers from taking new items: the failing worker ends, the others are interrupted
+//! `parallelism` worker fibers, the members of one fail-fast group (see
+//! [`fail_fast_group`]) on tasks, pull items from a shared queue, one at a time, so never
+//! more than `parallelism` items are in flight, and only `parallelism` fibers are started
+//! however many items there are. Results are stored by input index. The first failure stops
+//! the workers from taking new items: the failing worker ends, the others are interrupted
 //! mid-item and awaited, and `for_each_par` fails with that cause.
 
 use std::sync::{Arc, Mutex};
