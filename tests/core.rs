@@ -9,7 +9,7 @@ use crate::common;
 
 use common::Log;
 use effect::prelude::*;
-use effect::{Context, Runtime};
+use effect::{Context, Deferred, Runtime};
 
 async fn run<A: Send + 'static, E: Send + 'static>(effect: Effect<A, E>) -> Exit<A, E> {
     effect.run(&Context::new()).await
@@ -753,4 +753,107 @@ async fn a_fiber_interrupted_while_yielding_runs_its_finalizers() {
     assert!(matches!(exit, Ok(Err(cause)) if cause.is_interrupted_only()));
     assert_eq!(log.events(), ["finalized"]);
     assert_eq!(rt.live_fibers(), 0);
+}
+
+// ---- continuations: map, flat_map and the handlers run on the fiber's stack ----
+
+/// Panics with "in drop" when dropped: held by a continuation that never runs.
+struct PanicsWhenDropped;
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("in drop");
+    }
+}
+
+async fn interrupted_before_a_continuation_runs_it_never_runs_and_cleanup_does() {
+    let runtime = Runtime::new(Context::new());
+    let cleanups = Counter::default();
+    let called = Arc::new(AtomicBool::new(false));
+    let seen = called.clone();
+    let started = Deferred::<()>::new();
+    let waiting = started
+        .complete::<String>(())
+        .flat_map(|_| never::<u32, String>())
+        .ensuring(cleanups.finalizer());
+    let continued = waiting
+        .map(move |n| {
+            seen.store(true, Ordering::SeqCst);
+            n + 1
+        })
+        .catch_all(|_| succeed::<u32, String>(0))
+        .flat_map(|n| succeed(n * 2));
+    let fiber = runtime.fork(continued);
+    runtime.run(started.wait::<Never>()).await.unwrap();
+    let exit = runtime.run(fiber.interrupt::<Never>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted_only());
+    assert_eq!(cleanups.get(), 1, "the first effect's finalizer ran once");
+    assert!(!called.load(Ordering::SeqCst), "the map never ran");
+    assert_eq!(runtime.live_fibers(), 0);
+}
+
+async fn a_continuation_whose_captures_panic_as_they_drop_while_unwinding_adds_a_defect() {
+    let runtime = Runtime::new(Context::new());
+    let started = Deferred::<()>::new();
+    let held = PanicsWhenDropped;
+    let waiting = started
+        .complete::<String>(())
+        .flat_map(|_| never::<u32, String>());
+    let continued = waiting.map(move |n| {
+        let _held = &held;
+        n
+    });
+    let fiber = runtime.fork(continued);
+    runtime.run(started.wait::<Never>()).await.unwrap();
+    let cause = runtime
+        .run(fiber.interrupt::<Never>())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(cause.is_interrupted(), "still an interruption: {cause:?}");
+    assert_eq!(
+        defect_messages(&cause),
+        ["in drop"],
+        "and the defect is kept"
+    );
+    assert_eq!(runtime.live_fibers(), 0);
+}
+
+crate::tokio_tests_on_both_flavours!(
+    interrupted_before_a_continuation_runs_it_never_runs_and_cleanup_does,
+    a_continuation_whose_captures_panic_as_they_drop_while_unwinding_adds_a_defect
+);
+
+#[tokio::test]
+async fn continuations_over_yields_and_plain_values_give_what_the_bodies_gave() {
+    // A yield as a continuation's first effect is delivered with no frame; a plain value
+    // goes on at once; a flat_map's next effect takes its place. All three, mixed, deep.
+    let mut chained: Effect<u64, String> = succeed(0);
+    for turn in 0..1_000u64 {
+        chained = match turn % 3 {
+            0 => chained.flat_map(|n| yield_now().as_value(n + 1)),
+            1 => chained.map(|n| n + 1),
+            _ => chained
+                .flat_map(|n| fail::<u64, String>(n.to_string()))
+                .catch_all(|n| succeed(n.parse::<u64>().unwrap() + 1)),
+        };
+    }
+    assert_eq!(run(chained).await, Ok(1_000));
+    let mapped_yield = yield_now::<String>().map(|()| 7).map_err(|e| e.len());
+    assert_eq!(run(mapped_yield).await, Ok(7));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn yields_under_continuations_keep_a_test_clock_waiting_for_the_fiber() {
+    // `advance` returns once every fiber on the clock is blocked: a fiber yielding inside a
+    // `map` is not blocked, so a run of yields finishes within no time at all.
+    let (clock, runtime) = common::test_env();
+    let mut yields: Effect<u32, String> = succeed(0);
+    for _ in 0..200 {
+        yields = yields.flat_map(|n| yield_now().map(move |()| n + 1));
+    }
+    assert_eq!(
+        common::run_for(&runtime, &clock, ms(0), yields).await,
+        Ok(200)
+    );
 }

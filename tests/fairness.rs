@@ -93,6 +93,41 @@ async fn a_loop_of_ready_binds_does_not_starve_a_sibling() {
     assert_eq!(runtime.live_fibers(), 0);
 }
 
+/// A loop written with combinators alone: `flat_map` over ready values, recursing forever.
+/// Each turn is a continuation on the interpreter's stack (no body is polled), and each
+/// spends the budget all the same.
+fn flat_map_loop(turns: Arc<AtomicU64>) -> Effect<(), ()> {
+    succeed(1).flat_map(move |one: u64| {
+        turns.fetch_add(one, Ordering::Relaxed);
+        flat_map_loop(turns)
+    })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_flat_map_loop_over_ready_values_can_be_interrupted_and_does_not_starve_a_sibling() {
+    let runtime = Runtime::new(Context::new());
+    let turns = Arc::new(AtomicU64::new(0));
+    let fiber = runtime.fork(flat_map_loop(turns.clone()));
+    tokio::task::yield_now().await;
+    assert!(turns.load(Ordering::Relaxed) > 0);
+    let exit = runtime.run(fiber.interrupt::<()>()).await.unwrap();
+    assert!(exit.unwrap_err().is_interrupted());
+    let after = turns.load(Ordering::Relaxed);
+    tokio::task::yield_now().await;
+    assert_eq!(
+        turns.load(Ordering::Relaxed),
+        after,
+        "nothing runs once interrupted"
+    );
+    let sibling_ran = Arc::new(AtomicBool::new(false));
+    let ran = sibling_ran.clone();
+    let sibling = sync::<(), (), _>(move || ran.store(true, Ordering::SeqCst));
+    let raced = race_first([flat_map_loop(turns), yield_now().flat_map(|()| sibling)]);
+    assert_eq!(runtime.run(raced).await, Ok(()));
+    assert!(sibling_ran.load(Ordering::SeqCst));
+    assert_eq!(runtime.live_fibers(), 0);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn repeat_forever_under_a_test_clock_can_be_interrupted() {
     let (_clock, runtime) = test_env();

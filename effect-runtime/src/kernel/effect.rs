@@ -486,12 +486,10 @@ pub fn yield_now<E: Send + 'static>() -> Effect<(), E> {
     Effect::from_prim(Prim::Yield(yield_frame::<E>))
 }
 
-/// `yield_now` as a frame, for where no body binds it (a root run, a branch, a finalizer).
+/// `yield_now`'s unit as a finished frame, for where no body binds it (a root run, a
+/// branch, a continuation's first effect): the interpreter yields, then starts it.
 pub(crate) fn yield_frame<E: Send + 'static>() -> FrameBox {
-    FutureFrame::boxed(async {
-        tokio::task::yield_now().await;
-        Ok::<(), Cause<E>>(())
-    })
+    FutureFrame::boxed(std::future::ready(Ok::<(), Cause<E>>(())))
 }
 
 /// A body built from the run's context when it starts (`Effect::new`).

@@ -1,6 +1,7 @@
 //! Sequencing and transforming effects: `map`, `flat_map`, `zip`, `tap`.
 
 use crate::kernel::effect::Effect;
+use crate::kernel::then::{then, GoOn};
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Transforms the success value with `f`. Failures pass through unchanged.
@@ -16,7 +17,8 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         B: Send + 'static,
         F: FnOnce(A) -> B + Send + 'static,
     {
-        Effect::from_future(async move { Ok(f(self.await?)) })
+        // On the interpreter's stack: no body, no bind.
+        then(self, move |exit| GoOn::Exit(exit.map(f)))
     }
 
     /// Runs `self`, then the effect `f` builds from its value (the monadic bind). A failure of
@@ -34,7 +36,10 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         B: Send + 'static,
         F: FnOnce(A) -> Effect<B, E> + Send + 'static,
     {
-        Effect::from_future(async move { f(self.await?).await })
+        then(self, move |exit| match exit {
+            Ok(value) => GoOn::Run(f(value)),
+            Err(cause) => GoOn::Exit(Err(cause)),
+        })
     }
 
     /// Runs `self` then `other`, sequentially, and succeeds with both values. The first

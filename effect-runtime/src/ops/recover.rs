@@ -10,6 +10,7 @@ use std::fmt::Display;
 
 use crate::kernel::cause::Cause;
 use crate::kernel::effect::{succeed, Effect};
+use crate::kernel::then::{then, GoOn};
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Transforms every typed failure in the cause with `f`.
@@ -25,7 +26,9 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         E2: Send + 'static,
         F: FnMut(E) -> E2 + Send + 'static,
     {
-        Effect::from_future(async move { self.await.map_err(|cause| cause.map(&mut f)) })
+        then(self, move |exit| {
+            GoOn::Exit(exit.map_err(|cause| cause.map(&mut f)))
+        })
     }
 
     /// Converts the typed failure with `Into`, e.g. into an application-wide error type.
@@ -68,14 +71,12 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         E2: Send + 'static,
         F: FnOnce(E) -> Effect<A, E2> + Send + 'static,
     {
-        Effect::from_future(async move {
-            match self.await {
-                Ok(a) => Ok(a),
-                Err(cause) => match cause.failure_or_cause() {
-                    Ok(error) => f(error).await,
-                    Err(unrecoverable) => Err(unrecoverable.widen()),
-                },
-            }
+        then(self, move |exit| match exit {
+            Ok(a) => GoOn::Exit(Ok(a)),
+            Err(cause) => match cause.failure_or_cause() {
+                Ok(error) => GoOn::Run(f(error)),
+                Err(unrecoverable) => GoOn::Exit(Err(unrecoverable.widen())),
+            },
         })
     }
 
@@ -98,14 +99,14 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     where
         F: FnOnce(&E) -> Option<Effect<A, E>> + Send + 'static,
     {
-        Effect::from_future(async move {
-            let cause = match self.await {
-                Ok(a) => return Ok(a),
+        then(self, move |exit| {
+            let cause = match exit {
+                Ok(a) => return GoOn::Exit(Ok(a)),
                 Err(cause) => cause,
             };
             match cause.failure().and_then(f) {
-                Some(recovery) => recovery.await,
-                None => Err(cause),
+                Some(recovery) => GoOn::Run(recovery),
+                None => GoOn::Exit(Err(cause)),
             }
         })
     }
@@ -127,11 +128,9 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         E2: Send + 'static,
         F: FnOnce(Cause<E>) -> Effect<A, E2> + Send + 'static,
     {
-        Effect::from_future(async move {
-            match self.await {
-                Ok(a) => Ok(a),
-                Err(cause) => f(cause).await,
-            }
+        then(self, move |exit| match exit {
+            Ok(a) => GoOn::Exit(Ok(a)),
+            Err(cause) => GoOn::Run(f(cause)),
         })
     }
 
@@ -218,11 +217,11 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     where
         E: Display,
     {
-        Effect::from_future(async move {
-            self.await.map_err(|cause| match cause.failure_or_cause() {
+        then(self, move |exit| {
+            GoOn::Exit(exit.map_err(|cause| match cause.failure_or_cause() {
                 Ok(error) => Cause::die(error.to_string()),
                 Err(other) => other.widen(),
-            })
+            }))
         })
     }
 

@@ -12,10 +12,10 @@
 //! | `stack`, `locals`, `span`, `perturb` | the interpreter's stack type, fiber-locals, a fiber's tracing span, random yields for tests (`EFFECT_PERTURB`) |
 //! | `core` | [`FiberCore`](core::FiberCore), a fiber's shared state (interruption, completion, who waits); [`Family`](core::Family), the fibers of one `Runtime` and its registry of unsupervised ones |
 //! | `frame` | type-erased async bodies and their outcomes |
-//! | `prim` | the instruction set: [`Prim`](prim::Prim), finalizers, the close protocol of a region ([`Owner`](prim::Owner), [`ForkOwner`](prim::ForkOwner)), a timeout's [`Deadline`](prim::Deadline), what a request sees of its fiber ([`FiberCx`](prim::FiberCx)) |
+//! | `prim` | the instruction set: [`Prim`](prim::Prim), finalizers, the close protocol of a region ([`Owner`](prim::Owner), [`ForkOwner`](prim::ForkOwner)), a timeout's [`Deadline`](prim::Deadline), a continuation ([`Then`](prim::Then): `map`, `flat_map`, the handlers; typed in `kernel/then.rs`), what a request sees of its fiber ([`FiberCx`](prim::FiberCx)) |
 //! | `handoff` | the hand-off between an interpreter and the body it polls; the step budget |
 //! | `tracking` | how a fiber reports to a test clock, so that `advance` waits for every fiber on it |
-//! | `interpreter/` | runs one fiber: the loop (`mod`); the stack entries (`entry/`), each kind in a file of its own saying what it does on a value, on unwinding, and if dropped (`finalizer`, `restore`, `region`; a timeout's in `deadlines`) |
+//! | `interpreter/` | runs one fiber: the loop (`mod`); the stack entries (`entry/`), each kind in a file of its own saying what it does on a value, on unwinding, and if dropped (`finalizer`, `restore`, `region`, `then`; a timeout's in `deadlines`) |
 //! | `run` | [`Driver`](run::Driver) (the fiber's owner: a task, a `Run` future, or a region's in-place slot) and [`Run`](run::Run), an effect run as a root |
 //! | `handle` | [`Fiber`](handle::Fiber) handles, `spawn_fiber`, `fork` |
 //! | `region/` | [`Region`](region::Region): the members of a race or a group, the forks of a fiber, a stream's workers. Its parts: `slots.rs` (which member is where), `in_place.rs` + `placed.rs` (the in-place executor; a busy member moves to a task), `close.rs` (the close protocol), `forks.rs` (a fiber's forks: adoption), `workers.rs` (a region with no body), `wake.rs` (how members report) |
@@ -78,8 +78,9 @@
 //!   back however the poll ends. (`handoff::with_current`)
 //! - **I9** The deadline count in `Interpreter::deadlines` is the number of deadline entries on
 //!   the stack. (`enter_deadline`, `leave_deadline`)
-//! - **I10** Every step spends the poll's budget, a bind of a ready value included: any loop
-//!   returns to the scheduler now and then, and so can be interrupted. (`handoff::spend_budget`)
+//! - **I10** Every step spends the poll's budget, a bind of a ready value and a continuation
+//!   on one included: any loop returns to the scheduler now and then, and so can be
+//!   interrupted. (`handoff::spend_budget`, `Interpreter::then_started`)
 //! - **I11** In-place members nest on the native stack at most
 //!   [`MAX_IN_PLACE_DEPTH`](region::MAX_IN_PLACE_DEPTH) deep; deeper regions put their members
 //!   on tasks. (`Region::start`)

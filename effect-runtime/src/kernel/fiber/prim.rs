@@ -1,6 +1,7 @@
 //! The instruction set of the interpreter: [`Prim`], what a finalizer is, the close protocol
-//! of a region ([`Owner`], [`ForkOwner`]), what `timeout` asks for ([`Deadline`]), what a
-//! request sees of its fiber ([`FiberCx`]) and how a run ends ([`Outcome`]).
+//! of a region ([`Owner`], [`ForkOwner`]), what `timeout` asks for ([`Deadline`]), a
+//! continuation ([`Then`]), what a request sees of its fiber ([`FiberCx`]) and how a run
+//! ends ([`Outcome`]).
 //!
 //! A leaf of the kernel: it builds on frames, fiber cores, fiber-locals and clocks, and
 //! imports nothing from the interpreter, the regions, binds or runs; they all import it.
@@ -8,11 +9,12 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use super::core::FiberCore;
-use super::frame::{FrameBox, FutureFrame};
+use super::frame::{Delivery, ErasedFrame, FrameBox, FutureFrame};
 use super::locals::{FiberLocals, Inherited, LocalValue};
 #[cfg(feature = "tracing")]
 use super::span::FiberSpan;
@@ -84,6 +86,41 @@ pub(crate) enum Prim {
     /// Run the inner effect on this fiber under a deadline (`timeout`): see [`Deadline`]. The
     /// box becomes the deadline's entry on the stack.
     Deadline(Box<Deadline>),
+    /// Run an effect, then go on from its exit on the interpreter's stack (`map`, `flat_map`
+    /// and their kin): see [`Then`]. The box becomes the entry waiting for that exit, and
+    /// then the frame the whole ends with.
+    Then(Pin<Box<dyn Then>>),
+}
+
+/// A continuation the interpreter runs on its own stack: an effect to run first, and what
+/// to do with its exit, with room for the exit of the whole. No body is polled and nothing
+/// is handed off: the interpreter starts the first effect above this entry, and hands its
+/// finished frame to [`resume`](Then::resume) when it ends. Once done, the same box is the
+/// finished frame of the whole, so a `map` costs one allocation, as an async body did.
+///
+/// A panic of the continuation's function is the whole's defect, caught where it is called.
+pub(crate) trait Then: ErasedFrame {
+    /// Takes the effect to run first; or, when it was a plain value or failure, goes on from
+    /// it at once.
+    fn start(self: Pin<&mut Self>) -> ThenStep;
+
+    /// Goes on from the outcome of the effect run first (its finished frame, or the unit of a
+    /// `yield_now` done without one): never [`RunFirst`](ThenStep::RunFirst).
+    fn resume(self: Pin<&mut Self>, first: Delivery) -> ThenStep;
+
+    /// The continuation as the finished frame it is once [`Done`](ThenStep::Done).
+    fn into_frame(self: Pin<Box<Self>>) -> FrameBox;
+}
+
+/// What a [`Then`] asks for next.
+pub(crate) enum ThenStep {
+    /// Run this, and resume the continuation with its finished frame.
+    RunFirst(Prim),
+    /// The continuation is its own finished frame now.
+    Done,
+    /// The continuation is over: run this in its place (a `flat_map`'s next effect), and the
+    /// whole ends as it ends.
+    RunInstead(Prim),
 }
 
 /// What the interpreter sees of a region: it closes it when the region's entry is popped.

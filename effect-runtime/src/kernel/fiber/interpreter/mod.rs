@@ -64,6 +64,9 @@ enum Next {
     Resume(Option<Delivery>),
     Deliver(FrameBox),
     Unwind(Cause<Never>),
+    /// Return to the scheduler once (a yield, or the step budget is spent), then start this
+    /// (`None`: a yield's unit is delivered to the entry under [`Entry::Yielded`]).
+    Yield(Option<Prim>),
     /// Return to the scheduler once and go on with `start`: the fiber's driver must begin
     /// reporting to the test clock the fiber now runs with (see [`Interpreter::start`]).
     Track(Arc<Activity>),
@@ -169,7 +172,15 @@ impl Interpreter {
             Some(prim) => Next::Start(prim),
             None if matches!(self.stack.last(), Some(Entry::Yielded)) => {
                 self.stack.pop();
-                Next::Resume(Some(Delivery::Unit))
+                if let Some(Entry::Then(_)) = self.stack.last() {
+                    // A continuation's first effect was the yield.
+                    let Some(Entry::Then(then)) = self.stack.pop() else {
+                        unreachable!("the top entry was a continuation a moment ago")
+                    };
+                    self.then_resumed(then, Delivery::Unit)
+                } else {
+                    Next::Resume(Some(Delivery::Unit))
+                }
             }
             None => Next::Resume(None),
         };
@@ -195,6 +206,20 @@ impl Interpreter {
                     Ok(next) => next,
                     Err(outcome) => return self.finished(outcome),
                 },
+                Next::Yield(prim) => {
+                    self.yield_task(cx);
+                    match self.suspend(cx) {
+                        // Interrupted meanwhile: the step never starts.
+                        Ok(next) => {
+                            drop(prim);
+                            next
+                        }
+                        Err(pending) => {
+                            self.start = prim;
+                            return pending;
+                        }
+                    }
+                }
                 Next::Track(activity) => {
                     // The driver sees `tracked` set without a tracker, and picks this up.
                     self.tracked = true;
@@ -265,8 +290,16 @@ impl Interpreter {
             Prim::FromContext(make, data) => Next::Start(make(&self.ctx, data)),
             Prim::Suspend(make) => Next::Start(make.make_prim(&self.ctx)),
             Prim::Deadline(deadline) => self.enter_deadline(deadline),
-            // Not bound by a body (a root, a finalizer, a branch): run it as a frame.
-            Prim::Yield(make) => Next::Start(Prim::Frame(make())),
+            Prim::Then(then) => self.then_started(then),
+            // The first effect of a continuation: its unit is delivered to it, with no frame,
+            // as the run is polled again.
+            Prim::Yield(_) if matches!(self.stack.last(), Some(Entry::Then(_))) => {
+                self.stack.push(Entry::Yielded);
+                Next::Yield(None)
+            }
+            // Not bound by a body or a continuation (a root, a finalizer, a branch): yield,
+            // then start the unit's frame.
+            Prim::Yield(make) => Next::Yield(Some(Prim::Frame(make()))),
             Prim::WithFiber(request) => Next::Start(request(&mut FiberCx {
                 ctx: &self.ctx,
                 core: &self.core,
@@ -330,20 +363,7 @@ impl Interpreter {
                 (Poll::Pending, Some(Prim::Frame(body))) => self.stack.push(Entry::Frame(body)),
                 (Poll::Pending, Some(Prim::Yield(_))) => {
                     self.stack.push(Entry::Yielded);
-                    if self.tracked {
-                        // On a test clock, wake at once: tokio's yield wakes the task only
-                        // after this poll, and in between the clock would see the fiber as
-                        // blocked and move time under it.
-                        cx.waker().wake_by_ref();
-                    } else {
-                        // Yield exactly as `tokio::task::yield_now` does: the first poll of a
-                        // fresh one has tokio wake this task after looking at its other work.
-                        // Nothing of it is kept: it holds no state past that poll.
-                        let yielding = std::pin::pin!(tokio::task::yield_now());
-                        let polled = std::future::Future::poll(yielding, cx);
-                        debug_assert!(polled.is_pending(), "a fresh yield_now yields once");
-                    }
-                    self.core.register_task(cx.waker());
+                    self.yield_task(cx);
                     return self.suspend(cx);
                 }
                 (Poll::Pending, Some(request)) => return Ok(Next::Start(request)),
@@ -355,6 +375,25 @@ impl Interpreter {
                 }
             }
         }
+    }
+
+    /// Has the task woken to be polled again, as `yield_now` does, before the run returns to
+    /// the scheduler.
+    fn yield_task(&self, cx: &mut TaskContext<'_>) {
+        if self.tracked {
+            // On a test clock, wake at once: tokio's yield wakes the task only after this
+            // poll, and in between the clock would see the fiber as blocked and move time
+            // under it.
+            cx.waker().wake_by_ref();
+        } else {
+            // Yield exactly as `tokio::task::yield_now` does: the first poll of a fresh one
+            // has tokio wake this task after looking at its other work. Nothing of it is kept:
+            // it holds no state past that poll.
+            let yielding = std::pin::pin!(tokio::task::yield_now());
+            let polled = std::future::Future::poll(yielding, cx);
+            debug_assert!(polled.is_pending(), "a fresh yield_now yields once");
+        }
+        self.core.register_task(cx.waker());
     }
 
     /// Returns to the scheduler, the fiber waiting (or yielding): first the deadlines on the

@@ -3,14 +3,17 @@
 //! fiber unwinding past it ([`Interpreter::unwind`]) to the kind's own file: `finalizer`
 //! (finalizers, and one running), `restore` (what an effect changed for its run:
 //! interruptibility, context, fiber-locals, span), `region` (a region's close, the fiber's
-//! forks), `../deadlines` (a timeout). Bodies and yields are handled here.
+//! forks), `then` (a continuation: `map`, `flat_map`), `../deadlines` (a timeout). Bodies and
+//! yields are handled here.
 
 mod finalizer;
 mod region;
 mod request;
 mod restore;
+mod then;
 
 use std::mem;
+use std::pin::Pin;
 use std::sync::Arc;
 
 pub(super) use finalizer::AfterFinalizer;
@@ -20,7 +23,7 @@ pub(super) use restore::{Restore, SavedLocal};
 use super::{Interpreter, Next, Saved};
 use crate::kernel::cause::{Cause, Defect, Never};
 use crate::kernel::fiber::frame::{Delivery, FrameBox};
-use crate::kernel::fiber::prim::{Deadline, Finalizer, ForkOwner, Outcome, Owner};
+use crate::kernel::fiber::prim::{Deadline, Finalizer, ForkOwner, Outcome, Owner, Then};
 
 pub(super) enum Entry {
     /// A body: the top one is running, the others wait for the result of the entry above.
@@ -43,12 +46,14 @@ pub(super) enum Entry {
     Region(Arc<dyn Owner>),
     /// The fiber's own forks, at the bottom of the stack: closed when the fiber ends.
     Forks(Arc<dyn ForkOwner>),
-    /// The body below bound `yield_now`: the run returned to the scheduler once, and the body
-    /// gets its unit when the run is polled again.
+    /// The body (or the continuation) below bound `yield_now`: the run returned to the
+    /// scheduler once, and the entry below gets its unit when the run is polled again.
     Yielded,
     /// A `timeout` whose guarded effect runs above (boxed: rare next to bodies, and every
     /// entry of a deep stack pays for the largest variant).
     Deadline(Box<Deadline>),
+    /// A continuation waiting for the exit of the effect above (`map`, `flat_map`).
+    Then(Pin<Box<dyn Then>>),
 }
 
 impl Entry {
@@ -62,9 +67,11 @@ impl Entry {
             Entry::Region(region) => !region.is_closed(),
             Entry::Forks(forks) => !forks.is_closed(),
             Entry::Deadline(deadline) => deadline.owes_work(),
-            Entry::Frame(_) | Entry::RestoreInterruptible | Entry::Restore(_) | Entry::Yielded => {
-                false
-            }
+            Entry::Frame(_)
+            | Entry::Then(_)
+            | Entry::RestoreInterruptible
+            | Entry::Restore(_)
+            | Entry::Yielded => false,
         }
     }
 }
@@ -96,6 +103,7 @@ impl Interpreter {
             Entry::Region(region) => self.close_region(region.close(), Saved::Completed(done)),
             Entry::Forks(forks) => self.close_region(forks.close(), Saved::Completed(done)),
             Entry::Deadline(deadline) => self.deadline_delivered(deadline, done),
+            Entry::Then(then) => self.then_delivered(then, done),
         })
     }
 
@@ -108,10 +116,15 @@ impl Interpreter {
         Ok(match entry {
             Entry::Frame(frame) => {
                 // The in-flight body is dropped; a panicking destructor is kept as a defect.
-                let dropped =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(frame)));
-                if let Err(panic) = dropped {
-                    cause = cause.then(Cause::Die(Defect::from_panic(panic)));
+                if let Some(defect) = drop_caught(frame) {
+                    cause = cause.then(defect);
+                }
+                Next::Unwind(cause)
+            }
+            Entry::Then(then) => {
+                // What the continuation holds is dropped, as a body's would be.
+                if let Some(defect) = drop_caught(then) {
+                    cause = cause.then(defect);
                 }
                 Next::Unwind(cause)
             }
@@ -131,4 +144,11 @@ impl Interpreter {
             Entry::Deadline(deadline) => self.deadline_unwound(deadline, cause),
         })
     }
+}
+
+/// Drops `dropped`, and a panic of its destructor as a defect.
+fn drop_caught<T>(dropped: T) -> Option<Cause<Never>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(dropped)))
+        .err()
+        .map(|panic| Cause::Die(Defect::from_panic(panic)))
 }
