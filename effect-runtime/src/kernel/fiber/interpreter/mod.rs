@@ -64,9 +64,12 @@ enum Next {
     Resume(Option<Delivery>),
     Deliver(FrameBox),
     Unwind(Cause<Never>),
-    /// Return to the scheduler once (a yield, or the step budget is spent), then start this
-    /// (`None`: a yield's unit is delivered to the entry under [`Entry::Yielded`]).
+    /// Return to the scheduler once, as `yield_now` does, then start this (`None`: the yield's
+    /// unit is delivered to the entry under [`Entry::Yielded`]).
     Yield(Option<Prim>),
+    /// Return to the scheduler once, queued again at once (the step budget is spent, or a
+    /// perturbed run yields at random), then start this: as a body's poll does.
+    Requeue(Prim),
     /// Return to the scheduler once and go on with `start`: the fiber's driver must begin
     /// reporting to the test clock the fiber now runs with (see [`Interpreter::start`]).
     Track(Arc<Activity>),
@@ -208,16 +211,18 @@ impl Interpreter {
                 },
                 Next::Yield(prim) => {
                     self.yield_task(cx);
-                    match self.suspend(cx) {
-                        // Interrupted meanwhile: the step never starts.
-                        Ok(next) => {
-                            drop(prim);
-                            next
-                        }
-                        Err(pending) => {
-                            self.start = prim;
-                            return pending;
-                        }
+                    match self.suspend_then(cx, prim) {
+                        Ok(next) => next,
+                        Err(pending) => return pending,
+                    }
+                }
+                Next::Requeue(prim) => {
+                    // Queued now, not at the worker's next park as a yield is: a busy run must
+                    // not sit behind work that waits for it.
+                    cx.waker().wake_by_ref();
+                    match self.suspend_then(cx, Some(prim)) {
+                        Ok(next) => next,
+                        Err(pending) => return pending,
                     }
                 }
                 Next::Track(activity) => {
@@ -394,6 +399,20 @@ impl Interpreter {
             debug_assert!(polled.is_pending(), "a fresh yield_now yields once");
         }
         self.core.register_task(cx.waker());
+    }
+
+    /// Returns to the scheduler (see [`suspend`](Self::suspend)), to start `prim` when polled
+    /// again; interrupted meanwhile, it never starts.
+    fn suspend_then(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+        prim: Option<Prim>,
+    ) -> Result<Next, Poll<Outcome>> {
+        let suspended = self.suspend(cx);
+        if suspended.is_err() {
+            self.start = prim;
+        }
+        suspended
     }
 
     /// Returns to the scheduler, the fiber waiting (or yielding): first the deadlines on the

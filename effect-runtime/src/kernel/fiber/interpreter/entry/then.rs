@@ -7,6 +7,7 @@ use std::pin::Pin;
 use crate::kernel::fiber::frame::{Delivery, FrameBox};
 use crate::kernel::fiber::handoff::spend_budget;
 use crate::kernel::fiber::interpreter::{Interpreter, Next};
+use crate::kernel::fiber::perturb;
 use crate::kernel::fiber::prim::{Prim, Then, ThenStep};
 
 use super::Entry;
@@ -14,13 +15,14 @@ use super::Entry;
 impl Interpreter {
     /// Starts a continuation: its first effect runs above its entry, or, when that was a plain
     /// value, it goes on at once. A step like any other (I10): a chain of continuations on
-    /// plain values returns to the scheduler now and then.
+    /// plain values returns to the scheduler now and then (and, under `EFFECT_PERTURB`, at
+    /// random, as a body's poll does).
     pub(in crate::kernel::fiber::interpreter) fn then_started(
         &mut self,
         mut then: Pin<Box<dyn Then>>,
     ) -> Next {
-        if !spend_budget() {
-            return Next::Yield(Some(Prim::Then(then)));
+        if !spend_budget() || (self.perturb && perturb::should_yield()) {
+            return Next::Requeue(Prim::Then(then));
         }
         match then.as_mut().start() {
             ThenStep::RunFirst(first) => {
