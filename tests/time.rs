@@ -129,6 +129,36 @@ async fn timeout_gives_the_value_or_the_failure_of_a_fast_effect() {
 }
 
 #[tokio::test]
+async fn a_timeout_that_ended_leaves_no_sleeper_however_it_ended() {
+    // A timeout's deadline becomes the frame it ends with: however it ended, its sleep is
+    // gone once it has, and only the fibers' own sleeps remain.
+    let (clock, rt) = test_env();
+    let in_time = rt.fork(
+        after::<_, String>(ms(10), 7)
+            .timeout(secs(1))
+            .flat_map(|value| sleep(secs(5)).as_value(value)),
+    );
+    let in_time_fail = rt.fork(
+        after::<_, String>(ms(10), 8)
+            .timeout_fail(secs(1), "too slow".into())
+            .flat_map(|value| sleep(secs(5)).as_value(value)),
+    );
+    let timed_out = rt.fork(
+        never::<u8, String>()
+            .timeout_fail(ms(20), "too slow".into())
+            .catch_all(|error: String| sleep::<String>(secs(5)).as_value(error.len() as u8)),
+    );
+    clock.advance(ms(20)).await;
+    // Each fiber now sleeps its five seconds, and nothing else sleeps.
+    assert_eq!(clock.pending_sleepers(), 3);
+    clock.advance(secs(5)).await;
+    assert_eq!(rt.run(in_time.join()).await, Ok(Some(7)));
+    assert_eq!(rt.run(in_time_fail.join()).await, Ok(8));
+    assert_eq!(rt.run(timed_out.join()).await, Ok(8));
+    assert_eq!(clock.pending_sleepers(), 0);
+}
+
+#[tokio::test]
 async fn timeout_fail_fails_with_the_given_error() {
     let (clock, rt) = test_env();
     let fiber = rt.fork(never::<u8, String>().timeout_fail(secs(1), "too slow".into()));

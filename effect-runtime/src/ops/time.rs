@@ -7,16 +7,18 @@
 //! `timeout` yields `None`; when the fiber itself is interrupted, it unwinds through the
 //! deadline like through any other step.
 
+use std::any::Any;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use crate::kernel::cause::{Cause, Exit, Never};
 use crate::kernel::clock::{Clock, LiveSleep};
 use crate::kernel::context::Context;
 use crate::kernel::effect::{fail_cause, succeed, Effect};
-use crate::kernel::fiber::frame::{FrameBox, FutureFrame};
-use crate::kernel::fiber::prim::Deadline;
-use crate::kernel::fiber::prim::Prim;
+use crate::kernel::fiber::frame::{take_exit, ErasedFrame, ExitSlot, FrameBox, FutureFrame};
+use crate::kernel::fiber::prim::{Deadline, Prim, Timed};
 
 /// An effect that succeeds after `duration` on the context's [`Clock`] (instantly under a
 /// `TestClock`, once it is advanced). Interruptible.
@@ -55,16 +57,103 @@ async fn sleep_on<E>(sleep: impl Future<Output = ()>) -> Exit<(), E> {
     Ok(())
 }
 
-/// What a timeout whose time is up ends with, from the cause its guarded effect was unwound
-/// with: `None` for the interruption alone; the cause, when the effect's cleanup failed too.
-fn timed_out<A: Send + 'static, E: Send + 'static>(cause: Cause<Never>) -> FrameBox {
-    let exit: Exit<Option<A>, E> = if cause.is_interrupted_only() {
-        Ok(None)
-    } else {
-        Err(cause.widen())
-    };
-    FutureFrame::boxed(async move { exit })
+/// `timeout`'s deadline: in time, the value in `Some`; when time is up, `None`, or the cause
+/// when the guarded effect's cleanup failed too. Its box is the timeout's finished frame.
+struct TimeoutOption<A, E> {
+    deadline: Deadline,
+    out: Option<Exit<Option<A>, E>>,
 }
+
+/// `timeout_fail`'s deadline: in time, the guarded effect's own frame; when time is up,
+/// `error`, or the cause when the guarded effect's cleanup failed too.
+struct TimeoutFail<A, E> {
+    deadline: Deadline,
+    error: Option<E>,
+    out: Option<Exit<A, E>>,
+}
+
+// Nothing in a timeout's box is pinned: its sleep is polled through `Pin::new`.
+impl<A, E> Unpin for TimeoutOption<A, E> {}
+impl<A, E> Unpin for TimeoutFail<A, E> {}
+
+/// A deadline that has ended: its sleep (a test clock's sleeper, a timer) goes now, not with
+/// the frame the box becomes.
+fn ended(deadline: &mut Deadline) {
+    deadline.sleep = None;
+}
+
+/// The cause a timeout whose time is up fails with, if any: nothing (`None`) for the
+/// interruption alone, the whole cause when the guarded effect's cleanup failed too.
+fn cleanup_failure<E>(cause: Cause<Never>) -> Option<Cause<E>> {
+    (!cause.is_interrupted_only()).then(|| cause.widen())
+}
+
+impl<A: Send + 'static, E: Send + 'static> Timed for TimeoutOption<A, E> {
+    fn deadline(&self) -> &Deadline {
+        &self.deadline
+    }
+
+    fn deadline_mut(&mut self) -> &mut Deadline {
+        &mut self.deadline
+    }
+
+    fn in_time(mut self: Box<Self>, mut done: FrameBox) -> FrameBox {
+        ended(&mut self.deadline);
+        self.out = Some(take_exit::<A, E>(&mut done).map(Some));
+        Box::into_pin(self)
+    }
+
+    fn timed_out(mut self: Box<Self>, cause: Cause<Never>) -> FrameBox {
+        ended(&mut self.deadline);
+        self.out = Some(cleanup_failure(cause).map_or(Ok(None), Err));
+        Box::into_pin(self)
+    }
+}
+
+impl<A: Send + 'static, E: Send + 'static> Timed for TimeoutFail<A, E> {
+    fn deadline(&self) -> &Deadline {
+        &self.deadline
+    }
+
+    fn deadline_mut(&mut self) -> &mut Deadline {
+        &mut self.deadline
+    }
+
+    fn in_time(self: Box<Self>, done: FrameBox) -> FrameBox {
+        done
+    }
+
+    fn timed_out(mut self: Box<Self>, cause: Cause<Never>) -> FrameBox {
+        ended(&mut self.deadline);
+        let error = self.error.take().expect("a timeout ends once");
+        self.out = Some(Err(cleanup_failure(cause).unwrap_or(Cause::Fail(error))));
+        Box::into_pin(self)
+    }
+}
+
+/// A timeout's box as a frame: finished once it is handed on as one.
+macro_rules! timed_frame {
+    ($timed:ident) => {
+        impl<A: Send + 'static, E: Send + 'static> ErasedFrame for $timed<A, E> {
+            fn poll_frame(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
+                Poll::Ready(())
+            }
+
+            fn drop_body(self: Pin<&mut Self>) {}
+
+            fn exit_slot(self: Pin<&mut Self>) -> &mut dyn ExitSlot {
+                &mut self.get_mut().out
+            }
+
+            fn output(self: Pin<&mut Self>) -> &mut dyn Any {
+                &mut self.get_mut().out
+            }
+        }
+    };
+}
+
+timed_frame!(TimeoutOption);
+timed_frame!(TimeoutFail);
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Runs this effect for at most `duration` on the context's clock: `Some(value)` if it
@@ -86,12 +175,10 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             Ok(Err(cause)) => return fail_cause(cause),
             Err(prim) => prim,
         };
-        let guarded = Effect::<A, E>::from_prim(guarded).map(Some).into_prim();
-        Effect::from_prim(Prim::Deadline(Deadline::new(
-            guarded,
-            duration,
-            Box::new(timed_out::<A, E>),
-        )))
+        Effect::from_prim(Prim::Deadline(Box::new(TimeoutOption::<A, E> {
+            deadline: Deadline::new(guarded, duration),
+            out: None,
+        })))
     }
 
     /// Like [`timeout`](Effect::timeout), but fails with `error` when time is up.
@@ -117,19 +204,11 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             Err(prim) => prim,
         };
         // The effect's own frame is the timeout's when it finishes in time: no wrapping in
-        // `Some` and out again. Only a timeout that fires makes a frame, with `error`.
-        let timed_out = move |cause: Cause<Never>| -> FrameBox {
-            let exit: Exit<A, E> = if cause.is_interrupted_only() {
-                Err(Cause::Fail(error))
-            } else {
-                Err(cause.widen())
-            };
-            FutureFrame::boxed(async move { exit })
-        };
-        Effect::from_prim(Prim::Deadline(Deadline::new(
-            guarded,
-            duration,
-            Box::new(timed_out),
-        )))
+        // `Some` and out again.
+        Effect::from_prim(Prim::Deadline(Box::new(TimeoutFail::<A, E> {
+            deadline: Deadline::new(guarded, duration),
+            error: Some(error),
+            out: None,
+        })))
     }
 }

@@ -83,9 +83,9 @@ pub(crate) enum Prim {
     /// the body a unit when polled again); anywhere else it runs the frame the function
     /// builds.
     Yield(fn() -> FrameBox),
-    /// Run the inner effect on this fiber under a deadline (`timeout`): see [`Deadline`]. The
-    /// box becomes the deadline's entry on the stack.
-    Deadline(Box<Deadline>),
+    /// Run the inner effect on this fiber under a deadline (`timeout`): see [`Deadline`] and
+    /// [`Timed`]. The box becomes the deadline's entry on the stack.
+    Deadline(Box<dyn Timed>),
     /// Run an effect, then go on from its exit on the interpreter's stack (`map`, `flat_map`
     /// and their kin): see [`Then`]. The box becomes the entry waiting for that exit, and
     /// then the frame the whole ends with.
@@ -243,11 +243,9 @@ impl FiberCx<'_> {
 }
 
 /// What `timeout` asks the interpreter to run, and then its entry on the stack: `guarded`
-/// (the effect, its value already wrapped in `Some`) runs above it for at most `duration` on
-/// the context's clock. When time is up the guarded effect is interrupted where it stands,
-/// on this same fiber, and unwound to here, running its finalizers; then `timed_out` makes the
-/// frame the timeout ends with from the cause the unwinding gathered (`Ok(None)` when it is
-/// an interruption alone).
+/// runs above it for at most `duration` on the context's clock. When time is up the guarded
+/// effect is interrupted where it stands, on this same fiber, and unwound to here, running
+/// its finalizers; then the timeout ends as its [`Timed`] says.
 pub(crate) struct Deadline {
     /// Until the deadline starts.
     pub(crate) guarded: Option<Prim>,
@@ -258,7 +256,6 @@ pub(crate) struct Deadline {
     /// The sleep ended: the guarded effect is to be interrupted at its next interruptible
     /// point (at once if it is interruptible now).
     pub(crate) expired: bool,
-    pub(crate) timed_out: TimedOut,
     /// The fiber's interruptibility before the deadline began, put back when it ends.
     pub(crate) interruptible: bool,
     pub(crate) fiber_masked: bool,
@@ -267,26 +264,49 @@ pub(crate) struct Deadline {
     pub(crate) forks: Option<Arc<dyn ForkOwner>>,
 }
 
-/// What a timeout ends with when its deadline passed, made from the cause the unwinding
-/// gathered. A function (`timeout`'s) or a closure holding no data costs no allocation.
-pub(crate) type TimedOut = Box<dyn FnOnce(Cause<Never>) -> FrameBox + Send>;
-
 impl Deadline {
-    pub(crate) fn new(
-        guarded: Prim,
-        duration: std::time::Duration,
-        timed_out: TimedOut,
-    ) -> Box<Self> {
-        Box::new(Deadline {
+    pub(crate) fn new(guarded: Prim, duration: std::time::Duration) -> Self {
+        Deadline {
             guarded: Some(guarded),
             duration,
             sleep: None,
             expired: false,
-            timed_out,
             interruptible: true,
             fiber_masked: false,
             forks: None,
-        })
+        }
+    }
+}
+
+/// A timeout: its [`Deadline`], and how it ends, typed by the operator that made it
+/// (`timeout`, `timeout_fail`). One allocation for the whole: the same box is the entry on the
+/// stack and then, where the timeout's value differs from the guarded effect's, the finished
+/// frame the timeout ends with.
+pub(crate) trait Timed: Send {
+    fn deadline(&self) -> &Deadline;
+
+    fn deadline_mut(&mut self) -> &mut Deadline;
+
+    /// The guarded effect finished with `done` (in time, or uninterruptible to its end): the
+    /// frame the timeout ends with.
+    fn in_time(self: Box<Self>, done: FrameBox) -> FrameBox;
+
+    /// Time was up, and the unwinding to the deadline gathered `cause` (an interruption alone,
+    /// or with the defects of the guarded effect's cleanup): the frame the timeout ends with.
+    fn timed_out(self: Box<Self>, cause: Cause<Never>) -> FrameBox;
+}
+
+// A timeout's deadline is read through it as if it were one: `timed.expired`.
+impl std::ops::Deref for dyn Timed {
+    type Target = Deadline;
+    fn deref(&self) -> &Deadline {
+        self.deadline()
+    }
+}
+
+impl std::ops::DerefMut for dyn Timed {
+    fn deref_mut(&mut self) -> &mut Deadline {
+        self.deadline_mut()
     }
 }
 

@@ -11,7 +11,7 @@ use super::{Interpreter, Next, Saved};
 use crate::kernel::cause::{Cause, Never};
 use crate::kernel::clock::{Clock, ClockSleep};
 use crate::kernel::fiber::frame::FrameBox;
-use crate::kernel::fiber::prim::Deadline;
+use crate::kernel::fiber::prim::{Deadline, Timed};
 
 pub(super) const DEADLINE_EXPIRED: u32 = 1 << 31;
 pub(super) const DEADLINE_COUNT: u32 = DEADLINE_EXPIRED - 1;
@@ -41,7 +41,7 @@ impl Interpreter {
     /// finalizer, with the deadline kept on the stack meanwhile; the result then comes back.
     pub(super) fn deadline_delivered(
         &mut self,
-        mut deadline: Box<Deadline>,
+        mut deadline: Box<dyn Timed>,
         done: FrameBox,
     ) -> Next {
         match deadline.forks.take() {
@@ -51,7 +51,7 @@ impl Interpreter {
             }
             None => {
                 self.leave_deadline(&deadline);
-                Next::Deliver(done)
+                Next::Deliver(deadline.in_time(done))
             }
         }
     }
@@ -60,7 +60,7 @@ impl Interpreter {
     /// unwinds for, which ends the timeout here.
     pub(super) fn deadline_unwound(
         &mut self,
-        mut deadline: Box<Deadline>,
+        mut deadline: Box<dyn Timed>,
         cause: Cause<Never>,
     ) -> Next {
         if let Some(forks) = deadline.forks.take() {
@@ -85,13 +85,12 @@ impl Interpreter {
         // The unwinding its expiry began (or any other that reaches an expired deadline) ends
         // here: the timeout ends with `None`, or with the defects the guarded effect's cleanup
         // raised.
-        let Deadline { timed_out, .. } = *deadline;
-        self.stack.push(Entry::Frame(timed_out(cause)));
+        self.stack.push(Entry::Frame(deadline.timed_out(cause)));
         Next::Resume(None)
     }
 
     /// Starts a `timeout`'s guarded effect above its deadline's entry.
-    pub(super) fn enter_deadline(&mut self, mut deadline: Box<Deadline>) -> Next {
+    pub(super) fn enter_deadline(&mut self, mut deadline: Box<dyn Timed>) -> Next {
         let guarded = deadline
             .guarded
             .take()
@@ -155,9 +154,10 @@ impl Interpreter {
         let mut earliest: Option<(tokio::time::Instant, &mut Deadline)> = None;
         let mut expired = false;
         for entry in self.stack.iter_mut() {
-            let Entry::Deadline(deadline) = entry else {
+            let Entry::Deadline(timed) = entry else {
                 continue;
             };
+            let deadline = timed.deadline_mut();
             if deadline.expired {
                 continue;
             }

@@ -23,7 +23,7 @@ pub(super) use restore::{Restore, SavedLocal};
 use super::{Interpreter, Next, Saved};
 use crate::kernel::cause::{Cause, Defect, Never};
 use crate::kernel::fiber::frame::{Delivery, FrameBox};
-use crate::kernel::fiber::prim::{Deadline, Finalizer, ForkOwner, Outcome, Owner, Then};
+use crate::kernel::fiber::prim::{Finalizer, ForkOwner, Outcome, Owner, Then, Timed};
 
 pub(super) enum Entry {
     /// A body: the top one is running, the others wait for the result of the entry above.
@@ -51,7 +51,7 @@ pub(super) enum Entry {
     Yielded,
     /// A `timeout` whose guarded effect runs above (boxed: rare next to bodies, and every
     /// entry of a deep stack pays for the largest variant).
-    Deadline(Box<Deadline>),
+    Deadline(Box<dyn Timed>),
     /// A continuation waiting for the exit of the effect above (`map`, `flat_map`).
     Then(Pin<Box<dyn Then>>),
 }
