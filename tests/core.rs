@@ -857,3 +857,24 @@ async fn yields_under_continuations_keep_a_test_clock_waiting_for_the_fiber() {
         Ok(200)
     );
 }
+
+async fn an_interrupt_arriving_while_a_maps_first_effect_yields_skips_the_map() {
+    // A race's first branch yields inside a `map`; the second wins at once, and the first is
+    // interrupted before it runs again. Where a body would not go on past the yield, neither
+    // does the continuation.
+    let runtime = Runtime::new(Context::new());
+    let called = Arc::new(AtomicBool::new(false));
+    let seen = called.clone();
+    let mapped = yield_now::<String>().map(move |()| {
+        seen.store(true, Ordering::SeqCst);
+        1
+    });
+    let raced = race_first([mapped, succeed(2)]);
+    assert_eq!(runtime.run(raced).await, Ok(2));
+    assert!(!called.load(Ordering::SeqCst), "the map never ran");
+    assert_eq!(runtime.live_fibers(), 0);
+}
+
+crate::tokio_tests_on_both_flavours!(
+    an_interrupt_arriving_while_a_maps_first_effect_yields_skips_the_map
+);

@@ -74,18 +74,25 @@ async fn a_loop_of_sync_binds_can_be_interrupted_and_does_not_starve_a_sibling()
     assert_eq!(runtime.live_fibers(), 0);
 }
 
+/// A sibling that runs until it has seen the busy loop make progress: the race can end only
+/// if both ran (whatever order the scheduler, or `EFFECT_PERTURB`, runs them in).
+fn sibling_after_progress(turns: Arc<AtomicU64>, ran: Arc<AtomicBool>) -> Effect<(), ()> {
+    effect::effect! {
+        while turns.load(Ordering::Relaxed) == 0 {
+            yield_now()?;
+        }
+        ran.store(true, Ordering::SeqCst);
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_loop_of_ready_binds_does_not_starve_a_sibling() {
     let runtime = Runtime::new(Context::new());
     let turns = Arc::new(AtomicU64::new(0));
     let sibling_ran = Arc::new(AtomicBool::new(false));
-    let ran = sibling_ran.clone();
-    let sibling = sync::<(), (), _>(move || ran.store(true, Ordering::SeqCst));
+    let sibling = sibling_after_progress(turns.clone(), sibling_ran.clone());
     let exit = runtime
-        .run(race_first([
-            busy_loop(turns.clone()),
-            yield_now().flat_map(|()| sibling),
-        ]))
+        .run(race_first([busy_loop(turns.clone()), sibling]))
         .await;
     assert_eq!(exit, Ok(()));
     assert!(sibling_ran.load(Ordering::SeqCst));

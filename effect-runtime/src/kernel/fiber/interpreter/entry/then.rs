@@ -10,7 +10,7 @@ use crate::kernel::fiber::interpreter::{Interpreter, Next};
 use crate::kernel::fiber::perturb;
 use crate::kernel::fiber::prim::{Prim, Then, ThenStep};
 
-use super::Entry;
+use super::{drop_caught, Entry};
 
 impl Interpreter {
     /// Starts a continuation: its first effect runs above its entry, or, when that was a plain
@@ -39,12 +39,20 @@ impl Interpreter {
     }
 
     /// The first effect of a continuation finished with `first` (a frame, or a yield's unit):
-    /// the continuation goes on.
+    /// the continuation goes on, unless the fiber is to be interrupted here, as it would be
+    /// before a body went on (I7): then it never does.
     pub(in crate::kernel::fiber::interpreter) fn then_resumed(
         &mut self,
         mut then: Pin<Box<dyn Then>>,
         first: Delivery,
     ) -> Next {
+        if let Some(mut cause) = self.pending_interruption() {
+            drop(first);
+            if let Some(defect) = drop_caught(then) {
+                cause = cause.then(defect);
+            }
+            return Next::Unwind(cause);
+        }
         let step = then.as_mut().resume(first);
         went_on(then, step)
     }
