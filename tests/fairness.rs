@@ -46,11 +46,14 @@ fn busy_sync_loop(turns: Arc<AtomicU64>) -> Effect<(), ()> {
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_loop_of_sync_binds_can_be_interrupted_and_does_not_starve_a_sibling() {
+/// Runs the endless loop `busy` makes: it turns, it stops once interrupted, and raced against
+/// a sibling that yields once, it lets the sibling run and win.
+async fn check_busy_loop_can_be_interrupted_and_does_not_starve_a_sibling(
+    busy: fn(Arc<AtomicU64>) -> Effect<(), ()>,
+) {
     let runtime = Runtime::new(Context::new());
     let turns = Arc::new(AtomicU64::new(0));
-    let fiber = runtime.fork(busy_sync_loop(turns.clone()));
+    let fiber = runtime.fork(busy(turns.clone()));
     tokio::task::yield_now().await;
     assert!(turns.load(Ordering::Relaxed) > 0);
     let exit = runtime.run(fiber.interrupt::<()>()).await.unwrap();
@@ -65,13 +68,15 @@ async fn a_loop_of_sync_binds_can_be_interrupted_and_does_not_starve_a_sibling()
     let sibling_ran = Arc::new(AtomicBool::new(false));
     let ran = sibling_ran.clone();
     let sibling = sync::<(), (), _>(move || ran.store(true, Ordering::SeqCst));
-    let raced = race_first([
-        busy_sync_loop(turns.clone()),
-        yield_now().flat_map(|()| sibling),
-    ]);
+    let raced = race_first([busy(turns), yield_now().flat_map(|()| sibling)]);
     assert_eq!(runtime.run(raced).await, Ok(()));
     assert!(sibling_ran.load(Ordering::SeqCst));
     assert_eq!(runtime.live_fibers(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_loop_of_sync_binds_can_be_interrupted_and_does_not_starve_a_sibling() {
+    check_busy_loop_can_be_interrupted_and_does_not_starve_a_sibling(busy_sync_loop).await;
 }
 
 /// A sibling that runs until it has seen the busy loop make progress: the race can end only
@@ -112,27 +117,7 @@ fn flat_map_loop(turns: Arc<AtomicU64>) -> Effect<(), ()> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_flat_map_loop_over_ready_values_can_be_interrupted_and_does_not_starve_a_sibling() {
-    let runtime = Runtime::new(Context::new());
-    let turns = Arc::new(AtomicU64::new(0));
-    let fiber = runtime.fork(flat_map_loop(turns.clone()));
-    tokio::task::yield_now().await;
-    assert!(turns.load(Ordering::Relaxed) > 0);
-    let exit = runtime.run(fiber.interrupt::<()>()).await.unwrap();
-    assert!(exit.unwrap_err().is_interrupted());
-    let after = turns.load(Ordering::Relaxed);
-    tokio::task::yield_now().await;
-    assert_eq!(
-        turns.load(Ordering::Relaxed),
-        after,
-        "nothing runs once interrupted"
-    );
-    let sibling_ran = Arc::new(AtomicBool::new(false));
-    let ran = sibling_ran.clone();
-    let sibling = sync::<(), (), _>(move || ran.store(true, Ordering::SeqCst));
-    let raced = race_first([flat_map_loop(turns), yield_now().flat_map(|()| sibling)]);
-    assert_eq!(runtime.run(raced).await, Ok(()));
-    assert!(sibling_ran.load(Ordering::SeqCst));
-    assert_eq!(runtime.live_fibers(), 0);
+    check_busy_loop_can_be_interrupted_and_does_not_starve_a_sibling(flat_map_loop).await;
 }
 
 #[tokio::test(flavor = "current_thread")]

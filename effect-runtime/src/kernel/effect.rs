@@ -1,17 +1,12 @@
 //! [`Effect`]: the lazy description of async work, and its constructors.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 
 use crate::kernel::cause::{Cause, Exit};
 use crate::kernel::context::Context;
-use crate::kernel::fiber::frame::{
-    ErasedFrame, ExitSlot, FrameBox, FutureFrame, IntoExit, PollBody,
-};
+use crate::kernel::fiber::frame::{Finished, FrameBox, FutureFrame, IntoExit, PollBody};
 use crate::kernel::fiber::handoff::current_context;
 use crate::kernel::fiber::prim::{DeferDrop, MakePrim, Prim};
 
@@ -122,25 +117,18 @@ where
     }
 }
 
-impl<F, A, E> ErasedFrame for Maker<F, A, E>
+// Finished: a maker becomes a frame only with its exit stored.
+impl<F, A, E> Finished for Maker<F, A, E>
 where
     F: FnOnce(&Context) -> Effect<A, E> + Send + 'static,
     A: Send + 'static,
     E: Send + 'static,
 {
-    /// Finished: a maker becomes a frame only with its exit stored.
-    fn poll_frame(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
-        Poll::Ready(())
-    }
+    type A = A;
+    type E = E;
 
-    fn drop_body(self: Pin<&mut Self>) {}
-
-    fn exit_slot(self: Pin<&mut Self>) -> &mut dyn ExitSlot {
-        &mut self.get_mut().out
-    }
-
-    fn output(self: Pin<&mut Self>) -> &mut dyn Any {
-        &mut self.get_mut().out
+    fn out(&mut self) -> &mut Option<Exit<A, E>> {
+        &mut self.out
     }
 }
 

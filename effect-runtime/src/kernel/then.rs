@@ -4,14 +4,12 @@
 //! allocation and two steps of the interpreter (start, resume) instead of an async body
 //! polled twice around a bind.
 
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 
 use crate::kernel::cause::{Cause, Defect, Exit};
 use crate::kernel::effect::Effect;
-use crate::kernel::fiber::frame::{Delivery, ErasedFrame, ExitSlot, FrameBox};
+use crate::kernel::fiber::frame::{Delivery, Finished, FrameBox};
 use crate::kernel::fiber::prim::{Prim, Then, ThenStep};
 
 /// What a continuation goes on with: the exit the whole ends with, or an effect to run in its
@@ -73,15 +71,6 @@ where
         self.0 = State::Done(Some(out));
         ThenStep::Done
     }
-
-    fn out(&mut self) -> &mut Option<Exit<B, E2>> {
-        match &mut self.0 {
-            State::Done(out) => out,
-            State::First(..) | State::Waiting(_) => {
-                panic!("effect runtime: the outcome of a running continuation was asked for")
-            }
-        }
-    }
 }
 
 impl<A, E, B, E2, F> Then for Continuation<A, E, B, E2, F>
@@ -120,7 +109,8 @@ where
     }
 }
 
-impl<A, E, B, E2, F> ErasedFrame for Continuation<A, E, B, E2, F>
+// A continuation is handed on as a frame only once done.
+impl<A, E, B, E2, F> Finished for Continuation<A, E, B, E2, F>
 where
     A: Send + 'static,
     E: Send + 'static,
@@ -128,23 +118,15 @@ where
     E2: Send + 'static,
     F: FnOnce(Exit<A, E>) -> GoOn<B, E2> + Send + 'static,
 {
-    /// A continuation is a frame only once done (the interpreter never polls it).
-    fn poll_frame(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
-        Poll::Ready(())
-    }
+    type A = B;
+    type E = E2;
 
-    fn drop_body(self: Pin<&mut Self>) {
-        let this = self.get_mut();
-        if !matches!(this.0, State::Done(_)) {
-            this.0 = State::Done(None);
+    fn out(&mut self) -> &mut Option<Exit<B, E2>> {
+        match &mut self.0 {
+            State::Done(out) => out,
+            State::First(..) | State::Waiting(_) => {
+                panic!("effect runtime: the outcome of a running continuation was asked for")
+            }
         }
-    }
-
-    fn exit_slot(self: Pin<&mut Self>) -> &mut dyn ExitSlot {
-        self.get_mut().out()
-    }
-
-    fn output(self: Pin<&mut Self>) -> &mut dyn Any {
-        self.get_mut().out()
     }
 }

@@ -7,17 +7,14 @@
 //! `timeout` yields `None`; when the fiber itself is interrupted, it unwinds through the
 //! deadline like through any other step.
 
-use std::any::Any;
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use crate::kernel::cause::{Cause, Exit, Never};
 use crate::kernel::clock::{Clock, LiveSleep};
 use crate::kernel::context::Context;
 use crate::kernel::effect::{fail_cause, succeed, Effect};
-use crate::kernel::fiber::frame::{take_exit, ErasedFrame, ExitSlot, FrameBox, FutureFrame};
+use crate::kernel::fiber::frame::{take_exit, Finished, FrameBox, FutureFrame};
 use crate::kernel::fiber::prim::{Deadline, Prim, Timed};
 
 /// An effect that succeeds after `duration` on the context's [`Clock`] (instantly under a
@@ -131,29 +128,24 @@ impl<A: Send + 'static, E: Send + 'static> Timed for TimeoutFail<A, E> {
     }
 }
 
-/// A timeout's box as a frame: finished once it is handed on as one.
-macro_rules! timed_frame {
-    ($timed:ident) => {
-        impl<A: Send + 'static, E: Send + 'static> ErasedFrame for $timed<A, E> {
-            fn poll_frame(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
-                Poll::Ready(())
-            }
+// A timeout's box is handed on as a frame only once it has ended.
+impl<A: Send + 'static, E: Send + 'static> Finished for TimeoutOption<A, E> {
+    type A = Option<A>;
+    type E = E;
 
-            fn drop_body(self: Pin<&mut Self>) {}
-
-            fn exit_slot(self: Pin<&mut Self>) -> &mut dyn ExitSlot {
-                &mut self.get_mut().out
-            }
-
-            fn output(self: Pin<&mut Self>) -> &mut dyn Any {
-                &mut self.get_mut().out
-            }
-        }
-    };
+    fn out(&mut self) -> &mut Option<Exit<Option<A>, E>> {
+        &mut self.out
+    }
 }
 
-timed_frame!(TimeoutOption);
-timed_frame!(TimeoutFail);
+impl<A: Send + 'static, E: Send + 'static> Finished for TimeoutFail<A, E> {
+    type A = A;
+    type E = E;
+
+    fn out(&mut self) -> &mut Option<Exit<A, E>> {
+        &mut self.out
+    }
+}
 
 impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Runs this effect for at most `duration` on the context's clock: `Some(value)` if it

@@ -218,6 +218,32 @@ where
     }
 }
 
+/// A box handed on as a frame only once it is finished, its outcome in a slot of its own (a
+/// suspended effect's maker once made, a timeout's deadline once ended): never polled as a
+/// body, so all a frame does is give that slot.
+pub(crate) trait Finished: Send + Unpin {
+    type A: Send + 'static;
+    type E: Send + 'static;
+
+    fn out(&mut self) -> &mut Option<Exit<Self::A, Self::E>>;
+}
+
+impl<T: Finished> ErasedFrame for T {
+    fn poll_frame(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+
+    fn drop_body(self: Pin<&mut Self>) {}
+
+    fn exit_slot(self: Pin<&mut Self>) -> &mut dyn ExitSlot {
+        self.get_mut().out()
+    }
+
+    fn output(self: Pin<&mut Self>) -> &mut dyn Any {
+        self.get_mut().out()
+    }
+}
+
 /// What the interpreter hands a body whose bound effect finished.
 pub(crate) enum Delivery {
     /// The finished frame, holding the typed exit.
