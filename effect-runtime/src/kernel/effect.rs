@@ -474,8 +474,8 @@ pub fn yield_now<E: Send + 'static>() -> Effect<(), E> {
     Effect::from_prim(Prim::Yield(yield_frame::<E>))
 }
 
-/// `yield_now`'s unit as a finished frame, for where no body binds it (a root run, a
-/// branch, a continuation's first effect): the interpreter yields, then starts it.
+/// `yield_now`'s unit as a finished frame, for an entry below the yield that needs one (a
+/// root run, a finalizer, a deadline; a body or a continuation gets the unit without one).
 pub(crate) fn yield_frame<E: Send + 'static>() -> FrameBox {
     FutureFrame::boxed(std::future::ready(Ok::<(), Cause<E>>(())))
 }

@@ -64,9 +64,9 @@ enum Next {
     Resume(Option<Delivery>),
     Deliver(FrameBox),
     Unwind(Cause<Never>),
-    /// Return to the scheduler once, as `yield_now` does, then start this (`None`: the yield's
-    /// unit is delivered to the entry under [`Entry::Yielded`]).
-    Yield(Option<Prim>),
+    /// Return to the scheduler once, as `yield_now` does: the yield's unit goes to the entry
+    /// under [`Entry::Yielded`] when the run is polled again.
+    Yield,
     /// Return to the scheduler once, queued again at once (the step budget is spent, or a
     /// perturbed run yields at random), then start this: as a body's poll does.
     Requeue(Prim),
@@ -173,18 +173,7 @@ impl Interpreter {
         let mut entered = Entered::enter(&self.span);
         let mut next = match self.start.take() {
             Some(prim) => Next::Start(prim),
-            None if matches!(self.stack.last(), Some(Entry::Yielded)) => {
-                self.stack.pop();
-                if let Some(Entry::Then(_)) = self.stack.last() {
-                    // A continuation's first effect was the yield.
-                    let Some(Entry::Then(then)) = self.stack.pop() else {
-                        unreachable!("the top entry was a continuation a moment ago")
-                    };
-                    self.then_resumed(then, Delivery::Unit)
-                } else {
-                    Next::Resume(Some(Delivery::Unit))
-                }
-            }
+            None if matches!(self.stack.last(), Some(Entry::Yielded(_))) => self.yielded(),
             None => Next::Resume(None),
         };
         loop {
@@ -209,9 +198,9 @@ impl Interpreter {
                     Ok(next) => next,
                     Err(outcome) => return self.finished(outcome),
                 },
-                Next::Yield(prim) => {
+                Next::Yield => {
                     self.yield_task(cx);
-                    match self.suspend_then(cx, prim) {
+                    match self.suspend(cx) {
                         Ok(next) => next,
                         Err(pending) => return pending,
                     }
@@ -220,9 +209,13 @@ impl Interpreter {
                     // Queued now, not at the worker's next park as a yield is: a busy run must
                     // not sit behind work that waits for it.
                     cx.waker().wake_by_ref();
-                    match self.suspend_then(cx, Some(prim)) {
+                    match self.suspend(cx) {
+                        // Interrupted meanwhile: the step never starts.
                         Ok(next) => next,
-                        Err(pending) => return pending,
+                        Err(pending) => {
+                            self.start = Some(prim);
+                            return pending;
+                        }
                     }
                 }
                 Next::Track(activity) => {
@@ -296,15 +289,11 @@ impl Interpreter {
             Prim::Suspend(make) => Next::Start(make.make_prim(&self.ctx)),
             Prim::Deadline(deadline) => self.enter_deadline(deadline),
             Prim::Then(then) => self.then_started(then),
-            // The first effect of a continuation: its unit is delivered to it, with no frame,
-            // as the run is polled again.
-            Prim::Yield(_) if matches!(self.stack.last(), Some(Entry::Then(_))) => {
-                self.stack.push(Entry::Yielded);
-                Next::Yield(None)
+            // Not bound by a body: see `Interpreter::yielded` for where its unit goes.
+            Prim::Yield(make) => {
+                self.stack.push(Entry::Yielded(make));
+                Next::Yield
             }
-            // Not bound by a body or a continuation (a root, a finalizer, a branch): yield,
-            // then start the unit's frame.
-            Prim::Yield(make) => Next::Yield(Some(Prim::Frame(make()))),
             Prim::WithFiber(request) => Next::Start(request(&mut FiberCx {
                 ctx: &self.ctx,
                 core: &self.core,
@@ -366,8 +355,8 @@ impl Interpreter {
                 // Starting a body is pushing it; the interrupt check above stands in for the
                 // one `Next::Start` makes.
                 (Poll::Pending, Some(Prim::Frame(body))) => self.stack.push(Entry::Frame(body)),
-                (Poll::Pending, Some(Prim::Yield(_))) => {
-                    self.stack.push(Entry::Yielded);
+                (Poll::Pending, Some(Prim::Yield(make))) => {
+                    self.stack.push(Entry::Yielded(make));
                     self.yield_task(cx);
                     return self.suspend(cx);
                 }
@@ -399,20 +388,6 @@ impl Interpreter {
             debug_assert!(polled.is_pending(), "a fresh yield_now yields once");
         }
         self.core.register_task(cx.waker());
-    }
-
-    /// Returns to the scheduler (see [`suspend`](Self::suspend)), to start `prim` when polled
-    /// again; interrupted meanwhile, it never starts.
-    fn suspend_then(
-        &mut self,
-        cx: &mut TaskContext<'_>,
-        prim: Option<Prim>,
-    ) -> Result<Next, Poll<Outcome>> {
-        let suspended = self.suspend(cx);
-        if suspended.is_err() {
-            self.start = prim;
-        }
-        suspended
     }
 
     /// Returns to the scheduler, the fiber waiting (or yielding): first the deadlines on the

@@ -23,7 +23,7 @@ pub(super) use restore::{Restore, SavedLocal};
 use super::{Interpreter, Next, Saved};
 use crate::kernel::cause::{Cause, Defect, Never};
 use crate::kernel::fiber::frame::{Delivery, FrameBox};
-use crate::kernel::fiber::prim::{Finalizer, ForkOwner, Outcome, Owner, Then, Timed};
+use crate::kernel::fiber::prim::{Finalizer, ForkOwner, Outcome, Owner, Prim, Then, Timed};
 
 pub(super) enum Entry {
     /// A body: the top one is running, the others wait for the result of the entry above.
@@ -46,9 +46,10 @@ pub(super) enum Entry {
     Region(Arc<dyn Owner>),
     /// The fiber's own forks, at the bottom of the stack: closed when the fiber ends.
     Forks(Arc<dyn ForkOwner>),
-    /// The body (or the continuation) below bound `yield_now`: the run returned to the
-    /// scheduler once, and the entry below gets its unit when the run is polled again.
-    Yielded,
+    /// `yield_now` ran here: the run returned to the scheduler once, and the entry below gets
+    /// the unit when the run is polled again ([`Interpreter::yielded`]; the function makes it
+    /// as a frame, for an entry below that needs one).
+    Yielded(fn() -> FrameBox),
     /// A `timeout` whose guarded effect runs above (boxed: rare next to bodies, and every
     /// entry of a deep stack pays for the largest variant).
     Deadline(Box<dyn Timed>),
@@ -71,7 +72,7 @@ impl Entry {
             | Entry::Then(_)
             | Entry::RestoreInterruptible
             | Entry::Restore(_)
-            | Entry::Yielded => false,
+            | Entry::Yielded(_) => false,
         }
     }
 }
@@ -80,6 +81,25 @@ impl Entry {
 const _: () = assert!(mem::size_of::<Entry>() <= 3 * mem::size_of::<usize>());
 
 impl Interpreter {
+    /// The run is polled again after a yield: the unit goes to the entry below, with no frame
+    /// for a body that bound the yield or a continuation that ran it first; anything else
+    /// (the root, a finalizer, a deadline) starts the unit as a frame.
+    pub(super) fn yielded(&mut self) -> Next {
+        let Some(Entry::Yielded(make)) = self.stack.pop() else {
+            unreachable!("the top entry is a yield")
+        };
+        match self.stack.last() {
+            Some(Entry::Frame(_)) => Next::Resume(Some(Delivery::Unit)),
+            Some(Entry::Then(_)) => {
+                let Some(Entry::Then(then)) = self.stack.pop() else {
+                    unreachable!("the top entry was a continuation a moment ago")
+                };
+                self.then_resumed(then, Delivery::Unit)
+            }
+            _ => Next::Start(Prim::Frame(make())),
+        }
+    }
+
     /// Hands a finished frame to the entry below it: the next step, or `Err` with the outcome
     /// when the root finished. Each kind of entry answers in its own file.
     pub(super) fn deliver(&mut self, done: FrameBox) -> Result<Next, Outcome> {
@@ -91,7 +111,7 @@ impl Interpreter {
         };
         Ok(match entry {
             Entry::Frame(_) => unreachable!("a waiting body was handled above"),
-            Entry::Yielded => unreachable!("a yield is popped before the run goes on"),
+            Entry::Yielded(_) => unreachable!("a yield is popped before the run goes on"),
             Entry::Finalizer(finalizer) => self.finalizer_delivered(finalizer, done),
             Entry::RunningFinalizer(after) => self.finalizer_ended(*after, done),
             Entry::RestoreInterruptible => self.interruptibility_delivered(true, done),
@@ -128,7 +148,7 @@ impl Interpreter {
                 }
                 Next::Unwind(cause)
             }
-            Entry::Yielded => Next::Unwind(cause),
+            Entry::Yielded(_) => Next::Unwind(cause),
             Entry::Finalizer(finalizer) => self.finalizer_unwound(finalizer, cause),
             Entry::RunningFinalizer(after) => self.finalizer_ended_unwinding(*after, cause),
             Entry::RestoreInterruptible | Entry::RestoreUninterruptible => {
