@@ -34,7 +34,7 @@ pub(super) enum Entry {
     /// rare, and every entry of a deep stack pays for the largest variant).
     RunningFinalizer(Box<AfterFinalizer>),
     /// What the fiber's interruptibility was before the effect above set it: put back as
-    /// that effect ends. (Two variants, not one with a `bool`: see [`Prim`](crate::kernel::fiber::prim::Prim) on fields
+    /// that effect ends. (Two variants, not one with a `bool`: see [`Prim`] on fields
     /// narrower than a word.)
     RestoreInterruptible,
     RestoreUninterruptible,
