@@ -508,6 +508,32 @@ fn an_interrupted_fiber_whose_finalizer_dies_is_reported_once_as_dying() {
 }
 
 #[test]
+fn a_root_run_of_a_plain_defect_is_reported_like_a_fibers_and_once() {
+    let (exits, collector) = traced(|_clock, rt, _| async move {
+        let died = rt.run(die::<(), String>("bug at the root")).await;
+        // A typed failure at the root is the caller's to handle: not reported.
+        let failed = rt.run(fail::<(), &str>("not found")).await;
+        (died, failed)
+    });
+    let cause = exits.0.unwrap_err();
+    assert!(cause.is_die());
+    assert_eq!(exits.1.unwrap_err().failure(), Some(&"not found"));
+    let trace = collector.trace();
+    let died = trace.runtime_events(Level::ERROR);
+    assert_eq!(died.len(), 1, "{trace:#?}");
+    assert_eq!(died[0].fields["message"], "fiber died");
+    assert_eq!(died[0].fields["fiber"], FiberId::NONE.to_string());
+    assert!(died[0].fields["cause"].contains("defect: bug at the root"));
+    // Reported once: the same defect ending another run is not reported again.
+    drop(trace);
+    let again = tracing::dispatcher::with_default(&collector.dispatch(), || {
+        effect::run_blocking(fail_cause::<(), String>(cause))
+    });
+    assert!(again.unwrap_err().is_die());
+    assert_eq!(collector.trace().runtime_events(Level::ERROR).len(), 1);
+}
+
+#[test]
 fn typed_failures_and_successes_are_not_reported() {
     let (exits, collector) = traced(|_clock, rt, _| async move {
         let failing = rt.fork(fail::<(), &str>("not found"));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::kernel::context::Context;
 use crate::kernel::effect::Effect;
-use crate::kernel::fiber::core::Family;
+use crate::kernel::fiber::core::{Family, FiberKind};
 use crate::kernel::fiber::handle::{spawn_fiber, Fiber};
 use crate::kernel::fiber::locals::Inherited;
 use crate::kernel::fiber::run::Run;
@@ -100,7 +100,13 @@ impl Runtime {
     /// ```
     pub fn fork<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Fiber<A, E> {
         let inherited = Inherited::root(self.ctx.clone()).in_current_span();
-        let fiber = spawn_fiber(effect, inherited, Some(self.family.clone()), true);
+        let fiber = spawn_fiber(
+            effect,
+            inherited,
+            Some(self.family.clone()),
+            true,
+            FiberKind::User,
+        );
         self.family.register_unsupervised(&fiber.core());
         fiber
     }

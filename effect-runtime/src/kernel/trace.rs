@@ -233,7 +233,23 @@ fn report_end(fiber: FiberId, outcome: &mut Outcome) {
             None => return,
         },
     };
-    if claim_new_defects(&cause) {
+    report(fiber, &cause, interrupted);
+}
+
+/// Reports a root run that ended without a fiber, its effect a plain failure or defect
+/// (`Runtime::run(die(..))`): its defects are reported as a fiber's would be, under
+/// `FiberId::NONE` (no fiber ran).
+#[cold]
+#[inline(never)]
+pub(crate) fn root_ended_at_once<E>(cause: &Cause<E>) {
+    if !cause.is_die() || !tracing::enabled!(target: TARGET, Level::ERROR) {
+        return;
+    }
+    report(FiberId::NONE, &TypedFailure::shape_of(cause), false);
+}
+
+fn report(fiber: FiberId, cause: &Cause<TypedFailure>, interrupted: bool) {
+    if claim_new_defects(cause) {
         tracing::error!(target: TARGET, fiber = %fiber, cause = %cause, "fiber died");
     } else if interrupted {
         tracing::debug!(target: TARGET, fiber = %fiber, cause = %cause, "fiber interrupted");

@@ -198,6 +198,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
+/// Who asked for a fiber: its `kind` in the runtime's metrics (see
+/// [`metered`](super::metered)), and nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FiberKind {
+    /// A root run, a fork, a daemon, a `Runtime::fork`.
+    User,
+    /// A member of a combinator's region (a race's branch, a `zip_par`'s effect, a worker).
+    Member,
+}
+
 /// The shared state of a fiber. `X` is what its owner keeps next to it in the same
 /// allocation (a [`Fiber`](super::handle::Fiber) keeps the typed exit there); everyone else
 /// sees the erased `FiberCore`, `Arc<FiberCore<X>>` coercing to `Arc<FiberCore>`.
@@ -209,6 +219,9 @@ pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     /// Wakes the fiber's task when it is interrupted.
     task: AtomicWaker,
     state: Mutex<CoreState>,
+    /// Its kind and start, for the runtime's metrics.
+    #[cfg(feature = "metrics")]
+    metered: super::metered::Metered,
     pub(crate) extra: X,
 }
 
@@ -269,7 +282,13 @@ impl Watcher {
 
 impl<X> FiberCore<X> {
     /// A new live fiber of `family`, with `extra` kept alongside its state.
-    pub(crate) fn new(family: Option<Arc<Family>>, extra: X) -> Arc<FiberCore<X>> {
+    pub(crate) fn new(
+        family: Option<Arc<Family>>,
+        kind: FiberKind,
+        extra: X,
+    ) -> Arc<FiberCore<X>> {
+        #[cfg(not(feature = "metrics"))]
+        let _ = kind;
         LIVE_FIBERS.add(1);
         if let Some(family) = &family {
             family.live.fetch_add(1, Ordering::SeqCst);
@@ -280,6 +299,8 @@ impl<X> FiberCore<X> {
             interrupted_by: AtomicU64::new(NOT_INTERRUPTED),
             task: AtomicWaker::new(),
             state: Mutex::new(CoreState::default()),
+            #[cfg(feature = "metrics")]
+            metered: super::metered::Metered::started(kind),
             extra,
         })
     }
@@ -292,6 +313,11 @@ impl<X: ?Sized> FiberCore<X> {
 
     pub(crate) fn family(&self) -> &Option<Arc<Family>> {
         &self.family
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn metered(&self) -> &super::metered::Metered {
+        &self.metered
     }
 
     fn state(&self) -> MutexGuard<'_, CoreState> {
@@ -375,6 +401,8 @@ impl<X: ?Sized> FiberCore<X> {
             // it and then counts the live fibers does not count it. (The family's lock, taken
             // here when the last fiber ends, never waits for a fiber's.)
             LIVE_FIBERS.add(-1);
+            #[cfg(feature = "metrics")]
+            self.metered.completed();
             if let Some(family) = &self.family {
                 family.fiber_ended();
             }
@@ -451,7 +479,7 @@ mod tests {
     fn the_registry_frees_a_slot_as_its_fiber_completes_and_reuses_it() {
         let family = Arc::new(Family::default());
         let cores: Vec<Arc<FiberCore>> = (0..100)
-            .map(|_| FiberCore::new(Some(family.clone()), ()) as Arc<FiberCore>)
+            .map(|_| FiberCore::new(Some(family.clone()), FiberKind::User, ()) as Arc<FiberCore>)
             .collect();
         cores
             .iter()
@@ -461,7 +489,7 @@ mod tests {
         assert_eq!(registered(&family), 40);
         // New fibers take the freed slots: the slab does not grow.
         let more: Vec<Arc<FiberCore>> = (0..60)
-            .map(|_| FiberCore::new(Some(family.clone()), ()) as Arc<FiberCore>)
+            .map(|_| FiberCore::new(Some(family.clone()), FiberKind::User, ()) as Arc<FiberCore>)
             .collect();
         more.iter()
             .for_each(|core| family.register_unsupervised(core));
@@ -477,7 +505,7 @@ mod tests {
     #[test]
     fn a_fiber_done_before_it_is_registered_holds_no_slot() {
         let family = Arc::new(Family::default());
-        let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+        let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
         core.complete();
         family.register_unsupervised(&core);
         assert_eq!(registered(&family), 0);
@@ -491,7 +519,7 @@ mod tests {
                 let family = family.clone();
                 std::thread::spawn(move || {
                     for _ in 0..2000 {
-                        let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+                        let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
                         let completer = {
                             let core = core.clone();
                             std::thread::spawn(move || core.complete())
@@ -509,11 +537,11 @@ mod tests {
     #[test]
     fn shutdown_interrupts_registered_fibers_and_each_still_frees_its_slot() {
         let family = Arc::new(Family::default());
-        let before: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+        let before: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
         family.register_unsupervised(&before);
         family.begin_shutdown();
         assert!(before.is_interrupted());
-        let after: Arc<FiberCore> = FiberCore::new(Some(family.clone()), ());
+        let after: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
         family.register_unsupervised(&after);
         assert!(
             after.is_interrupted(),

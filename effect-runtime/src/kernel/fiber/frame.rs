@@ -64,6 +64,10 @@ pub(crate) trait ExitSlot {
     /// fiber's end to be reported without knowing `E`); `None` for a success.
     #[cfg(feature = "tracing")]
     fn failure_shape(&mut self) -> Option<Cause<TypedFailure>>;
+
+    /// The outcome's label in the runtime's metrics (see [`metered`](super::metered)).
+    #[cfg(feature = "metrics")]
+    fn outcome(&self) -> &'static str;
 }
 
 impl<A: Send + 'static, E: Send + 'static> ExitSlot for Option<Exit<A, E>> {
@@ -79,6 +83,15 @@ impl<A: Send + 'static, E: Send + 'static> ExitSlot for Option<Exit<A, E>> {
         match self {
             Some(Err(cause)) => Some(TypedFailure::shape_of(cause)),
             _ => None,
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    fn outcome(&self) -> &'static str {
+        match self {
+            Some(exit) => super::metered::outcome_label(exit),
+            // A frame done without an outcome (its body dropped) counts as interrupted.
+            None => "interrupted",
         }
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 
-use super::core::{Family, FiberCore};
+use super::core::{Family, FiberCore, FiberKind};
 use super::id::FiberId;
 use super::locals::Inherited;
 use super::prim::Prim;
@@ -245,8 +245,9 @@ pub(crate) fn spawn_fiber<A: Send + 'static, E: Send + 'static>(
     inherited: Inherited,
     family: Option<Arc<Family>>,
     interruptible: bool,
+    kind: FiberKind,
 ) -> Fiber<A, E> {
-    let core: TypedCore<A, E> = FiberCore::new(family, Mutex::new(None));
+    let core: TypedCore<A, E> = FiberCore::new(family, kind, Mutex::new(None));
     let erased: Arc<FiberCore> = core.clone();
     let mut driver = Driver::new(effect.into_prim(), inherited, erased, interruptible);
     // The task holds the driver alone: the core it finishes comes out of the interpreter,
@@ -312,7 +313,13 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     fn fork_with<E2: Send + 'static>(self, supervised: bool) -> Effect<Fiber<A, E>, E2> {
         Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
             let family = fiber.core.family().clone();
-            let child = spawn_fiber(self, fiber.inherited(), family, fiber.interruptible);
+            let child = spawn_fiber(
+                self,
+                fiber.inherited(),
+                family,
+                fiber.interruptible,
+                FiberKind::User,
+            );
             if supervised {
                 fiber.adopt(child.core());
             } else if let Some(family) = fiber.core.family() {

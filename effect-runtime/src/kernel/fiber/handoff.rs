@@ -299,9 +299,10 @@ mod tests {
     use super::*;
     use crate::kernel::cause::Never;
     use crate::kernel::effect::{succeed, Effect};
+    use crate::kernel::fiber::core::FiberKind;
 
     fn core() -> Arc<FiberCore> {
-        FiberCore::new(None, ())
+        FiberCore::new(None, FiberKind::User, ())
     }
 
     /// A request whose body sets `dropped` when it is dropped (it is never polled).

@@ -105,6 +105,8 @@ pub(crate) mod interpreter;
 pub(crate) mod kept;
 pub(crate) mod live;
 pub(crate) mod locals;
+#[cfg(feature = "metrics")]
+pub(crate) mod metered;
 pub(crate) mod perturb;
 pub(crate) mod prim;
 pub(crate) mod region;

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use super::core::{Family, FiberCore};
+use super::core::{Family, FiberCore, FiberKind};
 use super::frame::take_exit;
 use super::interpreter::Interpreter;
 use super::locals::Inherited;
@@ -292,7 +292,12 @@ impl<A: Send + 'static, E: Send + 'static> Run<A, E> {
         family: Option<Arc<Family>>,
         in_place: bool,
     ) -> Self {
-        let core: Arc<FiberCore> = FiberCore::new(family, ());
+        // An in-place run is a region's member; every other is a root (or a body's nested run).
+        let kind = match in_place {
+            true => FiberKind::Member,
+            false => FiberKind::User,
+        };
+        let core: Arc<FiberCore> = FiberCore::new(family, kind, ());
         let driver = Driver::with_placement(prim, inherited, core.clone(), true, in_place);
         Run {
             state: RunState::Running(driver, core),
@@ -304,7 +309,14 @@ impl<A: Send + 'static, E: Send + 'static> Run<A, E> {
         // Root runs (and `Runtime::new`) install the panic-location hook, once per process;
         // every other fiber starts inside one of them.
         crate::kernel::panic_location::install();
-        Run::inheriting(effect, || Inherited::root(ctx.clone()), family)
+        let run = Run::inheriting(effect, || Inherited::root(ctx.clone()), family);
+        // A plain defect ends the run without a fiber; it is reported as a fiber's would be
+        // (a member's or a nested run's ends in a fiber that reports it).
+        #[cfg(feature = "tracing")]
+        if let RunState::Ready(Err(cause)) = &run.state {
+            crate::kernel::trace::root_ended_at_once(cause);
+        }
+        run
     }
 
     /// A run of a fiber started by another, with what `inherit` gives (asked only if there is

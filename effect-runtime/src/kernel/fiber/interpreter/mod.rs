@@ -233,7 +233,7 @@ impl Interpreter {
 
     /// The fiber's end: reported once, here (its stack is empty, every finalizer ran, and it
     /// is back in the span it started in), before its owner stores the exit and completes it.
-    #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
+    #[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(unused_mut))]
     fn finished(&self, mut outcome: Outcome) -> Poll<Outcome> {
         // I5: nothing is left of the fiber's work.
         debug_assert!(
@@ -250,6 +250,8 @@ impl Interpreter {
         );
         #[cfg(feature = "tracing")]
         crate::kernel::trace::fiber_ended(self.core.id(), &mut outcome);
+        #[cfg(feature = "metrics")]
+        self.core.metered().finished(&mut outcome);
         Poll::Ready(outcome)
     }
 

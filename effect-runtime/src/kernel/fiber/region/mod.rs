@@ -58,7 +58,7 @@ use in_place::InPlaceRuns;
 use slots::{Slot, Slots};
 use wake::Ready;
 
-use super::core::Family;
+use super::core::{Family, FiberKind};
 use super::frame::FutureFrame;
 use super::handle::spawn_fiber;
 use super::locals::Inherited;
@@ -197,7 +197,7 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
     ) -> usize {
         let mut members = lock(&self.members);
         let ready = members.ready.queue();
-        let fiber = spawn_fiber(effect, from.clone(), family.clone(), true);
+        let fiber = spawn_fiber(effect, from.clone(), family.clone(), true, FiberKind::Member);
         let core = fiber.core();
         let index = match free {
             Some(index) => {

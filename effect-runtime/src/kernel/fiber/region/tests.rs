@@ -7,7 +7,7 @@ use super::*;
 use crate::kernel::cause::Never;
 use crate::kernel::context::Context;
 use crate::kernel::effect::{never, succeed, yield_now};
-use crate::kernel::fiber::core::FiberCore;
+use crate::kernel::fiber::core::{FiberCore, FiberKind};
 use std::task::Waker;
 
 /// What a region holds: slots, room for in-place runs.
@@ -155,7 +155,7 @@ fn a_race_of_two_keeps_its_members_inline_and_a_third_moves_them_all() {
 fn a_fiber_with_many_live_forks_sweeps_its_finished_ones_rarely() {
     use crate::kernel::fiber::prim::ForkOwner;
     let forks = Forks::default();
-    let core = || -> Arc<FiberCore> { FiberCore::new(None, ()) };
+    let core = || -> Arc<FiberCore> { FiberCore::new(None, FiberKind::User, ()) };
     let live: Vec<Arc<FiberCore>> = (0..1000).map(|_| core()).collect();
     live.iter().for_each(|fiber| forks.adopt(fiber.clone()));
     let before = forks::SWEEPS.with(|s| s.get());
