@@ -20,6 +20,10 @@ mod ops;
 mod services;
 pub mod stream;
 
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use ops::metrics;
+
 pub use kernel::cause::{Cause, Defect, Exit, HoldsFailure, Never};
 pub use kernel::clock::{Clock, ClockSleep, TestClock, TestSleep};
 pub use kernel::context::Context;

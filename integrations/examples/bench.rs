@@ -415,6 +415,24 @@ fn traced_fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>>
     }))
 }
 
+// ---- metered_fork_join: fork_join with the fiber metrics on, no recorder ----
+//
+// What a service pays for the `metrics` feature when no recorder is installed: `fork_join`
+// with fiber metrics on (each fiber counted started, live and ended, its lifetime timed, all
+// into the no-op recorder) against the same `fork_join` with them off. The bench is built
+// with the feature (for this workload), and every other workload runs with fiber metrics
+// off (`main`), as close as one binary gets to the feature being off: what is left is a load
+// and a branch per fiber.
+
+fn metered_fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(async move {
+        effect::metrics::set_fiber_metrics(true);
+        let side = fork_join_effect(n).await;
+        effect::metrics::set_fiber_metrics(false);
+        side
+    })
+}
+
 // ---- for_each_par_64 vs buffered(64) ----
 
 fn for_each_par_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
@@ -1357,6 +1375,14 @@ fn workloads() -> Vec<Workload> {
             peer: None,
         },
         Workload {
+            name: "metered_fork_join",
+            n: 100_000,
+            effect: metered_fork_join_effect,
+            baseline: fork_join_effect,
+            note: Some("floor: fork_join's effect side, with fiber metrics off"),
+            peer: None,
+        },
+        Workload {
             name: "nested_timeout",
             n: 100_000,
             effect: nested_timeout_effect,
@@ -1565,6 +1591,9 @@ fn measure(
 }
 
 fn main() {
+    // Fiber metrics off for every workload but `metered_fork_join`, which turns them on for
+    // its effect side (see there).
+    effect::metrics::set_fiber_metrics(false);
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("--fiber-memory-child") => {

@@ -8,6 +8,8 @@ pub(crate) mod duration;
 pub(crate) mod fiber_ref;
 pub(crate) mod finalize;
 pub(crate) mod for_each_par;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub(crate) mod par;
 pub(crate) mod race;
 pub(crate) mod recover;

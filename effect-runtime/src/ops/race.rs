@@ -70,7 +70,12 @@ where
     A: Send + 'static,
     E: Send + 'static,
 {
-    match (exit, racers.interrupt_rest_keeping_defects().await) {
+    let (defects, _interrupted) = racers.interrupt_rest_keeping_defects().await;
+    #[cfg(feature = "metrics")]
+    if _interrupted > 0 {
+        metrics::counter!("effect_race_losers_interrupted_total").increment(_interrupted);
+    }
+    match (exit, defects) {
         (exit, None) => exit,
         (Ok(_), Some(defects)) => Err(defects.widen()),
         (Err(cause), Some(defects)) => Err(cause.both(defects.widen())),

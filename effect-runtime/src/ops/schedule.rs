@@ -58,19 +58,22 @@ type Start<I> = dyn Fn(&Random) -> Box<dyn Step<I>> + Send + Sync;
 /// ```
 pub struct Schedule<I = ()> {
     start: Arc<Start<I>>,
+    /// Its name in the metrics of the retries and repeats it drives (see [`named`](Schedule::named)).
+    name: &'static str,
 }
 
 impl<I> Clone for Schedule<I> {
     fn clone(&self) -> Self {
         Schedule {
             start: self.start.clone(),
+            name: self.name,
         }
     }
 }
 
 impl<I> fmt::Debug for Schedule<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Schedule")
+        write!(f, "Schedule({})", self.name)
     }
 }
 
@@ -83,19 +86,23 @@ impl<I, F: FnMut(&I) -> Option<Duration> + Send> Step<I> for FnStep<F> {
 }
 
 impl<I: 'static> Schedule<I> {
-    fn from_step<S, F>(start: F) -> Self
+    fn from_step<S, F>(name: &'static str, start: F) -> Self
     where
         S: FnMut(&I) -> Option<Duration> + Send + 'static,
         F: Fn() -> S + Send + Sync + 'static,
     {
         Schedule {
             start: Arc::new(move |_: &Random| Box::new(FnStep(start())) as Box<dyn Step<I>>),
+            name,
         }
     }
 
     /// Delays from the `n`-th recurrence (0-based), forever.
-    fn from_delays(delay: impl Fn(u64) -> Duration + Send + Sync + Clone + 'static) -> Self {
-        Schedule::from_step(move || {
+    fn from_delays(
+        name: &'static str,
+        delay: impl Fn(u64) -> Duration + Send + Sync + Clone + 'static,
+    ) -> Self {
+        Schedule::from_step(name, move || {
             let delay = delay.clone();
             let mut n = 0;
             move |_: &I| {
@@ -116,7 +123,7 @@ impl<I: 'static> Schedule<I> {
     /// assert_eq!(policy.delays(&(), 3), [Duration::ZERO; 3]); // never stops on its own
     /// ```
     pub fn forever() -> Self {
-        Schedule::from_delays(|_| Duration::ZERO)
+        Schedule::from_delays("forever", |_| Duration::ZERO)
     }
 
     /// Recurs `n` times without delay (`n` retries: `n + 1` attempts in all).
@@ -129,7 +136,7 @@ impl<I: 'static> Schedule<I> {
     /// assert_eq!(policy.delays(&(), 10), [Duration::ZERO, Duration::ZERO]);
     /// ```
     pub fn recurs(n: u64) -> Self {
-        Schedule::from_step(move || {
+        Schedule::from_step("recurs", move || {
             let mut left = n;
             move |_: &I| {
                 if left == 0 {
@@ -150,7 +157,7 @@ impl<I: 'static> Schedule<I> {
     /// assert_eq!(policy.delays(&(), 10), [ms(250); 3]);
     /// ```
     pub fn spaced(delay: Duration) -> Self {
-        Schedule::from_delays(move |_| delay)
+        Schedule::from_delays("spaced", move |_| delay)
     }
 
     /// Recurs forever with delays `base`, `2·base`, `4·base`, ...
@@ -174,7 +181,9 @@ impl<I: 'static> Schedule<I> {
     /// assert_eq!(policy.delays(&(), 10), [100, 150, 225].map(ms));
     /// ```
     pub fn exponential_with(base: Duration, factor: f64) -> Self {
-        Schedule::from_delays(move |n| scale(base, factor.powi(n.min(i32::MAX as u64) as i32)))
+        Schedule::from_delays("exponential", move |n| {
+            scale(base, factor.powi(n.min(i32::MAX as u64) as i32))
+        })
     }
 
     /// Recurs forever with delays `base`, `base`, `2·base`, `3·base`, `5·base`, ...
@@ -186,7 +195,7 @@ impl<I: 'static> Schedule<I> {
     /// assert_eq!(policy.delays(&(), 10), [1, 1, 2, 3, 5, 8].map(ms));
     /// ```
     pub fn fibonacci(base: Duration) -> Self {
-        Schedule::from_step(move || {
+        Schedule::from_step("fibonacci", move || {
             let (mut current, mut next) = (base, base);
             move |_: &I| {
                 let delay = current;
@@ -210,9 +219,11 @@ impl<I: 'static> Schedule<I> {
     /// assert_eq!(delays, policy.delays_with(&Random::from(TestRandom::new(1)), &(), 3));
     /// ```
     pub fn jittered(self) -> Self {
+        let name = self.name;
         let schedule = self;
         Schedule {
             start: Arc::new(move |random: &Random| jitter_step(&schedule, random.clone())),
+            name,
         }
     }
 
@@ -227,6 +238,7 @@ impl<I: 'static> Schedule<I> {
     /// assert_eq!(policy.delays(&(), 4), policy.delays(&(), 4));
     /// ```
     pub fn jittered_seeded(self, seed: u64) -> Self {
+        let name = self.name;
         let schedule = self;
         Schedule {
             start: Arc::new(move |_: &Random| {
@@ -235,6 +247,7 @@ impl<I: 'static> Schedule<I> {
                     Random::from(crate::kernel::random::TestRandom::new(seed)),
                 )
             }),
+            name,
         }
     }
 
@@ -268,11 +281,13 @@ impl<I: 'static> Schedule<I> {
     where
         S: FnMut(&I) -> Option<Duration> + Send + 'static,
     {
+        let name = self.name;
         let inner = self;
         Schedule {
             start: Arc::new(move |random: &Random| {
                 Box::new(FnStep(wrap((inner.start)(random)))) as Box<dyn Step<I>>
             }),
+            name,
         }
     }
 
@@ -376,7 +391,9 @@ impl<I: 'static> Schedule<I> {
         b: Schedule<I>,
         merge: fn(Option<Duration>, Option<Duration>) -> Option<Duration>,
     ) -> Self {
+        let name = a.name;
         Schedule {
+            name,
             start: Arc::new(move |random: &Random| {
                 let (mut a, mut b) = ((a.start)(random), (b.start)(random));
                 Box::new(FnStep(move |input: &I| merge(a.next(input), b.next(input))))
@@ -395,6 +412,7 @@ impl<I: 'static> Schedule<I> {
     /// ```
     pub fn and_then(self, next: Schedule<I>) -> Self {
         Schedule {
+            name: self.name,
             start: Arc::new(move |random: &Random| {
                 let (mut first, mut second, mut on_second) =
                     ((self.start)(random), (next.start)(random), false);
@@ -409,6 +427,28 @@ impl<I: 'static> Schedule<I> {
                 })) as Box<dyn Step<I>>
             }),
         }
+    }
+
+    /// This schedule under `name`: the `schedule` label of the `effect_retries_total` and
+    /// `effect_repeats_total` metrics of the [`retry`]s and [`repeat`]s it drives (the
+    /// `metrics` feature). Unnamed, a schedule is named after the constructor it started from
+    /// (`"exponential"`, `"recurs"`, ...); a combination, after its left operand.
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// let backoff: Schedule<String> = Schedule::exponential(ms(10)) & Schedule::recurs(3);
+    /// assert_eq!(backoff.name(), "exponential");
+    /// assert_eq!(backoff.named("db_backoff").name(), "db_backoff");
+    /// ```
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// The schedule's name (see [`named`](Schedule::named)).
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     /// The delays this schedule would choose, given the same input after each attempt, up to
@@ -512,7 +552,7 @@ where
     F: Fn() -> Effect<A, E> + Send + 'static,
 {
     // Only a typed failure is shown to the schedule; a success or a defect ends the loop.
-    recur(make, schedule, |exit| {
+    recur(make, schedule, RETRIES, |exit| {
         exit.as_ref().err().and_then(Cause::failure)
     })
 }
@@ -547,14 +587,20 @@ where
     F: Fn() -> Effect<A, E> + Send + 'static,
 {
     // Only a success is shown to the schedule; the first failure ends the loop.
-    recur(make, schedule, |exit| exit.as_ref().ok())
+    recur(make, schedule, REPEATS, |exit| exit.as_ref().ok())
 }
 
 /// Runs `make()` again and again while `schedule` continues on what `input` picks out of
 /// each exit (after the schedule's delay, on the context's clock); ends with the last exit.
+/// The counter of a [`retry`]'s retries, labelled by schedule (the `metrics` feature).
+const RETRIES: &str = "effect_retries_total";
+/// The counter of a [`repeat`]'s repeats, labelled by schedule.
+const REPEATS: &str = "effect_repeats_total";
+
 fn recur<A, E, I, F>(
     make: F,
     schedule: Schedule<I>,
+    _counter: &'static str,
     input: fn(&Exit<A, E>) -> Option<&I>,
 ) -> Effect<A, E>
 where
@@ -578,6 +624,8 @@ where
                 Some(delay) => clock.sleep(delay).await,
                 None => return exit,
             }
+            #[cfg(feature = "metrics")]
+            metrics::counter!(_counter, "schedule" => schedule.name).increment(1);
             exit = make().await;
         }
     })

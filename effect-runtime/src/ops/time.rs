@@ -102,6 +102,7 @@ impl<A: Send + 'static, E: Send + 'static> Timed for TimeoutOption<A, E> {
 
     fn timed_out(mut self: Box<Self>, cause: Cause<Never>) -> FrameBox {
         ended(&mut self.deadline);
+        timeout_fired();
         self.out = Some(cleanup_failure(cause).map_or(Ok(None), Err));
         Box::into_pin(self)
     }
@@ -122,10 +123,18 @@ impl<A: Send + 'static, E: Send + 'static> Timed for TimeoutFail<A, E> {
 
     fn timed_out(mut self: Box<Self>, cause: Cause<Never>) -> FrameBox {
         ended(&mut self.deadline);
+        timeout_fired();
         let error = self.error.take().expect("a timeout ends once");
         self.out = Some(Err(cleanup_failure(cause).unwrap_or(Cause::Fail(error))));
         Box::into_pin(self)
     }
+}
+
+/// Counts a timeout that fired (`effect_timeouts_total`, the `metrics` feature).
+#[inline]
+fn timeout_fired() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("effect_timeouts_total").increment(1);
 }
 
 // A timeout's box is handed on as a frame only once it has ended.

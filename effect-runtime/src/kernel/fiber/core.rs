@@ -221,7 +221,7 @@ pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     state: Mutex<CoreState>,
     /// Its kind and start, for the runtime's metrics.
     #[cfg(feature = "metrics")]
-    metered: super::metered::Metered,
+    metered: Option<super::metered::Metered>,
     pub(crate) extra: X,
 }
 
@@ -282,11 +282,7 @@ impl Watcher {
 
 impl<X> FiberCore<X> {
     /// A new live fiber of `family`, with `extra` kept alongside its state.
-    pub(crate) fn new(
-        family: Option<Arc<Family>>,
-        kind: FiberKind,
-        extra: X,
-    ) -> Arc<FiberCore<X>> {
+    pub(crate) fn new(family: Option<Arc<Family>>, kind: FiberKind, extra: X) -> Arc<FiberCore<X>> {
         #[cfg(not(feature = "metrics"))]
         let _ = kind;
         LIVE_FIBERS.add(1);
@@ -316,8 +312,8 @@ impl<X: ?Sized> FiberCore<X> {
     }
 
     #[cfg(feature = "metrics")]
-    pub(crate) fn metered(&self) -> &super::metered::Metered {
-        &self.metered
+    pub(crate) fn metered(&self) -> Option<&super::metered::Metered> {
+        self.metered.as_ref()
     }
 
     fn state(&self) -> MutexGuard<'_, CoreState> {
@@ -402,7 +398,9 @@ impl<X: ?Sized> FiberCore<X> {
             // here when the last fiber ends, never waits for a fiber's.)
             LIVE_FIBERS.add(-1);
             #[cfg(feature = "metrics")]
-            self.metered.completed();
+            if let Some(metered) = &self.metered {
+                metered.completed();
+            }
             if let Some(family) = &self.family {
                 family.fiber_ended();
             }
@@ -519,7 +517,8 @@ mod tests {
                 let family = family.clone();
                 std::thread::spawn(move || {
                     for _ in 0..2000 {
-                        let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
+                        let core: Arc<FiberCore> =
+                            FiberCore::new(Some(family.clone()), FiberKind::User, ());
                         let completer = {
                             let core = core.clone();
                             std::thread::spawn(move || core.complete())

@@ -109,6 +109,15 @@ impl<V: Clone, E: Clone> Pending<V, E> {
     }
 }
 
+/// What [`State::count`] counts.
+#[derive(Clone, Copy)]
+enum Counted {
+    Hit,
+    Miss,
+    Load,
+    Eviction,
+}
+
 /// The entries, the lookups and the counts, under one lock.
 pub(crate) struct State<K, V, E> {
     pub(crate) entries: LruCache<K, Entry<V, E>>,
@@ -119,10 +128,13 @@ pub(crate) struct State<K, V, E> {
     pub(crate) misses: u64,
     pub(crate) loads: u64,
     pub(crate) evictions: u64,
+    /// The cache's name, the label of its metrics (see `CacheBuilder::named`).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    name: Option<&'static str>,
 }
 
 impl<K: Hash + Eq, V, E> State<K, V, E> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(name: Option<&'static str>) -> Self {
         State {
             entries: LruCache::unbounded(),
             lookups: Kept::new(),
@@ -131,6 +143,23 @@ impl<K: Hash + Eq, V, E> State<K, V, E> {
             misses: 0,
             loads: 0,
             evictions: 0,
+            name,
+        }
+    }
+
+    /// Counts a hit, a miss, a lookup started or an eviction: in the cache's stats, and in
+    /// its metrics when it is named.
+    fn count(&mut self, what: Counted) {
+        let (count, _metric) = match what {
+            Counted::Hit => (&mut self.hits, "effect_cache_hits_total"),
+            Counted::Miss => (&mut self.misses, "effect_cache_misses_total"),
+            Counted::Load => (&mut self.loads, "effect_cache_loads_total"),
+            Counted::Eviction => (&mut self.evictions, "effect_cache_evictions_total"),
+        };
+        *count += 1;
+        #[cfg(feature = "metrics")]
+        if let Some(cache) = self.name {
+            metrics::counter!(_metric, "cache" => cache).increment(1);
         }
     }
 
@@ -141,7 +170,7 @@ impl<K: Hash + Eq, V, E> State<K, V, E> {
             if self.entries.pop_lru().is_none() {
                 break;
             }
-            self.evictions += 1;
+            self.count(Counted::Eviction);
         }
     }
 }
@@ -204,7 +233,7 @@ where
             }
             _ => return None,
         };
-        state.hits += 1;
+        state.count(Counted::Hit);
         Some(exit)
     }
 
@@ -229,15 +258,15 @@ where
         };
         match found {
             Found::Value(exit) => {
-                state.hits += 1;
+                state.count(Counted::Hit);
                 Ok(Next::Done(exit))
             }
             Found::InFlight(pending) => {
-                state.hits += 1;
+                state.count(Counted::Hit);
                 Ok(Next::Wait(self.join(&key, &pending)))
             }
             Found::Nothing => {
-                state.misses += 1;
+                state.count(Counted::Miss);
                 Ok(self.load(&mut state, key))
             }
         }
@@ -267,7 +296,7 @@ where
             Found::InFlight(pending) => Ok(Next::Wait(self.join(&key, &pending))),
             // A refresh beside the value still served.
             Found::Value(pending) => {
-                state.loads += 1;
+                state.count(Counted::Load);
                 Ok(Next::Load(self.waiter(&key, &pending)))
             }
             Found::Nothing => Ok(self.load(&mut state, key)),
@@ -276,7 +305,7 @@ where
 
     /// A new lookup of `key`, in a new entry (the least recently used evicted if full).
     fn load(self: &Arc<Self>, state: &mut State<K, V, E>, key: K) -> Next<K, V, E> {
-        state.loads += 1;
+        state.count(Counted::Load);
         if state.entries.pop(&key).is_none() {
             state.make_room(self.capacity);
         }

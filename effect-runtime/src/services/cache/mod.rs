@@ -119,6 +119,7 @@ pub struct CacheBuilder<K, V, E> {
     success: Duration,
     failure: Duration,
     time_to_live: Option<TimeToLive<V, E>>,
+    name: Option<&'static str>,
 }
 
 impl<K, V, E> CacheBuilder<K, V, E>
@@ -186,6 +187,28 @@ where
         self
     }
 
+    /// The cache, named `name`: with the `metrics` feature, its hits, misses, lookups started
+    /// and evictions (what [`Cache::stats`] counts) are counted in `effect_cache_hits_total`,
+    /// `effect_cache_misses_total`, `effect_cache_loads_total` and
+    /// `effect_cache_evictions_total`, labelled `cache = name`.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::Cache;
+    ///
+    /// let hit: Effect<u32, Never> = scoped(
+    ///     Cache::builder(10, |n: &u32| succeed::<u32, Never>(n + 1))
+    ///         .named("users")
+    ///         .make()
+    ///         .flat_map(|cache| cache.get(1)),
+    /// );
+    /// assert_eq!(effect::run_blocking(hit), Ok(2));
+    /// ```
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
     /// An effect making the cache, which lives until the scope of its context closes.
     ///
     /// # Errors
@@ -227,7 +250,7 @@ where
                 capacity: self.capacity,
                 clock: Clock::of(&ctx),
                 ctx,
-                state: Mutex::new(State::new()),
+                state: Mutex::new(State::new(self.name)),
             });
             if let Err(close) = scope.add_finalizer_or_back(inner.clone().close()) {
                 close.await.map_err(Cause::widen)?;
@@ -300,6 +323,7 @@ where
             success: Duration::MAX,
             failure: Duration::ZERO,
             time_to_live: None,
+            name: None,
         }
     }
 

@@ -21,7 +21,7 @@
 //!   granted, being acquired or being released (releasing whatever comes back idle).
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -33,6 +33,7 @@ use crate::ops::scope::{scope_exit, Scope};
 
 mod guards;
 mod lifecycle;
+mod metered;
 
 use guards::{SlotGuard, WaitGuard};
 
@@ -130,6 +131,8 @@ pub(crate) struct PoolCore<R, E> {
     /// Told whenever an item goes idle or leaves, and when the pool closes: for the reaper
     /// and for closing, and only while one of them may listen (`anyone_listens`).
     changed: Notify,
+    /// Its name, the label of its metrics (see `Pool::named`).
+    pub(crate) name: OnceLock<&'static str>,
 }
 
 /// The counts a pool reports.
@@ -170,11 +173,15 @@ where
                 closed: false,
             }),
             changed: Notify::new(),
+            name: OnceLock::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, CoreState<R>> {
-        lock(&self.state)
+    fn lock(&self) -> metered::Locked<'_, R> {
+        metered::Locked {
+            state: lock(&self.state),
+            name: &self.name,
+        }
     }
 
     pub(crate) fn counts(&self) -> Counts {
@@ -251,6 +258,7 @@ where
                 let mut state = self.lock();
                 if !state.closed {
                     if let Some(item) = state.idle.pop() {
+                        metered::served(&self.name, Duration::ZERO);
                         return match self.hand_out(&mut state, item, scope) {
                             Ok(value) => succeed(value),
                             Err(returning) => {
@@ -281,8 +289,10 @@ where
                     return Err(Cause::interrupt());
                 }
                 if let Some(item) = state.idle.pop() {
+                    metered::served(&self.name, Duration::ZERO);
                     Next::Settle(self.hand_out(&mut state, item, &scope))
                 } else if state.size() < self.max {
+                    metered::served(&self.name, Duration::ZERO);
                     state.acquiring += 1;
                     Next::Acquire
                 } else {
@@ -304,6 +314,7 @@ where
                 Next::Acquire => return self.acquire_for(scope, clock).await,
                 Next::Wait(guard) => guard,
             };
+            let waiting_since = clock.instant();
             loop {
                 guard.ready().await;
                 // The grant is taken under the lock, and an item checked out in the same step
@@ -313,9 +324,13 @@ where
                     match guard.take(&mut state) {
                         Some(Grant::Item(item)) => {
                             state.granted -= 1;
+                            metered::served(&self.name, clock.instant() - waiting_since);
                             Next::<R, E>::Settle(self.hand_out(&mut state, item, &scope))
                         }
-                        Some(Grant::Slot) => Next::Acquire,
+                        Some(Grant::Slot) => {
+                            metered::served(&self.name, clock.instant() - waiting_since);
+                            Next::Acquire
+                        }
                         Some(Grant::Closed) => return Err(Cause::interrupt()),
                         // Taken back (its item was invalidated): first in line again.
                         None => continue,

@@ -251,7 +251,9 @@ impl Interpreter {
         #[cfg(feature = "tracing")]
         crate::kernel::trace::fiber_ended(self.core.id(), &mut outcome);
         #[cfg(feature = "metrics")]
-        self.core.metered().finished(&mut outcome);
+        if let Some(metered) = self.core.metered() {
+            metered.finished(&mut outcome);
+        }
         Poll::Ready(outcome)
     }
 

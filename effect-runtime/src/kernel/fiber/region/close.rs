@@ -33,11 +33,16 @@ impl Closing {
 impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
     /// Interrupts every member still running and waits until all have finished; the defects
     /// of their exits (cleanup that failed as they were interrupted), which must not be lost.
-    pub(crate) async fn interrupt_rest_keeping_defects(&self) -> Option<Cause<Never>> {
+    /// Also gives how many of them ended interrupted (a race's losers, for its metrics).
+    pub(crate) async fn interrupt_rest_keeping_defects(&self) -> (Option<Cause<Never>>, u64) {
         let mut defects = None;
-        self.interrupt_rest(|exit| keep_defects(&mut defects, exit))
-            .await;
-        defects
+        let mut interrupted = 0;
+        self.interrupt_rest(|exit| {
+            interrupted += u64::from(matches!(&exit, Err(cause) if cause.is_interrupted()));
+            keep_defects(&mut defects, exit)
+        })
+        .await;
+        (defects, interrupted)
     }
 
     /// Interrupts every member still running, waits until all have finished, and gives

@@ -197,7 +197,13 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
     ) -> usize {
         let mut members = lock(&self.members);
         let ready = members.ready.queue();
-        let fiber = spawn_fiber(effect, from.clone(), family.clone(), true, FiberKind::Member);
+        let fiber = spawn_fiber(
+            effect,
+            from.clone(),
+            family.clone(),
+            true,
+            FiberKind::Member,
+        );
         let core = fiber.core();
         let index = match free {
             Some(index) => {

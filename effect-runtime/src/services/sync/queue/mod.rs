@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 mod batch;
+mod metered;
 
 use super::lock;
 use crate::kernel::cause::{Cause, HoldsFailure};
@@ -121,6 +122,8 @@ struct Inner<T> {
     /// Told (every waiter at once) whenever room appears or the queue shuts down, for a
     /// [`Hub`](super::Hub) waiting for room in all its subscribers' queues together.
     room_watch: Option<Arc<Notify>>,
+    /// Its name, the label of its metrics (see `Queue::named`).
+    name: std::sync::OnceLock<&'static str>,
 }
 
 struct State<T> {
@@ -142,6 +145,7 @@ impl<T> Queue<T> {
                 grew: Notify::new(),
                 not_full: Notify::new(),
                 room_watch,
+                name: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -154,9 +158,13 @@ impl<T> Queue<T> {
         }
         match self.inner.strategy {
             Strategy::BackPressure => Pushed::Full(item),
-            Strategy::Dropping => Pushed::Refused(item),
+            Strategy::Dropping => {
+                self.count_lost(false);
+                Pushed::Refused(item)
+            }
             Strategy::Sliding => {
                 // Full at a capacity of at least one: there is an oldest item to drop.
+                self.count_lost(true);
                 state.items.pop_front();
                 state.items.push_back(item);
                 Pushed::Added
@@ -171,6 +179,7 @@ impl<T> Queue<T> {
 
     /// Wakes whoever waits for items, after `added` were added.
     fn items_added(&self, added: usize) {
+        self.depth_changed();
         for _ in 0..added.min(self.inner.capacity) {
             self.inner.not_empty.notify_one();
         }
@@ -190,6 +199,7 @@ impl<T> Queue<T> {
 
     /// Wakes whoever waits for room, after `taken` items were taken.
     fn room_made(&self, taken: usize) {
+        self.depth_changed();
         for _ in 0..taken {
             self.inner.not_full.notify_one();
         }
@@ -342,7 +352,11 @@ impl<T: Send + 'static> Queue<T> {
                 self.items_added(1);
                 Ok(())
             }
-            Pushed::Refused(item) | Pushed::Full(item) => Err(item),
+            Pushed::Refused(item) => Err(item),
+            Pushed::Full(item) => {
+                self.count_lost(false);
+                Err(item)
+            }
         }
     }
 
