@@ -19,6 +19,11 @@
 //!   feeds and a `TestClock`;
 //! - **a tracing span per request**: `request{method path request_id}` on every line a
 //!   request logs;
+//! - **metrics at `/metrics`**, in Prometheus' text format: the runtime's (fibers by
+//!   outcome, retries of the feed's backoff, timeouts fired), the quote store pool's (size,
+//!   in use, how long requests waited for a connection) and each request's count and
+//!   duration by outcome (`tracked("quote")`), recorded through the `metrics` facade into
+//!   the Prometheus exporter's recorder;
 //! - **graceful shutdown on Ctrl-C**: axum stops accepting, requests in flight get a few
 //!   seconds to finish, then `Runtime::shutdown` interrupts the rest (each returns its
 //!   connection and answers 503), the services are torn down, and no fiber is left alive.
@@ -28,6 +33,7 @@
 //! curl localhost:3000/quote/ACME                   # ACME 123.70 live
 //! curl localhost:3000/quote/HOOLI                  # trading halted: HOOLI 45.00 cached, after 300 ms
 //! curl -i localhost:3000/quote/NOPE                # 404 Not Found: no such symbol: NOPE
+//! curl localhost:3000/metrics                      # effect_tracked_total{name="quote",outcome="success"} 1 ...
 //! cargo run --example http_service -- --self-test  # serves on a free port, sends requests, stops
 //! ```
 //!
@@ -41,7 +47,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -56,6 +62,7 @@ use futures::FutureExt;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -361,7 +368,7 @@ impl QuoteStore {
             let connect = move || connecting.clone().connect(prices.clone());
             // All `size` connections now; on shutdown the pool waits for those lent, then
             // closes them all.
-            let pool = Pool::make(connect, size..=size)?;
+            let pool = Pool::make(connect, size..=size)?.named("quote_store");
             QuoteStore { pool, counts }
         }
     }
@@ -450,7 +457,8 @@ fn quote(symbol: String) -> Effect<Quote, ApiError> {
 /// feed budget.
 fn live_price(config: &Config, feed: Feed, symbol: String) -> Effect<Quote, FeedError> {
     let backoff = (Schedule::exponential(config.backoff) & Schedule::recurs(config.retries))
-        .while_input(FeedError::is_transient);
+        .while_input(FeedError::is_transient)
+        .named("feed_backoff");
     let attempt = move || {
         let symbol = symbol.clone();
         feed.0
@@ -477,6 +485,7 @@ fn live_price(config: &Config, feed: Feed, symbol: String) -> Effect<Quote, Feed
 #[derive(Clone)]
 pub struct App {
     runtime: Runtime,
+    metrics: &'static PrometheusHandle,
     config: Config,
     services: Scope,
     next_request_id: Arc<AtomicU64>,
@@ -494,6 +503,7 @@ impl App {
         let ctx = layers.build_scoped(&base, &services).await?;
         Ok(App {
             runtime: Runtime::new(ctx),
+            metrics: prometheus(),
             config,
             services,
             next_request_id: Arc::new(AtomicU64::new(1)),
@@ -510,6 +520,7 @@ impl App {
         Router::new()
             .route("/health", get(|| async { "ok" }))
             .route("/quote/{symbol}", get(get_quote))
+            .route("/metrics", get(get_metrics))
             .with_state(self.clone())
     }
 
@@ -601,7 +612,29 @@ async fn get_quote(
     uri: Uri,
     Path(symbol): Path<String>,
 ) -> Response {
-    app.respond(method, uri, quote(symbol)).await
+    app.respond(method, uri, quote(symbol).tracked("quote"))
+        .await
+}
+
+/// `GET /metrics`: everything recorded so far, in Prometheus' text format.
+async fn get_metrics(State(app): State<App>) -> Response {
+    // Drains what the exporter's histograms hold: summaries are computed here, not as each
+    // sample is recorded.
+    app.metrics.run_upkeep();
+    let content_type = [("content-type", "text/plain; version=0.0.4")];
+    (StatusCode::OK, content_type, app.metrics.render()).into_response()
+}
+
+/// The process's metrics recorder, installed on first use: Prometheus' exporter, without an
+/// HTTP listener of its own (axum serves `/metrics`). A process has one recorder, so every
+/// `App` in it (the tests start several) shares it.
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            .expect("no other metrics recorder is installed in this process")
+    })
 }
 
 // ---- A client, for the self-test and tests/http_service.rs ----
@@ -686,6 +719,12 @@ async fn run_self_test(addr: SocketAddr) -> Result<(), BoxError> {
         assert_eq!(answer.0, status, "GET {path}");
         assert!(answer.1.starts_with(body), "GET {path}: {}", answer.1);
     }
+    let (_, metrics) = http_get(&client, addr, "/metrics").await?;
+    let counts = |line: &&str| line.starts_with("effect_") && line.contains("_total{");
+    for line in metrics.lines().filter(counts) {
+        println!("  {line}");
+    }
+    assert!(metrics.contains(r#"effect_tracked_total{name="quote",outcome="success"} 4"#));
     let batch = (0..8).map(|_| http_get(&client, addr, "/quote/ACME"));
     for answer in futures::future::join_all(batch).await {
         let (status, body) = answer?;

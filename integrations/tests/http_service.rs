@@ -209,6 +209,34 @@ async fn answers_live_quotes_and_404_for_unlisted_symbols() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_in_prometheus_text_format() {
+    let service = start(Config::default(), ScriptedFeed::new([], Step::Answer)).await;
+    assert_eq!(service.get("/quote/ACME").await.0, StatusCode::OK);
+    assert_eq!(service.get("/quote/NOPE").await.0, StatusCode::NOT_FOUND);
+    let (status, body) = service.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    // The process has one recorder, which every test's service shares: the counts here are
+    // at least this test's. Each line is `name{labels} value`.
+    let value = |series: &str| -> f64 {
+        let line = body
+            .lines()
+            .find(|line| line.starts_with(series))
+            .unwrap_or_else(|| panic!("no `{series}` in:\n{body}"));
+        line[series.len()..].trim().parse().unwrap()
+    };
+    assert!(value(r#"effect_tracked_total{name="quote",outcome="success"}"#) >= 1.0);
+    assert!(value(r#"effect_tracked_total{name="quote",outcome="failure"}"#) >= 1.0);
+    assert!(
+        value(r#"effect_tracked_duration_seconds_count{name="quote",outcome="success"}"#) >= 1.0
+    );
+    assert!(value(r#"effect_fibers_started_total{kind="user"}"#) >= 2.0);
+    assert!(value(r#"effect_fibers_ended_total{kind="user",outcome="success"}"#) >= 1.0);
+    assert!(value(r#"effect_pool_wait_seconds_count{pool="quote_store"}"#) >= 2.0);
+    assert!(body.contains("# TYPE effect_pool_size gauge"), "{body}");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_that_never_answers_yields_the_last_known_price_at_the_feed_timeout() {
     let config = Config::default();
     let feed = ScriptedFeed::new([Step::Answer], Step::Hang);

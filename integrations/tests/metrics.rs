@@ -21,9 +21,12 @@ use effect::{Cache, Pool, Queue, QueueShutdown, RateLimiter, Runtime};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 
-/// What a program recorded: each metric by kind, name and sorted labels.
+/// A metric: its kind, its name and its labels, sorted.
+type Series = (MetricKind, String, Vec<(String, String)>);
+
+/// What a program recorded.
 struct Recorded {
-    values: HashMap<(MetricKind, String, Vec<(String, String)>), DebugValue>,
+    values: HashMap<Series, DebugValue>,
 }
 
 impl Recorded {
@@ -381,8 +384,7 @@ fn a_named_pools_gauges_follow_its_items_while_it_is_open() {
             let _held = pool.get()?;
             (pool.size(), pool.in_use())
         });
-        let counts = rt.run(program).await;
-        counts
+        rt.run(program).await
     });
     assert_eq!(counts, Ok((2, 1)));
     // The last values set, when the pool closed with the program's scope.
