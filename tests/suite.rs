@@ -72,6 +72,9 @@ mod stream_sink;
 mod stream_stateful;
 #[path = "stream_time.rs"]
 mod stream_time;
+#[path = "supervisor.rs"]
+mod supervisor;
+
 #[path = "test_attr.rs"]
 mod test_attr;
 #[path = "time.rs"]

@@ -23,6 +23,7 @@ pub mod stream;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use ops::metrics;
+pub use services::supervisor;
 
 pub use kernel::cause::{Cause, Defect, Exit, HoldsFailure, Never};
 pub use kernel::clock::{Clock, ClockSleep, TestClock, TestSleep};

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use common::test_env;
 use effect::metrics::{Counter, Gauge, Histogram};
 use effect::prelude::*;
+use effect::supervisor::{Child, Supervisor};
 use effect::{Cache, Pool, Queue, QueueShutdown, RateLimiter, Runtime};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
@@ -503,4 +504,28 @@ fn a_named_queue_records_its_depth_and_what_it_refused_or_dropped() {
     assert_eq!(m.gauge("effect_queue_depth", &[("queue", "jobs")]), 1.0);
     assert_eq!(m.gauge("effect_queue_depth", &[("queue", "latest")]), 0.0);
     assert_eq!(m.gauge("effect_queue_depth", &[("queue", "bounded")]), 1.0);
+}
+
+// --- Supervision ---
+
+#[test]
+fn every_restart_counts_by_supervisor_and_child() {
+    let (exit, m) = recorded(|clock, rt| async move {
+        let crashing = || sleep::<String>(secs(1)).flat_map(|()| die::<(), String>("crashed"));
+        let supervisor = Supervisor::new("app")
+            .intensity(10, secs(60))
+            .child(Child::new("worker", crashing))
+            .child(Child::new("idle", never::<(), String>));
+        let running = rt.fork(supervisor.run());
+        clock.advance(secs(3)).await;
+        rt.run(running.interrupt::<Never>()).await
+    });
+    assert!(exit.unwrap().unwrap_err().is_interrupted());
+    let restarts = |child| {
+        m.counter(
+            "effect_supervisor_restarts_total",
+            &[("supervisor", "app"), ("child", child)],
+        )
+    };
+    assert_eq!((restarts("worker"), restarts("idle")), (3, 0));
 }

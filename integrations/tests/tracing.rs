@@ -534,6 +534,40 @@ fn a_root_run_of_a_plain_defect_is_reported_like_a_fibers_and_once() {
 }
 
 #[test]
+fn every_supervisor_restart_and_give_up_is_an_event() {
+    let (exit, collector) = traced(|clock, rt, _| async move {
+        let crashing = || {
+            sleep::<String>(secs(1)).flat_map(|()| fail::<(), String>("lost the connection".into()))
+        };
+        let supervisor = effect::supervisor::Supervisor::new("app")
+            .intensity(2, secs(60))
+            .child(effect::supervisor::Child::new("consumer", crashing));
+        let running = rt.fork(supervisor.run());
+        clock.advance(secs(3)).await;
+        rt.run(running.join()).await
+    });
+    assert_eq!(exit.unwrap_err().failure().unwrap().ends.len(), 3);
+    let trace = collector.trace();
+    let restarts: Vec<_> = trace
+        .events
+        .iter()
+        .filter(|e| e.target == "effect" && e.fields["message"] == "child restarted")
+        .collect();
+    assert_eq!(restarts.len(), 2, "{trace:#?}");
+    for (n, event) in restarts.iter().enumerate() {
+        assert_eq!(event.level, Level::INFO);
+        assert_eq!(event.fields["supervisor"], "app");
+        assert_eq!(event.fields["child"], "consumer");
+        assert_eq!(event.fields["restarts"], (n + 1).to_string());
+        assert_eq!(event.fields["ended"], "lost the connection");
+    }
+    let gave_up = trace.runtime_events(Level::WARN);
+    assert_eq!(gave_up.len(), 1, "{trace:#?}");
+    assert_eq!(gave_up[0].fields["message"], "supervisor gave up");
+    assert!(gave_up[0].fields["error"].starts_with("supervisor app gave up after 2 restarts"));
+}
+
+#[test]
 fn typed_failures_and_successes_are_not_reported() {
     let (exits, collector) = traced(|_clock, rt, _| async move {
         let failing = rt.fork(fail::<(), &str>("not found"));

@@ -8,4 +8,5 @@ pub(crate) mod layer;
 pub(crate) mod pool;
 pub(crate) mod rate_limiter;
 pub(crate) mod signal;
+pub mod supervisor;
 pub(crate) mod sync;
