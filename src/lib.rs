@@ -178,6 +178,17 @@
 //! assert_eq!(names[0], names[2]); // the second get of user 1 came from the cache
 //! ```
 //!
+//! ## Supervision
+//!
+//! [`supervisor::Supervisor`] keeps long-running child services alive, with Erlang/OTP's
+//! semantics (which neither ZIO nor Effect-TS ships): a restart strategy (one-for-one,
+//! one-for-all, rest-for-one), a restart policy per child (permanent, transient, temporary),
+//! a backoff [`Schedule`], and an intensity limit (at most N restarts in a period), past which
+//! it stops its children and fails, escalating to its own supervisor. Supervisors nest into
+//! a tree ([`into_child`](supervisor::Supervisor::into_child)); interrupting one stops its
+//! children in reverse start order, each within its shutdown timeout, with its finalizers.
+//! On a [`TestClock`] every restart happens at an exact virtual instant.
+//!
 //! ## Running effects
 //!
 //! An effect runs with a context: [`Effect::run`]`(&ctx).await` from async code,

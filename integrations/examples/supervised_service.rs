@@ -1,0 +1,198 @@
+//! A tree of supervised workers: `cargo run --example supervised_service`.
+//!
+//! ```text
+//! service (one-for-one, backoff 100 ms, at most 3 restarts in 10 s)
+//! ├── workers (rest-for-one, backoff 50 ms, at most 2 restarts in 10 s)
+//! │   ├── consumer   takes jobs from a queue; a poison job kills it (a panic)
+//! │   └── reporter   every 250 ms, how many jobs are done
+//! └── listener       a TCP listener on 127.0.0.1 answering `ok`
+//! ```
+//!
+//! A producer feeds the queue twenty jobs and five poison ones:
+//!
+//! - the first poison kills the consumer: `workers` restarts it after 50 ms, and the reporter
+//!   after it (rest-for-one);
+//! - a burst of four more: the consumer dies twice more within `workers`' period, one restart
+//!   too many, so `workers` gives up, stopping its children, and escalates: `service`
+//!   restarts the `workers` subtree after 100 ms, whose new consumer takes the last two poison
+//!   jobs (two restarts, within its fresh limit) and the rest of the work;
+//! - the listener, in another branch of the tree, is never touched.
+//!
+//! Ctrl-C stops the tree in reverse start order (the listener, then `workers`, which stops
+//! the reporter, then the consumer), each child with its finalizers. The restarts are
+//! `INFO` events, and the metrics (Prometheus' text format) are printed at the end.
+//! `-- --self-test` stops by itself once the work is done, and checks the counts.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use effect::prelude::*;
+use effect::supervisor::{Child, Strategy, Supervisor};
+use effect::{Queue, QueueShutdown};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug)]
+enum Job {
+    Work(u32),
+    Poison,
+}
+
+/// Takes jobs one at a time; a poison job panics (a defect, as a bug would).
+#[effect]
+fn consume(jobs: Queue<Job>, done: Arc<AtomicU32>) -> Effect<(), String> {
+    loop {
+        match jobs
+            .take::<QueueShutdown>()
+            .map_err(|_| "queue shut down".to_string())?
+        {
+            Job::Work(n) => {
+                sleep(ms(5))?;
+                done.fetch_add(1, Ordering::SeqCst);
+                tracing::debug!(job = n, "done");
+            }
+            Job::Poison => panic!("poison job"),
+        }
+    }
+}
+
+/// Every 250 ms: how many jobs are done.
+fn report(done: Arc<AtomicU32>) -> Effect<(), String> {
+    let tick = move || {
+        let done = done.clone();
+        sync(move || tracing::info!(done = done.load(Ordering::SeqCst), "progress"))
+    };
+    repeat(tick, Schedule::spaced(ms(250)))
+}
+
+/// Answers `ok` to every connection, until stopped.
+fn listen(listener: Arc<TcpListener>) -> Effect<(), String> {
+    effect::attempt_async(move || async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.map_err(|e| e.to_string())?;
+            socket.write_all(b"ok\n").await.map_err(|e| e.to_string())?;
+        }
+    })
+}
+
+/// Twenty jobs with a poison one after the fifth, then a burst of four poison jobs after the
+/// tenth.
+fn produce(jobs: Queue<Job>) -> Effect<(), String> {
+    let mut script = Vec::new();
+    for n in 0..20 {
+        script.push(Job::Work(n));
+        match n {
+            4 => script.push(Job::Poison),
+            9 => script.extend((0..4).map(|_| Job::Poison)),
+            _ => {}
+        }
+    }
+    effect::sync(move || {
+        for job in script {
+            jobs.try_offer(job)
+                .expect("an unbounded queue takes every job");
+        }
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .init();
+    let self_test = std::env::args().any(|arg| arg == "--self-test");
+    // The poison jobs panic on purpose: the runtime reports each defect once, as a `child
+    // restarted` event, so the default hook's message and backtrace would only repeat it.
+    // (Set before the runtime starts, which adds the panic's location to the defect.)
+    std::panic::set_hook(Box::new(|_| {}));
+    let metrics = PrometheusBuilder::new().install_recorder()?;
+
+    let jobs = Queue::<Job>::unbounded().named("jobs");
+    let done = Arc::new(AtomicU32::new(0));
+    let listener = Arc::new(TcpListener::bind("127.0.0.1:0").await?);
+    let addr = listener.local_addr()?;
+
+    let workers = Supervisor::new("workers")
+        .strategy(Strategy::RestForOne)
+        .intensity(2, secs(10))
+        .backoff(Schedule::exponential(ms(50)))
+        .child(Child::new("consumer", {
+            let (jobs, done) = (jobs.clone(), done.clone());
+            move || consume(jobs.clone(), done.clone())
+        }))
+        .child(Child::new("reporter", {
+            let done = done.clone();
+            move || report(done.clone())
+        }));
+    let service = Supervisor::new("service")
+        .intensity(3, secs(10))
+        .backoff(Schedule::exponential(ms(100)))
+        .child(workers.into_child())
+        .child(Child::new("listener", move || listen(listener.clone())).shutdown_timeout(secs(1)));
+
+    let runtime = effect::Runtime::new(effect::Context::new());
+    let tree = runtime.fork(service.run());
+    runtime
+        .run(produce(jobs.clone()))
+        .await
+        .map_err(|cause| cause.to_string())?;
+    tracing::info!(%addr, "serving; Ctrl-C stops");
+
+    let mut answer = String::new();
+    TcpStream::connect(addr)
+        .await?
+        .read_to_string(&mut answer)
+        .await?;
+    assert_eq!(answer, "ok\n");
+
+    if self_test {
+        // Until the work is done (real time: a few hundred milliseconds).
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while done.load(Ordering::SeqCst) < 20 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await?;
+    } else {
+        tokio::signal::ctrl_c().await?;
+    }
+    tracing::info!("stopping the tree");
+    let exit = runtime
+        .run(tree.interrupt::<std::convert::Infallible>())
+        .await;
+    assert!(
+        matches!(exit, Ok(Err(ref cause)) if cause.is_interrupted_only()),
+        "{exit:?}"
+    );
+    assert_eq!(runtime.live_fibers(), 0);
+
+    let rendered = metrics.render();
+    let restarts: Vec<&str> = rendered
+        .lines()
+        .filter(|line| line.starts_with("effect_supervisor_restarts_total"))
+        .collect();
+    println!("{}", restarts.join("\n"));
+    let count = |series: &str| -> u64 {
+        restarts
+            .iter()
+            .find(|line| line.starts_with(series))
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let restarted = |supervisor: &str, child: &str| {
+        count(&format!(
+            r#"effect_supervisor_restarts_total{{supervisor="{supervisor}",child="{child}"}}"#
+        ))
+    };
+    // workers restarted the consumer after the first poison, and after the first of the
+    // burst, then gave up at the second; its second incarnation restarted it twice more.
+    assert_eq!(restarted("workers", "consumer"), 4);
+    assert_eq!(restarted("workers", "reporter"), 4);
+    assert_eq!(restarted("service", "workers"), 1);
+    assert_eq!(restarted("service", "listener"), 0);
+    println!("done: {} jobs, 0 fibers left", done.load(Ordering::SeqCst));
+    Ok(())
+}
