@@ -693,6 +693,25 @@ pub mod prelude {
     ///   `async fn`'s state machine, its body is compiled by the crate that uses it, not by a
     ///   library that only defines it. Calls between `#[effect]` fns never nest generic code,
     ///   so a chain of any length compiles.
+    /// - `#[effect(instrument)]` (the `tracing` feature) runs the effect in a span, with
+    ///   `#[tracing::instrument]`'s meaning: named after the fn, at `INFO`, recording each
+    ///   argument (and `self`) with `Debug`, made when the fn is called (a child of the span
+    ///   current then), entered while the effect runs and closed when it ends, however it
+    ///   ends. Its arguments: `name = ".."`, `target = ".."`, `level = "debug"`, `skip(a, b)`,
+    ///   `skip_all`, `fields(id = %order.id, attempt = 1)` (which take the place of an
+    ///   argument of the same name), and `err` (or `err(Debug)`), which records a typed
+    ///   failure as an `ERROR` event, `error = %e`, inside the span.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// #[effect(instrument(level = "debug", skip(token), err))]
+    /// fn fetch(user: u32, token: String) -> Effect<usize, String> {
+    ///     sleep(ms(1))?; // inside `fetch{user=7}`
+    ///     token.len()
+    /// }
+    /// assert_eq!(effect::run_blocking(fetch(7, "s3cret".into())), Ok(6));
+    /// ```
     ///
     /// ```
     /// use effect::prelude::*;

@@ -14,12 +14,7 @@ use crate::facade::Facade;
 /// The entry point of `#[effect]`.
 pub(crate) fn expand(args: TokenStream, item: TokenStream, fx: &Facade) -> TokenStream {
     let mut errors = Errors::default();
-    if !args.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &args,
-            "#[effect] takes no arguments; write `#[effect]` alone",
-        ));
-    }
+    let instrument = crate::instrument::parse(args, &mut errors);
     let function: ItemFn = match syn::parse2(item.clone()) {
         Ok(function) => function,
         Err(_) if is_declaration(&item) => {
@@ -39,8 +34,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, fx: &Facade) -> Token
         }
     };
     let types = check_signature(&function.sig, &mut errors, "#[effect] fn", fx);
+    if let Some(instrument) = &instrument {
+        instrument.check(&function.sig, &mut errors);
+    }
     match (errors.is_empty(), types) {
-        (true, Some(types)) => expand_function(function, &types),
+        (true, Some(types)) => expand_function(function, &types, instrument.as_ref(), fx),
         _ => errors.into_compile_errors_with(stub(&function)),
     }
 }
@@ -76,14 +74,22 @@ pub(crate) fn stub(function: &ItemFn) -> TokenStream {
     }
 }
 
-fn expand_function(function: ItemFn, types: &BodyTypes) -> TokenStream {
+fn expand_function(
+    function: ItemFn,
+    types: &BodyTypes,
+    instrument: Option<&crate::instrument::Instrument>,
+    fx: &Facade,
+) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
         sig,
         block,
     } = function;
-    let body = body::compile(block.stmts, types);
+    let mut body = body::compile(block.stmts, types);
+    if let Some(instrument) = instrument {
+        body = instrument.wrap(&sig, body, &fx.private(proc_macro2::Span::call_site()));
+    }
     // `#[inline]` makes the fn's body (its state machine and the frame that erases it) be
     // compiled where the fn is used, as an `async fn`'s state machine is compiled where it
     // is polled: a library of effect fns costs its own build type checking, not code

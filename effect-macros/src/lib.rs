@@ -16,6 +16,7 @@ mod entry;
 mod errors;
 mod facade;
 mod function;
+mod instrument;
 mod main_attr;
 mod statement;
 mod test_attr;

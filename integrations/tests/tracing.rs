@@ -26,6 +26,8 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Clone, Debug)]
 struct SpanRecord {
     name: &'static str,
+    level: Level,
+    target: String,
     parent: Option<usize>,
     fields: BTreeMap<String, String>,
     closed: bool,
@@ -108,6 +110,8 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Collector {
         let mut trace = self.0.lock().unwrap();
         trace.spans.push(SpanRecord {
             name: attrs.metadata().name(),
+            level: *attrs.metadata().level(),
+            target: attrs.metadata().target().to_string(),
             parent,
             fields: fields.0,
             closed: false,
@@ -582,6 +586,144 @@ fn typed_failures_and_successes_are_not_reported() {
         trace.events.iter().all(|e| e.target != "effect"),
         "{trace:#?}"
     );
+}
+
+// --- #[effect(instrument)] ---
+
+#[derive(Debug)]
+struct Order {
+    id: u32,
+}
+
+#[effect(instrument)]
+fn checkout(order: Order, note_text: &'static str) -> Effect<u32, String> {
+    note::<String>(note_text)?;
+    sleep(ms(10))?;
+    order.id
+}
+
+#[effect(instrument(name = "load_user", level = "debug", skip(password), fields(user = %name, attempt = 1)))]
+fn login(name: String, password: String, tries: u32) -> Effect<usize, String> {
+    note::<String>("logging in")?;
+    name.len() + password.len() + tries as usize
+}
+
+#[effect(instrument(skip_all, err))]
+fn failing(secret: u32, fail_with: Option<&'static str>) -> Effect<u32, String> {
+    note::<String>("trying")?;
+    if let Some(error) = fail_with {
+        fail(error.to_string())?;
+    }
+    secret
+}
+
+#[effect(instrument(err(Debug), target = "payments"))]
+fn charge(cents: u64) -> Effect<u64, Vec<u8>> {
+    fail(vec![1, 2])?;
+    cents
+}
+
+#[test]
+fn instrument_makes_a_span_named_after_the_fn_at_info_recording_each_argument_with_debug() {
+    let (exit, collector) = traced(|clock, rt, _| async move {
+        let fiber = rt.fork(checkout(Order { id: 7 }, "in checkout"));
+        clock.advance(ms(10)).await;
+        rt.run(fiber.join()).await
+    });
+    assert_eq!(exit, Ok(7));
+    let trace = collector.trace();
+    let spans = trace.spans_named("checkout");
+    assert_eq!(spans.len(), 1, "{trace:#?}");
+    let span = spans[0];
+    assert_eq!(span.level, Level::INFO);
+    assert_eq!(span.target, "tracing"); // the module the fn is in, as tracing's
+    assert_eq!(span.fields["order"], "Order { id: 7 }");
+    assert_eq!(span.fields["note_text"], "\"in checkout\"");
+    assert!(span.closed, "closed when the effect ended");
+    assert_eq!(trace.scope_of(trace.note("in checkout")), ["checkout"]);
+}
+
+#[test]
+fn instrument_takes_a_name_a_level_skipped_arguments_and_fields_as_tracings_does() {
+    let (exit, collector) = traced(|_clock, rt, _| async move {
+        rt.run(login("ada".to_string(), "secret".to_string(), 2))
+            .await
+    });
+    assert_eq!(exit, Ok(11));
+    let trace = collector.trace();
+    let span = trace.spans_named("load_user")[0];
+    assert_eq!(span.level, Level::DEBUG);
+    assert!(!span.fields.contains_key("password"), "skipped: {span:?}");
+    // `fields` names `user`, and `name` is still an argument recorded with Debug.
+    assert_eq!(span.fields["user"], "ada");
+    assert_eq!(span.fields["name"], "\"ada\"");
+    assert_eq!(span.fields["attempt"], "1");
+    assert_eq!(span.fields["tries"], "2");
+    assert_eq!(trace.scope_of(trace.note("logging in")), ["load_user"]);
+}
+
+#[test]
+fn instrument_err_records_a_typed_failure_inside_the_span_and_nothing_on_success() {
+    let (exits, collector) = traced(|_clock, rt, _| async move {
+        (
+            rt.run(failing(1, None)).await,
+            rt.run(failing(2, Some("card declined"))).await,
+            rt.run(charge(100)).await,
+        )
+    });
+    assert_eq!(exits.0, Ok(1));
+    assert_eq!(
+        exits.1.unwrap_err().failure(),
+        Some(&"card declined".to_string())
+    );
+    assert!(exits.2.is_err());
+    let trace = collector.trace();
+    let spans = trace.spans_named("failing");
+    assert_eq!(spans.len(), 2);
+    assert!(
+        spans.iter().all(|span| span.fields.is_empty()),
+        "skip_all: {spans:?}"
+    );
+    assert!(spans.iter().all(|span| span.closed));
+    let errors: Vec<&EventRecord> = trace
+        .events
+        .iter()
+        .filter(|e| e.level == Level::ERROR)
+        .collect();
+    assert_eq!(
+        errors.len(),
+        2,
+        "one per failure, none for the success: {trace:#?}"
+    );
+    assert_eq!(errors[0].fields["error"], "card declined");
+    assert_eq!(trace.scope_of(errors[0]), ["failing"]);
+    assert_eq!(errors[1].target, "payments");
+    assert_eq!(errors[1].fields["error"], "[1, 2]"); // err(Debug)
+    assert_eq!(trace.scope_of(errors[1]), ["charge"]);
+}
+
+#[test]
+fn an_instrumented_fns_span_closes_however_its_effect_ends() {
+    #[effect(instrument)]
+    fn dies() -> Effect<(), String> {
+        die::<(), String>("bug")?;
+    }
+    #[effect(instrument)]
+    fn waits() -> Effect<(), String> {
+        never::<(), String>()?;
+    }
+    let (exits, collector) = traced(|clock, rt, _| async move {
+        let died = rt.run(dies()).await;
+        let waiting = rt.fork(waits());
+        clock.advance(secs(1)).await;
+        let interrupted = rt.run(waiting.interrupt::<Never>()).await;
+        (died, interrupted)
+    });
+    assert!(exits.0.unwrap_err().is_die());
+    assert!(exits.1.unwrap().unwrap_err().is_interrupted());
+    let trace = collector.trace();
+    assert!(trace.spans_named("dies")[0].closed);
+    assert!(trace.spans_named("waits")[0].closed);
 }
 
 // --- On worker threads ---

@@ -12,10 +12,12 @@ use crate::kernel::cause::{Cause, Exit};
 use crate::kernel::effect::Effect;
 
 mod entry;
+mod instrument;
 mod statement;
 pub use crate::kernel::fiber::bind::{Bound, Waiting};
 pub use crate::kernel::fiber::frame::PollBody;
 pub use entry::*;
+pub use instrument::*;
 pub use statement::*;
 
 /// The return type of an `#[effect]` fn: `Effect<A, E>`, or any alias of it
