@@ -264,6 +264,10 @@
 //! fiber to judge (a `NotFound` that a `catch!` recovers is no incident): log them where you
 //! handle them.
 //!
+//! The levels are a [`FiberEvents`] in the context (a `Runtime`'s, or any effect's with
+//! `provide`): each kind of event at another level, or turned off, and a fiber's typed
+//! failure reported too (`fiber failed`) if you want it.
+//!
 //! A root run whose effect is a plain defect ([`Runtime::run`] of a `die(..)`) ends without
 //! running a fiber; it is reported all the same, under the fiber id `#0`.
 //!

@@ -39,6 +39,9 @@ pub use kernel::fiber::live::live_fibers;
 pub use kernel::fiber::run::{run_blocking, run_blocking_with, Run};
 pub use kernel::random::{random_f64, random_range, random_u64, Random, TestRandom};
 pub use kernel::runtime::{Runtime, ShutdownTimedOut};
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use kernel::trace::FiberEvents;
 pub use ops::access::{fiber_id, instant, now, service, service_with};
 pub use ops::duration::{ms, secs};
 pub use ops::fiber_ref::FiberRef;

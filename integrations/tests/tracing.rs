@@ -572,6 +572,48 @@ fn every_supervisor_restart_and_give_up_is_an_event() {
 }
 
 #[test]
+fn the_levels_of_the_runtimes_events_come_from_the_context() {
+    let (exits, collector) = traced(|clock, rt, _| async move {
+        let events = effect::FiberEvents {
+            defect: Some(Level::WARN),
+            interruption: None,
+            failure: Some(Level::INFO),
+        };
+        let rt = Runtime::new(rt.context().clone().with(events));
+        let failing = rt.fork(fail::<(), &str>("quota exceeded"));
+        let dying = rt.fork(die::<(), &str>("bug"));
+        let sleeping = rt.fork(sleep::<&str>(secs(10)));
+        clock.advance(secs(1)).await;
+        (
+            rt.run(failing.join()).await.is_err(),
+            rt.run(dying.join()).await.is_err(),
+            rt.run(sleeping.interrupt::<Never>()).await.is_ok(),
+            // A root run's plain failure, with the runtime's levels too.
+            rt.run(fail::<(), &str>("at the root")).await.is_err(),
+        )
+    });
+    assert_eq!(exits, (true, true, true, true));
+    let trace = collector.trace();
+    let died = trace.runtime_events(Level::WARN);
+    assert_eq!(died.len(), 1, "{trace:#?}");
+    assert_eq!(died[0].fields["message"], "fiber died");
+    // The forked fiber, the root run that joined it (it failed with the same failure: a typed
+    // failure has no identity to be reported once by), and the root run of a plain failure.
+    let failed = trace.runtime_events(Level::INFO);
+    assert_eq!(failed.len(), 3, "{trace:#?}");
+    assert!(failed.iter().all(|e| e.fields["message"] == "fiber failed"));
+    assert!(
+        failed[0].fields["cause"].contains("typed failure (&str)"),
+        "{failed:?}"
+    );
+    assert!(trace.runtime_events(Level::ERROR).is_empty());
+    assert!(
+        trace.runtime_events(Level::DEBUG).is_empty(),
+        "interruptions are off"
+    );
+}
+
+#[test]
 fn typed_failures_and_successes_are_not_reported() {
     let (exits, collector) = traced(|_clock, rt, _| async move {
         let failing = rt.fork(fail::<(), &str>("not found"));

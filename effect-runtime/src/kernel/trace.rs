@@ -23,6 +23,7 @@ use tracing_core::callsite::Callsite;
 use tracing_core::metadata::Kind;
 
 use crate::kernel::cause::{Cause, Never};
+use crate::kernel::context::Context;
 use crate::kernel::effect::Effect;
 use crate::kernel::fiber::frame::TypedFailure;
 use crate::kernel::fiber::id::FiberId;
@@ -208,24 +209,68 @@ impl Callsite for NamedCallsite {
     }
 }
 
-/// Reports the end of fiber `fiber` (see the module docs): called once per fiber, as its
-/// interpreter finishes, in the span the fiber started in.
+/// How the runtime reports fibers that end badly (the `tracing` feature): the level of each
+/// kind of event, or `None` for none. The default is the crate docs' table (section
+/// *Tracing*): a defect at `ERROR`, an interruption at `DEBUG`, a typed failure not at all.
+/// Put one in a context (a `Runtime`'s, or any effect's with `provide`) and the fibers
+/// started with that context report as it says.
+///
+/// ```
+/// use effect::prelude::*;
+/// use effect::{Context, FiberEvents, Runtime};
+/// use tracing::Level;
+///
+/// // A service that treats every typed failure of a fiber as worth a warning, and a
+/// // defect as an error, and does not want interruptions at all.
+/// let events = FiberEvents {
+///     defect: Some(Level::ERROR),
+///     interruption: None,
+///     failure: Some(Level::WARN),
+/// };
+/// let runtime = Runtime::new(Context::new().with(events));
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let failing = runtime.fork(fail::<(), &str>("quota exceeded")); // a `WARN` `fiber failed`
+/// assert!(runtime.run(failing.join()).await.is_err());
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FiberEvents {
+    /// A fiber ended with a defect no fiber reported yet (`fiber died`): `ERROR` by default.
+    pub defect: Option<Level>,
+    /// A fiber was interrupted, without a new defect (`fiber interrupted`): `DEBUG` by
+    /// default.
+    pub interruption: Option<Level>,
+    /// A fiber ended with a typed failure and nothing worse (`fiber failed`): none by default.
+    /// Unlike a defect, a typed failure is reported by every fiber it ends (a fiber that
+    /// joins a failed one and fails with its failure reports it again).
+    pub failure: Option<Level>,
+}
+
+impl Default for FiberEvents {
+    fn default() -> Self {
+        FiberEvents {
+            defect: Some(Level::ERROR),
+            interruption: Some(Level::DEBUG),
+            failure: None,
+        }
+    }
+}
+
+/// Reports the end of fiber `fiber` (see the module docs), as `ctx`'s [`FiberEvents`] say:
+/// called once per fiber, as its interpreter finishes, in the span the fiber started in.
 #[inline]
-pub(crate) fn fiber_ended(fiber: FiberId, outcome: &mut Outcome) {
+pub(crate) fn fiber_ended(fiber: FiberId, outcome: &mut Outcome, ctx: &Context) {
     // `ERROR` is the least verbose level: when no subscriber wants it (no subscriber at all,
     // typically), nothing here is wanted, and this is all a fiber's end costs.
     if Level::ERROR > STATIC_MAX_LEVEL || Level::ERROR > LevelFilter::current() {
         return;
     }
-    report_end(fiber, outcome);
+    report_end(fiber, outcome, ctx);
 }
 
 #[cold]
 #[inline(never)]
-fn report_end(fiber: FiberId, outcome: &mut Outcome) {
-    if !tracing::enabled!(target: TARGET, Level::ERROR) {
-        return;
-    }
+fn report_end(fiber: FiberId, outcome: &mut Outcome, ctx: &Context) {
     let (cause, interrupted) = match outcome {
         Outcome::Interrupted(cause) => (widen_never(cause), true),
         Outcome::Completed(frame) => match frame.as_mut().exit_slot().failure_shape() {
@@ -233,26 +278,57 @@ fn report_end(fiber: FiberId, outcome: &mut Outcome) {
             None => return,
         },
     };
-    report(fiber, &cause, interrupted);
+    report(fiber, &cause, interrupted, &events_of(ctx));
+}
+
+fn events_of(ctx: &Context) -> FiberEvents {
+    ctx.try_get::<FiberEvents>().copied().unwrap_or_default()
 }
 
 /// Reports a root run that ended without a fiber, its effect a plain failure or defect
-/// (`Runtime::run(die(..))`): its defects are reported as a fiber's would be, under
-/// `FiberId::NONE` (no fiber ran).
+/// (`Runtime::run(die(..))`): reported as a fiber's end would be, under `FiberId::NONE`
+/// (no fiber ran).
 #[cold]
 #[inline(never)]
-pub(crate) fn root_ended_at_once<E>(cause: &Cause<E>) {
-    if !cause.is_die() || !tracing::enabled!(target: TARGET, Level::ERROR) {
+pub(crate) fn root_ended_at_once<E>(cause: &Cause<E>, ctx: &Context) {
+    if Level::ERROR > LevelFilter::current() {
         return;
     }
-    report(FiberId::NONE, &TypedFailure::shape_of(cause), false);
+    report(
+        FiberId::NONE,
+        &TypedFailure::shape_of(cause),
+        false,
+        &events_of(ctx),
+    );
 }
 
-fn report(fiber: FiberId, cause: &Cause<TypedFailure>, interrupted: bool) {
-    if claim_new_defects(cause) {
-        tracing::error!(target: TARGET, fiber = %fiber, cause = %cause, "fiber died");
+fn report(fiber: FiberId, cause: &Cause<TypedFailure>, interrupted: bool, events: &FiberEvents) {
+    // A defect is claimed only where it is reported: a fiber whose context turned defect
+    // events off leaves the report to the next fiber the defect ends.
+    if cause.is_die() && events.defect.is_some() && claim_new_defects(cause) {
+        emit(events.defect, "fiber died", fiber, cause);
     } else if interrupted {
-        tracing::debug!(target: TARGET, fiber = %fiber, cause = %cause, "fiber interrupted");
+        emit(events.interruption, "fiber interrupted", fiber, cause);
+    } else if !cause.is_die() {
+        emit(events.failure, "fiber failed", fiber, cause);
+    }
+}
+
+/// An event of target `effect` at `level` (none for `None`): `tracing`'s macros take a
+/// level known where they are written, hence one per level.
+fn emit(level: Option<Level>, message: &'static str, fiber: FiberId, cause: &Cause<TypedFailure>) {
+    macro_rules! at {
+        ($level:expr) => {
+            tracing::event!(target: TARGET, $level, fiber = %fiber, cause = %cause, "{}", message)
+        };
+    }
+    match level {
+        None => {}
+        Some(Level::ERROR) => at!(Level::ERROR),
+        Some(Level::WARN) => at!(Level::WARN),
+        Some(Level::INFO) => at!(Level::INFO),
+        Some(Level::DEBUG) => at!(Level::DEBUG),
+        Some(_) => at!(Level::TRACE),
     }
 }
 

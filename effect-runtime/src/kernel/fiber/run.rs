@@ -314,7 +314,7 @@ impl<A: Send + 'static, E: Send + 'static> Run<A, E> {
         // (a member's or a nested run's ends in a fiber that reports it).
         #[cfg(feature = "tracing")]
         if let RunState::Ready(Err(cause)) = &run.state {
-            crate::kernel::trace::root_ended_at_once(cause);
+            crate::kernel::trace::root_ended_at_once(cause, ctx);
         }
         run
     }
