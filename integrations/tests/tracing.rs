@@ -614,6 +614,40 @@ fn the_levels_of_the_runtimes_events_come_from_the_context() {
 }
 
 #[test]
+fn a_named_fiber_is_reported_with_its_name() {
+    let (exits, collector) = traced(|clock, rt, _| async move {
+        let program: Effect<(), String> = effect_block! {
+            let worker = die::<(), String>("bug").fork_named("worker")?;
+            let _ = worker.await_exit::<String>()?;
+            let sleeper = sleep::<String>(secs(60)).named("sleeper").fork()?;
+            yield_now::<String>()?;
+            let _ = sleeper.interrupt::<String>()?;
+        };
+        let running = rt.fork(program);
+        clock.advance(secs(1)).await;
+        let named = rt.fork_named("runtime-level", never::<(), String>());
+        let name = named.name();
+        (
+            rt.run(running.join()).await,
+            rt.run(named.interrupt::<Never>()).await.is_ok(),
+            name,
+        )
+    });
+    assert_eq!(exits.0, Ok(()));
+    assert_eq!(exits.2.as_deref(), Some("runtime-level"));
+    let trace = collector.trace();
+    let died = trace.runtime_events(Level::ERROR);
+    assert_eq!(died.len(), 1, "{trace:#?}");
+    assert_eq!(died[0].fields["name"], "worker");
+    let interrupted = trace.runtime_events(Level::DEBUG);
+    let names: Vec<&str> = interrupted
+        .iter()
+        .map(|e| e.fields.get("name").map_or("", String::as_str))
+        .collect();
+    assert_eq!(names, ["sleeper", "runtime-level"], "{trace:#?}");
+}
+
+#[test]
 fn typed_failures_and_successes_are_not_reported() {
     let (exits, collector) = traced(|_clock, rt, _| async move {
         let failing = rt.fork(fail::<(), &str>("not found"));

@@ -99,6 +99,35 @@ impl Runtime {
     /// # }
     /// ```
     pub fn fork<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Fiber<A, E> {
+        self.fork_with(effect, None)
+    }
+
+    /// [`fork`](Runtime::fork), the fiber named `name` from its start (see
+    /// [`Effect::fork_named`]).
+    ///
+    /// ```
+    /// use effect::{never, Context, Never, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let runtime = Runtime::new(Context::new());
+    /// let listener = runtime.fork_named("listener", never::<(), Never>());
+    /// assert_eq!(listener.name().as_deref(), Some("listener"));
+    /// runtime.shutdown().await;
+    /// # }
+    /// ```
+    pub fn fork_named<A: Send + 'static, E: Send + 'static>(
+        &self,
+        name: impl Into<std::sync::Arc<str>>,
+        effect: Effect<A, E>,
+    ) -> Fiber<A, E> {
+        self.fork_with(effect, Some(name.into()))
+    }
+
+    fn fork_with<A: Send + 'static, E: Send + 'static>(
+        &self,
+        effect: Effect<A, E>,
+        name: Option<std::sync::Arc<str>>,
+    ) -> Fiber<A, E> {
         let inherited = Inherited::root(self.ctx.clone()).in_current_span();
         let fiber = spawn_fiber(
             effect,
@@ -106,6 +135,7 @@ impl Runtime {
             Some(self.family.clone()),
             true,
             FiberKind::User,
+            name,
         );
         self.family.register_unsupervised(&fiber.core());
         fiber

@@ -25,6 +25,7 @@ use tracing_core::metadata::Kind;
 use crate::kernel::cause::{Cause, Never};
 use crate::kernel::context::Context;
 use crate::kernel::effect::Effect;
+use crate::kernel::fiber::core::FiberCore;
 use crate::kernel::fiber::frame::TypedFailure;
 use crate::kernel::fiber::id::FiberId;
 use crate::kernel::fiber::prim::{Outcome, Prim};
@@ -259,7 +260,7 @@ impl Default for FiberEvents {
 /// Reports the end of fiber `fiber` (see the module docs), as `ctx`'s [`FiberEvents`] say:
 /// called once per fiber, as its interpreter finishes, in the span the fiber started in.
 #[inline]
-pub(crate) fn fiber_ended(fiber: FiberId, outcome: &mut Outcome, ctx: &Context) {
+pub(crate) fn fiber_ended(fiber: &FiberCore, outcome: &mut Outcome, ctx: &Context) {
     // `ERROR` is the least verbose level: when no subscriber wants it (no subscriber at all,
     // typically), nothing here is wanted, and this is all a fiber's end costs.
     if Level::ERROR > STATIC_MAX_LEVEL || Level::ERROR > LevelFilter::current() {
@@ -270,7 +271,7 @@ pub(crate) fn fiber_ended(fiber: FiberId, outcome: &mut Outcome, ctx: &Context) 
 
 #[cold]
 #[inline(never)]
-fn report_end(fiber: FiberId, outcome: &mut Outcome, ctx: &Context) {
+fn report_end(fiber: &FiberCore, outcome: &mut Outcome, ctx: &Context) {
     let (cause, interrupted) = match outcome {
         Outcome::Interrupted(cause) => (widen_never(cause), true),
         Outcome::Completed(frame) => match frame.as_mut().exit_slot().failure_shape() {
@@ -278,7 +279,14 @@ fn report_end(fiber: FiberId, outcome: &mut Outcome, ctx: &Context) {
             None => return,
         },
     };
-    report(fiber, &cause, interrupted, &events_of(ctx));
+    let name = fiber.name();
+    report(
+        fiber.id(),
+        name.as_deref(),
+        &cause,
+        interrupted,
+        &events_of(ctx),
+    );
 }
 
 fn events_of(ctx: &Context) -> FiberEvents {
@@ -296,13 +304,21 @@ pub(crate) fn root_ended_at_once<E>(cause: &Cause<E>, ctx: &Context) {
     }
     report(
         FiberId::NONE,
+        None,
         &TypedFailure::shape_of(cause),
         false,
         &events_of(ctx),
     );
 }
 
-fn report(fiber: FiberId, cause: &Cause<TypedFailure>, interrupted: bool, events: &FiberEvents) {
+fn report(
+    fiber: FiberId,
+    name: Option<&str>,
+    cause: &Cause<TypedFailure>,
+    interrupted: bool,
+    events: &FiberEvents,
+) {
+    let fiber = Reported { fiber, name };
     // A defect is claimed only where it is reported: a fiber whose context turned defect
     // events off leaves the report to the next fiber the defect ends.
     if cause.is_die() && events.defect.is_some() && claim_new_defects(cause) {
@@ -314,12 +330,33 @@ fn report(fiber: FiberId, cause: &Cause<TypedFailure>, interrupted: bool, events
     }
 }
 
+/// The fiber an event reports: its id, and its name if it has one.
+#[derive(Clone, Copy)]
+struct Reported<'a> {
+    fiber: FiberId,
+    name: Option<&'a str>,
+}
+
 /// An event of target `effect` at `level` (none for `None`): `tracing`'s macros take a
 /// level known where they are written, hence one per level.
-fn emit(level: Option<Level>, message: &'static str, fiber: FiberId, cause: &Cause<TypedFailure>) {
+fn emit(
+    level: Option<Level>,
+    message: &'static str,
+    fiber: Reported<'_>,
+    cause: &Cause<TypedFailure>,
+) {
+    let Reported { fiber, name } = fiber;
     macro_rules! at {
         ($level:expr) => {
-            tracing::event!(target: TARGET, $level, fiber = %fiber, cause = %cause, "{}", message)
+            tracing::event!(
+                target: TARGET,
+                $level,
+                fiber = %fiber,
+                name,
+                cause = %cause,
+                "{}",
+                message
+            )
         };
     }
     match level {

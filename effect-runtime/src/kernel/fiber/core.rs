@@ -234,6 +234,8 @@ struct CoreState {
     /// exactly one (whoever joins them, or their group), and a fiber's allocations count.
     first_watcher: Option<Watcher>,
     more_watchers: Vec<Watcher>,
+    /// The name it was given, if any (`fork_named`, `Effect::named`).
+    name: Option<Arc<str>>,
 }
 
 impl Default for CoreState {
@@ -243,6 +245,7 @@ impl Default for CoreState {
             registry_slot: NO_SLOT,
             first_watcher: None,
             more_watchers: Vec::new(),
+            name: None,
         }
     }
 }
@@ -371,6 +374,16 @@ impl<X: ?Sized> FiberCore<X> {
 
     pub(crate) fn is_done(&self) -> bool {
         self.state().done
+    }
+
+    /// Names the fiber (a later name replaces an earlier one).
+    pub(crate) fn set_name(&self, name: Arc<str>) {
+        self.state().name = Some(name);
+    }
+
+    /// The fiber's name, if it was given one.
+    pub(crate) fn name(&self) -> Option<Arc<str>> {
+        self.state().name.clone()
     }
 
     /// Tells `target` (with `tag`) once the fiber is done, at once if it already is.

@@ -78,6 +78,25 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
         self.core.id()
     }
 
+    /// The fiber's name, if it was given one ([`fork_named`](Effect::fork_named), or
+    /// [`named`](Effect::named) on the effect it runs, once that has started).
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// #[effect]
+    /// fn named() -> Effect<Option<String>, Never> {
+    ///     let worker = never::<(), Never>().fork_named("worker")?;
+    ///     let name = worker.name().map(|name| name.to_string());
+    ///     worker.interrupt::<Never>()?;
+    ///     name
+    /// }
+    /// assert_eq!(effect::run_blocking(named()), Ok(Some("worker".to_string())));
+    /// ```
+    pub fn name(&self) -> Option<Arc<str>> {
+        self.core.name()
+    }
+
     /// Whether the fiber has finished (exit stored, finalizers run, children reaped).
     ///
     /// ```
@@ -246,8 +265,13 @@ pub(crate) fn spawn_fiber<A: Send + 'static, E: Send + 'static>(
     family: Option<Arc<Family>>,
     interruptible: bool,
     kind: FiberKind,
+    name: Option<Arc<str>>,
 ) -> Fiber<A, E> {
     let core: TypedCore<A, E> = FiberCore::new(family, kind, Mutex::new(None));
+    // Named before it runs: its end, however soon, is reported with its name.
+    if let Some(name) = name {
+        core.set_name(name);
+    }
     let erased: Arc<FiberCore> = core.clone();
     let mut driver = Driver::new(effect.into_prim(), inherited, erased, interruptible);
     // The task holds the driver alone: the core it finishes comes out of the interpreter,
@@ -281,7 +305,54 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// assert_eq!(run_blocking(program), Ok(42));
     /// ```
     pub fn fork<E2: Send + 'static>(self) -> Effect<Fiber<A, E>, E2> {
-        self.fork_with(true)
+        self.fork_with(true, None)
+    }
+
+    /// [`fork`](Effect::fork), the child named `name` from its start: its name is in
+    /// [`Fiber::name`], and in the events that report how it ended (the `name` field of
+    /// `fiber died`, with the `tracing` feature).
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// #[effect]
+    /// fn consumer() -> Effect<u32, String> {
+    ///     let worker = succeed::<u32, String>(7).fork_named("queue-consumer")?;
+    ///     assert_eq!(worker.name().as_deref(), Some("queue-consumer"));
+    ///     worker.join()?
+    /// }
+    /// assert_eq!(effect::run_blocking(consumer()), Ok(7));
+    /// ```
+    pub fn fork_named<E2: Send + 'static>(
+        self,
+        name: impl Into<Arc<str>>,
+    ) -> Effect<Fiber<A, E>, E2> {
+        self.fork_with(true, Some(name.into()))
+    }
+
+    /// This effect, naming the fiber that runs it as it starts (a fiber has one name: the
+    /// last given). Useful for a fiber started by something else (a race's branch, a
+    /// supervisor's child, a `Runtime::fork`).
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    ///
+    /// #[effect]
+    /// fn named_later() -> Effect<Option<String>, Never> {
+    ///     let worker = sleep::<Never>(secs(60)).named("sleeper").fork()?;
+    ///     yield_now::<Never>()?; // the worker starts, and takes its name
+    ///     let name = worker.name().map(|name| name.to_string());
+    ///     worker.interrupt::<Never>()?;
+    ///     name
+    /// }
+    /// assert_eq!(effect::run_blocking(named_later()), Ok(Some("sleeper".to_string())));
+    /// ```
+    pub fn named(self, name: impl Into<Arc<str>>) -> Effect<A, E> {
+        let name = name.into();
+        Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
+            fiber.core.set_name(name);
+            self.into_prim()
+        })))
     }
 
     /// Like [`fork`](Effect::fork), but the new fiber is not supervised: it outlives the
@@ -304,13 +375,17 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// # }
     /// ```
     pub fn fork_daemon<E2: Send + 'static>(self) -> Effect<Fiber<A, E>, E2> {
-        self.fork_with(false)
+        self.fork_with(false, None)
     }
 
     /// Forks, inheriting the forking fiber's interruptibility (as ZIO and Effect-TS do: a
     /// fiber forked inside an uninterruptible region runs uninterruptibly; wrap its effect in
     /// [`interruptible`](Effect::interruptible) to opt out).
-    fn fork_with<E2: Send + 'static>(self, supervised: bool) -> Effect<Fiber<A, E>, E2> {
+    fn fork_with<E2: Send + 'static>(
+        self,
+        supervised: bool,
+        name: Option<Arc<str>>,
+    ) -> Effect<Fiber<A, E>, E2> {
         Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
             let family = fiber.core.family().clone();
             let child = spawn_fiber(
@@ -319,6 +394,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
                 family,
                 fiber.interruptible,
                 FiberKind::User,
+                name,
             );
             if supervised {
                 fiber.adopt(child.core());

@@ -219,7 +219,9 @@ impl Running {
                     let _ = queue.try_offer((index, generation, end));
                 })
             });
-        let fiber = child.fork::<Never>().await.map_err(propagate)?;
+        // Named after the child: its end is reported under the child's name.
+        let name = self.supervisor.children[index].name.clone();
+        let fiber = child.fork_named::<Never>(name).await.map_err(propagate)?;
         lock(&self.slots)[index].fiber = Some(fiber);
         Ok(())
     }

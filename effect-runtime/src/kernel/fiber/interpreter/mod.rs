@@ -249,7 +249,7 @@ impl Interpreter {
             "I5: a fiber ends with nothing left to start"
         );
         #[cfg(feature = "tracing")]
-        crate::kernel::trace::fiber_ended(self.core.id(), &mut outcome, self.context());
+        crate::kernel::trace::fiber_ended(&self.core, &mut outcome, self.context());
         #[cfg(feature = "metrics")]
         if let Some(metered) = self.core.metered() {
             metered.finished(&mut outcome);

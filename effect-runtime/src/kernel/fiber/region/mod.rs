@@ -203,6 +203,7 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
             family.clone(),
             true,
             FiberKind::Member,
+            None,
         );
         let core = fiber.core();
         let index = match free {
