@@ -88,6 +88,33 @@ fn crashes_after(after: std::time::Duration) -> impl Fn(u32) -> Effect<(), Strin
     move |_| sleep(after).flat_map(|()| die("crashed"))
 }
 
+/// Crashes after `after` the first time it runs; runs forever after that.
+fn crashes_once_after(
+    after: std::time::Duration,
+) -> impl Fn(u32) -> Effect<(), String> + Send + Sync {
+    move |n| match n {
+        0 => crashes_after(after)(n),
+        _ => never(),
+    }
+}
+
+/// Runs `supervisor` for `time` of the test clock, then interrupts it (it stops its
+/// children), and gives what `log` recorded (see [`events`]).
+fn run_then_stop(
+    supervisor: Supervisor,
+    clock: &TestClock,
+    time: std::time::Duration,
+    log: &Log,
+) -> Effect<Vec<String>, String> {
+    let (clock, log) = (clock.clone(), log.clone());
+    effect_block! {
+        let running = supervisor.run().map_err(|e| e.to_string()).fork()?;
+        clock.advance(time).await;
+        assert!(running.interrupt::<String>()?.unwrap_err().is_interrupted());
+        events(&log)
+    }
+}
+
 fn one_for_one(clock: TestClock) -> Effect<(), String> {
     let log = Log::default();
     let supervisor = Supervisor::new("app")
@@ -96,11 +123,9 @@ fn one_for_one(clock: TestClock) -> Effect<(), String> {
         .child(child(&log, &clock, "a", crashes_after(secs(1))))
         .child(child(&log, &clock, "b", forever));
     effect_block! {
-        let running = supervisor.run().map_err(|e| e.to_string()).fork()?;
-        clock.advance(ms(2300)).await;
-        assert!(running.interrupt::<String>()?.unwrap_err().is_interrupted());
+        let events = run_then_stop(supervisor, &clock, ms(2300), &log)?;
         assert_eq!(
-            events(&log),
+            events,
             // a crashes at 1 s and restarts 100 ms later; again at 2.1 s, 200 ms later; on
             // shutdown b (started last) stops first.
             ["a+0", "b+0", "a-1000", "a+1100", "a-2100", "a+2300", "b-2300", "a-2300"]
@@ -113,17 +138,12 @@ fn one_for_all(clock: TestClock) -> Effect<(), String> {
     let supervisor = Supervisor::new("app")
         .strategy(Strategy::OneForAll)
         .child(child(&log, &clock, "a", forever))
-        .child(child(&log, &clock, "b", |n| match n {
-            0 => crashes_after(secs(1))(n),
-            _ => never(),
-        }))
+        .child(child(&log, &clock, "b", crashes_once_after(secs(1))))
         .child(child(&log, &clock, "c", forever));
     effect_block! {
-        let running = supervisor.run().map_err(|e| e.to_string()).fork()?;
-        clock.advance(secs(2)).await;
-        assert!(running.interrupt::<String>()?.is_err());
+        let events = run_then_stop(supervisor, &clock, secs(2), &log)?;
         assert_eq!(
-            events(&log),
+            events,
             [
                 "a+0", "b+0", "c+0",
                 "b-1000", "c-1000", "a-1000", // b crashed; c, then a, stopped
@@ -140,18 +160,13 @@ fn rest_for_one(clock: TestClock) -> Effect<(), String> {
         .strategy(Strategy::RestForOne)
         .backoff(Schedule::spaced(ms(50)))
         .child(child(&log, &clock, "a", forever))
-        .child(child(&log, &clock, "b", |n| match n {
-            0 => crashes_after(secs(1))(n),
-            _ => never(),
-        }))
+        .child(child(&log, &clock, "b", crashes_once_after(secs(1))))
         .child(child(&log, &clock, "c", forever))
         .child(child(&log, &clock, "d", forever));
     effect_block! {
-        let running = supervisor.run().map_err(|e| e.to_string()).fork()?;
-        clock.advance(secs(2)).await;
-        assert!(running.interrupt::<String>()?.is_err());
+        let events = run_then_stop(supervisor, &clock, secs(2), &log)?;
         assert_eq!(
-            events(&log),
+            events,
             [
                 "a+0", "b+0", "c+0", "d+0",
                 "b-1000", "d-1000", "c-1000", // b crashed; those after it stopped, last first
@@ -182,11 +197,9 @@ fn policies(clock: TestClock) -> Effect<(), String> {
         // Fails: never restarted.
         .child(child(&log, &clock, "temporary", failing(ms(300))).restart(Restart::Temporary));
     effect_block! {
-        let running = supervisor.run().map_err(|e| e.to_string()).fork()?;
-        clock.advance(ms(2500)).await;
-        assert!(running.interrupt::<String>()?.is_err());
+        let events = run_then_stop(supervisor, &clock, ms(2500), &log)?;
         assert_eq!(
-            events(&log),
+            events,
             [
                 "permanent+0", "temporary+0", "transient_err+0", "transient_ok+0",
                 "temporary-300",
@@ -206,16 +219,11 @@ fn temporary_sibling(clock: TestClock) -> Effect<(), String> {
     let supervisor = Supervisor::new("app")
         .strategy(Strategy::OneForAll)
         .child(child(&log, &clock, "helper", forever).restart(Restart::Temporary))
-        .child(child(&log, &clock, "worker", |n| match n {
-            0 => crashes_after(secs(1))(n),
-            _ => never(),
-        }));
+        .child(child(&log, &clock, "worker", crashes_once_after(secs(1))));
     effect_block! {
-        let running = supervisor.run().map_err(|e| e.to_string()).fork()?;
-        clock.advance(secs(2)).await;
-        assert!(running.interrupt::<String>()?.is_err());
+        let events = run_then_stop(supervisor, &clock, secs(2), &log)?;
         assert_eq!(
-            events(&log),
+            events,
             ["helper+0", "worker+0", "worker-1000", "helper-1000", "worker+1000", "worker-2000"]
         );
     }

@@ -70,7 +70,7 @@ use metrics::{Key, Label, Level, Metadata, SharedString};
 use crate::kernel::clock::Clock;
 use crate::kernel::context::Context;
 use crate::kernel::effect::{sync, Effect};
-pub(crate) use crate::kernel::fiber::metered::outcome_label;
+pub(crate) use crate::kernel::fiber::frame::outcome_label;
 
 /// The `metrics` crate, as this library uses it: install a recorder through it
 /// (`effect::metrics::facade::set_global_recorder`) with the version the library records to.
@@ -101,16 +101,31 @@ pub fn fiber_metrics() -> bool {
 
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
-/// A key: a name and its labels.
-fn key(name: SharedString, labels: Vec<Label>) -> Key {
-    Key::from_parts(name, labels)
-}
+/// `new` and `label` of a named metric (a struct holding its `key`).
+macro_rules! named_metric {
+    ($metric:ident, $what:literal) => {
+        impl $metric {
+            #[doc = concat!("A ", $what, " named `name`, without labels.")]
+            pub fn new(name: impl Into<SharedString>) -> Self {
+                $metric {
+                    key: Key::from_parts(name.into(), Vec::<Label>::new()),
+                }
+            }
 
-/// The key with one more label.
-fn labelled(key: Key, label: impl Into<SharedString>, value: impl Into<SharedString>) -> Key {
-    let (name, mut labels) = key.into_parts();
-    labels.push(Label::new(label.into(), value.into()));
-    Key::from_parts(name, labels)
+            #[doc = concat!("This ", $what, " with the label `label = value` added.")]
+            pub fn label(
+                self,
+                label: impl Into<SharedString>,
+                value: impl Into<SharedString>,
+            ) -> Self {
+                let (name, mut labels) = self.key.into_parts();
+                labels.push(Label::new(label.into(), value.into()));
+                $metric {
+                    key: Key::from_parts(name, labels),
+                }
+            }
+        }
+    };
 }
 
 /// A named counter whose increments are effects.
@@ -128,21 +143,9 @@ pub struct Counter {
     key: Key,
 }
 
+named_metric!(Counter, "counter");
+
 impl Counter {
-    /// A counter named `name`, without labels.
-    pub fn new(name: impl Into<SharedString>) -> Self {
-        Counter {
-            key: key(name.into(), Vec::new()),
-        }
-    }
-
-    /// This counter with the label `label = value` added.
-    pub fn label(self, label: impl Into<SharedString>, value: impl Into<SharedString>) -> Self {
-        Counter {
-            key: labelled(self.key, label, value),
-        }
-    }
-
     /// An effect that adds `by` to the counter (in the recorder current where it runs).
     pub fn increment<E: Send + 'static>(&self, by: u64) -> Effect<(), E> {
         let key = self.key.clone();
@@ -165,21 +168,9 @@ pub struct Gauge {
     key: Key,
 }
 
+named_metric!(Gauge, "gauge");
+
 impl Gauge {
-    /// A gauge named `name`, without labels.
-    pub fn new(name: impl Into<SharedString>) -> Self {
-        Gauge {
-            key: key(name.into(), Vec::new()),
-        }
-    }
-
-    /// This gauge with the label `label = value` added.
-    pub fn label(self, label: impl Into<SharedString>, value: impl Into<SharedString>) -> Self {
-        Gauge {
-            key: labelled(self.key, label, value),
-        }
-    }
-
     /// An effect that sets the gauge to `value`.
     pub fn set<E: Send + 'static>(&self, value: f64) -> Effect<(), E> {
         self.update(move |gauge| gauge.set(value))
@@ -223,21 +214,9 @@ pub struct Histogram {
     key: Key,
 }
 
+named_metric!(Histogram, "histogram");
+
 impl Histogram {
-    /// A histogram named `name`, without labels.
-    pub fn new(name: impl Into<SharedString>) -> Self {
-        Histogram {
-            key: key(name.into(), Vec::new()),
-        }
-    }
-
-    /// This histogram with the label `label = value` added.
-    pub fn label(self, label: impl Into<SharedString>, value: impl Into<SharedString>) -> Self {
-        Histogram {
-            key: labelled(self.key, label, value),
-        }
-    }
-
     /// An effect that records `value`.
     pub fn record<E: Send + 'static>(&self, value: f64) -> Effect<(), E> {
         let key = self.key.clone();

@@ -13,6 +13,7 @@ pub mod metrics;
 pub(crate) mod par;
 pub(crate) mod race;
 pub(crate) mod recover;
+pub(crate) mod recur;
 pub(crate) mod schedule;
 pub(crate) mod scope;
 pub(crate) mod time;

@@ -1,18 +1,15 @@
-//! [`Schedule`]: when, and how often, to retry a failure or repeat a success; [`retry`] and
-//! [`repeat`].
+//! [`Schedule`]: when, and how often, to retry a failure or repeat a success; the loops that
+//! follow one, [`retry`](crate::retry) and [`repeat`](crate::repeat), are in `recur.rs`.
 //!
 //! A schedule is a description; every `retry`/`repeat` starts it afresh. After each attempt
 //! it is asked for a decision: continue after a delay, or stop. Delays are slept on the
-//! context's [`Clock`], so under a `TestClock` they take no real time.
+//! context's [`Clock`](crate::Clock), so under a `TestClock` they take no real time.
 
 use std::fmt;
 use std::ops::{BitAnd, BitOr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::kernel::cause::{Cause, Exit};
-use crate::kernel::clock::Clock;
-use crate::kernel::effect::Effect;
 use crate::kernel::random::Random;
 
 /// What a schedule knows after an attempt: how many recurrences it has allowed so far and
@@ -47,7 +44,7 @@ trait Step<I>: Send {
 type Start<I> = dyn Fn(&Random) -> Box<dyn Step<I>> + Send + Sync;
 
 /// When to retry or repeat, and after what delay. `I` is what the schedule is shown after
-/// each attempt: the error for [`retry`], the value for [`repeat`].
+/// each attempt: the error for [`retry`](crate::retry), the value for [`repeat`](crate::repeat).
 ///
 /// ```
 /// use effect::{ms, Schedule};
@@ -430,7 +427,7 @@ impl<I: 'static> Schedule<I> {
     }
 
     /// This schedule under `name`: the `schedule` label of the `effect_retries_total` and
-    /// `effect_repeats_total` metrics of the [`retry`]s and [`repeat`]s it drives (the
+    /// `effect_repeats_total` metrics of the [`retry`](crate::retry)s and [`repeat`](crate::repeat)s it drives (the
     /// `metrics` feature). Unnamed, a schedule is named after the constructor it started from
     /// (`"exponential"`, `"recurs"`, ...); a combination, after its left operand.
     ///
@@ -521,112 +518,4 @@ impl<I: 'static> BitOr for Schedule<I> {
     fn bitor(self, other: Schedule<I>) -> Schedule<I> {
         self.either(other)
     }
-}
-
-/// Runs the effect `make` builds, and on a typed failure asks `schedule` whether to try
-/// again (after its delay, on the context's clock) with a fresh effect from `make`. `n`
-/// retries mean `n + 1` attempts. Defects and interruption are not retried. Fails with the
-/// last failure when the schedule stops.
-///
-/// ```
-/// use std::sync::atomic::{AtomicU32, Ordering};
-/// use std::sync::Arc;
-/// use effect::{attempt, retry, run_blocking, Effect, Schedule};
-///
-/// let calls = Arc::new(AtomicU32::new(0));
-/// let counter = calls.clone();
-/// let flaky = move || -> Effect<u32, String> {
-///     let counter = counter.clone();
-///     attempt(move || match counter.fetch_add(1, Ordering::SeqCst) {
-///         0 | 1 => Err("not yet".to_string()),
-///         n => Ok(n),
-///     })
-/// };
-/// assert_eq!(run_blocking(retry(flaky, Schedule::recurs(5))), Ok(2));
-/// assert_eq!(calls.load(Ordering::SeqCst), 3);
-/// ```
-pub fn retry<A, E, F>(make: F, schedule: Schedule<E>) -> Effect<A, E>
-where
-    A: Send + 'static,
-    E: Send + 'static,
-    F: Fn() -> Effect<A, E> + Send + 'static,
-{
-    // Only a typed failure is shown to the schedule; a success or a defect ends the loop.
-    recur(make, schedule, RETRIES, |exit| {
-        exit.as_ref().err().and_then(Cause::failure)
-    })
-}
-
-/// Runs the effect `make` builds, and after each success asks `schedule` whether to run it
-/// again (after its delay). `n` repeats mean `n + 1` runs. Succeeds with the last value; the
-/// first failure stops it.
-///
-/// ```
-/// use effect::prelude::*;
-/// use effect::{Clock, Context, Ref, Runtime};
-///
-/// #[effect]
-/// fn heartbeat(beats: Ref<u32>) -> Effect<u32, String> {
-///     beats.modify(|n| { *n += 1; *n })?
-/// }
-///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let clock = TestClock::new();
-/// let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
-/// let beats = Ref::new(0);
-/// let schedule = Schedule::spaced(secs(30)) & Schedule::recurs(3);
-/// let beating = runtime.fork(repeat({ let beats = beats.clone(); move || heartbeat(beats.clone()) }, schedule));
-/// clock.advance(secs(90)).await; // three repeats after the first run, instantly
-/// assert_eq!(runtime.run(beating.join()).await, Ok(4));
-/// # }
-/// ```
-pub fn repeat<A, E, F>(make: F, schedule: Schedule<A>) -> Effect<A, E>
-where
-    A: Send + 'static,
-    E: Send + 'static,
-    F: Fn() -> Effect<A, E> + Send + 'static,
-{
-    // Only a success is shown to the schedule; the first failure ends the loop.
-    recur(make, schedule, REPEATS, |exit| exit.as_ref().ok())
-}
-
-/// Runs `make()` again and again while `schedule` continues on what `input` picks out of
-/// each exit (after the schedule's delay, on the context's clock); ends with the last exit.
-/// The counter of a [`retry`]'s retries, labelled by schedule (the `metrics` feature).
-const RETRIES: &str = "effect_retries_total";
-/// The counter of a [`repeat`]'s repeats, labelled by schedule.
-const REPEATS: &str = "effect_repeats_total";
-
-fn recur<A, E, I, F>(
-    make: F,
-    schedule: Schedule<I>,
-    _counter: &'static str,
-    input: fn(&Exit<A, E>) -> Option<&I>,
-) -> Effect<A, E>
-where
-    A: Send + 'static,
-    E: Send + 'static,
-    I: 'static,
-    F: Fn() -> Effect<A, E> + Send + 'static,
-{
-    Effect::new(move |ctx| async move {
-        let mut exit = make().await;
-        if input(&exit).is_none() {
-            // Nothing for the schedule (a retry that succeeded at once, the usual case): it
-            // is never started, which costs a run of it, its clock and its randomness.
-            // (Starting one draws nothing: jitter draws as it delays.)
-            return exit;
-        }
-        let clock = Clock::of(&ctx);
-        let mut step = schedule.start_run(&Random::of(&ctx));
-        loop {
-            match input(&exit).and_then(|input| step.next(input)) {
-                Some(delay) => clock.sleep(delay).await,
-                None => return exit,
-            }
-            #[cfg(feature = "metrics")]
-            metrics::counter!(_counter, "schedule" => schedule.name).increment(1);
-            exit = make().await;
-        }
-    })
 }

@@ -21,6 +21,7 @@ use super::id::next_fiber_id;
 use super::live::LIVE_FIBERS;
 // Also named from here by the fiber modules that use the core.
 use super::id::FiberId;
+pub(crate) use super::id::FiberKind;
 
 thread_local! {
     /// The fiber whose interpreter this thread is running right now (`FiberId::NONE` outside
@@ -196,16 +197,6 @@ impl Family {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Only pushes and takes happen under these locks.
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
-}
-
-/// Who asked for a fiber: its `kind` in the runtime's metrics (see
-/// [`metered`](super::metered)), and nothing else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FiberKind {
-    /// A root run, a fork, a daemon, a `Runtime::fork`.
-    User,
-    /// A member of a combinator's region (a race's branch, a `zip_par`'s effect, a worker).
-    Member,
 }
 
 /// The shared state of a fiber. `X` is what its owner keeps next to it in the same

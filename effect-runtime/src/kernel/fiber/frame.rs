@@ -89,10 +89,22 @@ impl<A: Send + 'static, E: Send + 'static> ExitSlot for Option<Exit<A, E>> {
     #[cfg(feature = "metrics")]
     fn outcome(&self) -> &'static str {
         match self {
-            Some(exit) => super::metered::outcome_label(exit),
+            Some(exit) => outcome_label(exit),
             // A frame done without an outcome (its body dropped) counts as interrupted.
             None => "interrupted",
         }
+    }
+}
+
+#[cfg(feature = "metrics")]
+/// The `outcome` label of an exit: `success`, or what its cause holds first among a defect,
+/// a typed failure and an interruption.
+pub(crate) fn outcome_label<A, E>(exit: &Exit<A, E>) -> &'static str {
+    match exit {
+        Ok(_) => "success",
+        Err(cause) if cause.is_die() => "defect",
+        Err(cause) if cause.is_failure() => "failure",
+        Err(_) => "interrupted",
     }
 }
 

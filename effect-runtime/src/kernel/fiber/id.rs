@@ -65,6 +65,16 @@ impl fmt::Display for FiberId {
     }
 }
 
+/// Who asked for a fiber: its `kind` in the runtime's metrics (see
+/// `metered`), and nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FiberKind {
+    /// A root run, a fork, a daemon, a `Runtime::fork`.
+    User,
+    /// A member of a combinator's region (a race's branch, a `zip_par`'s effect, a worker).
+    Member,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

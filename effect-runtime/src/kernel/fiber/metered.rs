@@ -22,8 +22,7 @@ use std::time::Instant;
 
 use metrics::{Key, Label, Level, Metadata};
 
-use super::core::FiberKind;
-use super::prim::Outcome;
+use super::id::FiberKind;
 
 // Every key is a static: recording builds nothing and allocates nothing (a key made at the
 // call, with its labels in a `Vec`, cost five allocations per fiber with no recorder at all).
@@ -145,14 +144,10 @@ impl Metered {
         }
     }
 
-    /// The fiber's interpreter finished with `outcome`: counted by outcome, a user's lifetime
-    /// recorded.
-    pub(crate) fn finished(&self, outcome: &mut Outcome) {
-        let outcome = match outcome {
-            Outcome::Interrupted(cause) if cause.is_die() => "defect",
-            Outcome::Interrupted(_) => "interrupted",
-            Outcome::Completed(frame) => frame.as_mut().exit_slot().outcome(),
-        };
+    /// The fiber's interpreter finished with `outcome` (its label: see
+    /// [`Outcome::label`](super::prim::Outcome::label)): counted by outcome, a user's
+    /// lifetime recorded.
+    pub(crate) fn finished(&self, outcome: &str) {
         let outcome = outcome_index(outcome);
         match self {
             Metered::User { started } => {
@@ -168,16 +163,5 @@ impl Metered {
         if let Metered::User { .. } = self {
             gauge(&LIVE).decrement(1.0);
         }
-    }
-}
-
-/// The `outcome` label of an exit: `success`, or what its cause holds first among a defect,
-/// a typed failure and an interruption.
-pub(crate) fn outcome_label<A, E>(exit: &crate::kernel::cause::Exit<A, E>) -> &'static str {
-    match exit {
-        Ok(_) => "success",
-        Err(cause) if cause.is_die() => "defect",
-        Err(cause) if cause.is_failure() => "failure",
-        Err(_) => "interrupted",
     }
 }

@@ -318,6 +318,19 @@ pub(crate) enum Outcome {
     Interrupted(Cause<Never>),
 }
 
+impl Outcome {
+    /// The outcome's label in the runtime's metrics: `success`, `failure`, `defect` or
+    /// `interrupted` (see `metered`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn label(&mut self) -> &'static str {
+        match self {
+            Outcome::Interrupted(cause) if cause.is_die() => "defect",
+            Outcome::Interrupted(_) => "interrupted",
+            Outcome::Completed(frame) => frame.as_mut().exit_slot().outcome(),
+        }
+    }
+}
+
 // Deferred dropping keeps drops stack-safe. An effect value can own a body that owns another
 // effect value that owns another body ... (a million-step `flat_map` chain built in a loop is
 // exactly that). Dropping such a chain naively recurses once per link. Instead, a `Prim`

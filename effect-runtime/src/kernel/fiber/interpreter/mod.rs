@@ -252,7 +252,7 @@ impl Interpreter {
         crate::kernel::trace::fiber_ended(&self.core, &mut outcome, self.context());
         #[cfg(feature = "metrics")]
         if let Some(metered) = self.core.metered() {
-            metered.finished(&mut outcome);
+            metered.finished(outcome.label());
         }
         Poll::Ready(outcome)
     }
