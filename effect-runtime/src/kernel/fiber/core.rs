@@ -212,7 +212,7 @@ pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     state: Mutex<CoreState>,
     /// Its kind and start, for the runtime's metrics.
     #[cfg(feature = "metrics")]
-    metered: Option<super::metered::Metered>,
+    metered: super::metered::Metered,
     pub(crate) extra: X,
 }
 
@@ -225,9 +225,16 @@ struct CoreState {
     /// exactly one (whoever joins them, or their group), and a fiber's allocations count.
     first_watcher: Option<Watcher>,
     more_watchers: Vec<Watcher>,
-    /// The name it was given, if any (`fork_named`, `Effect::named`).
-    name: Option<Arc<str>>,
+    /// Whether it was given a name (`fork_named`, `Effect::named`), kept in [`NAMES`] (in
+    /// what would be padding: a fiber pays nothing for a name it has not got).
+    named: bool,
 }
+
+/// The names of the fibers that have one, by fiber id: names are rare (services, workers),
+/// and every fiber's size counts. A name is added under its fiber's state lock while the
+/// fiber is not done, and removed as it completes.
+static NAMES: std::sync::LazyLock<Mutex<std::collections::HashMap<u64, Arc<str>>>> =
+    std::sync::LazyLock::new(Mutex::default);
 
 impl Default for CoreState {
     fn default() -> Self {
@@ -236,7 +243,7 @@ impl Default for CoreState {
             registry_slot: NO_SLOT,
             first_watcher: None,
             more_watchers: Vec::new(),
-            name: None,
+            named: false,
         }
     }
 }
@@ -306,8 +313,8 @@ impl<X: ?Sized> FiberCore<X> {
     }
 
     #[cfg(feature = "metrics")]
-    pub(crate) fn metered(&self) -> Option<&super::metered::Metered> {
-        self.metered.as_ref()
+    pub(crate) fn metered(&self) -> super::metered::Metered {
+        self.metered
     }
 
     fn state(&self) -> MutexGuard<'_, CoreState> {
@@ -367,14 +374,22 @@ impl<X: ?Sized> FiberCore<X> {
         self.state().done
     }
 
-    /// Names the fiber (a later name replaces an earlier one).
+    /// Names the fiber (a later name replaces an earlier one); a fiber done already keeps
+    /// none (nothing would remove it).
     pub(crate) fn set_name(&self, name: Arc<str>) {
-        self.state().name = Some(name);
+        let mut state = self.state();
+        if !state.done {
+            state.named = true;
+            lock(&NAMES).insert(self.id.0, name);
+        }
     }
 
-    /// The fiber's name, if it was given one.
+    /// The fiber's name, if it was given one (and, once it is done, none).
     pub(crate) fn name(&self) -> Option<Arc<str>> {
-        self.state().name.clone()
+        let named = self.state().named;
+        named
+            .then(|| lock(&NAMES).get(&self.id.0).cloned())
+            .flatten()
     }
 
     /// Tells `target` (with `tag`) once the fiber is done, at once if it already is.
@@ -402,11 +417,12 @@ impl<X: ?Sized> FiberCore<X> {
             // here when the last fiber ends, never waits for a fiber's.)
             LIVE_FIBERS.add(-1);
             #[cfg(feature = "metrics")]
-            if let Some(metered) = &self.metered {
-                metered.completed();
-            }
+            self.metered.completed();
             if let Some(family) = &self.family {
                 family.fiber_ended();
+            }
+            if std::mem::take(&mut state.named) {
+                lock(&NAMES).remove(&self.id.0);
             }
             (
                 state.first_watcher.take(),
@@ -553,5 +569,24 @@ mod tests {
         before.complete();
         after.complete();
         assert_eq!(registered(&family), 0);
+    }
+
+    #[test]
+    fn a_name_is_kept_while_the_fiber_lives_and_removed_as_it_completes() {
+        let core: Arc<FiberCore> = FiberCore::new(None, FiberKind::User, ());
+        assert_eq!(core.name(), None);
+        core.set_name("first".into());
+        core.set_name("second".into());
+        assert_eq!(core.name().as_deref(), Some("second"));
+        core.complete();
+        assert_eq!(core.name(), None);
+        assert!(
+            !lock(&NAMES).contains_key(&core.id().0),
+            "no name is left behind"
+        );
+        // Named once done: nothing would remove it, so it is not kept.
+        core.set_name("late".into());
+        assert_eq!(core.name(), None);
+        assert!(!lock(&NAMES).contains_key(&core.id().0));
     }
 }

@@ -78,8 +78,10 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
         self.core.id()
     }
 
-    /// The fiber's name, if it was given one ([`fork_named`](Effect::fork_named), or
-    /// [`named`](Effect::named) on the effect it runs, once that has started).
+    /// The fiber's name while it is alive, if it was given one
+    /// ([`fork_named`](Effect::fork_named), or [`named`](Effect::named) on the effect it runs,
+    /// once that has started). A fiber that is done has none: names are kept for the fibers
+    /// that run (the events reporting a fiber's end carry its name).
     ///
     /// ```
     /// use effect::prelude::*;
@@ -316,12 +318,12 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// use effect::prelude::*;
     ///
     /// #[effect]
-    /// fn consumer() -> Effect<u32, String> {
-    ///     let worker = succeed::<u32, String>(7).fork_named("queue-consumer")?;
+    /// fn consumer() -> Effect<(), String> {
+    ///     let worker = never::<(), String>().fork_named("queue-consumer")?;
     ///     assert_eq!(worker.name().as_deref(), Some("queue-consumer"));
-    ///     worker.join()?
+    ///     worker.interrupt::<String>()?;
     /// }
-    /// assert_eq!(effect::run_blocking(consumer()), Ok(7));
+    /// assert_eq!(effect::run_blocking(consumer()), Ok(()));
     /// ```
     pub fn fork_named<E2: Send + 'static>(
         self,

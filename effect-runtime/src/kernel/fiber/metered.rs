@@ -18,7 +18,8 @@
 //! costs a thread-local read and a no-op call.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use metrics::{Key, Label, Level, Metadata};
 
@@ -111,24 +112,37 @@ pub(crate) fn fiber_metrics() -> bool {
     FIBER_METRICS.load(Ordering::Relaxed)
 }
 
-/// What a fiber's core keeps for its metrics: its kind and, for a user's fiber, when it
-/// started (16 bytes: a fiber's size counts).
+/// What a fiber's core keeps for its metrics, in one word (a fiber's size counts): whether
+/// it is metered at all, its kind and, for a user's fiber, when it started, in nanoseconds
+/// since the process's first metered fiber (`EPOCH`), shifted past the two kind bits.
 ///
 /// A member is counted as it starts and ends, and nothing more: members are most fibers
 /// (every branch of every race, every effect of every `zip_par`), each lives inside its
 /// combinator's own time, and a clock read at each end and a live gauge moved twice were 5%
 /// of a fork and join with no recorder installed. Members alive are `started - ended`.
-pub(crate) enum Metered {
-    User { started: Instant },
-    Member,
+#[derive(Clone, Copy)]
+pub(crate) struct Metered(u64);
+
+const NOT_METERED: u64 = 0;
+const USER_BIT: u64 = 1;
+const MEMBER_BIT: u64 = 2;
+const KIND_BITS: u32 = 2;
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+fn epoch() -> Instant {
+    *EPOCH.get_or_init(Instant::now)
 }
 
 impl Metered {
-    /// A fiber of `kind` is made: counted started, and a user's live (`None`: fibers are not
+    /// A fiber of `kind` is made: counted started, and a user's live (unless fibers are not
     /// metered).
     #[inline]
-    pub(crate) fn started(kind: FiberKind) -> Option<Metered> {
-        fiber_metrics().then(|| Metered::count_started(kind))
+    pub(crate) fn started(kind: FiberKind) -> Metered {
+        match fiber_metrics() {
+            true => Metered::count_started(kind),
+            false => Metered(NOT_METERED),
+        }
     }
 
     fn count_started(kind: FiberKind) -> Metered {
@@ -136,31 +150,35 @@ impl Metered {
         match kind {
             FiberKind::User => {
                 gauge(&LIVE).increment(1.0);
-                Metered::User {
-                    started: Instant::now(),
-                }
+                let since = Instant::now().saturating_duration_since(epoch()).as_nanos();
+                // 62 bits of nanoseconds: 146 years.
+                let since = u64::try_from(since).unwrap_or(u64::MAX) & (u64::MAX >> KIND_BITS);
+                Metered(since << KIND_BITS | USER_BIT)
             }
-            FiberKind::Member => Metered::Member,
+            FiberKind::Member => Metered(MEMBER_BIT),
         }
     }
 
     /// The fiber's interpreter finished with `outcome` (its label: see
     /// [`Outcome::label`](super::prim::Outcome::label)): counted by outcome, a user's
     /// lifetime recorded.
-    pub(crate) fn finished(&self, outcome: &str) {
+    pub(crate) fn finished(self, outcome: &str) {
         let outcome = outcome_index(outcome);
-        match self {
-            Metered::User { started } => {
+        match self.0 & ((1 << KIND_BITS) - 1) {
+            USER_BIT => {
                 counter(&ENDED[0][outcome]).increment(1);
-                histogram(&LIFETIME).record(started.elapsed().as_secs_f64());
+                let started = epoch() + Duration::from_nanos(self.0 >> KIND_BITS);
+                let lived = Instant::now().saturating_duration_since(started);
+                histogram(&LIFETIME).record(lived.as_secs_f64());
             }
-            Metered::Member => counter(&ENDED[1][outcome]).increment(1),
+            MEMBER_BIT => counter(&ENDED[1][outcome]).increment(1),
+            _ => {}
         }
     }
 
     /// The fiber completed (once, I6): a user's no longer live.
-    pub(crate) fn completed(&self) {
-        if let Metered::User { .. } = self {
+    pub(crate) fn completed(self) {
+        if self.0 & ((1 << KIND_BITS) - 1) == USER_BIT {
             gauge(&LIVE).decrement(1.0);
         }
     }

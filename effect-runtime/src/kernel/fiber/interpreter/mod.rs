@@ -251,9 +251,7 @@ impl Interpreter {
         #[cfg(feature = "tracing")]
         crate::kernel::trace::fiber_ended(&self.core, &mut outcome, self.context());
         #[cfg(feature = "metrics")]
-        if let Some(metered) = self.core.metered() {
-            metered.finished(outcome.label());
-        }
+        self.core.metered().finished(outcome.label());
         Poll::Ready(outcome)
     }
 
