@@ -341,8 +341,10 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     ///
     /// #[effect]
     /// fn named_later() -> Effect<Option<String>, Never> {
-    ///     let worker = sleep::<Never>(secs(60)).named("sleeper").fork()?;
-    ///     yield_now::<Never>()?; // the worker starts, and takes its name
+    ///     let started = effect::Deferred::new();
+    ///     let work = started.complete(()).flat_map(|_| never::<(), Never>());
+    ///     let worker = work.named("sleeper").fork()?;
+    ///     started.wait()?; // the worker has started, and taken its name
     ///     let name = worker.name().map(|name| name.to_string());
     ///     worker.interrupt::<Never>()?;
     ///     name
