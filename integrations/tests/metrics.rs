@@ -245,6 +245,41 @@ fn retries_and_repeats_are_counted_by_schedule_name() {
 }
 
 #[test]
+fn a_streams_retries_and_repeats_are_counted_as_a_retrys_and_a_repeats() {
+    use effect::stream::Stream;
+    let (exits, m) = recorded(|clock, rt| async move {
+        let attempts = Arc::new(AtomicU32::new(0));
+        let counted = attempts.clone();
+        let flaky = move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            let values = Stream::from_iter([n]);
+            match n {
+                0 | 1 => values.concat(Stream::fail("dropped".to_string())),
+                _ => values,
+            }
+        };
+        let retried = Stream::retry(flaky, Schedule::spaced(secs(1)).named("reconnect"));
+        let repeated = Stream::repeat_effect(
+            || succeed::<u32, String>(1),
+            Schedule::spaced(secs(1)) & Schedule::recurs(2),
+        );
+        let retried = rt.fork(retried.run_collect());
+        let repeated = rt.fork(repeated.run_collect());
+        clock.advance(secs(3)).await;
+        (rt.run(retried.join()).await, rt.run(repeated.join()).await)
+    });
+    assert_eq!(exits, (Ok(vec![0, 1, 2]), Ok(vec![1, 1, 1])));
+    assert_eq!(
+        m.counter("effect_retries_total", &[("schedule", "reconnect")]),
+        2
+    );
+    assert_eq!(
+        m.counter("effect_repeats_total", &[("schedule", "spaced")]),
+        2
+    );
+}
+
+#[test]
 fn only_timeouts_that_fire_are_counted() {
     let (exits, m) = recorded(|clock, rt| async move {
         let slow = rt.fork(sleep::<String>(secs(10)).timeout(secs(1)));

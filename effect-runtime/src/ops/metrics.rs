@@ -12,8 +12,8 @@
 //! | `effect_fibers_ended_total` | counter | `kind`, `outcome` | a fiber ends (its finalizers ran) |
 //! | `effect_fibers_live` | gauge | `kind` | users' fibers started and not yet done |
 //! | `effect_fiber_lifetime_seconds` | histogram | `kind` | a user's fiber ends: how long it lived |
-//! | `effect_retries_total` | counter | `schedule` | a [`retry`](crate::retry) tries again |
-//! | `effect_repeats_total` | counter | `schedule` | a [`repeat`](crate::repeat) runs again |
+//! | `effect_retries_total` | counter | `schedule` | a [`retry`](crate::retry) (or `Stream::retry`) decides to try again |
+//! | `effect_repeats_total` | counter | `schedule` | a [`repeat`](crate::repeat) (or `Stream::repeat_effect`) decides to run again |
 //! | `effect_timeouts_total` | counter | | a [`timeout`](crate::Effect::timeout) (or `timeout_fail`) fires |
 //! | `effect_race_losers_interrupted_total` | counter | | a race interrupts a branch that lost |
 //! | `effect_tracked_total` | counter | `name`, `outcome` | an [`Effect::tracked`] effect ends |

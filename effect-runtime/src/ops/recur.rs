@@ -6,7 +6,7 @@ use crate::kernel::cause::{Cause, Exit};
 use crate::kernel::clock::Clock;
 use crate::kernel::effect::Effect;
 use crate::kernel::random::Random;
-use crate::ops::schedule::Schedule;
+use crate::ops::schedule::{Schedule, REPEATS, RETRIES};
 
 /// Runs the effect `make` builds, and on a typed failure asks `schedule` whether to try
 /// again (after its delay, on the context's clock) with a fresh effect from `make`. `n`
@@ -77,15 +77,11 @@ where
 
 /// Runs `make()` again and again while `schedule` continues on what `input` picks out of
 /// each exit (after the schedule's delay, on the context's clock); ends with the last exit.
-/// The counter of a [`retry`]'s retries, labelled by schedule (the `metrics` feature).
-const RETRIES: &str = "effect_retries_total";
-/// The counter of a [`repeat`]'s repeats, labelled by schedule.
-const REPEATS: &str = "effect_repeats_total";
 
 fn recur<A, E, I, F>(
     make: F,
     schedule: Schedule<I>,
-    _counter: &'static str,
+    counter: &'static str,
     input: fn(&Exit<A, E>) -> Option<&I>,
 ) -> Effect<A, E>
 where
@@ -105,12 +101,10 @@ where
         let clock = Clock::of(&ctx);
         let mut step = schedule.start_run(&Random::of(&ctx));
         loop {
-            match input(&exit).and_then(|input| step.next(input)) {
+            match input(&exit).and_then(|input| step.next_counted(input, counter)) {
                 Some(delay) => clock.sleep(delay).await,
                 None => return exit,
             }
-            #[cfg(feature = "metrics")]
-            metrics::counter!(_counter, "schedule" => schedule.name()).increment(1);
             exit = make().await;
         }
     })

@@ -477,20 +477,43 @@ impl<I: 'static> Schedule<I> {
     }
 }
 
-/// One run of a schedule, for code in the crate that drives it by hand (streams).
-pub(crate) struct ScheduleRun<I>(Box<dyn Step<I>>);
+/// One run of a schedule, for code in the crate that drives it by hand (`retry`, `repeat`,
+/// streams, supervisors), with the schedule's name for its metrics.
+pub(crate) struct ScheduleRun<I>(
+    Box<dyn Step<I>>,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))] &'static str,
+);
+
+/// The counter of the retries a schedule decides on (`retry`, `Stream::retry`), labelled by
+/// its name (the `metrics` feature).
+pub(crate) const RETRIES: &str = "effect_retries_total";
+/// The counter of the repeats a schedule decides on (`repeat`, `Stream::repeat_effect`).
+pub(crate) const REPEATS: &str = "effect_repeats_total";
 
 impl<I> ScheduleRun<I> {
     /// After an attempt that produced `input`: the delay before the next one, or `None`.
     pub(crate) fn next(&mut self, input: &I) -> Option<Duration> {
         self.0.next(input)
     }
+
+    /// [`next`](Self::next), a next attempt counted in `counter` ([`RETRIES`] or
+    /// [`REPEATS`]) under the schedule's name.
+    pub(crate) fn next_counted(&mut self, input: &I, counter: &'static str) -> Option<Duration> {
+        let next = self.0.next(input);
+        #[cfg(feature = "metrics")]
+        if next.is_some() {
+            metrics::counter!(counter, "schedule" => self.1).increment(1);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = counter;
+        next
+    }
 }
 
 impl<I: 'static> Schedule<I> {
     /// Starts a run of this schedule, drawing randomness from `random`.
     pub(crate) fn start_run(&self, random: &Random) -> ScheduleRun<I> {
-        ScheduleRun((self.start)(random))
+        ScheduleRun((self.start)(random), self.name)
     }
 }
 

@@ -10,7 +10,7 @@ use super::{Pull, Step, Stream};
 use crate::kernel::cause::{Cause, Never};
 use crate::kernel::effect::{fail_cause, succeed, suspend, Effect};
 use crate::kernel::random::Random;
-use crate::ops::schedule::{Schedule, ScheduleRun};
+use crate::ops::schedule::{Schedule, ScheduleRun, RETRIES};
 use crate::ops::scope::{Scope, ScopeExit};
 
 impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
@@ -175,7 +175,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             pull.result().flat_map(move |step| match step {
                 Ok(Step::Emit(chunk, rest)) => emit(chunk, guard(*rest, state)),
                 Ok(Step::End) => end(),
-                Err(error) => match state.run.next(&error) {
+                Err(error) => match state.run.next_counted(&error, RETRIES) {
                     Some(delay) => {
                         let close = state.inner.close(Err(Cause::Fail(())));
                         // `sleep` reads the context's clock.

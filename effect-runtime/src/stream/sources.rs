@@ -9,7 +9,7 @@ use super::{Pull, Step, Stream, CHUNK_SIZE};
 use crate::kernel::cause::Cause;
 use crate::kernel::effect::{fail_cause, succeed, suspend, sync, Effect};
 use crate::kernel::random::Random;
-use crate::ops::schedule::{Schedule, ScheduleRun};
+use crate::ops::schedule::{Schedule, ScheduleRun, REPEATS};
 use crate::ops::scope::{acquire_release, ScopeExit};
 use crate::ops::time::sleep;
 use crate::services::sync::{Queue, QueueShutdown, Subscription};
@@ -420,7 +420,7 @@ impl<A: Send + 'static, E: Send + 'static> Stream<A, E> {
             F: Fn() -> Effect<A, E> + Send + Sync + 'static,
         {
             make().map(move |value| {
-                let rest = match run.next(&value) {
+                let rest = match run.next_counted(&value, REPEATS) {
                     // `sleep` reads the context's clock.
                     Some(delay) => sleep(delay).flat_map(move |()| pull(make, run)),
                     None => end(),
