@@ -76,8 +76,8 @@ where
 }
 
 /// Runs `make()` again and again while `schedule` continues on what `input` picks out of
-/// each exit (after the schedule's delay, on the context's clock); ends with the last exit.
-
+/// each exit (after the schedule's delay, on the context's clock), each next run counted in
+/// `counter` under the schedule's name; ends with the last exit.
 fn recur<A, E, I, F>(
     make: F,
     schedule: Schedule<I>,
