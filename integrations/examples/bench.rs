@@ -424,11 +424,20 @@ fn traced_fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>>
 // off (`main`), as close as one binary gets to the feature being off: what is left is a load
 // and a branch per fiber.
 
+/// Fiber metrics on or off (the `metrics` feature; without it, there are none to turn on,
+/// and `metered_fork_join` measures `fork_join` twice).
+fn set_fiber_metrics(on: bool) {
+    #[cfg(feature = "metrics")]
+    effect::metrics::set_fiber_metrics(on);
+    #[cfg(not(feature = "metrics"))]
+    let _ = on;
+}
+
 fn metered_fork_join_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
     Box::pin(async move {
-        effect::metrics::set_fiber_metrics(true);
+        set_fiber_metrics(true);
         let side = fork_join_effect(n).await;
-        effect::metrics::set_fiber_metrics(false);
+        set_fiber_metrics(false);
         side
     })
 }
@@ -1593,7 +1602,7 @@ fn measure(
 fn main() {
     // Fiber metrics off for every workload but `metered_fork_join`, which turns them on for
     // its effect side (see there).
-    effect::metrics::set_fiber_metrics(false);
+    set_fiber_metrics(false);
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("--fiber-memory-child") => {
