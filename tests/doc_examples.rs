@@ -19,8 +19,9 @@
 //!
 //! Enum variants, struct fields and methods of trait impls (`impl Display for ..`) are not
 //! counted: their type's or trait's example covers them. An item has an example when the doc
-//! comment right above it contains a code fence (a line of three backquotes); a link to
-//! another item's example does not count.
+//! comment right above it contains a code fence (a line of three backquotes), or, for a
+//! module in a file of its own, when that file's own docs (`//!`) do; a link to another
+//! item's example does not count.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -212,6 +213,32 @@ fn public_modules(lib: &str) -> Vec<String> {
     modules
 }
 
+/// For `mod NAME` declared in `path` (`mod NAME;`, its body in a file of its own): whether
+/// that file's own docs (its leading `//!` lines, which rustdoc shows as the module's) have
+/// a code fence.
+fn module_doc_has_fence(path: &Path, what: &str) -> bool {
+    let Some(name) = what.strip_prefix("mod ") else {
+        return false;
+    };
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    let dir = match path.file_stem().and_then(|stem| stem.to_str()) {
+        Some("mod" | "lib") | None => dir.to_path_buf(),
+        Some(stem) => dir.join(stem),
+    };
+    [dir.join(format!("{name}.rs")), dir.join(name).join("mod.rs")]
+        .iter()
+        .filter_map(|file| fs::read_to_string(file).ok())
+        .any(|source| {
+            source
+                .lines()
+                .map(str::trim_start)
+                .take_while(|line| line.starts_with("//!") || line.is_empty())
+                .any(|line| line.trim_start_matches("//!").trim_start().starts_with("```"))
+        })
+}
+
 /// Every `pub use` statement in `source`, joined onto one line each.
 fn pub_uses(source: &str) -> Vec<String> {
     let mut statements = Vec::new();
@@ -282,11 +309,12 @@ fn scan(path: &Path, shown: &str, reachable: &BTreeSet<String>, facade: bool) ->
                 .map_or(code.trim().to_string(), |(t, _)| t.clone());
             let skipped = pending.hidden || pending.test_only;
             let counted = |what: String, items: &mut Vec<Item>| {
+                let has_example = pending.doc_fence || module_doc_has_fence(path, &what);
                 items.push(Item {
                     file: shown.to_string(),
                     line: n,
                     what,
-                    has_example: pending.doc_fence,
+                    has_example,
                 });
             };
             if code_here.starts_with("impl") {

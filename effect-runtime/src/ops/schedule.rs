@@ -444,6 +444,13 @@ impl<I: 'static> Schedule<I> {
     }
 
     /// The schedule's name (see [`named`](Schedule::named)).
+    ///
+    /// ```
+    /// use effect::{ms, Schedule};
+    ///
+    /// assert_eq!(Schedule::<()>::fibonacci(ms(10)).name(), "fibonacci");
+    /// assert_eq!(Schedule::<()>::forever().jittered().name(), "forever");
+    /// ```
     pub fn name(&self) -> &'static str {
         self.name
     }

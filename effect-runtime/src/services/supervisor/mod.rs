@@ -1,5 +1,24 @@
 //! [`Supervisor`]: long-running child services kept alive by a restart strategy, in the
 //! manner of Erlang/OTP's supervisors. The loop that runs one is in `run.rs`.
+//!
+//! ```
+//! use effect::prelude::*;
+//! use effect::supervisor::{Child, Restart, Strategy, Supervisor};
+//!
+//! // Two workers restarted together, with backoff; a one-off job never restarted.
+//! let service = Supervisor::new("service")
+//!     .strategy(Strategy::OneForAll)
+//!     .intensity(5, secs(60))
+//!     .backoff(Schedule::exponential(ms(100)))
+//!     .child(Child::new("consumer", || never::<(), String>()))
+//!     .child(Child::new("publisher", || never::<(), String>()))
+//!     .child(Child::new("warm_cache", || succeed::<(), String>(())).restart(Restart::Temporary));
+//! let running: Effect<(), String> = effect_block! {
+//!     let tree = service.run().fork()?;
+//!     let _stopped = tree.interrupt::<String>()?; // stops the workers, the last started first
+//! };
+//! assert_eq!(effect::run_blocking(running), Ok(()));
+//! ```
 
 use std::fmt;
 use std::sync::Arc;
