@@ -227,16 +227,23 @@ fn module_doc_has_fence(path: &Path, what: &str) -> bool {
         Some("mod" | "lib") | None => dir.to_path_buf(),
         Some(stem) => dir.join(stem),
     };
-    [dir.join(format!("{name}.rs")), dir.join(name).join("mod.rs")]
-        .iter()
-        .filter_map(|file| fs::read_to_string(file).ok())
-        .any(|source| {
-            source
-                .lines()
-                .map(str::trim_start)
-                .take_while(|line| line.starts_with("//!") || line.is_empty())
-                .any(|line| line.trim_start_matches("//!").trim_start().starts_with("```"))
-        })
+    [
+        dir.join(format!("{name}.rs")),
+        dir.join(name).join("mod.rs"),
+    ]
+    .iter()
+    .filter_map(|file| fs::read_to_string(file).ok())
+    .any(|source| {
+        source
+            .lines()
+            .map(str::trim_start)
+            .take_while(|line| line.starts_with("//!") || line.is_empty())
+            .any(|line| {
+                line.trim_start_matches("//!")
+                    .trim_start()
+                    .starts_with("```")
+            })
+    })
 }
 
 /// Every `pub use` statement in `source`, joined onto one line each.
