@@ -242,12 +242,12 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     pub fn tracked(self, name: impl Into<SharedString>) -> Effect<A, E> {
         let name = name.into();
         Effect::new(move |ctx: Context| async move {
+            let clock = Clock::of(&ctx);
             let mut tracking = Tracking {
-                clock: Clock::of(&ctx),
+                started: clock.instant(),
+                clock,
                 name: Some(name),
-                started: None,
             };
-            tracking.started = Some(tracking.clock.instant());
             let exit = self.await;
             tracking.end(outcome_label(&exit));
             exit
@@ -260,15 +260,15 @@ struct Tracking {
     clock: Clock,
     /// Taken once it is recorded.
     name: Option<SharedString>,
-    started: Option<std::time::Instant>,
+    started: std::time::Instant,
 }
 
 impl Tracking {
     fn end(&mut self, outcome: &'static str) {
-        let (Some(name), Some(started)) = (self.name.take(), self.started) else {
+        let Some(name) = self.name.take() else {
             return;
         };
-        let took = self.clock.instant().saturating_duration_since(started);
+        let took = self.clock.instant().saturating_duration_since(self.started);
         metrics::counter!("effect_tracked_total", "name" => name.clone(), "outcome" => outcome)
             .increment(1);
         metrics::histogram!("effect_tracked_duration_seconds", "name" => name, "outcome" => outcome)

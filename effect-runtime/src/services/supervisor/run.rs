@@ -77,7 +77,7 @@ pub(super) fn supervise(supervisor: Supervisor) -> Effect<(), SupervisorError> {
     // Interrupted (or ended any other way), the children still running are stopped in
     // reverse start order (S3) before the effect ends.
     let stop_all = Effect::new(move |_| async move {
-        stop_from(&kept, &children, &name, 0).await;
+        stop_each(&kept, &children, &name, 0..children.len()).await;
         Ok(())
     });
     Effect::new(move |ctx| async move {
@@ -187,18 +187,12 @@ impl Running {
             Strategy::OneForAll => (0..count).filter(|&j| j != index).collect(),
             Strategy::RestForOne => (index + 1..count).collect(),
         };
-        let mut restart = Vec::new();
-        for &sibling in siblings.iter().rev() {
-            let Some(fiber) = take_fiber(&self.slots, sibling) else {
-                continue;
-            };
-            let child = &self.supervisor.children[sibling];
-            stop(fiber, child, &self.supervisor.name).await;
-            if child.restart != Restart::Temporary {
-                restart.push(sibling);
-            }
-        }
-        restart
+        let children = &self.supervisor.children;
+        stop_each(&self.slots, children, &self.supervisor.name, siblings)
+            .await
+            .into_iter()
+            .filter(|&sibling| children[sibling].restart != Restart::Temporary)
+            .collect()
     }
 
     /// Starts child `index` on a fiber of its own, under a new generation (S2), reporting its
@@ -261,11 +255,12 @@ impl Running {
         &self,
         window: VecDeque<(Instant, String, Result<(), Cause<String>>)>,
     ) -> Exit<(), SupervisorError> {
-        stop_from(
+        let children = &self.supervisor.children;
+        stop_each(
             &self.slots,
-            &self.supervisor.children,
+            children,
             &self.supervisor.name,
-            0,
+            0..children.len(),
         )
         .await;
         let error = SupervisorError {
@@ -290,13 +285,23 @@ fn take_fiber(slots: &Slots, index: usize) -> Option<Fiber<(), Never>> {
     Some(fiber)
 }
 
-/// Stops every child from `first` on that is still running, the last started first (S3).
-async fn stop_from(slots: &Slots, children: &[Child], supervisor: &str, first: usize) {
-    for index in (first..children.len()).rev() {
+/// Stops the children of `indices` (in start order) that are still running, the last
+/// started first (S3); gives those it stopped, in start order.
+async fn stop_each(
+    slots: &Slots,
+    children: &[Child],
+    supervisor: &str,
+    indices: impl IntoIterator<Item = usize, IntoIter: DoubleEndedIterator>,
+) -> Vec<usize> {
+    let mut stopped = Vec::new();
+    for index in indices.into_iter().rev() {
         if let Some(fiber) = take_fiber(slots, index) {
             stop(fiber, &children[index], supervisor).await;
+            stopped.push(index);
         }
     }
+    stopped.reverse();
+    stopped
 }
 
 /// Interrupts `fiber` (child `child`) and waits for it, up to its shutdown timeout.
