@@ -120,6 +120,12 @@ fn an_effect_test_that_leaks_a_daemon_reports_the_leak_instead_of_aborting() {
         .downcast_ref::<String>()
         .expect("the failure says why");
     assert!(message.contains("leaked 1 fiber"), "{message}");
+    // With what the leaked fiber was doing: its line of the runtime's dump.
+    assert!(
+        message.contains("They were:\n1 live fiber(s)\n#"),
+        "{message}"
+    );
+    assert!(message.contains("(started by #"), "{message}");
     assert!(
         seen.load(Ordering::SeqCst),
         "the leaked fiber was shut down"

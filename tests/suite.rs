@@ -20,6 +20,8 @@ mod call_chains;
 mod circuit_breaker;
 #[path = "dsl.rs"]
 mod dsl;
+#[path = "dump.rs"]
+mod dump;
 #[path = "core.rs"]
 mod effect_core;
 #[path = "errors.rs"]

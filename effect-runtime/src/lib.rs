@@ -23,6 +23,40 @@ pub mod stream;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub use ops::metrics;
+
+/// What the fibers of a [`Runtime`] are doing: [`Runtime::dump`]'s snapshot.
+///
+/// Each live user fiber (a root, a fork, a daemon, a `Runtime::fork`) is listed with its
+/// id, name, parent, the span it started in, its age and its [`FiberStatus`]: running,
+/// ready to run, or waiting, and then on what ([`WaitingOn`]): a sleep (until a virtual
+/// time on a `TestClock`, or with the time left on the live clock), another fiber's end, a
+/// `Deferred`, a queue's item or room, a semaphore's permits, a pool's item, its children
+/// finishing as it closes a scope, the members of a race or group it runs, or a future of
+/// its own (`from_async`).
+///
+/// ```
+/// use effect::prelude::*;
+/// use effect::dump::{FiberStatus, WaitingOn};
+/// use effect::{Context, Queue, QueueShutdown, Runtime};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let runtime = Runtime::new(Context::new());
+/// let jobs: Queue<u32> = Queue::bounded(8);
+/// let consumer = runtime.fork_named("consumer", jobs.take::<QueueShutdown>());
+/// tokio::task::yield_now().await;
+/// let dump = runtime.dump();
+/// assert!(matches!(
+///     dump.get(consumer.id()).unwrap().status,
+///     FiberStatus::Waiting(WaitingOn::QueueTake { .. })
+/// ));
+/// assert!(dump.to_string().contains("\"consumer\""));
+/// runtime.shutdown().await;
+/// # }
+/// ```
+pub mod dump {
+    pub use crate::kernel::fiber::dump::{FiberDump, FiberSnapshot};
+    pub use crate::kernel::fiber::waiting::{FiberStatus, WaitingOn};
+}
 pub use services::supervisor;
 
 pub use kernel::cause::{Cause, Defect, Exit, HoldsFailure, Never};

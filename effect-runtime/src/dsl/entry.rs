@@ -39,8 +39,13 @@ where
         .with(crate::Clock::from(clock.clone()))
         .with(crate::Random::from(crate::TestRandom::new(TEST_SEED)));
     let runtime = crate::Runtime::new(ctx);
+    // A test stuck on a clock nobody advances says what each of its fibers waits on.
+    let dump = runtime.dump_report();
+    clock.on_stall(move || format!("effect: the test's fibers: {}", dump()));
     let exit = tokio.block_on(runtime.run(make(clock)));
     let live = runtime.live_fibers();
+    // What the leaked fibers were doing, before shutdown interrupts them.
+    let leaked = (live != 0).then(|| runtime.dump());
     if live != 0 {
         // Shut the leaked fibers down (their finalizers run) before reporting, so the test
         // fails with the leak, not with whatever they would do as the runtime goes away.
@@ -51,10 +56,10 @@ where
         let cause = Rendered::cause(cause, render);
         panic!("effect test `{name}` failed with cause:\n{cause}");
     }
-    if live != 0 {
+    if let Some(dump) = leaked {
         panic!(
             "effect test `{name}` leaked {live} fiber(s): a daemon fork or a fiber started with \
-             `Runtime::fork` was still running when the test's effect finished"
+             `Runtime::fork` was still running when the test's effect finished. They were:\n{dump}"
         );
     }
 }

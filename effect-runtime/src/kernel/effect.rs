@@ -9,6 +9,7 @@ use crate::kernel::context::Context;
 use crate::kernel::fiber::frame::{Finished, FrameBox, FutureFrame, IntoExit, PollBody};
 use crate::kernel::fiber::handoff::current_context;
 use crate::kernel::fiber::prim::{DeferDrop, MakePrim, Prim};
+use crate::kernel::fiber::waiting::{self, Wait};
 
 /// A lazy, single-shot description of async work that succeeds with an `A` or fails with a
 /// [`Cause<E>`](Cause).
@@ -445,7 +446,11 @@ where
     A: Send + 'static,
     E: Send + 'static,
 {
-    Effect::from_future(std::future::pending())
+    Effect::from_future(std::future::poll_fn(|_| {
+        // Never woken: a dump says so, rather than "a future".
+        waiting::on(Wait::Never);
+        std::task::Poll::Pending
+    }))
 }
 
 /// An effect that yields to the scheduler once, letting other tasks run, then succeeds, as

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::kernel::context::Context;
 use crate::kernel::effect::Effect;
-use crate::kernel::fiber::core::{Family, FiberKind};
+use crate::kernel::fiber::core::{driving_fiber, Family, FiberKind};
+use crate::kernel::fiber::dump::FiberDump;
 use crate::kernel::fiber::handle::{spawn_fiber, Fiber};
 use crate::kernel::fiber::locals::Inherited;
 use crate::kernel::fiber::run::Run;
@@ -75,7 +76,7 @@ impl Runtime {
     pub fn run<A: Send + 'static, E: Send + 'static>(&self, effect: Effect<A, E>) -> Run<A, E> {
         let run = Run::new(effect, &self.ctx, Some(self.family.clone()));
         if let Some(core) = run.core() {
-            self.family.register_unsupervised(core);
+            self.family.register(core, driving_fiber(), false);
         }
         run
     }
@@ -137,7 +138,7 @@ impl Runtime {
             FiberKind::User,
             name,
         );
-        self.family.register_unsupervised(&fiber.core());
+        self.family.register(&fiber.core(), driving_fiber(), false);
         fiber
     }
 
@@ -158,6 +159,56 @@ impl Runtime {
     /// ```
     pub fn live_fibers(&self) -> usize {
         self.family.live()
+    }
+
+    /// A snapshot of every live user fiber of this runtime (roots, forks, daemons,
+    /// `fork`s; not a combinator's members): id, name, parent, span, age, and what it is
+    /// doing, down to what it waits on. Printed (`Display`), it is a tree of fibers under
+    /// the fibers that started them, like ZIO's `Fiber.dumpAll`: what to print when a service
+    /// hangs, or a test leaks. See [`dump`](crate::dump) for what each state means.
+    ///
+    /// Taking it stops nothing: each fiber is read on its own, as it runs.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::dump::{FiberStatus, WaitingOn};
+    /// use effect::{Context, Deferred, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let runtime = Runtime::new(Context::new());
+    /// let ready: Deferred<()> = Deferred::new();
+    /// let parent = runtime.fork_named("parent", effect_block! {
+    ///     let child = ready.wait::<Never>().fork_named("child")?;
+    ///     child.join()?;
+    /// });
+    /// while runtime.dump().len() < 2 {
+    ///     tokio::task::yield_now().await; // both start, and wait
+    /// }
+    /// let dump = runtime.dump();
+    /// let child = dump.named("child").unwrap();
+    /// assert_eq!(child.parent, Some(parent.id()));
+    /// assert!(matches!(child.status, FiberStatus::Waiting(WaitingOn::Deferred { .. })));
+    /// assert_eq!(
+    ///     dump.named("parent").unwrap().status,
+    ///     FiberStatus::Waiting(WaitingOn::Join(child.id))
+    /// );
+    /// println!("{dump}");
+    /// runtime.shutdown().await;
+    /// # }
+    /// ```
+    pub fn dump(&self) -> FiberDump {
+        FiberDump::of(&self.family)
+    }
+
+    /// A function printing this runtime's dump, for as long as the runtime's fibers can be
+    /// reached, that does not keep the runtime alive (a test clock holds it, and the
+    /// runtime's context holds the clock).
+    pub(crate) fn dump_report(&self) -> impl Fn() -> String + Send + Sync + 'static {
+        let family = Arc::downgrade(&self.family);
+        move || match family.upgrade() {
+            Some(family) => FiberDump::of(&family).to_string(),
+            None => "(the runtime is gone)".to_string(),
+        }
     }
 
     /// Resolves once no fiber this runtime started is alive (at once if none is), without

@@ -31,6 +31,8 @@ use std::time::Duration;
 use tokio::runtime::{Handle, Id};
 use tokio::time::{Instant, Sleep};
 
+use crate::kernel::fiber::waiting::{self, Wait};
+
 /// How much time a cancelled timer must have left to be kept as the thread's spare.
 const SPARE_MIN_LEFT: Duration = Duration::from_millis(10);
 
@@ -92,10 +94,14 @@ impl Future for LiveSleep {
         if self.timer.is_none() {
             self.timer = Some(self.register());
         }
-        match &mut self.timer {
+        let polled = match &mut self.timer {
             Some((_, timer)) => timer.as_mut().poll(cx),
             None => unreachable!("registered above"),
+        };
+        if polled.is_pending() {
+            waiting::on(Wait::LiveSleep(self.deadline));
         }
+        polled
     }
 }
 

@@ -60,45 +60,61 @@ const NO_SLOT: u32 = u32::MAX;
 pub(crate) struct Family {
     // One counter, not sharded: a family is made for every runtime, and shards cost 2 KiB.
     live: AtomicUsize,
-    /// The fibers no parent supervises (roots, `Runtime::fork`s, daemons), which shutdown
-    /// interrupts; every other fiber of the family is a member of one of their regions, and
-    /// is interrupted as those regions close. Weak: the family never keeps a fiber alive.
-    unsupervised: Mutex<Unsupervised>,
+    /// The family's user fibers (roots, forks, daemons, `Runtime::fork`s; not a
+    /// combinator's members), for [`Runtime::dump`](crate::Runtime::dump); among them the
+    /// ones no parent supervises, which shutdown interrupts (every other fiber of the family
+    /// is a member of one of their regions, and is interrupted as those regions close).
+    /// Weak: the family never keeps a fiber alive.
+    registry: Mutex<Registry>,
     /// Whoever waits for `live` to reach zero (shutdown).
     idle: Mutex<Vec<Waker>>,
 }
 
-/// The fibers no parent supervises, in a slab: a fiber's slot is taken when it is registered
+/// The user fibers of a family, in a slab: a fiber's slot is taken when it is registered
 /// and given back when it completes, both O(1), with no sweep (I6: a slot holds the fiber
 /// whose `registry_slot` names it; a fiber is given a slot only while it is not done, and
 /// completion takes the number back out, both under the fiber's state lock).
 #[derive(Default)]
-struct Unsupervised {
-    slots: Vec<Option<Weak<FiberCore>>>,
+struct Registry {
+    slots: Vec<Option<Registered>>,
     /// Slots free for reuse.
     free: Vec<u32>,
-    /// Set by shutdown, for good: fibers registered from then on are interrupted at once.
+    /// Set by shutdown, for good: unsupervised fibers registered from then on are
+    /// interrupted at once.
     shutting_down: bool,
 }
 
-impl Unsupervised {
-    fn insert(&mut self, core: &Arc<FiberCore>) -> u32 {
-        let weak = Some(Arc::downgrade(core));
+/// A user fiber in its family's registry, with what a dump tells of it beside its core.
+struct Registered {
+    core: Weak<FiberCore>,
+    /// The fiber that started it (`NONE` for a root, or a fiber started from outside any).
+    parent: FiberId,
+    /// Whether a parent's region owns it (a fork), or nobody (a root, a daemon, a
+    /// `Runtime::fork`: shutdown interrupts those).
+    supervised: bool,
+    started: std::time::Instant,
+    /// The name of the span it started in.
+    span: Option<&'static str>,
+}
+
+impl Registry {
+    fn insert(&mut self, entry: Registered) -> u32 {
+        let entry = Some(entry);
         match self.free.pop() {
             Some(slot) => {
                 debug_assert!(
                     self.slots[slot as usize].is_none(),
                     "I6: a free slot is empty"
                 );
-                self.slots[slot as usize] = weak;
+                self.slots[slot as usize] = entry;
                 slot
             }
             None => {
                 let slot = u32::try_from(self.slots.len())
                     .ok()
                     .filter(|&slot| slot != NO_SLOT)
-                    .expect("effect runtime: more than 4 billion unsupervised fibers alive");
-                self.slots.push(weak);
+                    .expect("effect runtime: more than 4 billion user fibers alive in one runtime");
+                self.slots.push(entry);
                 slot
             }
         }
@@ -107,7 +123,7 @@ impl Unsupervised {
     fn remove(&mut self, slot: u32, core: *const ()) {
         let held = self.slots[slot as usize].take();
         debug_assert!(
-            held.is_some_and(|weak| Weak::as_ptr(&weak) as *const () == core),
+            held.is_some_and(|held| Weak::as_ptr(&held.core) as *const () == core),
             "I6: a fiber frees only its own slot"
         );
         self.free.push(slot);
@@ -125,11 +141,12 @@ impl Family {
         self.live.load(Ordering::SeqCst)
     }
 
-    /// Records a fiber no parent supervises, for shutdown to interrupt; interrupts it at
-    /// once if shutdown has begun. O(1): the fiber gives its slot back as it completes.
-    pub(crate) fn register_unsupervised(&self, core: &Arc<FiberCore>) {
-        let mut unsupervised = lock(&self.unsupervised);
-        if unsupervised.shutting_down {
+    /// Records a user fiber started by `parent`: for dumps, and, if no parent supervises it
+    /// (`!supervised`), for shutdown to interrupt (at once if shutdown has begun). O(1): the
+    /// fiber gives its slot back as it completes.
+    pub(crate) fn register(&self, core: &Arc<FiberCore>, parent: FiberId, supervised: bool) {
+        let mut registry = lock(&self.registry);
+        if registry.shutting_down && !supervised {
             core.interrupt();
         }
         // Under the fiber's state lock (taken after the registry's, never the other way
@@ -144,25 +161,52 @@ impl Family {
             state.registry_slot, NO_SLOT,
             "I6: a fiber is registered once"
         );
-        state.registry_slot = unsupervised.insert(core);
+        state.registry_slot = registry.insert(Registered {
+            core: Arc::downgrade(core),
+            parent,
+            supervised,
+            started: std::time::Instant::now(),
+            span: current_span_name(),
+        });
     }
 
-    /// Frees the registry slot of a fiber that completed (see `register_unsupervised`).
+    /// The family's user fibers alive now, each with its registration.
+    pub(crate) fn registered(
+        &self,
+    ) -> Vec<(
+        Arc<FiberCore>,
+        FiberId,
+        std::time::Instant,
+        Option<&'static str>,
+    )> {
+        lock(&self.registry)
+            .slots
+            .iter()
+            .flatten()
+            .filter_map(|entry| {
+                let core = entry.core.upgrade()?;
+                Some((core, entry.parent, entry.started, entry.span))
+            })
+            .collect()
+    }
+
+    /// Frees the registry slot of a fiber that completed (see `register`).
     fn unregister(&self, slot: u32, core: *const ()) {
-        lock(&self.unsupervised).remove(slot, core);
+        lock(&self.registry).remove(slot, core);
     }
 
     /// Begins shutdown: interrupts every fiber no parent supervises, now and from now on.
     /// The fibers stay registered: each frees its slot as it completes.
     pub(crate) fn begin_shutdown(&self) {
         let fibers: Vec<Arc<FiberCore>> = {
-            let mut unsupervised = lock(&self.unsupervised);
-            unsupervised.shutting_down = true;
-            unsupervised
+            let mut registry = lock(&self.registry);
+            registry.shutting_down = true;
+            registry
                 .slots
                 .iter()
                 .flatten()
-                .filter_map(Weak::upgrade)
+                .filter(|entry| !entry.supervised)
+                .filter_map(|entry| entry.core.upgrade())
                 .collect()
         };
         for core in fibers {
@@ -194,6 +238,17 @@ impl Family {
     }
 }
 
+/// The name of the span current on this thread (with the `tracing` feature): where a fiber
+/// being registered starts.
+fn current_span_name() -> Option<&'static str> {
+    #[cfg(feature = "tracing")]
+    {
+        tracing::Span::current().metadata().map(|meta| meta.name())
+    }
+    #[cfg(not(feature = "tracing"))]
+    None
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Only pushes and takes happen under these locks.
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
@@ -209,6 +264,8 @@ pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
     interrupted_by: AtomicU64,
     /// Wakes the fiber's task when it is interrupted.
     task: AtomicWaker,
+    /// What it is doing (see `waiting`): written by its interpreter as it runs, read by dumps.
+    status: AtomicU64,
     state: Mutex<CoreState>,
     /// Its kind and start, for the runtime's metrics.
     #[cfg(feature = "metrics")]
@@ -218,7 +275,7 @@ pub(crate) struct FiberCore<X: ?Sized = dyn Any + Send + Sync> {
 
 struct CoreState {
     done: bool,
-    /// Its slot in its family's registry of unsupervised fibers, or `NO_SLOT` (beside `done`,
+    /// Its slot in its family's registry of user fibers, or `NO_SLOT` (beside `done`,
     /// in what would be padding: a fiber's size counts).
     registry_slot: u32,
     /// Who to tell when the fiber is done. The first watcher is kept inline: most fibers have
@@ -295,6 +352,7 @@ impl<X> FiberCore<X> {
             family,
             interrupted_by: AtomicU64::new(NOT_INTERRUPTED),
             task: AtomicWaker::new(),
+            status: AtomicU64::new(super::waiting::READY_WORD),
             state: Mutex::new(CoreState::default()),
             #[cfg(feature = "metrics")]
             metered: super::metered::Metered::started(kind),
@@ -366,6 +424,18 @@ impl<X: ?Sized> FiberCore<X> {
         }
     }
 
+    /// Records what the fiber is doing (a word of [`waiting`](super::waiting)); only its
+    /// interpreter writes it.
+    #[inline]
+    pub(crate) fn set_status(&self, word: u64) {
+        self.status.store(word, Ordering::Relaxed);
+    }
+
+    /// What the fiber is doing, as its interpreter last recorded it.
+    pub(crate) fn status(&self) -> super::waiting::FiberStatus {
+        super::waiting::FiberStatus::from_word(self.status.load(Ordering::Relaxed))
+    }
+
     pub(crate) fn register_task(&self, waker: &Waker) {
         self.task.register(waker);
     }
@@ -430,7 +500,7 @@ impl<X: ?Sized> FiberCore<X> {
                 std::mem::replace(&mut state.registry_slot, NO_SLOT),
             )
         };
-        // With the fiber's state lock released (see `Family::register_unsupervised`).
+        // With the fiber's state lock released (see `Family::register`).
         if let Some(family) = self.family.as_ref().filter(|_| slot != NO_SLOT) {
             family.unregister(slot, self as *const Self as *const ());
         }
@@ -490,7 +560,7 @@ mod tests {
     use super::*;
 
     fn registered(family: &Family) -> usize {
-        lock(&family.unsupervised).len()
+        lock(&family.registry).len()
     }
 
     #[test]
@@ -501,7 +571,7 @@ mod tests {
             .collect();
         cores
             .iter()
-            .for_each(|core| family.register_unsupervised(core));
+            .for_each(|core| family.register(core, FiberId::NONE, false));
         assert_eq!(registered(&family), 100);
         cores[..60].iter().for_each(|core| core.complete());
         assert_eq!(registered(&family), 40);
@@ -510,8 +580,8 @@ mod tests {
             .map(|_| FiberCore::new(Some(family.clone()), FiberKind::User, ()) as Arc<FiberCore>)
             .collect();
         more.iter()
-            .for_each(|core| family.register_unsupervised(core));
-        assert_eq!(lock(&family.unsupervised).slots.len(), 100);
+            .for_each(|core| family.register(core, FiberId::NONE, false));
+        assert_eq!(lock(&family.registry).slots.len(), 100);
         cores[60..]
             .iter()
             .chain(&more)
@@ -525,7 +595,7 @@ mod tests {
         let family = Arc::new(Family::default());
         let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
         core.complete();
-        family.register_unsupervised(&core);
+        family.register(&core, FiberId::NONE, false);
         assert_eq!(registered(&family), 0);
     }
 
@@ -543,7 +613,7 @@ mod tests {
                             let core = core.clone();
                             std::thread::spawn(move || core.complete())
                         };
-                        family.register_unsupervised(&core);
+                        family.register(&core, FiberId::NONE, false);
                         completer.join().unwrap();
                     }
                 })
@@ -557,11 +627,11 @@ mod tests {
     fn shutdown_interrupts_registered_fibers_and_each_still_frees_its_slot() {
         let family = Arc::new(Family::default());
         let before: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
-        family.register_unsupervised(&before);
+        family.register(&before, FiberId::NONE, false);
         family.begin_shutdown();
         assert!(before.is_interrupted());
         let after: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
-        family.register_unsupervised(&after);
+        family.register(&after, FiberId::NONE, false);
         assert!(
             after.is_interrupted(),
             "registered during shutdown: interrupted at once"

@@ -11,6 +11,7 @@ use super::prim::Prim;
 use super::run::{outcome_exit, Driver};
 use crate::kernel::cause::Exit;
 use crate::kernel::effect::{succeed, Effect};
+use crate::kernel::fiber::waiting::{self, Wait};
 
 /// A fiber's core with its typed exit in the same allocation.
 type TypedCore<A, E> = Arc<FiberCore<Mutex<Option<Exit<A, E>>>>>;
@@ -195,7 +196,7 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// ```
     pub fn join(self) -> Effect<A, E> {
         Effect::from_future(async move {
-            poll_fn(|cx| self.core.poll_done(cx)).await;
+            self.wait_done().await;
             self.take_exit()
         })
     }
@@ -215,7 +216,7 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// ```
     pub fn await_exit<E2: Send + 'static>(self) -> Effect<Exit<A, E>, E2> {
         Effect::from_future(async move {
-            poll_fn(|cx| self.core.poll_done(cx)).await;
+            self.wait_done().await;
             Ok(self.take_exit())
         })
     }
@@ -250,9 +251,17 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     pub fn interrupt<E2: Send + 'static>(self) -> Effect<Exit<A, E>, E2> {
         Effect::from_future(async move {
             self.core.interrupt();
-            poll_fn(|cx| self.core.poll_done(cx)).await;
+            self.wait_done().await;
             Ok(self.take_exit())
         })
+    }
+}
+
+impl<A, E> Fiber<A, E> {
+    /// Resolves once the fiber is done, saying meanwhile that its waiter waits on it.
+    async fn wait_done(&self) {
+        let id = self.core.id();
+        waiting::marked(Wait::Join(id), poll_fn(|cx| self.core.poll_done(cx))).await;
     }
 }
 
@@ -402,8 +411,9 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             );
             if supervised {
                 fiber.adopt(child.core());
-            } else if let Some(family) = fiber.core.family() {
-                family.register_unsupervised(&child.core());
+            }
+            if let Some(family) = fiber.core.family() {
+                family.register(&child.core(), fiber.core.id(), supervised);
             }
             succeed::<_, E2>(child).into_prim()
         })))

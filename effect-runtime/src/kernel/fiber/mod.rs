@@ -8,9 +8,10 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `id`, `live` | [`FiberId`](id::FiberId): who a fiber is; how many are alive in the process |
+//! | `id`, `live`, `waiting` | [`FiberId`](id::FiberId): who a fiber is; how many are alive in the process; what a fiber is doing (the primitive it suspends on says what it waits on) |
 //! | `stack`, `locals`, `span`, `perturb` | the interpreter's stack type, fiber-locals, a fiber's tracing span, random yields for tests (`EFFECT_PERTURB`) |
-//! | `core` | [`FiberCore`](core::FiberCore), a fiber's shared state (interruption, completion, who waits); [`Family`](core::Family), the fibers of one `Runtime` and its registry of unsupervised ones |
+//! | `core` | [`FiberCore`](core::FiberCore), a fiber's shared state (interruption, completion, who waits, what it is doing); [`Family`](core::Family), the fibers of one `Runtime` and its registry of user fibers (for dumps, and for shutdown the unsupervised ones) |
+//! | `dump` | [`FiberDump`](dump::FiberDump): a snapshot of a family's user fibers, printed as a tree |
 //! | `frame` | type-erased async bodies and their outcomes |
 //! | `prim` | the instruction set: [`Prim`](prim::Prim), finalizers, the close protocol of a region ([`Owner`](prim::Owner), [`ForkOwner`](prim::ForkOwner)), a timeout's [`Deadline`](prim::Deadline), a continuation ([`Then`](prim::Then): `map`, `flat_map`, the handlers; typed in `kernel/then.rs`), what a request sees of its fiber ([`FiberCx`](prim::FiberCx)) |
 //! | `handoff` | the hand-off between an interpreter and the body it polls; the step budget |
@@ -71,7 +72,7 @@
 //!   registry slot holds exactly the fiber whose `registry_slot` names it, and is freed by
 //!   whoever takes that number out of the fiber, both under the fiber's state lock.
 //!   (`FiberCore::complete`,
-//!   `Family::register_unsupervised`)
+//!   `Family::register`)
 //! - **I7** Interruption (the fiber's own, or an expired deadline's) is acted on only where
 //!   the fiber is interruptible, at suspension points. (`Interpreter::pending_interruption`)
 //! - **I8** The hand-off pointer is set only inside `HandOff::offer`, on its thread, and put
@@ -97,6 +98,7 @@
 
 pub(crate) mod bind;
 pub(crate) mod core;
+pub(crate) mod dump;
 pub(crate) mod frame;
 pub(crate) mod handle;
 pub(crate) mod handoff;
@@ -115,3 +117,4 @@ pub(crate) mod run;
 pub(crate) mod span;
 pub(crate) mod stack;
 pub(crate) mod tracking;
+pub(crate) mod waiting;

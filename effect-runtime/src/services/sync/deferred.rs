@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 
 use super::lock;
 use crate::kernel::effect::Effect;
+use crate::kernel::fiber::waiting::{self, Wait};
 
 /// A cell completed once; every fiber waiting on it gets (a clone of) the value. Clones
 /// share the cell.
@@ -127,7 +128,7 @@ impl<T: Clone + Send + 'static> Deferred<T> {
                 if let Some(value) = lock(&inner.value).clone() {
                     return Ok(value);
                 }
-                done.await;
+                waiting::marked(Wait::Deferred(waiting::address(&inner)), done).await;
             }
         })
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::kernel::cause::Cause;
 use crate::kernel::effect::{sync, Effect};
+use crate::kernel::fiber::waiting::{self, Wait};
 use crate::ops::scope::Scope;
 
 /// Limits how many effects run at once: [`with_permits`](Semaphore::with_permits) waits for
@@ -149,7 +150,9 @@ impl Semaphore {
             };
             let count = permit_count(n, total, "permits")?;
             // Waiting is interruptible: dropped while it waits, it has taken nothing.
-            let Ok(permit) = permits.acquire_many_owned(count).await else {
+            let at = waiting::address(&permits);
+            let acquire = permits.acquire_many_owned(count);
+            let Ok(permit) = waiting::marked(Wait::Semaphore(at), acquire).await else {
                 return Err(Cause::die("semaphore closed"));
             };
             // Registered in the poll that took it: there is no point at which the permits
@@ -195,7 +198,9 @@ impl Semaphore {
             let count = permit_count(n, total, "with_permits")?;
             // The permit lives in this body: it is returned when the body ends or is dropped
             // on interruption, after the effect's own finalizers ran.
-            let _permit = match permits.acquire_many_owned(count).await {
+            let at = waiting::address(&permits);
+            let acquire = permits.acquire_many_owned(count);
+            let _permit = match waiting::marked(Wait::Semaphore(at), acquire).await {
                 Ok(permit) => permit,
                 Err(_) => return Err(Cause::die("semaphore closed")),
             };

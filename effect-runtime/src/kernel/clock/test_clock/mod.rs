@@ -29,6 +29,8 @@ pub(crate) use activity::{Activity, Tracker};
 use sleepers::SleepKey;
 use state::State;
 
+use crate::kernel::fiber::waiting::{self, Wait};
+
 /// How long, in real time, sleepers may wait on a clock nobody advances before the clock
 /// prints a diagnostic.
 const STALL_WARNING_AFTER: Duration = Duration::from_secs(2);
@@ -65,13 +67,19 @@ struct Inner {
     /// The real instant virtual time zero stands for, so the clock can hand out monotonic
     /// `Instant`s that move with virtual time only.
     origin: Instant,
+    /// What the stall warning adds (an `#[effect::test]`'s fiber dump: what every fiber
+    /// waits on).
+    stall_report: std::sync::OnceLock<StallReport>,
 }
+
+type StallReport = Box<dyn Fn() -> String + Send + Sync>;
 
 impl Default for Inner {
     fn default() -> Self {
         Inner {
             activity: Arc::default(),
             origin: Instant::now(),
+            stall_report: std::sync::OnceLock::new(),
         }
     }
 }
@@ -302,6 +310,12 @@ impl TestClock {
         key
     }
 
+    /// Adds `report`'s text to the warning printed when this clock stalls (see
+    /// `start_watchdog`); the first report set is kept.
+    pub(crate) fn on_stall(&self, report: impl Fn() -> String + Send + Sync + 'static) {
+        let _ = self.inner.stall_report.set(Box::new(report));
+    }
+
     /// Prints a diagnostic when sleepers wait on this clock, every fiber is blocked, and
     /// nothing advanced it for a while of real time: the classic hang of a test that forgot
     /// to call `advance`.
@@ -323,7 +337,8 @@ impl TestClock {
                     return;
                 }
                 let idle = clock.inner.activity.is_idle(0);
-                if idle && state.advances == seen_advances {
+                let stalled = idle && state.advances == seen_advances;
+                if stalled {
                     let next = state.sleepers.first_key().map(|(d, _)| d);
                     eprintln!(
                         "effect: {waiting} sleep(s) have waited on a TestClock at virtual time {:?} for {:?} of real time \
@@ -332,6 +347,12 @@ impl TestClock {
                     );
                 }
                 seen_advances = state.advances;
+                drop(state);
+                // Outside the clock's lock: the report reads the fibers, which may be
+                // registering sleeps.
+                if let Some(report) = clock.inner.stall_report.get().filter(|_| stalled) {
+                    eprintln!("{}", report());
+                }
             }
         });
     }
@@ -420,6 +441,7 @@ impl Future for TestSleep {
         let Some(key) = self.key else {
             let key = self.clock.register(self.duration, cx.waker());
             self.key = Some(key);
+            waiting::on(Wait::VirtualSleep(key.0));
             return Poll::Pending;
         };
         let mut state = self.clock.state();
@@ -437,6 +459,7 @@ impl Future for TestSleep {
         };
         drop(state);
         drop(replaced);
+        waiting::on(Wait::VirtualSleep(key.0));
         Poll::Pending
     }
 }

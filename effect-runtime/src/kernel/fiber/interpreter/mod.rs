@@ -48,6 +48,7 @@ use super::prim::{FiberCx, Outcome, Prim};
 use super::span::{Entered, FiberSpan};
 use super::stack::Stack;
 use super::tracking;
+use super::waiting;
 use crate::kernel::cause::{Cause, Never};
 use crate::kernel::clock::Activity;
 use crate::kernel::context::Context;
@@ -166,6 +167,10 @@ impl Interpreter {
 
     pub(crate) fn poll_run(&mut self, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
         let _budget = fresh_budget();
+        // Running, until it suspends on something (which the primitive it suspends on says,
+        // from a clean slate: see `waiting`) or yields.
+        self.core.set_status(waiting::RUNNING_WORD);
+        waiting::clear();
         // The fiber's span is entered for the whole poll, and exited when it returns. Only
         // `start`, `deliver` and `unwind` change the span (as an instrumented effect begins or
         // ends): after each step the entered span follows the fiber's.
@@ -209,6 +214,7 @@ impl Interpreter {
                     // Queued now, not at the worker's next park as a yield is: a busy run must
                     // not sit behind work that waits for it.
                     cx.waker().wake_by_ref();
+                    self.core.set_status(waiting::READY_WORD);
                     match self.suspend(cx) {
                         // Interrupted meanwhile: the step never starts.
                         Ok(next) => next,
@@ -221,6 +227,7 @@ impl Interpreter {
                 Next::Track(activity) => {
                     // The driver sees `tracked` set without a tracker, and picks this up.
                     self.tracked = true;
+                    self.core.set_status(waiting::READY_WORD);
                     tracking::announce(activity);
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
@@ -333,6 +340,7 @@ impl Interpreter {
             let yielding = !spend_budget() || (self.perturb && super::perturb::should_yield());
             if yielding && delivered.is_none() {
                 cx.waker().wake_by_ref();
+                self.core.set_status(waiting::READY_WORD);
                 return self.suspend(cx);
             }
             // I1: only the top entry is polled, and here it is a body.
@@ -364,6 +372,8 @@ impl Interpreter {
                 }
                 (Poll::Pending, Some(request)) => return Ok(Next::Start(request)),
                 (Poll::Pending, None) => {
+                    // Suspended on what the body's primitive said (see `waiting`).
+                    self.core.set_status(waiting::take());
                     self.core.register_task(cx.waker());
                     // Interrupted between the poll and the registration (or a deadline
                     // passed): act on it now.
@@ -376,6 +386,7 @@ impl Interpreter {
     /// Has the task woken to be polled again, as `yield_now` does, before the run returns to
     /// the scheduler.
     fn yield_task(&self, cx: &mut TaskContext<'_>) {
+        self.core.set_status(waiting::READY_WORD);
         if self.tracked {
             // On a test clock, wake at once: tokio's yield wakes the task only after this
             // poll, and in between the clock would see the fiber as blocked and move time

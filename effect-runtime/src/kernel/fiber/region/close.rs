@@ -12,6 +12,7 @@ use super::{lock, Region};
 use crate::kernel::cause::{Cause, Exit, Never};
 use crate::kernel::fiber::frame::FrameBox;
 use crate::kernel::fiber::prim::Owner;
+use crate::kernel::fiber::waiting::{self, Wait};
 
 /// What the close protocol keeps of a region: its body until the interpreter starts it, and
 /// the defects gathered so far.
@@ -108,9 +109,13 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Owner for Region<A, 
         while let Some(index) = members.slots.unsettled().next() {
             match &members.slots[index] {
                 Slot::Finished | Slot::Vacant { .. } => {}
-                Slot::InPlace(..) => return Poll::Pending,
+                Slot::InPlace(..) => {
+                    waiting::on(Wait::Closing(members.slots.running()));
+                    return Poll::Pending;
+                }
                 Slot::Task(core) | Slot::Fork(core) => {
                     if core.poll_done(cx).is_pending() {
+                        waiting::on(Wait::Closing(members.slots.running()));
                         return Poll::Pending;
                     }
                     // Its exit is of no use any more, but its defects are kept.

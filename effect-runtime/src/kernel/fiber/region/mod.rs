@@ -66,6 +66,7 @@ use super::prim::{Owner, Prim};
 use super::run::Run;
 use crate::kernel::cause::Exit;
 use crate::kernel::effect::Effect;
+use crate::kernel::fiber::waiting::{self, Wait};
 
 /// How many in-place members may be nested inside one another on one native stack before a
 /// region places its members on tasks. Each level costs a few hundred bytes of native stack
@@ -241,6 +242,7 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
             }
         }
         let Some(ready) = members.ready.get().cloned() else {
+            waiting::on(Wait::Members(members.slots.running()));
             return Poll::Pending;
         };
         // Registered before looking: a member queued meanwhile wakes this task.
@@ -257,6 +259,7 @@ impl<A: Send + 'static, E: Send + 'static, const IN: usize> Region<A, E, IN> {
             // Members woke again while polled: come back after other tasks had a turn.
             cx.waker().wake_by_ref();
         }
+        waiting::on(Wait::Members(members.slots.running()));
         Poll::Pending
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{lock, CoreState, Grant, PoolCore, Waiter};
 use crate::kernel::clock::Clock;
+use crate::kernel::fiber::waiting::{self, Wait};
 
 /// A waiter's place in the queue. Dropping it (served, interrupted, unwound) takes it out
 /// and passes on a grant it had not taken (I4).
@@ -20,8 +21,9 @@ impl<R: Clone + PartialEq + Send + 'static, E: Send + 'static> WaitGuard<R, E> {
     /// Resolves once the waiter's cell holds a grant (`give` stores a wake-up permit, so none
     /// is missed; a stale one only means looking again).
     pub(super) async fn ready(&self) {
+        let pool = Wait::Pool(waiting::address(&self.core));
         while lock(&self.waiter.grant).is_none() {
-            self.waiter.wake.notified().await;
+            waiting::marked(pool, self.waiter.wake.notified()).await;
         }
     }
 

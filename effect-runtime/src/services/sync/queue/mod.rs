@@ -14,6 +14,7 @@ mod metered;
 use super::lock;
 use crate::kernel::cause::{Cause, HoldsFailure};
 use crate::kernel::effect::Effect;
+use crate::kernel::fiber::waiting::{self, Wait};
 
 /// The failure of an operation on a queue (or hub) that was shut down.
 ///
@@ -476,7 +477,7 @@ impl<T: Send + 'static> Queue<T> {
                     Pushed::Full(back) => item = back,
                 }
             }
-            room.await;
+            waiting::marked(Wait::QueueOffer(waiting::address(inner)), room).await;
         }
     }
 
@@ -499,7 +500,7 @@ impl<T: Send + 'static> Queue<T> {
                     return Err(QueueShutdown);
                 }
             }
-            item_ready.await;
+            waiting::marked(Wait::QueueTake(waiting::address(inner)), item_ready).await;
         }
     }
 
