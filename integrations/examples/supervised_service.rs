@@ -18,10 +18,25 @@
 //!   jobs (two restarts, within its fresh limit) and the rest of the work;
 //! - the listener, in another branch of the tree, is never touched.
 //!
+//! `kill -USR1 <pid>` (the pid is logged at the start) prints the runtime's fiber dump: every
+//! live fiber under the one that started it, with what it waits on (the consumer on its
+//! queue, the reporter on its next tick, the listener on its socket, each supervisor on its
+//! children, on the queue of their events):
+//!
+//! ```text
+//! 5 live fiber(s)
+//! #1 "service" 547.3ms, waiting: take from queue @7f5b6000acf0 (empty)
+//! ├─ #1026 "listener" 546.9ms, waiting: a future (from_async)
+//! └─ #2057 "workers" 224.1ms, waiting: take from queue @7f5b6800e3d0 (empty)
+//!    ├─ #2064 "consumer" 70.1ms, waiting: take from queue @55b8746308e0 (empty)
+//!    └─ #2065 "reporter" 70.0ms, waiting: sleep, 180.0ms left
+//! ```
+//!
 //! Ctrl-C stops the tree in reverse start order (the listener, then `workers`, which stops
 //! the reporter, then the consumer), each child with its finalizers. The restarts are
 //! `INFO` events, and the metrics (Prometheus' text format) are printed at the end.
-//! `-- --self-test` stops by itself once the work is done, and checks the counts.
+//! `-- --self-test` stops by itself once the work is done, sends itself a SIGUSR1 and checks
+//! the dump it prints, and checks the counts.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -33,6 +48,8 @@ use effect::{Queue, QueueShutdown};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
 
 #[derive(Debug)]
 enum Job {
@@ -134,7 +151,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .child(Child::new("listener", move || listen(listener.clone())).shutdown_timeout(secs(1)));
 
     let runtime = effect::Runtime::new(effect::Context::new());
-    let tree = runtime.fork(service.run());
+    let tree = runtime.fork_named("service", service.run());
+
+    // SIGUSR1 prints what every fiber is doing (and hands the text to the self-test).
+    let (dumped, mut dumps) = mpsc::unbounded_channel();
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let dumper = tokio::spawn({
+        let runtime = runtime.clone();
+        async move {
+            while usr1.recv().await.is_some() {
+                let dump = runtime.dump().to_string();
+                println!("{dump}");
+                let _ = dumped.send(dump);
+            }
+        }
+    });
+    let pid = std::process::id();
+    tracing::info!(pid, "`kill -USR1 {pid}` prints the fiber dump");
     runtime
         .run(produce(jobs.clone()))
         .await
@@ -156,9 +189,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         })
         .await?;
+        // The dump a SIGUSR1 prints: the whole tree, each worker waiting where it should.
+        let status = std::process::Command::new("kill")
+            .args(["-USR1", &pid.to_string()])
+            .status()?;
+        assert!(status.success(), "kill -USR1: {status}");
+        let dump = dumps.recv().await.expect("the dumper prints on SIGUSR1");
+        let line = |name: &str| {
+            dump.lines()
+                .find(|line| line.contains(&format!("\"{name}\"")))
+                .unwrap_or_else(|| panic!("no {name:?} in the dump:\n{dump}"))
+                .to_string()
+        };
+        assert!(line("service").starts_with('#'), "the root:\n{dump}");
+        assert!(line("workers").contains("─ #"), "under service:\n{dump}");
+        assert!(line("listener").contains("─ #"), "under service:\n{dump}");
+        assert!(
+            line("consumer").contains("waiting: take from queue"),
+            "the consumer waits for jobs:\n{dump}"
+        );
+        assert!(
+            line("reporter").contains("waiting: sleep"),
+            "the reporter waits for its next tick:\n{dump}"
+        );
     } else {
         tokio::signal::ctrl_c().await?;
     }
+    dumper.abort();
     tracing::info!("stopping the tree");
     let exit = runtime
         .run(tree.interrupt::<std::convert::Infallible>())

@@ -177,10 +177,11 @@ impl Runtime {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let runtime = Runtime::new(Context::new());
     /// let ready: Deferred<()> = Deferred::new();
-    /// let parent = runtime.fork_named("parent", effect_block! {
+    /// let body: Effect<(), Never> = effect_block! {
     ///     let child = ready.wait::<Never>().fork_named("child")?;
     ///     child.join()?;
-    /// });
+    /// };
+    /// let parent = runtime.fork_named("parent", body);
     /// while runtime.dump().len() < 2 {
     ///     tokio::task::yield_now().await; // both start, and wait
     /// }

@@ -34,6 +34,24 @@ pub struct FiberDump {
 }
 
 /// One fiber of a [`FiberDump`].
+///
+/// ```
+/// use effect::prelude::*;
+/// use effect::dump::FiberStatus;
+/// use effect::{Context, Runtime};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let runtime = Runtime::new(Context::new());
+/// let worker = runtime.fork_named("worker", never::<(), Never>());
+/// tokio::task::yield_now().await;
+/// let dump = runtime.dump();
+/// let snapshot = dump.get(worker.id()).unwrap();
+/// assert_eq!(snapshot.name.as_deref(), Some("worker"));
+/// assert_eq!(snapshot.parent, None); // started from outside every fiber
+/// assert!(matches!(snapshot.status, FiberStatus::Waiting(_)) && !snapshot.interrupted);
+/// runtime.shutdown().await;
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FiberSnapshot {

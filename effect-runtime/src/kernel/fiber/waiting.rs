@@ -171,6 +171,30 @@ pub enum FiberStatus {
 /// Objects shared by fibers (a `Deferred`, a queue, a semaphore, a pool) are told apart by
 /// an `id`, the same for every fiber waiting on the same object: two fibers each waiting on
 /// a semaphore the other holds show up as waiting on each other's ids.
+///
+/// ```
+/// use effect::prelude::*;
+/// use effect::dump::{FiberStatus, WaitingOn};
+/// use effect::{Clock, Context, Runtime, TestClock};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let clock = TestClock::new();
+/// let runtime = Runtime::new(Context::new().with(Clock::from(clock.clone())));
+/// let sleeper = runtime.fork(sleep::<Never>(secs(5)));
+/// let joiner = runtime.fork(sleeper.join());
+/// clock.advance(secs(0)).await; // returns once both wait
+/// let dump = runtime.dump();
+/// let waits: Vec<String> = dump.fibers().iter().map(|f| f.status.to_string()).collect();
+/// assert_eq!(
+///     waits,
+///     [
+///         "waiting: sleep until virtual time 5s".to_string(),
+///         format!("waiting: join of fiber {}", dump.fibers()[0].id),
+///     ]
+/// );
+/// runtime.shutdown().await;
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WaitingOn {
@@ -281,7 +305,7 @@ impl std::fmt::Display for WaitingOn {
             WaitingOn::VirtualSleep { until } => {
                 write!(f, "sleep until virtual time {until:?}")
             }
-            WaitingOn::Sleep { remaining } => write!(f, "sleep, {remaining:?} left"),
+            WaitingOn::Sleep { remaining } => write!(f, "sleep, {remaining:.1?} left"),
             WaitingOn::Join(fiber) => write!(f, "join of fiber {fiber}"),
             WaitingOn::Deferred { id } => write!(f, "Deferred @{id:x}"),
             WaitingOn::QueueTake { id } => write!(f, "take from queue @{id:x} (empty)"),
