@@ -285,6 +285,34 @@ fn a_timeouts_effect_and_for_each_par_items_run_in_the_span_they_were_started_in
 }
 
 #[test]
+fn a_dump_names_the_span_each_fiber_started_in() {
+    let (spans, _) = traced(|clock, rt, _| async move {
+        let parent: Effect<(), Never> = effect_block! {
+            never::<(), Never>().fork_named("child")?;
+            never::<(), Never>()?;
+        };
+        rt.fork_named("outside", parent.with_span("handler"));
+        {
+            let span = request_span();
+            let _entered = span.enter();
+            rt.fork_named("inside", never::<(), Never>());
+        }
+        clock.advance(secs(0)).await;
+        let dump = rt.dump();
+        let span = |name: &str| dump.named(name).map(|fiber| fiber.span);
+        let spans = (span("outside"), span("child"), span("inside"));
+        assert!(dump.to_string().contains("in span `handler`"), "{dump}");
+        rt.shutdown().await;
+        spans
+    });
+    // Started from outside any span; forked in its parent's `handler`; started in `request`.
+    assert_eq!(
+        spans,
+        (Some(None), Some(Some("handler")), Some(Some("request")))
+    );
+}
+
+#[test]
 fn a_fiber_started_with_runtime_fork_runs_in_the_span_current_at_the_call() {
     let (exit, collector) = traced(|clock, rt, _| async move {
         let fiber = {
