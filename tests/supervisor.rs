@@ -26,6 +26,7 @@ crate::effect_tests_on_both_flavours! {
     a_nested_supervisor_that_gives_up_escalates_to_its_parent => escalation;
     shutdown_stops_children_in_reverse_order_each_within_its_timeout => shutdown_order;
     an_interrupt_storm_leaves_every_started_child_stopped => interrupt_storm;
+    a_stop_cut_short_is_finished_in_order_by_the_closing => cut_short;
     a_supervisor_with_no_children_or_none_left_to_run_succeeds => nothing_to_run;
 }
 
@@ -367,6 +368,33 @@ fn shutdown_order(clock: TestClock) -> Effect<(), String> {
         clock.advance(secs(8)).await;
         assert!(stopping.join()?.is_err());
         assert_eq!(events(&log)[5..], ["b!11000", "b-11000"]);
+    }
+}
+
+/// The supervisor is interrupted while it stops a crashed child's siblings for a restart:
+/// the sibling being stopped is not forgotten (S1): the closing waits for it to finish
+/// stopping before it stops the next (S3), rather than stop the next beside it.
+fn cut_short(clock: TestClock) -> Effect<(), String> {
+    let log = Log::default();
+    let slow_to_stop = |_: u32| never::<(), String>().ensuring(sleep::<Never>(secs(5)));
+    let supervisor = Supervisor::new("app")
+        .strategy(Strategy::OneForAll)
+        .child(child(&log, &clock, "a", slow_to_stop).shutdown_timeout(secs(60)))
+        .child(child(&log, &clock, "b", crashes_once_after(secs(10))))
+        .child(child(&log, &clock, "c", slow_to_stop).shutdown_timeout(secs(60)));
+    effect_block! {
+        let running = supervisor.run().map_err(|e| e.to_string()).fork()?;
+        // b crashes at 10 s; c is being stopped (its cleanup takes until 15 s) at 12 s.
+        clock.advance(secs(12)).await;
+        assert_eq!(events(&log), ["a+0", "b+0", "c+0", "b-10000"]);
+        let stopping = running.interrupt::<String>().fork()?;
+        clock.advance(secs(20)).await;
+        assert!(stopping.join()?.is_err());
+        // c finished stopping at 15 s, and only then was a stopped: a-20000, not a-17000.
+        assert_eq!(
+            events(&log),
+            ["a+0", "b+0", "c+0", "b-10000", "c-15000", "a-20000"]
+        );
     }
 }
 

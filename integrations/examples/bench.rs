@@ -809,6 +809,12 @@ fn fork_under_load_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>
 /// `n` supervised forks, each joined, by a fiber with `load` other forks of its own alive
 /// (an accept loop with that many open connections), timed inside the fiber.
 async fn children_with_load(n: u64, load: u64) -> Side {
+    children_with_load_on(n, load, None).await
+}
+
+/// [`children_with_load`], run by `runtime` if given (its fibers are registered, for
+/// `Runtime::dump`), by a plain run otherwise.
+async fn children_with_load_on(n: u64, load: u64, runtime: Option<Runtime>) -> Side {
     // The time is taken before the fiber ends, which closes its `load` forks: not measured.
     let program: Effect<Duration, Never> = effect_block! {
         for _ in 0..load {
@@ -824,10 +830,25 @@ async fn children_with_load(n: u64, load: u64) -> Side {
         black_box(total);
         start.elapsed()
     };
-    program
-        .run(&Context::new())
-        .await
-        .map_err(|cause| format!("{cause:?}"))
+    let exit = match runtime {
+        Some(runtime) => runtime.run(program).await,
+        None => program.run(&Context::new()).await,
+    };
+    exit.map_err(|cause| format!("{cause:?}"))
+}
+
+// ---- runtime_forks: a fiber's own forks under a Runtime, which registers them for dumps ----
+
+fn runtime_forks_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(children_with_load_on(
+        n,
+        0,
+        Some(Runtime::new(Context::new())),
+    ))
+}
+
+fn runtime_forks_baseline(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
+    Box::pin(children_with_load_on(n, 0, None))
 }
 
 fn fork_children_under_load_effect(n: u64) -> Pin<Box<dyn Future<Output = Side> + Send>> {
@@ -1477,6 +1498,14 @@ fn workloads() -> Vec<Workload> {
             effect: fork_under_load_effect,
             baseline: fork_under_load_baseline,
             note: Some("floor: the same forks with no other fiber alive; 65,500 alive on the effect side"),
+            peer: None,
+        },
+        Workload {
+            name: "runtime_forks",
+            n: 100_000,
+            effect: runtime_forks_effect,
+            baseline: runtime_forks_baseline,
+            note: Some("floor: the same forks and joins in a plain run, whose fibers no registry holds"),
             peer: None,
         },
         Workload {

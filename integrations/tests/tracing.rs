@@ -366,6 +366,40 @@ fn with_span_is_a_child_of_the_fibers_span_and_records_the_fibers_id() {
 }
 
 #[test]
+fn in_span_makes_its_span_at_its_level_with_its_fields_as_the_effect_starts() {
+    let ((exit, id), collector) = traced(|_clock, rt, _| async move {
+        // Built outside every span; made as it starts, under the span current in the fiber.
+        let load = || {
+            let table = "users";
+            note::<Never>("loading").in_span(move || {
+                tracing::debug_span!("load", table, rows = 3, fiber = tracing::field::Empty)
+            })
+        };
+        let (first, second) = (load(), load());
+        let twice: Effect<(), Never> = effect_block! {
+            first?;
+            second?;
+        };
+        let fiber = rt.fork(twice.instrument(request_span()));
+        let id = fiber.id();
+        (rt.run(fiber.join()).await, id)
+    });
+    assert_eq!(exit, Ok(()));
+    let trace = collector.trace();
+    assert_eq!(trace.scope_of(trace.note("loading")), ["request", "load"]);
+    let loads = trace.spans_named("load");
+    assert_eq!(loads.len(), 2, "one span per effect run");
+    for load in loads {
+        assert_eq!(load.level, Level::DEBUG);
+        assert_eq!(load.fields["table"], "users");
+        assert_eq!(load.fields["rows"], "3");
+        assert_eq!(load.fields["fiber"], id.to_string());
+        assert_eq!(trace.spans[load.parent.expect("a parent")].name, "request");
+        assert!(load.closed);
+    }
+}
+
+#[test]
 fn instrument_records_the_fiber_in_a_span_that_declares_the_field() {
     let ((exit, id), collector) = traced(|_clock, rt, _| async move {
         let span = tracing::info_span!("job", fiber = tracing::field::Empty);

@@ -90,12 +90,45 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// let page: Effect<_, String> = zip_par((load("users"), load("orders"))).with_span("page");
     /// assert_eq!(run_blocking(page), Ok(("users", "orders")));
     /// ```
+    ///
+    /// For another level, or fields of your own, use [`in_span`](Effect::in_span).
     #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
     pub fn with_span(self, name: &'static str) -> Effect<A, E> {
         let inner = self.into_prim();
         Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
             // Made here, inside the fiber's poll: the fiber's current span is its parent.
             let span = named_span(name, fiber.core.id());
+            fiber.enter_span(FiberSpan::of(span));
+            inner
+        })))
+    }
+}
+
+impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
+    /// Runs this effect in the span `make` returns, made when the effect starts (each time
+    /// it starts), inside the fiber running it: the span's parent is the span current in
+    /// the fiber then, as with [`with_span`](Effect::with_span), and its level and fields
+    /// are whatever `make`'s macro says. Entered, exited and closed as with
+    /// [`instrument`](Effect::instrument) (closed as soon as the effect ends, however it
+    /// ends), and a `fiber` field, if the span declares one, records the fiber's id.
+    ///
+    /// ```
+    /// use effect::{run_blocking, sleep, ms, Effect};
+    ///
+    /// fn load(table: &'static str) -> Effect<&'static str, String> {
+    ///     sleep(ms(1)).as_value(table).in_span(move || {
+    ///         tracing::debug_span!("load", table, fiber = tracing::field::Empty)
+    ///     })
+    /// }
+    /// assert_eq!(run_blocking(load("users")), Ok("users"));
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub fn in_span(self, make: impl FnOnce() -> Span + Send + 'static) -> Effect<A, E> {
+        let inner = self.into_prim();
+        Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
+            // Made here, inside the fiber's poll, where its current span is entered.
+            let span = make();
+            span.record("fiber", display(fiber.core.id()));
             fiber.enter_span(FiberSpan::of(span));
             inner
         })))

@@ -64,11 +64,24 @@ pub(crate) struct Family {
     /// combinator's members), for [`Runtime::dump`](crate::Runtime::dump); among them the
     /// ones no parent supervises, which shutdown interrupts (every other fiber of the family
     /// is a member of one of their regions, and is interrupted as those regions close).
-    /// Weak: the family never keeps a fiber alive.
-    registry: Mutex<Registry>,
+    /// Weak: the family never keeps a fiber alive. In shards, by the thread registering: a
+    /// runtime's forks on different workers take different locks.
+    registry: [Shard; REGISTRY_SHARDS],
     /// Whoever waits for `live` to reach zero (shutdown).
     idle: Mutex<Vec<Waker>>,
 }
+
+/// How many shards a family's registry has (1 KiB a family, each on a cache line of its own).
+const REGISTRY_SHARDS: usize = 8;
+
+/// A registry slot's number holds its shard in its top bits, and its index in the shard's
+/// slab below (`NO_SLOT` is never a real slot's: the shards stop short of the top value).
+const SHARD_SHIFT: u32 = 28;
+const INDEX_MASK: u32 = (1 << SHARD_SHIFT) - 1;
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Registry>);
 
 /// The user fibers of a family, in a slab: a fiber's slot is taken when it is registered
 /// and given back when it completes, both O(1), with no sweep (I6: a slot holds the fiber
@@ -84,17 +97,43 @@ struct Registry {
     shutting_down: bool,
 }
 
-/// A user fiber in its family's registry, with what a dump tells of it beside its core.
+/// A user fiber in its family's registry, with what a dump tells of it beside its core, in
+/// 40 bytes (24 more than a weak reference alone): every fiber of a runtime has one, and a
+/// fiber's size counts.
 struct Registered {
     core: Weak<FiberCore>,
-    /// The fiber that started it (`NONE` for a root, or a fiber started from outside any).
-    parent: FiberId,
-    /// Whether a parent's region owns it (a fork), or nobody (a root, a daemon, a
-    /// `Runtime::fork`: shutdown interrupts those).
-    supervised: bool,
-    started: std::time::Instant,
+    /// The number of the fiber that started it (`NONE`'s for a root, or a fiber started
+    /// from outside any), with [`SUPERVISED`] set if a parent's region owns it (a fork),
+    /// clear if nobody does (a root, a daemon, a `Runtime::fork`: shutdown interrupts those).
+    parent: u64,
+    /// When it was registered: nanoseconds after [`EPOCH`].
+    started: u64,
+    /// The span it started in.
+    #[cfg(feature = "tracing")]
+    span: Option<&'static tracing::Metadata<'static>>,
+}
+
+/// The bit of `Registered::parent` saying the fiber is supervised (fiber ids never reach it).
+const SUPERVISED: u64 = 1 << 63;
+
+/// Where registration times are counted from.
+static EPOCH: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+
+impl Registered {
+    fn supervised(&self) -> bool {
+        self.parent & SUPERVISED != 0
+    }
+}
+
+/// A user fiber alive, as its family's registry has it (see [`Family::registered`]).
+pub(crate) struct RegisteredFiber {
+    pub(crate) core: Arc<FiberCore>,
+    /// The fiber that started it, `NONE` if none did.
+    pub(crate) parent: FiberId,
+    pub(crate) started: std::time::Instant,
     /// The name of the span it started in.
-    span: Option<&'static str>,
+    pub(crate) span: Option<&'static str>,
 }
 
 impl Registry {
@@ -112,8 +151,8 @@ impl Registry {
             None => {
                 let slot = u32::try_from(self.slots.len())
                     .ok()
-                    .filter(|&slot| slot != NO_SLOT)
-                    .expect("effect runtime: more than 4 billion user fibers alive in one runtime");
+                    .filter(|&slot| slot <= INDEX_MASK)
+                    .expect("effect runtime: more than 268 million user fibers alive in one runtime shard");
                 self.slots.push(entry);
                 slot
             }
@@ -145,7 +184,19 @@ impl Family {
     /// (`!supervised`), for shutdown to interrupt (at once if shutdown has begun). O(1): the
     /// fiber gives its slot back as it completes.
     pub(crate) fn register(&self, core: &Arc<FiberCore>, parent: FiberId, supervised: bool) {
-        let mut registry = lock(&self.registry);
+        // Read before the locks are taken: they are held for as little as can be.
+        let since_epoch = std::time::Instant::now().saturating_duration_since(*EPOCH);
+        let entry = Registered {
+            core: Arc::downgrade(core),
+            parent: parent.0 | if supervised { SUPERVISED } else { 0 },
+            started: u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX),
+            // The current span's metadata, without a handle to the span (which would count
+            // a reference to it in the subscriber, and drop it again).
+            #[cfg(feature = "tracing")]
+            span: tracing::dispatcher::get_default(|dispatch| dispatch.current_span().metadata()),
+        };
+        let shard = super::live::this_threads_shard() % REGISTRY_SHARDS;
+        let mut registry = lock(&self.registry[shard].0);
         if registry.shutting_down && !supervised {
             core.interrupt();
         }
@@ -161,54 +212,53 @@ impl Family {
             state.registry_slot, NO_SLOT,
             "I6: a fiber is registered once"
         );
-        state.registry_slot = registry.insert(Registered {
-            core: Arc::downgrade(core),
-            parent,
-            supervised,
-            started: std::time::Instant::now(),
-            span: current_span_name(),
-        });
+        state.registry_slot = ((shard as u32) << SHARD_SHIFT) | registry.insert(entry);
     }
 
     /// The family's user fibers alive now, each with its registration.
-    pub(crate) fn registered(
-        &self,
-    ) -> Vec<(
-        Arc<FiberCore>,
-        FiberId,
-        std::time::Instant,
-        Option<&'static str>,
-    )> {
-        lock(&self.registry)
-            .slots
-            .iter()
-            .flatten()
-            .filter_map(|entry| {
-                let core = entry.core.upgrade()?;
-                Some((core, entry.parent, entry.started, entry.span))
-            })
-            .collect()
+    pub(crate) fn registered(&self) -> Vec<RegisteredFiber> {
+        let mut fibers = Vec::new();
+        for shard in &self.registry {
+            let registry = lock(&shard.0);
+            fibers.extend(registry.slots.iter().flatten().filter_map(|entry| {
+                Some(RegisteredFiber {
+                    core: entry.core.upgrade()?,
+                    parent: FiberId(entry.parent & !SUPERVISED),
+                    started: *EPOCH + std::time::Duration::from_nanos(entry.started),
+                    #[cfg(feature = "tracing")]
+                    span: entry.span.map(|meta| meta.name()),
+                    #[cfg(not(feature = "tracing"))]
+                    span: None,
+                })
+            }));
+        }
+        fibers
     }
 
     /// Frees the registry slot of a fiber that completed (see `register`).
     fn unregister(&self, slot: u32, core: *const ()) {
-        lock(&self.registry).remove(slot, core);
+        let shard = (slot >> SHARD_SHIFT) as usize;
+        lock(&self.registry[shard].0).remove(slot & INDEX_MASK, core);
     }
 
     /// Begins shutdown: interrupts every fiber no parent supervises, now and from now on.
     /// The fibers stay registered: each frees its slot as it completes.
     pub(crate) fn begin_shutdown(&self) {
-        let fibers: Vec<Arc<FiberCore>> = {
-            let mut registry = lock(&self.registry);
+        let mut fibers: Vec<Arc<FiberCore>> = Vec::new();
+        // Each shard in turn: a fiber registered in a shard after it was visited is
+        // interrupted as it registers.
+        for shard in &self.registry {
+            let mut registry = lock(&shard.0);
             registry.shutting_down = true;
-            registry
-                .slots
-                .iter()
-                .flatten()
-                .filter(|entry| !entry.supervised)
-                .filter_map(|entry| entry.core.upgrade())
-                .collect()
-        };
+            fibers.extend(
+                registry
+                    .slots
+                    .iter()
+                    .flatten()
+                    .filter(|entry| !entry.supervised())
+                    .filter_map(|entry| entry.core.upgrade()),
+            );
+        }
         for core in fibers {
             core.interrupt();
         }
@@ -236,17 +286,6 @@ impl Family {
             waiting.into_iter().for_each(Waker::wake);
         }
     }
-}
-
-/// The name of the span current on this thread (with the `tracing` feature): where a fiber
-/// being registered starts.
-fn current_span_name() -> Option<&'static str> {
-    #[cfg(feature = "tracing")]
-    {
-        tracing::Span::current().metadata().map(|meta| meta.name())
-    }
-    #[cfg(not(feature = "tracing"))]
-    None
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -555,12 +594,20 @@ impl FiberCore {
     }
 }
 
+// See `Registered`.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Option<Registered>>() <= 40);
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn registered(family: &Family) -> usize {
-        lock(&family.registry).len()
+        family
+            .registry
+            .iter()
+            .map(|shard| lock(&shard.0).len())
+            .sum()
     }
 
     #[test]
@@ -581,7 +628,12 @@ mod tests {
             .collect();
         more.iter()
             .for_each(|core| family.register(core, FiberId::NONE, false));
-        assert_eq!(lock(&family.registry).slots.len(), 100);
+        let slabs: usize = family
+            .registry
+            .iter()
+            .map(|shard| lock(&shard.0).slots.len())
+            .sum();
+        assert_eq!(slabs, 100);
         cores[60..]
             .iter()
             .chain(&more)

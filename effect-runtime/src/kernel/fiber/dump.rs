@@ -81,15 +81,15 @@ impl FiberDump {
         let mut fibers: Vec<FiberSnapshot> = family
             .registered()
             .into_iter()
-            .filter(|(core, ..)| !core.is_done())
-            .map(|(core, parent, started, span)| FiberSnapshot {
-                id: core.id(),
-                name: core.name(),
-                parent: (parent != FiberId::NONE).then_some(parent),
-                span,
-                age: now.saturating_duration_since(started),
-                status: core.status(),
-                interrupted: core.is_interrupted(),
+            .filter(|fiber| !fiber.core.is_done())
+            .map(|fiber| FiberSnapshot {
+                id: fiber.core.id(),
+                name: fiber.core.name(),
+                parent: (fiber.parent != FiberId::NONE).then_some(fiber.parent),
+                span: fiber.span,
+                age: now.saturating_duration_since(fiber.started),
+                status: fiber.core.status(),
+                interrupted: fiber.core.is_interrupted(),
             })
             .collect();
         fibers.sort_by_key(|fiber| fiber.id);

@@ -257,12 +257,28 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     }
 }
 
-impl<A, E> Fiber<A, E> {
+impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// Resolves once the fiber is done, saying meanwhile that its waiter waits on it.
     async fn wait_done(&self) {
-        let id = self.core.id();
-        waiting::marked(Wait::Join(id), poll_fn(|cx| self.core.poll_done(cx))).await;
+        wait_done(&self.core()).await;
     }
+
+    /// Interrupts the fiber and waits for its end, leaving the handle (and the exit) where
+    /// they are: for an owner that keeps the handle while the fiber stops, so that whoever
+    /// stops it next, if this stop is cut short, finds it (a supervisor's closing).
+    pub(crate) fn stop<E2: Send + 'static>(&self) -> Effect<(), E2> {
+        let core = self.core();
+        Effect::from_future(async move {
+            core.interrupt();
+            wait_done(&core).await;
+            Ok(())
+        })
+    }
+}
+
+/// Resolves once `core`'s fiber is done, saying meanwhile that its waiter waits on it.
+async fn wait_done(core: &FiberCore) {
+    waiting::marked(Wait::Join(core.id()), poll_fn(|cx| core.poll_done(cx))).await;
 }
 
 /// Starts `effect` on a new fiber (a tokio task) of `family`, with what it inherits,

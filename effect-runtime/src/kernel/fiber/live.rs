@@ -25,6 +25,11 @@ thread_local! {
     };
 }
 
+/// This thread's shard number (below 16): spreads what threads update over shards.
+pub(super) fn this_threads_shard() -> usize {
+    SHARD.try_with(|s| *s).unwrap_or(0)
+}
+
 impl Counter {
     const fn new() -> Self {
         Counter {
@@ -33,8 +38,9 @@ impl Counter {
     }
 
     pub(super) fn add(&self, delta: isize) {
-        let shard = SHARD.try_with(|s| *s).unwrap_or(0);
-        self.shards[shard].0.fetch_add(delta, Ordering::SeqCst);
+        self.shards[this_threads_shard()]
+            .0
+            .fetch_add(delta, Ordering::SeqCst);
     }
 
     fn get(&self) -> usize {

@@ -2,8 +2,12 @@
 //! children.
 //!
 //! Invariants, each kept where the code says so:
-//! - S1 Each child runs on at most one fiber at a time, held in its slot; whoever takes the
-//!   fiber out of the slot (to stop it, or because it reported its end) owns it from then on.
+//! - S1 Each child runs on at most one fiber at a time, held in its slot from the step that
+//!   forks it (forking and storing are one uninterruptible step) until it has ended: a child
+//!   being stopped stays in its slot until it has stopped, so that if the stop is cut short
+//!   (the supervisor interrupted meanwhile) the closing finds it, and stops and awaits it in
+//!   its turn. Whoever takes the fiber out of the slot (its stop, done; or its report of its
+//!   end) owns it from then on.
 //! - S2 A child's fiber reports its end with the generation it was started under; a report
 //!   whose generation is no longer the slot's (the child was stopped, or stopped and started
 //!   again, since) is ignored: a stopped child is never restarted for its own end.
@@ -215,9 +219,16 @@ impl Running {
             });
         // Named after the child: its end is reported under the child's name.
         let name = self.supervisor.children[index].name.clone();
-        let fiber = child.fork_named::<Never>(name).await.map_err(propagate)?;
-        lock(&self.slots)[index].fiber = Some(fiber);
-        Ok(())
+        let slots = self.slots.clone();
+        // S1: forked and stored in one uninterruptible step, so that no interruption falls
+        // between them (the child, forked from there, is made interruptible again).
+        child
+            .interruptible()
+            .fork_named::<Never>(name)
+            .map(move |fiber| lock(&slots)[index].fiber = Some(fiber))
+            .uninterruptible()
+            .await
+            .map_err(propagate)
     }
 
     /// Child `index` is about to start again after ending with `end` (`None`: stopped for a
@@ -276,13 +287,13 @@ impl Running {
     }
 }
 
-/// Takes child `index`'s fiber out of its slot, if it is running (S1), and bumps its
-/// generation, so that a report it made meanwhile is ignored (S2).
-fn take_fiber(slots: &Slots, index: usize) -> Option<Fiber<(), Never>> {
+/// The effect that stops child `index`'s fiber, if it is running, leaving it in its slot
+/// (S1); bumps its generation, so that a report it made meanwhile is ignored (S2).
+fn begin_stop(slots: &Slots, index: usize) -> Option<Effect<(), Never>> {
     let mut slots = lock(slots);
-    let fiber = slots[index].fiber.take()?;
+    let stop = slots[index].fiber.as_ref()?.stop();
     slots[index].generation += 1;
-    Some(fiber)
+    Some(stop)
 }
 
 /// Stops the children of `indices` (in start order) that are still running, the last
@@ -295,8 +306,10 @@ async fn stop_each(
 ) -> Vec<usize> {
     let mut stopped = Vec::new();
     for index in indices.into_iter().rev() {
-        if let Some(fiber) = take_fiber(slots, index) {
-            stop(fiber, &children[index], supervisor).await;
+        if let Some(stopping) = begin_stop(slots, index) {
+            stop(stopping, &children[index], supervisor).await;
+            // S1: stopped (or given up on, past its timeout): out of its slot now.
+            lock(slots)[index].fiber = None;
             stopped.push(index);
         }
     }
@@ -304,10 +317,10 @@ async fn stop_each(
     stopped
 }
 
-/// Interrupts `fiber` (child `child`) and waits for it, up to its shutdown timeout.
-async fn stop(fiber: Fiber<(), Never>, child: &Child, supervisor: &str) {
+/// Runs `stopping` (child `child`'s stop), up to the child's shutdown timeout.
+async fn stop(stopping: Effect<(), Never>, child: &Child, supervisor: &str) {
     let stopped = race_first([
-        fiber.interrupt::<Never>().as_value(true),
+        stopping.as_value(true),
         sleep::<Never>(child.shutdown).as_value(false),
     ])
     .await;
