@@ -369,13 +369,13 @@ fn with_span_is_a_child_of_the_fibers_span_and_records_the_fibers_id() {
 fn in_span_makes_its_span_at_its_level_with_its_fields_as_the_effect_starts() {
     let ((exit, id), collector) = traced(|_clock, rt, _| async move {
         // Built outside every span; made as it starts, under the span current in the fiber.
-        let load = || {
+        let load = |note_text: &'static str| {
             let table = "users";
-            note::<Never>("loading").in_span(move || {
+            note::<Never>(note_text).in_span(move || {
                 tracing::debug_span!("load", table, rows = 3, fiber = tracing::field::Empty)
             })
         };
-        let (first, second) = (load(), load());
+        let (first, second) = (load("first load"), load("second load"));
         let twice: Effect<(), Never> = effect_block! {
             first?;
             second?;
@@ -386,7 +386,14 @@ fn in_span_makes_its_span_at_its_level_with_its_fields_as_the_effect_starts() {
     });
     assert_eq!(exit, Ok(()));
     let trace = collector.trace();
-    assert_eq!(trace.scope_of(trace.note("loading")), ["request", "load"]);
+    assert_eq!(
+        trace.scope_of(trace.note("first load")),
+        ["request", "load"]
+    );
+    assert_eq!(
+        trace.scope_of(trace.note("second load")),
+        ["request", "load"]
+    );
     let loads = trace.spans_named("load");
     assert_eq!(loads.len(), 2, "one span per effect run");
     for load in loads {
