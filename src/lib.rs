@@ -559,6 +559,12 @@ pub use effectkit_macros::catch_all;
 /// The fn returns `Effect<(), E>` with `E: Debug` (failures are rendered with it): assert on
 /// values in the body.
 ///
+/// A test that goes wrong says where its fibers were: one that leaks fibers prints the
+/// [`Runtime::dump`] of those left; one whose sleeps wait on a clock nobody advances prints
+/// each fiber's wait after two seconds of real time; and with `EFFECT_TEST_TIMEOUT=S` set
+/// (seconds of real time; CI sets it), one still running after `S` seconds fails with the
+/// dump of what each fiber was waiting on, instead of hanging.
+///
 /// It runs on a current-thread runtime; like `#[tokio::test]`, it takes
 /// `flavor = "multi_thread"` (and with it `worker_threads = N`, N >= 1; tokio's default is
 /// one per core) to run on worker threads. The test clock works the same there:

@@ -132,6 +132,40 @@ fn an_effect_test_that_leaks_a_daemon_reports_the_leak_instead_of_aborting() {
     );
 }
 
+#[test]
+fn an_effect_test_past_its_timeout_fails_with_what_each_fiber_waits_on() {
+    let (ran, seen) = flag();
+    let stuck = std::panic::catch_unwind(move || {
+        effect::__private::run_test_within(
+            "stuck",
+            effect::__private::EntryRuntime::CurrentThread,
+            <&str as std::fmt::Debug>::fmt,
+            move |_clock| {
+                // A wake-up that never comes, with cleanup to run when it is given up on.
+                let never_completed: Deferred<()> = Deferred::new();
+                never_completed
+                    .wait::<&str>()
+                    .named("waiter")
+                    .ensuring(set(ran))
+            },
+            // No real waiting: the test's first poll is all it gets.
+            Some(std::time::Duration::ZERO),
+        )
+    });
+    let message = stuck.expect_err("a test past its timeout fails");
+    let message = message
+        .downcast_ref::<String>()
+        .expect("the failure says why");
+    assert!(
+        message.contains("effect test `stuck` timed out after 0ns of real time"),
+        "{message}"
+    );
+    assert!(message.contains("1 live fiber(s)\n#"), "{message}");
+    assert!(message.contains("\"waiter\""), "{message}");
+    assert!(message.contains("waiting: Deferred @"), "{message}");
+    assert!(seen.load(Ordering::SeqCst), "its fibers were shut down");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn shutdown_interrupts_every_fiber_and_waits_for_async_finalizers() {
     shutdown_waits_for_everything().await;

@@ -19,13 +19,57 @@ pub const TEST_SEED: u64 = 0x5eed;
 
 /// `#[effect::test]`: runs the test's effect on `runtime` with a context holding a fresh
 /// [`TestClock`](crate::TestClock); fails the test on a failure (rendering the cause, its
-/// typed failures with `render`) or when a fiber it started is still alive at the end.
+/// typed failures with `render`) or when a fiber it started is still alive at the end, or
+/// when it runs longer than `EFFECT_TEST_TIMEOUT` seconds of real time, if that is set (see
+/// [`run_test_within`]).
 ///
 /// `render` is `<E as Debug>::fmt`, written by the macro at the user's `E`: so an `E` that is
 /// not `Debug` is reported there, by rustc, and this function needs no bound on `E`.
 /// The context also holds a [`TestRandom`](crate::TestRandom) seeded with [`TEST_SEED`].
 pub fn run_test<E, F>(name: &str, runtime: EntryRuntime, render: RenderError<E>, make: F)
 where
+    E: Send + 'static,
+    F: FnOnce(crate::TestClock) -> Effect<(), E>,
+{
+    run_test_within(name, runtime, render, make, test_timeout())
+}
+
+/// The real time a test may run, from `EFFECT_TEST_TIMEOUT` (seconds, fractions allowed).
+///
+/// # Panics
+/// When it is set to anything but a number of seconds, saying so.
+fn test_timeout() -> Option<std::time::Duration> {
+    let value = std::env::var("EFFECT_TEST_TIMEOUT").ok()?;
+    let seconds: f64 = value.trim().parse().ok().filter(|s: &f64| s.is_finite() && *s >= 0.0).unwrap_or_else(|| {
+        panic!("EFFECT_TEST_TIMEOUT={value:?}: expected a number of seconds, such as `300` or `2.5`")
+    });
+    Some(std::time::Duration::from_secs_f64(seconds))
+}
+
+/// [`run_test`], failing the test if it has not finished after `timeout` of real time
+/// (`None`: never), with the dump of what each of its fibers was doing then: a test that
+/// hangs (a deadlock, a missed wake-up, a clock nobody advances) says where.
+///
+/// ```should_panic
+/// use effect::__private::{run_test_within, EntryRuntime};
+/// use effect::{never, Never};
+///
+/// // Panics: "effect test `stuck` timed out after 0ns of real time; its fibers were: ..."
+/// run_test_within(
+///     "stuck",
+///     EntryRuntime::CurrentThread,
+///     <Never as std::fmt::Debug>::fmt,
+///     |_clock| never::<(), Never>(),
+///     Some(std::time::Duration::ZERO),
+/// );
+/// ```
+pub fn run_test_within<E, F>(
+    name: &str,
+    runtime: EntryRuntime,
+    render: RenderError<E>,
+    make: F,
+    timeout: Option<std::time::Duration>,
+) where
     E: Send + 'static,
     F: FnOnce(crate::TestClock) -> Effect<(), E>,
 {
@@ -42,7 +86,23 @@ where
     // A test stuck on a clock nobody advances says what each of its fibers waits on.
     let dump = runtime.dump_report();
     clock.on_stall(move || format!("effect: the test's fibers: {}", dump()));
-    let exit = tokio.block_on(runtime.run(make(clock)));
+    let run = runtime.run(make(clock));
+    let exit = match timeout {
+        None => tokio.block_on(run),
+        // The timer made inside the runtime, whose time driver it needs.
+        Some(limit) => match tokio.block_on(async { tokio::time::timeout(limit, run).await }) {
+            Ok(exit) => exit,
+            Err(_) => {
+                // What each fiber was doing, before shutdown interrupts them.
+                let dump = runtime.dump();
+                let shutdown = runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+                let _ = tokio.block_on(shutdown);
+                panic!(
+                    "effect test `{name}` timed out after {limit:?} of real time; its fibers were:\n{dump}"
+                );
+            }
+        },
+    };
     let live = runtime.live_fibers();
     // What the leaked fibers were doing, before shutdown interrupts them.
     let leaked = (live != 0).then(|| runtime.dump());
