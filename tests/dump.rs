@@ -225,7 +225,7 @@ async fn live_sleeps_and_futures_of_their_own() {
         panic!("a live sleep:\n{dump}")
     };
     assert!(remaining <= secs(3600) && remaining > secs(3000), "{dump}");
-    assert_eq!(waiting_on(&dump, "outside"), WaitingOn::Future);
+    assert_eq!(waiting_on(&dump, "outside"), WaitingOn::External);
     assert!(
         status(&dump, "napper").parent.is_none(),
         "started from outside"

@@ -26,7 +26,7 @@
 //! ```text
 //! 5 live fiber(s)
 //! #1 "service" 547.3ms, waiting: take from queue @7f5b6000acf0 (empty)
-//! ├─ #1026 "listener" 546.9ms, waiting: a future (from_async)
+//! ├─ #1026 "listener" 546.9ms, waiting: an external future (from_async)
 //! └─ #2057 "workers" 224.1ms, waiting: take from queue @7f5b6800e3d0 (empty)
 //!    ├─ #2064 "consumer" 70.1ms, waiting: take from queue @55b8746308e0 (empty)
 //!    └─ #2065 "reporter" 70.0ms, waiting: sleep, 180.0ms left

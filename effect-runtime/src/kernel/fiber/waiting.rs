@@ -24,7 +24,7 @@ const PAYLOAD: u64 = (1 << KIND_SHIFT) - 1;
 
 const READY: u64 = 0;
 const RUNNING: u64 = 1;
-const FUTURE: u64 = 2;
+const EXTERNAL: u64 = 2;
 const SLEEP_VIRTUAL: u64 = 3;
 const SLEEP_LIVE: u64 = 4;
 const JOIN: u64 = 5;
@@ -41,11 +41,11 @@ const NEVER: u64 = 13;
 pub(crate) const READY_WORD: u64 = READY << KIND_SHIFT;
 /// The state of a fiber being polled now.
 pub(crate) const RUNNING_WORD: u64 = RUNNING << KIND_SHIFT;
-const FUTURE_WORD: u64 = FUTURE << KIND_SHIFT;
+const EXTERNAL_WORD: u64 = EXTERNAL << KIND_SHIFT;
 
 thread_local! {
     /// What the primitive polled last on this thread said it waits on.
-    static SAID: Cell<u64> = const { Cell::new(FUTURE_WORD) };
+    static SAID: Cell<u64> = const { Cell::new(EXTERNAL_WORD) };
 }
 
 /// Live sleeps' deadlines are kept as nanoseconds after this instant.
@@ -136,14 +136,14 @@ pub(crate) fn address<T: ?Sized>(shared: &std::sync::Arc<T>) -> usize {
 /// did), forgotten here.
 #[inline]
 pub(crate) fn take() -> u64 {
-    SAID.try_with(|said| said.replace(FUTURE_WORD))
-        .unwrap_or(FUTURE_WORD)
+    SAID.try_with(|said| said.replace(EXTERNAL_WORD))
+        .unwrap_or(EXTERNAL_WORD)
 }
 
 /// Forgets what a primitive said (a poll begins: whatever was said before is stale).
 #[inline]
 pub(crate) fn clear() {
-    let _ = SAID.try_with(|said| said.set(FUTURE_WORD));
+    let _ = SAID.try_with(|said| said.set(EXTERNAL_WORD));
 }
 
 /// What a fiber is doing, as a [`Runtime::dump`](crate::Runtime::dump) shows it.
@@ -250,10 +250,10 @@ pub enum WaitingOn {
     },
     /// Nothing: [`never`](crate::never), which ends only when interrupted.
     Never,
-    /// A future of its own: an effect made with [`from_async`](crate::from_async) or
+    /// An external future: an effect made with [`from_async`](crate::from_async) or
     /// [`attempt_async`](crate::attempt_async), or another of the library's bodies that
     /// names nothing it waits on.
-    Future,
+    External,
 }
 
 impl FiberStatus {
@@ -283,7 +283,7 @@ impl FiberStatus {
             CLOSING => WaitingOn::Closing { children: count },
             MEMBERS => WaitingOn::Members { running: count },
             NEVER => WaitingOn::Never,
-            _ => WaitingOn::Future,
+            _ => WaitingOn::External,
         };
         FiberStatus::Waiting(waiting)
     }
@@ -319,7 +319,7 @@ impl std::fmt::Display for WaitingOn {
                 write!(f, "{running} member(s) of a race or group")
             }
             WaitingOn::Never => f.write_str("never (until interrupted)"),
-            WaitingOn::Future => f.write_str("a future (from_async)"),
+            WaitingOn::External => f.write_str("an external future (from_async)"),
         }
     }
 }
@@ -357,13 +357,13 @@ mod tests {
         // Nothing said: a future of the body's own; taking forgets what was said.
         assert_eq!(
             FiberStatus::from_word(take()),
-            FiberStatus::Waiting(WaitingOn::Future)
+            FiberStatus::Waiting(WaitingOn::External)
         );
         on(Wait::Join(FiberId(1)));
         clear();
         assert_eq!(
             FiberStatus::from_word(take()),
-            FiberStatus::Waiting(WaitingOn::Future)
+            FiberStatus::Waiting(WaitingOn::External)
         );
         assert_eq!(FiberStatus::from_word(READY_WORD), FiberStatus::Ready);
         assert_eq!(FiberStatus::from_word(RUNNING_WORD), FiberStatus::Running);
