@@ -330,7 +330,7 @@
 //!   how long each lived;
 //! - **combinators**: retries and repeats by [`Schedule`] name, timeouts that fired, race
 //!   losers interrupted;
-//! - **the toolkit**, for the objects given a name (`Pool::named`, `RateLimiter::named`,
+//! - **the toolkit**, for the objects given a name (`Pool::named`, `KeyedPool::named`, `RateLimiter::named`,
 //!   `CacheBuilder::named`, `Queue::named`): pool size, idle, in use and wait time;
 //!   rate-limiter waits; cache hits, misses, loads and evictions; queue depth and the items
 //!   refused or dropped;

@@ -18,7 +18,7 @@ use common::test_env;
 use effect::metrics::{Counter, Gauge, Histogram};
 use effect::prelude::*;
 use effect::supervisor::{Child, Supervisor};
-use effect::{Cache, Pool, Queue, QueueShutdown, RateLimiter, Runtime};
+use effect::{Cache, KeyedPool, Pool, Queue, QueueShutdown, RateLimiter, Runtime};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 
@@ -87,18 +87,36 @@ where
     F: FnOnce(TestClock, Runtime) -> Fut,
     Fut: Future<Output = R>,
 {
+    recorded_watching(|clock, rt, _| test(clock, rt))
+}
+
+/// [`recorded`], `test` given also a way to read what is recorded so far (each read drains
+/// the histograms: what it saw is not seen again).
+fn recorded_watching<F, Fut, R>(test: F) -> (R, Recorded)
+where
+    F: FnOnce(TestClock, Runtime, Arc<dyn Fn() -> Recorded + Send + Sync>) -> Fut,
+    Fut: Future<Output = R>,
+{
     let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
+    let snapshotter = Arc::new(recorder.snapshotter());
+    let so_far: Arc<dyn Fn() -> Recorded + Send + Sync> = {
+        let snapshotter = snapshotter.clone();
+        Arc::new(move || values_of(&snapshotter))
+    };
     let result = metrics::with_local_recorder(&recorder, || {
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a tokio runtime");
         let (clock, rt) = test_env();
-        let result = tokio.block_on(test(clock, rt.clone()));
+        let result = tokio.block_on(test(clock, rt.clone(), so_far));
         assert_eq!(rt.live_fibers(), 0, "no fiber is left");
         result
     });
+    (result, values_of(&snapshotter))
+}
+
+fn values_of(snapshotter: &metrics_util::debugging::Snapshotter) -> Recorded {
     let values = snapshotter
         .snapshot()
         .into_vec()
@@ -117,7 +135,7 @@ where
             ((kind, name.as_str().to_string(), labels), value)
         })
         .collect();
-    (result, Recorded { values })
+    Recorded { values }
 }
 
 // --- Fibers ---
@@ -427,6 +445,43 @@ fn a_named_pools_gauges_follow_its_items_while_it_is_open() {
     let pool = [("pool", "buffers")];
     assert_eq!(m.gauge("effect_pool_in_use", &pool), 0.0);
     assert_eq!(m.histogram("effect_pool_wait_seconds", &pool).len(), 3);
+}
+
+#[test]
+fn a_named_keyed_pools_gauges_sum_its_keys() {
+    let (exit, m) = recorded_watching(|_clock, rt, so_far| async move {
+        let program: Effect<Vec<[f64; 3]>, String> = scoped(effect_block! {
+            let clients = KeyedPool::make(|host: &&str| succeed::<String, String>(host.to_string()), 2)?
+                .named("clients");
+            let gauges = move || {
+                let m = so_far();
+                let pool = [("pool", "clients")];
+                ["effect_pool_size", "effect_pool_idle", "effect_pool_in_use"]
+                    .map(|name| m.gauge(name, &pool))
+            };
+            let mut seen = Vec::new();
+            // Two items of one key, one of another: 3 in use, in two keys' pools.
+            let _a1 = clients.get("a")?;
+            let _a2 = clients.get("a")?;
+            let during = gauges.clone();
+            seen.push(scoped(clients.get("b").map(move |_| during()))?);
+            // The b item came back (idle); the a items are still out.
+            seen.push(gauges());
+            seen
+        });
+        rt.run(program).await
+    });
+    assert_eq!(
+        exit,
+        Ok(vec![[3.0, 0.0, 3.0], [3.0, 1.0, 2.0]]),
+        "size, idle and in use, summed over the keys"
+    );
+    // Closed with the program's scope: nothing held in any key.
+    let pool = [("pool", "clients")];
+    assert_eq!(m.gauge("effect_pool_size", &pool), 0.0);
+    assert_eq!(m.gauge("effect_pool_in_use", &pool), 0.0);
+    // (The gets' waits are not counted here: a snapshot drains histograms, and the program
+    // took two.)
 }
 
 #[test]

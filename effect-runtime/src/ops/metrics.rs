@@ -18,7 +18,7 @@
 //! | `effect_race_losers_interrupted_total` | counter | | a race interrupts a branch that lost |
 //! | `effect_tracked_total` | counter | `name`, `outcome` | an [`Effect::tracked`] effect ends |
 //! | `effect_tracked_duration_seconds` | histogram | `name`, `outcome` | the same: how long it ran, on the context's clock |
-//! | `effect_pool_size`, `effect_pool_idle`, `effect_pool_in_use` | gauges | `pool` | a [named](crate::Pool::named) pool's items change |
+//! | `effect_pool_size`, `effect_pool_idle`, `effect_pool_in_use` | gauges | `pool` | a [named](crate::Pool::named) pool's items change (a [named](crate::KeyedPool::named) keyed pool's: summed over its keys) |
 //! | `effect_pool_wait_seconds` | histogram | `pool` | a named pool's `get` is served: how long it waited |
 //! | `effect_rate_limiter_waits_total` | counter | `limiter` | a [named](crate::RateLimiter::named) limiter makes a caller wait |
 //! | `effect_rate_limiter_wait_seconds` | histogram | `limiter` | a named limiter lets a waiting caller go: how long it waited |

@@ -34,6 +34,7 @@ use crate::ops::scope::{scope_exit, Scope};
 mod guards;
 mod lifecycle;
 mod metered;
+pub(crate) use metered::KeyedSums;
 
 use guards::{SlotGuard, WaitGuard};
 
@@ -132,7 +133,7 @@ pub(crate) struct PoolCore<R, E> {
     /// and for closing, and only while one of them may listen (`anyone_listens`).
     changed: Notify,
     /// Its name, the label of its metrics (see `Pool::named`).
-    pub(crate) name: OnceLock<&'static str>,
+    pub(crate) name: OnceLock<metered::PoolLabel>,
 }
 
 /// The counts a pool reports.

@@ -13,7 +13,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::core::{Counts, PoolCore};
+use super::core::{Counts, KeyedSums, PoolCore};
 use super::{checked_size, scope_of};
 use crate::kernel::cause::{Cause, Never};
 use crate::kernel::effect::Effect;
@@ -61,6 +61,9 @@ struct KeyedInner<K, R, E> {
 
 struct KeyedState<K, R, E> {
     pools: HashMap<K, Arc<PoolCore<R, E>>>,
+    /// Its name, and the sums its keys' pools add to (see `KeyedPool::named`): each key's
+    /// pool, as it is made, is named with it.
+    label: Option<(&'static str, Arc<KeyedSums>)>,
     /// The reapers of the keys' pools, until the keyed pool closes and awaits them.
     reapers: Kept,
     /// Look for keys to forget when there are this many.
@@ -166,6 +169,7 @@ where
                     ttl,
                     state: Mutex::new(KeyedState {
                         pools: HashMap::new(),
+                        label: None,
                         reapers: Kept::new(),
                         sweep_at: FIRST_SWEEP,
                         closed: false,
@@ -198,6 +202,9 @@ where
             self.inner.max,
             self.inner.ttl,
         ));
+        if let Some((name, sums)) = &state.label {
+            core.set_keyed_name(name, sums.clone());
+        }
         state.pools.insert(key.clone(), core.clone());
         Ok((core, true))
     }
@@ -298,6 +305,39 @@ where
         let mut state = self.inner.lock();
         Self::forget_empty(&mut state);
         state.pools.len()
+    }
+
+    /// This keyed pool, named `name`: with the `metrics` feature, the gauges
+    /// `effect_pool_size`, `effect_pool_idle` and `effect_pool_in_use` labelled `pool = name`
+    /// follow every change, summed over its keys, and each `get` served records how long it
+    /// waited in `effect_pool_wait_seconds` (as [`Pool::named`](super::Pool::named) does for
+    /// one pool). Keys are not labels: a label per host or tenant would make a series per
+    /// key, without bound. Named once (clones share the name); a second name is ignored.
+    /// Without the feature, a name changes nothing.
+    ///
+    /// ```
+    /// use effect::prelude::*;
+    /// use effect::KeyedPool;
+    ///
+    /// let keys: Effect<usize, Never> = scoped(effect_block! {
+    ///     let clients = KeyedPool::make(|host: &&str| succeed::<String, Never>(host.to_string()), 2)?
+    ///         .named("http_clients");
+    ///     scoped(clients.get("a.example"))?;
+    ///     clients.keys()
+    /// });
+    /// assert_eq!(effect::run_blocking(keys), Ok(1));
+    /// ```
+    pub fn named(self, name: &'static str) -> Self {
+        let mut state = self.inner.lock();
+        if state.label.is_none() {
+            let sums = Arc::new(KeyedSums::default());
+            for core in state.pools.values() {
+                core.set_keyed_name(name, sums.clone());
+            }
+            state.label = Some((name, sums));
+        }
+        drop(state);
+        self
     }
 
     fn counts(&self) -> Counts {
