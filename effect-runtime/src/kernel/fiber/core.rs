@@ -10,7 +10,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use crate::kernel::cause::{Cause, Exit};
@@ -19,6 +19,7 @@ use futures::task::AtomicWaker;
 
 use super::id::next_fiber_id;
 use super::live::LIVE_FIBERS;
+use super::registry::{Registered, RegisteredFiber, Registry};
 // Also named from here by the fiber modules that use the core.
 use super::id::FiberId;
 pub(crate) use super::id::FiberKind;
@@ -66,113 +67,9 @@ pub(crate) struct Family {
     /// is a member of one of their regions, and is interrupted as those regions close).
     /// Weak: the family never keeps a fiber alive. In shards, by the thread registering: a
     /// runtime's forks on different workers take different locks.
-    registry: [Shard; REGISTRY_SHARDS],
+    registry: Registry<FiberCore>,
     /// Whoever waits for `live` to reach zero (shutdown).
     idle: Mutex<Vec<Waker>>,
-}
-
-/// How many shards a family's registry has (1 KiB a family, each on a cache line of its own).
-const REGISTRY_SHARDS: usize = 8;
-
-/// A registry slot's number holds its shard in its top bits, and its index in the shard's
-/// slab below (`NO_SLOT` is never a real slot's: the shards stop short of the top value).
-const SHARD_SHIFT: u32 = 28;
-const INDEX_MASK: u32 = (1 << SHARD_SHIFT) - 1;
-
-#[derive(Default)]
-#[repr(align(128))]
-struct Shard(Mutex<Registry>);
-
-/// The user fibers of a family, in a slab: a fiber's slot is taken when it is registered
-/// and given back when it completes, both O(1), with no sweep (I6: a slot holds the fiber
-/// whose `registry_slot` names it; a fiber is given a slot only while it is not done, and
-/// completion takes the number back out, both under the fiber's state lock).
-#[derive(Default)]
-struct Registry {
-    slots: Vec<Option<Registered>>,
-    /// Slots free for reuse.
-    free: Vec<u32>,
-    /// Set by shutdown, for good: unsupervised fibers registered from then on are
-    /// interrupted at once.
-    shutting_down: bool,
-}
-
-/// A user fiber in its family's registry, with what a dump tells of it beside its core, in
-/// 40 bytes (24 more than a weak reference alone): every fiber of a runtime has one, and a
-/// fiber's size counts.
-struct Registered {
-    core: Weak<FiberCore>,
-    /// The number of the fiber that started it (`NONE`'s for a root, or a fiber started
-    /// from outside any), with [`SUPERVISED`] set if a parent's region owns it (a fork),
-    /// clear if nobody does (a root, a daemon, a `Runtime::fork`: shutdown interrupts those).
-    parent: u64,
-    /// When it was registered: nanoseconds after [`EPOCH`].
-    started: u64,
-    /// The span it started in.
-    #[cfg(feature = "tracing")]
-    span: Option<&'static tracing::Metadata<'static>>,
-}
-
-/// The bit of `Registered::parent` saying the fiber is supervised (fiber ids never reach it).
-const SUPERVISED: u64 = 1 << 63;
-
-/// Where registration times are counted from.
-static EPOCH: std::sync::LazyLock<std::time::Instant> =
-    std::sync::LazyLock::new(std::time::Instant::now);
-
-impl Registered {
-    fn supervised(&self) -> bool {
-        self.parent & SUPERVISED != 0
-    }
-}
-
-/// A user fiber alive, as its family's registry has it (see [`Family::registered`]).
-pub(crate) struct RegisteredFiber {
-    pub(crate) core: Arc<FiberCore>,
-    /// The fiber that started it, `NONE` if none did.
-    pub(crate) parent: FiberId,
-    pub(crate) started: std::time::Instant,
-    /// The name of the span it started in.
-    pub(crate) span: Option<&'static str>,
-}
-
-impl Registry {
-    fn insert(&mut self, entry: Registered) -> u32 {
-        let entry = Some(entry);
-        match self.free.pop() {
-            Some(slot) => {
-                debug_assert!(
-                    self.slots[slot as usize].is_none(),
-                    "I6: a free slot is empty"
-                );
-                self.slots[slot as usize] = entry;
-                slot
-            }
-            None => {
-                let slot = u32::try_from(self.slots.len())
-                    .ok()
-                    .filter(|&slot| slot <= INDEX_MASK)
-                    .expect("effect runtime: more than 268 million user fibers alive in one runtime shard");
-                self.slots.push(entry);
-                slot
-            }
-        }
-    }
-
-    fn remove(&mut self, slot: u32, core: *const ()) {
-        let held = self.slots[slot as usize].take();
-        debug_assert!(
-            held.is_some_and(|held| Weak::as_ptr(&held.core) as *const () == core),
-            "I6: a fiber frees only its own slot"
-        );
-        self.free.push(slot);
-    }
-
-    /// Fibers registered, for tests.
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
-    }
 }
 
 impl Family {
@@ -184,20 +81,9 @@ impl Family {
     /// (`!supervised`), for shutdown to interrupt (at once if shutdown has begun). O(1): the
     /// fiber gives its slot back as it completes.
     pub(crate) fn register(&self, core: &Arc<FiberCore>, parent: FiberId, supervised: bool) {
-        // Read before the locks are taken: they are held for as little as can be.
-        let since_epoch = std::time::Instant::now().saturating_duration_since(*EPOCH);
-        let entry = Registered {
-            core: Arc::downgrade(core),
-            parent: parent.0 | if supervised { SUPERVISED } else { 0 },
-            started: u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX),
-            // The current span's metadata, without a handle to the span (which would count
-            // a reference to it in the subscriber, and drop it again).
-            #[cfg(feature = "tracing")]
-            span: tracing::dispatcher::get_default(|dispatch| dispatch.current_span().metadata()),
-        };
-        let shard = super::live::this_threads_shard() % REGISTRY_SHARDS;
-        let mut registry = lock(&self.registry[shard].0);
-        if registry.shutting_down && !supervised {
+        let entry = Registered::new(core, parent, supervised);
+        let mut registry = self.registry.shard_here();
+        if registry.shutting_down() && !supervised {
             core.interrupt();
         }
         // Under the fiber's state lock (taken after the registry's, never the other way
@@ -212,54 +98,23 @@ impl Family {
             state.registry_slot, NO_SLOT,
             "I6: a fiber is registered once"
         );
-        state.registry_slot = ((shard as u32) << SHARD_SHIFT) | registry.insert(entry);
+        state.registry_slot = registry.insert(entry);
     }
 
     /// The family's user fibers alive now, each with its registration.
-    pub(crate) fn registered(&self) -> Vec<RegisteredFiber> {
-        let mut fibers = Vec::new();
-        for shard in &self.registry {
-            let registry = lock(&shard.0);
-            fibers.extend(registry.slots.iter().flatten().filter_map(|entry| {
-                Some(RegisteredFiber {
-                    core: entry.core.upgrade()?,
-                    parent: FiberId(entry.parent & !SUPERVISED),
-                    started: *EPOCH + std::time::Duration::from_nanos(entry.started),
-                    #[cfg(feature = "tracing")]
-                    span: entry.span.map(|meta| meta.name()),
-                    #[cfg(not(feature = "tracing"))]
-                    span: None,
-                })
-            }));
-        }
-        fibers
+    pub(crate) fn registered(&self) -> Vec<RegisteredFiber<FiberCore>> {
+        self.registry.alive()
     }
 
     /// Frees the registry slot of a fiber that completed (see `register`).
     fn unregister(&self, slot: u32, core: *const ()) {
-        let shard = (slot >> SHARD_SHIFT) as usize;
-        lock(&self.registry[shard].0).remove(slot & INDEX_MASK, core);
+        self.registry.remove(slot, core);
     }
 
     /// Begins shutdown: interrupts every fiber no parent supervises, now and from now on.
     /// The fibers stay registered: each frees its slot as it completes.
     pub(crate) fn begin_shutdown(&self) {
-        let mut fibers: Vec<Arc<FiberCore>> = Vec::new();
-        // Each shard in turn: a fiber registered in a shard after it was visited is
-        // interrupted as it registers.
-        for shard in &self.registry {
-            let mut registry = lock(&shard.0);
-            registry.shutting_down = true;
-            fibers.extend(
-                registry
-                    .slots
-                    .iter()
-                    .flatten()
-                    .filter(|entry| !entry.supervised())
-                    .filter_map(|entry| entry.core.upgrade()),
-            );
-        }
-        for core in fibers {
+        for core in self.registry.shut_down() {
             core.interrupt();
         }
     }
@@ -594,121 +449,5 @@ impl FiberCore {
     }
 }
 
-// See `Registered`.
-#[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Option<Registered>>() <= 40);
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn registered(family: &Family) -> usize {
-        family
-            .registry
-            .iter()
-            .map(|shard| lock(&shard.0).len())
-            .sum()
-    }
-
-    #[test]
-    fn the_registry_frees_a_slot_as_its_fiber_completes_and_reuses_it() {
-        let family = Arc::new(Family::default());
-        let cores: Vec<Arc<FiberCore>> = (0..100)
-            .map(|_| FiberCore::new(Some(family.clone()), FiberKind::User, ()) as Arc<FiberCore>)
-            .collect();
-        cores
-            .iter()
-            .for_each(|core| family.register(core, FiberId::NONE, false));
-        assert_eq!(registered(&family), 100);
-        cores[..60].iter().for_each(|core| core.complete());
-        assert_eq!(registered(&family), 40);
-        // New fibers take the freed slots: the slab does not grow.
-        let more: Vec<Arc<FiberCore>> = (0..60)
-            .map(|_| FiberCore::new(Some(family.clone()), FiberKind::User, ()) as Arc<FiberCore>)
-            .collect();
-        more.iter()
-            .for_each(|core| family.register(core, FiberId::NONE, false));
-        let slabs: usize = family
-            .registry
-            .iter()
-            .map(|shard| lock(&shard.0).slots.len())
-            .sum();
-        assert_eq!(slabs, 100);
-        cores[60..]
-            .iter()
-            .chain(&more)
-            .for_each(|core| core.complete());
-        assert_eq!(registered(&family), 0);
-        assert_eq!(family.live(), 0);
-    }
-
-    #[test]
-    fn a_fiber_done_before_it_is_registered_holds_no_slot() {
-        let family = Arc::new(Family::default());
-        let core: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
-        core.complete();
-        family.register(&core, FiberId::NONE, false);
-        assert_eq!(registered(&family), 0);
-    }
-
-    #[test]
-    fn registering_and_completing_race_free_each_slot_once() {
-        let family = Arc::new(Family::default());
-        let workers: Vec<_> = (0..4)
-            .map(|_| {
-                let family = family.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..2000 {
-                        let core: Arc<FiberCore> =
-                            FiberCore::new(Some(family.clone()), FiberKind::User, ());
-                        let completer = {
-                            let core = core.clone();
-                            std::thread::spawn(move || core.complete())
-                        };
-                        family.register(&core, FiberId::NONE, false);
-                        completer.join().unwrap();
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().for_each(|w| w.join().unwrap());
-        assert_eq!(registered(&family), 0);
-    }
-
-    #[test]
-    fn shutdown_interrupts_registered_fibers_and_each_still_frees_its_slot() {
-        let family = Arc::new(Family::default());
-        let before: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
-        family.register(&before, FiberId::NONE, false);
-        family.begin_shutdown();
-        assert!(before.is_interrupted());
-        let after: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
-        family.register(&after, FiberId::NONE, false);
-        assert!(
-            after.is_interrupted(),
-            "registered during shutdown: interrupted at once"
-        );
-        before.complete();
-        after.complete();
-        assert_eq!(registered(&family), 0);
-    }
-
-    #[test]
-    fn a_name_is_kept_while_the_fiber_lives_and_removed_as_it_completes() {
-        let core: Arc<FiberCore> = FiberCore::new(None, FiberKind::User, ());
-        assert_eq!(core.name(), None);
-        core.set_name("first".into());
-        core.set_name("second".into());
-        assert_eq!(core.name().as_deref(), Some("second"));
-        core.complete();
-        assert_eq!(core.name(), None);
-        assert!(
-            !lock(&NAMES).contains_key(&core.id().0),
-            "no name is left behind"
-        );
-        // Named once done: nothing would remove it, so it is not kept.
-        core.set_name("late".into());
-        assert_eq!(core.name(), None);
-        assert!(!lock(&NAMES).contains_key(&core.id().0));
-    }
-}
+mod tests;

@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `id`, `live`, `waiting` | [`FiberId`](id::FiberId): who a fiber is; how many are alive in the process; what a fiber is doing (the primitive it suspends on says what it waits on) |
 //! | `stack`, `locals`, `span`, `perturb` | the interpreter's stack type, fiber-locals, a fiber's tracing span, random yields for tests (`EFFECT_PERTURB`) |
+//! | `registry` | a runtime's user fibers, in sharded slabs: what dumps list, and shutdown interrupts |
 //! | `core` | [`FiberCore`](core::FiberCore), a fiber's shared state (interruption, completion, who waits, what it is doing); [`Family`](core::Family), the fibers of one `Runtime` and its registry of user fibers (for dumps, and for shutdown the unsupervised ones) |
 //! | `dump` | [`FiberDump`](dump::FiberDump): a snapshot of a family's user fibers, printed as a tree |
 //! | `frame` | type-erased async bodies and their outcomes |
@@ -112,6 +113,7 @@ pub(crate) mod metered;
 pub(crate) mod perturb;
 pub(crate) mod prim;
 pub(crate) mod region;
+pub(crate) mod registry;
 pub(crate) mod run;
 #[cfg(feature = "tracing")]
 pub(crate) mod span;
