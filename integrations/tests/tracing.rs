@@ -285,6 +285,48 @@ fn a_timeouts_effect_and_for_each_par_items_run_in_the_span_they_were_started_in
 }
 
 #[test]
+fn a_named_fibers_work_runs_in_a_span_with_its_name() {
+    let ((exit, ids), collector) = traced(|clock, rt, _| async move {
+        let work: Effect<(FiberId, FiberId), Never> = effect_block! {
+            let forked = sleep(secs(1))
+                .flat_map(|()| note("forked work"))
+                .fork_named("worker")?;
+            let renamed = note::<Never>("renamed work").named("renamed").fork()?;
+            let ids = (forked.id(), renamed.id());
+            forked.join()?;
+            renamed.join()?;
+            ids
+        };
+        let fiber = rt.fork(work.instrument(request_span()));
+        clock.advance(secs(1)).await;
+        let exit = rt.run(fiber.join()).await;
+        (
+            exit.clone().map(|_| ()),
+            exit.unwrap_or((FiberId::NONE, FiberId::NONE)),
+        )
+    });
+    assert_eq!(exit, Ok(()));
+    let trace = collector.trace();
+    assert_eq!(
+        trace.scope_of(trace.note("forked work")),
+        ["request", "fiber"]
+    );
+    assert_eq!(
+        trace.scope_of(trace.note("renamed work")),
+        ["request", "fiber"]
+    );
+    let spans = trace.spans_named("fiber");
+    assert_eq!(spans.len(), 2);
+    for (span, (name, id)) in spans.iter().zip([("worker", ids.0), ("renamed", ids.1)]) {
+        assert_eq!(span.fields["name"], name);
+        assert_eq!(span.fields["fiber"], id.to_string());
+        assert_eq!(span.target, "effect");
+        assert_eq!(span.level, Level::INFO);
+        assert!(span.closed, "closed as the fiber's work ends");
+    }
+}
+
+#[test]
 fn a_dump_names_the_span_each_fiber_started_in() {
     let (spans, _) = traced(|clock, rt, _| async move {
         let parent: Effect<(), Never> = effect_block! {

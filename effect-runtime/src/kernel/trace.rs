@@ -135,6 +135,18 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     }
 }
 
+impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
+    /// This effect in a `fiber` span (`INFO`, target `effect`) carrying the name given to the
+    /// fiber running it (`name`) and its id (`fiber`): a named fiber's work, and every span
+    /// and event in it, show under its name.
+    pub(crate) fn in_fiber_span(self, name: &std::sync::Arc<str>) -> Effect<A, E> {
+        let name = name.clone();
+        self.in_span(move || {
+            tracing::info_span!(target: TARGET, "fiber", name = %name, fiber = tracing::field::Empty)
+        })
+    }
+}
+
 /// A new `INFO` span named `name`, with `fiber` recorded; disabled when nobody wants it (as
 /// the `span!` macro decides, through a callsite for the name).
 fn named_span(name: &'static str, fiber: FiberId) -> Span {

@@ -295,7 +295,13 @@ pub(crate) fn spawn_fiber<A: Send + 'static, E: Send + 'static>(
     name: Option<Arc<str>>,
 ) -> Fiber<A, E> {
     let core: TypedCore<A, E> = FiberCore::new(family, kind, Mutex::new(None));
-    // Named before it runs: its end, however soon, is reported with its name.
+    // Named before it runs: its end, however soon, is reported with its name; and its work
+    // runs in a span carrying the name.
+    #[cfg(feature = "tracing")]
+    let effect = match &name {
+        Some(name) => effect.in_fiber_span(name),
+        None => effect,
+    };
     if let Some(name) = name {
         core.set_name(name);
     }
@@ -336,8 +342,10 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     }
 
     /// [`fork`](Effect::fork), the child named `name` from its start: its name is in
-    /// [`Fiber::name`], and in the events that report how it ended (the `name` field of
-    /// `fiber died`, with the `tracing` feature).
+    /// [`Fiber::name`] and [`Runtime::dump`](crate::Runtime::dump), and, with the `tracing`
+    /// feature, in the events that report how it ended (the `name` field of `fiber died`)
+    /// and in a `fiber` span (`INFO`, target `effect`, fields `name` and `fiber`, the id)
+    /// its whole run is in, under the span current where it was forked.
     ///
     /// ```
     /// use effect::prelude::*;
@@ -358,8 +366,9 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     }
 
     /// This effect, naming the fiber that runs it as it starts (a fiber has one name: the
-    /// last given). Useful for a fiber started by something else (a race's branch, a
-    /// supervisor's child, a `Runtime::fork`).
+    /// last given), and with the `tracing` feature running in a `fiber` span with the name
+    /// (as [`fork_named`](Effect::fork_named)'s child does). Useful for a fiber started by
+    /// something else (a race's branch, a supervisor's child, a `Runtime::fork`).
     ///
     /// ```
     /// use effect::prelude::*;
@@ -378,9 +387,13 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// ```
     pub fn named(self, name: impl Into<Arc<str>>) -> Effect<A, E> {
         let name = name.into();
+        #[cfg(feature = "tracing")]
+        let this = self.in_fiber_span(&name);
+        #[cfg(not(feature = "tracing"))]
+        let this = self;
         Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
             fiber.core.set_name(name);
-            self.into_prim()
+            this.into_prim()
         })))
     }
 
