@@ -97,10 +97,19 @@ fn a_finalizer_that_must_wait_is_dropped_at_runtime_shutdown_after_what_came_bef
     assert_eq!(runtime.live_fibers(), 0);
 }
 
+/// The message `test` panics with (it must panic, with a formatted message).
+fn failure_of(test: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    let failure = std::panic::catch_unwind(test).expect_err("the test fails");
+    failure
+        .downcast_ref::<String>()
+        .expect("the failure says why")
+        .clone()
+}
+
 #[test]
 fn an_effect_test_that_leaks_a_daemon_reports_the_leak_instead_of_aborting() {
     let (ran, seen) = flag();
-    let leaked = std::panic::catch_unwind(move || {
+    let message = failure_of(move || {
         effect::__private::run_test(
             "leaky",
             effect::__private::EntryRuntime::CurrentThread,
@@ -115,10 +124,6 @@ fn an_effect_test_that_leaks_a_daemon_reports_the_leak_instead_of_aborting() {
             },
         )
     });
-    let message = leaked.expect_err("a leaking test fails");
-    let message = message
-        .downcast_ref::<String>()
-        .expect("the failure says why");
     assert!(message.contains("leaked 1 fiber"), "{message}");
     // With what the leaked fiber was doing: its line of the runtime's dump.
     assert!(
@@ -135,7 +140,7 @@ fn an_effect_test_that_leaks_a_daemon_reports_the_leak_instead_of_aborting() {
 #[test]
 fn an_effect_test_past_its_timeout_fails_with_what_each_fiber_waits_on() {
     let (ran, seen) = flag();
-    let stuck = std::panic::catch_unwind(move || {
+    let message = failure_of(move || {
         effect::__private::run_test_within(
             "stuck",
             effect::__private::EntryRuntime::CurrentThread,
@@ -152,10 +157,6 @@ fn an_effect_test_past_its_timeout_fails_with_what_each_fiber_waits_on() {
             Some(std::time::Duration::ZERO),
         )
     });
-    let message = stuck.expect_err("a test past its timeout fails");
-    let message = message
-        .downcast_ref::<String>()
-        .expect("the failure says why");
     assert!(
         message.contains("effect test `stuck` timed out after 0ns of real time"),
         "{message}"

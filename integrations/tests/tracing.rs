@@ -286,7 +286,7 @@ fn a_timeouts_effect_and_for_each_par_items_run_in_the_span_they_were_started_in
 
 #[test]
 fn a_named_fibers_work_runs_in_a_span_with_its_name() {
-    let ((exit, ids), collector) = traced(|clock, rt, _| async move {
+    let (exit, collector) = traced(|clock, rt, _| async move {
         let work: Effect<(FiberId, FiberId), Never> = effect_block! {
             let forked = sleep(secs(1))
                 .flat_map(|()| note("forked work"))
@@ -299,22 +299,13 @@ fn a_named_fibers_work_runs_in_a_span_with_its_name() {
         };
         let fiber = rt.fork(work.instrument(request_span()));
         clock.advance(secs(1)).await;
-        let exit = rt.run(fiber.join()).await;
-        (
-            exit.clone().map(|_| ()),
-            exit.unwrap_or((FiberId::NONE, FiberId::NONE)),
-        )
+        rt.run(fiber.join()).await
     });
-    assert_eq!(exit, Ok(()));
+    let ids = exit.expect("the fibers ran");
     let trace = collector.trace();
-    assert_eq!(
-        trace.scope_of(trace.note("forked work")),
-        ["request", "fiber"]
-    );
-    assert_eq!(
-        trace.scope_of(trace.note("renamed work")),
-        ["request", "fiber"]
-    );
+    for note in ["forked work", "renamed work"] {
+        assert_eq!(trace.scope_of(trace.note(note)), ["request", "fiber"]);
+    }
     let spans = trace.spans_named("fiber");
     assert_eq!(spans.len(), 2);
     for (span, (name, id)) in spans.iter().zip([("worker", ids.0), ("renamed", ids.1)]) {
@@ -428,14 +419,9 @@ fn in_span_makes_its_span_at_its_level_with_its_fields_as_the_effect_starts() {
     });
     assert_eq!(exit, Ok(()));
     let trace = collector.trace();
-    assert_eq!(
-        trace.scope_of(trace.note("first load")),
-        ["request", "load"]
-    );
-    assert_eq!(
-        trace.scope_of(trace.note("second load")),
-        ["request", "load"]
-    );
+    for note in ["first load", "second load"] {
+        assert_eq!(trace.scope_of(trace.note(note)), ["request", "load"]);
+    }
     let loads = trace.spans_named("load");
     assert_eq!(loads.len(), 2, "one span per effect run");
     for load in loads {
