@@ -5,7 +5,8 @@
 //! ├── workers (rest-for-one, backoff 50 ms, at most 2 restarts in 10 s)
 //! │   ├── consumer   takes jobs from a queue; a poison job kills it (a panic)
 //! │   └── reporter   every 250 ms, how many jobs are done
-//! └── listener       a TCP listener on 127.0.0.1 answering `ok`
+//! └── listener       an HTTP listener on 127.0.0.1 (axum): `GET /` answers `ok`,
+//!                    `GET /dump` the fiber dump
 //! ```
 //!
 //! A producer feeds the queue twenty jobs and five poison ones:
@@ -42,6 +43,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::routing::get;
+use axum::Router;
 use effect::prelude::*;
 use effect::supervisor::{Child, Strategy, Supervisor};
 use effect::{Queue, QueueShutdown};
@@ -84,14 +87,38 @@ fn report(done: Arc<AtomicU32>) -> Effect<(), String> {
     repeat(tick, Schedule::spaced(ms(250)))
 }
 
-/// Answers `ok` to every connection, until stopped.
-fn listen(listener: Arc<TcpListener>) -> Effect<(), String> {
+/// Serves HTTP on `socket` (each start on a handle to the same socket: a restarted listener
+/// keeps its address), until stopped: `GET /` answers `ok`, `GET /dump` the runtime's fiber
+/// dump.
+fn listen(socket: &std::net::TcpListener, runtime: &effect::Runtime) -> Effect<(), String> {
+    let socket = socket.try_clone();
+    let runtime = runtime.clone();
     effect::attempt_async(move || async move {
-        loop {
-            let (mut socket, _) = listener.accept().await.map_err(|e| e.to_string())?;
-            socket.write_all(b"ok\n").await.map_err(|e| e.to_string())?;
-        }
+        let listener =
+            TcpListener::from_std(socket.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let routes = Router::new().route("/", get(|| async { "ok\n" })).route(
+            "/dump",
+            get(move || async move { runtime.dump().to_string() }),
+        );
+        axum::serve(listener, routes)
+            .await
+            .map_err(|e| e.to_string())
     })
+}
+
+/// `GET path` from `addr`, over HTTP/1.1: the response's status line and body.
+async fn http_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> Result<(String, String), Box<dyn std::error::Error + Send + Sync>> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or("no end of headers")?;
+    let status = head.lines().next().unwrap_or_default().to_string();
+    Ok((status, body.to_string()))
 }
 
 /// Twenty jobs with a poison one after the fifth, then a burst of four poison jobs after the
@@ -129,8 +156,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     let jobs = Queue::<Job>::unbounded().named("jobs");
     let done = Arc::new(AtomicU32::new(0));
-    let listener = Arc::new(TcpListener::bind("127.0.0.1:0").await?);
-    let addr = listener.local_addr()?;
+    let socket = std::net::TcpListener::bind("127.0.0.1:0")?;
+    socket.set_nonblocking(true)?;
+    let addr = socket.local_addr()?;
+    let runtime = effect::Runtime::new(effect::Context::new());
 
     let workers = Supervisor::new("workers")
         .strategy(Strategy::RestForOne)
@@ -148,9 +177,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .intensity(3, secs(10))
         .backoff(Schedule::exponential(ms(100)))
         .child(workers.into_child())
-        .child(Child::new("listener", move || listen(listener.clone())).shutdown_timeout(secs(1)));
+        .child(
+            Child::new("listener", {
+                let runtime = runtime.clone();
+                move || listen(&socket, &runtime)
+            })
+            .shutdown_timeout(secs(1)),
+        );
 
-    let runtime = effect::Runtime::new(effect::Context::new());
     let tree = runtime.fork_named("service", service.run());
 
     // SIGUSR1 prints what every fiber is doing (and hands the text to the self-test).
@@ -174,12 +208,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .map_err(|cause| cause.to_string())?;
     tracing::info!(%addr, "serving; Ctrl-C stops");
 
-    let mut answer = String::new();
-    TcpStream::connect(addr)
-        .await?
-        .read_to_string(&mut answer)
-        .await?;
-    assert_eq!(answer, "ok\n");
+    let (status, body) = http_get(addr, "/").await?;
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "ok\n")
+    );
 
     if self_test {
         // Until the work is done (real time: a few hundred milliseconds).
@@ -211,6 +244,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         assert!(
             line("reporter").contains("waiting: sleep"),
             "the reporter waits for its next tick:\n{dump}"
+        );
+        // The same dump over HTTP, from the listener it lists.
+        let (status, served) = http_get(addr, "/dump").await?;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(
+            served.contains("\"listener\"") && served.contains("\"consumer\""),
+            "{served}"
         );
     } else {
         tokio::signal::ctrl_c().await?;

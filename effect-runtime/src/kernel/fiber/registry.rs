@@ -89,9 +89,11 @@ impl<T: ?Sized> Registered<T> {
             parent: parent.0 | if supervised { SUPERVISED } else { 0 },
             started: u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX),
             // The current span's metadata, without a handle to the span (which would count
-            // a reference to it in the subscriber, and drop it again).
+            // a reference to it in the subscriber, and drop it again). A named fiber's own
+            // span says only what the dump's tree shows already (the parent's name).
             #[cfg(feature = "tracing")]
-            span: tracing::dispatcher::get_default(|dispatch| dispatch.current_span().metadata()),
+            span: tracing::dispatcher::get_default(|dispatch| dispatch.current_span().metadata())
+                .filter(|meta| !(meta.target() == "effect" && meta.name() == "fiber")),
         }
     }
 
