@@ -27,8 +27,8 @@ pub use ops::metrics;
 /// What the fibers of a [`Runtime`] are doing: [`Runtime::dump`]'s snapshot.
 ///
 /// Each live user fiber (a root, a fork, a daemon, a `Runtime::fork`) is listed with its
-/// id, name, parent, the span it started in, its age and its [`FiberStatus`]: running,
-/// ready to run, or waiting, and then on what ([`WaitingOn`]): a sleep (until a virtual
+/// id, name, parent, the span it started in, its age and its [`FiberStatus`](dump::FiberStatus): running,
+/// ready to run, or waiting, and then on what ([`WaitingOn`](dump::WaitingOn)): a sleep (until a virtual
 /// time on a `TestClock`, or with the time left on the live clock), another fiber's end, a
 /// `Deferred`, a queue's item or room, a semaphore's permits, a pool's item, its children
 /// finishing as it closes a scope, the members of a race or group it runs, or a future of

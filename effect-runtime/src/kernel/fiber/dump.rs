@@ -1,7 +1,7 @@
 //! [`FiberDump`]: a snapshot of a runtime's live user fibers, what each is doing, printable
 //! as a tree (each fiber under the one that started it).
 //!
-//! Taken from the family's registry (see [`Family`](super::core::Family)) without stopping
+//! Taken from the family's registry (see [`Family`]) without stopping
 //! anything: each fiber's line is read on its own, so a fiber that moves on while the dump
 //! is taken shows one of the states it passed through. A combinator's members (a race's
 //! branches, a group's effects) are not listed: the fiber running the combinator shows
