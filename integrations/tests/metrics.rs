@@ -18,7 +18,7 @@ use common::test_env;
 use effect::metrics::{Counter, Gauge, Histogram};
 use effect::prelude::*;
 use effect::supervisor::{Child, Supervisor};
-use effect::{Cache, KeyedPool, Pool, Queue, QueueShutdown, RateLimiter, Runtime};
+use effect::{Cache, Deferred, KeyedPool, Pool, Queue, QueueShutdown, RateLimiter, Runtime};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 
@@ -404,9 +404,18 @@ fn a_named_pool_records_its_items_and_how_long_each_get_waited() {
     let (exit, m) = recorded(|clock, rt| async move {
         let program: Effect<(), String> = scoped(effect_block! {
             let pool = Pool::make(|| succeed::<u32, String>(0), 1..=2)?.named("conns");
-            let hold = |pool: Pool<u32, String>| scoped(pool.get().flat_map(|_| sleep(secs(5))));
-            let first = hold(pool.clone()).fork()?;
-            let second = hold(pool.clone()).fork()?;
+            // Holds an item for 5 s, saying when it has it.
+            let hold = |pool: Pool<u32, String>, held: &Deferred<()>| {
+                let held = held.clone();
+                scoped(pool.get().flat_map(move |_| {
+                    held.complete::<String>(()).flat_map(|_| sleep(secs(5)))
+                }))
+            };
+            let (held_1, held_2) = (Deferred::new(), Deferred::new());
+            let first = hold(pool.clone(), &held_1).fork()?;
+            let second = hold(pool.clone(), &held_2).fork()?;
+            held_1.wait::<String>()?;
+            held_2.wait::<String>()?;
             let third = scoped(pool.get()).fork()?; // waits for one of the two
             first.join()?;
             second.join()?;
