@@ -163,7 +163,14 @@ fn an_effect_test_past_its_timeout_fails_with_what_each_fiber_waits_on() {
     );
     assert!(message.contains("1 live fiber(s)\n#"), "{message}");
     assert!(message.contains("\"waiter\""), "{message}");
-    assert!(message.contains("waiting: Deferred @"), "{message}");
+    assert!(
+        !message.contains("(interrupted)"),
+        "dumped as it was, before being stopped: {message}"
+    );
+    // Random yields (`EFFECT_PERTURB`) may stop the first poll before the wait begins.
+    if std::env::var_os("EFFECT_PERTURB").is_none() {
+        assert!(message.contains("waiting: Deferred @"), "{message}");
+    }
     assert!(seen.load(Ordering::SeqCst), "its fibers were shut down");
 }
 

@@ -89,19 +89,34 @@ pub fn run_test_within<E, F>(
     let run = runtime.run(make(clock));
     let exit = match timeout {
         None => tokio.block_on(run),
-        // The timer made inside the runtime, whose time driver it needs.
-        Some(limit) => match tokio.block_on(async { tokio::time::timeout(limit, run).await }) {
-            Ok(exit) => exit,
-            Err(_) => {
-                // What each fiber was doing, before shutdown interrupts them.
-                let dump = runtime.dump();
-                let shutdown = runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-                let _ = tokio.block_on(shutdown);
-                panic!(
-                    "effect test `{name}` timed out after {limit:?} of real time; its fibers were:\n{dump}"
-                );
+        Some(limit) => {
+            // Boxed, to be dropped (which interrupts the root) before shutdown awaits it.
+            let mut run = Box::pin(run);
+            // The dump is taken while the run is still alive: dropping it interrupts the
+            // root, which would show as interrupted.
+            let ended = tokio.block_on(async {
+                // Made inside the runtime, whose time driver it needs.
+                let mut deadline = std::pin::pin!(tokio::time::sleep(limit));
+                std::future::poll_fn(|cx| {
+                    if let std::task::Poll::Ready(exit) = run.as_mut().poll(cx) {
+                        return std::task::Poll::Ready(Ok(exit));
+                    }
+                    deadline.as_mut().poll(cx).map(|()| Err(runtime.dump()))
+                })
+                .await
+            });
+            match ended {
+                Ok(exit) => exit,
+                Err(dump) => {
+                    drop(run);
+                    let shutdown = runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+                    let _ = tokio.block_on(shutdown);
+                    panic!(
+                        "effect test `{name}` timed out after {limit:?} of real time; its fibers were:\n{dump}"
+                    );
+                }
             }
-        },
+        }
     };
     let live = runtime.live_fibers();
     // What the leaked fibers were doing, before shutdown interrupts them.
