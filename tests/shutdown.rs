@@ -97,9 +97,23 @@ fn a_finalizer_that_must_wait_is_dropped_at_runtime_shutdown_after_what_came_bef
     assert_eq!(runtime.live_fibers(), 0);
 }
 
-/// The message `test` panics with (it must panic, with a formatted message).
-fn failure_of(test: impl FnOnce() + std::panic::UnwindSafe) -> String {
-    let failure = std::panic::catch_unwind(test).expect_err("the test fails");
+/// What `#[effect::test] fn name` running `body` (on a current-thread runtime, within
+/// `timeout` of real time) fails with: it must fail, with a formatted message.
+fn failure_of(
+    name: &'static str,
+    body: impl FnOnce(TestClock) -> Effect<(), &'static str> + std::panic::UnwindSafe,
+    timeout: Option<std::time::Duration>,
+) -> String {
+    let failure = std::panic::catch_unwind(move || {
+        effect::__private::run_test_within(
+            name,
+            effect::__private::EntryRuntime::CurrentThread,
+            <&str as std::fmt::Debug>::fmt,
+            body,
+            timeout,
+        )
+    })
+    .expect_err("the test fails");
     failure
         .downcast_ref::<String>()
         .expect("the failure says why")
@@ -109,21 +123,15 @@ fn failure_of(test: impl FnOnce() + std::panic::UnwindSafe) -> String {
 #[test]
 fn an_effect_test_that_leaks_a_daemon_reports_the_leak_instead_of_aborting() {
     let (ran, seen) = flag();
-    let message = failure_of(move || {
-        effect::__private::run_test(
-            "leaky",
-            effect::__private::EntryRuntime::CurrentThread,
-            <&str as std::fmt::Debug>::fmt,
-            move |_clock| {
-                let started: Deferred<()> = Deferred::new();
-                let wait = started.clone();
-                worker(&started, set(ran))
-                    .fork_daemon::<()>()
-                    .flat_map(move |_| wait.wait::<()>())
-                    .map_err(|()| "unreachable")
-            },
-        )
-    });
+    let leaky = move |_clock| {
+        let started: Deferred<()> = Deferred::new();
+        let wait = started.clone();
+        worker(&started, set(ran))
+            .fork_daemon::<()>()
+            .flat_map(move |_| wait.wait::<()>())
+            .map_err(|()| "unreachable")
+    };
+    let message = failure_of("leaky", leaky, None);
     assert!(message.contains("leaked 1 fiber"), "{message}");
     // With what the leaked fiber was doing: its line of the runtime's dump.
     assert!(
@@ -140,23 +148,16 @@ fn an_effect_test_that_leaks_a_daemon_reports_the_leak_instead_of_aborting() {
 #[test]
 fn an_effect_test_past_its_timeout_fails_with_what_each_fiber_waits_on() {
     let (ran, seen) = flag();
-    let message = failure_of(move || {
-        effect::__private::run_test_within(
-            "stuck",
-            effect::__private::EntryRuntime::CurrentThread,
-            <&str as std::fmt::Debug>::fmt,
-            move |_clock| {
-                // A wake-up that never comes, with cleanup to run when it is given up on.
-                let never_completed: Deferred<()> = Deferred::new();
-                never_completed
-                    .wait::<&str>()
-                    .named("waiter")
-                    .ensuring(set(ran))
-            },
-            // No real waiting: the test's first poll is all it gets.
-            Some(std::time::Duration::ZERO),
-        )
-    });
+    let stuck = move |_clock| {
+        // A wake-up that never comes, with cleanup to run when it is given up on.
+        let never_completed: Deferred<()> = Deferred::new();
+        never_completed
+            .wait::<&str>()
+            .named("waiter")
+            .ensuring(set(ran))
+    };
+    // No real waiting: the test's first poll is all it gets.
+    let message = failure_of("stuck", stuck, Some(std::time::Duration::ZERO));
     assert!(
         message.contains("effect test `stuck` timed out after 0ns of real time"),
         "{message}"

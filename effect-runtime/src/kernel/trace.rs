@@ -63,13 +63,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
     pub fn instrument(self, span: Span) -> Effect<A, E> {
-        let inner = self.into_prim();
-        Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
-            // A no-op unless the span declared the field.
-            span.record("fiber", display(fiber.core.id()));
-            fiber.enter_span(FiberSpan::of(span));
-            inner
-        })))
+        self.in_span(move || span)
     }
 
     /// Runs this effect in a new `INFO` span named `name` (target `effect`, with the running
@@ -102,9 +96,7 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
             inner
         })))
     }
-}
 
-impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// Runs this effect in the span `make` returns, made when the effect starts (each time
     /// it starts), inside the fiber running it: the span's parent is the span current in
     /// the fiber then, as with [`with_span`](Effect::with_span), and its level and fields
@@ -128,14 +120,13 @@ impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
         Effect::from_prim(Prim::WithFiber(Box::new(move |fiber| {
             // Made here, inside the fiber's poll, where its current span is entered.
             let span = make();
+            // A no-op unless the span declared the field.
             span.record("fiber", display(fiber.core.id()));
             fiber.enter_span(FiberSpan::of(span));
             inner
         })))
     }
-}
 
-impl<A: Send + 'static, E: Send + 'static> Effect<A, E> {
     /// This effect in a `fiber` span (`INFO`, target `effect`) carrying the name given to the
     /// fiber running it (`name`) and its id (`fiber`): a named fiber's work, and every span
     /// and event in it, show under its name.

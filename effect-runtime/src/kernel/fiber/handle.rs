@@ -260,7 +260,9 @@ impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
 impl<A: Send + 'static, E: Send + 'static> Fiber<A, E> {
     /// Resolves once the fiber is done, saying meanwhile that its waiter waits on it.
     async fn wait_done(&self) {
-        wait_done(&self.core()).await;
+        // The core borrowed, not a second reference to it counted (a join's hot path).
+        let core: &FiberCore = &*self.core;
+        wait_done(core).await;
     }
 
     /// Interrupts the fiber and waits for its end, leaving the handle (and the exit) where

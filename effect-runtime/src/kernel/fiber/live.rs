@@ -1,7 +1,9 @@
 //! How many fibers are alive in this process: a count every fiber's start and end updates,
-//! sharded so that fibers starting on different workers do not contend on one cache line.
+//! sharded so that fibers starting on different workers do not contend on one cache line;
+//! and the epoch fibers' start times are counted from.
 
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Fibers alive in this process (started and not yet completed, children reaped).
 pub(super) static LIVE_FIBERS: Counter = Counter::new();
@@ -23,6 +25,21 @@ thread_local! {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
     };
+}
+
+/// Where fibers' start times are counted from, in the process.
+static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
+/// Now, in nanoseconds after the process's fiber epoch: a fiber's start in one word (584
+/// years of them).
+pub(super) fn now_nanos() -> u64 {
+    let since = Instant::now().saturating_duration_since(*EPOCH);
+    u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The instant `nanos` (from [`now_nanos`]) stands for.
+pub(super) fn instant_at(nanos: u64) -> Instant {
+    *EPOCH + Duration::from_nanos(nanos)
 }
 
 /// This thread's shard number (below 16): spreads what threads update over shards.

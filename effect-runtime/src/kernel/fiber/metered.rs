@@ -18,12 +18,12 @@
 //! costs a thread-local read and a no-op call.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use metrics::{Key, Label, Level, Metadata};
 
 use super::id::FiberKind;
+use super::live::{instant_at, now_nanos};
 
 // Every key is a static: recording builds nothing and allocates nothing (a key made at the
 // call, with its labels in a `Vec`, cost five allocations per fiber with no recorder at all).
@@ -114,7 +114,7 @@ pub(crate) fn fiber_metrics() -> bool {
 
 /// What a fiber's core keeps for its metrics, in one word (a fiber's size counts): whether
 /// it is metered at all, its kind and, for a user's fiber, when it started, in nanoseconds
-/// since the process's first metered fiber (`EPOCH`), shifted past the two kind bits.
+/// after the process's fiber epoch (see `live::now_nanos`), shifted past the two kind bits.
 ///
 /// A member is counted as it starts and ends, and nothing more: members are most fibers
 /// (every branch of every race, every effect of every `zip_par`), each lives inside its
@@ -127,12 +127,6 @@ const NOT_METERED: u64 = 0;
 const USER_BIT: u64 = 1;
 const MEMBER_BIT: u64 = 2;
 const KIND_BITS: u32 = 2;
-
-static EPOCH: OnceLock<Instant> = OnceLock::new();
-
-fn epoch() -> Instant {
-    *EPOCH.get_or_init(Instant::now)
-}
 
 impl Metered {
     /// A fiber of `kind` is made: counted started, and a user's live (unless fibers are not
@@ -150,9 +144,8 @@ impl Metered {
         match kind {
             FiberKind::User => {
                 gauge(&LIVE).increment(1.0);
-                let since = Instant::now().saturating_duration_since(epoch()).as_nanos();
                 // 62 bits of nanoseconds: 146 years.
-                let since = u64::try_from(since).unwrap_or(u64::MAX) & (u64::MAX >> KIND_BITS);
+                let since = now_nanos() & (u64::MAX >> KIND_BITS);
                 Metered(since << KIND_BITS | USER_BIT)
             }
             FiberKind::Member => Metered(MEMBER_BIT),
@@ -167,7 +160,7 @@ impl Metered {
         match self.0 & ((1 << KIND_BITS) - 1) {
             USER_BIT => {
                 counter(&ENDED[0][outcome]).increment(1);
-                let started = epoch() + Duration::from_nanos(self.0 >> KIND_BITS);
+                let started = instant_at(self.0 >> KIND_BITS);
                 let lived = Instant::now().saturating_duration_since(started);
                 histogram(&LIFETIME).record(lived.as_secs_f64());
             }

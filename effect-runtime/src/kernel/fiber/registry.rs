@@ -11,10 +11,11 @@
 //! given a slot only while it is not done, and completion takes the number back out, both
 //! under the fiber's state lock ([`Family`](super::core::Family) keeps that half).
 
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Instant;
 
 use super::id::FiberId;
+use super::live::{instant_at, now_nanos};
 
 /// How many shards a registry has (1 KiB a runtime, each on a cache line of its own).
 const SHARDS: usize = 8;
@@ -26,9 +27,6 @@ const INDEX_MASK: u32 = (1 << SHARD_SHIFT) - 1;
 
 /// The bit of `Registered::parent` saying the fiber is supervised (fiber ids never reach it).
 const SUPERVISED: u64 = 1 << 63;
-
-/// Where registration times are counted from.
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 pub(crate) struct Registry<T: ?Sized> {
     shards: [Shard<T>; SHARDS],
@@ -57,7 +55,7 @@ pub(crate) struct Registered<T: ?Sized> {
     /// from outside any), with [`SUPERVISED`] set if a parent's region owns it (a fork),
     /// clear if nobody does (a root, a daemon, a `Runtime::fork`: shutdown interrupts those).
     parent: u64,
-    /// When it was registered: nanoseconds after [`EPOCH`].
+    /// When it was registered (see [`now_nanos`]).
     started: u64,
     /// The span it started in.
     #[cfg(feature = "tracing")]
@@ -83,11 +81,10 @@ impl<T: ?Sized> Registered<T> {
     /// `core`'s registration, started by `parent`, now, in the span current on this thread.
     /// (Read before any lock is taken: they are held for as little as can be.)
     pub(crate) fn new(core: &Arc<T>, parent: FiberId, supervised: bool) -> Self {
-        let since_epoch = Instant::now().saturating_duration_since(*EPOCH);
         Registered {
             core: Arc::downgrade(core),
             parent: parent.0 | if supervised { SUPERVISED } else { 0 },
-            started: u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX),
+            started: now_nanos(),
             // The current span's metadata, without a handle to the span (which would count
             // a reference to it in the subscriber, and drop it again). A named fiber's own
             // span says only what the dump's tree shows already (the parent's name).
@@ -144,7 +141,7 @@ impl<T: ?Sized> Registry<T> {
                 Some(RegisteredFiber {
                     core: entry.core.upgrade()?,
                     parent: FiberId(entry.parent & !SUPERVISED),
-                    started: *EPOCH + Duration::from_nanos(entry.started),
+                    started: instant_at(entry.started),
                     #[cfg(feature = "tracing")]
                     span: entry.span.map(|meta| meta.name()),
                     #[cfg(not(feature = "tracing"))]

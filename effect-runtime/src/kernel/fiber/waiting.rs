@@ -260,7 +260,6 @@ impl FiberStatus {
     /// The status a core's word packs.
     pub(crate) fn from_word(word: u64) -> FiberStatus {
         let payload = word & PAYLOAD;
-        let id = payload;
         let count = usize::try_from(payload).unwrap_or(usize::MAX);
         let waiting = match word >> KIND_SHIFT {
             READY => return FiberStatus::Ready,
@@ -275,11 +274,11 @@ impl FiberStatus {
                 }
             }
             JOIN => WaitingOn::Join(FiberId(payload)),
-            DEFERRED => WaitingOn::Deferred { id },
-            QUEUE_TAKE => WaitingOn::QueueTake { id },
-            QUEUE_OFFER => WaitingOn::QueueOffer { id },
-            SEMAPHORE => WaitingOn::Semaphore { id },
-            POOL => WaitingOn::Pool { id },
+            DEFERRED => WaitingOn::Deferred { id: payload },
+            QUEUE_TAKE => WaitingOn::QueueTake { id: payload },
+            QUEUE_OFFER => WaitingOn::QueueOffer { id: payload },
+            SEMAPHORE => WaitingOn::Semaphore { id: payload },
+            POOL => WaitingOn::Pool { id: payload },
             CLOSING => WaitingOn::Closing { children: count },
             MEMBERS => WaitingOn::Members { running: count },
             NEVER => WaitingOn::Never,

@@ -102,3 +102,34 @@ fn a_name_is_kept_while_the_fiber_lives_and_removed_as_it_completes() {
     assert_eq!(core.name(), None);
     assert!(!lock(&NAMES).contains_key(&core.id().0));
 }
+
+#[test]
+fn shutdown_leaves_supervised_fibers_to_their_parents_and_a_dump_lists_both() {
+    let family = Arc::new(Family::default());
+    let root: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
+    family.register(&root, FiberId::NONE, false);
+    let child: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
+    family.register(&child, root.id(), true);
+    let listed: Vec<(FiberId, FiberId)> = family
+        .registered()
+        .iter()
+        .map(|fiber| (fiber.core.id(), fiber.parent))
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&(root.id(), FiberId::NONE)));
+    assert!(listed.contains(&(child.id(), root.id())));
+    family.begin_shutdown();
+    assert!(root.is_interrupted());
+    assert!(
+        !child.is_interrupted(),
+        "a supervised fork is its parent's to stop, as its region closes"
+    );
+    // Registered during shutdown: only an unsupervised one is interrupted at once.
+    let late_child: Arc<FiberCore> = FiberCore::new(Some(family.clone()), FiberKind::User, ());
+    family.register(&late_child, root.id(), true);
+    assert!(!late_child.is_interrupted());
+    [root, child, late_child]
+        .iter()
+        .for_each(|core| core.complete());
+    assert_eq!(registered(&family), 0);
+}

@@ -70,8 +70,8 @@ impl<R> Drop for Locked<'_, R> {
         if let Some(label) = self.name.get() {
             let state = &self.state;
             let now = [state.size(), state.idle.len(), state.checked_out.len()];
-            let shown = match &label.keyed {
-                None => now,
+            match &label.keyed {
+                None => set_gauges(label.name, now),
                 // Under the sums' lock: the gauges are set from sums no other key's pool
                 // moves meanwhile, so the last set is the latest.
                 Some((sums, added)) => {
@@ -81,12 +81,9 @@ impl<R> Drop for Locked<'_, R> {
                         sums[at] = sums[at] + now[at] - added[at];
                         added[at] = now[at];
                     }
-                    let shown = *sums;
-                    set_gauges(label.name, shown);
-                    return;
+                    set_gauges(label.name, *sums);
                 }
-            };
-            set_gauges(label.name, shown);
+            }
         }
     }
 }
